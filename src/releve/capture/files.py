@@ -1,0 +1,283 @@
+"""FHIR files into blocks of ndjson: Bulk ndjson (plain, .gz, .zst) and JSON documents.
+
+A JSON document is either one resource or a Bundle. searchset, collection, transaction,
+batch and history Bundles are unpacked into their entries; `urn:uuid:` references are
+resolved to `Type/id` across every Bundle of the same import (Synthea, for one, refers
+from one file to resources in another), and one that points nowhere is an error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import zstandard
+
+from ..vault.format import delete_line
+from .scan import Task
+
+BLOCK_SIZE = 8 * 1024 * 1024
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+JSON_SUFFIXES = (".json",)
+COMPRESSED = {".gz": "gzip", ".zst": "zstd"}
+UNPACKED_BUNDLES = {"searchset", "collection", "transaction", "batch", "history",
+                    "transaction-response", "batch-response"}
+REFERENCE_RE = re.compile(rb'"reference":"(urn:(?:uuid|oid):[^"]+)"')
+
+
+class InputError(Exception):
+    """Bad input, named by file and line (or Bundle entry)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    kind: str  # "ndjson" or "json"
+    compression: str | None
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+def discover(paths: list[Path]) -> list[Source]:
+    """Every input file, in a stable order; directories are walked, unknown files skipped."""
+    sources: list[Source] = []
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                source = classify(child)
+                if source is not None:
+                    sources.append(source)
+        elif path.is_file():
+            source = classify(path)
+            if source is None:
+                raise InputError(f"{path}: not a FHIR file (expected .ndjson, .jsonl or .json, "
+                                 "optionally .gz or .zst)")
+            sources.append(source)
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    if not sources:
+        raise InputError("no FHIR files found in " + ", ".join(str(p) for p in paths))
+    return sources
+
+
+def classify(path: Path) -> Source | None:
+    name = path.name.lower()
+    compression = None
+    for suffix, method in COMPRESSED.items():
+        if name.endswith(suffix):
+            compression, name = method, name[: -len(suffix)]
+    if name.endswith(NDJSON_SUFFIXES):
+        return Source(path, "ndjson", compression)
+    if name.endswith(JSON_SUFFIXES):
+        return Source(path, "json", compression)
+    return None
+
+
+def open_plain(source: Source) -> io.BufferedIOBase:
+    if source.compression == "gzip":
+        return gzip.open(source.path, "rb")  # type: ignore[return-value]
+    if source.compression == "zstd":
+        reader = zstandard.ZstdDecompressor().stream_reader(open(source.path, "rb"),
+                                                            read_across_frames=True,
+                                                            closefd=True)
+        return io.BufferedReader(reader)  # type: ignore[arg-type]
+    return open(source.path, "rb")
+
+
+def ndjson_tasks(source: Source) -> Iterator[Task]:
+    """Blocks of whole lines. Plain files are cut into byte ranges the workers read
+    themselves; compressed ones are decompressed here and handed over as bytes."""
+    if source.size == 0:
+        raise InputError(f"{source.path}: empty file")
+    if source.compression is None:
+        yield from _ranges(source.path)
+        return
+    with open_plain(source) as stream:
+        carry = b""
+        empty = True
+        try:
+            while True:
+                chunk = stream.read(BLOCK_SIZE)
+                if not chunk:
+                    break
+                empty = False
+                data = carry + chunk
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = data
+                    continue
+                carry = data[cut:]
+                yield Task(label=str(source.path), data=data[:cut])
+        except (OSError, EOFError, zstandard.ZstdError) as exc:
+            raise InputError(f"{source.path}: cannot decompress ({exc})") from exc
+        if carry:
+            yield Task(label=str(source.path), data=carry)
+        if empty:
+            raise InputError(f"{source.path}: empty file")
+
+
+def _ranges(path: Path) -> Iterator[Task]:
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        start = 0
+        while start < size:
+            end = min(start + BLOCK_SIZE, size)
+            if end < size:
+                handle.seek(end)
+                rest = handle.read(1 << 16)
+                while b"\n" not in rest and rest:
+                    more = handle.read(1 << 20)
+                    if not more:
+                        break
+                    rest += more
+                newline = rest.find(b"\n")
+                end = size if newline < 0 else end + newline + 1
+            yield Task(label=str(path), path=str(path), start=start, end=end)
+            start = end
+
+
+# --- JSON documents and Bundles ---------------------------------------------------------
+
+
+def load_document(source: Source) -> Any:
+    with open_plain(source) as stream:
+        data = stream.read()
+    if not data.strip():
+        raise InputError(f"{source.path}: empty file")
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{source.path}: malformed JSON at line {exc.lineno}, "
+                         f"column {exc.colno}: {exc.msg}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
+        raise InputError(f"{source.path}: not a FHIR resource (no resourceType)")
+    return document
+
+
+def entries(document: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The entries of an unpacked Bundle, or None for a resource stored whole."""
+    if document.get("resourceType") != "Bundle" or document.get("type") not in UNPACKED_BUNDLES:
+        return None
+    found = document.get("entry", [])
+    return found if isinstance(found, list) else []
+
+
+def uuid_targets(source: Source, document: dict[str, Any], into: dict[str, str]) -> None:
+    """Record where each `urn:` fullUrl of a Bundle will live once imported."""
+    for number, entry in enumerate(entries(document) or [], start=1):
+        full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
+        if isinstance(full_url, str) and full_url.startswith("urn:"):
+            target = _entry_target(f"{source.path}: entry {number}", entry, full_url)
+            if target is not None:
+                into[full_url] = target
+
+
+def _entry_target(where: str, entry: dict[str, Any], full_url: str | None) -> str | None:
+    resource = entry.get("resource")
+    request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+    if not isinstance(resource, dict):
+        return None
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str):
+        raise InputError(f"{where}: resource has no resourceType")
+    rid = resource.get("id")
+    if rid is None and request.get("method") == "PUT" and isinstance(request.get("url"), str):
+        rid = request["url"].partition("?")[0].rpartition("/")[2] or None
+    if rid is None and full_url and full_url.startswith("urn:uuid:"):
+        rid = full_url[len("urn:uuid:"):]
+    if not isinstance(rid, str) or not rid:
+        raise InputError(f"{where}: resource has no id")
+    return f"{rtype}/{rid}"
+
+
+def document_tasks(source: Source, document: dict[str, Any], targets: dict[str, str]) -> Iterator[Task]:
+    """ndjson blocks made from one JSON document, references resolved."""
+    unpacked = entries(document)
+    items = [(None, document)] if unpacked is None else list(enumerate(unpacked, start=1))
+    lines: list[bytes] = []
+    labels: list[str] = []
+    size = 0
+    for number, entry in items:
+        where = f"{source.path}: entry {number}" if number else str(source.path)
+        line = _entry_line(where, entry if number else {"resource": entry}, targets)
+        if line is None:
+            continue
+        lines.append(line)
+        labels.append(where)
+        size += len(line)
+        if size >= BLOCK_SIZE:
+            yield Task(label=str(source.path), data=b"".join(lines), line_labels=labels,
+                       allow_deletes=True)
+            lines, labels, size = [], [], 0
+    if lines:
+        yield Task(label=str(source.path), data=b"".join(lines), line_labels=labels,
+                   allow_deletes=True)
+
+
+def _entry_line(where: str, entry: Any, targets: dict[str, str]) -> bytes | None:
+    if not isinstance(entry, dict):
+        raise InputError(f"{where}: not a Bundle entry")
+    request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+    method = request.get("method")
+    if method == "DELETE":
+        url = request.get("url")
+        if not isinstance(url, str) or "?" in url or url.count("/") != 1:
+            raise InputError(f"{where}: DELETE needs a plain 'Type/id' url (got {url!r})")
+        rtype, rid = url.split("/")
+        return delete_line(rtype, rid)
+    resource = entry.get("resource")
+    if resource is None:
+        if method in ("GET", "HEAD", None):
+            return None  # a read request or a bare outcome carries no data
+        raise InputError(f"{where}: {method} entry without a resource")
+    search = entry.get("search") if isinstance(entry.get("search"), dict) else {}
+    if search.get("mode") == "outcome":
+        return None
+    full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+    target = _entry_target(where, {"resource": resource, "request": request}, full_url)
+    assert target is not None
+    rtype, _, rid = target.partition("/")
+    if resource.get("id") != rid:
+        resource = {**resource, "id": rid}
+    body = orjson.dumps(resource)
+    if b'"reference":"urn:' in body:
+        body = _resolve(where, body, targets)
+    return body + b"\n"
+
+
+def _resolve(where: str, body: bytes, targets: dict[str, str]) -> bytes:
+    def replace(match: re.Match[bytes]) -> bytes:
+        urn = match.group(1).decode()
+        target = targets.get(urn)
+        if target is None:
+            raise InputError(f"{where}: reference {urn} points to no resource of this import")
+        return b'"reference":"' + target.encode() + b'"'
+
+    return REFERENCE_RE.sub(replace, body)
+
+
+def total_size(sources: list[Source]) -> int:
+    return sum(os.path.getsize(s.path) for s in sources)
+
+
+def import_tasks(sources: list[Source]) -> Iterator[Task]:
+    """Every block of an import, in order. JSON documents are read twice: once to learn
+    where each `urn:uuid:` will live, once to write them with references resolved."""
+    targets: dict[str, str] = {}
+    for source in sources:
+        if source.kind == "json":
+            uuid_targets(source, load_document(source), targets)
+    for source in sources:
+        if source.kind == "ndjson":
+            yield from ndjson_tasks(source)
+        else:
+            yield from document_tasks(source, load_document(source), targets)

@@ -1,0 +1,202 @@
+"""Scanning blocks of ndjson: validate each resource, fingerprint it, keep what changed.
+
+This is the hot path of an import (every byte of input passes here once), so it runs in
+worker processes, one per core, on blocks of a few megabytes. It validates with
+msgspec rather than orjson: decoding only `resourceType` and `id` while still checking
+the whole line's JSON syntax measured 3.3x faster on the Synthea data (914 vs 276 MB/s),
+and that is most of the import's time. msgspec skips UTF-8 checks in the fields it does
+not decode, so non-ASCII lines are checked separately.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import zstandard
+
+from ..vault.format import delete_line
+
+ID_RE = re.compile(rb"[A-Za-z0-9\-.]{1,64}")
+TYPE_RE = re.compile(rb"[A-Z][A-Za-z]{1,63}")
+DELETE_PREFIX = b'{"delete":'
+COMPRESSION_LEVEL = 3
+LOOKUP_BATCH = 900
+DEFAULT_MAX_RESOURCE = 16 * 1024 * 1024
+
+
+class _Resource(msgspec.Struct):
+    resourceType: str
+    id: str
+
+
+class _Delete(msgspec.Struct):
+    delete: _Resource
+
+
+_decode_resource = msgspec.json.Decoder(_Resource).decode
+_decode_delete = msgspec.json.Decoder(_Delete).decode
+
+
+@dataclass
+class Task:
+    """A block of input lines: a byte range of a plain file, or bytes already read."""
+
+    label: str
+    path: str | None = None
+    start: int = 0
+    end: int = 0
+    data: bytes | None = None
+    line_labels: list[str] | None = None  # for lines made from Bundle entries
+    allow_deletes: bool = False
+
+
+@dataclass
+class Change:
+    key: str
+    digest: bytes | None  # None for a delete
+
+
+@dataclass
+class BlockResult:
+    frame: bytes = b""
+    changes: list[Change] = field(default_factory=list)
+    lines: int = 0
+    records: int = 0
+    fingerprints: bytes = b""
+    types: Counter = field(default_factory=Counter)
+    deletes: Counter = field(default_factory=Counter)
+    error_line: int | None = None
+    error: str | None = None
+
+
+class LineError(Exception):
+    def __init__(self, index: int, message: str):
+        super().__init__(message)
+        self.index = index
+
+
+def read_task(task: Task) -> bytes:
+    if task.data is not None:
+        return task.data
+    assert task.path is not None
+    with open(task.path, "rb") as handle:
+        handle.seek(task.start)
+        return handle.read(task.end - task.start)
+
+
+def scan(task: Task, state_db: str | None, max_size: int,
+         seen: dict[str, bytes | None] | None = None) -> BlockResult:
+    """Validate and fingerprint a block; keep the lines that differ from the writer's state.
+
+    `seen` is used by a sequential run: what earlier blocks of the same import wrote, which
+    takes precedence over the state (the last occurrence of a resource wins).
+    """
+    result = BlockResult()
+    lines = read_task(task).split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    result.lines = len(lines)
+    parsed: list[tuple[str, bytes, bytes | None]] = []
+    try:
+        for index, line in enumerate(lines):
+            item = _parse_line(line, index, max_size, task.allow_deletes)
+            if item is not None:
+                parsed.append(item)
+    except LineError as exc:
+        result.error_line, result.error = exc.index, str(exc)
+        return result
+    previous = _lookup(state_db, [key for key, _, _ in parsed])
+    out: list[bytes] = []
+    prints = bytearray()
+    for key, body, digest in parsed:
+        prints += hashlib.blake2b(key.encode(), digest_size=8).digest()
+        before = seen[key] if seen is not None and key in seen else previous.get(key)
+        if digest == before:
+            continue  # unchanged version, or a delete of something already absent
+        rtype = key.partition("/")[0]
+        if digest is None:
+            result.deletes[rtype] += 1
+        else:
+            result.types[rtype] += 1
+        out.append(body)
+        result.changes.append(Change(key, digest))
+        if seen is not None:
+            seen[key] = digest
+    result.records = len(out)
+    result.fingerprints = bytes(prints)
+    if out:
+        result.frame = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(b"".join(out))
+    return result
+
+
+def _parse_line(line: bytes, index: int, max_size: int,
+                allow_deletes: bool) -> tuple[str, bytes, bytes | None] | None:
+    """(key, line to store, digest or None for a delete), or None for a blank line."""
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    if len(line) > max_size:
+        raise LineError(index, f"resource of {len(line) / 1e6:.1f} MB exceeds the "
+                               f"{max_size / 1e6:.1f} MB limit")
+    if not line.strip():
+        return None
+    if allow_deletes and line.startswith(DELETE_PREFIX):
+        target = _decode_delete(line).delete
+        key = f"{target.resourceType}/{target.id}"
+        return key, delete_line(target.resourceType, target.id), None
+    try:
+        resource = _decode_resource(line)
+    except msgspec.ValidationError as exc:
+        raise LineError(index, f"not a FHIR resource: {_plain(exc)}") from None
+    except msgspec.DecodeError as exc:
+        raise LineError(index, f"malformed JSON: {_plain(exc)}") from None
+    if not line.isascii():
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise LineError(index, f"invalid UTF-8 at byte {exc.start}") from None
+    rtype, rid = resource.resourceType, resource.id
+    if not TYPE_RE.fullmatch(rtype.encode()):
+        raise LineError(index, f"resourceType {rtype[:40]!r} is not a FHIR resource type")
+    if not ID_RE.fullmatch(rid.encode()):
+        raise LineError(index, f"id {rid[:80]!r} is not a valid FHIR id")
+    return f"{rtype}/{rid}", line + b"\n", hashlib.sha256(line).digest()
+
+
+def _plain(exc: Exception) -> str:
+    text = str(exc)
+    return text.replace("`", "")
+
+
+def _lookup(state_db: str | None, keys: list[str]) -> dict[str, bytes]:
+    """Digests the writer's state holds for these keys (only committed state is seen)."""
+    if state_db is None or not keys:
+        return {}
+    found: dict[str, bytes] = {}
+    conn = _connection(state_db)
+    for offset in range(0, len(keys), LOOKUP_BATCH):
+        batch = keys[offset:offset + LOOKUP_BATCH]
+        marks = ",".join("?" * len(batch))
+        found.update(conn.execute(f"SELECT key, digest FROM current WHERE key IN ({marks})", batch))
+    return found
+
+
+_connections: dict[str, sqlite3.Connection] = {}
+
+
+def _connection(path: str) -> sqlite3.Connection:
+    conn = _connections.get(path)
+    if conn is None:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        _connections[path] = conn
+    return conn
+
+
+def scan_in_worker(args: tuple[Task, str | None, int]) -> BlockResult:
+    task, state_db, max_size = args
+    return scan(task, state_db, max_size)

@@ -1,0 +1,275 @@
+"""`releve <component> <verb>`: one command per operation, each with a clear message."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+from .capture.files import InputError, discover, import_tasks, total_size
+from .capture.state import StateError
+from .capture.writer import ImportError_, Writer, Written
+from .vault import keys as vault_keys
+from .vault.read import DecryptError, plaintext_lines, read_segment
+from .vault.store import LocalVault, VaultError
+from .vault.verify import BrokenSegment, verify as verify_vault
+
+app = typer.Typer(help="Relève: the hospital's care goes on when its information system is down.",
+                  no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="Create station identities and capture signing keys.", no_args_is_help=True)
+vault_app = typer.Typer(help="Create, check, read and serve a vault.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(vault_app, name="vault")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+KNOWN_ERRORS = (VaultError, InputError, ImportError_, StateError, vault_keys.KeyError_,
+                DecryptError, BrokenSegment)
+
+
+@contextlib.contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn the errors an operator can act on into one red line and exit status 1."""
+    try:
+        yield
+    except KNOWN_ERRORS as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def progress_bar(total: int) -> Progress:
+    return Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), TimeRemainingColumn(), console=err,
+                    disable=not err.is_terminal or total < 8 * 1024 * 1024)
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+@keys_app.command("station")
+def keys_station(name: str, out_dir: Path = typer.Option(..., "--out", help="Folder for NAME.key")) -> None:
+    """Create a station's age identity (0600); print its public recipient."""
+    with clear_errors():
+        path, recipient = vault_keys.create_station_identity(out_dir, name)
+    err.print(f"identity written to {path} (mode 0600)")
+    print(recipient)
+
+
+@keys_app.command("signer")
+def keys_signer(name: str, out_dir: Path = typer.Option(..., "--out", help="Folder for the key pair")) -> None:
+    """Create a capture's signing key (0600) and public key, in minisign's formats."""
+    with clear_errors():
+        key_path, pub_path, public = vault_keys.create_signer(out_dir, name)
+    err.print(f"signing key written to {key_path} (mode 0600), public key to {pub_path}")
+    print(public.to_base64())
+
+
+# --- vault ---------------------------------------------------------------------------------
+
+
+@vault_app.command("init")
+def vault_init(
+    vault: Path,
+    recipient: list[str] = typer.Option(..., "--recipient", help="Station age recipient (age1...)"),
+    signer: list[str] = typer.Option(..., "--signer", help="Signer public key file (minisign .pub)"),
+    checkpoint_interval: int = typer.Option(50, help="Write a full segment every N segments"),
+) -> None:
+    """Create an empty vault."""
+    with clear_errors():
+        created = LocalVault.init(vault, recipient, signer, checkpoint_interval)
+    out.print(f"vault {created.config.vault_id} created in {vault}: "
+              f"{len(recipient)} recipient(s), {len(signer)} signer(s)", highlight=False)
+
+
+@vault_app.command("verify")
+def vault_verify(vault: Path, identity: Optional[Path] = typer.Option(
+        None, help="Also decrypt every segment and check its plaintext")) -> None:
+    """Check signatures, numbering and hash chain (and, with --identity, the plaintext)."""
+    with clear_errors():
+        opened = LocalVault(vault)
+        identities = vault_keys.load_identities(identity) if identity else None
+        total = sum(p.stat().st_size for p in opened.segments_dir.glob("*.age"))
+        with progress_bar(total) as bar:
+            task = bar.add_task("verifying", total=total)
+            try:
+                report = verify_vault(opened, identities, lambda n: bar.advance(task, n))
+            except BrokenSegment as exc:
+                err.print(f"[bold red]BROKEN[/] segment {exc.seq}: {exc.reason}", highlight=False)
+                raise typer.Exit(1) from None
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    checked = f", {report.records} records decrypted and checked" if identities else ""
+    suspect = f", suspect: {', '.join(map(str, report.suspect))}" if report.suspect else ""
+    out.print(f"[green]OK[/] vault {opened.config.vault_id}: {report.segments} segments "
+              f"({report.full} full), {report.bytes} bytes, chain sound{checked}{suspect}; "
+              f"head {report.head[:16]}", highlight=False)
+
+
+@vault_app.command("cat")
+def vault_cat(
+    vault: Path,
+    identity: Path = typer.Option(..., help="Station identity (age)"),
+    segment: Optional[int] = typer.Option(None, help="Print this segment's whole plaintext"),
+) -> None:
+    """Plaintext to stdout: one segment as stored, or else the current state as FHIR ndjson."""
+    with clear_errors():
+        opened = LocalVault(vault)
+        identities = vault_keys.load_identities(identity)
+        stdout = sys.stdout.buffer
+        if segment is not None:
+            if not opened.segment_path(segment).exists():
+                raise VaultError(f"segment {segment} does not exist")
+            for line in plaintext_lines(opened.segment_path(segment), identities):
+                stdout.write(line)
+            return
+        for line in current_state(opened, identities).values():
+            stdout.write(line)
+
+
+def current_state(vault: LocalVault, identities: list) -> dict[str, bytes]:
+    """Replay from the last full segment: the latest version of every resource."""
+    numbers = vault.sequence_numbers()
+    start = 1
+    for seq in reversed(numbers):
+        info = vault.info(seq)
+        if info.descriptor.kind == "full" and info.descriptor.suspect is None:
+            start = seq
+            break
+    state: dict[str, bytes] = {}
+    for seq in numbers:
+        if seq < start:
+            continue
+        header, records = read_segment(vault.segment_path(seq), identities)
+        if header.descriptor.suspect is not None:
+            continue
+        if header.descriptor.kind == "full":
+            state.clear()
+        for record in records:
+            key = f"{record.resource_type}/{record.resource_id}"
+            if record.deleted:
+                state.pop(key, None)
+            else:
+                state[key] = record.line
+    return state
+
+
+@vault_app.command("serve")
+def vault_serve(
+    vault: Path,
+    port: int = typer.Option(8700, help="TCP port"),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on"),
+    writer_token: str = typer.Option(..., envvar="RELEVE_WRITER_TOKEN", help="Token allowed to append"),
+    reader_token: str = typer.Option(..., envvar="RELEVE_READER_TOKEN", help="Token allowed to read"),
+) -> None:
+    """Serve the vault over HTTP: read with the reader token, append-only with the writer's."""
+    import uvicorn
+
+    from .vault.server import create_app
+
+    with clear_errors():
+        application = create_app(LocalVault(vault), writer_token, reader_token)
+    err.print(f"vault served on http://{host}:{port}/v1 (append-only)")
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
+@vault_app.command("checkpoint")
+def vault_checkpoint(
+    vault: str = typer.Option(..., help="Vault folder or URL"),
+    signing_key: Path = typer.Option(..., help="Signer's minisign secret key"),
+    token: Optional[str] = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
+    state: Optional[Path] = typer.Option(None, help="Writer state folder"),
+) -> None:
+    """Append a full segment holding the current state, so stations start from it."""
+    with clear_errors():
+        writer = open_writer(vault, token, signing_key, state)
+        try:
+            written = writer.checkpoint()
+        finally:
+            writer.close()
+    out.print(f"checkpoint: segment {written.seq}, {written.puts} resources, {written.size} bytes")
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_(
+    paths: list[Path] = typer.Argument(..., help="ndjson (.gz, .zst), Bundle JSON files or folders"),
+    vault: str = typer.Option(..., help="Vault folder or URL"),
+    signing_key: Path = typer.Option(..., help="Signer's minisign secret key"),
+    token: Optional[str] = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
+    state: Optional[Path] = typer.Option(None, help="Writer state folder (default: per vault, "
+                                                     "under ~/.local/state/releve)"),
+    full: bool = typer.Option(False, "--full", help="The input is the whole current state: "
+                                                    "write a full segment"),
+    max_resource_mb: float = typer.Option(16.0, help="Largest resource accepted, in MB"),
+) -> None:
+    """Import FHIR files into the vault as one segment (unchanged resources are skipped)."""
+    with clear_errors():
+        sources = discover(paths)
+        size = total_size(sources)
+        writer = open_writer(vault, token, signing_key, state, int(max_resource_mb * 1e6))
+        try:
+            with progress_bar(size) as bar:
+                task = bar.add_task("importing", total=size)
+                written = writer.write(lambda: import_tasks(sources), f"import ({len(sources)} files)",
+                                       kind="full" if full else "delta", size_hint=size,
+                                       progress=lambda n: bar.advance(task, n))
+        finally:
+            writer.close()
+    if written is None:
+        out.print("nothing changed: no segment written")
+        return
+    describe(written)
+    if written.checkpoint:
+        describe(written.checkpoint)
+
+
+def describe(written: Written) -> None:
+    out.print(f"segment {written.seq} ({written.kind}): {written.puts} put, {written.deletes} "
+              f"deleted, {written.size} bytes, sha256 {written.sha256[:16]}", highlight=False)
+
+
+def open_writer(vault: str, token: str | None, signing_key: Path, state: Path | None,
+                max_resource: int | None = None) -> Writer:
+    target = open_target(vault, token)
+    signer = vault_keys.load_signer(signing_key)
+    if not target.config.signer(signer.key_id):
+        raise VaultError("this signing key is not one of the vault's signers")
+    state_dir = state or default_state_dir(target.config.vault_id)
+    kwargs = {"max_resource": max_resource} if max_resource else {}
+    return Writer(target, signer, state_dir, **kwargs)
+
+
+def open_target(vault: str, token: str | None):
+    if vault.startswith(("http://", "https://")):
+        from .vault.remote import HttpVault
+
+        return HttpVault(vault, token)
+    return LocalVault(Path(vault))
+
+
+def default_state_dir(vault_id: str) -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "releve" / "writer" / vault_id
+
+
+@app.command("demo")
+def demo(directory: Optional[Path] = typer.Option(None, "--dir", help="Where to put the demo")) -> None:
+    """A walkthrough of the vault: keys, import, verification, tampering caught."""
+    from .demo.walkthrough import run
+
+    with clear_errors():
+        run(directory, out)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,131 @@
+"""The vault format, version 1: names, the signed segment descriptor, the plaintext header.
+
+docs/format.md is the normative text; this module is its executable reading.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+FORMAT_NAME = "releve-vault"
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+SEGMENTS_DIR = "segments"
+STAGING_DIR = "tmp"
+SEGMENT_SUFFIX = ".age"
+SIGNATURE_SUFFIX = ".age.minisig"
+SEQ_DIGITS = 10
+SEGMENT_RE = re.compile(r"^(\d{10})\.age$")
+KINDS = ("delta", "full")
+REASON_MAX = 200  # suspect reasons are cut to this length in the signed descriptor
+
+
+class FormatError(ValueError):
+    """Bytes that do not follow the vault format."""
+
+
+def segment_name(seq: int) -> str:
+    return f"{seq:0{SEQ_DIGITS}d}{SEGMENT_SUFFIX}"
+
+
+def signature_name(seq: int) -> str:
+    return f"{seq:0{SEQ_DIGITS}d}{SIGNATURE_SUFFIX}"
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """What a segment says of itself, readable without any decryption key.
+
+    It is the minisign trusted comment of the segment's signature (so it is signed),
+    and it is repeated, with per-type counts, as the plaintext header.
+    """
+
+    vault: str
+    seq: int
+    prev: str
+    kind: str
+    time: str
+    source: str
+    puts: int
+    deletes: int
+    suspect: str | None = None
+
+    def to_comment(self) -> str:
+        data = asdict(self)
+        data["suspect"] = None if self.suspect is None else self.suspect[:REASON_MAX]
+        data["source"] = self.source[:200]
+        return orjson.dumps({"releve": FORMAT_VERSION, **data}).decode()
+
+    @classmethod
+    def from_comment(cls, comment: str) -> "Descriptor":
+        try:
+            data = orjson.loads(comment)
+        except orjson.JSONDecodeError as exc:
+            raise FormatError("signed descriptor is not JSON") from exc
+        if not isinstance(data, dict) or data.pop("releve", None) != FORMAT_VERSION:
+            raise FormatError("signed descriptor is not a Relève v1 descriptor")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Descriptor":
+        try:
+            descriptor = cls(
+                vault=_typed(data, "vault", str), seq=_typed(data, "seq", int),
+                prev=_typed(data, "prev", str), kind=_typed(data, "kind", str),
+                time=_typed(data, "time", str), source=_typed(data, "source", str),
+                puts=_typed(data, "puts", int), deletes=_typed(data, "deletes", int),
+                suspect=data.get("suspect"),
+            )
+        except KeyError as exc:
+            raise FormatError(f"descriptor lacks field {exc}") from exc
+        if descriptor.kind not in KINDS:
+            raise FormatError(f"unknown segment kind {descriptor.kind!r}")
+        if descriptor.suspect is not None and not isinstance(descriptor.suspect, str):
+            raise FormatError("suspect must be null or a reason")
+        if descriptor.seq < 1 or not re.fullmatch(r"[0-9a-f]{64}", descriptor.prev):
+            raise FormatError("bad sequence number or previous hash")
+        return descriptor
+
+
+@dataclass
+class Header:
+    """First line of a segment's plaintext: the descriptor plus counts by resource type."""
+
+    descriptor: Descriptor
+    types: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_line(self) -> bytes:
+        body = asdict(self.descriptor)
+        body["types"] = self.types
+        return orjson.dumps({"segment": {"format": FORMAT_VERSION, **body}}) + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> "Header":
+        try:
+            data = orjson.loads(line)["segment"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise FormatError("plaintext does not start with a segment header") from exc
+        if data.pop("format", None) != FORMAT_VERSION:
+            raise FormatError("plaintext header is not format 1")
+        types = data.pop("types", {})
+        return cls(Descriptor.from_dict(data), types)
+
+
+def delete_line(resource_type: str, resource_id: str) -> bytes:
+    return orjson.dumps({"delete": {"resourceType": resource_type, "id": resource_id}}) + b"\n"
+
+
+def _typed(data: dict[str, Any], key: str, kind: type) -> Any:
+    value = data[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise FormatError(f"descriptor field {key!r} must be {kind.__name__}")
+    return value

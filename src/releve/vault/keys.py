@@ -1,0 +1,103 @@
+"""Key files: age identities for stations, minisign keys for signers.
+
+A station identity is the file `age-keygen` writes (comment lines, then one
+AGE-SECRET-KEY-1... line), so Debian's `age -d -i FILE` reads ours and we read theirs.
+Every key file is created with mode 0600 and never overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pyrage import x25519
+
+from .minisign import MinisignError, PublicKey, SecretKey, write_private
+
+
+class KeyError_(ValueError):
+    """A key file that cannot be used, with a message fit for the operator."""
+
+
+def create_station_identity(directory: Path, name: str) -> tuple[Path, str]:
+    """Write NAME.key (age identity, 0600); return its path and public recipient."""
+    directory.mkdir(parents=True, exist_ok=True)
+    identity = x25519.Identity.generate()
+    recipient = str(identity.to_public())
+    path = directory / f"{_safe(name)}.key"
+    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    _create(path, f"# created: {created}\n# public key: {recipient}\n{identity}\n")
+    (directory / f"{_safe(name)}.recipient").write_text(recipient + "\n")
+    return path, recipient
+
+
+def load_identities(path: Path) -> list[x25519.Identity]:
+    """Read an age identity file (ours or age-keygen's); every AGE-SECRET-KEY line counts."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise KeyError_(f"cannot read identity file {path}: {exc.strerror}") from exc
+    identities = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            identities.append(x25519.Identity.from_str(line))
+        except Exception as exc:  # pyrage raises its own IdentityError
+            raise KeyError_(f"{path}: not an age X25519 identity") from exc
+    if not identities:
+        raise KeyError_(f"{path}: no age identity found")
+    return identities
+
+
+def parse_recipient(text: str) -> x25519.Recipient:
+    try:
+        return x25519.Recipient.from_str(text.strip())
+    except Exception as exc:
+        raise KeyError_(f"not an age X25519 recipient: {text.strip()[:80]!r}") from exc
+
+
+def create_signer(directory: Path, name: str) -> tuple[Path, Path, PublicKey]:
+    """Write NAME.minisign.key (0600) and NAME.pub, both in minisign's formats."""
+    directory.mkdir(parents=True, exist_ok=True)
+    secret = SecretKey.generate()
+    key_path = directory / f"{_safe(name)}.minisign.key"
+    pub_path = directory / f"{_safe(name)}.pub"
+    if pub_path.exists():
+        raise KeyError_(f"{pub_path} already exists; keys are never overwritten")
+    _create(key_path, secret.to_file_text())
+    pub_path.write_text(secret.public.to_file_text())
+    return key_path, pub_path, secret.public
+
+
+def load_signer(path: Path) -> SecretKey:
+    try:
+        return SecretKey.from_file_text(path.read_text())
+    except OSError as exc:
+        raise KeyError_(f"cannot read signing key {path}: {exc.strerror}") from exc
+    except MinisignError as exc:
+        raise KeyError_(f"{path}: {exc}") from exc
+
+
+def load_public_key(path_or_text: str) -> PublicKey:
+    """A signer's public key from a minisign .pub file, or its base64 line itself."""
+    path = Path(path_or_text)
+    try:
+        text = path.read_text() if path.exists() else path_or_text
+        return PublicKey.from_file_text(text)
+    except MinisignError as exc:
+        raise KeyError_(f"{path_or_text}: {exc}") from exc
+
+
+def _create(path: Path, text: str) -> None:
+    try:
+        write_private(path, text)
+    except FileExistsError as exc:
+        raise KeyError_(f"{path} already exists; keys are never overwritten") from exc
+
+
+def _safe(name: str) -> str:
+    if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
+        raise KeyError_(f"key name {name!r}: use letters, digits, '-', '_' and '.'")
+    return name

@@ -1,0 +1,363 @@
+"""The vault on disk: a config and numbered segments that are only ever appended.
+
+Every append goes through `LocalVault.append`, whatever the caller (an import on the
+vault's host, or the HTTP server on behalf of a remote capture), so the checks that make
+the log trustworthy live in one place: the segment must be the next number, name the
+current head's hash, be signed by a configured signer, and belong to this vault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import secrets
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from . import format as fmt
+from .keys import KeyError_, load_public_key, parse_recipient
+from .minisign import MinisignError, PublicKey, Signature
+
+CHUNK = 1 << 20
+ZERO_HASH = "0" * 64
+
+
+class VaultError(Exception):
+    """The vault refuses an operation or is not sound; the message says why."""
+
+
+class AppendRefused(VaultError):
+    """An append that would break the log (wrong number, wrong chain, bad signature)."""
+
+    def __init__(self, message: str, conflict: bool = False):
+        super().__init__(message)
+        self.conflict = conflict  # True when the number is taken or not next: HTTP 409
+
+
+@dataclass(frozen=True)
+class Config:
+    vault_id: str
+    recipients: tuple[str, ...]
+    signers: tuple[PublicKey, ...]
+    checkpoint_interval: int
+    raw: bytes
+
+    @property
+    def genesis(self) -> str:
+        """The 'previous hash' of segment 1: SHA-256 of the config file's bytes."""
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @classmethod
+    def parse(cls, raw: bytes) -> "Config":
+        try:
+            data = orjson.loads(raw)
+            if data["format"] != fmt.FORMAT_NAME or data["version"] != fmt.FORMAT_VERSION:
+                raise VaultError(f"not a Relève vault of format version {fmt.FORMAT_VERSION}")
+            signers = tuple(PublicKey.from_base64(s["public_key"]) for s in data["signers"])
+            return cls(
+                vault_id=str(data["vault_id"]),
+                recipients=tuple(str(r) for r in data["recipients"]),
+                signers=signers,
+                checkpoint_interval=int(data["checkpoint_interval"]),
+                raw=raw,
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, MinisignError) as exc:
+            if isinstance(exc, VaultError):
+                raise
+            raise VaultError(f"vault config is malformed: {exc}") from exc
+
+    def signer(self, key_id: bytes) -> PublicKey | None:
+        return next((s for s in self.signers if s.key_id == key_id), None)
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    seq: int
+    sha256: str
+    size: int
+    descriptor: fmt.Descriptor
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "sha256": self.sha256, "size": self.size,
+                "descriptor": self.descriptor.to_comment()}
+
+
+@dataclass
+class Staged:
+    """A segment received into the vault's staging folder, hashed on the way in."""
+
+    path: Path
+    sha256: str
+    blake2b: bytes
+    size: int
+
+
+class Stager:
+    """Receives segment bytes chunk by chunk into the staging folder (not yet part of the log)."""
+
+    def __init__(self, staging_dir: Path):
+        fd, name = tempfile.mkstemp(dir=staging_dir, prefix="in-", suffix=".part")
+        self._file = os.fdopen(fd, "wb")
+        self._path = Path(name)
+        self._sha = hashlib.sha256()
+        self._b2 = hashlib.blake2b(digest_size=64)
+        self._size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._sha.update(chunk)
+        self._b2.update(chunk)
+        self._size += len(chunk)
+
+    def finish(self) -> Staged:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        return Staged(self._path, self._sha.hexdigest(), self._b2.digest(), self._size)
+
+    def abort(self) -> None:
+        self._file.close()
+        self._path.unlink(missing_ok=True)
+
+
+class LocalVault:
+    """A vault directory. Opening it reads the config; nothing here ever rewrites a segment."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        config_path = self.root / fmt.CONFIG_NAME
+        try:
+            raw = config_path.read_bytes()
+        except FileNotFoundError as exc:
+            raise VaultError(f"{self.root} is not a vault (no {fmt.CONFIG_NAME})") from exc
+        self.config = Config.parse(raw)
+        self.segments_dir = self.root / fmt.SEGMENTS_DIR
+        self.staging_dir = self.root / fmt.STAGING_DIR
+        self.staging_dir.mkdir(exist_ok=True)
+
+    # --- creation -----------------------------------------------------------------
+
+    @classmethod
+    def init(cls, root: Path, recipients: list[str], signer_keys: list[str],
+             checkpoint_interval: int = 50) -> "LocalVault":
+        root = Path(root)
+        if root.exists() and any(root.iterdir()):
+            raise VaultError(f"{root} exists and is not empty; a vault is created in a new folder")
+        if not recipients:
+            raise VaultError("a vault needs at least one station recipient (--recipient)")
+        if not signer_keys:
+            raise VaultError("a vault needs at least one signer public key (--signer)")
+        if checkpoint_interval < 1:
+            raise VaultError("checkpoint interval must be at least 1")
+        try:
+            checked = [str(parse_recipient(r)) for r in recipients]
+            signers = [load_public_key(s) for s in signer_keys]
+        except KeyError_ as exc:
+            raise VaultError(str(exc)) from exc
+        config = {
+            "format": fmt.FORMAT_NAME,
+            "version": fmt.FORMAT_VERSION,
+            "vault_id": secrets.token_hex(16),
+            "created": fmt.utc_now(),
+            "recipients": checked,
+            "signers": [{"key_id": s.key_id_hex, "public_key": s.to_base64()} for s in signers],
+            "checkpoint_interval": checkpoint_interval,
+        }
+        root.mkdir(parents=True, exist_ok=True)
+        (root / fmt.SEGMENTS_DIR).mkdir()
+        (root / fmt.STAGING_DIR).mkdir()
+        _write_atomic(root / fmt.CONFIG_NAME, orjson.dumps(config, option=orjson.OPT_INDENT_2) + b"\n")
+        _fsync_dir(root)
+        return cls(root)
+
+    # --- reading --------------------------------------------------------------------
+
+    def sequence_numbers(self) -> list[int]:
+        found = []
+        for entry in os.scandir(self.segments_dir):
+            match = fmt.SEGMENT_RE.match(entry.name)
+            if match:
+                found.append(int(match.group(1)))
+        return sorted(found)
+
+    def segment_path(self, seq: int) -> Path:
+        return self.segments_dir / fmt.segment_name(seq)
+
+    def signature_path(self, seq: int) -> Path:
+        return self.segments_dir / fmt.signature_name(seq)
+
+    def info(self, seq: int) -> SegmentInfo:
+        """Hash and descriptor of one segment (signature checked)."""
+        path = self.segment_path(seq)
+        if not path.exists():
+            raise VaultError(f"segment {seq} does not exist")
+        sha, b2, size = _hash_file(path)
+        descriptor = self._check_signature(seq, b2)
+        return SegmentInfo(seq, sha, size, descriptor)
+
+    def head(self) -> tuple[int, str]:
+        """(last sequence number, its SHA-256), or (0, genesis) for an empty vault."""
+        numbers = self.sequence_numbers()
+        if not numbers:
+            return 0, self.config.genesis
+        last = numbers[-1]
+        sha, _, _ = _hash_file(self.segment_path(last))
+        return last, sha
+
+    def has(self, seq: int, sha256: str) -> bool:
+        """Whether segment `seq` exists with exactly this hash (used to settle a crash)."""
+        path = self.segment_path(seq)
+        return path.exists() and _hash_file(path)[0] == sha256
+
+    def list(self, after: int = 0) -> Iterator[SegmentInfo]:
+        for seq in self.sequence_numbers():
+            if seq > after:
+                yield self.info(seq)
+
+    def _check_signature(self, seq: int, digest: bytes) -> fmt.Descriptor:
+        try:
+            text = self.signature_path(seq).read_bytes()
+        except FileNotFoundError as exc:
+            raise VaultError(f"segment {seq}: signature file is missing") from exc
+        return check_signature(self.config, seq, text, digest)
+
+    # --- appending ------------------------------------------------------------------
+
+    def stager(self) -> Stager:
+        return Stager(self.staging_dir)
+
+    def append(self, seq: int, source: BinaryIO, signature: str | bytes) -> SegmentInfo:
+        stager = self.stager()
+        try:
+            for chunk in iter(lambda: source.read(CHUNK), b""):
+                stager.write(chunk)
+        except BaseException:
+            stager.abort()
+            raise
+        return self.commit(seq, stager.finish(), signature)
+
+    def commit(self, seq: int, staged: Staged, signature: str | bytes) -> SegmentInfo:
+        """Make a staged segment part of the log, or refuse and discard it."""
+        try:
+            with self._lock():
+                return self._commit_locked(seq, staged, signature)
+        finally:
+            staged.path.unlink(missing_ok=True)
+
+    def _commit_locked(self, seq: int, staged: Staged, signature: str | bytes) -> SegmentInfo:
+        head_seq, head_hash = self.head()
+        if seq != head_seq + 1:
+            raise AppendRefused(f"segment {seq} refused: the next number is {head_seq + 1}", conflict=True)
+        sig_text = signature if isinstance(signature, bytes) else signature.encode()
+        try:
+            descriptor = check_signature(self.config, seq, sig_text, staged.blake2b)
+        except VaultError as exc:
+            raise AppendRefused(str(exc)) from exc
+        if descriptor.prev != head_hash:
+            raise AppendRefused(f"segment {seq} refused: it does not chain onto segment {head_seq}",
+                                conflict=True)
+        sig_path = self.signature_path(seq)
+        # A signature without its segment is the trace of an append cut short; the
+        # segment never existed, so its place is free.
+        sig_path.unlink(missing_ok=True)
+        _link_new(_write_temp(self.staging_dir, sig_text), sig_path)
+        _link_new(staged.path, self.segment_path(seq))
+        _fsync_dir(self.segments_dir)
+        return SegmentInfo(seq, staged.sha256, staged.size, descriptor)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        with open(self.root / ".lock", "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def clean_staging(self) -> None:
+        """Remove leftovers of interrupted appends (never a segment: those live elsewhere)."""
+        with self._lock():
+            for entry in self.staging_dir.iterdir():
+                entry.unlink(missing_ok=True)
+
+
+def check_signature(config: Config, seq: int, sig_text: bytes, digest: bytes) -> fmt.Descriptor:
+    """Check a segment's minisign signature and signed descriptor against the config."""
+    try:
+        signature = Signature.parse(sig_text)
+    except MinisignError as exc:
+        raise VaultError(f"segment {seq}: {exc}") from exc
+    signer = config.signer(signature.key_id)
+    if signer is None:
+        raise VaultError(f"segment {seq}: signed by an unknown key "
+                         f"({signature.key_id[::-1].hex().upper()})")
+    try:
+        signature.verify(signer, digest=digest)
+    except MinisignError as exc:
+        raise VaultError(f"segment {seq}: {exc}") from exc
+    try:
+        descriptor = fmt.Descriptor.from_comment(signature.trusted_comment)
+    except fmt.FormatError as exc:
+        raise VaultError(f"segment {seq}: {exc}") from exc
+    if descriptor.vault != config.vault_id:
+        raise VaultError(f"segment {seq}: belongs to another vault ({descriptor.vault})")
+    if descriptor.seq != seq:
+        raise VaultError(f"segment {seq}: its signed number is {descriptor.seq} (moved or reordered)")
+    return descriptor
+
+
+def _hash_file(path: Path) -> tuple[str, bytes, int]:
+    sha = hashlib.sha256()
+    b2 = hashlib.blake2b(digest_size=64)
+    size = 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            sha.update(chunk)
+            b2.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), b2.digest(), size
+
+
+def _write_temp(directory: Path, data: bytes) -> Path:
+    fd, name = tempfile.mkstemp(dir=directory, prefix="sig-", suffix=".part")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(name)
+
+
+def _link_new(source: Path, target: Path) -> None:
+    """Give `source` the name `target` only if that name is free (link(2) never replaces)."""
+    try:
+        os.link(source, target)
+    except FileExistsError as exc:
+        raise AppendRefused(f"{target.name} already exists; segments are never overwritten",
+                            conflict=True) from exc
+    finally:
+        source.unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = _write_temp(path.parent, data)
+    _link_new(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def iter_chunks(path: Path) -> Iterable[bytes]:
+    with open(path, "rb") as handle:
+        yield from iter(lambda: handle.read(CHUNK), b"")
