@@ -197,6 +197,38 @@ def vault_checkpoint(
     out.print(f"checkpoint: segment {written.seq}, {written.puts} resources, {written.size} bytes")
 
 
+@vault_app.command("rebuild-state")
+def vault_rebuild_state(
+    vault: str = typer.Option(..., help="Vault folder or URL"),
+    identity: Path = typer.Option(..., help="A station identity (age) that can read the vault"),
+    token: Optional[str] = typer.Option(None, envvar="RELEVE_TOKEN", help="Reader token (URL vaults)"),
+    state: Optional[Path] = typer.Option(None, help="Writer state folder to rebuild"),
+) -> None:
+    """Rebuild a writer's lost or stale state from the vault (reads from the last full segment)."""
+    from .capture.writer import rebuild_state
+
+    with clear_errors():
+        target = open_target(vault, token)
+        identities = vault_keys.load_identities(identity)
+        state_dir = state or default_state_dir(target.config.vault_id)
+        count = rebuild_state(target, identities, state_dir, segment_fetcher(target))
+    out.print(f"writer state in {state_dir} rebuilt: {count} resources")
+
+
+def segment_fetcher(target):
+    """A function giving a local path to a segment, downloading it from a URL vault."""
+    if isinstance(target, LocalVault):
+        return lambda seq, scratch: target.segment_path(seq)
+
+    def fetch(seq: int, scratch: Path) -> Path:
+        path = scratch / f"download-{seq}.age"
+        with open(path, "wb") as handle:
+            target.download(seq, handle)
+        return path
+
+    return fetch
+
+
 # --- import ---------------------------------------------------------------------------------
 
 

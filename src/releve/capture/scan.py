@@ -91,11 +91,12 @@ def read_task(task: Task) -> bytes:
 
 
 def scan(task: Task, state_db: str | None, max_size: int,
-         seen: dict[str, bytes | None] | None = None) -> BlockResult:
+         skip: frozenset[int] = frozenset()) -> BlockResult:
     """Validate and fingerprint a block; keep the lines that differ from the writer's state.
 
-    `seen` is used by a sequential run: what earlier blocks of the same import wrote, which
-    takes precedence over the state (the last occurrence of a resource wins).
+    `skip` holds the ordinals (among the block's non-blank lines) of resources that occur
+    again later in the same import: only the last occurrence of a resource is written, so
+    that importing the same files twice writes nothing the second time.
     """
     result = BlockResult()
     lines = read_task(task).split(b"\n")
@@ -111,13 +112,14 @@ def scan(task: Task, state_db: str | None, max_size: int,
     except LineError as exc:
         result.error_line, result.error = exc.index, str(exc)
         return result
+    result.fingerprints = b"".join(hashlib.blake2b(key.encode(), digest_size=8).digest()
+                                   for key, _, _ in parsed)
+    if skip:
+        parsed = [item for ordinal, item in enumerate(parsed) if ordinal not in skip]
     previous = _lookup(state_db, [key for key, _, _ in parsed])
     out: list[bytes] = []
-    prints = bytearray()
     for key, body, digest in parsed:
-        prints += hashlib.blake2b(key.encode(), digest_size=8).digest()
-        before = seen[key] if seen is not None and key in seen else previous.get(key)
-        if digest == before:
+        if digest == previous.get(key):
             continue  # unchanged version, or a delete of something already absent
         rtype = key.partition("/")[0]
         if digest is None:
@@ -126,10 +128,7 @@ def scan(task: Task, state_db: str | None, max_size: int,
             result.types[rtype] += 1
         out.append(body)
         result.changes.append(Change(key, digest))
-        if seen is not None:
-            seen[key] = digest
     result.records = len(out)
-    result.fingerprints = bytes(prints)
     if out:
         result.frame = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(b"".join(out))
     return result
@@ -197,6 +196,5 @@ def _connection(path: str) -> sqlite3.Connection:
     return conn
 
 
-def scan_in_worker(args: tuple[Task, str | None, int]) -> BlockResult:
-    task, state_db, max_size = args
-    return scan(task, state_db, max_size)
+def scan_in_worker(args: tuple[Task, str | None, int, frozenset[int]]) -> BlockResult:
+    return scan(*args)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+import orjson
 import pyrage
 import zstandard
 
@@ -60,8 +61,12 @@ class Written:
     checkpoint: "Written | None" = None
 
 
-class _Duplicate(Exception):
-    """The same resource twice in one parallel run: redo it in order, one block at a time."""
+class _Duplicates(Exception):
+    """The same resource more than once in one import: which occurrences to skip."""
+
+    def __init__(self, skip: dict[int, frozenset[int]]):
+        super().__init__("duplicate resources")
+        self.skip = skip
 
 
 class Writer:
@@ -82,16 +87,17 @@ class Writer:
               checkpoint: bool = True) -> Written | None:
         """Write one segment from the blocks `tasks()` yields; None if nothing changed.
 
-        `tasks` is a factory because a parallel run that meets the same resource twice is
-        redone sequentially, from the start, so that the last occurrence wins.
+        `tasks` is a factory because an import that holds the same resource more than
+        once is scanned a second time, keeping only each resource's last occurrence.
         """
         with self.state.locked():
             self._settle()
             parallel = self.workers > 1 and size_hint >= PARALLEL_THRESHOLD
             try:
                 written = self._write_once(tasks, source, kind, suspect, progress, parallel)
-            except _Duplicate:
-                written = self._write_once(tasks, source, kind, suspect, None, False)
+            except _Duplicates as duplicates:
+                written = self._write_once(tasks, source, kind, suspect, None, parallel,
+                                           duplicates.skip)
             if written is not None and checkpoint and kind == "delta" and self._checkpoint_due():
                 written.checkpoint = self._checkpoint()
             return written
@@ -122,7 +128,7 @@ class Writer:
 
     def _write_once(self, tasks: Callable[[], Iterable[Task]], source: str, kind: str,
                     suspect: str | None, progress: Callable[[int], None] | None,
-                    parallel: bool) -> Written | None:
+                    parallel: bool, skip: dict[int, frozenset[int]] | None = None) -> Written | None:
         seq, prev = self.vault.head()
         seq += 1
         tmp = self.state.dir / "tmp"
@@ -133,7 +139,7 @@ class Writer:
         self.state.begin(seq, kind)
         try:
             with open(records_path, "wb") as records:
-                for result in self._scan_all(tasks(), kind, parallel, progress):
+                for result in self._scan_all(tasks(), kind, parallel, progress, skip):
                     records.write(result.frame)
                     self.state.apply((c.key, c.digest) for c in result.changes)
                     types["put"].update(result.types)
@@ -183,40 +189,45 @@ class Writer:
     # --- scanning -----------------------------------------------------------------------
 
     def _scan_all(self, tasks: Iterable[Task], kind: str, parallel: bool,
-                  progress: Callable[[int], None] | None) -> Iterator[BlockResult]:
-        """Scan every block, in order, raising ImportError_ at the first bad line."""
+                  progress: Callable[[int], None] | None,
+                  skip: dict[int, frozenset[int]] | None) -> Iterator[BlockResult]:
+        """Scan every block, in order, raising ImportError_ at the first bad line, and
+        _Duplicates at the end if a resource occurred twice (unless `skip` is known)."""
         lookups = None if kind == "full" or self.state.is_empty() else str(self.state.db_path)
         lines_before: Counter[str] = Counter()
-        fingerprints: set[int] = set()
-        seen: dict[str, bytes | None] | None = None if parallel else {}
-        for task, result in self._results(tasks, lookups, parallel, seen):
+        fingerprints: list[bytes] = []
+        distinct: set[int] = set()
+        repeated = False
+        for task, result in self._results(tasks, lookups, parallel, skip or {}):
             if result.error is not None:
                 raise ImportError_(f"{_where(task, result.error_line or 0, lines_before)}: "
                                    f"{result.error}")
             lines_before[task.label] += result.lines
-            if parallel:
-                count = len(result.fingerprints) // 8
-                before = len(fingerprints)
-                fingerprints.update(memoryview(result.fingerprints).cast("Q"))
-                if len(fingerprints) - before != count:
-                    raise _Duplicate()
+            if skip is None:
+                fingerprints.append(result.fingerprints)
+                before = len(distinct)
+                distinct.update(memoryview(result.fingerprints).cast("Q"))
+                repeated |= len(distinct) - before != len(result.fingerprints) // 8
             if progress:
                 progress(task.end - task.start if task.data is None else len(task.data))
             yield result
+        if repeated:
+            raise _Duplicates(_earlier_occurrences(fingerprints))
 
     def _results(self, tasks: Iterable[Task], lookups: str | None, parallel: bool,
-                 seen: dict | None) -> Iterator[tuple[Task, BlockResult]]:
+                 skip: dict[int, frozenset[int]]) -> Iterator[tuple[Task, BlockResult]]:
+        numbered = ((index, task) for index, task in enumerate(tasks))
         if not parallel:
-            for task in tasks:
-                yield task, scan(task, lookups, self.max_resource, seen)
+            for index, task in numbered:
+                yield task, scan(task, lookups, self.max_resource, skip.get(index, frozenset()))
             return
         context = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             window: list[tuple[Task, cf.Future]] = []
-            iterator = iter(tasks)
             try:
-                for task in iterator:
-                    window.append((task, pool.submit(scan_in_worker, (task, lookups, self.max_resource))))
+                for index, task in numbered:
+                    args = (task, lookups, self.max_resource, skip.get(index, frozenset()))
+                    window.append((task, pool.submit(scan_in_worker, args)))
                     if len(window) >= self.workers * IN_FLIGHT_PER_WORKER:
                         done_task, future = window.pop(0)
                         yield done_task, future.result()
@@ -285,6 +296,20 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
+def _earlier_occurrences(fingerprints: list[bytes]) -> dict[int, frozenset[int]]:
+    """For each block, the ordinals of resources that occur again later in the import."""
+    last: dict[int, tuple[int, int]] = {}
+    for block, prints in enumerate(fingerprints):
+        for ordinal, fingerprint in enumerate(memoryview(prints).cast("Q")):
+            last[fingerprint] = (block, ordinal)
+    skip: dict[int, set[int]] = {}
+    for block, prints in enumerate(fingerprints):
+        for ordinal, fingerprint in enumerate(memoryview(prints).cast("Q")):
+            if last[fingerprint] != (block, ordinal):
+                skip.setdefault(block, set()).add(ordinal)
+    return {block: frozenset(ordinals) for block, ordinals in skip.items()}
+
+
 def _key_of(line: bytes) -> str:
     from .scan import _decode_resource
 
@@ -302,3 +327,88 @@ def _where(task: Task, index: int, lines_before: Counter) -> str:
 def _sha256(path: Path) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def rebuild_state(vault: VaultTarget, identities: list, state_dir: Path,
+                  fetch: Callable[[int, Path], Path]) -> int:
+    """Rebuild a lost or stale writer state from the vault itself, with a station identity.
+
+    Reads from the last full segment that is not suspect to the head, keeps each
+    segment's compressed plaintext as the checkpoint cache, and records the digest of
+    every current resource. `fetch(seq, scratch)` returns a local path to segment `seq`.
+    Returns the number of resources in the rebuilt state.
+    """
+    from ..vault.read import decrypt_to
+
+    state = WriterState(state_dir, vault.config.vault_id)
+    with state.locked():
+        head_seq, head_hash = vault.head()
+        kinds = _segment_kinds(vault, head_seq)
+        start = next((seq for seq in range(head_seq, 0, -1) if kinds[seq] == ("full", False)), 1)
+        state.conn.execute("BEGIN IMMEDIATE")
+        state.conn.execute("DELETE FROM current")
+        state.conn.execute("DELETE FROM undo")
+        state.conn.execute("DELETE FROM meta WHERE name != 'vault_id'")
+        for path in (state.dir / "plain").glob("*.zst"):
+            path.unlink()
+        scratch = state.dir / "tmp"
+        last_full = 0
+        for seq in range(start, head_seq + 1):
+            kind, suspect = kinds[seq]
+            if suspect:
+                continue
+            with open(state.plain_path(seq), "wb") as plain:
+                decrypt_to(fetch(seq, scratch), identities, plain)
+            if kind == "full":
+                state.conn.execute("DELETE FROM current")
+                last_full = seq
+            _replay_plain(state, seq)
+        state.set("head_seq", head_seq)
+        state.set("head_hash", head_hash)
+        state.set("last_full", last_full)
+        state.conn.execute("COMMIT")
+        count = state.conn.execute("SELECT count(*) FROM current").fetchone()[0]
+    state.close()
+    return count
+
+
+def _segment_kinds(vault: VaultTarget, head_seq: int) -> dict[int, tuple[str, bool]]:
+    """(kind, suspect) of every segment, from the signed descriptors (no key needed)."""
+    kinds = {}
+    for item in vault.list(0):
+        descriptor = item.descriptor if hasattr(item, "descriptor") else \
+            fmt.Descriptor.from_comment(item["descriptor"])
+        kinds[descriptor.seq] = (descriptor.kind, descriptor.suspect is not None)
+    missing = [seq for seq in range(1, head_seq + 1) if seq not in kinds]
+    if missing:
+        raise StateError(f"the vault lacks segment {missing[0]}; verify it before rebuilding")
+    return kinds
+
+
+def _replay_plain(state: WriterState, seq: int) -> None:
+    """Apply a cached plaintext segment to `current`; the last record of a key wins."""
+    with open(state.plain_path(seq), "rb") as handle:
+        reader = zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
+        lines = io.BufferedReader(reader, buffer_size=1 << 20)
+        next(lines, None)
+        pending: dict[str, bytes | None] = {}
+        for line in lines:
+            line = line.rstrip(b"\n")
+            if not line:
+                continue
+            if line.startswith(b'{"delete":'):
+                target = orjson.loads(line)["delete"]
+                pending[f"{target['resourceType']}/{target['id']}"] = None
+            else:
+                pending[_key_of(line)] = hashlib.sha256(line).digest()
+            if len(pending) >= 10000:
+                _flush(state, pending, seq)
+        _flush(state, pending, seq)
+
+
+def _flush(state: WriterState, pending: dict[str, bytes | None], seq: int) -> None:
+    state.conn.executemany("INSERT OR REPLACE INTO current VALUES(?,?,?)",
+                           [(key, digest, seq) for key, digest in pending.items() if digest])
+    state.conn.executemany("DELETE FROM current WHERE key=?",
+                           [(key,) for key, digest in pending.items() if digest is None])
+    pending.clear()

@@ -1,0 +1,70 @@
+"""Shared fixtures: real keys, real vaults, the real CLI in a subprocess, real Synthea data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import zstandard
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data" / "synthea-r4.tar.zst"
+RELEVE = [sys.executable, "-m", "releve.cli"]
+
+
+@dataclass
+class Keys:
+    dir: Path
+    identity: Path
+    recipient: str
+    signing_key: Path
+    public_key: Path
+
+
+def run_releve(*args: str | Path, check: bool = True, input: bytes | None = None,
+               env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the `releve` command line for real, as an operator would."""
+    result = subprocess.run([*RELEVE, *map(str, args)], capture_output=True, input=input,
+                            env={**os.environ, **(env or {})}, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"releve {' '.join(map(str, args))} failed ({result.returncode}):\n"
+                             f"{result.stdout.decode(errors='replace')}\n"
+                             f"{result.stderr.decode(errors='replace')}")
+    return result
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    from releve.vault.keys import create_signer, create_station_identity
+
+    folder = tmp_path / "keys"
+    identity, recipient = create_station_identity(folder, "station")
+    signing_key, public_key, _ = create_signer(folder, "capture")
+    return Keys(folder, identity, recipient, signing_key, public_key)
+
+
+@pytest.fixture
+def vault_dir(tmp_path: Path, keys: Keys) -> Path:
+    from releve.vault.store import LocalVault
+
+    path = tmp_path / "vault"
+    LocalVault.init(path, [keys.recipient], [str(keys.public_key)], checkpoint_interval=50)
+    return path
+
+
+@pytest.fixture(scope="session")
+def synthea_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 100 Synthea patients of ../shared/data, one transaction Bundle per file."""
+    if not SHARED_DATA.exists():
+        pytest.fail(f"{SHARED_DATA} is missing: the tests need ../shared beside the repository")
+    target = tmp_path_factory.mktemp("synthea")
+    with open(SHARED_DATA, "rb") as raw:
+        with zstandard.ZstdDecompressor().stream_reader(raw) as stream:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                tar.extractall(target, filter="data")
+    return target / "fhir"

@@ -1,0 +1,149 @@
+"""The writer's own promises: dedup, last occurrence wins, crash settling, rebuild."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from releve.capture.files import discover, import_tasks, total_size
+from releve.capture.state import StateError
+from releve.capture.writer import Writer, rebuild_state
+from releve.vault.keys import load_identities, load_signer
+from releve.vault.read import read_segment
+from releve.vault.store import LocalVault
+
+
+def _writer(vault_dir: Path, keys, state: Path, **kwargs) -> Writer:
+    return Writer(LocalVault(vault_dir), load_signer(keys.signing_key), state, **kwargs)
+
+
+def _import(writer: Writer, *paths: Path, kind: str = "delta"):
+    sources = discover(list(paths))
+    return writer.write(lambda: import_tasks(sources), "test", kind=kind,
+                        size_hint=total_size(sources))
+
+
+def _ndjson(path: Path, resources: list[dict]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in resources))
+    return path
+
+
+def _state(vault_dir: Path, keys) -> dict[str, dict]:
+    """The vault's current state, decrypted and replayed."""
+    vault = LocalVault(vault_dir)
+    identities = load_identities(keys.identity)
+    state: dict[str, dict] = {}
+    for seq in vault.sequence_numbers():
+        header, records = read_segment(vault.segment_path(seq), identities)
+        if header.descriptor.kind == "full":
+            state.clear()
+        for record in records:
+            key = f"{record.resource_type}/{record.resource_id}"
+            if record.deleted:
+                state.pop(key, None)
+            else:
+                state[key] = orjson.loads(record.line)
+    return state
+
+
+def test_last_occurrence_wins_and_reimport_writes_nothing(tmp_path, keys, vault_dir):
+    data = _ndjson(tmp_path / "a.ndjson", [
+        {"resourceType": "Patient", "id": "p1", "gender": "female"},
+        {"resourceType": "Patient", "id": "p2"},
+        {"resourceType": "Patient", "id": "p1", "gender": "male"},
+    ])
+    writer = _writer(vault_dir, keys, tmp_path / "state")
+    first = _import(writer, data)
+    assert (first.puts, first.deletes) == (2, 0)
+    assert _state(vault_dir, keys)["Patient/p1"]["gender"] == "male"
+    assert _import(writer, data) is None
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_duplicates_across_parallel_blocks(tmp_path, keys, vault_dir, workers, monkeypatch):
+    """A resource repeated in another 8 MB block, with the import running in two workers."""
+    import releve.capture.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "PARALLEL_THRESHOLD", 0)
+    filler = [{"resourceType": "Observation", "id": f"o{i}", "note": "x" * 2000} for i in range(6000)]
+    data = _ndjson(tmp_path / "big.ndjson", [{"resourceType": "Patient", "id": "p", "v": 1},
+                                             *filler, {"resourceType": "Patient", "id": "p", "v": 2}])
+    writer = _writer(vault_dir, keys, tmp_path / "state", workers=workers)
+    written = _import(writer, data)
+    assert written.puts == 6001
+    assert _state(vault_dir, keys)["Patient/p"]["v"] == 2
+    assert _import(writer, data) is None
+
+
+def test_incremental_writes_only_changes_and_deletes(tmp_path, keys, vault_dir):
+    base = [{"resourceType": "Patient", "id": f"p{i}"} for i in range(50)]
+    writer = _writer(vault_dir, keys, tmp_path / "state")
+    _import(writer, _ndjson(tmp_path / "a.ndjson", base))
+    changed = base[:49] + [{"resourceType": "Patient", "id": "p49", "active": False}]
+    written = _import(writer, _ndjson(tmp_path / "a.ndjson", changed))
+    assert (written.seq, written.puts, written.deletes) == (2, 1, 0)
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "DELETE", "url": "Patient/p0"}},
+        {"request": {"method": "DELETE", "url": "Patient/never-existed"}}]}
+    (tmp_path / "b.json").write_bytes(orjson.dumps(bundle))
+    written = _import(writer, tmp_path / "b.json")
+    assert (written.puts, written.deletes) == (0, 1)
+    state = _state(vault_dir, keys)
+    assert "Patient/p0" not in state and state["Patient/p49"]["active"] is False
+    assert len(state) == 49
+
+
+def test_crash_between_prepare_and_append_is_rolled_back(tmp_path, keys, vault_dir, monkeypatch):
+    writer = _writer(vault_dir, keys, tmp_path / "state")
+    _import(writer, _ndjson(tmp_path / "a.ndjson", [{"resourceType": "Patient", "id": "a"}]))
+    vault = writer.vault
+
+    def lost_append(*args, **kwargs):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(vault, "append", lost_append)
+    with pytest.raises(SystemExit):
+        _import(writer, _ndjson(tmp_path / "b.ndjson", [{"resourceType": "Patient", "id": "b"}]))
+    monkeypatch.undo()
+    assert writer.state.get("pending_seq") == 2
+    written = _import(writer, tmp_path / "b.ndjson")  # settles (rolls back), then writes again
+    assert written.seq == 2 and written.puts == 1
+    assert sorted(_state(vault_dir, keys)) == ["Patient/a", "Patient/b"]
+
+
+def test_crash_after_append_is_confirmed(tmp_path, keys, vault_dir, monkeypatch):
+    writer = _writer(vault_dir, keys, tmp_path / "state")
+    monkeypatch.setattr(writer.state, "confirm", lambda: (_ for _ in ()).throw(SystemExit("killed")))
+    with pytest.raises(SystemExit):
+        _import(writer, _ndjson(tmp_path / "a.ndjson", [{"resourceType": "Patient", "id": "a"}]))
+    monkeypatch.undo()
+    assert _import(writer, tmp_path / "a.ndjson") is None  # settled as written: nothing new
+    assert LocalVault(vault_dir).sequence_numbers() == [1]
+
+
+def test_stale_state_is_refused_then_rebuilt(tmp_path, keys, vault_dir):
+    data = _ndjson(tmp_path / "a.ndjson", [{"resourceType": "Patient", "id": f"p{i}"} for i in range(10)])
+    _import(_writer(vault_dir, keys, tmp_path / "s1"), data)
+    stranger = _writer(vault_dir, keys, tmp_path / "s2")
+    with pytest.raises(StateError, match="--full"):
+        _import(stranger, data)
+    stranger.close()
+    count = rebuild_state(LocalVault(vault_dir), load_identities(keys.identity), tmp_path / "s2",
+                          lambda seq, scratch: LocalVault(vault_dir).segment_path(seq))
+    assert count == 10
+    assert _import(_writer(vault_dir, keys, tmp_path / "s2"), data) is None
+
+
+def test_checkpoint_holds_the_current_state(tmp_path, keys, vault_dir):
+    writer = _writer(vault_dir, keys, tmp_path / "state")
+    _import(writer, _ndjson(tmp_path / "a.ndjson", [{"resourceType": "Patient", "id": f"p{i}"}
+                                                    for i in range(5)]))
+    _import(writer, _ndjson(tmp_path / "a.ndjson", [{"resourceType": "Patient", "id": "p1", "x": 1}]))
+    before = _state(vault_dir, keys)
+    full = writer.checkpoint()
+    assert full.kind == "full" and full.puts == 5
+    header, records = read_segment(LocalVault(vault_dir).segment_path(full.seq),
+                                   load_identities(keys.identity))
+    assert {f"{r.resource_type}/{r.resource_id}": orjson.loads(r.line) for r in records} == before
