@@ -22,8 +22,8 @@ import zstandard
 
 from ..vault.format import delete_line
 
-ID_RE = re.compile(rb"[A-Za-z0-9\-.]{1,64}")
-TYPE_RE = re.compile(rb"[A-Z][A-Za-z]{1,63}")
+KEY_RE = re.compile(r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}")  # FHIR type "/" FHIR id
+FINGERPRINT_SIZE = 16  # identifies a resource's key within one import; collisions must not happen
 DELETE_PREFIX = b'{"delete":'
 COMPRESSION_LEVEL = 3
 LOOKUP_BATCH = 900
@@ -112,7 +112,7 @@ def scan(task: Task, state_db: str | None, max_size: int,
     except LineError as exc:
         result.error_line, result.error = exc.index, str(exc)
         return result
-    result.fingerprints = b"".join(hashlib.blake2b(key.encode(), digest_size=8).digest()
+    result.fingerprints = b"".join(hashlib.blake2b(key.encode(), digest_size=FINGERPRINT_SIZE).digest()
                                    for key, _, _ in parsed)
     if skip:
         parsed = [item for ordinal, item in enumerate(parsed) if ordinal not in skip]
@@ -159,12 +159,13 @@ def _parse_line(line: bytes, index: int, max_size: int,
             line.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise LineError(index, f"invalid UTF-8 at byte {exc.start}") from None
-    rtype, rid = resource.resourceType, resource.id
-    if not TYPE_RE.fullmatch(rtype.encode()):
-        raise LineError(index, f"resourceType {rtype[:40]!r} is not a FHIR resource type")
-    if not ID_RE.fullmatch(rid.encode()):
+    key = f"{resource.resourceType}/{resource.id}"
+    if not KEY_RE.fullmatch(key):
+        rtype, rid = resource.resourceType, resource.id
+        if not KEY_RE.fullmatch(f"{rtype}/x"):
+            raise LineError(index, f"resourceType {rtype[:40]!r} is not a FHIR resource type")
         raise LineError(index, f"id {rid[:80]!r} is not a valid FHIR id")
-    return f"{rtype}/{rid}", line + b"\n", hashlib.sha256(line).digest()
+    return key, line + b"\n", hashlib.sha256(line).digest()
 
 
 def _plain(exc: Exception) -> str:

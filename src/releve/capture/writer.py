@@ -28,7 +28,7 @@ from ..vault import format as fmt
 from ..vault.minisign import SecretKey, file_digest
 from ..vault.keys import parse_recipient
 from ..vault.store import Config
-from .scan import BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker
+from .scan import FINGERPRINT_SIZE, BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker
 from .state import StateError, WriterState
 
 PARALLEL_THRESHOLD = 32 * 1024 * 1024
@@ -196,7 +196,7 @@ class Writer:
         lookups = None if kind == "full" or self.state.is_empty() else str(self.state.db_path)
         lines_before: Counter[str] = Counter()
         fingerprints: list[bytes] = []
-        distinct: set[int] = set()
+        distinct: set[bytes] = set()
         repeated = False
         for task, result in self._results(tasks, lookups, parallel, skip or {}):
             if result.error is not None:
@@ -206,8 +206,9 @@ class Writer:
             if skip is None:
                 fingerprints.append(result.fingerprints)
                 before = len(distinct)
-                distinct.update(memoryview(result.fingerprints).cast("Q"))
-                repeated |= len(distinct) - before != len(result.fingerprints) // 8
+                prints = _split(result.fingerprints)
+                distinct.update(prints)
+                repeated |= len(distinct) - before != len(prints)
             if progress:
                 progress(task.end - task.start if task.data is None else len(task.data))
             yield result
@@ -298,16 +299,20 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
 
 def _earlier_occurrences(fingerprints: list[bytes]) -> dict[int, frozenset[int]]:
     """For each block, the ordinals of resources that occur again later in the import."""
-    last: dict[int, tuple[int, int]] = {}
+    last: dict[bytes, tuple[int, int]] = {}
     for block, prints in enumerate(fingerprints):
-        for ordinal, fingerprint in enumerate(memoryview(prints).cast("Q")):
+        for ordinal, fingerprint in enumerate(_split(prints)):
             last[fingerprint] = (block, ordinal)
     skip: dict[int, set[int]] = {}
     for block, prints in enumerate(fingerprints):
-        for ordinal, fingerprint in enumerate(memoryview(prints).cast("Q")):
+        for ordinal, fingerprint in enumerate(_split(prints)):
             if last[fingerprint] != (block, ordinal):
                 skip.setdefault(block, set()).add(ordinal)
     return {block: frozenset(ordinals) for block, ordinals in skip.items()}
+
+
+def _split(prints: bytes) -> list[bytes]:
+    return [prints[i:i + FINGERPRINT_SIZE] for i in range(0, len(prints), FINGERPRINT_SIZE)]
 
 
 def _key_of(line: bytes) -> str:
