@@ -1,4 +1,4 @@
-"""Scanning blocks of ndjson: validate each resource, fingerprint it, keep what changed.
+"""Scanning blocks of ndjson: validate each resource, digest it, keep what changed.
 
 This is the hot path of an import (every byte of input passes here once), so it runs in
 worker processes, one per core, on blocks of a few megabytes. It validates with
@@ -23,7 +23,6 @@ import zstandard
 from ..vault.format import delete_line
 
 KEY_RE = re.compile(r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}")  # FHIR type "/" FHIR id
-FINGERPRINT_SIZE = 16  # identifies a resource's key within one import; collisions must not happen
 DELETE_PREFIX = b'{"delete":'
 COMPRESSION_LEVEL = 3
 LOOKUP_BATCH = 900
@@ -57,18 +56,15 @@ class Task:
 
 
 @dataclass
-class Change:
-    key: str
-    digest: bytes | None  # None for a delete
-
-
-@dataclass
 class BlockResult:
+    """What a worker sends back: kept compact (strings and bytes, no per-line objects)
+    because pickling it is paid for every block."""
+
     frame: bytes = b""
-    changes: list[Change] = field(default_factory=list)
+    keys: str = ""  # every resource key of the block, in order, joined by newlines
+    changed_keys: list[str] = field(default_factory=list)
+    changed_digests: list[bytes | None] = field(default_factory=list)  # None: a delete
     lines: int = 0
-    records: int = 0
-    fingerprints: bytes = b""
     types: Counter = field(default_factory=Counter)
     deletes: Counter = field(default_factory=Counter)
     error_line: int | None = None
@@ -92,7 +88,7 @@ def read_task(task: Task) -> bytes:
 
 def scan(task: Task, state_db: str | None, max_size: int,
          skip: frozenset[int] = frozenset()) -> BlockResult:
-    """Validate and fingerprint a block; keep the lines that differ from the writer's state.
+    """Validate and digest a block; keep the lines that differ from the writer's state.
 
     `skip` holds the ordinals (among the block's non-blank lines) of resources that occur
     again later in the same import: only the last occurrence of a resource is written, so
@@ -112,8 +108,7 @@ def scan(task: Task, state_db: str | None, max_size: int,
     except LineError as exc:
         result.error_line, result.error = exc.index, str(exc)
         return result
-    result.fingerprints = b"".join(hashlib.blake2b(key.encode(), digest_size=FINGERPRINT_SIZE).digest()
-                                   for key, _, _ in parsed)
+    result.keys = "\n".join(key for key, _, _ in parsed)
     if skip:
         parsed = [item for ordinal, item in enumerate(parsed) if ordinal not in skip]
     previous = _lookup(state_db, [key for key, _, _ in parsed])
@@ -127,16 +122,18 @@ def scan(task: Task, state_db: str | None, max_size: int,
         else:
             result.types[rtype] += 1
         out.append(body)
-        result.changes.append(Change(key, digest))
-    result.records = len(out)
+        result.changed_keys.append(key)
+        result.changed_digests.append(digest)
     if out:
-        result.frame = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(b"".join(out))
+        out.append(b"")  # so the joined block ends with a newline
+        result.frame = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(b"\n".join(out))
     return result
 
 
 def _parse_line(line: bytes, index: int, max_size: int,
                 allow_deletes: bool) -> tuple[str, bytes, bytes | None] | None:
-    """(key, line to store, digest or None for a delete), or None for a blank line."""
+    """(key, line to store without its newline, digest or None for a delete), or None
+    for a blank line."""
     if line.endswith(b"\r"):
         line = line[:-1]
     if len(line) > max_size:
@@ -147,7 +144,7 @@ def _parse_line(line: bytes, index: int, max_size: int,
     if allow_deletes and line.startswith(DELETE_PREFIX):
         target = _decode_delete(line).delete
         key = f"{target.resourceType}/{target.id}"
-        return key, delete_line(target.resourceType, target.id), None
+        return key, delete_line(target.resourceType, target.id).rstrip(b"\n"), None
     try:
         resource = _decode_resource(line)
     except msgspec.ValidationError as exc:
@@ -165,7 +162,7 @@ def _parse_line(line: bytes, index: int, max_size: int,
         if not KEY_RE.fullmatch(f"{rtype}/x"):
             raise LineError(index, f"resourceType {rtype[:40]!r} is not a FHIR resource type")
         raise LineError(index, f"id {rid[:80]!r} is not a valid FHIR id")
-    return key, line + b"\n", hashlib.sha256(line).digest()
+    return key, line, hashlib.sha256(line).digest()
 
 
 def _plain(exc: Exception) -> str:

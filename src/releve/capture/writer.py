@@ -28,7 +28,7 @@ from ..vault import format as fmt
 from ..vault.minisign import SecretKey, file_digest
 from ..vault.keys import parse_recipient
 from ..vault.store import Config
-from .scan import FINGERPRINT_SIZE, BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker
+from .scan import BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker
 from .state import StateError, WriterState
 
 PARALLEL_THRESHOLD = 32 * 1024 * 1024
@@ -141,7 +141,7 @@ class Writer:
             with open(records_path, "wb") as records:
                 for result in self._scan_all(tasks(), kind, parallel, progress, skip):
                     records.write(result.frame)
-                    self.state.apply((c.key, c.digest) for c in result.changes)
+                    self.state.apply(zip(result.changed_keys, result.changed_digests))
                     types["put"].update(result.types)
                     types["delete"].update(result.deletes)
             puts, deletes = sum(types["put"].values()), sum(types["delete"].values())
@@ -195,8 +195,8 @@ class Writer:
         _Duplicates at the end if a resource occurred twice (unless `skip` is known)."""
         lookups = None if kind == "full" or self.state.is_empty() else str(self.state.db_path)
         lines_before: Counter[str] = Counter()
-        fingerprints: list[bytes] = []
-        distinct: set[bytes] = set()
+        block_keys: list[str] = []
+        distinct: set[str] = set()
         repeated = False
         for task, result in self._results(tasks, lookups, parallel, skip or {}):
             if result.error is not None:
@@ -204,16 +204,16 @@ class Writer:
                                    f"{result.error}")
             lines_before[task.label] += result.lines
             if skip is None:
-                fingerprints.append(result.fingerprints)
+                block_keys.append(result.keys)  # one entry per block, so indexes match tasks
+                keys = result.keys.split("\n") if result.keys else []
                 before = len(distinct)
-                prints = _split(result.fingerprints)
-                distinct.update(prints)
-                repeated |= len(distinct) - before != len(prints)
+                distinct.update(keys)
+                repeated |= len(distinct) - before != len(keys)
             if progress:
                 progress(task.end - task.start if task.data is None else len(task.data))
             yield result
         if repeated:
-            raise _Duplicates(_earlier_occurrences(fingerprints))
+            raise _Duplicates(_earlier_occurrences(block_keys))
 
     def _results(self, tasks: Iterable[Task], lookups: str | None, parallel: bool,
                  skip: dict[int, frozenset[int]]) -> Iterator[tuple[Task, BlockResult]]:
@@ -297,22 +297,19 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def _earlier_occurrences(fingerprints: list[bytes]) -> dict[int, frozenset[int]]:
+def _earlier_occurrences(block_keys: list[str]) -> dict[int, frozenset[int]]:
     """For each block, the ordinals of resources that occur again later in the import."""
-    last: dict[bytes, tuple[int, int]] = {}
-    for block, prints in enumerate(fingerprints):
-        for ordinal, fingerprint in enumerate(_split(prints)):
-            last[fingerprint] = (block, ordinal)
+    last: dict[str, tuple[int, int]] = {}
+    split = [keys.split("\n") if keys else [] for keys in block_keys]
+    for block, keys in enumerate(split):
+        for ordinal, key in enumerate(keys):
+            last[key] = (block, ordinal)
     skip: dict[int, set[int]] = {}
-    for block, prints in enumerate(fingerprints):
-        for ordinal, fingerprint in enumerate(_split(prints)):
-            if last[fingerprint] != (block, ordinal):
+    for block, keys in enumerate(split):
+        for ordinal, key in enumerate(keys):
+            if last[key] != (block, ordinal):
                 skip.setdefault(block, set()).add(ordinal)
     return {block: frozenset(ordinals) for block, ordinals in skip.items()}
-
-
-def _split(prints: bytes) -> list[bytes]:
-    return [prints[i:i + FINGERPRINT_SIZE] for i in range(0, len(prints), FINGERPRINT_SIZE)]
 
 
 def _key_of(line: bytes) -> str:
