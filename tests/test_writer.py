@@ -130,8 +130,9 @@ def test_stale_state_is_refused_then_rebuilt(tmp_path, keys, vault_dir):
     with pytest.raises(StateError, match="--full"):
         _import(stranger, data)
     stranger.close()
-    count = rebuild_state(LocalVault(vault_dir), load_identities(keys.identity), tmp_path / "s2",
-                          lambda seq, scratch: LocalVault(vault_dir).segment_path(seq))
+    vault = LocalVault(vault_dir)
+    count = rebuild_state(vault, load_identities(keys.identity), tmp_path / "s2",
+                          lambda seq, _: (vault.segment_path(seq), vault.signature_path(seq).read_bytes()))
     assert count == 10
     assert _import(_writer(vault_dir, keys, tmp_path / "s2"), data) is None
 

@@ -11,12 +11,15 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
 from .capture.files import InputError, discover, import_tasks, total_size
 from .capture.state import StateError
 from .capture.writer import ImportError_, Writer, Written
 from .vault import keys as vault_keys
+from .vault.format import FormatError
+from .vault.minisign import MinisignError
 from .vault.read import DecryptError, plaintext_lines, read_segment
 from .vault.store import LocalVault, VaultError
 from .vault.verify import BrokenSegment, verify as verify_vault
@@ -32,7 +35,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 KNOWN_ERRORS = (VaultError, InputError, ImportError_, StateError, vault_keys.KeyError_,
-                DecryptError, BrokenSegment)
+                DecryptError, BrokenSegment, FormatError, MinisignError)
 
 
 @contextlib.contextmanager
@@ -41,7 +44,7 @@ def clear_errors() -> Iterator[None]:
     try:
         yield
     except KNOWN_ERRORS as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -59,7 +62,7 @@ def keys_station(name: str, out_dir: Path = typer.Option(..., "--out", help="Fol
     """Create a station's age identity (0600); print its public recipient."""
     with clear_errors():
         path, recipient = vault_keys.create_station_identity(out_dir, name)
-    err.print(f"identity written to {path} (mode 0600)")
+    err.print(f"identity written to {escape(str(path))} (mode 0600)")
     print(recipient)
 
 
@@ -68,7 +71,8 @@ def keys_signer(name: str, out_dir: Path = typer.Option(..., "--out", help="Fold
     """Create a capture's signing key (0600) and public key, in minisign's formats."""
     with clear_errors():
         key_path, pub_path, public = vault_keys.create_signer(out_dir, name)
-    err.print(f"signing key written to {key_path} (mode 0600), public key to {pub_path}")
+    err.print(f"signing key written to {escape(str(key_path))} (mode 0600), "
+              f"public key to {escape(str(pub_path))}")
     print(public.to_base64())
 
 
@@ -85,7 +89,7 @@ def vault_init(
     """Create an empty vault."""
     with clear_errors():
         created = LocalVault.init(vault, recipient, signer, checkpoint_interval)
-    out.print(f"vault {created.config.vault_id} created in {vault}: "
+    out.print(f"vault {created.config.vault_id} created in {escape(str(vault))}: "
               f"{len(recipient)} recipient(s), {len(signer)} signer(s)", highlight=False)
 
 
@@ -102,10 +106,11 @@ def vault_verify(vault: Path, identity: Optional[Path] = typer.Option(
             try:
                 report = verify_vault(opened, identities, lambda n: bar.advance(task, n))
             except BrokenSegment as exc:
-                err.print(f"[bold red]BROKEN[/] segment {exc.seq}: {exc.reason}", highlight=False)
+                err.print(f"[bold red]BROKEN[/] segment {exc.seq}: {escape(exc.reason)}",
+                          highlight=False)
                 raise typer.Exit(1) from None
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     checked = f", {report.records} records decrypted and checked" if identities else ""
     suspect = f", suspect: {', '.join(map(str, report.suspect))}" if report.suspect else ""
     out.print(f"[green]OK[/] vault {opened.config.vault_id}: {report.segments} segments "
@@ -212,19 +217,19 @@ def vault_rebuild_state(
         identities = vault_keys.load_identities(identity)
         state_dir = state or default_state_dir(target.config.vault_id)
         count = rebuild_state(target, identities, state_dir, segment_fetcher(target))
-    out.print(f"writer state in {state_dir} rebuilt: {count} resources")
+    out.print(f"writer state in {escape(str(state_dir))} rebuilt: {count} resources")
 
 
 def segment_fetcher(target):
     """A function giving a local path to a segment, downloading it from a URL vault."""
     if isinstance(target, LocalVault):
-        return lambda seq, scratch: target.segment_path(seq)
+        return lambda seq, scratch: (target.segment_path(seq), target.signature_path(seq).read_bytes())
 
-    def fetch(seq: int, scratch: Path) -> Path:
+    def fetch(seq: int, scratch: Path) -> tuple[Path, bytes]:
         path = scratch / f"download-{seq}.age"
         with open(path, "wb") as handle:
             target.download(seq, handle)
-        return path
+        return path, target.signature(seq)
 
     return fetch
 
@@ -242,13 +247,13 @@ def import_(
                                                      "under ~/.local/state/releve)"),
     full: bool = typer.Option(False, "--full", help="The input is the whole current state: "
                                                     "write a full segment"),
-    max_resource_mb: float = typer.Option(16.0, help="Largest resource accepted, in MB"),
+    max_resource_mb: float = typer.Option(16.0, help="Largest resource accepted, in MiB"),
 ) -> None:
     """Import FHIR files into the vault as one segment (unchanged resources are skipped)."""
     with clear_errors():
         sources = discover(paths)
         size = total_size(sources)
-        writer = open_writer(vault, token, signing_key, state, int(max_resource_mb * 1e6))
+        writer = open_writer(vault, token, signing_key, state, int(max_resource_mb * 1024 * 1024))
         try:
             with progress_bar(size) as bar:
                 task = bar.add_task("importing", total=size)
@@ -263,6 +268,9 @@ def import_(
     describe(written)
     if written.checkpoint:
         describe(written.checkpoint)
+    if written.checkpoint_error:
+        err.print(f"[yellow]warning:[/] the periodic checkpoint was not written: "
+                  f"{escape(written.checkpoint_error)}", highlight=False)
 
 
 def describe(written: Written) -> None:

@@ -156,6 +156,11 @@ def load_document(source: Source) -> Any:
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            line = data.count(b"\n", 0, bad.start) + 1
+            raise InputError(f"{source.path}: line {line}: invalid UTF-8") from None
         raise InputError(f"{source.path}: malformed JSON at line {exc.lineno}, "
                          f"column {exc.colno}: {exc.msg}") from None
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
@@ -164,11 +169,14 @@ def load_document(source: Source) -> Any:
 
 
 def entries(document: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The entries of an unpacked Bundle, or None for a resource stored whole."""
+    """The entries of an unpacked Bundle in the order they apply, or None for a resource
+    stored whole. A history Bundle lists the newest version first, so it is reversed."""
     if document.get("resourceType") != "Bundle" or document.get("type") not in UNPACKED_BUNDLES:
         return None
     found = document.get("entry", [])
-    return found if isinstance(found, list) else []
+    if not isinstance(found, list):
+        return []
+    return found[::-1] if document.get("type") == "history" else found
 
 
 def uuid_targets(source: Source, document: dict[str, Any], into: dict[str, str]) -> None:
@@ -190,8 +198,13 @@ def _entry_target(where: str, entry: dict[str, Any], full_url: str | None) -> st
     if not isinstance(rtype, str):
         raise InputError(f"{where}: resource has no resourceType")
     rid = resource.get("id")
-    if rid is None and request.get("method") == "PUT" and isinstance(request.get("url"), str):
-        rid = request["url"].partition("?")[0].rpartition("/")[2] or None
+    url = request.get("url")
+    if rid is None and request.get("method") == "PUT" and isinstance(url, str):
+        if "?" in url:
+            raise InputError(f"{where}: conditional update {url[:80]!r} without a resource id "
+                             "cannot be imported")
+        parts = url.strip("/").split("/")
+        rid = parts[1] if len(parts) == 2 and parts[0] == rtype else None
     if rid is None and full_url and full_url.startswith("urn:uuid:"):
         rid = full_url[len("urn:uuid:"):]
     if not isinstance(rid, str) or not rid:
@@ -228,6 +241,9 @@ def _entry_line(where: str, entry: Any, targets: dict[str, str]) -> bytes | None
         raise InputError(f"{where}: not a Bundle entry")
     request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
     method = request.get("method")
+    if method == "PATCH":
+        raise InputError(f"{where}: PATCH entries cannot be imported (they carry a patch, "
+                         "not the resource)")
     if method == "DELETE":
         url = request.get("url")
         if not isinstance(url, str) or "?" in url or url.count("/") != 1:
@@ -239,6 +255,8 @@ def _entry_line(where: str, entry: Any, targets: dict[str, str]) -> bytes | None
         if method in ("GET", "HEAD", None):
             return None  # a read request or a bare outcome carries no data
         raise InputError(f"{where}: {method} entry without a resource")
+    if not isinstance(resource, dict):
+        raise InputError(f"{where}: the entry's resource is not a JSON object")
     search = entry.get("search") if isinstance(entry.get("search"), dict) else {}
     if search.get("mode") == "outcome":
         return None
@@ -246,9 +264,8 @@ def _entry_line(where: str, entry: Any, targets: dict[str, str]) -> bytes | None
     target = _entry_target(where, {"resource": resource, "request": request}, full_url)
     assert target is not None
     rtype, _, rid = target.partition("/")
-    if resource.get("id") != rid:
-        resource = {**resource, "id": rid}
-    body = orjson.dumps(resource)
+    # resourceType first: only delete records may start with {"delete": (docs/format.md)
+    body = orjson.dumps({"resourceType": rtype, **resource, "id": rid})
     if b'"reference":"urn:' in body:
         body = _resolve(where, body, targets)
     return body + b"\n"

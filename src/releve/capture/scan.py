@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
+import orjson
 import zstandard
 
 from ..vault.format import delete_line
@@ -141,10 +142,14 @@ def _parse_line(line: bytes, index: int, max_size: int,
                                f"{max_size / 1e6:.1f} MB limit")
     if not line.strip():
         return None
-    if allow_deletes and line.startswith(DELETE_PREFIX):
-        target = _decode_delete(line).delete
-        key = f"{target.resourceType}/{target.id}"
-        return key, delete_line(target.resourceType, target.id).rstrip(b"\n"), None
+    if line.startswith(DELETE_PREFIX):
+        if allow_deletes:  # made by files.py from a Bundle's DELETE entry
+            target = _decode_delete(line).delete
+            key = f"{target.resourceType}/{target.id}"
+            if not KEY_RE.fullmatch(key):
+                raise LineError(index, f"cannot delete {key[:80]!r}: not a FHIR type and id")
+            return key, delete_line(target.resourceType, target.id).rstrip(b"\n"), None
+        line = _resource_type_first(line)
     try:
         resource = _decode_resource(line)
     except msgspec.ValidationError as exc:
@@ -163,6 +168,18 @@ def _parse_line(line: bytes, index: int, max_size: int,
             raise LineError(index, f"resourceType {rtype[:40]!r} is not a FHIR resource type")
         raise LineError(index, f"id {rid[:80]!r} is not a valid FHIR id")
     return key, line, hashlib.sha256(line).digest()
+
+
+def _resource_type_first(line: bytes) -> bytes:
+    """A resource whose first member is "delete" is rewritten with resourceType first, so
+    that in a segment only delete records start with {"delete": (see docs/format.md)."""
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return line  # the decoder below reports it
+    if not isinstance(data, dict) or "resourceType" not in data:
+        return line
+    return orjson.dumps({"resourceType": data["resourceType"], **data})
 
 
 def _plain(exc: Exception) -> str:

@@ -41,7 +41,7 @@ class StateError(Exception):
 
 
 class WriterState:
-    def __init__(self, directory: Path, vault_id: str):
+    def __init__(self, directory: Path, vault_id: str, config_sha256: str):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.dir, 0o700)
@@ -56,9 +56,15 @@ class WriterState:
         known = self.get("vault_id")
         if known is None:
             self.set("vault_id", vault_id)
+            self.set("config_sha256", config_sha256)
         elif known != vault_id:
             raise StateError(f"the state folder {self.dir} belongs to vault {known}, "
                              f"not {vault_id}; give each vault its own --state folder")
+        elif self.get("config_sha256") != config_sha256:
+            # the config names who can read the data: a changed one is never trusted silently
+            raise StateError(f"vault {vault_id}'s config.json is not the one this writer first "
+                             "saw (recipients or signers changed?); check the vault before "
+                             "writing to it again")
 
     # --- meta -----------------------------------------------------------------------
 
@@ -75,6 +81,9 @@ class WriterState:
     @property
     def last_full(self) -> int:
         return int(self.get("last_full", 0))
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM current").fetchone()[0]
 
     def is_empty(self) -> bool:
         return self.conn.execute("SELECT 1 FROM current LIMIT 1").fetchone() is None

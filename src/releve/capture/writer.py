@@ -59,6 +59,7 @@ class Written:
     sha256: str
     types: dict[str, dict[str, int]] = field(default_factory=dict)
     checkpoint: "Written | None" = None
+    checkpoint_error: str | None = None
 
 
 class _Duplicates(Exception):
@@ -74,7 +75,7 @@ class Writer:
                  max_resource: int = DEFAULT_MAX_RESOURCE, workers: int | None = None):
         self.vault = vault
         self.signer = signer
-        self.state = WriterState(state_dir, vault.config.vault_id)
+        self.state = WriterState(state_dir, vault.config.vault_id, vault.config.genesis)
         self.recipients = [parse_recipient(r) for r in vault.config.recipients]
         self.max_resource = max_resource
         self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
@@ -91,7 +92,8 @@ class Writer:
         once is scanned a second time, keeping only each resource's last occurrence.
         """
         with self.state.locked():
-            self._settle()
+            # a full segment states the whole truth: the state need not know the vault's past
+            self._settle(require_same_head=kind == "delta")
             parallel = self.workers > 1 and size_hint >= PARALLEL_THRESHOLD
             try:
                 written = self._write_once(tasks, source, kind, suspect, progress, parallel)
@@ -99,7 +101,11 @@ class Writer:
                 written = self._write_once(tasks, source, kind, suspect, None, parallel,
                                            duplicates.skip)
             if written is not None and checkpoint and kind == "delta" and self._checkpoint_due():
-                written.checkpoint = self._checkpoint()
+                try:
+                    written.checkpoint = self._checkpoint()
+                except (StateError, ImportError_) as exc:
+                    # the delta is safely appended; the checkpoint is tried again next time
+                    written.checkpoint_error = str(exc)
             return written
 
     def checkpoint(self) -> Written:
@@ -113,18 +119,19 @@ class Writer:
 
     # --- one segment ------------------------------------------------------------------
 
-    def _settle(self) -> None:
+    def _settle(self, require_same_head: bool = True) -> None:
+        """Finish what a crash interrupted, then check the state still describes the vault."""
         genesis = self.vault.config.genesis
         self.state.settle(self.vault.has, genesis)
         vault_head = self.vault.head()
         state_head = self.state.head(genesis)
-        if vault_head != state_head:
+        if require_same_head and vault_head != state_head:
+            history = " with another history" if vault_head[0] == state_head[0] else ""
             raise StateError(
                 f"this writer's state ({self.state.dir}) knows the vault up to segment "
-                f"{state_head[0]}, but the vault is at segment {vault_head[0]} "
-                f"{'with another history' if vault_head[0] == state_head[0] else ''}. "
+                f"{state_head[0]}, but the vault is at segment {vault_head[0]}{history}. "
                 "Import a complete extract with --full, or rebuild the state with "
-                "`releve vault rebuild-state`.".replace("  ", " "))
+                "`releve vault rebuild-state`.")
 
     def _write_once(self, tasks: Callable[[], Iterable[Task]], source: str, kind: str,
                     suspect: str | None, progress: Callable[[int], None] | None,
@@ -253,21 +260,36 @@ class Writer:
         a full segment sets the current table aside.
         """
         gathered = self.state.dir / "checkpoint.ndjson"
+        found: set[str] = set()
         with open(gathered, "wb") as out:
             for seq in self.state.plain_segments():
-                for batch in _batches(_plain_records(self.state.plain_path(seq)), 5000):
+                path = self.state.plain_path(seq)
+                for batch in _batches(_plain_records(path), 5000):
                     current = self.state.lookup([key for key, _ in batch])
                     for key, line in batch:
-                        if current.get(key) == (hashlib.sha256(line).digest(), seq):
+                        if key not in found and current.get(key) == (hashlib.sha256(line).digest(), seq):
+                            found.add(key)
                             out.write(line + b"\n")
         try:
-            if gathered.stat().st_size == 0:
+            expected = self.state.count()
+            if len(found) != expected:
+                # a full segment replaces the whole state: one with resources missing
+                # would make every station drop them
+                raise StateError(
+                    f"cannot checkpoint: the writer's cache in {self.state.dir / 'plain'} holds "
+                    f"{len(found)} of the {expected} current resources. Rebuild the state with "
+                    "`releve vault rebuild-state`, or import a complete extract with --full.")
+            if expected == 0:
                 raise StateError("nothing to checkpoint: the writer's state is empty")
             from .files import Source, ndjson_tasks
 
             source = Source(gathered, "ndjson", None)
-            written = self._write_once(lambda: ndjson_tasks(source), "checkpoint", "full",
-                                       None, None, False)
+            limit, self.max_resource = self.max_resource, 1 << 62  # checked when first imported
+            try:
+                written = self._write_once(lambda: ndjson_tasks(source), "checkpoint", "full",
+                                           None, None, False)
+            finally:
+                self.max_resource = limit
         finally:
             gathered.unlink(missing_ok=True)
         assert written is not None
@@ -332,36 +354,53 @@ def _sha256(path: Path) -> str:
 
 
 def rebuild_state(vault: VaultTarget, identities: list, state_dir: Path,
-                  fetch: Callable[[int, Path], Path]) -> int:
+                  fetch: Callable[[int, Path], tuple[Path, bytes]]) -> int:
     """Rebuild a lost or stale writer state from the vault itself, with a station identity.
 
-    Reads from the last full segment that is not suspect to the head, keeps each
-    segment's compressed plaintext as the checkpoint cache, and records the digest of
-    every current resource. `fetch(seq, scratch)` returns a local path to segment `seq`.
+    Checks every segment's signature and the hash chain from segment 1 (the vault may be
+    reached over a network), then reads from the last full segment that is not suspect to
+    the head, keeping each segment's compressed plaintext as the checkpoint cache.
+    `fetch(seq, scratch)` gives a local copy of segment `seq` and its signature.
     Returns the number of resources in the rebuilt state.
     """
     from ..vault.read import decrypt_to
+    from ..vault.store import VaultError, check_signature
 
-    state = WriterState(state_dir, vault.config.vault_id)
+    config = vault.config
+    state = WriterState(state_dir, config.vault_id, config.genesis)
+    scratch = state.dir / "tmp"
     with state.locked():
         head_seq, head_hash = vault.head()
-        kinds = _segment_kinds(vault, head_seq)
-        start = next((seq for seq in range(head_seq, 0, -1) if kinds[seq] == ("full", False)), 1)
+        prev = config.genesis
+        descriptors: dict[int, fmt.Descriptor] = {}
+        for seq in range(1, head_seq + 1):
+            path, signature = fetch(seq, scratch)
+            sha = _sha256(path)
+            try:
+                descriptor = check_signature(config, seq, signature, file_digest(path))
+            except VaultError as exc:
+                raise StateError(f"cannot rebuild from an unsound vault: {exc}") from exc
+            if descriptor.prev != prev:
+                raise StateError(f"cannot rebuild: segment {seq} does not chain onto {seq - 1}")
+            descriptors[seq], prev = descriptor, sha
+        if prev != head_hash:
+            raise StateError("cannot rebuild: the vault's head changed during the rebuild")
+        start = next((seq for seq in range(head_seq, 0, -1)
+                      if descriptors[seq].kind == "full" and descriptors[seq].suspect is None), 1)
         state.conn.execute("BEGIN IMMEDIATE")
         state.conn.execute("DELETE FROM current")
         state.conn.execute("DELETE FROM undo")
-        state.conn.execute("DELETE FROM meta WHERE name != 'vault_id'")
+        state.conn.execute("DELETE FROM meta WHERE name NOT IN ('vault_id', 'config_sha256')")
         for path in (state.dir / "plain").glob("*.zst"):
             path.unlink()
-        scratch = state.dir / "tmp"
         last_full = 0
         for seq in range(start, head_seq + 1):
-            kind, suspect = kinds[seq]
-            if suspect:
-                continue
+            if descriptors[seq].suspect is not None:
+                continue  # stations do not adopt it; neither does the writer's memory
+            path, _ = fetch(seq, scratch)
             with open(state.plain_path(seq), "wb") as plain:
-                decrypt_to(fetch(seq, scratch), identities, plain)
-            if kind == "full":
+                decrypt_to(path, identities, plain)
+            if descriptors[seq].kind == "full":
                 state.conn.execute("DELETE FROM current")
                 last_full = seq
             _replay_plain(state, seq)
@@ -369,22 +408,9 @@ def rebuild_state(vault: VaultTarget, identities: list, state_dir: Path,
         state.set("head_hash", head_hash)
         state.set("last_full", last_full)
         state.conn.execute("COMMIT")
-        count = state.conn.execute("SELECT count(*) FROM current").fetchone()[0]
+        count = state.count()
     state.close()
     return count
-
-
-def _segment_kinds(vault: VaultTarget, head_seq: int) -> dict[int, tuple[str, bool]]:
-    """(kind, suspect) of every segment, from the signed descriptors (no key needed)."""
-    kinds = {}
-    for item in vault.list(0):
-        descriptor = item.descriptor if hasattr(item, "descriptor") else \
-            fmt.Descriptor.from_comment(item["descriptor"])
-        kinds[descriptor.seq] = (descriptor.kind, descriptor.suspect is not None)
-    missing = [seq for seq in range(1, head_seq + 1) if seq not in kinds]
-    if missing:
-        raise StateError(f"the vault lacks segment {missing[0]}; verify it before rebuilding")
-    return kinds
 
 
 def _replay_plain(state: WriterState, seq: int) -> None:

@@ -6,6 +6,7 @@ docs/format.md is the normative text; this module is its executable reading.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,9 +21,10 @@ STAGING_DIR = "tmp"
 SEGMENT_SUFFIX = ".age"
 SIGNATURE_SUFFIX = ".age.minisig"
 SEQ_DIGITS = 10
-SEGMENT_RE = re.compile(r"^(\d{10})\.age$")
+SEGMENT_RE = re.compile(r"^([0-9]{10})\.age$")
 KINDS = ("delta", "full")
-REASON_MAX = 200  # suspect reasons are cut to this length in the signed descriptor
+TEXT_MAX = 200  # source and suspect reason are cut to this many characters when signed
+COMMENT_MAX = 1000  # bytes; the descriptor must fit in one minisign trusted comment
 
 
 class FormatError(ValueError):
@@ -60,10 +62,22 @@ class Descriptor:
     suspect: str | None = None
 
     def to_comment(self) -> str:
-        data = asdict(self)
-        data["suspect"] = None if self.suspect is None else self.suspect[:REASON_MAX]
-        data["source"] = self.source[:200]
-        return orjson.dumps({"releve": FORMAT_VERSION, **data}).decode()
+        """The descriptor as signed: ASCII-only JSON (non-ASCII escaped, so no line
+        separator of any kind can appear), texts shortened until it fits."""
+        limit = TEXT_MAX
+        while True:
+            data = asdict(self)
+            data["source"] = self.source[:limit]
+            data["suspect"] = None if self.suspect is None else self.suspect[:limit]
+            text = json.dumps({"releve": FORMAT_VERSION, **data}, ensure_ascii=True,
+                              separators=(",", ":"))
+            if len(text) <= COMMENT_MAX:
+                return text
+            limit //= 2
+
+    def signed_form(self) -> "Descriptor":
+        """This descriptor as it reads back from its signature (texts shortened)."""
+        return Descriptor.from_comment(self.to_comment())
 
     @classmethod
     def from_comment(cls, comment: str) -> "Descriptor":
@@ -71,7 +85,7 @@ class Descriptor:
             data = orjson.loads(comment)
         except orjson.JSONDecodeError as exc:
             raise FormatError("signed descriptor is not JSON") from exc
-        if not isinstance(data, dict) or data.pop("releve", None) != FORMAT_VERSION:
+        if not isinstance(data, dict) or not _is_int(data.pop("releve", None), FORMAT_VERSION):
             raise FormatError("signed descriptor is not a Relève v1 descriptor")
         return cls.from_dict(data)
 
@@ -93,6 +107,8 @@ class Descriptor:
             raise FormatError("suspect must be null or a reason")
         if descriptor.seq < 1 or not re.fullmatch(r"[0-9a-f]{64}", descriptor.prev):
             raise FormatError("bad sequence number or previous hash")
+        if descriptor.puts < 0 or descriptor.deletes < 0:
+            raise FormatError("negative record counts")
         return descriptor
 
 
@@ -114,9 +130,13 @@ class Header:
             data = orjson.loads(line)["segment"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise FormatError("plaintext does not start with a segment header") from exc
-        if data.pop("format", None) != FORMAT_VERSION:
+        if not isinstance(data, dict):
+            raise FormatError("plaintext does not start with a segment header")
+        if not _is_int(data.pop("format", None), FORMAT_VERSION):
             raise FormatError("plaintext header is not format 1")
         types = data.pop("types", {})
+        if not isinstance(types, dict):
+            raise FormatError("plaintext header types must be an object")
         return cls(Descriptor.from_dict(data), types)
 
 
@@ -126,6 +146,10 @@ def delete_line(resource_type: str, resource_id: str) -> bytes:
 
 def _typed(data: dict[str, Any], key: str, kind: type) -> Any:
     value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if type(value) is not kind:  # exactly: JSON true or 1.0 is not an integer here
         raise FormatError(f"descriptor field {key!r} must be {kind.__name__}")
     return value
+
+
+def _is_int(value: Any, expected: int) -> bool:
+    return type(value) is int and value == expected

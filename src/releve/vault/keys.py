@@ -83,6 +83,9 @@ def load_signer(path: Path) -> SecretKey:
 def load_public_key(path_or_text: str) -> PublicKey:
     """A signer's public key from a minisign .pub file, or its base64 line itself."""
     path = Path(path_or_text)
+    looks_like_path = "/" in path_or_text or path_or_text.endswith(".pub")
+    if looks_like_path and not path.exists():
+        raise KeyError_(f"{path_or_text}: no such public key file")
     try:
         text = path.read_text() if path.exists() else path_or_text
         return PublicKey.from_file_text(text)

@@ -111,7 +111,8 @@ class SecretKey:
             raise MinisignError("unknown key derivation in minisign secret key")
         key_id, seed, raw_pub, checksum = blob[54:62], blob[62:94], blob[94:126], blob[126:158]
         expected = hashlib.blake2b(SIG_ALG + key_id + seed + raw_pub, digest_size=32).digest()
-        if checksum != expected:
+        # `minisign -G -W` leaves the checksum of an unencrypted key all zero
+        if checksum not in (expected, bytes(32)):
             raise MinisignError("minisign secret key checksum does not match (damaged key)")
         return cls(key_id=key_id, seed=seed, public=PublicKey(key_id, raw_pub))
 
@@ -121,7 +122,7 @@ class SecretKey:
             raise MinisignError("trusted comment must be one line")
         comment = trusted_comment.encode()
         if len(comment) > TRUSTED_COMMENT_MAX:
-            raise MinisignError("trusted comment too long")
+            raise MinisignError(f"trusted comment too long ({len(comment)} bytes)")
         private = Ed25519PrivateKey.from_private_bytes(self.seed)
         signature = private.sign(data_digest)
         global_signature = private.sign(signature + comment)
@@ -148,7 +149,9 @@ class Signature:
                 text = text.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise MinisignError("signature file is not UTF-8") from exc
-        lines = text.splitlines()
+        # split on LF only: str.splitlines() would also split inside a trusted comment
+        # at U+2028 and friends, which minisign itself treats as ordinary characters
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
         if len(lines) < 4 or not lines[0].startswith("untrusted comment:"):
             raise MinisignError("signature file is not in minisign format")
         if not lines[2].startswith("trusted comment: "):

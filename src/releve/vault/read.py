@@ -40,8 +40,9 @@ def decrypt_to(path: Path, identities: list, out: BinaryIO) -> None:
     try:
         with open(path, "rb") as src:
             pyrage.decrypt_io(src, out, identities)
-    except pyrage.DecryptError as exc:
-        raise DecryptError(f"{path.name}: cannot decrypt with this identity ({exc})") from exc
+    except (pyrage.DecryptError, OSError) as exc:  # pyrage reports a truncated file as OSError
+        raise DecryptError(f"{path.name}: cannot decrypt with this identity, or damaged "
+                           f"({exc})") from exc
 
 
 def plaintext_lines(path: Path, identities: list) -> Iterator[bytes]:

@@ -33,7 +33,10 @@ class HttpVault:
         return int(data["seq"]), str(data["sha256"])
 
     def has(self, seq: int, sha256: str) -> bool:
-        response = self.client.get(f"{API}/segments/{seq}/info")
+        try:
+            response = self.client.get(f"{API}/segments/{seq}/info")
+        except httpx.HTTPError as exc:
+            raise VaultError(f"vault at {self.url} unreachable: {exc}") from exc
         if response.status_code == 404:
             return False
         _raise_for(response, self.url)
@@ -50,7 +53,7 @@ class HttpVault:
                                        headers=headers)
         except httpx.HTTPError as exc:
             raise VaultError(f"vault at {self.url} unreachable during append: {exc}") from exc
-        if response.status_code in (403, 409, 422):
+        if response.status_code in (403, 409):
             raise AppendRefused(_detail(response), conflict=response.status_code == 409)
         _raise_for(response, self.url)
         return response.json()

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hmac
 import logging
+import re
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +23,7 @@ from .store import AppendRefused, LocalVault, SegmentInfo, VaultError
 
 log = logging.getLogger("releve.vault.server")
 MAX_SEGMENT_BYTES = 8 * 1024 ** 3
+_NUMBER = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() accepts '²' and '١' 
 
 
 class _Infos:
@@ -61,7 +63,7 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str) -> Starl
 
     def seq_of(request: Request) -> int | None:
         text = request.path_params["seq"]
-        return int(text) if text.isdigit() and 0 < int(text) < 10 ** 10 else None
+        return int(text) if _NUMBER.fullmatch(text) and 0 < int(text) < 10 ** 10 else None
 
     async def config(request: Request) -> Response:
         return denied(request) or Response(vault.config.raw, media_type="application/json")
@@ -76,9 +78,13 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str) -> Starl
         if (refusal := denied(request)) is not None:
             return refusal
         after = request.query_params.get("after", "0")
-        if not after.isdigit():
+        if not _NUMBER.fullmatch(after):
             return _error(400, "after must be a segment number")
-        found = await run_in_threadpool(infos.after, int(after))
+        try:
+            found = await run_in_threadpool(infos.after, int(after))
+        except VaultError as exc:
+            log.error("vault not sound: %s", exc)
+            return _error(500, f"vault not sound: {exc}")
         return JSONResponse({"segments": [i.to_json() for i in found]})
 
     async def segment(request: Request) -> Response:
@@ -108,7 +114,11 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str) -> Starl
         seq = seq_of(request)
         if seq is None or not vault.segment_path(seq).exists():
             return _error(404, "no such segment")
-        return JSONResponse((await run_in_threadpool(infos.get, seq)).to_json())
+        try:
+            return JSONResponse((await run_in_threadpool(infos.get, seq)).to_json())
+        except VaultError as exc:
+            log.error("vault not sound: %s", exc)
+            return _error(500, f"vault not sound: {exc}")
 
     async def append(request: Request, seq: int) -> Response:
         if role(request) != "writer":

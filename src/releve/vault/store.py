@@ -12,7 +12,9 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import secrets
+import time
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -58,20 +60,34 @@ class Config:
     def parse(cls, raw: bytes) -> "Config":
         try:
             data = orjson.loads(raw)
-            if data["format"] != fmt.FORMAT_NAME or data["version"] != fmt.FORMAT_VERSION:
-                raise VaultError(f"not a Relève vault of format version {fmt.FORMAT_VERSION}")
-            signers = tuple(PublicKey.from_base64(s["public_key"]) for s in data["signers"])
-            return cls(
-                vault_id=str(data["vault_id"]),
-                recipients=tuple(str(r) for r in data["recipients"]),
-                signers=signers,
-                checkpoint_interval=int(data["checkpoint_interval"]),
-                raw=raw,
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, MinisignError) as exc:
-            if isinstance(exc, VaultError):
-                raise
-            raise VaultError(f"vault config is malformed: {exc}") from exc
+        except orjson.JSONDecodeError as exc:
+            raise VaultError(f"vault config is not JSON: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != fmt.FORMAT_NAME \
+                or type(data.get("version")) is not int or data["version"] != fmt.FORMAT_VERSION:
+            raise VaultError(f"not a Relève vault of format version {fmt.FORMAT_VERSION}")
+        vault_id, recipients = data.get("vault_id"), data.get("recipients")
+        signers, interval = data.get("signers"), data.get("checkpoint_interval")
+        if not isinstance(vault_id, str) or not re.fullmatch(r"[0-9a-f]{32}", vault_id):
+            raise VaultError("vault config: vault_id must be 32 hexadecimal digits")
+        if not isinstance(recipients, list) or not recipients \
+                or not all(isinstance(r, str) for r in recipients):
+            raise VaultError("vault config: recipients must be a non-empty list of age recipients")
+        if type(interval) is not int or interval < 1:
+            raise VaultError("vault config: checkpoint_interval must be a positive integer")
+        if not isinstance(signers, list) or not signers:
+            raise VaultError("vault config: signers must be a non-empty list")
+        keys: list[PublicKey] = []
+        for signer in signers:
+            try:
+                key = PublicKey.from_base64(signer["public_key"])
+            except (MinisignError, KeyError, TypeError) as exc:
+                raise VaultError(f"vault config: bad signer entry {signer!r}") from exc
+            if signer.get("key_id") != key.key_id_hex or any(k.key_id == key.key_id for k in keys):
+                raise VaultError(f"vault config: signer key id {signer.get('key_id')!r} is wrong "
+                                 "or repeated")
+            keys.append(key)
+        return cls(vault_id=vault_id, recipients=tuple(recipients), signers=tuple(keys),
+                   checkpoint_interval=interval, raw=raw)
 
     def signer(self, key_id: bytes) -> PublicKey | None:
         return next((s for s in self.signers if s.key_id == key_id), None)
@@ -268,8 +284,10 @@ class LocalVault:
         # segment never existed, so its place is free.
         sig_path.unlink(missing_ok=True)
         _link_new(_write_temp(self.staging_dir, sig_text), sig_path)
+        _fsync_dir(self.segments_dir)  # the signature is durable before its segment appears
         _link_new(staged.path, self.segment_path(seq))
         _fsync_dir(self.segments_dir)
+        self._drop_stale_staging()
         return SegmentInfo(seq, staged.sha256, staged.size, descriptor)
 
     @contextlib.contextmanager
@@ -281,11 +299,14 @@ class LocalVault:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def clean_staging(self) -> None:
-        """Remove leftovers of interrupted appends (never a segment: those live elsewhere)."""
-        with self._lock():
-            for entry in self.staging_dir.iterdir():
-                entry.unlink(missing_ok=True)
+    def _drop_stale_staging(self, older_than: float = 24 * 3600) -> None:
+        """Remove what interrupted appends left in the staging folder (never a segment:
+        those live in segments/). Recent files may be uploads still in progress."""
+        limit = time.time() - older_than
+        for entry in os.scandir(self.staging_dir):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat().st_mtime < limit:
+                    os.unlink(entry.path)
 
 
 def check_signature(config: Config, seq: int, sig_text: bytes, digest: bytes) -> fmt.Descriptor:

@@ -51,6 +51,9 @@ def verify(vault: LocalVault, identities: list | None = None,
         except VaultError as exc:
             raise BrokenSegment(seq, str(exc).removeprefix(f"segment {seq}: ")) from exc
         if info.descriptor.prev != expected_prev:
+            if seq == 1:
+                raise BrokenSegment(seq, "does not chain onto the vault's config.json "
+                                         "(config altered or replaced)")
             raise BrokenSegment(seq, "does not chain onto the previous segment "
                                      "(previous segment altered, removed or reordered)")
         if identities is not None:
@@ -72,11 +75,7 @@ def _check_plaintext(path: Path, descriptor: fmt.Descriptor, identities: list) -
     seq = descriptor.seq
     try:
         header, records = read_segment(path, identities)
-        inner = header.descriptor
-        if (inner.vault, inner.seq, inner.prev, inner.kind, inner.puts, inner.deletes) != (
-            descriptor.vault, descriptor.seq, descriptor.prev, descriptor.kind,
-            descriptor.puts, descriptor.deletes,
-        ):
+        if header.descriptor.signed_form() != descriptor:
             raise BrokenSegment(seq, "plaintext header differs from the signed descriptor")
         counts: Counter[bool] = Counter(record.deleted for record in records)
     except (DecryptError, fmt.FormatError) as exc:
