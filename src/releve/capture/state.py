@@ -55,8 +55,10 @@ class WriterState:
         self.conn.executescript(SCHEMA)
         known = self.get("vault_id")
         if known is None:
+            self.conn.execute("BEGIN IMMEDIATE")  # both or neither: a half-made state is a trap
             self.set("vault_id", vault_id)
             self.set("config_sha256", config_sha256)
+            self.conn.execute("COMMIT")
         elif known != vault_id:
             raise StateError(f"the state folder {self.dir} belongs to vault {known}, "
                              f"not {vault_id}; give each vault its own --state folder")
