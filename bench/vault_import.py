@@ -14,6 +14,7 @@ in the work directory; each repeat works on a fresh copy, because the 1% change 
 the files in place.
 
 Usage: .venv/bin/python bench/vault_import.py [--workdir DIR] [--size-mb N] [--repeat N] [--keep]
+       [--src DIR]   (DIR/releve measured instead of the editable install, e.g. an exported commit)
 Results: bench/results/vault_import.md and bench/results/vault_import.json.
 """
 
@@ -121,9 +122,14 @@ def fresh_ids(text: bytes, replica: int) -> bytes:
     return UUID_RE.sub(replace, text)
 
 
+def manifest_path(directory: Path) -> Path:
+    """Beside the data, not in it: `releve import DIR` would take a .json in DIR for FHIR."""
+    return directory.with_name(directory.name + ".manifest.json")
+
+
 def dataset_manifest(directory: Path) -> dict | None:
     try:
-        return json.loads((directory / "manifest.json").read_text())
+        return json.loads(manifest_path(directory).read_text())
     except (OSError, ValueError):
         return None
 
@@ -152,7 +158,7 @@ def build_dataset(workdir: Path, size_mb: float) -> Dataset:
         manifest = {"generator": GENERATOR_VERSION, "size_mb": size_mb, "replicas": replicas,
                     "resources_per_replica": len(lines), "bytes": sum(sizes.values()),
                     "sizes": sizes}
-        (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        manifest_path(directory).write_text(json.dumps(manifest, indent=2))
     return Dataset(directory, sorted(manifest["sizes"]), manifest["replicas"],
                    manifest["resources_per_replica"], manifest["bytes"])
 
@@ -215,6 +221,8 @@ class Timed:
     max_rss_kb: int | None = None  # largest single process (GNU time / wait4)
     tree_rss_kb: int | None = None  # largest sum over the process tree, sampled every 0.2 s
     load_before: str = ""
+    other_cpu_seconds: float | None = None  # CPU the rest of the machine used meanwhile
+    steal_seconds: float | None = None  # CPU the hypervisor withheld meanwhile
     stdout: str = ""
     stderr: str = ""
 
@@ -266,6 +274,19 @@ class TreeRss(threading.Thread):
         return total
 
 
+def cpu_counters() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat.
+
+    The machine is shared (other sessions run test suites on the same two cores), so
+    each timed run records how much CPU everything else took meanwhile: a run that
+    competed for the cores shows it, instead of hiding in a median.
+    """
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
 def run_timed(command: list[str], env: dict[str, str] | None = None,
               warm: list[Path] | None = None) -> Timed:
     """Run a command to completion and time it as an operator would see it (wall clock).
@@ -280,12 +301,14 @@ def run_timed(command: list[str], env: dict[str, str] | None = None,
     wrapped = ([GNU_TIME, "-v", "-o", str(time_file)] + command) if Path(GNU_TIME).exists() \
         else command
     load = Path("/proc/loadavg").read_text().strip()
+    busy_before, steal_before = cpu_counters()
     start = time.perf_counter()
     process = subprocess.Popen(wrapped, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     sampler = TreeRss(process.pid)
     sampler.start()
     stdout, stderr = process.communicate()
     seconds = time.perf_counter() - start
+    busy_after, steal_after = cpu_counters()
     sampler.stopped.set()
     sampler.join()
     timed = Timed(command, seconds, tree_rss_kb=sampler.peak_kb or None, load_before=load,
@@ -299,6 +322,8 @@ def run_timed(command: list[str], env: dict[str, str] | None = None,
         timed.max_rss_kb = int(_gnu_field(gnu, "Maximum resident set size (kbytes)"))
         timed.cpu_seconds = (float(_gnu_field(gnu, "User time (seconds)"))
                              + float(_gnu_field(gnu, "System time (seconds)")))
+        timed.other_cpu_seconds = max(0.0, busy_after - busy_before - timed.cpu_seconds)
+    timed.steal_seconds = steal_after - steal_before
     return timed
 
 
@@ -350,18 +375,23 @@ class Releve:
 
     name = "releve"
 
-    def __init__(self, run_dir: Path, executable: str):
+    def __init__(self, run_dir: Path, executable: str, src: Path | None):
         self.exe = executable
+        # --src: the package from that folder shadows the editable install (PYTHONPATH
+        # comes before the .pth entry), workers included, since they inherit it.
+        self.env = {**os.environ, "PYTHONPATH": str(src)} if src else None
         self.keys, self.vault, self.state = run_dir / "keys", run_dir / "vault", run_dir / "state"
         self.setup: dict[str, float] = {}
 
     def init(self) -> None:
         """`keys station`, `keys signer`, `vault init`, each timed (they are one-offs)."""
-        station = run_timed([self.exe, "keys", "station", "bench", "--out", str(self.keys)])
-        signer = run_timed([self.exe, "keys", "signer", "bench", "--out", str(self.keys)])
+        station = run_timed([self.exe, "keys", "station", "bench", "--out", str(self.keys)],
+                            env=self.env)
+        signer = run_timed([self.exe, "keys", "signer", "bench", "--out", str(self.keys)],
+                           env=self.env)
         recipient = (self.keys / "bench.recipient").read_text().strip()
         init = run_timed([self.exe, "vault", "init", str(self.vault), "--recipient", recipient,
-                          "--signer", str(self.keys / "bench.pub")])
+                          "--signer", str(self.keys / "bench.pub")], env=self.env)
         self.setup = {"keys station": station.seconds, "keys signer": signer.seconds,
                       "vault init": init.seconds}
 
@@ -369,7 +399,7 @@ class Releve:
         before, side_before = tree_bytes(self.vault), tree_bytes(self.state)
         timed = run_timed([self.exe, "import", "--vault", str(self.vault), "--signing-key",
                            str(self.keys / "bench.minisign.key"), "--state", str(self.state),
-                           str(dataset.directory)], warm=dataset.paths())
+                           str(dataset.directory)], env=self.env, warm=dataset.paths())
         match = re.search(r"segment (\d+) \((\w+)\): (\d+) put, (\d+) deleted, (\d+) bytes",
                           timed.stdout)
         detail = {"segment": int(match.group(1)), "kind": match.group(2),
@@ -380,9 +410,9 @@ class Releve:
 
     def verify(self) -> dict[str, float]:
         """`vault verify` (signatures and chain) and with --identity (every record read back)."""
-        plain = run_timed([self.exe, "vault", "verify", str(self.vault)])
+        plain = run_timed([self.exe, "vault", "verify", str(self.vault)], env=self.env)
         deep = run_timed([self.exe, "vault", "verify", str(self.vault),
-                          "--identity", str(self.keys / "bench.key")])
+                          "--identity", str(self.keys / "bench.key")], env=self.env)
         return {"vault verify": plain.seconds, "vault verify --identity": deep.seconds,
                 "output": deep.stdout.strip()}
 
@@ -431,15 +461,17 @@ class Restic:
 # --- one repeat ----------------------------------------------------------------------------
 
 
-def run_once(pristine: Dataset, run_dir: Path, releve_exe: str, number: int) -> dict:
+def run_once(pristine: Dataset, run_dir: Path, releve_exe: str, src: Path | None,
+             number: int) -> dict:
     """Fresh vault and repository; first import/backup, 1% change, second import/backup.
 
     The tools alternate which goes first from one repeat to the next, so neither always
     inherits the other's leftovers (dirty pages, CPU frequency, a neighbour's burst).
     """
     shutil.rmtree(run_dir, ignore_errors=True)
+    code_before = code_stamp(src)
     dataset = copy_dataset(pristine, run_dir / "input")
-    releve, restic = Releve(run_dir, releve_exe), Restic(run_dir)
+    releve, restic = Releve(run_dir, releve_exe, src), Restic(run_dir)
     tools: list = [releve, restic] if number % 2 == 0 else [restic, releve]
     for tool in tools:
         tool.init()
@@ -457,8 +489,14 @@ def run_once(pristine: Dataset, run_dir: Path, releve_exe: str, number: int) -> 
         log(f"  {second[tool.name].timed.seconds:.1f} s, {second[tool.name].mb_per_s:.1f} MB/s")
     check_releve(first["releve"], second["releve"], pristine.resources, changed)
     verify = {tool.name: tool.verify() for tool in tools}
+    code_after = code_stamp(src)
+    src_changed = code_after["src_sha256"] != code_before["src_sha256"]  # HEAD may move: fine
+    if src_changed:
+        log(f"WARNING: src/ changed during repeat {number + 1}; its figures mix two versions")
     return {
         "repeat": number + 1,
+        "code": {"before": code_before, "after": code_after,
+                 "changed_during_run": src_changed},
         "order": [tool.name for tool in tools],
         "changed_resources": changed,
         "input_bytes_after_change": new_size,
@@ -480,6 +518,31 @@ def check_releve(first: Step, second: Step, resources: int, changed: int) -> Non
 
 
 # --- report ----------------------------------------------------------------------------------
+
+
+def code_stamp(src: Path | None) -> dict:
+    """Which Relève was measured, and whether it is exactly the repository's HEAD.
+
+    The package is installed editable and other sessions edit src/ while benchmarks run,
+    so each repeat is stamped before and after: a stamp that changed means the figures
+    mix two versions (use --src with an exported commit to measure a fixed one).
+    """
+    folder = (src or REPO_ROOT / "src").resolve()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True,
+                              text=True).stdout.strip()
+
+    digest, blobs = hashlib.sha256(), {}
+    for path in sorted(folder.rglob("*.py")):
+        name, data = "src/" + str(path.relative_to(folder)), path.read_bytes()
+        digest.update(name.encode() + b"\0" + data)
+        blobs[name] = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's blob id
+    head = {fields[3]: fields[2] for fields in
+            (line.split(None, 3) for line in git("ls-tree", "-r", "HEAD", "--", "src").splitlines())
+            if fields[3].endswith(".py")}
+    return {"src": str(folder), "head": git("rev-parse", "HEAD"), "src_is_head": blobs == head,
+            "src_sha256": digest.hexdigest()}
 
 
 def machine() -> dict:
@@ -524,6 +587,10 @@ def summarize(runs: list[dict]) -> dict:
             "cpu_seconds": (releve["cpu_seconds"] / restic["cpu_seconds"]
                             if restic["cpu_seconds"] else None),
         }
+    for phase in ("first", "second"):
+        # each repeat runs both tools back to back, so its own ratio cancels slow noise
+        summary[phase]["ratio"]["mb_per_s_median_of_repeats"] = statistics.median(
+            run[phase]["releve"]["mb_per_s"] / run[phase]["restic"]["mb_per_s"] for run in runs)
     summary["targets"] = {
         "first_import_mb_per_s_at_least_2x_restic": summary["first"]["ratio"]["mb_per_s"] >= 2,
         "incremental_bytes_added_at_most_restic": summary["second"]["ratio"]["bytes_added"] <= 1,
@@ -539,15 +606,22 @@ def summarize(runs: list[dict]) -> dict:
 
 def markdown(result: dict) -> str:
     m, data, s = result["machine"], result["input"], result["summary"]
-    runs = result["runs"]
+    runs, code = result["runs"], result["code"]
+    changed = ("; **WARNING: src/ changed during the run, so these figures mix versions**"
+               if code["changed_during_run"] else "")
     lines = [
         "# `releve import` vs `restic backup`",
         "",
         f"Generated by `bench/vault_import.py` on {m['date']}; "
         f"{len(runs)} repeat(s), median shown (peak RSS: max over repeats).",
         "",
+        f"- Relève: {code['src']} "
+        f"({'same src/ as HEAD, commit ' if code['src_is_head'] else 'src/ differs from HEAD, commit '}{code['head'][:12]}"
+        f", src sha256 {code['src_sha256'][:12]}){changed}.",
         f"- Machine: {m['cpu']}, {m['nproc']} cores, {m['memory_gb']} GB RAM, Linux {m['kernel']}, "
-        f"Python {m['python']}; shared and noisy, so expect a few % of jitter.",
+        f"Python {m['python']}. The machine is shared: other sessions' test suites often took "
+        "about one core during these runs (bracketed figures below), so compare the tools "
+        "within a repeat and by CPU seconds rather than by absolute MB/s.",
         f"- restic: `{m['restic']}`, local repository, default settings (repository version "
         f"{result['restic_repository_version']}, so compression `auto` = zstd); "
         f"cache in the run folder.",
@@ -579,11 +653,12 @@ def markdown(result: dict) -> str:
     first, second = s["first"]["ratio"], s["second"]["ratio"]
     lines += [
         "",
-        "| ratio releve / restic | MB/s | bytes added | CPU s |",
-        "| --- | ---: | ---: | ---: |",
-        f"| first | {first['mb_per_s']:.2f} | {first['bytes_added']:.3f} | {first['cpu_seconds']:.2f} |",
-        f"| incremental | {second['mb_per_s']:.2f} | {second['bytes_added']:.3f} | "
-        f"{second['cpu_seconds']:.2f} |",
+        "| ratio releve / restic | MB/s (of medians) | MB/s (median of per-repeat ratios) | bytes added | CPU s |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| first | {first['mb_per_s']:.2f} | {first['mb_per_s_median_of_repeats']:.2f} | "
+        f"{first['bytes_added']:.3f} | {first['cpu_seconds']:.2f} |",
+        f"| incremental | {second['mb_per_s']:.2f} | {second['mb_per_s_median_of_repeats']:.2f} | "
+        f"{second['bytes_added']:.3f} | {second['cpu_seconds']:.2f} |",
         "",
         "Targets: first import at least 2x restic's MB/s: "
         f"**{'met' if s['targets']['first_import_mb_per_s_at_least_2x_restic'] else 'NOT met'}** "
@@ -599,14 +674,20 @@ def markdown(result: dict) -> str:
         f"`releve vault verify` exited 0: {runs[-1]['verify']['releve']['output']}",
         "",
     ]
-    if len(runs) > 1:
-        lines += ["Per repeat (seconds, first / incremental):", ""]
-        for run in runs:
-            lines.append(f"- repeat {run['repeat']} ({' then '.join(run['order'])}): " + "; ".join(
-                f"{tool} {run['first'][tool]['seconds']:.2f} / {run['second'][tool]['seconds']:.2f}"
-                for tool in ("releve", "restic")))
-        lines.append("")
+    lines += ["Per repeat: wall seconds first / incremental, and in brackets the CPU seconds the "
+              "rest of the machine used during each (other sessions share these cores):", ""]
+    for run in runs:
+        lines.append(f"- repeat {run['repeat']} ({' then '.join(run['order'])}): " + "; ".join(
+            f"{tool} {run['first'][tool]['seconds']:.2f} / {run['second'][tool]['seconds']:.2f} "
+            f"[{_other(run['first'][tool])} / {_other(run['second'][tool])}]"
+            for tool in ("releve", "restic")))
+    lines.append("")
     return "\n".join(lines)
+
+
+def _other(step: dict) -> str:
+    other = step["timed"].get("other_cpu_seconds")
+    return "?" if other is None else f"{other:.1f}"
 
 
 def log(message: str) -> None:
@@ -629,6 +710,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs, each on a fresh vault/repo")
     parser.add_argument("--keep", action="store_true", help="keep the last run's vault, "
                                                             "repository and input")
+    parser.add_argument("--src", type=Path, default=None,
+                        help="measure the package in this folder instead of the editable "
+                             "install, e.g. `git archive HEAD src | tar -x -C DIR` then DIR/src")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write results")
     args = parser.parse_args()
     if shutil.which("restic") is None:
@@ -642,7 +726,7 @@ def main() -> None:
     runs = []
     try:
         for number in range(args.repeat):
-            runs.append(run_once(pristine, run_dir, releve_executable(), number))
+            runs.append(run_once(pristine, run_dir, releve_executable(), args.src, number))
     finally:
         if not args.keep:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -655,6 +739,9 @@ def main() -> None:
                   "resources": pristine.resources, "changed_fraction": CHANGE_FRACTION,
                   "change_seed": CHANGE_SEED},
         "restic_repository_version": runs[0]["restic_repository_version"],
+        "code": {**runs[0]["code"]["before"],
+                 "changed_during_run": any(run["code"]["changed_during_run"] for run in runs)
+                 or len({run["code"]["before"]["src_sha256"] for run in runs}) > 1},
         "summary": summarize(runs),
         "runs": runs,
     }
