@@ -1,20 +1,27 @@
 """The writer's state: what it has written to the vault, so that it writes nothing twice.
 
 The vault cannot tell a writer what it holds (it cannot read it), so the writer keeps:
-- `state.sqlite`: for each resource the SHA-256 of the version last written and the
-  segment that holds it (`current`), the vault head it has seen, and the last full
-  segment;
+- `state.lmdb/`: an LMDB environment with three tables: `current` (for each resource
+  the SHA-256 of the version last written and the segment that holds it), `undo` (the
+  rows a pending segment replaced) and `meta` (the vault head it has seen, the last full
+  segment, the pending segment);
 - `plain/NNNNNNNNNN.zst`: the compressed plaintext of each segment it wrote since the
   last full one, from which it builds the next checkpoint.
+
+Why LMDB rather than SQLite: a first import writes one row per resource, and that was
+most of the import's time. On the 1 GB benchmark (808k resources, 2 cores) the import
+took 6.9 s with the rows in SQLite (3.2 us a row at best, one statement per block),
+5.4 s with LMDB (1.7 us a row), 4.2 s with no state at all; lookups in the workers
+also drop from 1.9 to 1.0 us a key.
 
 Both hold patient data in clear (like the HIS they copy): keep the state folder on the
 capture host, owner-only. If it is lost, `releve import --full` (an import that states
 the whole truth) or `releve vault rebuild-state` replaces it; see docs/format.md.
 
 An append is a two-step affair, so a crash in between must be recoverable: the state
-records the segment it is about to append ("pending") together with an undo table of
-the rows it changed, commits, appends, then confirms. On the next start a pending
-segment that the vault holds is confirmed, one it does not hold is rolled back.
+records the segment it is about to append ("pending") together with the undo rows,
+commits, appends, then confirms. On the next start a pending segment that the vault
+holds is confirmed, one it does not hold is rolled back.
 """
 
 from __future__ import annotations
@@ -22,24 +29,52 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import lmdb
 import orjson
 
 from ..vault.format import SEQ_DIGITS
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS current(key TEXT PRIMARY KEY, digest BLOB NOT NULL,
-                                   seq INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS undo(key TEXT PRIMARY KEY, digest BLOB, seq INTEGER) WITHOUT ROWID;
-"""
+MAP_SIZE = 1 << 40  # address space only: the file grows with what is stored
+DIGEST_SIZE = 32
+TABLES = (b"meta", b"current", b"undo")
+KEEP_ON_RESET = (b"vault_id", b"config_sha256")
 
 
 class StateError(Exception):
     """The writer's state does not match the vault; the message says what to do."""
+
+
+def _value(digest: bytes, seq: int) -> bytes:
+    return digest + seq.to_bytes(8, "big")
+
+
+def _split(value: bytes) -> tuple[bytes, int]:
+    return value[:DIGEST_SIZE], int.from_bytes(value[DIGEST_SIZE:], "big")
+
+
+def _open(path: Path, readonly: bool = False) -> lmdb.Environment:
+    return lmdb.open(str(path), map_size=MAP_SIZE, max_dbs=len(TABLES), readonly=readonly,
+                     sync=True, metasync=True, subdir=True, create=not readonly)
+    # not writemap: it was 10% faster here but makes data.mdb as large as MAP_SIZE (sparse)
+
+
+class StateReader:
+    """Read-only access to the digests, one per worker process (opened after the fork).
+
+    It sees the state as last committed, that is as it was before the running import."""
+
+    def __init__(self, path: Path):
+        self.env = _open(path, readonly=True)
+        self.current = self.env.open_db(b"current", create=False)
+
+    def digests(self, keys: list[str]) -> dict[str, bytes]:
+        with self.env.begin(db=self.current, buffers=False) as txn:
+            found = txn.cursor().getmulti([key.encode() for key in sorted(keys)])
+        return {key.decode(): value[:DIGEST_SIZE] for key, value in found}
 
 
 class WriterState:
@@ -49,19 +84,19 @@ class WriterState:
         os.chmod(self.dir, 0o700)
         (self.dir / "plain").mkdir(exist_ok=True)
         (self.dir / "tmp").mkdir(exist_ok=True)
-        self.db_path = self.dir / "state.sqlite"
-        # shared with the thread that applies a segment's rows while its blocks are scanned
-        self.conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA cache_size=-262144")  # 256 MB: random-key inserts thrash a small cache
-        self.conn.executescript(SCHEMA)
+        self.db_path = self.dir / "state.lmdb"
+        self.env = _open(self.db_path)
+        self.meta, self.current, self.undo = (self.env.open_db(name) for name in TABLES)
+        self.txn: lmdb.Transaction | None = None
         known = self.get("vault_id")
         if known is None:
-            self.conn.execute("BEGIN IMMEDIATE")  # both or neither: a half-made state is a trap
-            self.set("vault_id", vault_id)
-            self.set("config_sha256", config_sha256)
-            self.conn.execute("COMMIT")
+            self.txn = self.env.begin(write=True)  # both or neither
+            try:
+                self.set("vault_id", vault_id)
+                self.set("config_sha256", config_sha256)
+                self.txn.commit()
+            finally:
+                self.txn = None
         elif known != vault_id:
             raise StateError(f"the state folder {self.dir} belongs to vault {known}, "
                              f"not {vault_id}; give each vault its own --state folder")
@@ -73,12 +108,26 @@ class WriterState:
 
     # --- meta -----------------------------------------------------------------------
 
-    def get(self, name: str, default=None):
-        row = self.conn.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
-        return default if row is None else row[0]
+    def get(self, name: str, default: Any = None) -> Any:
+        with self.env.begin(db=self.meta) as txn:
+            raw = txn.get(name.encode())
+        return default if raw is None else orjson.loads(raw)
 
-    def set(self, name: str, value) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO meta VALUES(?,?)", (name, value))
+    def set(self, name: str, value: Any) -> None:
+        with self._write() as txn:
+            self._put_meta(txn, name, value)
+
+    def _put_meta(self, txn: lmdb.Transaction, name: str, value: Any) -> None:
+        txn.put(name.encode(), orjson.dumps(value), db=self.meta)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[lmdb.Transaction]:
+        """The pending segment's transaction if one is open, else a short one of its own."""
+        if self.txn is not None:
+            yield self.txn
+        else:
+            with self.env.begin(write=True) as txn:
+                yield txn
 
     def head(self, genesis: str) -> tuple[int, str]:
         return int(self.get("head_seq", 0)), str(self.get("head_hash", genesis))
@@ -88,10 +137,11 @@ class WriterState:
         return int(self.get("last_full", 0))
 
     def count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM current").fetchone()[0]
+        with self.env.begin() as txn:
+            return txn.stat(self.current)["entries"]
 
     def is_empty(self) -> bool:
-        return self.conn.execute("SELECT 1 FROM current LIMIT 1").fetchone() is None
+        return self.count() == 0
 
     # --- locking --------------------------------------------------------------------
 
@@ -111,76 +161,78 @@ class WriterState:
     # --- the pending segment ------------------------------------------------------
 
     def begin(self, seq: int, kind: str) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute("DELETE FROM undo")
-        if kind == "full":
-            self.conn.execute("INSERT INTO undo SELECT key, digest, seq FROM current")
-            self.conn.execute("DELETE FROM current")
-        self._seq = seq
         self._keep_undo = kind != "full" and not self.is_empty()
+        self.txn = self.env.begin(write=True)
+        self.txn.drop(self.undo, delete=False)
+        if kind == "full":
+            with self.txn.cursor(self.current) as cursor:
+                self.txn.cursor(self.undo).putmulti(cursor.iternext())
+            self.txn.drop(self.current, delete=False)
+        self._seq = seq
 
     def apply(self, keys: list[str], digests: list[bytes | None]) -> None:
         """Record what the pending segment writes: puts (with their digest) and deletes
-        (digest None). Each block is one statement per table, its keys passed as a JSON
-        array: measured 3.2 against 3.7 us a row with executemany, and the statement
-        runs without holding Python's lock, so the writer applies in a thread."""
-        seq = self._seq
-        put_keys = [key for key, digest in zip(keys, digests) if digest is not None]
-        deleted = [key for key, digest in zip(keys, digests) if digest is None]
+        (digest None), the rows they replace saved in `undo` first."""
+        txn, seq = self.txn, self._seq
+        assert txn is not None, "apply outside a pending segment"
+        encoded = sorted(zip((key.encode() for key in keys), digests))  # B-tree order
         if self._keep_undo:
-            self.conn.execute(
-                "INSERT OR IGNORE INTO undo SELECT c.key, c.digest, c.seq "
-                "FROM json_each(?1) j JOIN current c ON c.key = j.value WHERE c.seq != ?2",
-                (orjson.dumps(keys).decode(), seq))
-        if put_keys:
-            self.conn.execute(
-                "INSERT OR REPLACE INTO current "
-                "SELECT value, substr(?2, key * 32 + 1, 32), ?3 FROM json_each(?1)",
-                (orjson.dumps(put_keys).decode(), b"".join(d for d in digests if d is not None), seq))
-        if deleted:
-            self.conn.execute("DELETE FROM current WHERE key IN (SELECT value FROM json_each(?1))",
-                              (orjson.dumps(deleted).decode(),))
+            with txn.cursor(self.current) as cursor:
+                replaced = [(key, value) for key, value in cursor.getmulti([k for k, _ in encoded])
+                            if _split(value)[1] != seq]
+            txn.cursor(self.undo).putmulti(replaced, overwrite=False)
+        puts = [(key, _value(digest, seq)) for key, digest in encoded if digest is not None]
+        if puts:
+            txn.cursor(self.current).putmulti(puts)
+        for key, digest in encoded:
+            if digest is None:
+                txn.delete(key, db=self.current)
 
     def prepare(self, seq: int, sha256: str, kind: str) -> None:
         """Commit the pending segment's rows, marked pending, before the append."""
-        self.set("pending_seq", seq)
-        self.set("pending_hash", sha256)
-        self.set("pending_kind", kind)
-        self.conn.execute("COMMIT")
+        assert self.txn is not None
+        for name, value in (("pending_seq", seq), ("pending_hash", sha256), ("pending_kind", kind)):
+            self._put_meta(self.txn, name, value)
+        self.txn.commit()
+        self.txn = None
 
     def abandon(self) -> None:
         """Forget an uncommitted pending segment (nothing was appended)."""
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        if self.txn is not None:
+            self.txn.abort()
+            self.txn = None
 
     def confirm(self) -> None:
         seq, sha, kind = self.get("pending_seq"), self.get("pending_hash"), self.get("pending_kind")
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute("DELETE FROM undo")
-        self.set("head_seq", seq)
-        self.set("head_hash", sha)
-        if kind == "full":
-            self.set("last_full", seq)
-        for name in ("pending_seq", "pending_hash", "pending_kind"):
-            self.conn.execute("DELETE FROM meta WHERE name=?", (name,))
-        self.conn.execute("COMMIT")
+        with self.env.begin(write=True) as txn:
+            txn.drop(self.undo, delete=False)
+            self._put_meta(txn, "head_seq", seq)
+            self._put_meta(txn, "head_hash", sha)
+            if kind == "full":
+                self._put_meta(txn, "last_full", seq)
+            self._forget_pending(txn)
         if kind == "full":
             self.drop_plain_before(int(seq))
 
     def rollback(self) -> None:
         seq = self.get("pending_seq")
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute("DELETE FROM current WHERE seq=?", (seq,))
-        self.conn.execute("INSERT OR REPLACE INTO current SELECT key, digest, seq FROM undo "
-                          "WHERE digest IS NOT NULL")
-        self.conn.execute("DELETE FROM undo")
-        for name in ("pending_seq", "pending_hash", "pending_kind"):
-            self.conn.execute("DELETE FROM meta WHERE name=?", (name,))
-        self.conn.execute("COMMIT")
+        with self.env.begin(write=True) as txn:
+            with txn.cursor(self.current) as cursor:
+                added = [key for key, value in cursor.iternext() if _split(value)[1] == seq]
+            for key in added:
+                txn.delete(key, db=self.current)
+            with txn.cursor(self.undo) as cursor:
+                txn.cursor(self.current).putmulti(cursor.iternext())
+            txn.drop(self.undo, delete=False)
+            self._forget_pending(txn)
         if seq is not None:
             self.plain_path(int(seq)).unlink(missing_ok=True)
 
-    def settle(self, vault_has: callable, genesis: str) -> None:
+    def _forget_pending(self, txn: lmdb.Transaction) -> None:
+        for name in (b"pending_seq", b"pending_hash", b"pending_kind"):
+            txn.delete(name, db=self.meta)
+
+    def settle(self, vault_has: Callable[[int, str], bool], genesis: str) -> None:
         """Resolve a segment left pending by a crash: confirm it or roll it back."""
         seq = self.get("pending_seq")
         if seq is None:
@@ -189,6 +241,40 @@ class WriterState:
             self.confirm()
         else:
             self.rollback()
+
+    # --- rebuilding from the vault -------------------------------------------------
+
+    def reset(self) -> None:
+        """Start a rebuild: forget everything but which vault this state belongs to."""
+        self.txn = self.env.begin(write=True)
+        self.txn.drop(self.current, delete=False)
+        self.txn.drop(self.undo, delete=False)
+        with self.txn.cursor(self.meta) as cursor:
+            names = [key for key, _ in cursor.iternext() if key not in KEEP_ON_RESET]
+        for name in names:
+            self.txn.delete(name, db=self.meta)
+        for path in (self.dir / "plain").glob("*.zst"):
+            path.unlink()
+
+    def clear_current(self) -> None:
+        assert self.txn is not None
+        self.txn.drop(self.current, delete=False)
+
+    def replay(self, latest: dict[str, bytes | None], seq: int) -> None:
+        """Set rows as a replayed segment left them (digest None: deleted)."""
+        assert self.txn is not None
+        for key, digest in sorted(latest.items()):
+            if digest is None:
+                self.txn.delete(key.encode(), db=self.current)
+            else:
+                self.txn.put(key.encode(), _value(digest, seq), db=self.current)
+
+    def finish_reset(self, head_seq: int, head_hash: str, last_full: int) -> None:
+        assert self.txn is not None
+        for name, value in (("head_seq", head_seq), ("head_hash", head_hash), ("last_full", last_full)):
+            self._put_meta(self.txn, name, value)
+        self.txn.commit()
+        self.txn = None
 
     # --- cached plaintext -----------------------------------------------------------
 
@@ -204,15 +290,28 @@ class WriterState:
             if path.stem.isdigit() and int(path.stem) < seq:
                 path.unlink()
 
+    def digests(self, keys: list[str]) -> dict[str, bytes]:
+        """As committed, that is before the pending segment (for a scan in this process)."""
+        return {key: digest for key, (digest, _) in self.lookup(keys).items()}
+
     def lookup(self, keys: list[str]) -> dict[str, tuple[bytes, int]]:
-        found: dict[str, tuple[bytes, int]] = {}
-        for offset in range(0, len(keys), 900):
-            batch = keys[offset:offset + 900]
-            marks = ",".join("?" * len(batch))
-            for key, digest, seq in self.conn.execute(
-                    f"SELECT key, digest, seq FROM current WHERE key IN ({marks})", batch):
-                found[key] = (digest, seq)
-        return found
+        with self.env.begin(db=self.current) as txn:
+            found = txn.cursor().getmulti([key.encode() for key in sorted(keys)])
+        return {key.decode(): _split(value) for key, value in found}
+
+    @contextlib.contextmanager
+    def closed(self) -> Iterator[None]:
+        """The environment closed for a moment: worker processes forked meanwhile do not
+        inherit it (LMDB forbids using an environment across fork, and py-lmdb refuses to
+        open one a process already has open)."""
+        assert self.txn is None
+        self.env.close()
+        try:
+            yield
+        finally:
+            self.env = _open(self.db_path)
+            self.meta, self.current, self.undo = (self.env.open_db(name) for name in TABLES)
 
     def close(self) -> None:
-        self.conn.close()
+        self.abandon()
+        self.env.close()

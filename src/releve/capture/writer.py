@@ -13,9 +13,7 @@ import hashlib
 import io
 import multiprocessing
 import os
-import queue
 import shutil
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -64,43 +62,6 @@ class Written:
     checkpoint_error: str | None = None
 
 
-class _Applier:
-    """Applies each block's rows to the writer state in a thread of its own, so that the
-    main thread goes on handing blocks to the workers (the rows of a first import are
-    most of the main thread's work)."""
-
-    def __init__(self, state: WriterState):
-        self.state = state
-        self.queue: queue.Queue = queue.Queue(maxsize=16)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="state-applier", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self.state.apply(*item)
-                except BaseException as exc:  # handed to the main thread
-                    self.error = exc
-
-    def put(self, keys: list[str], digests: list[bytes | None]) -> None:
-        if self.error is not None:
-            raise self.error
-        if keys:
-            self.queue.put((keys, digests))
-
-    def finish(self) -> None:
-        self.stop()
-        if self.error is not None:
-            raise self.error
-
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            self.queue.put(None)
-            self.thread.join()
-
-
 class _Duplicates(Exception):
     """The same resource more than once in one import: which occurrences to skip."""
 
@@ -118,6 +79,7 @@ class Writer:
         self.recipients = [parse_recipient(r) for r in vault.config.recipients]
         self.max_resource = max_resource
         self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+        self.pool: cf.ProcessPoolExecutor | None = None
 
     # --- public ---------------------------------------------------------------------
 
@@ -130,10 +92,12 @@ class Writer:
         `tasks` is a factory because an import that holds the same resource more than
         once is scanned a second time, keeping only each resource's last occurrence.
         """
+        parallel = self.workers > 1 and size_hint >= PARALLEL_THRESHOLD
+        if parallel:
+            self._start_pool()
         with self.state.locked():
             # a full segment states the whole truth: the state need not know the vault's past
             self._settle(require_same_head=kind == "delta")
-            parallel = self.workers > 1 and size_hint >= PARALLEL_THRESHOLD
             try:
                 written = self._write_once(tasks, source, kind, suspect, progress, parallel)
             except _Duplicates as duplicates:
@@ -154,7 +118,22 @@ class Writer:
             return self._checkpoint()
 
     def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
         self.state.close()
+
+    def _start_pool(self) -> None:
+        """Fork the workers once, with the state closed, and keep them for later segments.
+
+        fork, not spawn: a spawned worker re-imports the whole CLI (typer, rich), 0.4 s
+        each, and the workers touch nothing of the parent's but the tasks they are sent."""
+        if self.pool is not None:
+            return
+        with self.state.closed():
+            pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+            pool.submit(int).result()  # the fork context starts every worker on first use
+        self.pool = pool
 
     # --- one segment ------------------------------------------------------------------
 
@@ -183,15 +162,13 @@ class Writer:
         records_path = tmp / "records.zst"
         types: dict[str, Counter] = {"put": Counter(), "delete": Counter()}
         self.state.begin(seq, kind)
-        applier = _Applier(self.state)
         try:
             with open(records_path, "wb") as records:
                 for result in self._scan_all(tasks(), kind, parallel, progress, skip):
                     records.write(result.frame)
-                    applier.put(result.changed_keys, result.changed_digests)
+                    self.state.apply(result.changed_keys, result.changed_digests)
                     types["put"].update(result.types)
                     types["delete"].update(result.deletes)
-            applier.finish()
             puts, deletes = sum(types["put"].values()), sum(types["delete"].values())
             if puts + deletes == 0 and kind == "delta":
                 self.state.abandon()
@@ -212,7 +189,6 @@ class Writer:
             os.replace(plain_path, self.state.plain_path(seq))
             self.state.prepare(seq, sha, kind)
         except BaseException:
-            applier.stop()
             self.state.abandon()
             raise
         with open(cipher_path, "rb") as handle:
@@ -242,7 +218,7 @@ class Writer:
                   skip: dict[int, frozenset[int]] | None) -> Iterator[BlockResult]:
         """Scan every block, in order, raising ImportError_ at the first bad line, and
         _Duplicates at the end if a resource occurred twice (unless `skip` is known)."""
-        lookups = None if kind == "full" or self.state.is_empty() else str(self.state.db_path)
+        lookups = kind != "full" and not self.state.is_empty()
         lines_before: Counter[str] = Counter()
         block_keys: list[str] = []
         distinct: set[str] = set()
@@ -264,31 +240,30 @@ class Writer:
         if repeated:
             raise _Duplicates(_earlier_occurrences(block_keys))
 
-    def _results(self, tasks: Iterable[Task], lookups: str | None, parallel: bool,
+    def _results(self, tasks: Iterable[Task], lookups: bool, parallel: bool,
                  skip: dict[int, frozenset[int]]) -> Iterator[tuple[Task, BlockResult]]:
         numbered = ((index, task) for index, task in enumerate(tasks))
         if not parallel:
+            lookup = self.state.digests if lookups else None
             for index, task in numbered:
-                yield task, scan(task, lookups, self.max_resource, skip.get(index, frozenset()))
+                yield task, scan(task, lookup, self.max_resource, skip.get(index, frozenset()))
             return
-        # fork: a spawned worker re-imports the whole CLI (typer, rich), 0.4 s each, and the
-        # workers touch nothing of the parent's but the task they are sent
-        context = multiprocessing.get_context("fork")
-        with cf.ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-            window: list[tuple[Task, cf.Future]] = []
-            try:
-                for index, task in numbered:
-                    args = (task, lookups, self.max_resource, skip.get(index, frozenset()))
-                    window.append((task, pool.submit(scan_in_worker, args)))
-                    if len(window) >= self.workers * IN_FLIGHT_PER_WORKER:
-                        done_task, future = window.pop(0)
-                        yield done_task, future.result()
-                while window:
+        state_path = str(self.state.db_path) if lookups else None
+        assert self.pool is not None
+        window: list[tuple[Task, cf.Future]] = []
+        try:
+            for index, task in numbered:
+                args = (task, state_path, self.max_resource, skip.get(index, frozenset()))
+                window.append((task, self.pool.submit(scan_in_worker, args)))
+                if len(window) >= self.workers * IN_FLIGHT_PER_WORKER:
                     done_task, future = window.pop(0)
                     yield done_task, future.result()
-            finally:
-                for _, future in window:
-                    future.cancel()
+            while window:
+                done_task, future = window.pop(0)
+                yield done_task, future.result()
+        finally:
+            for _, future in window:
+                future.cancel()
 
     # --- checkpoints --------------------------------------------------------------------
 
@@ -431,12 +406,7 @@ def rebuild_state(vault: VaultTarget, identities: list, state_dir: Path,
             raise StateError("cannot rebuild: the vault's head changed during the rebuild")
         start = next((seq for seq in range(head_seq, 0, -1)
                       if descriptors[seq].kind == "full" and descriptors[seq].suspect is None), 1)
-        state.conn.execute("BEGIN IMMEDIATE")
-        state.conn.execute("DELETE FROM current")
-        state.conn.execute("DELETE FROM undo")
-        state.conn.execute("DELETE FROM meta WHERE name NOT IN ('vault_id', 'config_sha256')")
-        for path in (state.dir / "plain").glob("*.zst"):
-            path.unlink()
+        state.reset()
         last_full = 0
         for seq in range(start, head_seq + 1):
             if descriptors[seq].suspect is not None:
@@ -445,13 +415,10 @@ def rebuild_state(vault: VaultTarget, identities: list, state_dir: Path,
             with open(state.plain_path(seq), "wb") as plain:
                 decrypt_to(path, identities, plain)
             if descriptors[seq].kind == "full":
-                state.conn.execute("DELETE FROM current")
+                state.clear_current()
                 last_full = seq
             _replay_plain(state, seq)
-        state.set("head_seq", head_seq)
-        state.set("head_hash", head_hash)
-        state.set("last_full", last_full)
-        state.conn.execute("COMMIT")
+        state.finish_reset(head_seq, head_hash, last_full)
         count = state.count()
     state.close()
     return count
@@ -479,8 +446,5 @@ def _replay_plain(state: WriterState, seq: int) -> None:
 
 
 def _flush(state: WriterState, pending: dict[str, bytes | None], seq: int) -> None:
-    state.conn.executemany("INSERT OR REPLACE INTO current VALUES(?,?,?)",
-                           [(key, digest, seq) for key, digest in pending.items() if digest])
-    state.conn.executemany("DELETE FROM current WHERE key=?",
-                           [(key,) for key, digest in pending.items() if digest is None])
+    state.replay(pending, seq)
     pending.clear()
