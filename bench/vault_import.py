@@ -277,9 +277,9 @@ class TreeRss(threading.Thread):
 def cpu_counters() -> tuple[float, float]:
     """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat.
 
-    The machine is shared (other sessions run test suites on the same two cores), so
-    each timed run records how much CPU everything else took meanwhile: a run that
-    competed for the cores shows it, instead of hiding in a median.
+    The machine may be shared with other work on the same two cores, so each timed run
+    records how much CPU everything else took meanwhile: a run that competed for the
+    cores shows it, instead of hiding in a median.
     """
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
     tick = os.sysconf("SC_CLK_TCK")
@@ -523,9 +523,9 @@ def check_releve(first: Step, second: Step, resources: int, changed: int) -> Non
 def code_stamp(src: Path | None) -> dict:
     """Which Relève was measured, and whether it is exactly the repository's HEAD.
 
-    The package is installed editable and other sessions edit src/ while benchmarks run,
-    so each repeat is stamped before and after: a stamp that changed means the figures
-    mix two versions (use --src with an exported commit to measure a fixed one).
+    The package is installed editable and src/ may be edited while a benchmark runs, so
+    each repeat is stamped before and after: a stamp that changed means the figures mix
+    two versions (use --src with an exported commit to measure a fixed one).
     """
     folder = (src or REPO_ROOT / "src").resolve()
 
@@ -619,9 +619,9 @@ def markdown(result: dict) -> str:
         f"({'same src/ as HEAD, commit ' if code['src_is_head'] else 'src/ differs from HEAD, commit '}{code['head'][:12]}"
         f", src sha256 {code['src_sha256'][:12]}){changed}.",
         f"- Machine: {m['cpu']}, {m['nproc']} cores, {m['memory_gb']} GB RAM, Linux {m['kernel']}, "
-        f"Python {m['python']}. The machine is shared: other sessions' test suites often took "
-        "about one core during these runs (bracketed figures below), so compare the tools "
-        "within a repeat and by CPU seconds rather than by absolute MB/s.",
+        f"Python {m['python']}. These machines are noisy: the CPU seconds the rest of the "
+        "machine used during each timed run are in brackets below; compare the tools within "
+        "a repeat and by CPU seconds rather than by absolute MB/s.",
         f"- restic: `{m['restic']}`, local repository, default settings (repository version "
         f"{result['restic_repository_version']}, so compression `auto` = zstd); "
         f"cache in the run folder.",
@@ -675,7 +675,7 @@ def markdown(result: dict) -> str:
         "",
     ]
     lines += ["Per repeat: wall seconds first / incremental, and in brackets the CPU seconds the "
-              "rest of the machine used during each (other sessions share these cores):", ""]
+              "rest of the machine used during each:", ""]
     for run in runs:
         lines.append(f"- repeat {run['repeat']} ({' then '.join(run['order'])}): " + "; ".join(
             f"{tool} {run['first'][tool]['seconds']:.2f} / {run['second'][tool]['seconds']:.2f} "

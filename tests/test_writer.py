@@ -11,7 +11,7 @@ from releve.capture.files import discover, import_tasks, total_size
 from releve.capture.state import StateError
 from releve.capture.writer import Writer, rebuild_state
 from releve.vault.keys import load_identities, load_signer
-from releve.vault.read import read_segment
+from releve.vault.read import current_state, read_segment
 from releve.vault.store import LocalVault
 
 
@@ -32,20 +32,8 @@ def _ndjson(path: Path, resources: list[dict]) -> Path:
 
 def _state(vault_dir: Path, keys) -> dict[str, dict]:
     """The vault's current state, decrypted and replayed."""
-    vault = LocalVault(vault_dir)
-    identities = load_identities(keys.identity)
-    state: dict[str, dict] = {}
-    for seq in vault.sequence_numbers():
-        header, records = read_segment(vault.segment_path(seq), identities)
-        if header.descriptor.kind == "full":
-            state.clear()
-        for record in records:
-            key = f"{record.resource_type}/{record.resource_id}"
-            if record.deleted:
-                state.pop(key, None)
-            else:
-                state[key] = orjson.loads(record.line)
-    return state
+    lines = current_state(LocalVault(vault_dir), load_identities(keys.identity))
+    return {key: orjson.loads(line) for key, line in lines.items()}
 
 
 def test_last_occurrence_wins_and_reimport_writes_nothing(tmp_path, keys, vault_dir):

@@ -20,7 +20,7 @@ from .capture.writer import ImportError_, Writer, Written
 from .vault import keys as vault_keys
 from .vault.format import FormatError
 from .vault.minisign import MinisignError
-from .vault.read import DecryptError, plaintext_lines, read_segment
+from .vault.read import DecryptError, current_state, plaintext_lines
 from .vault.store import LocalVault, VaultError
 from .vault.verify import BrokenSegment, verify as verify_vault
 
@@ -130,40 +130,12 @@ def vault_cat(
         identities = vault_keys.load_identities(identity)
         stdout = sys.stdout.buffer
         if segment is not None:
-            if not opened.segment_path(segment).exists():
-                raise VaultError(f"segment {segment} does not exist")
+            opened.info(segment)  # exists, and signed by one of the vault's signers
             for line in plaintext_lines(opened.segment_path(segment), identities):
                 stdout.write(line)
             return
         for line in current_state(opened, identities).values():
             stdout.write(line)
-
-
-def current_state(vault: LocalVault, identities: list) -> dict[str, bytes]:
-    """Replay from the last full segment: the latest version of every resource."""
-    numbers = vault.sequence_numbers()
-    start = 1
-    for seq in reversed(numbers):
-        info = vault.info(seq)
-        if info.descriptor.kind == "full" and info.descriptor.suspect is None:
-            start = seq
-            break
-    state: dict[str, bytes] = {}
-    for seq in numbers:
-        if seq < start:
-            continue
-        header, records = read_segment(vault.segment_path(seq), identities)
-        if header.descriptor.suspect is not None:
-            continue
-        if header.descriptor.kind == "full":
-            state.clear()
-        for record in records:
-            key = f"{record.resource_type}/{record.resource_id}"
-            if record.deleted:
-                state.pop(key, None)
-            else:
-                state[key] = record.line
-    return state
 
 
 @vault_app.command("serve")

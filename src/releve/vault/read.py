@@ -10,13 +10,16 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import orjson
 import pyrage
 import zstandard
 
 from . import format as fmt
+
+if TYPE_CHECKING:
+    from .store import LocalVault
 
 READ_SIZE = 1 << 20
 
@@ -81,3 +84,27 @@ def parse_record(line: bytes, number: int) -> Record:
     if not isinstance(rtype, str) or not isinstance(rid, str):
         raise fmt.FormatError(f"plaintext line {number} lacks resourceType or id")
     return Record(line, rtype, rid, deleted=target is not data)
+
+
+def current_state(vault: "LocalVault", identities: list) -> dict[str, bytes]:
+    """The latest version of every resource (`Type/id` -> line), replayed from the last
+    full segment. Suspect segments are skipped, as a station skips them; both choices
+    go by the signed descriptors, which `vault.info` checks."""
+    infos = [vault.info(seq) for seq in vault.sequence_numbers()]
+    adoptable = [info for info in infos if info.descriptor.suspect is None]
+    fulls = [info.seq for info in adoptable if info.descriptor.kind == "full"]
+    start = fulls[-1] if fulls else 1
+    state: dict[str, bytes] = {}
+    for info in adoptable:
+        if info.seq < start:
+            continue
+        _, records = read_segment(vault.segment_path(info.seq), identities)
+        if info.descriptor.kind == "full":
+            state.clear()
+        for record in records:
+            key = f"{record.resource_type}/{record.resource_id}"
+            if record.deleted:
+                state.pop(key, None)
+            else:
+                state[key] = record.line
+    return state
