@@ -195,8 +195,8 @@ def test_50_mb_resource(tmp_path, keys, vault_dir):
     path = tmp_path / "input.ndjson"
     path.write_bytes(good_line(1) + b"\n" + huge + b"\n" + good_line(3) + b"\n")
     result = do_import(vault_dir, keys, tmp_path / "state", path)
-    message = assert_refused(result, path, "line 2", "MB")
-    assert re.search(r"\b5[0-9](\.\d+)? MB", message), message  # says how big it is
+    message = assert_refused(result, path, "line 2", "MiB")
+    assert re.search(r"\b5[0-9](\.\d+)? MiB", message), message  # says how big it is
     assert "16" in message  # and the limit
     assert_nothing_written(vault_dir)
 
@@ -207,7 +207,7 @@ def test_resource_over_a_lowered_limit(tmp_path, keys, vault_dir):
     path = tmp_path / "input.ndjson"
     path.write_bytes(five_lines_with(big, at=4))
     result = do_import(vault_dir, keys, tmp_path / "state", path, extra=("--max-resource-mb", "1"))
-    assert_refused(result, path, "line 4", "MB")
+    assert_refused(result, path, "line 4", "MiB")
     assert_nothing_written(vault_dir)
     ok = do_import(vault_dir, keys, tmp_path / "state", path, extra=("--max-resource-mb", "2"))
     assert ok.returncode == 0, stderr_of(ok)
@@ -223,7 +223,7 @@ def test_50_mb_resource_in_a_bundle(tmp_path, keys, vault_dir):
     path = tmp_path / "bundle.json"
     path.write_bytes(orjson.dumps(bundle))
     result = do_import(vault_dir, keys, tmp_path / "state", path)
-    assert_refused(result, path, "entry 2", "MB")
+    assert_refused(result, path, "entry 2", "MiB")
     assert_nothing_written(vault_dir)
 
 

@@ -18,7 +18,9 @@ import stat
 import subprocess
 from pathlib import Path
 
+import orjson
 import pytest
+import simplejson
 
 from conftest import Keys, run_releve
 
@@ -623,7 +625,9 @@ def change_three(folder: Path) -> dict[str, dict]:
             counts[key] = counts.get(key, 0) + 1
     changed: dict[str, dict] = {}
     path = next(p for p in synthea_sources(folder) if p.name[0].isupper())
-    document = json.loads(path.read_bytes())
+    # numbers kept as written (1.50 stays 1.50): Relève stores them exactly, so a rewrite
+    # that rounded them would change other resources of the file too
+    document = simplejson.loads(path.read_bytes(), use_decimal=True)
     for entry in document["entry"]:
         resource = entry["resource"]
         rtype = resource["resourceType"]
@@ -632,9 +636,9 @@ def change_three(folder: Path) -> dict[str, dict]:
             if rtype == "Patient":
                 resource["birthDate"] = "1901-01-01"
             wanted[rtype] = key_of(resource)
-            changed[key_of(resource)] = resource
+            changed[key_of(resource)] = orjson.loads(simplejson.dumps(resource, use_decimal=True))
     assert all(wanted.values()), wanted
-    path.write_text(json.dumps(document))
+    path.write_text(simplejson.dumps(document, use_decimal=True))
     targets = synthea_expectation(folder)[1]
     return {key: replace_references(resource, targets) for key, resource in changed.items()}
 

@@ -136,3 +136,24 @@ def test_checkpoint_holds_the_current_state(tmp_path, keys, vault_dir):
     header, records = read_segment(LocalVault(vault_dir).segment_path(full.seq),
                                    load_identities(keys.identity))
     assert {f"{r.resource_type}/{r.resource_id}": orjson.loads(r.line) for r in records} == before
+
+
+def test_numbers_are_kept_exactly_as_written(tmp_path, keys, vault_dir):
+    """FHIR decimals carry their precision (0.010 is not 0.01): nothing may round them,
+    whether the line is stored as received (ndjson) or rewritten (Bundle entries)."""
+    exact = (b'{"resourceType":"Observation","id":"o1","valueQuantity":{"value":1.50},'
+             b'"component":[{"valueQuantity":{"value":0.010}},{"valueInteger":12345678901234567890}],'
+             b'"note":[{"text":"1E2 stays text"}],"extension":[{"valueDecimal":1E2}]}')
+    (tmp_path / "a.ndjson").write_bytes(exact + b"\n")
+    bundle = (b'{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:'
+              b'11111111-1111-4111-8111-111111111111","resource":{"resourceType":"Patient",'
+              b'"id":"p"}},{"resource":{"resourceType":"Observation","id":"o2",'
+              b'"subject":{"reference":"urn:uuid:11111111-1111-4111-8111-111111111111"},'
+              b'"valueQuantity":{"value":37.20},"referenceRange":[{"low":{"value":3.5E1}}]}}]}')
+    (tmp_path / "b.json").write_bytes(bundle)
+    _import(_writer(vault_dir, keys, tmp_path / "state"), tmp_path / "a.ndjson", tmp_path / "b.json")
+    lines = current_state(LocalVault(vault_dir), load_identities(keys.identity))
+    assert lines["Observation/o1"].rstrip(b"\n") == exact
+    o2 = lines["Observation/o2"]
+    assert b'"value":37.20' in o2 and b'"low":{"value":35}' in o2  # same digits
+    assert b'"reference":"Patient/p"' in o2

@@ -219,7 +219,7 @@ def import_(
                                                      "under ~/.local/state/releve)"),
     full: bool = typer.Option(False, "--full", help="The input is the whole current state: "
                                                     "write a full segment"),
-    max_resource_mb: float = typer.Option(16.0, help="Largest resource accepted, in MiB"),
+    max_resource_mb: float = typer.Option(16.0, min=0.001, help="Largest resource accepted, in MiB"),
 ) -> None:
     """Import FHIR files into the vault as one segment (unchanged resources are skipped)."""
     with clear_errors():

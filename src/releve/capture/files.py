@@ -21,6 +21,7 @@ import orjson
 import zstandard
 
 from ..vault.format import delete_line
+from .exact import dumps_exact, loads_exact
 from .scan import Task
 
 BLOCK_SIZE = 8 * 1024 * 1024
@@ -148,7 +149,10 @@ def _ranges(path: Path) -> Iterator[Task]:
 # --- JSON documents and Bundles ---------------------------------------------------------
 
 
-def load_document(source: Source) -> Any:
+def load_document(source: Source, exact: bool = True) -> Any:
+    """A JSON document, parsed. With `exact`, numbers orjson would not write back exactly
+    as given (1.50, 1E2, more than 15 digits) are parsed as Decimal and big ints: FHIR
+    gives a decimal's precision meaning (0.010 is not 0.01)."""
     with open_plain(source) as stream:
         data = stream.read()
     if not data.strip():
@@ -165,13 +169,15 @@ def load_document(source: Source) -> Any:
                          f"column {exc.colno}: {exc.msg}") from None
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise InputError(f"{source.path}: not a FHIR resource (no resourceType)")
-    return document
+    return loads_exact(data) if exact else document
 
 
 def entries(document: dict[str, Any]) -> list[dict[str, Any]] | None:
     """The entries of an unpacked Bundle in the order they apply, or None for a resource
     stored whole. A history Bundle lists the newest version first, so it is reversed."""
-    if document.get("resourceType") != "Bundle" or document.get("type") not in UNPACKED_BUNDLES:
+    kind = document.get("type")
+    if document.get("resourceType") != "Bundle" or not isinstance(kind, str) \
+            or kind not in UNPACKED_BUNDLES:
         return None
     found = document.get("entry", [])
     if not isinstance(found, list):
@@ -265,7 +271,10 @@ def _entry_line(where: str, entry: Any, targets: dict[str, str]) -> bytes | None
     assert target is not None
     rtype, _, rid = target.partition("/")
     # resourceType first: only delete records may start with {"delete": (docs/format.md)
-    body = orjson.dumps({"resourceType": rtype, **resource, "id": rid})
+    try:
+        body = dumps_exact({"resourceType": rtype, **resource, "id": rid})
+    except RecursionError:
+        raise InputError(f"{where}: resource nested too deeply") from None
     if b'"reference":"urn:' in body:
         body = _resolve(where, body, targets)
     return body + b"\n"
@@ -292,7 +301,7 @@ def import_tasks(sources: list[Source]) -> Iterator[Task]:
     targets: dict[str, str] = {}
     for source in sources:
         if source.kind == "json":
-            uuid_targets(source, load_document(source), targets)
+            uuid_targets(source, load_document(source, exact=False), targets)
     for source in sources:
         if source.kind == "ndjson":
             yield from ndjson_tasks(source)

@@ -27,7 +27,7 @@ import zstandard
 from ..vault import format as fmt
 from ..vault.minisign import SecretKey, file_digest
 from ..vault.keys import parse_recipient
-from ..vault.store import Config
+from ..vault.store import Config, VaultError
 from .scan import BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker
 from .state import StateError, WriterState
 
@@ -106,7 +106,7 @@ class Writer:
             if written is not None and checkpoint and kind == "delta" and self._checkpoint_due():
                 try:
                     written.checkpoint = self._checkpoint()
-                except (StateError, ImportError_) as exc:
+                except (StateError, ImportError_, VaultError) as exc:
                     # the delta is safely appended; the checkpoint is tried again next time
                     written.checkpoint_error = str(exc)
             return written
@@ -383,7 +383,7 @@ def rebuild_state(vault: VaultTarget, identities: list, state_dir: Path,
     Returns the number of resources in the rebuilt state.
     """
     from ..vault.read import decrypt_to
-    from ..vault.store import VaultError, check_signature
+    from ..vault.store import check_signature
 
     config = vault.config
     state = WriterState(state_dir, config.vault_id, config.genesis)
@@ -393,7 +393,11 @@ def rebuild_state(vault: VaultTarget, identities: list, state_dir: Path,
         prev = config.genesis
         descriptors: dict[int, fmt.Descriptor] = {}
         for seq in range(1, head_seq + 1):
-            path, signature = fetch(seq, scratch)
+            try:
+                path, signature = fetch(seq, scratch)
+            except OSError as exc:
+                raise StateError(f"cannot rebuild: segment {seq} unreadable ({exc.strerror}); "
+                                 "verify the vault") from exc
             sha = _sha256(path)
             try:
                 descriptor = check_signature(config, seq, signature, file_digest(path))

@@ -22,6 +22,7 @@ SEGMENT_SUFFIX = ".age"
 SIGNATURE_SUFFIX = ".age.minisig"
 SEQ_DIGITS = 10
 SEGMENT_RE = re.compile(r"^([0-9]{10})\.age$")
+SIGNATURE_RE = re.compile(r"^([0-9]{10})\.age\.minisig$")
 KINDS = ("delta", "full")
 TEXT_MAX = 200  # source and suspect reason are cut to this many characters when signed
 COMMENT_MAX = 1000  # bytes; the descriptor must fit in one minisign trusted comment
@@ -97,7 +98,7 @@ class Descriptor:
                 prev=_typed(data, "prev", str), kind=_typed(data, "kind", str),
                 time=_typed(data, "time", str), source=_typed(data, "source", str),
                 puts=_typed(data, "puts", int), deletes=_typed(data, "deletes", int),
-                suspect=data.get("suspect"),
+                suspect=data["suspect"],
             )
         except KeyError as exc:
             raise FormatError(f"descriptor lacks field {exc}") from exc

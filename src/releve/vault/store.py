@@ -80,8 +80,8 @@ class Config:
         for signer in signers:
             try:
                 key = PublicKey.from_base64(signer["public_key"])
-            except (MinisignError, KeyError, TypeError) as exc:
-                raise VaultError(f"vault config: bad signer entry {signer!r}") from exc
+            except (MinisignError, KeyError, TypeError, AttributeError) as exc:
+                raise VaultError(f"vault config: bad signer entry {signer!r}"[:200]) from exc
             if signer.get("key_id") != key.key_id_hex or any(k.key_id == key.key_id for k in keys):
                 raise VaultError(f"vault config: signer key id {signer.get('key_id')!r} is wrong "
                                  "or repeated")

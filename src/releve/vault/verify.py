@@ -93,8 +93,9 @@ def _strays(vault: LocalVault, numbers: set[int]) -> list[str]:
         name = entry.name
         if fmt.SEGMENT_RE.match(name):
             continue
-        if name.endswith(fmt.SIGNATURE_SUFFIX) and name[: fmt.SEQ_DIGITS].isdigit():
-            if int(name[: fmt.SEQ_DIGITS]) not in numbers:
+        orphan = fmt.SIGNATURE_RE.match(name)
+        if orphan:
+            if int(orphan.group(1)) not in numbers:
                 warnings.append(f"{name}: signature of an append that was cut short (harmless)")
             continue
         warnings.append(f"{name}: unexpected file in the segments folder")
