@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from releve.capture.files import discover, import_tasks, total_size
+from releve.capture.files import InputError, discover, import_tasks, total_size
 from releve.capture.state import StateError
 from releve.capture.writer import Writer, rebuild_state
 from releve.vault.keys import load_identities, load_signer
@@ -157,3 +157,21 @@ def test_numbers_are_kept_exactly_as_written(tmp_path, keys, vault_dir):
     o2 = lines["Observation/o2"]
     assert b'"value":37.20' in o2 and b'"low":{"value":35}' in o2  # same digits
     assert b'"reference":"Patient/p"' in o2
+
+
+def test_history_bundle_applies_oldest_first_and_names_entries_as_written(tmp_path, keys, vault_dir):
+    history = {"resourceType": "Bundle", "type": "history", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p", "gender": "female"},
+         "request": {"method": "PUT", "url": "Patient/p"}},           # newest
+        {"request": {"method": "DELETE", "url": "Patient/p"}},
+        {"resource": {"resourceType": "Patient", "id": "p", "gender": "male"},
+         "request": {"method": "POST", "url": "Patient"}},             # oldest
+    ]}
+    (tmp_path / "h.json").write_bytes(orjson.dumps(history))
+    writer = _writer(vault_dir, keys, tmp_path / "state")
+    _import(writer, tmp_path / "h.json")
+    assert _state(vault_dir, keys)["Patient/p"]["gender"] == "female"
+    history["entry"][1]["request"]["url"] = "Patient?name=x"
+    (tmp_path / "h.json").write_bytes(orjson.dumps(history))
+    with pytest.raises(InputError, match=r"h\.json: entry 2: DELETE"):
+        _import(writer, tmp_path / "h.json")

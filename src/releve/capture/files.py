@@ -172,9 +172,10 @@ def load_document(source: Source, exact: bool = True) -> Any:
     return loads_exact(data) if exact else document
 
 
-def entries(document: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The entries of an unpacked Bundle in the order they apply, or None for a resource
-    stored whole. A history Bundle lists the newest version first, so it is reversed."""
+def entries(document: dict[str, Any]) -> list[tuple[int, Any]] | None:
+    """(entry number as written, entry) of an unpacked Bundle in the order they apply, or
+    None for a resource stored whole. A history Bundle lists the newest version first,
+    so it is applied reversed (error messages keep the numbers as written)."""
     kind = document.get("type")
     if document.get("resourceType") != "Bundle" or not isinstance(kind, str) \
             or kind not in UNPACKED_BUNDLES:
@@ -182,12 +183,13 @@ def entries(document: dict[str, Any]) -> list[dict[str, Any]] | None:
     found = document.get("entry", [])
     if not isinstance(found, list):
         return []
-    return found[::-1] if document.get("type") == "history" else found
+    numbered = list(enumerate(found, start=1))
+    return numbered[::-1] if kind == "history" else numbered
 
 
 def uuid_targets(source: Source, document: dict[str, Any], into: dict[str, str]) -> None:
     """Record where each `urn:` fullUrl of a Bundle will live once imported."""
-    for number, entry in enumerate(entries(document) or [], start=1):
+    for number, entry in entries(document) or []:
         full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
         if isinstance(full_url, str) and full_url.startswith("urn:"):
             target = _entry_target(f"{source.path}: entry {number}", entry, full_url)
@@ -221,7 +223,7 @@ def _entry_target(where: str, entry: dict[str, Any], full_url: str | None) -> st
 def document_tasks(source: Source, document: dict[str, Any], targets: dict[str, str]) -> Iterator[Task]:
     """ndjson blocks made from one JSON document, references resolved."""
     unpacked = entries(document)
-    items = [(None, document)] if unpacked is None else list(enumerate(unpacked, start=1))
+    items = [(None, document)] if unpacked is None else unpacked
     lines: list[bytes] = []
     labels: list[str] = []
     size = 0
