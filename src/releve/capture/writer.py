@@ -392,9 +392,11 @@ def rebuild_state(vault: VaultTarget, identities: list, state_dir: Path,
         head_seq, head_hash = vault.head()
         prev = config.genesis
         descriptors: dict[int, fmt.Descriptor] = {}
+        copies: dict[int, Path] = {}  # fetched once: checked here, replayed below
         for seq in range(1, head_seq + 1):
             try:
                 path, signature = fetch(seq, scratch)
+                copies[seq] = path
             except OSError as exc:
                 raise StateError(f"cannot rebuild: segment {seq} unreadable ({exc.strerror}); "
                                  "verify the vault") from exc
@@ -415,15 +417,17 @@ def rebuild_state(vault: VaultTarget, identities: list, state_dir: Path,
         for seq in range(start, head_seq + 1):
             if descriptors[seq].suspect is not None:
                 continue  # stations do not adopt it; neither does the writer's memory
-            path, _ = fetch(seq, scratch)
             with open(state.plain_path(seq), "wb") as plain:
-                decrypt_to(path, identities, plain)
+                decrypt_to(copies[seq], identities, plain)
             if descriptors[seq].kind == "full":
                 state.clear_current()
                 last_full = seq
             _replay_plain(state, seq)
         state.finish_reset(head_seq, head_hash, last_full)
         count = state.count()
+        for path in copies.values():
+            if path.parent == scratch:  # a download, not the vault's own file
+                path.unlink(missing_ok=True)
     state.close()
     return count
 
