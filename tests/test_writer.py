@@ -175,3 +175,23 @@ def test_history_bundle_applies_oldest_first_and_names_entries_as_written(tmp_pa
     (tmp_path / "h.json").write_bytes(orjson.dumps(history))
     with pytest.raises(InputError, match=r"h\.json: entry 2: DELETE"):
         _import(writer, tmp_path / "h.json")
+
+
+def test_a_suspect_segment_is_written_but_not_adopted(tmp_path, keys, vault_dir):
+    """Poisoned data (issue 3's guard) goes to the vault, flagged, for the record; the
+    writer, like the stations, keeps the last good state as its reference."""
+    writer = _writer(vault_dir, keys, tmp_path / "state")
+    good = [{"resourceType": "Patient", "id": f"p{i}", "gender": "female"} for i in range(5)]
+    _import(writer, _ndjson(tmp_path / "a.ndjson", good))
+    garbled = [{"resourceType": "Patient", "id": f"p{i}", "gender": "x" * 40} for i in range(5)]
+    sources = discover([_ndjson(tmp_path / "b.ndjson", garbled)])
+    written = writer.write(lambda: import_tasks(sources), "test", suspect="payload looks encrypted")
+    assert written.seq == 2 and written.puts == 5
+    assert LocalVault(vault_dir).info(2).descriptor.suspect == "payload looks encrypted"
+    assert all(p["gender"] == "female" for p in _state(vault_dir, keys).values())
+    # the good data again: nothing to write, the writer never adopted the garbage
+    assert _import(writer, tmp_path / "a.ndjson") is None
+    full = writer.checkpoint()
+    header, records = read_segment(LocalVault(vault_dir).segment_path(full.seq),
+                                   load_identities(keys.identity))
+    assert {orjson.loads(r.line)["gender"] for r in records} == {"female"}

@@ -274,13 +274,61 @@ def default_state_dir(vault_id: str) -> Path:
     return Path(base) / "releve" / "writer" / vault_id
 
 
-@app.command("demo")
-def demo(directory: Optional[Path] = typer.Option(None, "--dir", help="Where to put the demo")) -> None:
-    """A walkthrough of the vault: keys, import, verification, tampering caught."""
+demo_app = typer.Typer(help="The demo: a French hospital, its HIS, and Relève around it.",
+                       invoke_without_command=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback()
+def demo(ctx: typer.Context,
+         directory: Optional[Path] = typer.Option(None, "--dir", help="Where to put the demo")) -> None:
+    """Without a sub-command: a walkthrough of the vault (keys, import, verification,
+    tampering caught)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from .demo.walkthrough import run
 
     with clear_errors():
         run(directory, out)
+
+
+@demo_app.command("generate")
+def demo_generate(
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the FHIR ndjson files"),
+    seed: int = typer.Option(1, help="Same seed and size, same bytes"),
+    beds: int = typer.Option(400, min=10, max=5000, help="Hospital size in beds"),
+    patients: Optional[int] = typer.Option(None, min=1, help="Patients in the MPI "
+                                                             "(default: 100 per bed)"),
+    now: Optional[str] = typer.Option(None, help="The hospital's 'now', ISO 8601 "
+                                                 "(default: today 06:00 Europe/Paris)"),
+) -> None:
+    """Generate the demo hospital as FHIR R4 ndjson, one file per resource type."""
+    from .demo.hospital import generate_to
+
+    with clear_errors():
+        counts = generate_to(out_dir, seed=seed, beds=beds, patients=patients, now=now)
+    out.print(f"{sum(counts.values())} resources written to {escape(str(out_dir))}: "
+              + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())), highlight=False)
+
+
+@demo_app.command("his")
+def demo_his(
+    port: int = typer.Option(8800, help="TCP port"),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on"),
+    seed: int = typer.Option(1, help="Seed of the generated hospital"),
+    beds: int = typer.Option(400, min=10, max=5000, help="Size of the generated hospital"),
+    patients: Optional[int] = typer.Option(None, min=1, help="Patients in the MPI"),
+    load: Optional[list[Path]] = typer.Option(None, help="Serve these FHIR files (ndjson, "
+                                                         "Bundles) instead of generating"),
+    db: Optional[Path] = typer.Option(None, help="SQLite file of the server (default: temporary)"),
+    activity: bool = typer.Option(False, help="Keep changing like a real hospital"),
+) -> None:
+    """A small FHIR R4 server standing in for the hospital's information system."""
+    from .demo.his import serve
+
+    with clear_errors():
+        serve(host=host, port=port, seed=seed, beds=beds, patients=patients, load=load or [],
+              db=db, activity=activity, console=err)
 
 
 if __name__ == "__main__":

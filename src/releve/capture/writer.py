@@ -161,12 +161,14 @@ class Writer:
             leftover.unlink()
         records_path = tmp / "records.zst"
         types: dict[str, Counter] = {"put": Counter(), "delete": Counter()}
-        self.state.begin(seq, kind)
+        self.state.begin(seq, kind if suspect is None else "suspect")
         try:
             with open(records_path, "wb") as records:
                 for result in self._scan_all(tasks(), kind, parallel, progress, skip):
                     records.write(result.frame)
-                    self.state.apply(result.changed_keys, result.changed_digests)
+                    if suspect is None:  # stations will not adopt a suspect segment:
+                        # the writer's memory keeps the last good state too
+                        self.state.apply(result.changed_keys, result.changed_digests)
                     types["put"].update(result.types)
                     types["delete"].update(result.deletes)
             puts, deletes = sum(types["put"].values()), sum(types["delete"].values())
@@ -186,8 +188,11 @@ class Writer:
                 os.fsync(dst.fileno())
             signature = self.signer.sign(file_digest(cipher_path), descriptor.to_comment())
             sha = _sha256(cipher_path)
-            os.replace(plain_path, self.state.plain_path(seq))
-            self.state.prepare(seq, sha, kind)
+            if suspect is None:
+                os.replace(plain_path, self.state.plain_path(seq))
+            else:
+                plain_path.unlink()  # never part of a checkpoint
+            self.state.prepare(seq, sha, kind if suspect is None else "suspect")
         except BaseException:
             self.state.abandon()
             raise
