@@ -1,0 +1,202 @@
+"""A FHIR R4 REST client that survives real servers: paging, retries, authentication.
+
+What capture needs and nothing more. Every request goes through `FhirClient.get`, which
+retries what a busy or restarting server answers (429, 502, 503, 504, time-outs,
+dropped connections) with exponential backoff, honouring Retry-After, and fails loudly
+on anything else. Paging follows the server's `next` links, never builds its own, and
+`pages()` checks that what paging delivered adds up to `Bundle.total` when the server
+gives one: a capture must never silently miss a resource.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+import orjson
+
+RETRY_STATUS = frozenset({429, 502, 503, 504})
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirError(Exception):
+    """The server cannot be read as a FHIR server should be; the message says why."""
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How to authenticate: a bearer token, or HTTP basic, or nothing."""
+
+    bearer: str | None = None
+    user: str | None = None
+    password: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.bearer}"} if self.bearer else {}
+
+    def basic(self) -> httpx.BasicAuth | None:
+        return httpx.BasicAuth(self.user, self.password or "") if self.user else None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Backoff policy: attempts in all, first delay, cap, and the longest Retry-After obeyed."""
+
+    attempts: int = 8
+    first_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
+        backoff = min(self.max_delay, self.first_delay * 2 ** attempt)
+        return backoff * (0.5 + random.random() / 2)  # jitter: clients do not retry in step
+
+
+class FhirClient:
+    def __init__(self, base_url: str, auth: Auth = Auth(), ca_file: Path | None = None,
+                 timeout: float = 60.0, retry: Retry = Retry(),
+                 sleep: Callable[[float], None] = time.sleep):
+        if not base_url.startswith(("http://", "https://")):
+            raise FhirError(f"FHIR base URL must be http(s)://…, not {base_url!r}")
+        self.base = base_url.rstrip("/") + "/"
+        verify: ssl.SSLContext | bool = True
+        if ca_file is not None:
+            try:
+                verify = ssl.create_default_context(cafile=str(ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise FhirError(f"cannot use CA file {ca_file}: {exc}") from exc
+        self.http = httpx.Client(headers={"Accept": FHIR_JSON, **auth.headers()},
+                                 auth=auth.basic(), verify=verify, timeout=timeout)
+        self.retry = retry
+        self.sleep = sleep
+        self.requests = 0
+        self.retries = 0
+
+    def close(self) -> None:
+        self.http.close()
+
+    def url(self, path_or_url: str) -> str:
+        return urljoin(self.base, path_or_url)
+
+    def get(self, path_or_url: str, params: dict[str, Any] | None = None,
+            headers: dict[str, str] | None = None) -> httpx.Response:
+        """GET with retries; any other failure is a FhirError naming the URL (not the data)."""
+        url = self.url(path_or_url)
+        for attempt in range(self.retry.attempts):
+            self.requests += 1
+            try:
+                response = self.http.get(url, params=params, headers=headers)
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                failure, retry_after = f"{type(exc).__name__}", None
+            else:
+                if response.status_code not in RETRY_STATUS:
+                    return response
+                failure = f"HTTP {response.status_code}"
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+            if attempt + 1 < self.retry.attempts:
+                self.retries += 1
+                self.sleep(self.retry.delay(attempt, retry_after))
+        raise FhirError(f"{_path(url)}: still failing after {self.retry.attempts} attempts "
+                        f"({failure})")
+
+    def get_json(self, path_or_url: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.get(path_or_url, params)
+        if response.status_code >= 400:
+            raise FhirError(f"{_path(str(response.url))}: HTTP {response.status_code}"
+                            f"{_outcome(response)}")
+        return parse_json(response.content, _path(str(response.url)))
+
+    def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every Bundle of a search or history, first to last, following `next` links.
+
+        Raises FhirError at the end if the server announced a `total` that the entries
+        delivered do not match."""
+        bundle = self.get_json(path, params)
+        total = bundle.get("total")
+        delivered = 0
+        seen_links: set[str] = set()
+        while True:
+            _check_bundle(bundle)
+            delivered += sum(1 for entry in bundle.get("entry", [])
+                             if (entry.get("search") or {}).get("mode", "match") == "match")
+            yield bundle
+            link = next_link(bundle)
+            if link is None:
+                break
+            if link in seen_links:
+                raise FhirError(f"{path}: the server's next links loop")
+            seen_links.add(link)
+            bundle = self.get_json(link)
+        if isinstance(total, int) and total != delivered:
+            raise FhirError(f"{path}: the server announced {total} results but paging "
+                            f"delivered {delivered}; nothing is written from this walk")
+
+    def capabilities(self) -> dict[str, Any]:
+        statement = self.get_json("metadata")
+        if statement.get("resourceType") != "CapabilityStatement":
+            raise FhirError("metadata: not a CapabilityStatement")
+        return statement
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link", []) or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+            return str(link["url"])
+    return None
+
+
+def parse_json(body: bytes, where: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FhirError(f"{where}: the server sent something that is not JSON "
+                        f"({len(body)} bytes)") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+        raise FhirError(f"{where}: the server sent JSON that is not a FHIR resource")
+    return data
+
+
+def _check_bundle(bundle: dict[str, Any]) -> None:
+    if bundle.get("resourceType") != "Bundle":
+        raise FhirError(f"expected a Bundle, got {str(bundle.get('resourceType'))[:40]}")
+    if not isinstance(bundle.get("entry", []), list):
+        raise FhirError("Bundle.entry is not a list")
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds, whether given as seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _path(url: str) -> str:
+    """A URL for messages and logs, without its query (which may hold patient data)."""
+    return url.split("?", 1)[0]
+
+
+def _outcome(response: httpx.Response) -> str:
+    try:
+        data = orjson.loads(response.content)
+        issue = (data.get("issue") or [{}])[0]
+        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text")
+        return f": {str(text)[:200]}" if text else ""
+    except (orjson.JSONDecodeError, AttributeError, IndexError, TypeError):
+        return ""
