@@ -21,7 +21,7 @@ import orjson
 import zstandard
 
 from ..vault.format import delete_line
-from .exact import dumps_exact, loads_exact
+from ..fhir.exact import dumps_exact, loads_exact
 from .scan import Task
 
 BLOCK_SIZE = 8 * 1024 * 1024

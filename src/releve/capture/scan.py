@@ -21,7 +21,7 @@ import msgspec
 import zstandard
 
 from ..vault.format import delete_line
-from .exact import dumps_exact, loads_exact
+from ..fhir.exact import dumps_exact, loads_exact
 from .state import StateReader
 
 KEY_RE = re.compile(r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}")  # FHIR type "/" FHIR id

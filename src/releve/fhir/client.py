@@ -23,6 +23,8 @@ from urllib.parse import urljoin
 import httpx
 import orjson
 
+from .exact import loads_exact
+
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 FHIR_JSON = "application/fhir+json"
 
@@ -156,9 +158,10 @@ def next_link(bundle: dict[str, Any]) -> str | None:
 
 
 def parse_json(body: bytes, where: str) -> dict[str, Any]:
+    """A FHIR resource from a response body, decimals exactly as sent (fhir/exact.py)."""
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        data = loads_exact(body)
+    except ValueError as exc:  # orjson's and simplejson's decode errors are ValueErrors
         raise FhirError(f"{where}: the server sent something that is not JSON "
                         f"({len(body)} bytes)") from exc
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):

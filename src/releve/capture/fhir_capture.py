@@ -1,0 +1,285 @@
+"""Capture from a FHIR R4 server: one cycle, one segment.
+
+A cycle asks the server what changed since the high-water mark (system `_history`, which
+sees deletes on every server, or a `_lastUpdated` search per type), keeps the newest
+version of each resource, guards against poisoned data, and hands the records to the
+writer. The high-water mark is the server's own clock at the start of the walk, minus an
+overlap, and is saved only once the segment is safely in the vault: a resource updated
+during the walk is seen again next cycle (the writer's dedup makes that free), and a
+crash simply repeats the cycle.
+
+The very first cycle has nothing to start from: it reads every resource type the server
+can search and writes a full segment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..fhir.client import FhirClient, FhirError
+from ..fhir.exact import dumps_exact
+from .scan import KEY_RE, Task
+from .writer import Writer, Written
+
+STATUS_NAME = "capture.json"
+OVERLAP = dt.timedelta(seconds=2)
+PAGE_SIZE = 1000
+KEEP_MESSAGES = 20
+ENTROPY_ENCRYPTED = 7.2  # bits per byte: JSON text is near 5, ciphertext near 8
+
+
+class CaptureError(Exception):
+    """A cycle that could not complete; nothing was written and the mark did not move."""
+
+
+@dataclass
+class Guard:
+    """Thresholds of the poisoned-data guard."""
+
+    max_delete_share: float = 0.2  # of the resources held, in one cycle
+    min_state_for_share: int = 50  # below this, deletions are not judged by share
+
+
+@dataclass
+class Status:
+    """What `releve capture status` shows; saved atomically after every cycle."""
+
+    fhir: str = ""
+    mode: str = "history"
+    since: str | None = None
+    cycles: int = 0
+    last_cycle: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> "Status":
+        path = state_dir / STATUS_NAME
+        if not path.exists():
+            return cls()
+        data = orjson.loads(path.read_bytes())
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def save(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=state_dir, prefix=".capture-", suffix=".json")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(name, state_dir / STATUS_NAME)
+
+    def note(self, kind: str, message: str) -> None:
+        stamped = f"{_now_text()} {message}"
+        target = self.errors if kind == "error" else self.alerts
+        target.append(stamped)
+        del target[:-KEEP_MESSAGES]
+
+
+@dataclass
+class Walk:
+    """The newest version of each resource seen in one cycle."""
+
+    newest: dict[str, tuple[str, int, bytes | None]] = field(default_factory=dict)
+    invalid: int = 0
+    seen: int = 0
+
+    def offer(self, key: str, stamp: str, line: bytes | None) -> None:
+        """Keep this version if it is newer than the one held (ties: the first seen, as
+        history lists the newest first)."""
+        self.seen += 1
+        order = -self.seen
+        held = self.newest.get(key)
+        if held is None or (stamp, order) > held[:2]:
+            self.newest[key] = (stamp, order, line)
+
+    def counts(self) -> Counter:
+        return Counter("delete" if line is None else "put" for _, _, line in self.newest.values())
+
+
+def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
+              guard: Guard = Guard()) -> Written | None:
+    """One capture cycle. Raises CaptureError (status updated) when it cannot complete."""
+    started = dt.datetime.now(dt.timezone.utc)
+    first = status.since is None
+    try:
+        walk, server_time = _snapshot(client) if first else _changes(client, mode, status.since)
+    except FhirError as exc:
+        status.note("error", str(exc))
+        status.last_cycle = {"started": started.isoformat(), "ok": False, "error": str(exc)}
+        raise CaptureError(str(exc)) from exc
+    suspect = _suspicion(walk, writer, guard, first)
+    if suspect:
+        status.note("alert", suspect)
+    lines = _lines(walk)
+    written = writer.write(lambda: _tasks(lines), f"capture {mode} {client.base}",
+                           kind="full" if first else "delta", suspect=suspect,
+                           size_hint=sum(len(line) for line in lines))
+    status.since = _minus_overlap(server_time)
+    status.cycles += 1
+    counts = walk.counts()
+    status.last_cycle = {
+        "started": started.isoformat(), "seconds": round(_elapsed(started), 3), "ok": True,
+        "kind": "full" if first else "delta", "seen": walk.seen, "puts": counts["put"],
+        "deletes": counts["delete"], "segment": written.seq if written else None,
+        "suspect": suspect, "server_time": server_time,
+    }
+    return written
+
+
+def _snapshot(client: FhirClient) -> tuple[Walk, str]:
+    """Every resource of every searchable type (the first cycle)."""
+    walk = Walk()
+    server_time = None
+    for rtype in searchable_types(client):
+        for bundle in client.pages(rtype, {"_count": PAGE_SIZE}):
+            server_time = server_time or _bundle_time(bundle)
+            _take_entries(bundle, walk, history=False)
+    return walk, server_time or _now_text()
+
+
+def _changes(client: FhirClient, mode: str, since: str | None) -> tuple[Walk, str]:
+    walk = Walk()
+    server_time = None
+    if mode == "history":
+        for bundle in client.pages("_history", {"_since": since, "_count": PAGE_SIZE}):
+            server_time = server_time or _bundle_time(bundle)
+            _take_entries(bundle, walk, history=True)
+    elif mode == "search":
+        for rtype in searchable_types(client):
+            params = {"_lastUpdated": f"ge{since}", "_sort": "_lastUpdated", "_count": PAGE_SIZE}
+            for bundle in client.pages(rtype, params):
+                server_time = server_time or _bundle_time(bundle)
+                _take_entries(bundle, walk, history=False)
+    else:
+        raise CaptureError(f"capture mode {mode!r} is not available (history or search)")
+    return walk, server_time or _now_text()
+
+
+def searchable_types(client: FhirClient) -> list[str]:
+    statement = client.capabilities()
+    types = []
+    for rest in statement.get("rest", []):
+        for resource in rest.get("resource", []):
+            kinds = {i.get("code") for i in resource.get("interaction", [])}
+            if "search-type" in kinds and isinstance(resource.get("type"), str):
+                types.append(resource["type"])
+    if not types:
+        raise FhirError("metadata: the server declares no searchable resource type")
+    return sorted(set(types))
+
+
+def _take_entries(bundle: dict[str, Any], walk: Walk, history: bool) -> None:
+    for entry in bundle.get("entry", []):
+        if not isinstance(entry, dict):
+            walk.invalid += 1
+            continue
+        request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+        if history and request.get("method") == "DELETE":
+            url = str(request.get("url", "")).split("/_history")[0].strip("/")
+            stamp = str((entry.get("response") or {}).get("lastModified", ""))
+            if KEY_RE.fullmatch(url):
+                walk.offer(url, stamp, None)
+            else:
+                walk.invalid += 1
+            continue
+        if (entry.get("search") or {}).get("mode", "match") != "match":
+            continue
+        resource = entry.get("resource")
+        key = _key(resource)
+        if key is None:
+            walk.invalid += 1
+            continue
+        stamp = str((resource.get("meta") or {}).get("lastUpdated", ""))
+        # resourceType first: in a segment only delete records start with {"delete":
+        walk.offer(key, stamp, dumps_exact({"resourceType": resource["resourceType"], **resource}))
+
+
+def _key(resource: Any) -> str | None:
+    if not isinstance(resource, dict):
+        return None
+    key = f"{resource.get('resourceType')}/{resource.get('id')}"
+    return key if KEY_RE.fullmatch(key) else None
+
+
+def _suspicion(walk: Walk, writer: Writer, guard: Guard, first: bool) -> str | None:
+    """Why this cycle's data looks poisoned, or None. The reason is public metadata (it
+    is in the signed descriptor): counts only, never data."""
+    reasons = []
+    if walk.invalid:
+        reasons.append(f"{walk.invalid} entries are not valid FHIR resources")
+    held = writer.state.count()
+    deletes = walk.counts()["delete"]
+    if not first and held >= guard.min_state_for_share and deletes > guard.max_delete_share * held:
+        reasons.append(f"mass deletion: {deletes} of {held} resources "
+                       f"({100 * deletes / held:.0f}% > {100 * guard.max_delete_share:.0f}%)")
+    encrypted = sum(1 for _, _, line in walk.newest.values()
+                    if line is not None and looks_encrypted(line))
+    if encrypted:
+        reasons.append(f"{encrypted} resources hold high-entropy data that looks encrypted")
+    return "; ".join(reasons) or None
+
+
+def looks_encrypted(line: bytes) -> bool:
+    """A resource whose bytes have the entropy of ciphertext. Attachments (base64 PDFs)
+    are legitimately dense, so only long resources with no structure left are flagged."""
+    if len(line) < 512:
+        return False
+    counts = Counter(line)
+    entropy = -sum(n / len(line) * math.log2(n / len(line)) for n in counts.values())
+    return entropy > ENTROPY_ENCRYPTED
+
+
+def _lines(walk: Walk) -> list[bytes]:
+    out = []
+    for key, (_, _, line) in walk.newest.items():
+        if line is None:
+            rtype, _, rid = key.partition("/")
+            out.append(orjson.dumps({"delete": {"resourceType": rtype, "id": rid}}))
+        else:
+            out.append(line)
+    return out
+
+
+def _tasks(lines: list[bytes]) -> Iterator[Task]:
+    block: list[bytes] = []
+    size = 0
+    for line in lines:
+        block.append(line)
+        size += len(line)
+        if size >= 8 * 1024 * 1024:
+            yield Task(label="capture", data=b"\n".join(block) + b"\n", allow_deletes=True)
+            block, size = [], 0
+    if block:
+        yield Task(label="capture", data=b"\n".join(block) + b"\n", allow_deletes=True)
+
+
+def _bundle_time(bundle: dict[str, Any]) -> str | None:
+    value = (bundle.get("meta") or {}).get("lastUpdated")
+    return str(value) if value else None
+
+
+def _minus_overlap(instant: str) -> str:
+    try:
+        when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    except ValueError:
+        return instant
+    return (when - OVERLAP).isoformat()
+
+
+def _now_text() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def _elapsed(started: dt.datetime) -> float:
+    return (dt.datetime.now(dt.timezone.utc) - started).total_seconds()

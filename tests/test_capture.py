@@ -1,0 +1,157 @@
+"""Capture from the demo HIS over real HTTP: the vault ends equal to the server, deletes
+included, and poisoned cycles are flagged, not adopted."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+
+from conftest import RELEVE, run_releve
+from releve.vault.keys import load_identities
+from releve.vault.read import current_state
+from releve.vault.store import LocalVault
+
+TYPES = ("Patient", "Observation")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def his(tmp_path: Path) -> Iterator[str]:
+    """The demo HIS serving 60 patients and 120 observations; yields its FHIR base URL."""
+    data = tmp_path / "his-data.ndjson"
+    lines = []
+    for i in range(60):
+        lines.append({"resourceType": "Patient", "id": f"p{i}", "gender": "female",
+                      "name": [{"family": f"Martin{i}", "given": ["Hélène"]}]})
+        for j in range(2):
+            lines.append({"resourceType": "Observation", "id": f"o{i}-{j}", "status": "final",
+                          "code": {"text": "Température"}, "subject": {"reference": f"Patient/p{i}"},
+                          "valueQuantity": {"value": 37.50, "unit": "°C"}})
+    data.write_bytes(b"".join(orjson.dumps(line).replace(b"37.5", b"37.50") + b"\n" for line in lines))
+    port = _free_port()
+    process = subprocess.Popen([*RELEVE, "demo", "his", "--port", str(port), "--load", str(data),
+                                "--db", str(tmp_path / "his.sqlite")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = _wait_for_base(port, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _wait_for_base(port: int, process: subprocess.Popen) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"demo HIS exited: {process.stderr.read().decode()[-2000:]}")
+        for base in (f"http://127.0.0.1:{port}/fhir", f"http://127.0.0.1:{port}"):
+            try:
+                if httpx.get(f"{base}/metadata", timeout=2).status_code == 200:
+                    return base
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    raise AssertionError("demo HIS did not answer")
+
+
+def server_state(base: str) -> dict[str, dict]:
+    """Every current resource of the server, read by paging through searches."""
+    found = {}
+    for rtype in TYPES:
+        url: str | None = f"{base}/{rtype}?_count=50"
+        while url:
+            bundle = httpx.get(url, timeout=30).json()
+            for entry in bundle.get("entry", []):
+                resource = entry["resource"]
+                found[f"{resource['resourceType']}/{resource['id']}"] = resource
+            url = next((l["url"] for l in bundle.get("link", []) if l["relation"] == "next"), None)
+    return found
+
+
+def vault_state(vault: Path, keys) -> dict[str, dict]:
+    lines = current_state(LocalVault(vault), load_identities(keys.identity))
+    return {key: orjson.loads(line) for key, line in lines.items()}
+
+
+def transaction(base: str, entries: list[dict]) -> None:
+    response = httpx.post(base, json={"resourceType": "Bundle", "type": "transaction",
+                                      "entry": entries}, timeout=30,
+                          headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code == 200, response.text
+
+
+def capture(vault: Path, keys, state: Path, base: str, *extra: str, check: bool = True):
+    return run_releve("capture", "--vault", vault, "--fhir", base, "--signing-key",
+                      keys.signing_key, "--state", state, "--once", *extra, check=check)
+
+
+def strip_meta(resources: dict[str, dict]) -> dict[str, dict]:
+    return {key: {k: v for k, v in r.items() if k != "meta"} for key, r in resources.items()}
+
+
+@pytest.mark.parametrize("mode", ["history", "search"])
+def test_vault_follows_the_server(his, tmp_path, keys, vault_dir, mode):
+    state = tmp_path / "capture-state"
+    first = capture(vault_dir, keys, state, his, "--mode", mode)
+    assert "segment 1 (full): 180 put" in first.stdout.decode()
+    assert vault_state(vault_dir, keys) == server_state(his)
+    # decimals arrive as the server wrote them
+    segment = LocalVault(vault_dir).segment_path(1)
+    plain = subprocess.run(f"age -d -i {keys.identity} {segment} | zstd -d", shell=True,
+                           capture_output=True, check=True).stdout
+    assert b'"value":37.50' in plain
+
+    transaction(his, [
+        {"resource": {"resourceType": "Patient", "id": "p1", "gender": "male"},
+         "request": {"method": "PUT", "url": "Patient/p1"}},
+        {"resource": {"resourceType": "Patient", "id": "p-new", "gender": "female"},
+         "request": {"method": "PUT", "url": "Patient/p-new"}},
+    ] + ([{"request": {"method": "DELETE", "url": "Patient/p2"}}] if mode == "history" else []))
+    second = capture(vault_dir, keys, state, his, "--mode", mode)
+    expected = "2 put, 1 deleted" if mode == "history" else "2 put, 0 deleted"
+    assert f"segment 2 (delta): {expected}" in second.stdout.decode()
+    if mode == "history":
+        assert vault_state(vault_dir, keys) == server_state(his)
+    again = capture(vault_dir, keys, state, his, "--mode", mode)
+    assert "nothing changed" in again.stdout.decode()
+    status = run_releve("capture", "status", "--state", state).stdout.decode()
+    assert "3 cycles" in status and "ok" in status
+    assert run_releve("vault", "verify", vault_dir, "--identity", keys.identity).returncode == 0
+
+
+def test_mass_deletion_is_flagged_and_not_adopted(his, tmp_path, keys, vault_dir):
+    state = tmp_path / "capture-state"
+    capture(vault_dir, keys, state, his)
+    before = vault_state(vault_dir, keys)
+    transaction(his, [{"request": {"method": "DELETE", "url": f"Observation/o{i}-{j}"}}
+                      for i in range(40) for j in range(2)])
+    result = capture(vault_dir, keys, state, his)
+    assert "ALERT" in result.stderr.decode() and "mass deletion: 80 of 180" in result.stderr.decode()
+    descriptor = LocalVault(vault_dir).info(2).descriptor
+    assert descriptor.suspect and "mass deletion" in descriptor.suspect
+    assert vault_state(vault_dir, keys) == before  # the suspect segment is not adopted
+    status = run_releve("capture", "status", "--state", state).stdout.decode()
+    assert "alert" in status and "mass deletion" in status
+
+
+def test_unreachable_server_fails_clearly_and_keeps_the_mark(tmp_path, keys, vault_dir):
+    port = _free_port()
+    result = capture(vault_dir, keys, tmp_path / "s", f"http://127.0.0.1:{port}/fhir",
+                     "--retries", "2", check=False)
+    assert result.returncode == 1
+    assert "capture failed" in result.stderr.decode()
+    assert LocalVault(vault_dir).sequence_numbers() == []
