@@ -19,6 +19,7 @@ from .capture.files import InputError, discover, import_tasks, total_size
 from .capture.state import StateError
 from .capture.writer import ImportError_, Writer, Written
 from .demo.his_fhir import HisError
+from .demo.hospital import DemoInputError
 from .vault import keys as vault_keys
 from .vault.format import FormatError
 from .vault.minisign import MinisignError
@@ -37,7 +38,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 KNOWN_ERRORS = (VaultError, InputError, ImportError_, StateError, vault_keys.KeyError_,
-                DecryptError, BrokenSegment, FormatError, MinisignError, HisError)
+                DecryptError, BrokenSegment, FormatError, MinisignError, HisError, DemoInputError)
 
 
 @contextlib.contextmanager
