@@ -7,8 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import orjson
@@ -53,10 +53,10 @@ def his(tmp_path: Path) -> Iterator[str]:
         process.wait(10)
 
 
-def _wait_for_base(port: int, process: subprocess.Popen) -> str:
+def _wait_for_base(port: int, process: subprocess.Popen | None = None) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise AssertionError(f"demo HIS exited: {process.stderr.read().decode()[-2000:]}")
         for base in (f"http://127.0.0.1:{port}/fhir", f"http://127.0.0.1:{port}"):
             try:
@@ -155,3 +155,61 @@ def test_unreachable_server_fails_clearly_and_keeps_the_mark(tmp_path, keys, vau
     assert result.returncode == 1
     assert "capture failed" in result.stderr.decode()
     assert LocalVault(vault_dir).sequence_numbers() == []
+
+
+@pytest.fixture
+def live_his(tmp_path: Path) -> Iterator[tuple[str, object]]:
+    """The generated hospital (20 beds) served in-process, its activity stepped by hand."""
+    import random
+    import threading
+
+    import uvicorn
+    from rich.console import Console
+
+    from releve.demo.his import create_app
+    from releve.demo.his_activity import Activity
+    from releve.demo.his_load import populate
+    from releve.demo.his_store import Store
+
+    store = Store(tmp_path / "his.db")
+    populate(store, 3, 20, None, [], Console(quiet=True))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port,
+                                           log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        base = _wait_for_base(port)
+        yield base, Activity(store, random.Random(5))
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        store.close()
+
+
+def all_types(base: str) -> list[str]:
+    statement = httpx.get(f"{base}/metadata", timeout=30).json()
+    return sorted(r["type"] for rest in statement["rest"] for r in rest["resource"])
+
+
+def test_with_activity_the_vault_equals_the_server_after_every_cycle(live_his, tmp_path, keys, vault_dir):
+    base, activity = live_his
+    state = tmp_path / "capture-state"
+    capture(vault_dir, keys, state, base)
+    types = all_types(base)
+    done: list[str] = []
+    for _ in range(3):
+        for _ in range(4):
+            done += activity.step()
+        capture(vault_dir, keys, state, base)
+        server = {}
+        for rtype in types:
+            url: str | None = f"{base}/{rtype}?_count=1000"
+            while url:
+                bundle = httpx.get(url, timeout=60).json()
+                for entry in bundle.get("entry", []):
+                    server[f"{rtype}/{entry['resource']['id']}"] = entry["resource"]
+                url = next((l["url"] for l in bundle.get("link", []) if l["relation"] == "next"), None)
+        assert vault_state(vault_dir, keys) == server
+    assert len(LocalVault(vault_dir).sequence_numbers()) == 4  # the full one, then a delta a cycle
+    assert any(d.startswith(("admission", "discharge", "transfer")) for d in done), done
