@@ -213,3 +213,41 @@ def test_with_activity_the_vault_equals_the_server_after_every_cycle(live_his, t
         assert vault_state(vault_dir, keys) == server
     assert len(LocalVault(vault_dir).sequence_numbers()) == 4  # the full one, then a delta a cycle
     assert any(d.startswith(("admission", "discharge", "transfer")) for d in done), done
+
+
+def test_server_killed_mid_cycle_then_back_the_vault_stays_exact(tmp_path, keys, vault_dir):
+    """The HIS dies while capture pages through it; the cycle fails without writing or
+    moving its mark, and the next cycle, once the server is back, makes the vault exact."""
+    data = tmp_path / "many.ndjson"
+    data.write_bytes(b"".join(orjson.dumps({"resourceType": "Observation", "id": f"o{i}",
+                                            "status": "final", "note": [{"text": "x" * 4000}]})
+                              + b"\n" for i in range(20_000)))
+    db, port = tmp_path / "his.sqlite", _free_port()
+
+    def start() -> tuple[subprocess.Popen, str]:
+        process = subprocess.Popen([*RELEVE, "demo", "his", "--port", str(port), "--load",
+                                    str(data), "--db", str(db)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return process, _wait_for_base(port, process)
+
+    his, base = start()
+    state = tmp_path / "capture-state"
+    capturing = subprocess.Popen([*RELEVE, "capture", "--vault", str(vault_dir), "--fhir", base,
+                                  "--signing-key", str(keys.signing_key), "--state", str(state),
+                                  "--once", "--retries", "2"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)  # the first page is served, the walk is under way
+    his.kill()
+    his.wait()
+    _, err = capturing.communicate(timeout=120)
+    assert capturing.returncode == 1, err.decode()
+    assert "capture failed" in err.decode()
+    assert LocalVault(vault_dir).sequence_numbers() == []
+    his, base = start()  # same database: the server comes back as it was
+    try:
+        result = capture(vault_dir, keys, state, base)
+        assert "segment 1 (full): 20000 put" in result.stdout.decode()
+        assert len(vault_state(vault_dir, keys)) == 20_000
+    finally:
+        his.terminate()
+        his.wait(10)
