@@ -251,3 +251,44 @@ def test_server_killed_mid_cycle_then_back_the_vault_stays_exact(tmp_path, keys,
     finally:
         his.terminate()
         his.wait(10)
+
+
+def test_an_encrypted_his_raises_one_alert_in_the_vault(tmp_path, keys, vault_dir):
+    """Ransomware encrypted the HIS's data under its FHIR server: answers are noise. The
+    cycle fails, writes nothing of it, and leaves one empty suspect segment as the alarm."""
+    import os as os_module
+    import threading
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    statement = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
+                 "fhirVersion": "4.0.1", "format": ["json"],
+                 "rest": [{"mode": "server", "resource": [
+                     {"type": "Patient", "interaction": [{"code": "search-type"}]}]}]}
+    app = Starlette(routes=[
+        Route("/metadata", lambda request: JSONResponse(statement)),
+        Route("/Patient", lambda request: Response(os_module.urandom(4096),
+                                                   media_type="application/fhir+json"))])
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        base = _wait_for_base(port)
+        state = tmp_path / "capture-state"
+        first = capture(vault_dir, keys, state, base, "--retries", "1", check=False)
+        assert first.returncode == 1
+        assert "ALERT" in first.stderr.decode() and "looks encrypted" in first.stderr.decode()
+        second = capture(vault_dir, keys, state, base, "--retries", "1", check=False)
+        assert second.returncode == 1 and "ALERT" not in second.stderr.decode()
+        vault = LocalVault(vault_dir)
+        assert vault.sequence_numbers() == [1]  # one alarm, not one per cycle
+        descriptor = vault.info(1).descriptor
+        assert descriptor.suspect and "looks encrypted" in descriptor.suspect
+        assert (descriptor.puts, descriptor.deletes) == (0, 0)
+        status = run_releve("capture", "status", "--state", state).stdout.decode()
+        assert "looks encrypted" in status and "FAILED" in status
+    finally:
+        server.should_exit = True

@@ -339,6 +339,10 @@ def capture(
                     report_cycle(status, written)
                 except CaptureError as exc:
                     err.print(f"[bold red]capture failed:[/] {escape(str(exc))}", highlight=False)
+                    if status.last_cycle.get("suspect"):
+                        err.print(f"[bold red]ALERT:[/] segment {status.last_cycle.get('segment')} "
+                                  f"marked suspect: {escape(status.last_cycle['suspect'])}",
+                                  highlight=False)
                     if once:
                         raise typer.Exit(1) from None
                 finally:

@@ -15,7 +15,6 @@ can search and writes a full segment.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import tempfile
 from collections import Counter
@@ -26,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from ..fhir.client import FhirClient, FhirError
+from ..fhir.client import FhirClient, FhirError, GarbageError, byte_entropy
 from ..fhir.exact import dumps_exact
 from .scan import KEY_RE, Task
 from .writer import Writer, Written
@@ -116,7 +115,11 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
         walk, server_time = _snapshot(client) if first else _changes(client, mode, status.since)
     except FhirError as exc:
         status.note("error", str(exc))
-        status.last_cycle = {"started": started.isoformat(), "ok": False, "error": str(exc)}
+        already = status.last_cycle.get("garbage", False)
+        status.last_cycle = {"started": started.isoformat(), "ok": False, "error": str(exc),
+                             "garbage": isinstance(exc, GarbageError)}
+        if isinstance(exc, GarbageError) and not already:
+            _record_garbage(writer, status, exc, mode, client.base)
         raise CaptureError(str(exc)) from exc
     suspect = _suspicion(walk, writer, guard, first)
     if suspect:
@@ -135,6 +138,17 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
         "suspect": suspect, "server_time": server_time,
     }
     return written
+
+
+def _record_garbage(writer: Writer, status: Status, exc: GarbageError, mode: str,
+                    base: str) -> None:
+    """The HIS answers garbage: put an empty suspect segment in the vault, once per
+    episode, so that every station and the crisis cell learn it from the vault itself."""
+    looks = "looks encrypted" if exc.entropy > ENTROPY_ENCRYPTED else "is not JSON"
+    reason = f"the FHIR server's answer {looks} ({exc.entropy:.1f} bits/byte)"
+    status.note("alert", reason)
+    written = writer.write(lambda: iter(()), f"capture {mode} {base}", suspect=reason)
+    status.last_cycle.update(suspect=reason, segment=written.seq if written else None)
 
 
 def _snapshot(client: FhirClient) -> tuple[Walk, str]:
@@ -233,11 +247,7 @@ def _suspicion(walk: Walk, writer: Writer, guard: Guard, first: bool) -> str | N
 def looks_encrypted(line: bytes) -> bool:
     """A resource whose bytes have the entropy of ciphertext. Attachments (base64 PDFs)
     are legitimately dense, so only long resources with no structure left are flagged."""
-    if len(line) < 512:
-        return False
-    counts = Counter(line)
-    entropy = -sum(n / len(line) * math.log2(n / len(line)) for n in counts.values())
-    return entropy > ENTROPY_ENCRYPTED
+    return len(line) >= 512 and byte_entropy(line) > ENTROPY_ENCRYPTED
 
 
 def _lines(walk: Walk) -> list[bytes]:

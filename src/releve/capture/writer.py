@@ -172,7 +172,7 @@ class Writer:
                     types["put"].update(result.types)
                     types["delete"].update(result.deletes)
             puts, deletes = sum(types["put"].values()), sum(types["delete"].values())
-            if puts + deletes == 0 and kind == "delta":
+            if puts + deletes == 0 and kind == "delta" and suspect is None:
                 self.state.abandon()
                 return None
             descriptor = fmt.Descriptor(

@@ -11,9 +11,11 @@ gives one: a capture must never silently miss a resource.
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,15 @@ FHIR_JSON = "application/fhir+json"
 
 class FhirError(Exception):
     """The server cannot be read as a FHIR server should be; the message says why."""
+
+
+class GarbageError(FhirError):
+    """The server answered with something that is not JSON at all (a database encrypted
+    under it is one cause); `entropy` is in bits per byte, ciphertext is near 8."""
+
+    def __init__(self, message: str, entropy: float):
+        super().__init__(message)
+        self.entropy = entropy
 
 
 @dataclass(frozen=True)
@@ -162,11 +173,20 @@ def parse_json(body: bytes, where: str) -> dict[str, Any]:
     try:
         data = loads_exact(body)
     except ValueError as exc:  # orjson's and simplejson's decode errors are ValueErrors
-        raise FhirError(f"{where}: the server sent something that is not JSON "
-                        f"({len(body)} bytes)") from exc
+        entropy = byte_entropy(body)
+        raise GarbageError(f"{where}: the server sent something that is not JSON "
+                           f"({len(body)} bytes, {entropy:.1f} bits of entropy per byte)",
+                           entropy) from exc
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         raise FhirError(f"{where}: the server sent JSON that is not a FHIR resource")
     return data
+
+
+def byte_entropy(data: bytes) -> float:
+    if not data:
+        return 0.0
+    counts = Counter(data)
+    return -sum(n / len(data) * math.log2(n / len(data)) for n in counts.values())
 
 
 def _check_bundle(bundle: dict[str, Any]) -> None:
