@@ -321,3 +321,19 @@ def test_a_resource_changed_during_a_page_walk_is_never_missed(live_his, tmp_pat
     fhir_capture.run_cycle(client, writer, status, "history")
     writer.close()
     assert vault_state(vault_dir, keys) == server_state(base, all_types(base))
+
+
+def test_synthea_through_the_his_arrives_whole(synthea_dir, tmp_path, keys, vault_dir):
+    """Third-party data: the 100 Synthea patients loaded into the HIS, captured, equal."""
+    port = _free_port()
+    process = subprocess.Popen([*RELEVE, "demo", "his", "--port", str(port), "--load",
+                                str(synthea_dir), "--db", str(tmp_path / "his.sqlite")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = _wait_for_base(port, process)
+        result = capture(vault_dir, keys, tmp_path / "state", base)
+        assert "(full): 38473 put" in result.stdout.decode()
+        assert vault_state(vault_dir, keys) == server_state(base, all_types(base))
+    finally:
+        process.terminate()
+        process.wait(10)
