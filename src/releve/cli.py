@@ -293,7 +293,7 @@ def capture(
                                                      "writer state; default per vault)"),
     once: bool = typer.Option(False, "--once", help="One cycle, then exit"),
     interval: float = typer.Option(30.0, min=1.0, help="Seconds between cycles"),
-    mode: str = typer.Option("history", help="history (sees deletes) or search"),
+    mode: str = typer.Option("history", help="history (sees deletes), search, or bulk ($export)"),
     fhir_token: Optional[str] = typer.Option(None, envvar="RELEVE_FHIR_TOKEN",
                                              help="Bearer token for the FHIR server"),
     fhir_user: Optional[str] = typer.Option(None, help="Basic-auth user for the FHIR server"),
@@ -316,8 +316,8 @@ def capture(
     if missing:
         err.print(f"[bold red]error:[/] missing {', '.join(missing)}", highlight=False)
         raise typer.Exit(2)
-    if mode not in ("history", "search"):
-        err.print(f"[bold red]error:[/] --mode must be history or search", highlight=False)
+    if mode not in ("history", "search", "bulk"):
+        err.print("[bold red]error:[/] --mode must be history, search or bulk", highlight=False)
         raise typer.Exit(2)
     with clear_errors():
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -27,8 +28,10 @@ import orjson
 
 from ..fhir.client import FhirClient, FhirError, GarbageError, byte_entropy
 from ..fhir.exact import dumps_exact
+from ..vault.format import delete_line
+from .files import Source, ndjson_tasks
 from .scan import KEY_RE, Task
-from .writer import Writer, Written
+from .writer import ImportError_, Writer, Written
 
 STATUS_NAME = "capture.json"
 OVERLAP = dt.timedelta(seconds=2)
@@ -111,6 +114,8 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
     """One capture cycle. Raises CaptureError (status updated) when it cannot complete."""
     started = dt.datetime.now(dt.timezone.utc)
     first = status.since is None
+    if mode == "bulk":
+        return _bulk_cycle(client, writer, status, started, guard)
     try:
         walk, server_time = _snapshot(client) if first else _changes(client, mode, status.since)
     except FhirError as exc:
@@ -138,6 +143,83 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
         "suspect": suspect, "server_time": server_time,
     }
     return written
+
+
+def _bulk_cycle(client: FhirClient, writer: Writer, status: Status,
+                started: dt.datetime, guard: Guard) -> Written | None:
+    """A cycle through Bulk Data `$export` (`_since` the mark): the ndjson files are
+    downloaded into the state folder and imported like files, in parallel and byte for
+    byte; deletions come from the `deleted` Bundles."""
+    first = status.since is None
+    folder = writer.state.dir / "bulk"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    try:
+        manifest = client.export({"_since": status.since} if status.since else {})
+        server_time = str(manifest.get("transactionTime") or _now_text())
+        outputs, size = [], 0
+        for number, item in enumerate(manifest["output"]):
+            target = folder / f"{number:05d}.ndjson"
+            size += client.download(str(item["url"]), target)
+            outputs.append(target)
+        deletes = []
+        for number, item in enumerate(manifest.get("deleted") or []):
+            target = folder / f"deleted-{number:05d}.ndjson"
+            client.download(str(item["url"]), target)
+            deletes += _deleted_keys(target)
+    except (FhirError, KeyError, TypeError) as exc:
+        message = str(exc) if isinstance(exc, FhirError) else f"$export: malformed manifest ({exc})"
+        status.note("error", message)
+        status.last_cycle = {"started": started.isoformat(), "ok": False, "error": message}
+        raise CaptureError(message) from exc
+    suspect = None if first else _mass_deletion(len(deletes), writer.state.count(), guard)
+    if suspect:
+        status.note("alert", suspect)
+
+    def tasks() -> Iterator[Task]:
+        if deletes:  # first: a resource deleted then created again is current
+            yield Task(label="deleted", allow_deletes=True, data=b"".join(
+                delete_line(*key.split("/", 1)) for key in deletes))
+        for path in outputs:
+            if path.stat().st_size:
+                yield from ndjson_tasks(Source(path, "ndjson", None))
+
+    try:
+        written = writer.write(tasks, f"capture bulk {client.base}",
+                               kind="full" if first else "delta", suspect=suspect,
+                               size_hint=size)
+    except ImportError_ as exc:
+        status.note("error", str(exc))
+        status.last_cycle = {"started": started.isoformat(), "ok": False, "error": str(exc)}
+        raise CaptureError(str(exc)) from exc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    status.since = _minus_overlap(server_time)
+    status.cycles += 1
+    status.last_cycle = {
+        "started": started.isoformat(), "seconds": round(_elapsed(started), 3), "ok": True,
+        "kind": "full" if first else "delta", "seen": written.puts if written else 0,
+        "puts": written.puts if written else 0, "deletes": written.deletes if written else 0,
+        "segment": written.seq if written else None, "suspect": suspect,
+        "server_time": server_time,
+    }
+    return written
+
+
+def _deleted_keys(path: Path) -> list[str]:
+    """`Type/id` of every DELETE entry in a Bulk `deleted` file (one Bundle per line)."""
+    keys = []
+    with open(path, "rb") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            bundle = orjson.loads(line)
+            for entry in bundle.get("entry", []):
+                request = entry.get("request") or {}
+                url = str(request.get("url", "")).split("/_history")[0].strip("/")
+                if request.get("method") == "DELETE" and KEY_RE.fullmatch(url):
+                    keys.append(url)
+    return keys
 
 
 def _record_garbage(writer: Writer, status: Status, exc: GarbageError, mode: str,
@@ -176,7 +258,7 @@ def _changes(client: FhirClient, mode: str, since: str | None) -> tuple[Walk, st
                 server_time = server_time or _bundle_time(bundle)
                 _take_entries(bundle, walk, history=False)
     else:
-        raise CaptureError(f"capture mode {mode!r} is not available (history or search)")
+        raise CaptureError(f"capture mode {mode!r} is not available (history, search or bulk)")
     return walk, server_time or _now_text()
 
 
@@ -232,16 +314,21 @@ def _suspicion(walk: Walk, writer: Writer, guard: Guard, first: bool) -> str | N
     reasons = []
     if walk.invalid:
         reasons.append(f"{walk.invalid} entries are not valid FHIR resources")
-    held = writer.state.count()
-    deletes = walk.counts()["delete"]
-    if not first and held >= guard.min_state_for_share and deletes > guard.max_delete_share * held:
-        reasons.append(f"mass deletion: {deletes} of {held} resources "
-                       f"({100 * deletes / held:.0f}% > {100 * guard.max_delete_share:.0f}%)")
+    mass = None if first else _mass_deletion(walk.counts()["delete"], writer.state.count(), guard)
+    if mass:
+        reasons.append(mass)
     encrypted = sum(1 for _, _, line in walk.newest.values()
                     if line is not None and looks_encrypted(line))
     if encrypted:
         reasons.append(f"{encrypted} resources hold high-entropy data that looks encrypted")
     return "; ".join(reasons) or None
+
+
+def _mass_deletion(deletes: int, held: int, guard: Guard) -> str | None:
+    if held >= guard.min_state_for_share and deletes > guard.max_delete_share * held:
+        return (f"mass deletion: {deletes} of {held} resources "
+                f"({100 * deletes / held:.0f}% > {100 * guard.max_delete_share:.0f}%)")
+    return None
 
 
 def looks_encrypted(line: bytes) -> bool:

@@ -154,6 +154,58 @@ class FhirClient:
             raise FhirError(f"{path}: the server announced {total} results but paging "
                             f"delivered {delivered}; nothing is written from this walk")
 
+    def export(self, params: dict[str, Any], timeout: float = 3600.0) -> dict[str, Any]:
+        """Run a system-level Bulk Data export to the end; return its manifest.
+
+        Kick-off with `Prefer: respond-async`, then poll the status URL, waiting as the
+        server asks (Retry-After) or with backoff, until the manifest or an error."""
+        response = self.get("$export", params, headers={"Prefer": "respond-async"})
+        if response.status_code != 202 or "content-location" not in response.headers:
+            raise FhirError(f"$export: expected 202 with Content-Location, got HTTP "
+                            f"{response.status_code}{_outcome(response)}")
+        status_url = response.headers["content-location"]
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            response = self.get(status_url)
+            if response.status_code == 200:
+                try:
+                    manifest = orjson.loads(response.content)
+                except orjson.JSONDecodeError as exc:
+                    raise FhirError("$export: the manifest is not JSON") from exc
+                if not isinstance(manifest, dict) or not isinstance(manifest.get("output"), list):
+                    raise FhirError("$export: the manifest has no output list")
+                return manifest
+            if response.status_code != 202:
+                raise FhirError(f"$export status: HTTP {response.status_code}{_outcome(response)}")
+            if time.monotonic() > deadline:
+                raise FhirError(f"$export still running after {timeout:.0f} s")
+            self.sleep(self.retry.delay(attempt, _retry_after(response.headers.get("Retry-After"))))
+            attempt = min(attempt + 1, 6)
+
+    def download(self, url: str, target: Path) -> int:
+        """Stream one file of an export to `target`; bytes written."""
+        for attempt in range(self.retry.attempts):
+            try:
+                with self.http.stream("GET", self.url(url)) as response:
+                    if response.status_code in RETRY_STATUS:
+                        raise httpx.NetworkError(f"HTTP {response.status_code}")
+                    if response.status_code != 200:
+                        raise FhirError(f"{_path(url)}: HTTP {response.status_code}")
+                    size = 0
+                    with open(target, "wb") as out:
+                        for chunk in response.iter_bytes(1 << 20):
+                            out.write(chunk)
+                            size += len(chunk)
+                    return size
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                failure = type(exc).__name__
+                if attempt + 1 < self.retry.attempts:
+                    self.retries += 1
+                    self.sleep(self.retry.delay(attempt, None))
+        raise FhirError(f"{_path(url)}: still failing after {self.retry.attempts} attempts "
+                        f"({failure})")
+
     def capabilities(self) -> dict[str, Any]:
         statement = self.get_json("metadata")
         if statement.get("resourceType") != "CapabilityStatement":
