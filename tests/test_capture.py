@@ -337,3 +337,24 @@ def test_synthea_through_the_his_arrives_whole(synthea_dir, tmp_path, keys, vaul
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_interval_loop_runs_cycles_until_interrupted(his, tmp_path, keys, vault_dir):
+    import signal
+
+    state = tmp_path / "capture-state"
+    process = subprocess.Popen([*RELEVE, "capture", "--vault", str(vault_dir), "--fhir", his,
+                                "--signing-key", str(keys.signing_key), "--state", str(state),
+                                "--interval", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (state / "capture.json").exists() and \
+                orjson.loads((state / "capture.json").read_bytes())["cycles"] >= 3:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err.decode()
+    assert "capture stopped" in err.decode()
+    assert "segment 1 (full): 180 put" in out.decode() and "nothing changed" in out.decode()
+    assert LocalVault(vault_dir).sequence_numbers() == [1]
