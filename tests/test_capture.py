@@ -358,3 +358,75 @@ def test_interval_loop_runs_cycles_until_interrupted(his, tmp_path, keys, vault_
     assert "capture stopped" in err.decode()
     assert "segment 1 (full): 180 put" in out.decode() and "nothing changed" in out.decode()
     assert LocalVault(vault_dir).sequence_numbers() == [1]
+
+
+def _make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
+    """A hospital CA and a certificate it signs for 127.0.0.1, made here for the test."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("CA du CH de démonstration"))
+          .issuer_name(name("CA du CH de démonstration")).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(name("dpi.demo")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+def test_tls_with_the_hospitals_own_ca(tmp_path, keys, vault_dir):
+    import threading
+
+    import uvicorn
+    from rich.console import Console
+
+    from releve.demo.his import create_app
+    from releve.demo.his_load import populate
+    from releve.demo.his_store import Store
+
+    ca, cert, key = _make_ca_and_server_cert(tmp_path)
+    data = tmp_path / "p.ndjson"
+    data.write_bytes(b"".join(orjson.dumps({"resourceType": "Patient", "id": f"p{i}"}) + b"\n"
+                              for i in range(5)))
+    store = Store(tmp_path / "his.db")
+    populate(store, 1, 10, None, [data], Console(quiet=True))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port,
+                                           log_level="error", ssl_certfile=str(cert),
+                                           ssl_keyfile=str(key)))
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        base = f"https://127.0.0.1:{port}"
+        refused = capture(vault_dir, keys, tmp_path / "s1", base, check=False)
+        assert refused.returncode == 1 and "not trusted" in refused.stderr.decode()
+        trusted = capture(vault_dir, keys, tmp_path / "s2", base, "--ca-cert", ca)
+        assert "segment 1 (full): 5 put" in trusted.stdout.decode()
+    finally:
+        server.should_exit = True
+        store.close()

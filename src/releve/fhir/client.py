@@ -110,6 +110,9 @@ class FhirClient:
             try:
                 response = self.http.get(url, params=params, headers=headers)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                if _untrusted(exc):  # no retry will make the certificate trusted
+                    raise FhirError(f"{_path(url)}: the server's TLS certificate is not trusted "
+                                    "(give the hospital's CA with --ca-cert)") from exc
                 failure, retry_after = f"{type(exc).__name__}", None
             else:
                 if response.status_code not in RETRY_STATUS:
@@ -232,6 +235,15 @@ def parse_json(body: bytes, where: str) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         raise FhirError(f"{where}: the server sent JSON that is not a FHIR resource")
     return data
+
+
+def _untrusted(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def byte_entropy(data: bytes) -> float:
