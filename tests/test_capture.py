@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,7 +227,9 @@ def test_server_killed_mid_cycle_then_back_the_vault_stays_exact(tmp_path, keys,
                                   "--signing-key", str(keys.signing_key), "--state", str(state),
                                   "--once", "--retries", "2"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.5)  # the first page is served, the walk is under way
+    deadline = time.monotonic() + 60
+    while not (state / "capture-records.ndjson").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)  # the walk has begun: its records file is open
     his.kill()
     his.wait()
     _, err = capturing.communicate(timeout=120)
@@ -304,9 +305,9 @@ def test_a_resource_changed_during_a_page_walk_is_never_missed(live_his, tmp_pat
         activity.step()  # enough history for several pages of 3
     monkeypatch.setattr(fhir_capture, "PAGE_SIZE", 3)
     pages = 0
-    original = client.get_json
+    original = client.get
 
-    def get_json_while_the_hospital_works(*args, **kwargs):
+    def get_while_the_hospital_works(*args, **kwargs):
         nonlocal pages
         pages += 1
         if pages == 2:  # between the first and the second page of the walk
@@ -314,10 +315,10 @@ def test_a_resource_changed_during_a_page_walk_is_never_missed(live_his, tmp_pat
             activity.step()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(client, "get_json", get_json_while_the_hospital_works)
+    monkeypatch.setattr(client, "get", get_while_the_hospital_works)
     fhir_capture.run_cycle(client, writer, status, "history")
     assert pages > 2
-    monkeypatch.setattr(client, "get_json", original)
+    monkeypatch.setattr(client, "get", original)
     fhir_capture.run_cycle(client, writer, status, "history")
     writer.close()
     assert vault_state(vault_dir, keys) == server_state(base, all_types(base))

@@ -93,8 +93,8 @@ def client(base: str, **kwargs) -> tuple[FhirClient, list[float]]:
     return FhirClient(base, sleep=slept.append, **kwargs), slept
 
 
-def ids(bundles) -> list[str]:
-    return [entry["resource"]["id"] for bundle in bundles for entry in bundle["entry"]]
+def ids(pages) -> list[str]:
+    return [item.rid for page in pages for item in page.items]
 
 
 def test_pages_follow_next_links_and_count(server):
@@ -159,7 +159,7 @@ def test_garbage_is_an_error_that_does_not_echo_the_body(server):
     faults.garbage = True
     fhir, _ = client(base)
     with pytest.raises(FhirError, match="not JSON") as caught:
-        fhir.get_json("Patient", {"name": "Dupont"})
+        list(fhir.pages("Patient", {"name": "Dupont"}))
     assert "encrypted" not in str(caught.value) and "Dupont" not in str(caught.value)
 
 

@@ -18,7 +18,6 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,8 +25,8 @@ from typing import Any
 
 import orjson
 
-from ..fhir.client import FhirClient, FhirError, GarbageError, byte_entropy
-from ..fhir.exact import dumps_exact
+from ..fhir.bundle import Page
+from ..fhir.client import FhirClient, FhirError, GarbageError
 from ..vault.format import delete_line
 from .files import Source, ndjson_tasks
 from .scan import KEY_RE, Task
@@ -105,8 +104,6 @@ class Walk:
         if held is None or (stamp, order) > held[:2]:
             self.newest[key] = (stamp, order, line)
 
-    def counts(self) -> Counter:
-        return Counter("delete" if line is None else "put" for _, _, line in self.newest.values())
 
 
 def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
@@ -116,9 +113,11 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
     first = status.since is None
     if mode == "bulk":
         return _bulk_cycle(client, writer, status, started, guard)
+    records = writer.state.dir / "capture-records.ndjson"
     try:
-        walk, server_time = _snapshot(client) if first else _changes(client, mode, status.since)
+        summary = _walk_to_file(client, mode, None if first else status.since, records)
     except FhirError as exc:
+        records.unlink(missing_ok=True)
         status.note("error", str(exc))
         already = status.last_cycle.get("garbage", False)
         status.last_cycle = {"started": started.isoformat(), "ok": False, "error": str(exc),
@@ -126,23 +125,83 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
         if isinstance(exc, GarbageError) and not already:
             _record_garbage(writer, status, exc, mode, client.base)
         raise CaptureError(str(exc)) from exc
-    suspect = _suspicion(walk, writer, guard, first)
+    suspect = _suspicion(summary, writer, guard, first)
     if suspect:
         status.note("alert", suspect)
-    lines = _lines(walk)
-    written = writer.write(lambda: _tasks(lines), f"capture {mode} {client.base}",
-                           kind="full" if first else "delta", suspect=suspect,
-                           size_hint=sum(len(line) for line in lines))
-    status.since = _minus_overlap(server_time)
+    source = Source(records, "ndjson", None)
+    try:
+        written = writer.write(lambda: ndjson_tasks(source, allow_deletes=True) if source.size else iter(()),
+                               f"capture {mode} {client.base}", kind="full" if first else "delta",
+                               suspect=suspect, size_hint=source.size)
+    except ImportError_ as exc:
+        status.note("error", str(exc))
+        status.last_cycle = {"started": started.isoformat(), "ok": False, "error": str(exc)}
+        raise CaptureError(str(exc)) from exc
+    finally:
+        records.unlink(missing_ok=True)
+    status.since = _minus_overlap(summary.server_time)
     status.cycles += 1
-    counts = walk.counts()
     status.last_cycle = {
         "started": started.isoformat(), "seconds": round(_elapsed(started), 3), "ok": True,
-        "kind": "full" if first else "delta", "seen": walk.seen, "puts": counts["put"],
-        "deletes": counts["delete"], "segment": written.seq if written else None,
-        "suspect": suspect, "server_time": server_time,
+        "kind": "full" if first else "delta", "seen": summary.seen, "puts": summary.puts,
+        "deletes": summary.deletes, "segment": written.seq if written else None,
+        "suspect": suspect, "server_time": summary.server_time,
     }
     return written
+
+
+@dataclass
+class Summary:
+    seen: int = 0
+    puts: int = 0
+    deletes: int = 0
+    invalid: int = 0
+    server_time: str = ""
+
+
+def _walk_to_file(client: FhirClient, mode: str, since: str | None, path: Path) -> Summary:
+    """Walk the server and write what the segment should hold, one ndjson line a record.
+
+    A snapshot and a search are streamed to the file page by page (memory stays flat
+    whatever the hospital's size; a resource met twice is settled by the writer, the
+    later one winning, and searches go oldest first). A history lists the newest version
+    first, so its versions are sorted out in memory: a delta is small."""
+    summary = Summary()
+    walk = Walk()
+    with open(path, "wb") as out:
+        for page in _pages(client, mode, since):
+            summary.server_time = summary.server_time or page.time or ""
+            summary.invalid += page.invalid
+            for item in page.items:
+                summary.seen += 1
+                if mode == "history" and since is not None:
+                    walk.offer(f"{item.rtype}/{item.rid}", item.stamp, item.line)
+                elif item.line is not None:
+                    out.write(item.line + b"\n")
+                    summary.puts += 1
+        for key, (_, _, line) in walk.newest.items():
+            if line is None:
+                out.write(delete_line(*key.split("/", 1)))
+                summary.deletes += 1
+            else:
+                out.write(line + b"\n")
+                summary.puts += 1
+    summary.server_time = summary.server_time or _now_text()
+    return summary
+
+
+def _pages(client: FhirClient, mode: str, since: str | None) -> Iterator[Page]:
+    if since is None:  # first cycle: everything there is
+        for rtype in searchable_types(client):
+            yield from client.pages(rtype, {"_count": PAGE_SIZE})
+    elif mode == "history":
+        yield from client.pages("_history", {"_since": since, "_count": PAGE_SIZE}, history=True)
+    elif mode == "search":
+        for rtype in searchable_types(client):
+            yield from client.pages(rtype, {"_lastUpdated": f"ge{since}",
+                                            "_sort": "_lastUpdated", "_count": PAGE_SIZE})
+    else:
+        raise CaptureError(f"capture mode {mode!r} is not available (history, search or bulk)")
 
 
 def _bulk_cycle(client: FhirClient, writer: Writer, status: Status,
@@ -233,35 +292,6 @@ def _record_garbage(writer: Writer, status: Status, exc: GarbageError, mode: str
     status.last_cycle.update(suspect=reason, segment=written.seq if written else None)
 
 
-def _snapshot(client: FhirClient) -> tuple[Walk, str]:
-    """Every resource of every searchable type (the first cycle)."""
-    walk = Walk()
-    server_time = None
-    for rtype in searchable_types(client):
-        for bundle in client.pages(rtype, {"_count": PAGE_SIZE}):
-            server_time = server_time or _bundle_time(bundle)
-            _take_entries(bundle, walk, history=False)
-    return walk, server_time or _now_text()
-
-
-def _changes(client: FhirClient, mode: str, since: str | None) -> tuple[Walk, str]:
-    walk = Walk()
-    server_time = None
-    if mode == "history":
-        for bundle in client.pages("_history", {"_since": since, "_count": PAGE_SIZE}):
-            server_time = server_time or _bundle_time(bundle)
-            _take_entries(bundle, walk, history=True)
-    elif mode == "search":
-        for rtype in searchable_types(client):
-            params = {"_lastUpdated": f"ge{since}", "_sort": "_lastUpdated", "_count": PAGE_SIZE}
-            for bundle in client.pages(rtype, params):
-                server_time = server_time or _bundle_time(bundle)
-                _take_entries(bundle, walk, history=False)
-    else:
-        raise CaptureError(f"capture mode {mode!r} is not available (history, search or bulk)")
-    return walk, server_time or _now_text()
-
-
 def searchable_types(client: FhirClient) -> list[str]:
     statement = client.capabilities()
     types = []
@@ -275,52 +305,18 @@ def searchable_types(client: FhirClient) -> list[str]:
     return sorted(set(types))
 
 
-def _take_entries(bundle: dict[str, Any], walk: Walk, history: bool) -> None:
-    for entry in bundle.get("entry", []):
-        if not isinstance(entry, dict):
-            walk.invalid += 1
-            continue
-        request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
-        if history and request.get("method") == "DELETE":
-            url = str(request.get("url", "")).split("/_history")[0].strip("/")
-            stamp = str((entry.get("response") or {}).get("lastModified", ""))
-            if KEY_RE.fullmatch(url):
-                walk.offer(url, stamp, None)
-            else:
-                walk.invalid += 1
-            continue
-        if (entry.get("search") or {}).get("mode", "match") != "match":
-            continue
-        resource = entry.get("resource")
-        key = _key(resource)
-        if key is None:
-            walk.invalid += 1
-            continue
-        stamp = str((resource.get("meta") or {}).get("lastUpdated", ""))
-        # resourceType first: in a segment only delete records start with {"delete":
-        walk.offer(key, stamp, dumps_exact({"resourceType": resource["resourceType"], **resource}))
-
-
-def _key(resource: Any) -> str | None:
-    if not isinstance(resource, dict):
-        return None
-    key = f"{resource.get('resourceType')}/{resource.get('id')}"
-    return key if KEY_RE.fullmatch(key) else None
-
-
-def _suspicion(walk: Walk, writer: Writer, guard: Guard, first: bool) -> str | None:
+def _suspicion(summary: Summary, writer: Writer, guard: Guard, first: bool) -> str | None:
     """Why this cycle's data looks poisoned, or None. The reason is public metadata (it
-    is in the signed descriptor): counts only, never data."""
+    is in the signed descriptor): counts only, never data.
+
+    Entropy is judged on answers that are not JSON (see GarbageError), not on resources:
+    valid JSON is text, and attachments (base64 PDFs) are legitimately dense."""
     reasons = []
-    if walk.invalid:
-        reasons.append(f"{walk.invalid} entries are not valid FHIR resources")
-    mass = None if first else _mass_deletion(walk.counts()["delete"], writer.state.count(), guard)
+    if summary.invalid:
+        reasons.append(f"{summary.invalid} entries are not valid FHIR resources")
+    mass = None if first else _mass_deletion(summary.deletes, writer.state.count(), guard)
     if mass:
         reasons.append(mass)
-    encrypted = sum(1 for _, _, line in walk.newest.values()
-                    if line is not None and looks_encrypted(line))
-    if encrypted:
-        reasons.append(f"{encrypted} resources hold high-entropy data that looks encrypted")
     return "; ".join(reasons) or None
 
 
@@ -329,41 +325,6 @@ def _mass_deletion(deletes: int, held: int, guard: Guard) -> str | None:
         return (f"mass deletion: {deletes} of {held} resources "
                 f"({100 * deletes / held:.0f}% > {100 * guard.max_delete_share:.0f}%)")
     return None
-
-
-def looks_encrypted(line: bytes) -> bool:
-    """A resource whose bytes have the entropy of ciphertext. Attachments (base64 PDFs)
-    are legitimately dense, so only long resources with no structure left are flagged."""
-    return len(line) >= 512 and byte_entropy(line) > ENTROPY_ENCRYPTED
-
-
-def _lines(walk: Walk) -> list[bytes]:
-    out = []
-    for key, (_, _, line) in walk.newest.items():
-        if line is None:
-            rtype, _, rid = key.partition("/")
-            out.append(orjson.dumps({"delete": {"resourceType": rtype, "id": rid}}))
-        else:
-            out.append(line)
-    return out
-
-
-def _tasks(lines: list[bytes]) -> Iterator[Task]:
-    block: list[bytes] = []
-    size = 0
-    for line in lines:
-        block.append(line)
-        size += len(line)
-        if size >= 8 * 1024 * 1024:
-            yield Task(label="capture", data=b"\n".join(block) + b"\n", allow_deletes=True)
-            block, size = [], 0
-    if block:
-        yield Task(label="capture", data=b"\n".join(block) + b"\n", allow_deletes=True)
-
-
-def _bundle_time(bundle: dict[str, Any]) -> str | None:
-    value = (bundle.get("meta") or {}).get("lastUpdated")
-    return str(value) if value else None
 
 
 def _minus_overlap(instant: str) -> str:

@@ -94,13 +94,15 @@ def open_plain(source: Source) -> io.BufferedIOBase:
     return open(source.path, "rb")
 
 
-def ndjson_tasks(source: Source) -> Iterator[Task]:
+def ndjson_tasks(source: Source, allow_deletes: bool = False) -> Iterator[Task]:
     """Blocks of whole lines. Plain files are cut into byte ranges the workers read
     themselves; compressed ones are decompressed here and handed over as bytes."""
     if source.size == 0:
         raise InputError(f"{source.path}: empty file")
     if source.compression is None:
-        yield from _ranges(source.path)
+        for task in _ranges(source.path):
+            task.allow_deletes = allow_deletes
+            yield task
         return
     with open_plain(source) as stream:
         carry = b""

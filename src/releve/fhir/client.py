@@ -23,8 +23,10 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
+import msgspec
 import orjson
 
+from .bundle import Page, split_page
 from .exact import loads_exact
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
@@ -132,27 +134,41 @@ class FhirClient:
                             f"{_outcome(response)}")
         return parse_json(response.content, _path(str(response.url)))
 
-    def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Every Bundle of a search or history, first to last, following `next` links.
+    def pages(self, path: str, params: dict[str, Any] | None = None,
+              history: bool = False) -> Iterator[Page]:
+        """Every page of a search or history, first to last, following `next` links,
+        each split into entries whose resources keep the server's bytes (fhir/bundle.py).
 
         Raises FhirError at the end if the server announced a `total` that the entries
         delivered do not match."""
-        bundle = self.get_json(path, params)
-        total = bundle.get("total")
+        url, query = path, params
+        total: int | None = None
         delivered = 0
         seen_links: set[str] = set()
         while True:
-            _check_bundle(bundle)
-            delivered += sum(1 for entry in bundle.get("entry", [])
-                             if (entry.get("search") or {}).get("mode", "match") == "match")
-            yield bundle
-            link = next_link(bundle)
-            if link is None:
+            response = self.get(url, query)
+            where = _path(str(response.url))
+            if response.status_code >= 400:
+                raise FhirError(f"{where}: HTTP {response.status_code}{_outcome(response)}")
+            try:
+                page = split_page(response.content, history)
+            except msgspec.DecodeError as exc:
+                entropy = byte_entropy(response.content)
+                raise GarbageError(f"{where}: the server sent something that is not JSON "
+                                   f"({len(response.content)} bytes, {entropy:.1f} bits of "
+                                   "entropy per byte)", entropy) from exc
+            except msgspec.ValidationError as exc:
+                raise FhirError(f"{where}: not a FHIR Bundle ({_plain(exc)})") from exc
+            if url == path:
+                total = page.total
+            delivered += page.matches
+            yield page
+            if page.next is None:
                 break
-            if link in seen_links:
+            if page.next in seen_links:
                 raise FhirError(f"{path}: the server's next links loop")
-            seen_links.add(link)
-            bundle = self.get_json(link)
+            seen_links.add(page.next)
+            url, query = page.next, None
         if isinstance(total, int) and total != delivered:
             raise FhirError(f"{path}: the server announced {total} results but paging "
                             f"delivered {delivered}; nothing is written from this walk")
@@ -216,13 +232,6 @@ class FhirClient:
         return statement
 
 
-def next_link(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link", []) or []:
-        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
-            return str(link["url"])
-    return None
-
-
 def parse_json(body: bytes, where: str) -> dict[str, Any]:
     """A FHIR resource from a response body, decimals exactly as sent (fhir/exact.py)."""
     try:
@@ -253,11 +262,8 @@ def byte_entropy(data: bytes) -> float:
     return -sum(n / len(data) * math.log2(n / len(data)) for n in counts.values())
 
 
-def _check_bundle(bundle: dict[str, Any]) -> None:
-    if bundle.get("resourceType") != "Bundle":
-        raise FhirError(f"expected a Bundle, got {str(bundle.get('resourceType'))[:40]}")
-    if not isinstance(bundle.get("entry", []), list):
-        raise FhirError("Bundle.entry is not a list")
+def _plain(exc: Exception) -> str:
+    return str(exc).replace("`", "")[:120]
 
 
 def _retry_after(value: str | None) -> float | None:
