@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
-import glob
 import hashlib
 import json
 import os
@@ -49,7 +48,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +55,8 @@ from typing import Any
 
 import httpx
 import orjson
+
+from measure import TreeRss, cpu_counters, tree_bytes, warm_page_cache, write_results
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -79,18 +79,6 @@ READY_TIMEOUT = 45 * 60  # the first start loads the hospital
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def cpu_counters() -> tuple[float, float]:
-    """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat.
-
-    The machine is shared with other work on the same two cores, so each timed run
-    records how much CPU everything else took meanwhile: a run that competed for the
-    cores shows it, instead of hiding in a median."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def process_cpu(pid: int) -> float:
@@ -135,28 +123,6 @@ def code_stamp() -> dict[str, Any]:
     return {"head": git("rev-parse", "HEAD"),
             "src_dirty": bool(git("status", "--porcelain", "--", "src")),
             "src_sha256": digest.hexdigest()}
-
-
-def tree_bytes(path: Path) -> int:
-    """Apparent size of a folder: the sum of its files' sizes."""
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:
-                pass
-    return total
-
-
-def warm_page_cache(paths: list[Path]) -> None:
-    """Read files once so every timed run finds the server's database in the page cache
-    (dropping the cache needs root): the first run must not pay for a cold disk."""
-    for path in paths:
-        if path.exists():
-            with open(path, "rb") as handle:
-                while handle.read(1 << 22):
-                    pass
 
 
 # --- the demo HIS ------------------------------------------------------------------------------
@@ -412,44 +378,6 @@ class Timed:
         data = asdict(self)
         data["stdout"], data["stderr"] = self.stdout[-2000:], self.stderr[-2000:]
         return data
-
-
-class TreeRss(threading.Thread):
-    """Samples the summed RSS of a process and its descendants: capture forks scanning
-    workers, which GNU time's largest-process figure does not add up. Forked workers
-    share pages with their parent, so the sum over-counts; both figures are kept."""
-
-    def __init__(self, pid: int, interval: float = 0.25):
-        super().__init__(daemon=True)
-        self.pid, self.interval, self.peak_kb = pid, interval, 0
-        self.stopped = threading.Event()
-        self.page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-
-    def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            self.peak_kb = max(self.peak_kb, self._sample())
-
-    def _sample(self) -> int:
-        parents: dict[int, int] = {}
-        for stat in glob.glob("/proc/[0-9]*/stat"):
-            try:
-                text = Path(stat).read_text()
-            except OSError:
-                continue
-            parents[int(stat.split("/")[2])] = int(text[text.rfind(")") + 2:].split()[1])
-        tree, frontier = {self.pid}, [self.pid]
-        while frontier:
-            parent = frontier.pop()
-            children = [pid for pid, ppid in parents.items() if ppid == parent]
-            tree.update(children)
-            frontier.extend(children)
-        total = 0
-        for pid in tree:
-            try:
-                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * self.page_kb
-            except (OSError, IndexError, ValueError):
-                pass
-        return total
 
 
 def run_timed(name: str, command: list[str], his: His, warm: list[Path]) -> Timed:
@@ -908,11 +836,7 @@ def main() -> None:
         "summary": summarize(runs),
         "runs": runs,
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "capture.json").write_text(json.dumps(result, indent=2) + "\n")
-    text = markdown(result)
-    (args.results / "capture.md").write_text(text)
-    print(text)
+    write_results(args.results, "capture", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import glob
 import hashlib
 import json
 import os
@@ -33,13 +32,14 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
+
+from measure import TreeRss, cpu_counters, tree_bytes, warm_page_cache, write_results
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SYNTHEA = REPO_ROOT.parent / "shared" / "data" / "synthea-r4.tar.zst"
@@ -200,14 +200,6 @@ def change_one_percent(dataset: Dataset) -> tuple[int, int]:
     return len(chosen), total
 
 
-def warm_page_cache(paths: list[Path]) -> None:
-    """Read the input once so both tools find it in the page cache (no root to drop it)."""
-    for path in paths:
-        with open(path, "rb") as handle:
-            while handle.read(1 << 20):
-                pass
-
-
 # --- measuring a command ------------------------------------------------------------------
 
 
@@ -231,60 +223,6 @@ class Timed:
         data["stdout"] = self.stdout[-2000:]
         data["stderr"] = self.stderr[-2000:]
         return data
-
-
-class TreeRss(threading.Thread):
-    """Samples the summed RSS of a process and its descendants (workers included).
-
-    GNU time reports the largest single process; an import with worker processes holds
-    memory in several at once, so the sum is what the machine must provide.
-    """
-
-    def __init__(self, pid: int, interval: float = 0.2):
-        super().__init__(daemon=True)
-        self.pid, self.interval, self.peak_kb = pid, interval, 0
-        self.stopped = threading.Event()
-        self.page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-
-    def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            self.peak_kb = max(self.peak_kb, self._sample())
-
-    def _sample(self) -> int:
-        parents: dict[int, int] = {}
-        for stat in glob.glob("/proc/[0-9]*/stat"):
-            try:
-                text = Path(stat).read_text()
-            except OSError:
-                continue
-            fields = text[text.rfind(")") + 2:].split()
-            parents[int(stat.split("/")[2])] = int(fields[1])
-        tree, frontier = {self.pid}, [self.pid]
-        while frontier:
-            parent = frontier.pop()
-            children = [pid for pid, ppid in parents.items() if ppid == parent]
-            tree.update(children)
-            frontier.extend(children)
-        total = 0
-        for pid in tree:
-            try:
-                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * self.page_kb
-            except (OSError, IndexError, ValueError):
-                pass
-        return total
-
-
-def cpu_counters() -> tuple[float, float]:
-    """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat.
-
-    The machine may be shared with other work on the same two cores, so each timed run
-    records how much CPU everything else took meanwhile: a run that competed for the
-    cores shows it, instead of hiding in a median.
-    """
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def run_timed(command: list[str], env: dict[str, str] | None = None,
@@ -332,18 +270,6 @@ def _gnu_field(text: str, name: str) -> str:
     if not match:
         raise ValueError(f"GNU time output lacks {name!r}")
     return match.group(1).strip()
-
-
-def tree_bytes(path: Path) -> int:
-    """Apparent size of a folder: the sum of its files' sizes (what a copy would move)."""
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:
-                pass
-    return total
 
 
 # --- the two tools -------------------------------------------------------------------------
@@ -745,11 +671,7 @@ def main() -> None:
         "summary": summarize(runs),
         "runs": runs,
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "vault_import.json").write_text(json.dumps(result, indent=2) + "\n")
-    text = markdown(result)
-    (args.results / "vault_import.md").write_text(text)
-    print(text)
+    write_results(args.results, "vault_import", result, markdown(result))
 
 
 if __name__ == "__main__":
