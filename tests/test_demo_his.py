@@ -455,6 +455,7 @@ def test_paging_is_exact_while_writes_happen(small):
     first = client.get("/Observation", params={"_count": 10}).json()
     start = first["meta"]["lastUpdated"]
     seen = ids(first["entry"])
+    assert "o2" in seen and "o45" not in seen and "o50" not in seen
     # during the walk: one seen resource and one not yet seen are updated, one not yet seen
     # is deleted, a new one is created
     for rid in ("o2", "o45"):
