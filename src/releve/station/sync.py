@@ -1,0 +1,438 @@
+"""Pulling the vault into the station: fetch, verify, decrypt, apply. Nothing pushes.
+
+Order of trust, for every segment: the bytes are fetched into the station's own folder
+(what is checked is what is applied), hashed, their minisign signature checked against
+the signers of the vault config the station pinned at its first contact, the signed
+descriptor checked to chain onto the station's head, and only then decrypted with the
+station's identity. A segment that fails any of these is not applied and stops the sync
+there: the station keeps serving its last good state and says why. A segment signed as
+suspect is accounted for (the chain moves on) but its content is never adopted.
+
+A new station, or one that fell far behind, starts from the latest full segment
+(a checkpoint) instead of replaying every delta since the vault began.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+import orjson
+import pyrage
+import zstandard
+
+from ..vault import format as fmt
+from ..vault.keys import KeyError_, load_identities
+from ..vault.minisign import MinisignError, Signature
+from ..vault.store import Config, VaultError, check_signature
+from .index import Index, Row, SegmentMeta, parse_line, RecordError, utc_text
+
+CONFIG_PIN = "vault-config.json"
+IDENTITY_NAME = "identity.key"
+SETTINGS_NAME = "station.json"
+STATUS_NAME = "sync.json"
+INCOMING = "incoming"
+API = "/v1"
+READ_SIZE = 1 << 20
+
+
+class SyncError(Exception):
+    """A sync that stopped: the index still holds its last good state."""
+
+
+# --- the station folder -------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    """station.json: what an operator may tune; the rest of the folder is the station's."""
+
+    name: str = "station"
+    stale_minutes: int = 15  # pages turn to the warning colour past this age
+    idle_minutes: int = 15  # sessions end after this long without a request
+    timezone: str = "Europe/Paris"
+    language: str = "fr"
+    downtime: dict | None = None  # {"since": ISO time, "note": text} once declared
+
+    @classmethod
+    def load(cls, station_dir: Path) -> "Settings":
+        path = Path(station_dir) / SETTINGS_NAME
+        try:
+            data = orjson.loads(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise SyncError(f"{station_dir} is not a station folder (no {SETTINGS_NAME}); "
+                            "create it with `releve station init`") from exc
+        except orjson.JSONDecodeError as exc:
+            raise SyncError(f"{path} is not valid JSON ({exc})") from exc
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def save(self, station_dir: Path) -> None:
+        write_atomic(Path(station_dir) / SETTINGS_NAME,
+                     orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def init_station(station_dir: Path, identity: Path, name: str | None = None,
+                 source: "Source | None" = None) -> Settings:
+    """Create a station folder: its identity (0600), settings, and, when a vault is given,
+    the pinned vault config (otherwise it is pinned at the first sync)."""
+    station_dir = Path(station_dir)
+    if station_dir.exists() and any(station_dir.iterdir()):
+        raise SyncError(f"{station_dir} exists and is not empty; a station is created in a "
+                        "new folder")
+    try:
+        identities = load_identities(Path(identity))
+    except KeyError_ as exc:
+        raise SyncError(str(exc)) from exc
+    config = None
+    if source is not None:
+        config = Config.parse(source.config_bytes())
+        _check_recipient(config, identities)
+    station_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(station_dir, 0o700)
+    write_atomic(station_dir / IDENTITY_NAME, Path(identity).read_bytes(), mode=0o600)
+    settings = Settings(name=name or station_dir.name)
+    settings.save(station_dir)
+    if config is not None:
+        write_atomic(station_dir / CONFIG_PIN, config.raw)
+    return settings
+
+
+def _check_recipient(config: Config, identities: list) -> None:
+    mine = {str(identity.to_public()) for identity in identities}
+    if not mine & set(config.recipients):
+        raise SyncError("this station's identity is not one of the vault's recipients: it "
+                        "could not decrypt anything. Use the identity whose public key was "
+                        "given to `releve vault init --recipient`.")
+
+
+def pinned_config(station_dir: Path, offered: bytes) -> Config:
+    """The vault config this station trusts: pinned at first contact, then never changed.
+
+    A vault whose config differs (other signers, other recipients) is refused: whoever could
+    swap it could otherwise have the station accept segments signed by their own key."""
+    path = Path(station_dir) / CONFIG_PIN
+    if path.exists():
+        pinned = path.read_bytes()
+        if hashlib.sha256(pinned).digest() != hashlib.sha256(offered).digest():
+            raise SyncError("the vault's config.json differs from the one this station pinned "
+                            f"({path}): another or a tampered vault. Nothing was applied.")
+        return Config.parse(pinned)
+    config = Config.parse(offered)
+    write_atomic(path, offered)
+    return config
+
+
+# --- where segments come from ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A segment as the vault lists it: only a hint until its signature is checked here."""
+
+    seq: int
+    sha256: str
+    kind: str
+    suspect: bool
+
+
+class Source(Protocol):
+    def config_bytes(self) -> bytes: ...
+    def listing(self, after: int) -> list[Listed]: ...
+    def fetch(self, seq: int, target: Path) -> bytes: ...
+
+
+class FolderSource:
+    """A vault folder (local disk, a mounted share, a USB disk carried to the ward)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.segments = self.root / fmt.SEGMENTS_DIR
+        if not (self.root / fmt.CONFIG_NAME).exists():
+            raise SyncError(f"{self.root} is not a vault (no {fmt.CONFIG_NAME})")
+
+    def config_bytes(self) -> bytes:
+        return (self.root / fmt.CONFIG_NAME).read_bytes()
+
+    def listing(self, after: int) -> list[Listed]:
+        found = []
+        for entry in os.scandir(self.segments):
+            match = fmt.SEGMENT_RE.match(entry.name)
+            if match and int(match.group(1)) > after:
+                found.append(self._hint(int(match.group(1))))
+        return sorted(found, key=lambda listed: listed.seq)
+
+    def _hint(self, seq: int) -> Listed:
+        try:
+            signature = Signature.parse((self.segments / fmt.signature_name(seq)).read_bytes())
+            descriptor = fmt.Descriptor.from_comment(signature.trusted_comment)
+            return Listed(seq, "", descriptor.kind, descriptor.suspect is not None)
+        except (OSError, MinisignError, fmt.FormatError):
+            return Listed(seq, "", "delta", False)  # the real check happens on fetch
+
+    def fetch(self, seq: int, target: Path) -> bytes:
+        try:
+            signature = (self.segments / fmt.signature_name(seq)).read_bytes()
+            shutil.copyfile(self.segments / fmt.segment_name(seq), target)
+        except FileNotFoundError as exc:
+            raise SyncError(f"segment {seq} is listed but missing from {self.root}") from exc
+        return signature
+
+
+class HttpSource:
+    """A vault served by `releve vault serve`, read with the reader token."""
+
+    def __init__(self, url: str, token: str | None, timeout: float = 60.0):
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def _get(self, path: str, **params: object) -> httpx.Response:
+        try:
+            response = self.client.get(path, params=params or None)
+        except httpx.HTTPError as exc:
+            raise SyncError(f"vault at {self.url} unreachable: {exc}") from exc
+        _raise_for(response, self.url)
+        return response
+
+    def config_bytes(self) -> bytes:
+        return self._get(f"{API}/config").content
+
+    def listing(self, after: int) -> list[Listed]:
+        listed = []
+        for item in self._get(f"{API}/segments", after=after).json()["segments"]:
+            try:
+                descriptor = fmt.Descriptor.from_comment(item["descriptor"])
+                listed.append(Listed(int(item["seq"]), str(item["sha256"]), descriptor.kind,
+                                     descriptor.suspect is not None))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SyncError(f"vault at {self.url} sent a malformed listing ({exc})") from exc
+        return sorted(listed, key=lambda entry: entry.seq)
+
+    def fetch(self, seq: int, target: Path) -> bytes:
+        signature = self._get(f"{API}/segments/{seq}/signature").content
+        try:
+            with self.client.stream("GET", f"{API}/segments/{seq}") as response:
+                _raise_for(response, self.url)
+                with open(target, "wb") as out:
+                    for chunk in response.iter_bytes(READ_SIZE):
+                        out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise SyncError(f"vault at {self.url}: download of segment {seq} cut ({exc})") from exc
+        return signature
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _raise_for(response: httpx.Response, url: str) -> None:
+    if response.status_code == 401:
+        raise SyncError(f"vault at {url} refused the token (401): use the reader token")
+    if response.status_code >= 400:
+        response.read()
+        raise SyncError(f"vault at {url} answered {response.status_code}")
+
+
+def open_source(vault: str, token: str | None = None) -> Source:
+    if vault.startswith(("http://", "https://")):
+        return HttpSource(vault, token)
+    return FolderSource(Path(vault))
+
+
+# --- one sync ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Status:
+    """sync.json: what `releve station status` and every page show."""
+
+    last_attempt: str | None = None
+    last_success: str | None = None
+    vault_seq: int | None = None
+    error: str | None = None
+    skipped: list[dict] = field(default_factory=list)  # suspect segments not adopted
+
+    @classmethod
+    def load(cls, station_dir: Path) -> "Status":
+        path = Path(station_dir) / STATUS_NAME
+        if not path.exists():
+            return cls()
+        data = orjson.loads(path.read_bytes())
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def save(self, station_dir: Path) -> None:
+        write_atomic(Path(station_dir) / STATUS_NAME,
+                     orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2) + b"\n")
+
+
+@dataclass
+class Outcome:
+    applied: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    records: int = 0
+    behind: int = 0
+
+
+def sync_once(station_dir: Path, source: Source) -> Outcome:
+    """Bring the station up to the vault's head, segment by segment; raise SyncError (and
+    record it in sync.json) at the first segment that is not sound."""
+    station_dir = Path(station_dir)
+    Settings.load(station_dir)
+    status = Status.load(station_dir)
+    status.last_attempt = utc_text()
+    try:
+        outcome = _sync(station_dir, source, status)
+    except (SyncError, VaultError, RecordError, fmt.FormatError, KeyError_) as exc:
+        status.error = str(exc)
+        status.save(station_dir)
+        raise SyncError(str(exc)) from exc
+    status.error = None
+    status.last_success = utc_text()
+    status.save(station_dir)
+    return outcome
+
+
+def _sync(station_dir: Path, source: Source, status: Status) -> Outcome:
+    config = pinned_config(station_dir, source.config_bytes())
+    identities = load_identities(station_dir / IDENTITY_NAME)
+    _check_recipient(config, identities)
+    index = Index(station_dir, config.vault_id, config.genesis)
+    try:
+        head = index.head()
+        listing = source.listing(max(head.seq - 1, 0))
+        pending = _check_listing(head.seq, head.sha256, listing)
+        status.vault_seq = listing[-1].seq if listing else head.seq
+        plan = _plan(head.seq, pending, config.checkpoint_interval)
+        outcome = Outcome(behind=len(pending))
+        incoming = station_dir / INCOMING
+        shutil.rmtree(incoming, ignore_errors=True)
+        incoming.mkdir(mode=0o700)
+        chain = head.sha256
+        for position, listed in enumerate(plan):
+            jump = position == 0 and listed.seq != head.seq + 1
+            segment, descriptor = _fetch_verified(source, config, listed.seq, incoming,
+                                                  None if jump else chain)
+            if jump and segment.kind != "full":
+                raise SyncError(f"segment {listed.seq} was listed as a checkpoint but its "
+                                "signature says otherwise")
+            if segment.suspect is not None:
+                index.skip(segment, segment.suspect)
+                status.skipped = (status.skipped + [{"seq": segment.seq, "reason": segment.suspect}])[-20:]
+                outcome.skipped.append(segment.seq)
+            else:
+                rows = _rows(segment, descriptor, incoming / "segment.age", identities)
+                if segment.kind == "full":
+                    outcome.records += index.rebuild(segment, rows)
+                else:
+                    outcome.records += index.apply_delta(segment, rows)
+                outcome.applied.append(segment.seq)
+            chain = segment.sha256
+            (incoming / "segment.age").unlink(missing_ok=True)
+        shutil.rmtree(incoming, ignore_errors=True)
+        return outcome
+    finally:
+        index.close()
+
+
+def _check_listing(seq: int, sha: str, listing: list[Listed]) -> list[Listed]:
+    """The segments after the station's head; refuse a vault that no longer holds it."""
+    newest = listing[-1].seq if listing else 0
+    if seq and newest < seq:
+        raise SyncError(f"the vault lists segments up to {newest} but this station already "
+                        f"applied segment {seq}: the vault was rolled back or replaced. "
+                        "Nothing was applied; the station keeps its state.")
+    mine = next((entry for entry in listing if entry.seq == seq), None)
+    if seq and mine is not None and mine.sha256 and mine.sha256 != sha:
+        raise SyncError(f"the vault's segment {seq} is not the one this station applied "
+                        "(another history). Nothing was applied.")
+    pending = [entry for entry in listing if entry.seq > seq]
+    for expected, entry in enumerate(pending, start=seq + 1):
+        if entry.seq != expected:
+            raise SyncError(f"the vault lists no segment {expected} (numbering jumps to "
+                            f"{entry.seq}): a segment is missing")
+    return pending
+
+
+def _plan(seq: int, pending: list[Listed], interval: int) -> list[Listed]:
+    """Which segments to fetch: all of them, or from the latest checkpoint on when the
+    station is new or further behind than the vault's checkpoint interval."""
+    fulls = [i for i, entry in enumerate(pending) if entry.kind == "full" and not entry.suspect]
+    if fulls and (seq == 0 or len(pending) > interval):
+        return pending[fulls[-1]:]
+    return pending
+
+
+def _fetch_verified(source: Source, config: Config, seq: int, incoming: Path,
+                    chain: str | None) -> tuple[SegmentMeta, fmt.Descriptor]:
+    """Fetch a segment and check everything that needs no key; `chain` is the hash the
+    segment must chain onto (None when starting at a checkpoint)."""
+    path = incoming / "segment.age"
+    signature = source.fetch(seq, path)
+    sha, blake = hashlib.sha256(), hashlib.blake2b(digest_size=64)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(READ_SIZE), b""):
+            sha.update(chunk)
+            blake.update(chunk)
+    descriptor = check_signature(config, seq, signature, blake.digest())
+    if chain is not None and descriptor.prev != chain:
+        raise SyncError(f"segment {seq} does not chain onto segment {seq - 1} as this station "
+                        "verified it (altered, removed or reordered). Nothing was applied.")
+    meta = SegmentMeta(seq, sha.hexdigest(), descriptor.kind, descriptor.time,
+                       descriptor.source, descriptor.puts, descriptor.deletes, descriptor.suspect)
+    return meta, descriptor
+
+
+def _rows(segment: SegmentMeta, descriptor: fmt.Descriptor, path: Path,
+          identities: list) -> Iterator[Row]:
+    """Decrypt and parse; the record counts are checked against the signed descriptor at
+    the end, inside the apply's transaction, so a short segment is never half-applied."""
+    compressed = io.BytesIO()
+    try:
+        with open(path, "rb") as src:
+            pyrage.decrypt_io(src, compressed, identities)
+    except (pyrage.DecryptError, OSError) as exc:
+        raise SyncError(f"segment {segment.seq} cannot be decrypted with this station's "
+                        f"identity ({exc})") from exc
+    compressed.seek(0)
+    reader = zstandard.ZstdDecompressor().stream_reader(compressed, read_across_frames=True)
+    lines = io.BufferedReader(reader, buffer_size=READ_SIZE)  # type: ignore[arg-type]
+    puts = deletes = 0
+    try:
+        header = fmt.Header.from_line(lines.readline())
+        if header.descriptor.signed_form() != descriptor:
+            raise SyncError(f"segment {segment.seq}: plaintext header differs from its signature")
+        for number, line in enumerate(lines, start=2):
+            row = parse_line(line, number)
+            deletes += row.deleted
+            puts += not row.deleted
+            yield row
+    except zstandard.ZstdError as exc:
+        raise SyncError(f"segment {segment.seq}: compressed plaintext is damaged ({exc})") from exc
+    if (puts, deletes) != (segment.puts, segment.deletes):
+        raise SyncError(f"segment {segment.seq} holds {puts} puts and {deletes} deletes, its "
+                        f"signature says {segment.puts} and {segment.deletes}")
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["sync_once", "init_station", "open_source", "Settings", "Status", "SyncError"]

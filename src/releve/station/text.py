@@ -1,0 +1,22 @@
+"""Folding text for search: what a nurse types under stress must meet what the HIS wrote.
+
+"helene" must find "Hélène", "LEMAITRE" must find "Lemaître", "Cœur" must find "coeur";
+hyphens and apostrophes separate words ("Jean-Pierre", "D'Artagnan"). The same folding is
+applied to the indexed names and to the query, so they always agree.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss", "ø": "o",
+                            "Ø": "o", "đ": "d", "Đ": "d", "ł": "l", "Ł": "l"})
+_SEPARATORS = re.compile(r"[^0-9a-z]+")
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, ligatures spelled out, words separated by one space."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return _SEPARATORS.sub(" ", bare).strip()
