@@ -1,0 +1,164 @@
+"""The station's append-only audit log: who saw which patient, when, on which page.
+
+Every patient view and every search on a station is recorded here (table `audit` in
+`<station dir>/local.sqlite`, next to the accounts), as are logins, failed logins,
+logouts and prints. This is the ONE place where patient-identifying data may be written
+outside the index: the text of a search (which may be a patient's name) goes in an
+entry's `detail`, and the patient's id in `patient`. Application logs must never carry
+either; they may refer to an audit entry by its number instead.
+
+Append-only is enforced twice:
+
+- SQLite triggers abort any UPDATE or DELETE of an audit row, and any INSERT that is not
+  the next number with the previous entry's hash (which also stops `INSERT OR REPLACE`,
+  whose implicit delete does not fire delete triggers).
+- Each entry is hash-chained: `hash` = SHA-256 of the canonical encoding of
+  (seq, time, user, action, page, patient, detail, prev_hash), `prev_hash` being the
+  previous entry's `hash` and 64 zeros for entry 1. The canonical encoding is the UTF-8
+  of the JSON array of those eight values, without whitespace, non-ASCII characters
+  written as themselves (Python's `json.dumps(values, ensure_ascii=False,
+  separators=(",", ":"))`); `patient` and `detail` may be null. Someone who drops the
+  triggers and edits the file breaks the chain, and `verify()` names the first entry
+  that no longer fits. The chain cannot show entries cut from the end: compare the count
+  `verify()` returns with one kept elsewhere (a printout, the crisis cell's records).
+
+Writers are several web threads or processes: each append takes the write lock first
+(BEGIN IMMEDIATE) and reads the last number and hash inside that transaction, so the
+chain stays gapless whatever the concurrency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .accounts import connect, create_local_db, utc_now, write_transaction
+
+GENESIS = "0" * 64
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS audit (
+    seq       INTEGER PRIMARY KEY,   -- 1, 2, 3... without gaps
+    time      TEXT NOT NULL,         -- UTC, ISO 8601 with milliseconds and Z
+    user      TEXT NOT NULL,
+    action    TEXT NOT NULL,         -- view, search, print, login, login-failed, logout...
+    page      TEXT NOT NULL,
+    patient   TEXT,                  -- Patient id, when the entry concerns one
+    detail    TEXT,                  -- e.g. the search text
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_patient ON audit(patient, seq);
+CREATE INDEX IF NOT EXISTS audit_user ON audit(user, seq);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: entries cannot be changed'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: entries cannot be deleted'); END;
+CREATE TRIGGER IF NOT EXISTS audit_append_next BEFORE INSERT ON audit
+WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit)
+  OR NEW.prev_hash IS NOT COALESCE((SELECT hash FROM audit WHERE seq = NEW.seq - 1), '{GENESIS}')
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: only the next entry can be added'); END;
+"""
+
+_COLUMNS = "seq, time, user, action, page, patient, detail, hash"
+
+
+class AuditError(Exception):
+    """The audit log cannot be opened, or its chain is broken at entry `seq`."""
+
+    def __init__(self, message: str, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    time: str
+    user: str
+    action: str
+    page: str
+    patient: str | None
+    detail: str | None
+    hash: str
+
+
+def entry_hash(seq: int, time: str, user: str, action: str, page: str,
+               patient: str | None, detail: str | None, prev_hash: str) -> str:
+    """SHA-256 (hex) of the canonical encoding described in the module docstring."""
+    values = [seq, time, user, action, page, patient, detail, prev_hash]
+    encoded = json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+class Audit:
+    """Append entries, read them newest first, and check the chain."""
+
+    def __init__(self, station_dir: Path) -> None:
+        self.path = create_local_db(Path(station_dir), _SCHEMA, AuditError)
+
+    def record(self, user: str, action: str, page: str, patient: str | None = None,
+               detail: str | None = None) -> int:
+        """Append one entry; return its number."""
+        user, action, page = _text(user), _text(action), _text(page)
+        patient, detail = _optional(patient), _optional(detail)
+        with connect(self.path) as db, write_transaction(db):
+            last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+            time = utc_now("milliseconds")
+            digest = entry_hash(seq, time, user, action, page, patient, detail, prev_hash)
+            db.execute("INSERT INTO audit (seq, time, user, action, page, patient, detail, prev_hash, hash) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (seq, time, user, action, page, patient, detail, prev_hash, digest))
+        return seq
+
+    def entries(self, limit: int = 200, offset: int = 0, patient: str | None = None,
+                user: str | None = None) -> list[AuditEntry]:
+        """Entries newest first, optionally only one patient's or one user's."""
+        where, params = [], []
+        if patient is not None:
+            where.append("patient = ?")
+            params.append(patient)
+        if user is not None:
+            where.append("user = ?")
+            params.append(user)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        with connect(self.path) as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM audit {clause}ORDER BY seq DESC LIMIT ? OFFSET ?",
+                              (*params, limit, offset)).fetchall()
+        return [AuditEntry(*row) for row in rows]
+
+    def verify(self) -> int:
+        """Check every entry's number, link and hash from the first; return the count."""
+        expected_seq, prev = 1, GENESIS
+        with connect(self.path) as db:
+            db.execute("BEGIN")  # one snapshot, even while others append
+            rows = db.execute("SELECT seq, time, user, action, page, patient, detail, prev_hash, hash "
+                              "FROM audit ORDER BY seq")
+            for seq, time, user, action, page, patient, detail, prev_hash, digest in rows:
+                _check_entry(expected_seq, prev, seq, prev_hash, digest,
+                             entry_hash(seq, time, user, action, page, patient, detail, prev_hash))
+                expected_seq, prev = seq + 1, digest
+            db.execute("COMMIT")
+        return expected_seq - 1
+
+
+def _check_entry(expected_seq: int, expected_prev: str, seq: int, prev_hash: str,
+                 stored: str, computed: str) -> None:
+    if seq != expected_seq:
+        raise AuditError(f"audit entry {expected_seq} is missing (next entry is {seq})", expected_seq)
+    if prev_hash != expected_prev:
+        raise AuditError(f"audit entry {seq} does not follow entry {seq - 1} (prev_hash differs)", seq)
+    if stored != computed:
+        raise AuditError(f"audit entry {seq} has been altered (its hash does not match its content)", seq)
+
+
+def _text(value: str) -> str:
+    """Store what SQLite can hold: lone surrogates (from a bad form post) become U+FFFD."""
+    return str(value).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _optional(value: str | None) -> str | None:
+    return None if value is None else _text(value)
