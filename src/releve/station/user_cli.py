@@ -1,0 +1,154 @@
+"""`releve station user ...` and `releve station audit`: accounts and audit from the shell.
+
+`user_app` is a Typer group meant to be mounted as `releve station user`; `audit_command`
+is a plain function meant to be registered as `releve station audit`. Each command takes
+`--station DIR`. Errors an operator can act on are one red line on stderr and status 1.
+
+Changes to accounts made here are themselves written to the audit log (user
+`os:<login>`), so who created or re-enabled an account is on record next to what it saw.
+
+This module keeps its own consoles rather than importing `releve.cli`'s: `releve.cli`
+imports this module to mount it, and the reverse import would be circular.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .accounts import ROLES, AccountError, Accounts
+from .audit import Audit, AuditError
+
+user_app = typer.Typer(help="Create and manage the station's local accounts.",
+                       no_args_is_help=True, add_completion=False)
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+STATION = typer.Option(..., "--station", help="The station's folder")
+PASSWORD_STDIN = typer.Option(False, "--password-stdin", help="Read the password from standard input")
+
+
+@contextlib.contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn the errors an operator can act on into one red line and exit status 1."""
+    try:
+        yield
+    except (AccountError, AuditError) as exc:
+        _fail(str(exc))
+    except sqlite3.Error as exc:
+        _fail(f"the station's local database cannot be used: {exc}")
+    except OSError as exc:
+        _fail(f"{exc.filename or 'station folder'}: {exc.strerror}")
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(1)
+
+
+def read_password(from_stdin: bool) -> str:
+    """The first line of stdin (without its newline), or a hidden prompt asked twice."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _record(station: Path, action: str, name: str) -> None:
+    """Put an account change on record, under the operating-system login that made it."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no passwd entry
+        login = f"uid{os.getuid()}"
+    Audit(station).record(f"os:{login}", action, "cli", detail=name)
+
+
+@user_app.command("add")
+def add(name: str,
+        role: str = typer.Option(..., "--role", help=f"One of: {', '.join(ROLES)}"),
+        display_name: Optional[str] = typer.Option(None, "--display-name", help="Name shown in the app"),
+        password_stdin: bool = PASSWORD_STDIN,
+        station: Path = STATION) -> None:
+    """Create a user (password prompted twice, or read from stdin)."""
+    with clear_errors():
+        accounts = Accounts(station)
+        accounts.check_new_user(name, role)  # before asking for a password, not after
+        accounts.add_user(name, role, read_password(password_stdin), display_name)
+        _record(station, "user-add", name)
+    out.print(f"user {escape(name)} added ({role})", highlight=False)
+
+
+@user_app.command("list")
+def list_(station: Path = STATION) -> None:
+    """Show every account, enabled or not."""
+    with clear_errors():
+        users = Accounts(station).list_users()
+    if not users:
+        err.print("no users yet: create one with `releve station user add NAME --role ROLE`")
+        return
+    table = Table("name", "role", "display name", "state", "created")
+    for user in users:
+        table.add_row(escape(user.name), user.role, escape(user.display_name),
+                      "[red]disabled[/]" if user.disabled else "enabled", user.created)
+    out.print(table)
+
+
+@user_app.command("disable")
+def disable(name: str, station: Path = STATION) -> None:
+    """Stop a user logging in and end their sessions."""
+    with clear_errors():
+        Accounts(station).disable(name)
+        _record(station, "user-disable", name)
+    out.print(f"user {escape(name)} disabled; their sessions are closed", highlight=False)
+
+
+@user_app.command("enable")
+def enable(name: str, station: Path = STATION) -> None:
+    """Let a disabled user log in again."""
+    with clear_errors():
+        Accounts(station).enable(name)
+        _record(station, "user-enable", name)
+    out.print(f"user {escape(name)} enabled", highlight=False)
+
+
+@user_app.command("passwd")
+def passwd(name: str, password_stdin: bool = PASSWORD_STDIN, station: Path = STATION) -> None:
+    """Set a user's password; their open sessions are closed."""
+    with clear_errors():
+        accounts = Accounts(station)
+        if accounts.get_user(name) is None:
+            raise AccountError(f"no user named {name!r}")
+        accounts.set_password(name, read_password(password_stdin))
+        _record(station, "user-passwd", name)
+    out.print(f"password of {escape(name)} changed", highlight=False)
+
+
+def audit_command(station: Path = STATION,
+                  limit: int = typer.Option(50, "--limit", help="How many of the latest entries"),
+                  patient: Optional[str] = typer.Option(None, "--patient", help="Only this Patient id"),
+                  user: Optional[str] = typer.Option(None, "--user", help="Only this user"),
+                  verify: bool = typer.Option(False, "--verify", help="Check the whole hash chain")) -> None:
+    """Show the latest audit entries, or check the audit log's hash chain."""
+    with clear_errors():
+        audit = Audit(station)
+        if verify:
+            count = audit.verify()
+            out.print(f"[green]OK[/] audit log: {count} entries, chain sound", highlight=False)
+            return
+        entries = audit.entries(limit=limit, patient=patient, user=user)
+    table = Table("#", "time (UTC)", "user", "action", "page", "patient", "detail")
+    for e in entries:
+        table.add_row(str(e.seq), e.time, escape(e.user), escape(e.action), escape(e.page),
+                      escape(e.patient or ""), escape(e.detail or ""))
+    out.print(table)
