@@ -68,3 +68,62 @@ def synthea_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             with tarfile.open(fileobj=stream, mode="r|") as tar:
                 tar.extractall(target, filter="data")
     return target / "fhir"
+
+
+@dataclass
+class StationFixture:
+    """A station synced from a real vault: the folder, and the vault and keys it came from."""
+
+    dir: Path
+    vault: Path
+    keys: Keys
+
+
+def _station_from(folder: Path, inputs: Path) -> StationFixture:
+    """Keys, a vault, one import of `inputs`, and a station synced from it: the real path."""
+    from releve.station.sync import init_station, open_source, sync_once
+    from releve.vault.keys import create_signer, create_station_identity
+    from releve.vault.store import LocalVault
+
+    key_dir = folder / "keys"
+    identity, recipient = create_station_identity(key_dir, "station")
+    signing_key, public_key, _ = create_signer(key_dir, "capture")
+    keys = Keys(key_dir, identity, recipient, signing_key, public_key)
+    vault = folder / "vault"
+    LocalVault.init(vault, [recipient], [str(public_key)])
+    run_releve("import", "--vault", vault, "--signing-key", signing_key, "--full", inputs)
+    station = folder / "station"
+    init_station(station, identity, name="test", source=open_source(str(vault)))
+    sync_once(station, open_source(str(vault)))
+    return StationFixture(station, vault, keys)
+
+
+@pytest.fixture(scope="session")
+def demo_hospital_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo hospital at 40 beds (4,000 patients), its 'now' today 06:00 in Paris."""
+    from releve.demo.hospital import generate_to
+
+    folder = tmp_path_factory.mktemp("hospital40")
+    generate_to(folder, seed=1, beds=40)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def demo_station(tmp_path_factory: pytest.TempPathFactory, demo_hospital_dir: Path) -> StationFixture:
+    """A station holding the 40-bed demo hospital. Shared by the session: tests must not
+    change its index (copy it with `copy_station` to do that)."""
+    return _station_from(tmp_path_factory.mktemp("demo-station"), demo_hospital_dir)
+
+
+@pytest.fixture(scope="session")
+def synthea_station(tmp_path_factory: pytest.TempPathFactory, synthea_dir: Path) -> StationFixture:
+    """A station holding the 100 Synthea patients (American data, US codes)."""
+    return _station_from(tmp_path_factory.mktemp("synthea-station"), synthea_dir)
+
+
+def copy_station(source: StationFixture, target: Path) -> StationFixture:
+    """A private copy of a station folder (index, accounts, audit) for tests that write."""
+    import shutil
+
+    shutil.copytree(source.dir, target, symlinks=True)
+    return StationFixture(target, source.vault, source.keys)

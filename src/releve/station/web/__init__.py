@@ -1,0 +1,1 @@
+"""The ward's web app: server-rendered pages, French first, nothing loaded from outside."""

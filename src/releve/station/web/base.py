@@ -1,0 +1,147 @@
+"""What every page of the station shares: the index connection, the signed-in user, the
+language, the age of the data, the audit, and rendering.
+
+Pages are plain Starlette endpoints that call `render(request, "name.html", **context)`.
+The index is opened read-only, one connection per thread, reopened when a sync switches
+to a new index generation (the CURRENT file changes), so pages never block a sync and
+never read a half-built generation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from ..accounts import Accounts, User
+from ..audit import Audit
+from ..index import Head, connect, current_generation
+from ..sync import Settings, Status
+from . import formats
+from .i18n import LANGUAGES, translator
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+LANG_COOKIE = "lang"
+
+
+@dataclass
+class Freshness:
+    """How old the data shown is: on every page, in the warning colour once stale."""
+
+    state_time: str | None  # capture time of the last applied segment (UTC ISO)
+    shown: str  # "22/11 14:03" in the station's zone
+    ago: str  # "il y a 2 min"
+    seconds: float | None
+    stale: bool
+    last_sync: str | None  # last successful sync, shown
+    error: str | None  # why the last sync failed, if it did
+
+
+class Station:
+    """The app's long-lived parts, in `app.state.station`."""
+
+    def __init__(self, station_dir: Path):
+        self.dir = Path(station_dir)
+        Settings.load(self.dir)  # fails early, with a clear message, on a non-station folder
+        self.accounts = Accounts(self.dir)
+        self.audit = Audit(self.dir)
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                                      autoescape=True, trim_blocks=True, lstrip_blocks=True)
+        self.env.filters.update(date=formats.date_text, datetime=formats.datetime_text,
+                                time=formats.time_text)
+        self._local = threading.local()
+
+    def settings(self) -> Settings:
+        """Read on each request: `releve station downtime` changes it under a running app."""
+        return Settings.load(self.dir)
+
+    def db(self) -> sqlite3.Connection | None:
+        """This thread's read-only connection to the current index generation."""
+        path = current_generation(self.dir)
+        if path is None:
+            return None
+        held = getattr(self._local, "held", None)
+        if held is None or held[0] != path:
+            if held is not None:
+                held[1].close()
+            self._local.held = (path, connect(path, readonly=True))
+        return self._local.held[1]
+
+    def head(self) -> Head | None:
+        conn = self.db()
+        if conn is None:
+            return None
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        return Head(int(meta.get("seq", 0)), meta.get("sha256", ""),
+                    int(meta.get("state_seq", 0)), meta.get("state_time"))
+
+    def freshness(self, lang: str) -> Freshness:
+        settings = self.settings()
+        head = self.head()
+        status = Status.load(self.dir)
+        when = formats.parse_instant(head.state_time) if head else None
+        seconds = (dt.datetime.now(dt.timezone.utc) - when).total_seconds() if when else None
+        stale = seconds is None or seconds > settings.stale_minutes * 60
+        return Freshness(
+            state_time=head.state_time if head else None,
+            shown=formats.datetime_text(head.state_time, settings.timezone) if head else "",
+            ago=formats.ago_text(seconds, lang) if seconds is not None else "",
+            seconds=seconds, stale=stale,
+            last_sync=formats.datetime_text(status.last_success, settings.timezone)
+            if status.last_success else None,
+            error=status.error)
+
+
+def station(request: Request) -> Station:
+    return request.app.state.station
+
+
+def db(request: Request) -> sqlite3.Connection | None:
+    return station(request).db()
+
+
+def current_user(request: Request) -> User:
+    """Set by the sign-in middleware; every page but /login has one."""
+    return request.state.user
+
+
+def language(request: Request) -> str:
+    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return station(request).settings().language
+
+
+def audit(request: Request, action: str, page: str, patient: str | None = None,
+          detail: str | None = None) -> None:
+    """Every patient view and search: who, when, which patient, which page."""
+    user = getattr(request.state, "user", None)
+    station(request).audit.record(user.name if user else "-", action, page, patient, detail)
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page with what every page shows: language, user, data age, downtime."""
+    here = station(request)
+    lang = language(request)
+    settings = here.settings()
+    common = {
+        "request": request, "lang": lang, "_": translator(lang),
+        "user": getattr(request.state, "user", None),
+        "freshness": here.freshness(lang), "downtime": settings.downtime,
+        "station_name": settings.name, "zone": settings.timezone,
+        "age": lambda birth: formats.age_text(birth, lang=lang),
+    }
+    html = here.env.get_template(template).render(**common, **context)
+    response = HTMLResponse(html, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"  # patient data never stays in a cache
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict")
+    return response
