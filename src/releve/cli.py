@@ -20,6 +20,7 @@ from .capture.state import StateError
 from .capture.writer import ImportError_, Writer, Written
 from .demo.his_fhir import HisError
 from .demo.hospital import DemoInputError
+from .station.commands import station_app
 from .vault import keys as vault_keys
 from .vault.format import FormatError
 from .vault.minisign import MinisignError
@@ -33,6 +34,7 @@ keys_app = typer.Typer(help="Create station identities and capture signing keys.
 vault_app = typer.Typer(help="Create, check, read and serve a vault.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(vault_app, name="vault")
+app.add_typer(station_app, name="station")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -1,0 +1,179 @@
+"""`releve station ...`: set up a ward's downtime station, keep it current, serve it.
+
+  releve station init DIR --identity FILE [--vault VAULT|URL --token T] [--name NAME]
+  releve station sync --station DIR --vault VAULT|URL [--token T] [--interval S]
+  releve station status --station DIR
+  releve station serve --station DIR [--host H] [--port P]
+  releve station downtime --station DIR (--declare [--note TEXT] | --end)
+  releve station user add|list|disable|enable|passwd ...   (user_cli.py)
+  releve station audit --station DIR [--limit N] [--verify]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..vault.store import VaultError
+from .index import IndexError_, current_generation, reader
+from .sync import Settings, Status, SyncError, init_station, open_source, sync_once
+from .user_cli import audit_command, user_app
+
+station_app = typer.Typer(help="The ward's downtime station: sync from the vault, serve the pages.",
+                          no_args_is_help=True)
+station_app.add_typer(user_app, name="user")
+station_app.command("audit")(audit_command)
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+STATION = typer.Option(..., "--station", help="The station's folder")
+TOKEN = typer.Option(None, envvar="RELEVE_TOKEN", help="Reader token (URL vaults)")
+
+
+@contextlib.contextmanager
+def clear_errors() -> Iterator[None]:
+    try:
+        yield
+    except (SyncError, VaultError, IndexError_) as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@station_app.command("init")
+def init(directory: Path = typer.Argument(..., help="New folder for the station"),
+         identity: Path = typer.Option(..., help="The station's age identity (kept 0600)"),
+         vault: Optional[str] = typer.Option(None, help="Vault folder or URL, to pin its "
+                                                        "config now (else at the first sync)"),
+         token: Optional[str] = TOKEN,
+         name: Optional[str] = typer.Option(None, help="Shown on every page (default: folder name)")) -> None:
+    """Create a station folder holding its identity, settings and, later, its index."""
+    with clear_errors():
+        settings = init_station(directory, identity, name,
+                                open_source(vault, token) if vault else None)
+    out.print(f"station {escape(settings.name)!r} created in {escape(str(directory))}", highlight=False)
+    if not vault:
+        out.print("the vault's config will be pinned at the first sync: make sure that "
+                  "first sync reaches the hospital's real vault", highlight=False)
+    out.print(f"next: releve station user add NAME --role nurse --station {escape(str(directory))}",
+              highlight=False)
+
+
+@station_app.command("sync")
+def sync(station: Path = STATION,
+         vault: str = typer.Option(..., help="Vault folder or URL"),
+         token: Optional[str] = TOKEN,
+         interval: Optional[float] = typer.Option(None, min=1.0, help="Keep syncing every S seconds")) -> None:
+    """Pull new segments, verify them, apply them; a segment that is not sound is not
+    applied and the station keeps its last good state."""
+    with clear_errors():
+        source = open_source(vault, token)
+    try:
+        while True:
+            try:
+                outcome = sync_once(station, source)
+                _report(outcome)
+            except SyncError as exc:
+                err.print(f"[bold red]sync failed:[/] {escape(str(exc))} — the station keeps "
+                          "serving its last good state", highlight=False)
+                if interval is None:
+                    raise typer.Exit(1) from None
+            if interval is None:
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        err.print("sync stopped")
+
+
+def _report(outcome) -> None:
+    for seq in outcome.skipped:
+        err.print(f"[bold red]ALERT:[/] segment {seq} is marked suspect by the capture; its "
+                  "content was not adopted", highlight=False)
+    if outcome.applied:
+        out.print(f"applied segments {outcome.applied[0]}–{outcome.applied[-1]} "
+                  f"({outcome.records} records)", highlight=False)
+    elif not outcome.skipped:
+        out.print("up to date")
+
+
+@station_app.command("status")
+def status(station: Path = STATION) -> None:
+    """State time, last sync, segments behind, errors."""
+    with clear_errors():
+        settings = Settings.load(station)
+        state = Status.load(station)
+        conn = reader(station)
+    out.print(f"station {escape(settings.name)!r}", highlight=False)
+    if conn is None:
+        out.print("[yellow]no data yet[/]: run `releve station sync`")
+    else:
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        patients = conn.execute("SELECT count(*) FROM patients").fetchone()[0]
+        resources = conn.execute("SELECT count(*) FROM resources").fetchone()[0]
+        seq = int(meta.get("seq", 0))
+        out.print(f"data as of {meta.get('state_time') or 'never'} "
+                  f"({_age(meta.get('state_time'))}), segment {meta.get('state_seq', 0)}; "
+                  f"{patients} patients, {resources} resources", highlight=False)
+        behind = (state.vault_seq or seq) - seq
+        out.print(f"chain head: segment {seq}; vault at {state.vault_seq}: "
+                  f"{behind} segment(s) behind", highlight=False)
+        conn.close()
+    out.print(f"last sync attempt {state.last_attempt or 'never'}, last success "
+              f"{state.last_success or 'never'}", highlight=False)
+    for skipped in state.skipped[-5:]:
+        out.print(f"[bold red]suspect segment {skipped['seq']} not adopted:[/] "
+                  f"{escape(str(skipped['reason']))}", highlight=False)
+    if settings.downtime:
+        out.print(f"[bold]downtime declared since {settings.downtime.get('since')}[/]", highlight=False)
+    if state.error:
+        out.print(f"[bold red]last sync failed:[/] {escape(state.error)}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _age(instant: Optional[str]) -> str:
+    if not instant:
+        return "no data"
+    when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    minutes = (dt.datetime.now(dt.timezone.utc) - when).total_seconds() / 60
+    return f"{minutes:.0f} min old"
+
+
+@station_app.command("serve")
+def serve(station: Path = STATION,
+          host: str = typer.Option("127.0.0.1", help="Address to listen on"),
+          port: int = typer.Option(8000, help="TCP port")) -> None:
+    """The ward's web app (census, patients, directory, OR schedule)."""
+    from .web.app import serve as serve_app
+
+    with clear_errors():
+        Settings.load(station)
+        if current_generation(station) is None:
+            err.print("[yellow]warning:[/] this station holds no data yet; pages will say so "
+                      "until the first sync", highlight=False)
+        out.print(f"station web app on http://{host}:{port}/", highlight=False)
+        serve_app(station, host, port)
+
+
+@station_app.command("downtime")
+def downtime(station: Path = STATION,
+             declare: bool = typer.Option(False, "--declare", help="Declare the downtime"),
+             end: bool = typer.Option(False, "--end", help="End it"),
+             note: Optional[str] = typer.Option(None, help="Shown on every page")) -> None:
+    """Declare (or end) the downtime: every page then says so."""
+    if declare == end:
+        err.print("[bold red]error:[/] give exactly one of --declare or --end", highlight=False)
+        raise typer.Exit(2)
+    with clear_errors():
+        settings = Settings.load(station)
+        settings.downtime = ({"since": dt.datetime.now(dt.timezone.utc).isoformat(), "note": note}
+                             if declare else None)
+        settings.save(station)
+    out.print("downtime declared" if declare else "downtime ended")

@@ -1,0 +1,334 @@
+"""The station's sync: it holds exactly the vault's last good state, whatever the vault,
+the network or a kill -9 does to it."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import uvicorn
+
+from releve.capture.files import discover, ndjson_tasks, total_size
+from releve.capture.writer import Writer
+from releve.station.index import current_generation, reader
+from releve.station.sync import (FolderSource, HttpSource, Status, SyncError, init_station,
+                                 open_source, sync_once)
+from releve.vault.keys import create_station_identity, load_identities, load_signer
+from releve.vault.read import current_state
+from releve.vault.server import create_app
+from releve.vault.store import LocalVault
+
+from conftest import run_releve
+
+
+def _writer(vault_dir: Path, keys, state: Path) -> Writer:
+    return Writer(LocalVault(vault_dir), load_signer(keys.signing_key), state)
+
+
+def _write(writer: Writer, folder: Path, resources: list[dict], kind: str = "delta",
+           suspect: str | None = None, deletes: list[str] = ()):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"part-{len(list(folder.iterdir()))}.ndjson"
+    lines = [r if isinstance(r, bytes) else orjson.dumps(r) for r in resources]
+    lines += [orjson.dumps({"delete": {"resourceType": k.split("/")[0], "id": k.split("/")[1]}})
+              for k in deletes]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    source = discover([path])[0]
+    return writer.write(lambda: ndjson_tasks(source, allow_deletes=True), "test", kind=kind,
+                        size_hint=total_size([source]), suspect=suspect)
+
+
+def _patient(i: int, family: str = "Martin", **extra) -> dict:
+    return {"resourceType": "Patient", "id": f"p{i}", "name": [{"family": family, "given": [f"G{i}"]}],
+            "birthDate": "1950-03-12", **extra}
+
+
+def _observation(i: int, patient: int, value: float) -> dict:
+    return {"resourceType": "Observation", "id": f"o{i}", "status": "final",
+            "subject": {"reference": f"Patient/p{patient}"},
+            "valueQuantity": {"value": value, "unit": "mmHg"}}
+
+
+def _station_rows(station: Path) -> dict[str, bytes]:
+    conn = reader(station)
+    assert conn is not None
+    rows = {f"{t}/{i}": bytes(j) for t, i, j in conn.execute("SELECT type, id, json FROM resources")}
+    conn.close()
+    return rows
+
+
+def _vault_state(vault_dir: Path, keys) -> dict[str, bytes]:
+    state = current_state(LocalVault(vault_dir), load_identities(keys.identity))
+    return {key: line.rstrip(b"\n") for key, line in state.items()}
+
+
+def _new_station(tmp_path: Path, keys, vault_dir: Path, name: str = "station") -> Path:
+    station = tmp_path / name
+    init_station(station, keys.identity, source=open_source(str(vault_dir)))
+    return station
+
+
+@pytest.fixture
+def history(tmp_path, keys, vault_dir):
+    """A vault with a first import, changes, deletes, and a projection-bearing resource."""
+    writer = _writer(vault_dir, keys, tmp_path / "writer")
+    inputs = tmp_path / "inputs"
+    _write(writer, inputs, [_patient(i) for i in range(50)] + [_observation(i, i % 50, 120 + i)
+                                                               for i in range(200)])
+    _write(writer, inputs, [_patient(3, family="Dupont"), _observation(7, 3, 99.5)],
+           deletes=["Observation/o8", "Patient/p49"])
+    _write(writer, inputs, [orjson.dumps(_observation(1000, 1, 1.5)).replace(b"1.5", b"1.50")])
+    yield writer
+    writer.close()
+
+
+def test_station_equals_vault_after_deltas(tmp_path, keys, vault_dir, history):
+    station = _new_station(tmp_path, keys, vault_dir)
+    outcome = sync_once(station, FolderSource(vault_dir))
+    assert outcome.applied == [1, 2, 3]
+    rows = _station_rows(station)
+    assert rows == _vault_state(vault_dir, keys)
+    assert "Patient/p49" not in rows and "Observation/o8" not in rows
+    assert b'"value":1.50' in rows["Observation/o1000"]  # bytes as the HIS sent them
+    conn = reader(station)
+    assert conn.execute("SELECT family FROM patients WHERE id = 'p3'").fetchone() == ("Dupont",)
+    assert conn.execute("SELECT count(*) FROM patients").fetchone() == (49,)
+    assert conn.execute("SELECT count(*) FROM patient_names WHERE name MATCH 'dupont'").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM resources WHERE patient = 'p3'").fetchone()[0] == 1 + 4 + 1
+    # nothing new: nothing applied, head unchanged
+    assert sync_once(station, FolderSource(vault_dir)).applied == []
+
+
+def test_new_station_starts_from_latest_checkpoint(tmp_path, keys, vault_dir, history):
+    checkpoint = history.checkpoint()
+    _write(history, tmp_path / "inputs", [_patient(60, family="Après")])
+    station = _new_station(tmp_path, keys, vault_dir)
+    outcome = sync_once(station, FolderSource(vault_dir))
+    assert outcome.applied == [checkpoint.seq, checkpoint.seq + 1]
+    assert _station_rows(station) == _vault_state(vault_dir, keys)
+    conn = reader(station)
+    assert [r[0] for r in conn.execute("SELECT seq FROM segments ORDER BY seq")] == [4, 5]
+
+
+def test_checkpoint_for_a_current_station_replaces_its_generation(tmp_path, keys, vault_dir, history):
+    station = _new_station(tmp_path, keys, vault_dir)
+    sync_once(station, FolderSource(vault_dir))
+    before = current_generation(station)
+    history.checkpoint()
+    assert sync_once(station, FolderSource(vault_dir)).applied == [4]
+    after = current_generation(station)
+    assert after != before and not before.exists()
+    assert _station_rows(station) == _vault_state(vault_dir, keys)
+    conn = reader(station)
+    assert [r[0] for r in conn.execute("SELECT seq FROM segments ORDER BY seq")] == [1, 2, 3, 4]
+
+
+def test_suspect_segment_is_not_adopted(tmp_path, keys, vault_dir, history):
+    station = _new_station(tmp_path, keys, vault_dir)
+    sync_once(station, FolderSource(vault_dir))
+    good = _station_rows(station)
+    everything_deleted = [f"Patient/p{i}" for i in range(49)]
+    _write(history, tmp_path / "inputs", [], deletes=everything_deleted, suspect="mass deletion: 49 of 49")
+    outcome = sync_once(station, FolderSource(vault_dir))
+    assert outcome.skipped == [4] and outcome.applied == []
+    assert _station_rows(station) == good
+    status = Status.load(station)
+    assert status.skipped[-1] == {"seq": 4, "reason": "mass deletion: 49 of 49"}
+    conn = reader(station)
+    meta = dict(conn.execute("SELECT key, value FROM meta"))
+    assert (meta["seq"], meta["state_seq"]) == ("4", "3")  # chain moved on, state did not
+    # the capture goes on from the last good state; the station follows
+    _write(history, tmp_path / "inputs", [_patient(70, family="Suite")])
+    assert sync_once(station, FolderSource(vault_dir)).applied == [5]
+    assert _station_rows(station) == _vault_state(vault_dir, keys)
+
+
+def test_tampered_segment_is_refused_and_state_kept(tmp_path, keys, vault_dir, history):
+    station = _new_station(tmp_path, keys, vault_dir)
+    sync_once(station, FolderSource(vault_dir))
+    _write(history, tmp_path / "inputs", [_patient(80, family="Nouveau")])
+    good = _station_rows(station)
+    segment = LocalVault(vault_dir).segment_path(4)
+    original = segment.read_bytes()
+    os.chmod(segment, 0o600)
+    damaged = bytearray(original)
+    damaged[len(damaged) // 2] ^= 0x01
+    segment.write_bytes(bytes(damaged))
+    with pytest.raises(SyncError, match="segment 4"):
+        sync_once(station, FolderSource(vault_dir))
+    assert _station_rows(station) == good
+    assert "segment 4" in Status.load(station).error
+    segment.write_bytes(original)
+    assert sync_once(station, FolderSource(vault_dir)).applied == [4]
+    assert Status.load(station).error is None
+
+
+def test_swapped_config_is_refused(tmp_path, keys, vault_dir, history):
+    station = _new_station(tmp_path, keys, vault_dir)
+    sync_once(station, FolderSource(vault_dir))
+    other = tmp_path / "other-vault"
+    LocalVault.init(other, [keys.recipient], [str(keys.public_key)])
+    with pytest.raises(SyncError, match="differs from the one this station pinned"):
+        sync_once(station, FolderSource(other))
+
+
+def test_rolled_back_vault_is_refused(tmp_path, keys, vault_dir, history):
+    old = tmp_path / "old-copy"
+    shutil.copytree(vault_dir, old)
+    _write(history, tmp_path / "inputs", [_patient(90)])
+    station = _new_station(tmp_path, keys, vault_dir)
+    sync_once(station, FolderSource(vault_dir))
+    with pytest.raises(SyncError, match="rolled back or replaced"):
+        sync_once(station, FolderSource(old))
+    assert "Patient/p90" in _station_rows(station)
+
+
+def test_identity_that_is_not_a_recipient_is_refused(tmp_path, keys, vault_dir, history):
+    stranger, _ = create_station_identity(tmp_path / "stranger", "other")
+    with pytest.raises(SyncError, match="not one of the vault's recipients"):
+        init_station(tmp_path / "station", stranger, source=open_source(str(vault_dir)))
+    assert not (tmp_path / "station").exists()
+
+
+def test_station_files_are_private(tmp_path, keys, vault_dir, history):
+    station = _new_station(tmp_path, keys, vault_dir)
+    sync_once(station, FolderSource(vault_dir))
+    assert (station.stat().st_mode & 0o777) == 0o700
+    for name in ("identity.key", "station.json", "sync.json", "vault-config.json"):
+        assert ((station / name).stat().st_mode & 0o777) == 0o600, name
+    assert ((station / "index").stat().st_mode & 0o777) == 0o700
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served_vault(vault_dir):
+    port = _free_port()
+    config = uvicorn.Config(create_app(LocalVault(vault_dir), "writer-token", "reader-token"),
+                            host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)
+
+
+def test_sync_over_http_with_the_reader_token(tmp_path, keys, vault_dir, history, served_vault):
+    station = tmp_path / "station"
+    init_station(station, keys.identity, source=HttpSource(served_vault, "reader-token"))
+    assert sync_once(station, HttpSource(served_vault, "reader-token")).applied == [1, 2, 3]
+    assert _station_rows(station) == _vault_state(vault_dir, keys)
+    with pytest.raises(SyncError, match="refused the token"):
+        sync_once(station, HttpSource(served_vault, "wrong"))
+    with pytest.raises(SyncError, match="unreachable"):
+        sync_once(station, HttpSource(f"http://127.0.0.1:{_free_port()}", "reader-token"))
+    assert _station_rows(station) == _vault_state(vault_dir, keys)
+
+
+def test_cli_init_sync_status(tmp_path, keys, vault_dir, history):
+    station = tmp_path / "station"
+    run_releve("station", "init", station, "--identity", keys.identity, "--vault", vault_dir)
+    result = run_releve("station", "sync", "--station", station, "--vault", vault_dir)
+    assert "applied segments 1–3" in result.stdout.decode()
+    status = run_releve("station", "status", "--station", station).stdout.decode()
+    assert "segment 3" in status and "49 patients" in status and "0 segment(s) behind" in status
+    missing = run_releve("station", "sync", "--station", tmp_path / "nowhere", "--vault", vault_dir,
+                         check=False)
+    assert missing.returncode == 1 and b"not a station folder" in missing.stderr
+
+
+# --- kill -9 at any moment of an apply ------------------------------------------------------
+
+
+SYNC_SCRIPT = """
+import sys
+from pathlib import Path
+from releve.station.sync import FolderSource, sync_once
+sync_once(Path(sys.argv[1]), FolderSource(Path(sys.argv[2])))
+"""
+
+
+def _expected_states(vault_dir: Path, keys) -> dict[int, dict[str, bytes]]:
+    """The state after each segment (every segment here is adoptable)."""
+    from releve.vault.read import read_segment
+
+    vault = LocalVault(vault_dir)
+    identities = load_identities(keys.identity)
+    states, state = {0: {}}, {}
+    for seq in vault.sequence_numbers():
+        header, records = read_segment(vault.segment_path(seq), identities)
+        if header.descriptor.kind == "full":
+            state = {}
+        for record in records:
+            key = f"{record.resource_type}/{record.resource_id}"
+            if record.deleted:
+                state.pop(key, None)
+            else:
+                state[key] = record.line.rstrip(b"\n")
+        states[seq] = dict(state)
+    return states
+
+
+def test_kill_minus_nine_during_apply_leaves_the_index_consistent(tmp_path, keys, vault_dir):
+    writer = _writer(vault_dir, keys, tmp_path / "writer")
+    inputs = tmp_path / "inputs"
+    rng = random.Random(7)
+    _write(writer, inputs, [_patient(i, family=f"F{i}") for i in range(3000)]
+           + [_observation(i, i % 3000, i) for i in range(12000)])
+    for round_ in range(4):
+        changed = rng.sample(range(12000), 3000)
+        _write(writer, inputs, [_observation(i, i % 3000, 1000 + round_) for i in changed],
+               deletes=[f"Patient/p{i}" for i in rng.sample(range(3000), 50)])
+    writer.checkpoint()
+    writer.close()
+    states = _expected_states(vault_dir, keys)
+    empty = _new_station(tmp_path, keys, vault_dir, "empty")  # will start at the checkpoint
+    first_only = tmp_path / "first-only"  # the vault as it was after its first segment
+    shutil.copytree(vault_dir, first_only)
+    for seq in LocalVault(first_only).sequence_numbers()[1:]:
+        LocalVault(first_only).segment_path(seq).unlink()
+    behind = _new_station(tmp_path, keys, vault_dir, "behind")  # will apply deltas, then rebuild
+    sync_once(behind, FolderSource(first_only))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    trials, killed = 24, 0
+    for trial in range(trials):
+        station = tmp_path / f"trial-{trial}"
+        shutil.copytree(empty if trial % 2 else behind, station)
+        process = subprocess.Popen([sys.executable, "-c", SYNC_SCRIPT, str(station), str(vault_dir)],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 3.5))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        process.wait()
+        conn = reader(station)
+        if conn is not None:
+            meta = dict(conn.execute("SELECT key, value FROM meta"))
+            rows = {f"{t}/{i}": bytes(j) for t, i, j in conn.execute("SELECT type, id, json FROM resources")}
+            patients = conn.execute("SELECT count(*) FROM patients").fetchone()[0]
+            conn.close()
+            seq = int(meta.get("state_seq", 0))
+            assert rows == states[seq], f"trial {trial}: index differs from the state at {seq}"
+            assert patients == sum(k.startswith("Patient/") for k in rows)
+        sync_once(station, FolderSource(vault_dir))  # and it resumes to the head
+        assert _station_rows(station) == states[max(states)]
+        shutil.rmtree(station)
+    assert killed >= trials // 3, f"only {killed} of {trials} syncs were killed mid-way"
