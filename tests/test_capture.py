@@ -228,8 +228,8 @@ def test_server_killed_mid_cycle_then_back_the_vault_stays_exact(tmp_path, keys,
                                   "--once", "--retries", "2"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while not (state / "capture-records.ndjson").exists() and time.monotonic() < deadline:
-        time.sleep(0.005)  # the walk has begun: its records file is open
+    while not (state / "capture-pages.spool").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)  # the walk has begun: its spool of pages is open
     his.kill()
     his.wait()
     _, err = capturing.communicate(timeout=120)

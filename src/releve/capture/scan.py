@@ -21,6 +21,7 @@ import msgspec
 import zstandard
 
 from ..vault.format import delete_line
+from ..fhir.bundle import page_lines
 from ..fhir.exact import dumps_exact, loads_exact
 from .state import StateReader
 
@@ -55,6 +56,7 @@ class Task:
     data: bytes | None = None
     line_labels: list[str] | None = None  # for lines made from Bundle entries
     allow_deletes: bool = False
+    page: bool = False  # the bytes are a searchset Bundle as the server sent it
 
 
 @dataclass
@@ -71,6 +73,11 @@ class BlockResult:
     deletes: Counter = field(default_factory=Counter)
     error_line: int | None = None
     error: str | None = None
+    # of a page (Task.page): its matches, those that are not FHIR resources, its next link
+    matches: int = 0
+    invalid: int = 0
+    total: int | None = None
+    next: str | None = None
 
 
 class LineError(Exception):
@@ -113,6 +120,13 @@ def scan(task: Task, lookup: Lookup | None, max_size: int,
     except LineError as exc:
         result.error_line, result.error = exc.index, str(exc)
         return result
+    return _keep_changed(result, parsed, lookup, skip)
+
+
+def _keep_changed(result: BlockResult, parsed: list[tuple[str, bytes, bytes | None]],
+                  lookup: Lookup | None, skip: frozenset[int]) -> BlockResult:
+    """Fill `result` with the lines of `parsed` (key, line, digest) that differ from the
+    writer's state, as one compressed frame."""
     result.keys = "\n".join(key for key, _, _ in parsed)
     if skip:
         parsed = [item for ordinal, item in enumerate(parsed) if ordinal not in skip]
@@ -133,6 +147,54 @@ def scan(task: Task, lookup: Lookup | None, max_size: int,
         out.append(b"")  # so the joined block ends with a newline
         result.frame = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(b"\n".join(out))
     return result
+
+
+def scan_page(task: Task, lookup: Lookup | None, max_size: int,
+              skip: frozenset[int] = frozenset()) -> BlockResult:
+    """`scan` for a searchset page as the server sent it (capture): its entries are split
+    here, in the worker, rather than in the process that fetches the pages.
+
+    The page's JSON syntax is checked once, by msgspec splitting it into entries, so the
+    resources are not parsed again line by line as a file's are; UTF-8 (which msgspec
+    does not check in what it skips) is checked once for the whole page. An entry that is
+    not a FHIR resource (no resourceType or id, or not valid ones) is counted in
+    `invalid` for the poisoned-data guard and not stored.
+    """
+    result = BlockResult()
+    body = read_task(task)
+    try:
+        page = page_lines(body)
+    except msgspec.ValidationError as exc:
+        result.error_line, result.error = 0, f"not a FHIR Bundle: {_plain(exc)}"
+        return result
+    except msgspec.DecodeError as exc:
+        result.error_line, result.error = 0, f"malformed JSON: {_plain(exc)}"
+        return result
+    except RecursionError:
+        result.error_line, result.error = 0, "resource nested too deeply"
+        return result
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            result.error_line, result.error = 0, f"invalid UTF-8 at byte {exc.start} of the page"
+            return result
+    result.matches, result.invalid = page.matches, page.invalid
+    result.total, result.next = page.total, page.next
+    parsed: list[tuple[str, bytes, bytes | None]] = []
+    sha256 = hashlib.sha256
+    for index, (key, line) in enumerate(zip(page.keys, page.lines)):
+        if len(line) > max_size:
+            result.error_line = index
+            result.error = (f"resource of {len(line) / MIB:.1f} MiB exceeds the "
+                            f"{max_size / MIB:.1f} MiB limit")
+            return result
+        if not KEY_RE.fullmatch(key):
+            result.invalid += 1
+            continue
+        parsed.append((key, line, sha256(line).digest()))
+    result.lines = len(parsed)
+    return _keep_changed(result, parsed, lookup, skip)
 
 
 def _parse_line(line: bytes, index: int, max_size: int,
@@ -208,4 +270,4 @@ def scan_in_worker(args: tuple[Task, str | None, int, frozenset[int]]) -> BlockR
         if state not in _readers:
             _readers[state] = StateReader(Path(state))
         lookup = _readers[state].digests
-    return scan(task, lookup, max_size, skip)
+    return (scan_page if task.page else scan)(task, lookup, max_size, skip)

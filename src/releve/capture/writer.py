@@ -28,11 +28,14 @@ from ..vault import format as fmt
 from ..vault.minisign import SecretKey, file_digest
 from ..vault.keys import parse_recipient
 from ..vault.store import Config, VaultError
-from .scan import BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker
+from .scan import BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker, scan_page
 from .state import StateError, WriterState
 
 PARALLEL_THRESHOLD = 32 * 1024 * 1024
 IN_FLIGHT_PER_WORKER = 3
+
+Suspicion = str | None | Callable[[], str | None]
+Observer = Callable[[Task, BlockResult], None]
 
 
 class VaultTarget(Protocol):
@@ -84,25 +87,34 @@ class Writer:
     # --- public ---------------------------------------------------------------------
 
     def write(self, tasks: Callable[[], Iterable[Task]], source: str, kind: str = "delta",
-              size_hint: int = 0, suspect: str | None = None,
+              size_hint: int = 0, suspect: Suspicion = None,
               progress: Callable[[int], None] | None = None,
-              checkpoint: bool = True) -> Written | None:
+              checkpoint: bool = True, observe: Observer | None = None,
+              parallel: bool | None = None) -> Written | None:
         """Write one segment from the blocks `tasks()` yields; None if nothing changed.
 
         `tasks` is a factory because an import that holds the same resource more than
         once is scanned a second time, keeping only each resource's last occurrence.
+        `suspect` may be a function, called once every block is scanned and before the
+        segment is sealed, for a source that learns only at the end whether its data is
+        poisoned (a capture streaming pages as they arrive); it may also raise, and then
+        nothing is written. `observe` sees each block's result, in order. `parallel`
+        (default: by `size_hint`) says whether the worker processes scan the blocks.
         """
-        parallel = self.workers > 1 and size_hint >= PARALLEL_THRESHOLD
+        if parallel is None:
+            parallel = size_hint >= PARALLEL_THRESHOLD
+        parallel = parallel and self.workers > 1
         if parallel:
             self._start_pool()
         with self.state.locked():
             # a full segment states the whole truth: the state need not know the vault's past
             self._settle(require_same_head=kind == "delta")
             try:
-                written = self._write_once(tasks, source, kind, suspect, progress, parallel)
+                written = self._write_once(tasks, source, kind, suspect, progress, parallel,
+                                           observe=observe)
             except _Duplicates as duplicates:
                 written = self._write_once(tasks, source, kind, suspect, None, parallel,
-                                           duplicates.skip)
+                                           duplicates.skip, observe)
             if written is not None and checkpoint and kind == "delta" and self._checkpoint_due():
                 try:
                     written.checkpoint = self._checkpoint()
@@ -152,25 +164,36 @@ class Writer:
                 "`releve vault rebuild-state`.")
 
     def _write_once(self, tasks: Callable[[], Iterable[Task]], source: str, kind: str,
-                    suspect: str | None, progress: Callable[[int], None] | None,
-                    parallel: bool, skip: dict[int, frozenset[int]] | None = None) -> Written | None:
+                    suspicion: Suspicion, progress: Callable[[int], None] | None,
+                    parallel: bool, skip: dict[int, frozenset[int]] | None = None,
+                    observe: Observer | None = None) -> Written | None:
         seq, prev = self.vault.head()
         seq += 1
         tmp = self.state.dir / "tmp"
         for leftover in tmp.iterdir():
-            leftover.unlink()
+            if leftover.is_file():
+                leftover.unlink()
         records_path = tmp / "records.zst"
         types: dict[str, Counter] = {"put": Counter(), "delete": Counter()}
+        late = callable(suspicion)  # judged at the end; until then the state is updated
+        suspect = None if late else suspicion
         self.state.begin(seq, kind if suspect is None else "suspect")
         try:
             with open(records_path, "wb") as records:
-                for result in self._scan_all(tasks(), kind, parallel, progress, skip):
+                for task, result in self._scan_all(tasks(), kind, parallel, progress, skip):
+                    if observe is not None:
+                        observe(task, result)
                     records.write(result.frame)
                     if suspect is None:  # stations will not adopt a suspect segment:
                         # the writer's memory keeps the last good state too
                         self.state.apply(result.changed_keys, result.changed_digests)
                     types["put"].update(result.types)
                     types["delete"].update(result.deletes)
+            if late:
+                suspect = suspicion()  # type: ignore[operator]
+                if suspect is not None:  # forget the rows applied meanwhile
+                    self.state.abandon()
+                    self.state.begin(seq, "suspect")
             puts, deletes = sum(types["put"].values()), sum(types["delete"].values())
             if puts + deletes == 0 and kind == "delta" and suspect is None:
                 self.state.abandon()
@@ -220,7 +243,7 @@ class Writer:
 
     def _scan_all(self, tasks: Iterable[Task], kind: str, parallel: bool,
                   progress: Callable[[int], None] | None,
-                  skip: dict[int, frozenset[int]] | None) -> Iterator[BlockResult]:
+                  skip: dict[int, frozenset[int]] | None) -> Iterator[tuple[Task, BlockResult]]:
         """Scan every block, in order, raising ImportError_ at the first bad line, and
         _Duplicates at the end if a resource occurred twice (unless `skip` is known)."""
         lookups = kind != "full" and not self.state.is_empty()
@@ -241,7 +264,7 @@ class Writer:
                 repeated |= len(distinct) - before != len(keys)
             if progress:
                 progress(task.end - task.start if task.data is None else len(task.data))
-            yield result
+            yield task, result
         if repeated:
             raise _Duplicates(_earlier_occurrences(block_keys))
 
@@ -251,7 +274,8 @@ class Writer:
         if not parallel:
             lookup = self.state.digests if lookups else None
             for index, task in numbered:
-                yield task, scan(task, lookup, self.max_resource, skip.get(index, frozenset()))
+                scanner = scan_page if task.page else scan
+                yield task, scanner(task, lookup, self.max_resource, skip.get(index, frozenset()))
             return
         state_path = str(self.state.db_path) if lookups else None
         assert self.pool is not None
@@ -366,6 +390,8 @@ def _key_of(line: bytes) -> str:
 
 
 def _where(task: Task, index: int, lines_before: Counter) -> str:
+    if task.page:
+        return task.label
     if task.line_labels is not None:
         return task.line_labels[index] if index < len(task.line_labels) else task.label
     # blocks come back in order, so every earlier block of this file has been counted

@@ -82,6 +82,7 @@ class Page:
     matches: int  # entries that count toward Bundle.total
     items: list[Item]
     invalid: int  # entries that are neither a resource nor a deletion
+    date: str | None = None  # the response's HTTP Date: the server's clock (set by the client)
 
 
 def split_page(body: bytes, history: bool = False) -> Page:
@@ -119,3 +120,97 @@ def split_page(body: bytes, history: bool = False) -> Page:
     following = next((link.url for link in bundle.link if link.relation == "next" and link.url), None)
     return Page(bundle.total, following, bundle.meta.lastUpdated if bundle.meta else None,
                 matches, items, invalid)
+
+
+class _BundleHead(msgspec.Struct):
+    resourceType: str
+    total: int | None = None
+    meta: _Meta | None = None
+    link: list[_Link] = []
+
+
+_decode_bundle_head = msgspec.json.Decoder(_BundleHead).decode
+ENTRY_MEMBER = b',"entry":['
+
+
+@dataclass
+class Head:
+    """What paging needs of a page before its entries are read: where to go next."""
+
+    total: int | None
+    next: str | None
+    time: str | None
+
+
+def page_head(body: bytes) -> Head:
+    """The Bundle's total, `next` link and time, read without going through the entries
+    when the server writes them last, as FHIR's element order has it (the entries are
+    nearly all of a page: decoding just the part before them measured 0.01 ms a page of
+    1000 Observations, skipping through all of them 1.8 ms, on the fetching thread that
+    paces the whole walk). `,"entry":[` cannot occur inside a JSON string, so when the
+    part before the first one, closed, is a Bundle, that is the Bundle's own head.
+    Without a `next` link there, the whole body is decoded (the last page, or members in
+    another order). The scan of the page cross-checks the link (`PageLines.next`).
+
+    Raises msgspec.DecodeError (not JSON) or msgspec.ValidationError (not a Bundle)."""
+    cut = body.find(ENTRY_MEMBER)
+    bundle = None
+    if cut > 0:
+        try:
+            bundle = _decode_bundle_head(body[:cut] + b"}")
+        except msgspec.MsgspecError:
+            bundle = None
+    following = _next_link(bundle.link) if bundle is not None else None
+    if following is None:
+        bundle = _decode_bundle_head(body)
+        following = _next_link(bundle.link)
+    if bundle.resourceType != "Bundle":
+        raise msgspec.ValidationError(f"expected a Bundle, got {bundle.resourceType[:40]}")
+    return Head(bundle.total, following, bundle.meta.lastUpdated if bundle.meta else None)
+
+
+def _next_link(links: list[_Link]) -> str | None:
+    return next((link.url for link in links if link.relation == "next" and link.url), None)
+
+
+@dataclass
+class PageLines:
+    """A searchset page as the writer's scan needs it: each match's `Type/id` and line."""
+
+    total: int | None
+    next: str | None
+    matches: int
+    keys: list[str]
+    lines: list[bytes]
+    invalid: int
+
+
+def page_lines(body: bytes) -> PageLines:
+    """Like split_page for a search (no deletions), lean: no per-entry objects, no stamps.
+
+    Raises msgspec.DecodeError (not JSON) or msgspec.ValidationError (not a Bundle)."""
+    bundle = _decode_bundle(body)
+    if bundle.resourceType != "Bundle":
+        raise msgspec.ValidationError(f"expected a Bundle, got {bundle.resourceType[:40]}")
+    keys: list[str] = []
+    lines: list[bytes] = []
+    invalid = matches = 0
+    for entry in bundle.entry:
+        if entry.search is not None and entry.search.mode != "match":
+            continue
+        matches += 1
+        if not len(entry.resource):
+            invalid += 1
+            continue
+        line = bytes(entry.resource)
+        try:
+            head = _decode_head(line)
+        except msgspec.ValidationError:
+            invalid += 1
+            continue
+        if line[:1] != b"{" or line[-1:] != b"}" or b"\n" in line or b"\r" in line or line.startswith(b'{"delete":'):
+            value = loads_exact(line.strip())  # one ndjson line, resourceType first
+            line = dumps_exact({"resourceType": value.get("resourceType"), **value})
+        keys.append(f"{head.resourceType}/{head.id}")
+        lines.append(line)
+    return PageLines(bundle.total, _next_link(bundle.link), matches, keys, lines, invalid)

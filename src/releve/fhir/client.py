@@ -26,7 +26,7 @@ import httpx
 import msgspec
 import orjson
 
-from .bundle import Page, split_page
+from .bundle import Head, Page, page_head, split_page
 from .exact import loads_exact
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
@@ -141,37 +141,44 @@ class FhirClient:
 
         Raises FhirError at the end if the server announced a `total` that the entries
         delivered do not match."""
-        url, query = path, params
         total: int | None = None
         delivered = 0
+        walked = self._walk(path, params, lambda body: split_page(body, history))
+        for number, (response, page) in enumerate(walked):
+            page.date = response.headers.get("date")
+            if number == 0:
+                total = page.total
+            delivered += page.matches
+            yield page
+        check_total(path, total, delivered)
+
+    def walk(self, path: str, params: dict[str, Any] | None = None) -> Iterator["RawPage"]:
+        """Every page of a search as the bytes the server sent, with what paging needs of
+        it (fhir/bundle.py `page_head`): for a caller that splits the pages elsewhere, and
+        so must itself check the entries against `Bundle.total` (`check_total`)."""
+        for response, head in self._walk(path, params, page_head):
+            yield RawPage(response.content, head, _path(str(response.url)),
+                          response.headers.get("date"))
+
+    def _walk(self, path: str, params: dict[str, Any] | None,
+              parse: Callable[[bytes], Any]) -> Iterator[tuple[httpx.Response, Any]]:
+        """Each response of a walk with `parse(body)` of it (which has `.next`), first to
+        last, following the server's `next` links."""
+        url, query = path, params
         seen_links: set[str] = set()
         while True:
             response = self.get(url, query)
             where = _path(str(response.url))
             if response.status_code >= 400:
                 raise FhirError(f"{where}: HTTP {response.status_code}{_outcome(response)}")
-            try:
-                page = split_page(response.content, history)
-            except msgspec.DecodeError as exc:
-                entropy = byte_entropy(response.content)
-                raise GarbageError(f"{where}: the server sent something that is not JSON "
-                                   f"({len(response.content)} bytes, {entropy:.1f} bits of "
-                                   "entropy per byte)", entropy) from exc
-            except msgspec.ValidationError as exc:
-                raise FhirError(f"{where}: not a FHIR Bundle ({_plain(exc)})") from exc
-            if url == path:
-                total = page.total
-            delivered += page.matches
-            yield page
-            if page.next is None:
-                break
-            if page.next in seen_links:
+            parsed = _parsed(response, where, parse)
+            yield response, parsed
+            if parsed.next is None:
+                return
+            if parsed.next in seen_links:
                 raise FhirError(f"{path}: the server's next links loop")
-            seen_links.add(page.next)
-            url, query = page.next, None
-        if isinstance(total, int) and total != delivered:
-            raise FhirError(f"{path}: the server announced {total} results but paging "
-                            f"delivered {delivered}; nothing is written from this walk")
+            seen_links.add(parsed.next)
+            url, query = parsed.next, None
 
     def export(self, params: dict[str, Any], timeout: float = 3600.0) -> dict[str, Any]:
         """Run a system-level Bulk Data export to the end; return its manifest.
@@ -230,6 +237,35 @@ class FhirClient:
         if statement.get("resourceType") != "CapabilityStatement":
             raise FhirError("metadata: not a CapabilityStatement")
         return statement
+
+
+@dataclass
+class RawPage:
+    body: bytes
+    head: Head
+    where: str  # the page's URL without its query
+    date: str | None  # the response's HTTP Date: the server's clock
+
+
+def check_total(path: str, total: int | None, delivered: int) -> None:
+    """A capture never silently misses a resource: the matches paging delivered must be
+    the total the server announced on the first page, if it announced one."""
+    if isinstance(total, int) and total != delivered:
+        raise FhirError(f"{path}: the server announced {total} results but paging "
+                        f"delivered {delivered}; nothing is written from this walk")
+
+
+def _parsed(response: httpx.Response, where: str, parse: Callable[[bytes], Any]) -> Any:
+    """`parse(body)` of a page; its msgspec errors as the FhirErrors capture reports."""
+    try:
+        return parse(response.content)
+    except msgspec.DecodeError as exc:
+        entropy = byte_entropy(response.content)
+        raise GarbageError(f"{where}: the server sent something that is not JSON "
+                           f"({len(response.content)} bytes, {entropy:.1f} bits of "
+                           "entropy per byte)", entropy) from exc
+    except msgspec.ValidationError as exc:
+        raise FhirError(f"{where}: not a FHIR Bundle ({_plain(exc)})") from exc
 
 
 def parse_json(body: bytes, where: str) -> dict[str, Any]:
