@@ -1,0 +1,222 @@
+"""The station's web app: `create_app(station_dir)` and `serve(station_dir, host, port)`.
+
+Stable URLs (scripts, checks and the crisis cell rely on them):
+  GET/POST /login, POST /logout, / (to /wards), /wards, /wards/{Location id},
+  /patients?q=TEXT, /patients/{Patient id} (the summary, from web/patient.py),
+  /directory?q=TEXT, /or?date=YYYY-MM-DD, /audit (admins), /static/..., /health.
+
+No patient data in logs (invariant 7): uvicorn's access log is off, since a URL such as
+/patients?q=DUPONT carries a name, and the app logs one line per request with the method,
+the route's *template* (/wards/{ward}, never the id), the status and the duration. An
+unexpected error is logged by its type and code location only: an exception's message
+may quote the data it choked on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import traceback
+from urllib.parse import urlencode
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import pages
+from .base import STATIC, Station, render
+from .signin import SignInMiddleware, login, logout
+
+log = logging.getLogger("releve.station.web")
+
+ROLE_LABELS = {"nurse": "Infirmier·ère", "physician": "Médecin", "pharmacist": "Pharmacien·ne",
+               "secretary": "Secrétaire", "admin": "Administrateur·rice"}
+
+# (title, message) of each error page; `detail` of the HTTPException picks a variant
+ERRORS = {
+    (404, None): ("Page introuvable",
+                  "Cette page n'existe pas sur la station. Vérifiez l'adresse, ou repartez de la liste des services."),
+    (404, "ward"): ("Service introuvable",
+                    "Ce service n'existe pas dans les données de la station."),
+    (403, None): ("Accès réservé",
+                  "Cette page est réservée aux administrateurs de la station."),
+    (503, "nodata"): ("Pas encore de données",
+                      "Cette station n'a encore reçu aucune donnée du coffre. Elle sera utilisable "
+                      "après sa première synchronisation (commande : releve station sync). "
+                      "Prévenez l'informatique si ce message reste affiché."),
+    (503, "search"): ("Recherche indisponible",
+                      "La recherche de patients n'est pas encore installée sur cette station. "
+                      "Passez par la liste des services."),
+    (503, "summary"): ("Dossier indisponible",
+                       "Le résumé du dossier patient n'est pas encore installé sur cette station. "
+                       "La liste des services et le planning du bloc restent disponibles."),
+    (503, None): ("Service indisponible", "Cette page est momentanément indisponible."),
+    (500, None): ("Erreur de la station",
+                  "La page n'a pas pu être affichée. Réessayez ; si l'erreur persiste, prévenez "
+                  "l'informatique en indiquant l'heure."),
+}
+
+
+# --- the app -----------------------------------------------------------------------------------
+
+
+def create_app(station_dir: Path) -> Starlette:
+    """The app for one station folder (which may not hold any data yet)."""
+    here = Station(Path(station_dir))
+    here.env.globals.update(lang_url=lang_url, now_text=now_text, role_label=role_label)
+    app = Starlette(routes=routes(), middleware=[Middleware(RequestLogMiddleware),
+                                                 Middleware(SignInMiddleware)],
+                    exception_handlers={HTTPException: http_error})
+    app.state.station = here
+    return app
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", pages.home),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/health", pages.health),
+        Route("/wards", pages.wards),
+        Route("/wards/{ward}", pages.ward),
+        Route("/patients", pages.patients),
+        *summary_routes(),
+        Route("/directory", pages.directory),
+        Route("/or", pages.operating_rooms),
+        Route("/audit", pages.audit_log),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+
+
+def summary_routes() -> list[BaseRoute]:
+    """The patient summary's routes, from web/patient.py; a clear 503 until it is there."""
+    try:
+        from .patient import routes as patient_routes
+    except ImportError:
+        return [Route("/patients/{pid}", summary_missing),
+                Route("/patients/{pid}/documents/{did}", summary_missing)]
+    return list(patient_routes)
+
+
+def summary_missing(request: Request) -> Response:
+    raise HTTPException(503, "summary")
+
+
+# --- template helpers -----------------------------------------------------------------------
+
+
+def lang_url(request: Request, lang: str) -> str:
+    """This page in another language: same path and query, `lang` replaced."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return request.url.path + "?" + urlencode([*query, ("lang", lang)])
+
+
+def now_text(zone: str) -> str:
+    """When the page was made, for the printed copy ('02/12/2026 14:03')."""
+    return dt.datetime.now(ZoneInfo(zone)).strftime("%d/%m/%Y %H:%M")
+
+
+def role_label(role: str) -> str:
+    return ROLE_LABELS.get(role, role)
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else None
+    return error_page(request, status, detail)
+
+
+def error_page(request: Request, status: int, detail: str | None = None) -> Response:
+    """The error as a page a nurse can act on; plain HTML if even that cannot render."""
+    title, message = ERRORS.get((status, detail)) or ERRORS.get((status, None)) or (
+        "Erreur", "La page n'a pas pu être affichée.")
+    try:
+        return render(request, "error.html", status_code=status, status=status, title=title,
+                      message=message)
+    except Exception as exc:  # the index itself may be what fails
+        log.error("error page %s could not render: %s", status, type(exc).__name__)
+        return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>{title}</title>"
+                            f"<h1>{title}</h1><p>{message}</p>", status_code=status)
+
+
+class RequestLogMiddleware:
+    """One log line per request, with no query string and no id; errors become a page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500, "sent": False}
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"], status["sent"] = message["status"], True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            log.error("%s %s failed: %s at %s", scope["method"], route_template(scope),
+                      type(exc).__name__, where(exc))
+            if not status["sent"]:
+                await error_page(Request(scope), 500)(scope, receive, sending)
+        log.info("%s %s %s %.1f ms", scope["method"], route_template(scope), status["code"],
+                 (time.perf_counter() - started) * 1000)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (/wards/{ward}), or '-' for no route."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(route, Mount):
+        return f"{path}/..."
+    return path or "-"
+
+
+def where(exc: BaseException) -> str:
+    """file:line of the innermost frames, without the message (which may hold data)."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    return " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+
+def server_config(station_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> uvicorn.Config:
+    """uvicorn as the station runs it: no access log (URLs carry names), warnings only."""
+    return uvicorn.Config(create_app(Path(station_dir)), host=host, port=port,
+                          access_log=False, log_level="warning", server_header=False,
+                          proxy_headers=False)
+
+
+def setup_logging() -> None:
+    """The app's request lines on stderr (uvicorn only configures its own loggers)."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def serve(station_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the station's web app until Ctrl-C."""
+    config = server_config(station_dir, host, port)
+    setup_logging()
+    uvicorn.Server(config).run()

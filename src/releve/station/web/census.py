@@ -1,0 +1,300 @@
+"""The ward census: who is in which bed, and what a nurse must know at a glance.
+
+Built from the index's projections (locations, stays, patients) plus three kinds of raw
+resources read for the ward's patients only (AllergyIntolerance, Flag, NutritionOrder),
+one query per type over the `resources_patient(patient, type)` index, parsed with orjson.
+A 40-bed ward is a handful of queries; nothing here scans the whole index.
+
+The location tree is site ('si') > unit ('wa') > room ('ro') > bed ('bd'). A room with no
+beds under it (an emergency box) is a place of its own. Data without such a tree
+(Synthea) still gets a list: the locations where patients currently are.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .fhirtext import as_dict, as_list, codes, concept_text, display_name, human_name, loads, natural_key
+
+BED, ROOM, UNIT, SITE = "bd", "ro", "wa", "si"
+FALL_CODES = {"129839007", "414188008"}  # SNOMED: at risk for falls; fall risk
+DNR_CODES = {"304253006", "439569004"}  # SNOMED: not for resuscitation; DNR
+ISOLATION_CODES = {"40174006", "183919006", "170497006"}  # SNOMED isolation procedures
+MAX_DEPTH = 4  # unit > room > bed, with room for one more level; guards against cycles
+
+
+@dataclass
+class Place:
+    """A location of the tree, as the index projects it."""
+
+    id: str
+    name: str
+    physical_type: str | None
+    part_of: str | None
+    status: str | None
+    operational: str | None
+    phone: str | None
+
+
+@dataclass
+class Unit:
+    """A line of the wards list."""
+
+    place: Place
+    site: str
+    beds: int
+    occupied: int
+    patients: int  # every current stay in the unit, with or without a bed
+
+
+@dataclass
+class Occupant:
+    """A patient in a census row, with what the row shows of them."""
+
+    patient: str
+    family: str
+    given: str
+    birth_date: str | None
+    gender: str | None
+    start: str | None
+    status: str | None
+    attending: str
+    allergies: list[str] = field(default_factory=list)
+    high_allergies: list[str] = field(default_factory=list)
+    flags: list[tuple[str, str]] = field(default_factory=list)  # (kind, text)
+    diet: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Row:
+    place: Place | None  # None: the patient is in the unit itself, no bed given
+    occupant: Occupant | None
+
+
+@dataclass
+class Census:
+    unit: Place
+    site: str
+    rows: list[Row]
+    unplaced: list[Row]  # in the unit (or a room) without a bed: listed after the beds
+
+    @property
+    def beds(self) -> int:
+        return sum(1 for r in self.rows if r.place and r.place.physical_type == BED)
+
+    @property
+    def occupied(self) -> int:
+        return len({r.place.id for r in self.rows if r.place and r.occupant})
+
+
+# --- the tree -------------------------------------------------------------------------------
+
+
+def all_places(conn: sqlite3.Connection) -> dict[str, Place]:
+    """Every location (a few thousand at most, even for a 1000-bed hospital)."""
+    rows = conn.execute("SELECT id, name, physical_type, part_of, status, operational, phone "
+                        "FROM locations")
+    return {r[0]: Place(r[0], r[1] or r[0], *r[2:]) for r in rows}
+
+
+def children_of(places: dict[str, Place]) -> dict[str, list[Place]]:
+    children: dict[str, list[Place]] = {}
+    for place in places.values():
+        if place.part_of:
+            children.setdefault(place.part_of, []).append(place)
+    return children
+
+
+def descendants(unit_id: str, children: dict[str, list[Place]]) -> list[Place]:
+    """Everything under a unit, breadth first, at most MAX_DEPTH levels down."""
+    found, level, seen = [], [unit_id], {unit_id}
+    for _ in range(MAX_DEPTH):
+        level = [c.id for p in level for c in children.get(p, []) if c.id not in seen]
+        seen.update(level)
+        found.extend(level)
+        if not level:
+            break
+    return found
+
+
+def places_of(unit_id: str, places: dict[str, Place],
+              children: dict[str, list[Place]]) -> tuple[list[Place], list[str]]:
+    """(the unit's places in bed order, every location id that belongs to the unit).
+
+    A place is a bed, or a room that has no bed under it (an emergency box)."""
+    under = [places[i] for i in descendants(unit_id, children)]
+    beds = [p for p in under if p.physical_type == BED]
+    with_beds = {p.part_of for p in beds}
+    rooms = [p for p in under if p.physical_type == ROOM and p.id not in with_beds]
+    chosen = sorted(beds + rooms, key=lambda p: (natural_key(p.name), natural_key(p.id)))
+    return chosen, [unit_id, *(p.id for p in under)]
+
+
+def site_name(place: Place, places: dict[str, Place]) -> str:
+    """The site ('si') a location belongs to, or its top-most ancestor's name."""
+    current, seen = place, {place.id}
+    while current.part_of and current.part_of in places and current.part_of not in seen:
+        current = places[current.part_of]
+        seen.add(current.id)
+        if current.physical_type == SITE:
+            return current.name
+    return current.name if current is not place else ""
+
+
+# --- the wards list -----------------------------------------------------------------------------
+
+
+def current_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Current stays per location (the partial index stays_location covers it)."""
+    return dict(conn.execute("SELECT location, count(*) FROM stays WHERE current = 1 "
+                             "AND location IS NOT NULL GROUP BY location"))
+
+
+def units(conn: sqlite3.Connection) -> list[Unit]:
+    """Every unit with its beds and occupants; without units, the places patients are in."""
+    places = all_places(conn)
+    children = children_of(places)
+    counts = current_counts(conn)
+    chosen = [p for p in places.values() if p.physical_type == UNIT]
+    if not chosen:
+        chosen = [places[i] for i in counts if i in places]
+    found = []
+    for unit in chosen:
+        spots, members = places_of(unit.id, places, children)
+        beds = [p for p in spots if p.physical_type == BED]
+        found.append(Unit(unit, site_name(unit, places), len(beds),
+                          sum(1 for b in beds if counts.get(b.id)),
+                          sum(counts.get(i, 0) for i in members)))
+    return sorted(found, key=lambda u: (natural_key(u.site), natural_key(u.place.name)))
+
+
+# --- the census ---------------------------------------------------------------------------------
+
+
+def census(conn: sqlite3.Connection, unit_id: str) -> Census | None:
+    """The census of a unit (or of any location); None if the index does not know it."""
+    places = all_places(conn)
+    unit = places.get(unit_id)
+    if unit is None:
+        return None
+    spots, members = places_of(unit_id, places, children_of(places))
+    occupants = occupants_at(conn, members)
+    rows, unplaced = [], []
+    for spot in spots:
+        here = occupants.pop(spot.id, [])
+        if here:
+            rows.extend(Row(spot, o) for o in here)
+        else:
+            rows.append(Row(spot, None))
+    for location in members:  # the unit itself, or a room that has beds
+        for occupant in occupants.pop(location, []):
+            unplaced.append(Row(places.get(location) if location != unit_id else None, occupant))
+    return Census(unit, site_name(unit, places), rows, unplaced)
+
+
+def occupants_at(conn: sqlite3.Connection, locations: list[str]) -> dict[str, list[Occupant]]:
+    """Current stays at these locations, with everything the census shows of each patient."""
+    marks = ",".join("?" * len(locations))
+    rows = conn.execute(
+        "SELECT s.location, s.patient, p.family, p.given, p.birth_date, p.gender, s.start, "
+        "s.status, s.attending FROM stays s LEFT JOIN patients p ON p.id = s.patient "
+        f"WHERE s.current = 1 AND s.location IN ({marks}) ORDER BY s.start",
+        locations).fetchall()
+    names = practitioner_names(conn, {r[8] for r in rows if r[8]})
+    found: dict[str, list[Occupant]] = {}
+    by_patient: dict[str, list[Occupant]] = {}
+    for location, patient, family, given, birth, gender, start, status, attending in rows:
+        occupant = Occupant(patient or "", family or "", given or "", birth, gender, start,
+                            status, names.get(attending, ""))
+        found.setdefault(location, []).append(occupant)
+        if patient:
+            by_patient.setdefault(patient, []).append(occupant)
+    add_clinical(conn, by_patient)
+    return found
+
+
+def practitioner_names(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, str]:
+    """'Dr Sylvie BERGER' for each Practitioner id the index holds."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(f"SELECT id, json FROM resources WHERE type = 'Practitioner' "
+                        f"AND id IN ({marks})", ids)
+    named = {}
+    for rid, raw in rows:
+        prefix, family, given = human_name(loads(raw))
+        named[rid] = display_name(family, given, prefix)
+    return named
+
+
+def resources_of(conn: sqlite3.Connection, rtype: str, patients: list[str]) -> Iterable[tuple[str, dict]]:
+    """(patient, resource) of one type for these patients: one indexed query."""
+    marks = ",".join("?" * len(patients))
+    query = f"SELECT patient, json FROM resources WHERE patient IN ({marks}) AND type = ?"
+    for patient, raw in conn.execute(query, [*patients, rtype]):
+        yield patient, loads(raw)
+
+
+def add_clinical(conn: sqlite3.Connection, by_patient: dict[str, list[Occupant]]) -> None:
+    """Allergies, flags and diet of the census's patients, three queries in all."""
+    patients = list(by_patient)
+    if not patients:
+        return
+    for patient, resource in resources_of(conn, "AllergyIntolerance", patients):
+        if allergy_active(resource):
+            name = concept_text(resource.get("code")) or "?"
+            for occupant in by_patient[patient]:
+                occupant.allergies.append(name)
+                if resource.get("criticality") == "high":
+                    occupant.high_allergies.append(name)
+    for patient, resource in resources_of(conn, "Flag", patients):
+        if resource.get("status") == "active":
+            for occupant in by_patient[patient]:
+                occupant.flags.append(flag_kind(resource))
+    for patient, resource in resources_of(conn, "NutritionOrder", patients):
+        if resource.get("status") == "active":
+            for occupant in by_patient[patient]:
+                occupant.diet.extend(diet_texts(resource))
+
+
+def allergy_active(resource: dict) -> bool:
+    """Active, or of unknown status: an allergy nobody resolved is still an allergy.
+    Refuted and entered-in-error ones are not shown."""
+    clinical = codes(resource.get("clinicalStatus"))
+    verification = codes(resource.get("verificationStatus"))
+    if verification & {"refuted", "entered-in-error"}:
+        return False
+    return not clinical or "active" in clinical
+
+
+def flag_kind(resource: dict) -> tuple[str, str]:
+    """('fall' | 'isolation' | 'dnr' | 'other', the flag's own text)."""
+    code = resource.get("code")
+    text = concept_text(code)
+    found = codes(code)
+    folded = text.casefold()
+    categories = " ".join(concept_text(c) for c in as_list(resource.get("category"))).casefold()
+    if found & FALL_CODES or "chute" in folded or "fall" in folded:
+        return "fall", text
+    if found & DNR_CODES or "réanimer" in folded or "resuscitat" in folded or "dnr" in folded:
+        return "dnr", text
+    if found & ISOLATION_CODES or "isol" in folded or "isol" in categories:
+        return "isolation", text
+    return "other", text
+
+
+def diet_texts(resource: dict) -> list[str]:
+    """The oral diet's types ('Régime hyposodé'), else the order's instruction."""
+    oral = as_dict(resource.get("oralDiet"))
+    found = [t for t in (concept_text(c) for c in as_list(oral.get("type"))) if t]
+    if not found and isinstance(oral.get("instruction"), str):
+        found.append(oral["instruction"])
+    return found
+
+
+def patient_name(family: str | None, given: str | None) -> str:
+    """'LASSALLE Emma': family name in capitals first, as on a French wristband."""
+    return " ".join(p for p in ((family or "").upper(), given or "") if p)

@@ -1,0 +1,219 @@
+"""English for the station's shell and every page but the patient summary (en_patient).
+
+Keyed by the French text the templates and code write; see i18n.py. A test checks that
+every `_("...")` of these templates, and every label the code hands to `_`, is here.
+"""
+
+EN = {
+    # base.html: header, banners, footer
+    "Aller au contenu": "Skip to content",
+    "poste de secours": "downtime station",
+    "Navigation principale": "Main navigation",
+    "Services": "Wards",
+    "Patients": "Patients",
+    "Annuaire": "Directory",
+    "Bloc": "OR",
+    "Journal d'audit": "Audit log",
+    "Rechercher un patient": "Find a patient",
+    "Patient : nom, naissance, IPP, lit": "Patient: name, birth date, MRN, bed",
+    "Rechercher": "Search",
+    "Se déconnecter": "Sign out",
+    "Mode dégradé déclaré depuis le {when}": "Downtime declared since {when}",
+    "Aucune donnée : cette station n'a pas encore été synchronisée.":
+        "No data: this station has not been synchronised yet.",
+    "Attention, données anciennes : à jour du {day} à {time} ({ago}).":
+        "Warning, old data: as of {day} at {time} ({ago}).",
+    "Vérifiez toute information critique auprès de l'équipe.":
+        "Check any critical information with the team.",
+    "Données à jour du {day} à {time} ({ago})": "Data as of {day} at {time} ({ago})",
+    "La dernière synchronisation a échoué ; la station affiche son dernier état vérifié.":
+        "The last synchronisation failed; the station shows its last verified state.",
+    "Dernière synchronisation réussie : {when}.": "Last successful synchronisation: {when}.",
+    "Consultation en lecture seule ; chaque consultation est tracée.":
+        "Read-only access; every view is audited.",
+    "Page générée le {when}.": "Page generated on {when}.",
+    # roles
+    "Infirmier·ère": "Nurse",
+    "Médecin": "Physician",
+    "Pharmacien·ne": "Pharmacist",
+    "Secrétaire": "Secretary",
+    "Administrateur·rice": "Administrator",
+    # login.html
+    "Connexion": "Sign in",
+    "Votre session a expiré après une période d'inactivité. Reconnectez-vous.":
+        "Your session expired after a period of inactivity. Please sign in again.",
+    "Identifiant ou mot de passe incorrect.": "Wrong user name or password.",
+    "Aucun compte n'existe encore sur cette station. L'informatique en crée un avec la commande :":
+        "No account exists on this station yet. IT creates one with the command:",
+    "Identifiant": "User name",
+    "Mot de passe": "Password",
+    "Se connecter": "Sign in",
+    "Poste partagé : pensez à vous déconnecter en quittant le poste.":
+        "Shared computer: remember to sign out when you leave it.",
+    # error.html and the error messages (app.ERRORS)
+    "Code {status}": "Code {status}",
+    "Retour à la liste des services": "Back to the list of wards",
+    "Aller à la connexion": "Go to sign in",
+    "Page introuvable": "Page not found",
+    "Cette page n'existe pas sur la station. Vérifiez l'adresse, ou repartez de la liste des services.":
+        "This page does not exist on the station. Check the address, or start again from the list of wards.",
+    "Service introuvable": "Ward not found",
+    "Ce service n'existe pas dans les données de la station.":
+        "This ward does not exist in the station's data.",
+    "Accès réservé": "Restricted",
+    "Cette page est réservée aux administrateurs de la station.":
+        "This page is for the station's administrators only.",
+    "Pas encore de données": "No data yet",
+    "Cette station n'a encore reçu aucune donnée du coffre. Elle sera utilisable après sa "
+    "première synchronisation (commande : releve station sync). Prévenez l'informatique si "
+    "ce message reste affiché.":
+        "This station has not received any data from the vault yet. It becomes usable after "
+        "its first synchronisation (command: releve station sync). Tell IT if this message "
+        "stays on screen.",
+    "Recherche indisponible": "Search unavailable",
+    "La recherche de patients n'est pas encore installée sur cette station. Passez par la "
+    "liste des services.":
+        "Patient search is not installed on this station yet. Use the list of wards.",
+    "Dossier indisponible": "Record unavailable",
+    "Le résumé du dossier patient n'est pas encore installé sur cette station. La liste des "
+    "services et le planning du bloc restent disponibles.":
+        "The patient summary is not installed on this station yet. The list of wards and the "
+        "OR schedule are still available.",
+    "Service indisponible": "Unavailable",
+    "Cette page est momentanément indisponible.": "This page is unavailable for the moment.",
+    "Erreur de la station": "Station error",
+    "La page n'a pas pu être affichée. Réessayez ; si l'erreur persiste, prévenez "
+    "l'informatique en indiquant l'heure.":
+        "The page could not be shown. Try again; if the error persists, tell IT the time it happened.",
+    "Erreur": "Error",
+    "La page n'a pas pu être affichée.": "The page could not be shown.",
+    # wards.html
+    "Les données de la station ne décrivent aucun service ni aucun lit occupé.":
+        "The station's data describe no ward and no occupied bed.",
+    "Service": "Ward",
+    "Lits occupés": "Occupied beds",
+    "Patients présents": "Patients present",
+    "Téléphone": "Phone",
+    "{occupied} sur {beds}": "{occupied} of {beds}",
+    "sans lit": "no beds",
+    # ward.html
+    "F": "F",
+    "H": "M",
+    "Autre": "Other",
+    "Risque de chute": "Fall risk",
+    "Isolement": "Isolation",
+    "Ne pas réanimer": "Do not resuscitate",
+    "Allergie grave": "Severe allergy",
+    "ALLERGIE": "ALLERGY",
+    "Allergie : {names}": "Allergy: {names}",
+    "entrée prévue": "admission planned",
+    "permission": "on leave",
+    "Patient": "Patient",
+    "Sexe": "Sex",
+    "Âge": "Age",
+    "Entrée": "Admitted",
+    "Médecin responsable": "Attending physician",
+    "Allergies": "Allergies",
+    "Alertes": "Alerts",
+    "Régime": "Diet",
+    "{occupied} lits occupés sur {beds}": "{occupied} of {beds} beds occupied",
+    "Poste du service": "Ward extension",
+    "Lit": "Bed",
+    "Lit fermé": "Bed closed",
+    "Libre, bionettoyage en cours": "Free, being cleaned",
+    "Libre, contaminé": "Free, contaminated",
+    "Libre, isolé": "Free, isolated",
+    "Libre": "Free",
+    "Aucun lit ni aucun patient présent dans ce service d'après les données.":
+        "According to the data, this ward has no beds and no patients.",
+    "Patients du service sans lit attribué": "Patients of the ward with no bed assigned",
+    "Lieu": "Location",
+    # patients.html
+    "Nom, prénom, date de naissance (JJ/MM/AAAA), IPP, INS ou lit":
+        "Name, given name, birth date (DD/MM/YYYY), MRN, INS or bed",
+    "{n} résultat(s) pour « {q} »": "{n} result(s) for “{q}”",
+    "affinez la recherche pour en voir d'autres": "refine the search to see others",
+    "Naissance": "Born",
+    "IPP": "MRN",
+    "INS": "INS",
+    "Lieu actuel": "Current location",
+    "non hospitalisé": "not in hospital",
+    "trouvé par : {why}": "found by: {why}",
+    "nom": "name",
+    "nom approché": "similar name",
+    "date de naissance": "birth date",
+    "lit": "bed",
+    "Aucun patient trouvé pour « {q} ».": "No patient found for “{q}”.",
+    "Essayez le nom seul, la date de naissance ou l'IPP.":
+        "Try the family name alone, the birth date or the MRN.",
+    # directory.html
+    "DECT / mobile": "DECT / mobile",
+    "Poste": "Extension",
+    "Bip": "Pager",
+    "Fax": "Fax",
+    "Tél.": "Phone",
+    "Annuaire téléphonique": "Phone directory",
+    "Nom, fonction ou service": "Name, role or ward",
+    "Chercher": "Search",
+    "Personne ne correspond à « {q} ».": "Nobody matches “{q}”.",
+    "Téléphones": "Phones",
+    "Personnes": "People",
+    "Nom": "Name",
+    "Fonction": "Role",
+    "Spécialité": "Specialty",
+    "{n} autres personnes : affinez la recherche.": "{n} more people: refine the search.",
+    # or.html
+    "Bloc opératoire": "Operating rooms",
+    "Programme du bloc": "OR schedule",
+    "Changer de jour": "Change day",
+    "Jour précédent": "Previous day",
+    "Aujourd'hui": "Today",
+    "Jour suivant": "Next day",
+    "Date": "Date",
+    "Afficher": "Show",
+    "Aucune intervention programmée ce jour d'après les données.":
+        "According to the data, no procedure is booked on this day.",
+    "Salle non précisée": "Room not given",
+    "Heure": "Time",
+    "Intervention": "Procedure",
+    "Chirurgien": "Surgeon",
+    "Anesthésiste": "Anaesthetist",
+    "Statut": "Status",
+    "Programmé": "Booked",
+    "Arrivé": "Arrived",
+    "Enregistré": "Checked in",
+    "Réalisé": "Done",
+    "Annulé": "Cancelled",
+    "Absent": "No-show",
+    "En attente": "Pending",
+    "Proposé": "Proposed",
+    "Liste d'attente": "Waiting list",
+    "Erreur de saisie": "Entered in error",
+    # audit.html
+    "Qui a consulté quoi, et quand. Le journal est chaîné : aucune entrée ne peut être "
+    "modifiée ni effacée sans que cela se voie.":
+        "Who viewed what, and when. The log is chained: no entry can be changed or deleted "
+        "without it showing.",
+    "Utilisateur": "User",
+    "Patient (identifiant)": "Patient (id)",
+    "Filtrer": "Filter",
+    "Vérifier la chaîne": "Verify the chain",
+    "Chaîne vérifiée : {n} entrées intactes.": "Chain verified: {n} entries intact.",
+    "Le journal a été altéré :": "The log has been tampered with:",
+    "N°": "No.",
+    "Date et heure": "Date and time",
+    "Action": "Action",
+    "Page": "Page",
+    "Détail": "Detail",
+    "Aucune entrée.": "No entries.",
+    "Pages du journal": "Log pages",
+    "Plus récentes": "Newer",
+    "Page {n}": "Page {n}",
+    "Plus anciennes": "Older",
+    "consultation": "view",
+    "recherche": "search",
+    "connexion": "sign-in",
+    "échec de connexion": "failed sign-in",
+    "déconnexion": "sign-out",
+    "impression": "print",
+}

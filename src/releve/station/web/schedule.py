@@ -1,0 +1,127 @@
+"""The OR schedule of one day, room by room: what the bloc would otherwise rebuild by phone.
+
+The index's `bookings` projection gives each Appointment's local day, start, room and
+patient; the Appointment itself gives the procedure (description, else serviceType) and
+the team. The surgeon is the participant typed PPRF (primary performer) or named so in
+the type's text, the anaesthetist SPRF or so named; a booking without those shows
+whatever practitioners it has under "team".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from ...fhir.refs import target_id
+from .census import patient_name, practitioner_names
+from .fhirtext import as_dict, as_list, codes, concept_text, loads, natural_key
+
+SURGEON_CODES = {"PPRF", "PRF", "SPRF"}
+
+
+@dataclass
+class Booking:
+    appointment: str
+    start: str | None
+    end: str | None
+    status: str | None
+    patient: str | None
+    patient_name: str
+    procedure: str
+    surgeon: str = ""
+    anaesthetist: str = ""
+    others: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Room:
+    id: str | None
+    name: str
+    bookings: list[Booking]
+
+
+def today(zone: str) -> dt.date:
+    return dt.datetime.now(ZoneInfo(zone)).date()
+
+
+def parse_day(text: str | None, zone: str) -> dt.date:
+    """The day asked for (YYYY-MM-DD), today in the station's zone otherwise."""
+    try:
+        return dt.date.fromisoformat(text) if text else today(zone)
+    except ValueError:
+        return today(zone)
+
+
+def day_schedule(conn: sqlite3.Connection, day: dt.date) -> list[Room]:
+    """Bookings of the day, grouped by room in room order, each room by start time."""
+    rows = conn.execute(
+        "SELECT b.appointment, b.start, b.end, b.status, b.patient, b.location, p.family, "
+        "p.given, l.name, r.json FROM bookings b "
+        "LEFT JOIN patients p ON p.id = b.patient "
+        "LEFT JOIN locations l ON l.id = b.location "
+        "LEFT JOIN resources r ON r.type = 'Appointment' AND r.id = b.appointment "
+        "WHERE b.day = ? ORDER BY b.start", (day.isoformat(),)).fetchall()
+    appointments = [loads(row[9]) if row[9] else {} for row in rows]
+    people = practitioner_names(conn, {pid for a in appointments for _, pid, _ in team_of(a) if pid})
+    rooms: dict[str | None, Room] = {}
+    for row, resource in zip(rows, appointments):
+        booking = make_booking(row, resource, people)
+        room = rooms.setdefault(row[5], Room(row[5], row[8] or row[5] or "", []))
+        room.bookings.append(booking)
+    return sorted(rooms.values(), key=lambda r: (r.id is None, natural_key(r.name)))
+
+
+def team_of(resource: dict) -> list[tuple[str, str | None, str]]:
+    """(role, Practitioner id, display) of the appointment's practitioners."""
+    team = []
+    for participant in map(as_dict, as_list(resource.get("participant"))):
+        actor = as_dict(participant.get("actor"))
+        pid = target_id(actor, "Practitioner")
+        if pid is None and not str(actor.get("reference", "")).startswith("PractitionerRole"):
+            continue
+        types = as_list(participant.get("type"))
+        found = set().union(*(codes(t) for t in types)) if types else set()
+        words = " ".join(concept_text(t) for t in types).casefold()
+        if "anesth" in words or "anaesth" in words or ("SPRF" in found and "chirurg" not in words):
+            role = "anaesthetist"
+        elif "chirurg" in words or "surgeon" in words or found & SURGEON_CODES:
+            role = "surgeon"
+        else:
+            role = "other"
+        display = actor.get("display") if isinstance(actor.get("display"), str) else ""
+        team.append((role, pid, display))
+    return team
+
+
+def make_booking(row: tuple, resource: dict, people: dict[str, str]) -> Booking:
+    appointment, start, end, status, patient, _, family, given, _, _ = row
+    procedure = resource.get("description") if isinstance(resource.get("description"), str) else ""
+    procedure = procedure or ", ".join(
+        t for t in map(concept_text, as_list(resource.get("serviceType"))) if t)
+    booking = Booking(appointment, start, end, status, patient,
+                      patient_name(family, given) or patient or "", procedure)
+    for role, pid, display in team_of(resource):
+        name = people.get(pid or "", "") or display
+        if role == "surgeon" and not booking.surgeon:
+            booking.surgeon = name
+        elif role == "anaesthetist" and not booking.anaesthetist:
+            booking.anaesthetist = name
+        elif name:
+            booking.others.append(name)
+    return booking
+
+
+DAYS = {"fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
+        "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")}
+MONTHS = {"fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+                 "septembre", "octobre", "novembre", "décembre"),
+          "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+                 "September", "October", "November", "December")}
+
+
+def long_date(day: dt.date, lang: str) -> str:
+    """'mercredi 2 décembre 2026' / 'Wednesday 2 December 2026', whatever the OS locale."""
+    lang = lang if lang in DAYS else "fr"
+    return f"{DAYS[lang][day.weekday()]} {day.day} {MONTHS[lang][day.month - 1]} {day.year}"
