@@ -13,6 +13,7 @@ from typing import Any
 
 _TYPE = r"[A-Z][A-Za-z]{1,63}"
 _ID = r"[A-Za-z0-9\-.]{1,64}"
+_ID_ONLY = re.compile(_ID)
 _REF = re.compile(rf"(?:^|/)({_TYPE})/({_ID})(?:/_history/[A-Za-z0-9\-.]{{1,64}})?/?$")
 
 
@@ -28,5 +29,11 @@ def target(reference: Any) -> tuple[str, str] | None:
 
 def target_id(reference: Any, resource_type: str) -> str | None:
     """The id a reference points to if it points to a resource of `resource_type`."""
+    if isinstance(reference, str) and reference.startswith(resource_type):
+        # the common spelling, `Type/id`, without the regular expression: this runs once
+        # for every resource a station applies
+        rest = reference[len(resource_type):]
+        if rest[:1] == "/" and _ID_ONLY.fullmatch(rest, 1):
+            return rest[1:]
     found = target(reference)
     return found[1] if found and found[0] == resource_type else None

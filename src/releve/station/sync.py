@@ -15,25 +15,22 @@ A new station, or one that fell far behind, starts from the latest full segment
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import httpx
 import orjson
-import pyrage
-import zstandard
 
 from ..vault import format as fmt
 from ..vault.keys import KeyError_, load_identities
 from ..vault.minisign import MinisignError, Signature
 from ..vault.store import Config, VaultError, check_signature
-from .index import Index, Row, SegmentMeta, parse_line, RecordError, utc_text
+from .index import Index, SegmentMeta, utc_text
+from .records import Parser, RecordError, segment_batches
 
 CONFIG_PIN = "vault-config.json"
 IDENTITY_NAME = "identity.key"
@@ -305,41 +302,50 @@ def _sync(station_dir: Path, source: Source, status: Status) -> Outcome:
     identities = load_identities(station_dir / IDENTITY_NAME)
     _check_recipient(config, identities)
     index = Index(station_dir, config.vault_id, config.genesis)
+    incoming = station_dir / INCOMING
     try:
         head = index.head()
         listing = source.listing(max(head.seq - 1, 0))
         pending = _check_listing(head.seq, head.sha256, listing)
         status.vault_seq = listing[-1].seq if listing else head.seq
         plan = _plan(head.seq, pending, config.checkpoint_interval)
-        outcome = Outcome(behind=len(pending))
-        incoming = station_dir / INCOMING
         shutil.rmtree(incoming, ignore_errors=True)
         incoming.mkdir(mode=0o700)
-        chain = head.sha256
-        for position, listed in enumerate(plan):
-            jump = position == 0 and listed.seq != head.seq + 1
-            segment, descriptor = _fetch_verified(source, config, listed.seq, incoming,
-                                                  None if jump else chain)
-            if jump and segment.kind != "full":
-                raise SyncError(f"segment {listed.seq} was listed as a checkpoint but its "
-                                "signature says otherwise")
-            if segment.suspect is not None:
-                index.skip(segment, segment.suspect)
-                status.skipped = (status.skipped + [{"seq": segment.seq, "reason": segment.suspect}])[-20:]
-                outcome.skipped.append(segment.seq)
-            else:
-                rows = _rows(segment, descriptor, incoming / "segment.age", identities)
-                if segment.kind == "full":
-                    outcome.records += index.rebuild(segment, rows)
-                else:
-                    outcome.records += index.apply_delta(segment, rows)
-                outcome.applied.append(segment.seq)
-            chain = segment.sha256
-            (incoming / "segment.age").unlink(missing_ok=True)
-        shutil.rmtree(incoming, ignore_errors=True)
+        outcome = Outcome(behind=len(pending))
+        with Parser() as parser:
+            chain = head.sha256
+            for position, listed in enumerate(plan):
+                jump = position == 0 and listed.seq != head.seq + 1
+                segment, descriptor = _fetch_verified(source, config, listed.seq, incoming,
+                                                      None if jump else chain)
+                if jump and segment.kind != "full":
+                    raise SyncError(f"segment {listed.seq} was listed as a checkpoint but "
+                                    "its signature says otherwise")
+                _account(index, segment, descriptor, incoming / "segment.age", identities,
+                         parser, outcome, status)
+                chain = segment.sha256
         return outcome
     finally:
         index.close()
+        shutil.rmtree(incoming, ignore_errors=True)
+
+
+def _account(index: Index, segment: SegmentMeta, descriptor: fmt.Descriptor, path: Path,
+             identities: list, parser: Parser, outcome: Outcome, status: Status) -> None:
+    """Skip a suspect segment, or apply a sound one: in place for a delta, as a new
+    generation for a full segment (or for anything onto an index that holds nothing)."""
+    if segment.suspect is not None:
+        index.skip(segment, segment.suspect)
+        status.skipped = (status.skipped + [{"seq": segment.seq, "reason": segment.suspect}])[-20:]
+        outcome.skipped.append(segment.seq)
+    else:
+        batches = segment_batches(path, identities, descriptor, parser)
+        if segment.kind == "full" or index.head().state_seq == 0:
+            outcome.records += index.rebuild(segment, batches)
+        else:
+            outcome.records += index.apply_delta(segment, batches)
+        outcome.applied.append(segment.seq)
+    path.unlink(missing_ok=True)
 
 
 def _check_listing(seq: int, sha: str, listing: list[Listed]) -> list[Listed]:
@@ -388,37 +394,6 @@ def _fetch_verified(source: Source, config: Config, seq: int, incoming: Path,
     meta = SegmentMeta(seq, sha.hexdigest(), descriptor.kind, descriptor.time,
                        descriptor.source, descriptor.puts, descriptor.deletes, descriptor.suspect)
     return meta, descriptor
-
-
-def _rows(segment: SegmentMeta, descriptor: fmt.Descriptor, path: Path,
-          identities: list) -> Iterator[Row]:
-    """Decrypt and parse; the record counts are checked against the signed descriptor at
-    the end, inside the apply's transaction, so a short segment is never half-applied."""
-    compressed = io.BytesIO()
-    try:
-        with open(path, "rb") as src:
-            pyrage.decrypt_io(src, compressed, identities)
-    except (pyrage.DecryptError, OSError) as exc:
-        raise SyncError(f"segment {segment.seq} cannot be decrypted with this station's "
-                        f"identity ({exc})") from exc
-    compressed.seek(0)
-    reader = zstandard.ZstdDecompressor().stream_reader(compressed, read_across_frames=True)
-    lines = io.BufferedReader(reader, buffer_size=READ_SIZE)  # type: ignore[arg-type]
-    puts = deletes = 0
-    try:
-        header = fmt.Header.from_line(lines.readline())
-        if header.descriptor.signed_form() != descriptor:
-            raise SyncError(f"segment {segment.seq}: plaintext header differs from its signature")
-        for number, line in enumerate(lines, start=2):
-            row = parse_line(line, number)
-            deletes += row.deleted
-            puts += not row.deleted
-            yield row
-    except zstandard.ZstdError as exc:
-        raise SyncError(f"segment {segment.seq}: compressed plaintext is damaged ({exc})") from exc
-    if (puts, deletes) != (segment.puts, segment.deletes):
-        raise SyncError(f"segment {segment.seq} holds {puts} puts and {deletes} deletes, its "
-                        f"signature says {segment.puts} and {segment.deletes}")
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -1,0 +1,479 @@
+"""A segment's records, from the encrypted file to rows ready for the index.
+
+Decryption runs in a thread that writes into a pipe, so the segment is never held in
+memory whole (a full segment is about 100 MB compressed at 1,000 beds). The plaintext is
+cut into blocks of a few megabytes at line boundaries and each block is parsed into a
+`Batch` (rows for `resources`, projection rows, the keys it touches) in forked worker
+processes: parsing is most of an apply's CPU and the index writer runs meanwhile. Blocks
+come back in order, so a later record still wins over an earlier one.
+
+Only the members each record needs are decoded (msgspec: type, id, lastUpdated and the
+patient reference); the four projected types (Patient, Location, Encounter,
+Appointment) are decoded whole with orjson.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import io
+import multiprocessing
+import os
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+import orjson
+import pyrage
+import zstandard
+
+from ..fhir.refs import target_id
+from ..vault import format as fmt
+from .text import fold
+
+PARIS = ZoneInfo("Europe/Paris")
+CURRENT_STAYS = ("planned", "arrived", "triaged", "in-progress", "onleave")
+INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.9",
+               "urn:oid:1.2.250.1.213.1.4.10", "urn:oid:1.2.250.1.213.1.4.11")
+BLOCK = 4 << 20  # bytes of plaintext per parsed block
+PARALLEL_FROM = 1 << 20  # segment file bytes (about 20 MB of plaintext): smaller ones are parsed in the syncing process
+READ_SIZE = 1 << 20
+
+
+class RecordError(ValueError):
+    """A segment whose plaintext is not what its signature says (refused whole)."""
+
+
+class _Ref(msgspec.Struct):
+    reference: str | None = None
+
+
+class _Meta(msgspec.Struct):
+    lastUpdated: str | None = None
+
+
+class _Key(msgspec.Struct):
+    resourceType: str
+    id: str
+
+
+class _Line(msgspec.Struct):
+    """The members of a line every record needs; the rest of the line is only skipped."""
+
+    resourceType: str = ""
+    id: str = ""
+    meta: _Meta | None = None
+    subject: _Ref | None = None
+    patient: _Ref | None = None
+    beneficiary: _Ref | None = None
+    delete: _Key | None = None
+
+
+_decode_line = msgspec.json.Decoder(_Line).decode
+PROJECTED = frozenset({"Patient", "Location", "Encounter", "Appointment"})
+
+
+@dataclass
+class Row:
+    """One record of a segment, ready for the tables."""
+
+    type: str
+    id: str
+    deleted: bool
+    line: bytes = b""
+    patient: str | None = None
+    updated: str | None = None
+    projection: tuple | None = None  # the projection row, for the projected types
+
+
+def parse_line(line: bytes, number: int) -> Row:
+    """A plaintext record line as a Row; `number` names it in errors (1 is the header)."""
+    line = line.rstrip(b"\n")
+    try:
+        head = _decode_line(line)
+    except msgspec.ValidationError:
+        head = _loose_head(line, number)
+    except msgspec.DecodeError as exc:
+        raise RecordError(f"plaintext line {number} is not JSON") from exc
+    if head.delete is not None and not head.resourceType:
+        return Row(head.delete.resourceType, head.delete.id, deleted=True)
+    if not head.resourceType or not head.id:
+        raise RecordError(f"plaintext line {number} lacks resourceType or id")
+    row = Row(head.resourceType, head.id, deleted=False, line=line,
+              updated=head.meta.lastUpdated if head.meta else None)
+    if row.type == "Patient":
+        row.patient = row.id
+    else:
+        for ref in (head.subject, head.patient, head.beneficiary):
+            if ref is not None and (pid := target_id(ref.reference, "Patient")):
+                row.patient = pid
+                break
+    if row.type in PROJECTED:
+        resource = orjson.loads(line)
+        if row.type == "Appointment" and row.patient is None:
+            row.patient = _appointment_patient(resource)
+        row.projection = _projection(row.type, resource, row.patient)
+    return row
+
+
+def _loose_head(line: bytes, number: int) -> _Line:
+    """A resource whose `subject` or `meta` is not shaped as usual: read it the slow way."""
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise RecordError(f"plaintext line {number} is not JSON") from exc
+    if not isinstance(data, dict):
+        raise RecordError(f"plaintext line {number} is not a JSON object")
+    delete = data.get("delete")
+    if isinstance(delete, dict) and "resourceType" not in data:
+        rtype, rid = delete.get("resourceType"), delete.get("id")
+        if isinstance(rtype, str) and isinstance(rid, str):
+            return _Line(delete=_Key(rtype, rid))
+        raise RecordError(f"plaintext line {number}: a delete without resourceType and id")
+
+    def ref(name: str) -> _Ref | None:
+        value = data.get(name)
+        text = value.get("reference") if isinstance(value, dict) else None
+        return _Ref(text) if isinstance(text, str) else None
+
+    meta = data.get("meta")
+    updated = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    rtype, rid = data.get("resourceType"), data.get("id")
+    return _Line(resourceType=rtype if isinstance(rtype, str) else "",
+                 id=rid if isinstance(rid, str) else "",
+                 meta=_Meta(updated if isinstance(updated, str) else None),
+                 subject=ref("subject"), patient=ref("patient"), beneficiary=ref("beneficiary"))
+
+
+def _appointment_patient(resource: dict) -> str | None:
+    for participant in _list(resource.get("participant")):
+        if isinstance(participant, dict) and (pid := target_id(participant.get("actor"), "Patient")):
+            return pid
+    return None
+
+
+# --- projections ------------------------------------------------------------------------------
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _code(concept: Any) -> str | None:
+    """The first code of a CodeableConcept (or Coding)."""
+    if not isinstance(concept, dict):
+        return None
+    if isinstance(concept.get("code"), str):
+        return concept["code"]
+    for coding in _list(concept.get("coding")):
+        if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+            return coding["code"]
+    return None
+
+
+def patient_row(resource: dict) -> tuple:
+    names = [n for n in _list(resource.get("name")) if isinstance(n, dict)]
+    chosen = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+    family = _text(chosen.get("family"))
+    given = " ".join(g for g in _list(chosen.get("given")) if isinstance(g, str)) or None
+    every = []
+    for name in names:
+        every.append(_text(name.get("family")) or "")
+        every.extend(g for g in _list(name.get("given")) if isinstance(g, str))
+        every.append(_text(name.get("text")) or "")
+    name_norm = " ".join(dict.fromkeys(w for w in fold(" ".join(every)).split()))
+    ipp, ins = _identifiers(resource)
+    deceased = bool(resource.get("deceasedBoolean")) or "deceasedDateTime" in resource
+    active = resource.get("active", True) is not False
+    return (resource.get("id"), family, given, name_norm, _text(resource.get("birthDate")),
+            _text(resource.get("gender")), ipp, ins, int(active), int(deceased))
+
+
+def _identifiers(resource: dict) -> tuple[str | None, str | None]:
+    """IPP (the hospital's own patient number) and INS (the national health identifier).
+
+    French servers mark the IPP with type PI and the INS with the INS OIDs; other servers'
+    medical record number (type MR) stands in for the IPP."""
+    ipp = ins = fallback = None
+    for ident in _list(resource.get("identifier")):
+        if not isinstance(ident, dict) or not isinstance(ident.get("value"), str):
+            continue
+        system, kind, value = ident.get("system"), _code(ident.get("type")), ident["value"]
+        if system in INS_SYSTEMS or kind in ("NI", "INS"):
+            ins = ins or value
+        elif kind == "PI":
+            ipp = ipp or value
+        elif kind == "MR":
+            fallback = fallback or value
+    return ipp or fallback, ins
+
+
+def location_row(resource: dict) -> tuple:
+    phone = next((t.get("value") for t in _list(resource.get("telecom"))
+                  if isinstance(t, dict) and t.get("system") == "phone"), None)
+    part_of = target_id(resource.get("partOf"), "Location")
+    return (resource.get("id"), _text(resource.get("name")), _code(resource.get("physicalType")),
+            part_of, _text(resource.get("status")), _code(resource.get("operationalStatus")),
+            phone if isinstance(phone, str) else None)
+
+
+def stay_row(resource: dict, patient: str | None) -> tuple:
+    period = resource.get("period") if isinstance(resource.get("period"), dict) else {}
+    status = _text(resource.get("status"))
+    attending = None
+    for participant in _list(resource.get("participant")):
+        if not isinstance(participant, dict):
+            continue
+        kinds = {_code(t) for t in _list(participant.get("type"))}
+        who = target_id(participant.get("individual"), "Practitioner")
+        if who and (attending is None or "ATND" in kinds):
+            attending = who
+            if "ATND" in kinds:
+                break
+    klass = resource.get("class")
+    return (resource.get("id"), patient, status, _code(klass) if isinstance(klass, dict) else None,
+            _text(period.get("start")), _text(period.get("end")), _current_location(resource),
+            attending, int(status in CURRENT_STAYS))
+
+
+def _current_location(resource: dict) -> str | None:
+    """The most precise location the patient is in now: an active bed before a unit."""
+    best, best_rank = None, -1
+    for entry in _list(resource.get("location")):
+        if not isinstance(entry, dict) or entry.get("status") in ("completed", "planned"):
+            continue
+        period = entry.get("period")
+        if isinstance(period, dict) and period.get("end"):
+            continue
+        where = target_id(entry.get("location"), "Location")
+        rank = {"bd": 3, "ro": 2, "wa": 1}.get(_code(entry.get("physicalType")) or "", 0)
+        if where and rank > best_rank:
+            best, best_rank = where, rank
+    return best
+
+
+def booking_row(resource: dict, patient: str | None) -> tuple:
+    start = _text(resource.get("start"))
+    room = None
+    for participant in _list(resource.get("participant")):
+        if isinstance(participant, dict) and (where := target_id(participant.get("actor"), "Location")):
+            room = where
+            break
+    return (resource.get("id"), local_day(start), start, _text(resource.get("end")), patient,
+            room, _text(resource.get("status")))
+
+
+def local_day(instant: str | None) -> str | None:
+    """The Europe/Paris calendar day of a FHIR dateTime (a date stays itself)."""
+    if not instant:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    except ValueError:
+        return instant[:10] if len(instant) >= 10 else None
+    if when.tzinfo is None:
+        return when.date().isoformat()
+    return when.astimezone(PARIS).date().isoformat()
+
+
+PROJECTIONS = {  # type: (table, key column)
+    "Patient": ("patients", "id"),
+    "Location": ("locations", "id"),
+    "Encounter": ("stays", "encounter"),
+    "Appointment": ("bookings", "appointment"),
+}
+
+
+def _projection(rtype: str, resource: Any, patient: str | None) -> tuple | None:
+    if not isinstance(resource, dict):
+        return None
+    if rtype == "Patient":
+        return patient_row(resource)
+    if rtype == "Location":
+        return location_row(resource)
+    if rtype == "Encounter":
+        return stay_row(resource, patient)
+    if rtype == "Appointment":
+        return booking_row(resource, patient)
+    return None
+
+
+
+
+# --- blocks and batches --------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """One block's records as the index takes them. Within the block a later record for
+    the same resource has already won; `keys` lists every resource the block touches
+    (a delta removes them all before inserting `rows`)."""
+
+    rows: list[tuple] = field(default_factory=list)  # (type, id, patient, updated, json)
+    keys: list[tuple[str, str]] = field(default_factory=list)
+    projections: dict[str, list[tuple]] = field(default_factory=dict)
+    puts: int = 0
+    deletes: int = 0
+
+
+def parse_block(data: bytes, first_number: int) -> Batch:
+    """Parse a block of whole lines; `first_number` is the plaintext line number of its
+    first line (the header is line 1), to name a bad line."""
+    last: dict[tuple[str, str], Row] = {}
+    batch = Batch()
+    for number, line in enumerate(data.split(b"\n"), start=first_number):
+        if not line:
+            continue
+        row = parse_line(line, number)
+        batch.deletes += row.deleted
+        batch.puts += not row.deleted
+        key = (row.type, row.id)
+        last.pop(key, None)  # re-inserted at the end: order of last occurrence
+        last[key] = row
+    batch.keys = list(last)
+    for row in last.values():
+        if row.deleted:
+            continue
+        batch.rows.append((row.type, row.id, row.patient, row.updated, row.line))
+        if row.projection is not None:
+            batch.projections.setdefault(PROJECTIONS[row.type][0], []).append(row.projection)
+    return batch
+
+
+def decrypted(path: Path, identities: list) -> io.BufferedReader:
+    """The segment's compressed plaintext as a stream: decrypted by a thread into a pipe."""
+    read_end, write_end = os.pipe()
+    failure: list[BaseException] = []
+
+    def decrypt() -> None:
+        try:
+            with open(path, "rb") as src, open(write_end, "wb", buffering=READ_SIZE) as dst:
+                pyrage.decrypt_io(src, dst, identities)
+        except BaseException as exc:  # reported when the reader reaches the end
+            failure.append(exc)
+
+    thread = threading.Thread(target=decrypt, daemon=True, name="segment-decrypt")
+    thread.start()
+    return _CheckedPipe(open(read_end, "rb", buffering=READ_SIZE), thread, failure)
+
+
+class _CheckedPipe(io.RawIOBase):
+    """A pipe's read end that raises the decrypting thread's error at end of stream
+    (a wrong identity or a damaged file must not look like a short segment)."""
+
+    def __init__(self, raw: io.BufferedReader, thread: threading.Thread, failure: list):
+        self.raw, self.thread, self.failure = raw, thread, failure
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self.raw.readinto(buffer)
+        if not count:
+            self.thread.join()
+            if self.failure:
+                raise self.failure[0]
+        return count
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def plaintext_blocks(stream: Any) -> Iterator[tuple[bytes, int]]:
+    """(block of whole lines, number of its first line), after the header line."""
+    number = 2
+    pending = b""
+    while True:
+        chunk = stream.read(BLOCK)
+        if not chunk:
+            break
+        data = pending + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            pending = data
+            continue
+        block, pending = data[:cut], data[cut:]
+        yield block, number
+        number += block.count(b"\n")
+    if pending:
+        yield pending, number
+
+
+class Parser:
+    """Parses blocks, in forked workers once a segment is large enough. The pool is forked
+    before the segment is opened, so the workers hold none of it."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+        self.pool: cf.ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> "Parser":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def start(self, size: int) -> bool:
+        """Fork the workers if a segment of `size` bytes is worth them. This must happen
+        before the segment is opened: a worker forked later would inherit the write end of
+        the decryption pipe, and the pipe would never reach its end."""
+        if self.workers < 2 or size < PARALLEL_FROM:
+            return False
+        if self.pool is None:
+            self.pool = cf.ProcessPoolExecutor(self.workers,
+                                               mp_context=multiprocessing.get_context("fork"))
+            self.pool.submit(int).result()  # a fork pool starts its workers on first use
+        return True
+
+    def batches(self, blocks: Iterator[tuple[bytes, int]], parallel: bool) -> Iterator[Batch]:
+        if not parallel or self.pool is None:
+            for data, number in blocks:
+                yield parse_block(data, number)
+            return
+        in_flight: deque[cf.Future] = deque()
+        for data, number in blocks:
+            in_flight.append(self.pool.submit(parse_block, data, number))
+            if len(in_flight) >= 2 * self.workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+
+
+def segment_batches(path: Path, identities: list, descriptor: fmt.Descriptor,
+                    parser: Parser) -> Iterator[Batch]:
+    """Every record of a verified segment, in batches; the header must repeat the signed
+    descriptor and the records must number what it says, or RecordError is raised after
+    the last batch, inside the index's transaction, so a short segment never lands."""
+    parallel = parser.start(path.stat().st_size)
+    stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(
+        decrypted(path, identities), read_across_frames=True), buffer_size=READ_SIZE)
+    puts = deletes = 0
+    try:
+        header = fmt.Header.from_line(stream.readline())
+        if header.descriptor.signed_form() != descriptor:
+            raise RecordError(f"segment {descriptor.seq}: plaintext header differs from its signature")
+        for batch in parser.batches(plaintext_blocks(stream), parallel):
+            puts += batch.puts
+            deletes += batch.deletes
+            yield batch
+    except zstandard.ZstdError as exc:
+        raise RecordError(f"segment {descriptor.seq}: compressed plaintext is damaged ({exc})") from exc
+    except (pyrage.DecryptError, OSError) as exc:
+        raise RecordError(f"segment {descriptor.seq} cannot be decrypted with this station's "
+                          f"identity, or is damaged ({exc})") from exc
+    finally:
+        stream.close()
+    if (puts, deletes) != (descriptor.puts, descriptor.deletes):
+        raise RecordError(f"segment {descriptor.seq} holds {puts} puts and {deletes} deletes, "
+                          f"its signature says {descriptor.puts} and {descriptor.deletes}")
