@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from ..fhir.refs import target
-from .index import CURRENT_STAYS, patient_row
+from .records import CURRENT_STAYS, patient_row
 
 DEFAULT_ZONE = "Europe/Paris"
 PLAN_HOURS = 24  # the administration plan looks this far ahead
@@ -385,6 +385,14 @@ class Summary:
     @property
     def as_needed(self) -> list[Medication]:
         return [m for m in self.medications if m.as_needed and not m.due]
+
+    @property
+    def result_groups(self) -> list[tuple[str, list[Series]]]:
+        """Results by group (Biologie first), in the order they were sorted."""
+        groups: dict[str, list[Series]] = {}
+        for item in self.results:
+            groups.setdefault(item.group, []).append(item)
+        return list(groups.items())
 
     @property
     def plan(self) -> list[tuple[Due, Medication]]:
