@@ -470,3 +470,21 @@ def test_every_french_text_has_its_english() -> None:
     texts.update(ROLE_LABELS.values())
     missing = sorted(t for t in texts if t not in EN)
     assert not missing
+
+
+def test_old_data_and_declared_downtime_are_shown_in_warning(demo, nurse) -> None:
+    _, station_dir = demo
+    settings = Settings.load(station_dir)
+    saved = (settings.stale_minutes, settings.downtime)
+    try:
+        settings.stale_minutes = 0
+        settings.downtime = {"since": "2026-11-22T13:03:00Z", "note": "Appeler le 2000"}
+        settings.save(station_dir)
+        page = nurse.get("/wards").text
+        assert 'class="banner data-age stale"' in page and "Attention, données anciennes" in page
+        assert "Mode dégradé déclaré depuis le 22/11" in page and "Appeler le 2000" in page
+        assert nurse.get("/health").json()["stale"] is True
+    finally:
+        settings.stale_minutes, settings.downtime = saved
+        settings.save(station_dir)
+    assert "Attention, données anciennes" not in nurse.get("/wards").text
