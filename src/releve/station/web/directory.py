@@ -30,7 +30,7 @@ _LOCK = threading.Lock()
 @dataclass
 class Phone:
     number: str
-    kind: str  # 'mobile' (DECT or mobile), 'work' (desk extension), 'pager', 'fax', 'other'
+    kind: str  # 'mobile' (DECT or mobile), 'work' (extension), 'direct', 'pager', 'fax', 'other'
 
 
 @dataclass
@@ -59,6 +59,8 @@ def phones_of(resource: dict) -> list[Phone]:
             kind = "fax"
         else:
             kind = {"mobile": "mobile", "work": "work"}.get(telecom.get("use"), "other")
+            if kind == "work" and sum(c.isdigit() for c in number) > 6:
+                kind = "direct"  # a full number, not an internal extension
         rank = telecom.get("rank") if isinstance(telecom.get("rank"), int) else 99
         found.append((rank, len(found), Phone(number, kind)))
     return [phone for *_, phone in sorted(found, key=lambda f: (f[0], f[1]))]

@@ -149,6 +149,7 @@ EN = {
     # directory.html
     "DECT / mobile": "DECT / mobile",
     "Poste": "Extension",
+    "Ligne directe": "Direct line",
     "Bip": "Pager",
     "Fax": "Fax",
     "Tél.": "Phone",
