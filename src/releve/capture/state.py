@@ -181,12 +181,14 @@ class WriterState:
                 replaced = [(key, value) for key, value in cursor.getmulti([k for k, _ in encoded])
                             if _split(value)[1] != seq]
             txn.cursor(self.undo).putmulti(replaced, overwrite=False)
-        puts = [(key, _value(digest, seq)) for key, digest in encoded if digest is not None]
+        tail = seq.to_bytes(8, "big")  # _value, inlined: 1.9 M rows in a first capture
+        puts = [(key, digest + tail) for key, digest in encoded if digest is not None]
         if puts:
             txn.cursor(self.current).putmulti(puts)
-        for key, digest in encoded:
-            if digest is None:
-                txn.delete(key, db=self.current)
+        if len(puts) < len(encoded):
+            for key, digest in encoded:
+                if digest is None:
+                    txn.delete(key, db=self.current)
 
     def prepare(self, seq: int, sha256: str, kind: str) -> None:
         """Commit the pending segment's rows, marked pending, before the append."""

@@ -173,44 +173,23 @@ def _next_link(links: list[_Link]) -> str | None:
     return next((link.url for link in links if link.relation == "next" and link.url), None)
 
 
-@dataclass
-class PageLines:
-    """A searchset page as the writer's scan needs it: each match's `Type/id` and line."""
-
-    total: int | None
-    next: str | None
-    matches: int
-    keys: list[str]
-    lines: list[bytes]
-    invalid: int
+class _Key(msgspec.Struct):
+    resourceType: str = ""
+    id: str = ""
 
 
-def page_lines(body: bytes) -> PageLines:
-    """Like split_page for a search (no deletions), lean: no per-entry objects, no stamps.
+decode_page = _decode_bundle  # Bundle.entry[].resource as the bytes the server sent
+decode_key = msgspec.json.Decoder(_Key).decode  # a resource's type and id, nothing else
 
-    Raises msgspec.DecodeError (not JSON) or msgspec.ValidationError (not a Bundle)."""
-    bundle = _decode_bundle(body)
-    if bundle.resourceType != "Bundle":
-        raise msgspec.ValidationError(f"expected a Bundle, got {bundle.resourceType[:40]}")
-    keys: list[str] = []
-    lines: list[bytes] = []
-    invalid = matches = 0
-    for entry in bundle.entry:
-        if entry.search is not None and entry.search.mode != "match":
-            continue
-        matches += 1
-        if not len(entry.resource):
-            invalid += 1
-            continue
-        line = bytes(entry.resource)
-        try:
-            head = _decode_head(line)
-        except msgspec.ValidationError:
-            invalid += 1
-            continue
-        if line[:1] != b"{" or line[-1:] != b"}" or b"\n" in line or b"\r" in line or line.startswith(b'{"delete":'):
-            value = loads_exact(line.strip())  # one ndjson line, resourceType first
-            line = dumps_exact({"resourceType": value.get("resourceType"), **value})
-        keys.append(f"{head.resourceType}/{head.id}")
-        lines.append(line)
-    return PageLines(bundle.total, _next_link(bundle.link), matches, keys, lines, invalid)
+
+def needs_rewrite(line: bytes) -> bool:
+    """Whether a resource's bytes cannot stand as one ndjson line of a segment as they
+    are: line breaks, or "delete" as first member (format.md 7.4)."""
+    return (line[:1] != b"{" or line[-1:] != b"}" or b"\n" in line or b"\r" in line
+            or line.startswith(b'{"delete":'))
+
+
+def as_line(line: bytes) -> bytes:
+    """One compact ndjson line with resourceType first, numbers exactly as written."""
+    value = loads_exact(line.strip())
+    return dumps_exact({"resourceType": value.get("resourceType"), **value})
