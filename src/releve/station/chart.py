@@ -408,6 +408,11 @@ def as_list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
+def many(value: Any) -> list:
+    """A list member some servers send as a single value."""
+    return value if isinstance(value, list) else [value] if isinstance(value, str) else []
+
+
 def as_dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
@@ -567,8 +572,8 @@ def range_text(value: Any) -> str:
 def human_name(value: Any) -> tuple[str, str, str]:
     """(display, family, given) of a HumanName: "DUPONT Marie", family in capitals."""
     value = as_dict(value)
-    family = as_text(value.get("family"))
-    given = " ".join(as_text(g) for g in as_list(value.get("given")) if as_text(g))
+    family = value["family"].strip() if isinstance(value.get("family"), str) else ""
+    given = " ".join(g.strip() for g in as_list(value.get("given")) if isinstance(g, str) and g.strip())
     if not family and not given:
         text = as_text(value.get("text"))
         return text, "", ""
@@ -747,7 +752,7 @@ def due_times(timing: Any, start: dt.datetime, end: dt.datetime, zone: str = DEF
     tz = ZoneInfo(zone)
     timing = as_dict(timing)
     repeat = as_dict(timing.get("repeat"))
-    events = [w for w in (instant(e, tz) for e in as_list(timing.get("event"))) if w]
+    events = [w for w in (instant(e, tz) for e in many(timing.get("event"))) if w]
     if events and not repeat:
         return sorted(w for w in events if start <= w < end)
     bounds_start, bounds_end = period(repeat.get("boundsPeriod"))
@@ -774,7 +779,7 @@ def due_times(timing: Any, start: dt.datetime, end: dt.datetime, zone: str = DEF
 
 def _repeat_times(repeat: dict, window: tuple[dt.datetime, dt.datetime], tz: ZoneInfo,
                   anchor: dt.datetime | None) -> list[dt.datetime]:
-    weekdays = {WEEKDAYS.index(d) for d in as_list(repeat.get("dayOfWeek")) if d in WEEKDAYS}
+    weekdays = {WEEKDAYS.index(d) for d in many(repeat.get("dayOfWeek")) if d in WEEKDAYS}
     days = weekdays or None
     frequency = number(repeat.get("frequency")) or 1
     period_value = number(repeat.get("period"))
@@ -784,10 +789,10 @@ def _repeat_times(repeat: dict, window: tuple[dt.datetime, dt.datetime], tz: Zon
             and frequency == 1:
         every_days = int(period_value)
     anchor_day = anchor.astimezone(tz).date() if anchor else None
-    clocks = [c for c in (_clock(t) for t in as_list(repeat.get("timeOfDay"))) if c]
+    clocks = [c for c in (_clock(t) for t in many(repeat.get("timeOfDay"))) if c]
     if clocks:
         return _daily(sorted(set(clocks)), window, tz, days, every_days, anchor_day)
-    whens = [w for w in as_list(repeat.get("when")) if isinstance(w, str) and w in WHEN_HOURS]
+    whens = [w for w in many(repeat.get("when")) if isinstance(w, str) and w in WHEN_HOURS]
     if whens:
         offset = number(repeat.get("offset")) or 0
         clocks_at: set[dt.time] = set()
@@ -848,13 +853,13 @@ def timing_text(timing: Any) -> str:
             each = f"par {per}" if period_value == 1 else \
                 f"toutes les {number_text(period_value)} {UNIT_TEXT.get(unit, unit)}"
             parts.append(f"{number_text(frequency or 1)} fois {each}")
-    clocks = [c for c in (_clock(t) for t in as_list(repeat.get("timeOfDay"))) if c]
+    clocks = [c for c in (_clock(t) for t in many(repeat.get("timeOfDay"))) if c]
     if clocks:
         parts.append("à " + ", ".join(c.strftime("%H:%M") for c in sorted(clocks)))
-    whens = [WHEN_TEXT.get(w, w) for w in as_list(repeat.get("when")) if isinstance(w, str)]
+    whens = [WHEN_TEXT.get(w, w) for w in many(repeat.get("when")) if isinstance(w, str)]
     if whens:
         parts.append(", ".join(whens))
-    days = [d for d in as_list(repeat.get("dayOfWeek")) if isinstance(d, str)]
+    days = [d for d in many(repeat.get("dayOfWeek")) if isinstance(d, str)]
     if days:
         parts.append("(" + ", ".join(days) + ")")
     count = number(repeat.get("count"))
@@ -1498,6 +1503,7 @@ class Builder:
             if resource.get("status") in ("completed", "revoked", "entered-in-error"):
                 return None
             activities = [as_dict(as_dict(a).get("detail")) for a in as_list(resource.get("activity"))]
+            activities = [a for a in activities if a]
             kind = self.treatment_kind(resource, activities)
             if kind is None:
                 return None
@@ -1569,7 +1575,7 @@ class Builder:
         if isinstance(activity.get("scheduledString"), str):
             return None
         timing = as_dict(activity.get("scheduledTiming"))
-        events = [e for e in as_list(timing.get("event")) if isinstance(e, str)]
+        events = [e for e in many(timing.get("event")) if isinstance(e, str)]
         return events[0] if events else period(as_dict(timing.get("repeat")).get("boundsPeriod"))[0]
 
     def upcoming(self, summary: Summary) -> None:

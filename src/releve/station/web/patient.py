@@ -98,7 +98,7 @@ def _find(conn, pid: str, did: str) -> tuple[dict, str] | None:
 def safe_filename(title: str, extension: str) -> str:
     """ASCII letters, digits, dots, dashes: nothing a header or a file system can trip on."""
     bare = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    bare = re.sub(r"[^A-Za-z0-9._-]+", "_", bare).strip("._")[:80] or "document"
+    bare = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "_", bare)).strip("._")[:80] or "document"
     return f"{bare}.{extension}"
 
 
