@@ -267,7 +267,12 @@ class Value:
     number: float | None
     unit: str
     flag: str  # "↑", "↓", "!" or ""
-    range: str
+    reference: dict = field(default_factory=dict)  # the first referenceRange, as sent
+
+    @property
+    def range(self) -> str:
+        """'3,5 – 5,1 mmol/L': worked out only for the values a page shows."""
+        return range_text(self.reference) or as_text(self.reference.get("text"))
 
 
 @dataclass
@@ -1365,7 +1370,7 @@ class Builder:
                     group, part)
             if value is None and not components:
                 note = as_text(resource.get("valueString")) or concept_text(resource.get("dataAbsentReason"))
-                add(key, label, group, Value(when_text, when, note or "—", None, "", "", ""))
+                add(key, label, group, Value(when_text, when, note or "—", None, "", ""))
             return True
 
         self.each("Observation", read)
@@ -1402,7 +1407,7 @@ class Builder:
         text = f"{systolic.text if systolic else '?'}/{diastolic.text if diastolic else '?'}"
         flag = (systolic.flag if systolic else "") or (diastolic.flag if diastolic else "")
         add("bp", "Pression artérielle", "vital",
-            Value(when_text, when, text, systolic.number if systolic else None, "mmHg", flag, ""), 3)
+            Value(when_text, when, text, systolic.number if systolic else None, "mmHg", flag), 3)
 
     def value(self, holder: dict, when_text: str | None, when: dt.datetime | None) -> Value | None:
         """The value of an Observation or of a component, with its flag and range."""
@@ -1437,7 +1442,6 @@ class Builder:
         else:
             return None
         ranges = [as_dict(r) for r in as_list(holder.get("referenceRange"))]
-        shown_range = range_text(ranges[0]) or as_text(ranges[0].get("text")) if ranges else ""
         flag = ""
         for interpretation in as_list(holder.get("interpretation")):
             for code in codes(interpretation):
@@ -1446,7 +1450,7 @@ class Builder:
             low = number(as_dict(ranges[0].get("low")).get("value"))
             high = number(as_dict(ranges[0].get("high")).get("value"))
             flag = "↑" if high is not None and amount > high else "↓" if low is not None and amount < low else ""
-        return Value(when_text, when, text or "—", amount, unit, flag, shown_range)
+        return Value(when_text, when, text or "—", amount, unit, flag, ranges[0] if ranges else {})
 
     @staticmethod
     def blood_text(resource: dict) -> str:
