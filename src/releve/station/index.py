@@ -61,21 +61,27 @@ CREATE TABLE IF NOT EXISTS bookings(
   status TEXT);
 """
 
+# the keys exist from the start: a later record replaces an earlier one (INSERT OR
+# REPLACE), so a generation build needs no deduplication pass over the loaded table, and
+# a full segment, written in type and id order, appends to these B-trees
+KEYS = """
+CREATE UNIQUE INDEX IF NOT EXISTS resources_key ON resources(type, id);
+CREATE UNIQUE INDEX IF NOT EXISTS patients_id ON patients(id);
+CREATE UNIQUE INDEX IF NOT EXISTS locations_id ON locations(id);
+CREATE UNIQUE INDEX IF NOT EXISTS stays_encounter ON stays(encounter);
+CREATE UNIQUE INDEX IF NOT EXISTS bookings_appointment ON bookings(appointment);
+"""
+
 # created after a bulk load (a generation build), or at once for an empty one
 INDEXES = """
-CREATE UNIQUE INDEX IF NOT EXISTS resources_key ON resources(type, id);
 CREATE INDEX IF NOT EXISTS resources_patient ON resources(patient, type) WHERE patient IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS patients_id ON patients(id);
 CREATE INDEX IF NOT EXISTS patients_ipp ON patients(ipp) WHERE ipp IS NOT NULL;
 CREATE INDEX IF NOT EXISTS patients_ins ON patients(ins) WHERE ins IS NOT NULL;
 CREATE INDEX IF NOT EXISTS patients_birth ON patients(birth_date);
 CREATE INDEX IF NOT EXISTS patients_name_norm ON patients(name_norm);
-CREATE UNIQUE INDEX IF NOT EXISTS locations_id ON locations(id);
 CREATE INDEX IF NOT EXISTS locations_part_of ON locations(part_of);
-CREATE UNIQUE INDEX IF NOT EXISTS stays_encounter ON stays(encounter);
 CREATE INDEX IF NOT EXISTS stays_location ON stays(location) WHERE current = 1;
 CREATE INDEX IF NOT EXISTS stays_patient ON stays(patient);
-CREATE UNIQUE INDEX IF NOT EXISTS bookings_appointment ON bookings(appointment);
 CREATE INDEX IF NOT EXISTS bookings_day ON bookings(day, start);
 """
 
@@ -107,11 +113,11 @@ class Head:
 
 
 _INSERTS = {
-    "patients": "INSERT INTO patients(id, family, given, name_norm, birth_date, gender, ipp, "
+    "patients": "INSERT OR REPLACE INTO patients(id, family, given, name_norm, birth_date, gender, ipp, "
                 "ins, active, deceased) VALUES (?,?,?,?,?,?,?,?,?,?)",
-    "locations": "INSERT INTO locations VALUES (?,?,?,?,?,?,?)",
-    "stays": "INSERT INTO stays VALUES (?,?,?,?,?,?,?,?,?)",
-    "bookings": "INSERT INTO bookings VALUES (?,?,?,?,?,?,?)",
+    "locations": "INSERT OR REPLACE INTO locations VALUES (?,?,?,?,?,?,?)",
+    "stays": "INSERT OR REPLACE INTO stays VALUES (?,?,?,?,?,?,?,?,?)",
+    "bookings": "INSERT OR REPLACE INTO bookings VALUES (?,?,?,?,?,?,?)",
 }
 
 
@@ -231,8 +237,9 @@ class Index:
         path = self._new_generation(empty=False)
         build = sqlite3.connect(path, isolation_level=None)
         try:
-            build.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
-            build.executescript(SCHEMA)
+            build.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+                                "PRAGMA cache_size=-65536;")  # 64 MiB for the key B-trees
+            build.executescript(SCHEMA + KEYS)
             build.execute("BEGIN")
             count = 0
             previous = list(self.conn.execute("SELECT * FROM segments"))
@@ -241,7 +248,6 @@ class Index:
                 _insert_batch(build, batch, names=False)
                 count += batch.puts + batch.deletes
             build.execute("COMMIT")
-            _deduplicate(build)
             build.execute("INSERT INTO patient_names(rowid, name) SELECT rowid, name_norm FROM patients")
             build.executescript(INDEXES)
             _set_meta(build, self._identity_meta())
@@ -266,7 +272,7 @@ class Index:
         _, path = _next_generation(self.dir)
         if empty:
             conn = connect(path)
-            conn.executescript(SCHEMA + INDEXES)
+            conn.executescript(SCHEMA + KEYS + INDEXES)
             _set_meta(conn, self._identity_meta())
             conn.close()
             _write_pointer(self.dir, path.name)
@@ -313,22 +319,12 @@ class Index:
 def _insert_batch(conn: sqlite3.Connection, batch: Batch, names: bool) -> None:
     """Insert a batch's resources and projections; `names` fills the name index row by
     row (a generation build fills it once at the end, before patients.id has an index)."""
-    conn.executemany("INSERT INTO resources VALUES (?,?,?,?,?)", batch.rows)
+    conn.executemany("INSERT OR REPLACE INTO resources VALUES (?,?,?,?,?)", batch.rows)
     for table, values in batch.projections.items():
         conn.executemany(_INSERTS[table], values)
         if table == "patients" and names:
             conn.executemany("INSERT INTO patient_names(rowid, name) SELECT rowid, name_norm "
                              "FROM patients WHERE id = ?", [(v[0],) for v in values])
-
-
-def _deduplicate(conn: sqlite3.Connection) -> None:
-    """A full segment holds each resource once (the writer guarantees it); should one hold a
-    resource twice, the later line wins, as it would have in a delta."""
-    conn.execute("DELETE FROM resources WHERE rowid NOT IN "
-                 "(SELECT max(rowid) FROM resources GROUP BY type, id)")
-    for table, column in PROJECTIONS.values():
-        conn.execute(f"DELETE FROM {table} WHERE rowid NOT IN "
-                     f"(SELECT max(rowid) FROM {table} GROUP BY {column})")
 
 
 def _account_in(conn: sqlite3.Connection, segment: SegmentMeta, outcome: str,
