@@ -739,11 +739,13 @@ def markdown(result: dict[str, Any]) -> str:
         f"bare history / bare full paging: {100 * ratios['incremental_bare_over_full_bare']:.1f}%.",
         f"- The incremental walk received {s['incremental']['capture']['received']:,} versions "
         f"for {change['changed']:,} changes: capture's high-water mark is the full walk's T0 "
-        f"minus a 2 s overlap, so it reads again whatever the server wrote in the 2 s before "
-        f"T0 (here the end of the bulk load); the writer stores only what changed.",
+        "(the demo HIS dates a walk by its newest version), minus a 2 s overlap unless the "
+        "server's HTTP Date is a minute or more past T0, as it is here (the bulk load ended "
+        "minutes before); the writer stores only what changed.",
         f"- A third cycle with nothing changed since (start-up, the history query, the "
-        f"writer state; it re-reads the {runs[-1]['idle']['detail']['seen']:,} versions of its "
-        f"own 2 s overlap and writes nothing): {s['idle_capture_seconds']:.2f} s.",
+        f"writer state; its T0 is the last change, seconds old, so it keeps the 2 s overlap "
+        f"and re-reads {runs[-1]['idle']['detail']['seen']:,} versions, writing nothing): "
+        f"{s['idle_capture_seconds']:.2f} s.",
         "",
         "Per repeat (wall seconds, and in brackets capture or bare-client CPU / server CPU / "
         "other CPU):",

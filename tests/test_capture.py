@@ -431,3 +431,15 @@ def test_tls_with_the_hospitals_own_ca(tmp_path, keys, vault_dir):
     finally:
         server.should_exit = True
         store.close()
+
+
+def test_the_overlap_is_kept_unless_the_servers_clock_shows_t0_a_minute_old():
+    """A server dating its walks by its clock (T0 = now) keeps the 2 s overlap; one whose
+    T0 is its newest version, older than its HTTP Date by a minute or more, needs none."""
+    from releve.capture.fhir_capture import next_mark
+
+    t0 = "2026-12-02T04:37:33.396987Z"
+    assert next_mark(t0, "Wed, 02 Dec 2026 04:40:43 GMT") == "2026-12-02T04:37:33.396987+00:00"
+    assert next_mark(t0, "Wed, 02 Dec 2026 04:37:34 GMT") == "2026-12-02T04:37:31.396987+00:00"
+    assert next_mark(t0, None) == "2026-12-02T04:37:31.396987+00:00"
+    assert next_mark(t0, "not a date") == "2026-12-02T04:37:31.396987+00:00"
