@@ -14,6 +14,7 @@ import io
 import multiprocessing
 import os
 import shutil
+import signal
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -143,7 +144,8 @@ class Writer:
         if self.pool is not None:
             return
         with self.state.closed():
-            pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+            pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
+                                          initializer=_leave_interrupts_to_the_parent)
             pool.submit(int).result()  # the fork context starts every worker on first use
         self.pool = pool
 
@@ -493,3 +495,9 @@ def _replay_plain(state: WriterState, seq: int) -> None:
 def _flush(state: WriterState, pending: dict[str, bytes | None], seq: int) -> None:
     state.replay(pending, seq)
     pending.clear()
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """Ctrl-C reaches the whole process group: a worker that died of it would leave the
+    pool broken and the parent waiting on it. The parent alone stops, and stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

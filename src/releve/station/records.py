@@ -19,6 +19,7 @@ import datetime as dt
 import io
 import multiprocessing
 import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -432,7 +433,8 @@ class Parser:
             return False
         if self.pool is None:
             self.pool = cf.ProcessPoolExecutor(self.workers,
-                                               mp_context=multiprocessing.get_context("fork"))
+                                               mp_context=multiprocessing.get_context("fork"),
+                                               initializer=_ignore_interrupts)
             self.pool.submit(int).result()  # a fork pool starts its workers on first use
         return True
 
@@ -477,3 +479,8 @@ def segment_batches(path: Path, identities: list, descriptor: fmt.Descriptor,
     if (puts, deletes) != (descriptor.puts, descriptor.deletes):
         raise RecordError(f"segment {descriptor.seq} holds {puts} puts and {deletes} deletes, "
                           f"its signature says {descriptor.puts} and {descriptor.deletes}")
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C on `releve station sync` is for the parent, which stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
