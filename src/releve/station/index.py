@@ -29,9 +29,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ..fhir.refs import target
 from .records import PROJECTIONS, Batch
 
 INDEX_DIR = "index"
@@ -206,12 +204,7 @@ class Index:
     # --- what the index holds --------------------------------------------------------------
 
     def head(self) -> Head:
-        meta = dict(self.conn.execute("SELECT key, value FROM meta"))
-        return Head(int(meta.get("seq", 0)), meta.get("sha256", self.genesis),
-                    int(meta.get("state_seq", 0)), meta.get("state_time"))
-
-    def counts(self) -> dict[str, int]:
-        return dict(self.conn.execute("SELECT type, count(*) FROM resources GROUP BY type"))
+        return read_head(self.conn, self.genesis)
 
     # --- applying segments ---------------------------------------------------------------------
 
@@ -351,13 +344,14 @@ def utc_text() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def read_head(conn: sqlite3.Connection, genesis: str = "") -> Head:
+    """The head a generation's meta table records (genesis when nothing was applied)."""
+    meta = dict(conn.execute("SELECT key, value FROM meta"))
+    return Head(int(meta.get("seq", 0)), meta.get("sha256", genesis),
+                int(meta.get("state_seq", 0)), meta.get("state_time"))
+
+
 def reader(station_dir: Path) -> sqlite3.Connection | None:
     """A read-only connection to the current generation (None before the first sync)."""
     path = current_generation(Path(station_dir))
     return None if path is None else connect(path, readonly=True)
-
-
-def key_of(reference: Any) -> str | None:
-    """`Type/id` of a reference, as the resources table is keyed."""
-    found = target(reference)
-    return f"{found[0]}/{found[1]}" if found else None

@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse
 
 from ..accounts import Accounts, User
 from ..audit import Audit
-from ..index import Head, connect, current_generation
+from ..index import Head, connect, current_generation, read_head
 from ..sync import Settings, Status
 from . import formats
 from .i18n import LANGUAGES, translator
@@ -79,9 +79,7 @@ class Station:
         conn = self.db()
         if conn is None:
             return None
-        meta = dict(conn.execute("SELECT key, value FROM meta"))
-        return Head(int(meta.get("seq", 0)), meta.get("sha256", ""),
-                    int(meta.get("state_seq", 0)), meta.get("state_time"))
+        return read_head(conn)
 
     def freshness(self, lang: str) -> Freshness:
         settings = self.settings()
