@@ -288,6 +288,25 @@ def test_every_byte_of_a_signature_file_is_covered(built, vault):
     verify(LocalVault(vault))
 
 
+@pytest.mark.parametrize("line", [1, 3], ids=["signature", "global-signature"])
+def test_padding_bits_of_a_signature_line_are_covered(built, vault, line):
+    """The last base64 character before '=' carries bits the decoder drops; setting one
+    must still break the segment, or a signature file would have two valid spellings."""
+    import base64
+    import string
+
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/"
+    path = sig(vault, 2)
+    lines = path.read_text().split("\n")
+    text = lines[line]
+    last = len(text.rstrip("=")) - 1
+    index = alphabet.index(text[last])
+    lines[line] = text[:last] + alphabet[index ^ 0x01] + text[last + 1:]
+    assert base64.b64decode(lines[line]) == base64.b64decode(text)
+    path.write_text("\n".join(lines))
+    assert_broken(vault, 2, reason="canonical")
+
+
 def test_untrusted_comment_is_not_signed(built, vault):
     """minisign's first line is an untrusted comment: editing it changes nothing."""
     path = sig(vault, 2)

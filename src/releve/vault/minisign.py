@@ -215,7 +215,14 @@ def _payload_line(text: str, what: str) -> str:
 
 
 def _b64(text: str, what: str) -> bytes:
+    """Decode strictly and canonically: the padding bits of the last character must be
+    zero, so a signature file has exactly one spelling and no byte of it can change
+    without verification failing (the decoder alone ignores those bits)."""
+    text = text.strip()
     try:
-        return base64.b64decode(text.strip(), validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise MinisignError(f"{what} is not valid base64") from exc
+    if base64.b64encode(raw).decode() != text:
+        raise MinisignError(f"{what} is not canonical base64")
+    return raw
