@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 import time
@@ -10,17 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+from typer.core import TyperGroup
 
 from .capture.files import InputError, discover, import_tasks, total_size
 from .capture.state import StateError
 from .capture.writer import ImportError_, Writer, Written
-from .demo.his_fhir import HisError
-from .demo.hospital import DemoInputError
-from .station.commands import station_app
 from .vault import keys as vault_keys
 from .vault.format import FormatError
 from .vault.minisign import MinisignError
@@ -28,19 +28,39 @@ from .vault.read import DecryptError, current_state, plaintext_lines
 from .vault.store import LocalVault, VaultError
 from .vault.verify import BrokenSegment, verify as verify_vault
 
+
+class LazyGroup(TyperGroup):
+    """Sub-apps named in LAZY are imported only when their command runs (or help lists
+    them): a capture does not pay for the demo hospital's or the station's modules."""
+
+    LAZY = {"demo": ("releve.demo.commands", "demo_app"),
+            "station": ("releve.station.commands", "station_app")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            module, attribute = self.LAZY[cmd_name]
+            sub_app = getattr(importlib.import_module(module), attribute)
+            command = typer.main.get_group(sub_app)  # a group, without completion options
+            command.name = cmd_name
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(help="Relève: the hospital's care goes on when its information system is down.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, cls=LazyGroup)
 keys_app = typer.Typer(help="Create station identities and capture signing keys.", no_args_is_help=True)
 vault_app = typer.Typer(help="Create, check, read and serve a vault.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(vault_app, name="vault")
-app.add_typer(station_app, name="station")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 KNOWN_ERRORS = (VaultError, InputError, ImportError_, StateError, vault_keys.KeyError_,
-                DecryptError, BrokenSegment, FormatError, MinisignError, HisError, DemoInputError)
+                DecryptError, BrokenSegment, FormatError, MinisignError)
 
 
 @contextlib.contextmanager
@@ -402,63 +422,6 @@ def _lag(started: Optional[str]) -> Optional[float]:
     if not started:
         return None
     return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(started)).total_seconds()
-
-
-demo_app = typer.Typer(help="The demo: a French hospital, its HIS, and Relève around it.",
-                       invoke_without_command=True)
-app.add_typer(demo_app, name="demo")
-
-
-@demo_app.callback()
-def demo(ctx: typer.Context,
-         directory: Optional[Path] = typer.Option(None, "--dir", help="Where to put the demo")) -> None:
-    """Without a sub-command: a walkthrough of the vault (keys, import, verification,
-    tampering caught)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from .demo.walkthrough import run
-
-    with clear_errors():
-        run(directory, out)
-
-
-@demo_app.command("generate")
-def demo_generate(
-    out_dir: Path = typer.Option(..., "--out", help="Folder for the FHIR ndjson files"),
-    seed: int = typer.Option(1, help="Same seed and size, same bytes"),
-    beds: int = typer.Option(400, min=10, max=5000, help="Hospital size in beds"),
-    patients: Optional[int] = typer.Option(None, min=1, help="Patients in the MPI "
-                                                             "(default: 100 per bed)"),
-    now: Optional[str] = typer.Option(None, help="The hospital's 'now', ISO 8601 "
-                                                 "(default: today 06:00 Europe/Paris)"),
-) -> None:
-    """Generate the demo hospital as FHIR R4 ndjson, one file per resource type."""
-    from .demo.hospital import generate_to
-
-    with clear_errors():
-        counts = generate_to(out_dir, seed=seed, beds=beds, patients=patients, now=now)
-    out.print(f"{sum(counts.values())} resources written to {escape(str(out_dir))}: "
-              + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())), highlight=False)
-
-
-@demo_app.command("his")
-def demo_his(
-    port: int = typer.Option(8800, help="TCP port"),
-    host: str = typer.Option("127.0.0.1", help="Address to listen on"),
-    seed: int = typer.Option(1, help="Seed of the generated hospital"),
-    beds: int = typer.Option(400, min=10, max=5000, help="Size of the generated hospital"),
-    patients: Optional[int] = typer.Option(None, min=1, help="Patients in the MPI"),
-    load: Optional[list[Path]] = typer.Option(None, help="Serve these FHIR files (ndjson, "
-                                                         "Bundles) instead of generating"),
-    db: Optional[Path] = typer.Option(None, help="SQLite file of the server (default: temporary)"),
-    activity: bool = typer.Option(False, help="Keep changing like a real hospital"),
-) -> None:
-    """A small FHIR R4 server standing in for the hospital's information system."""
-    from .demo.his import serve
-
-    with clear_errors():
-        serve(host=host, port=port, seed=seed, beds=beds, patients=patients, load=load or [],
-              db=db, activity=activity, console=err)
 
 
 if __name__ == "__main__":
