@@ -28,12 +28,15 @@ from ..vault.store import VaultError
 from ..vault.verify import BrokenSegment
 from .his_fhir import HisError
 from .hospital import DemoInputError
+from .place import Place
 
 demo_app = typer.Typer(help="The demo: a French hospital, its HIS, and Relève around it.",
                        invoke_without_command=True)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+DIR = typer.Option(None, "--dir", help="The demo's folder (default: ~/.local/state/releve/demo)")
 
 KNOWN_ERRORS = (HisError, DemoInputError, VaultError, FormatError, MinisignError, BrokenSegment)
 
@@ -50,15 +53,63 @@ def clear_errors() -> Iterator[None]:
 
 @demo_app.callback()
 def demo(ctx: typer.Context,
-         directory: Optional[Path] = typer.Option(None, "--dir", help="Where to put the demo")) -> None:
-    """Without a sub-command: a walkthrough of the vault (keys, import, verification,
-    tampering caught)."""
+         directory: Optional[Path] = DIR,
+         port: int = typer.Option(8000, help="Port of the first station's web app (the "
+                                             "second one listens on the next port)"),
+         beds: int = typer.Option(60, min=10, max=5000, help="Hospital size, at the first start"),
+         patients: Optional[int] = typer.Option(None, min=1, hidden=True,
+                                                help="Patients in the MPI, at the first start"),
+         capture_interval: float = typer.Option(30.0, min=1.0, hidden=True,
+                                                envvar="RELEVE_DEMO_CAPTURE_INTERVAL",
+                                                help="Seconds between capture cycles"),
+         sync_interval: float = typer.Option(10.0, min=1.0, hidden=True,
+                                             envvar="RELEVE_DEMO_SYNC_INTERVAL",
+                                             help="Seconds between station syncs")) -> None:
+    """Without a sub-command: the whole system on this machine (HIS with activity,
+    capture every 30 s, vault served append-only, two wards' stations and their web
+    app), until Ctrl-C. The same --dir again resumes it."""
     if ctx.invoked_subcommand is not None:
+        ctx.obj = directory  # `releve demo --dir D attack` is `releve demo attack --dir D`
         return
+    from .system import run
+
+    with clear_errors():
+        run(directory, port, beds, patients, capture_interval, sync_interval, out)
+
+
+@demo_app.command("attack")
+def demo_attack(ctx: typer.Context, directory: Optional[Path] = DIR) -> None:
+    """Simulate the ransomware: encrypt the demo HIS's database in place and declare the
+    downtime on the stations (docs/demo.md says exactly what it does)."""
+    from .attack import attack
+
+    with clear_errors():
+        attack(Place(directory or ctx.obj), out)
+
+
+@demo_app.command("status")
+def demo_status(ctx: typer.Context, directory: Optional[Path] = DIR) -> None:
+    """Every component's health, one line each; exit status 1 if one is not ok."""
+    from .health import OK, check
+
+    with clear_errors():
+        lines = check(Place(directory or ctx.obj))
+    colours = {"ok": "green", "ALERT": "bold red", "DOWN": "bold red"}
+    for line in lines:
+        out.print(f"{line.component:<20} [{colours[line.state]}]{line.state:<5}[/] "
+                  f"{escape(line.detail)}", highlight=False)
+    if any(line.state != OK for line in lines):
+        raise typer.Exit(1)
+
+
+@demo_app.command("tour")
+def demo_tour(ctx: typer.Context,
+              directory: Optional[Path] = typer.Option(None, "--dir", help="Where to put the tour")) -> None:
+    """A guided tour of the vault: keys, import, verification, tampering caught."""
     from .walkthrough import run
 
     with clear_errors():
-        run(directory, out)
+        run(directory or ctx.obj, out)
 
 
 @demo_app.command("generate")

@@ -1,0 +1,171 @@
+"""`releve demo status`: one line per component of the running demo, and an exit status
+that says whether all of them are well.
+
+Each line reads what the component itself reports: the HIS and the servers over HTTP,
+the capture's status file (what `releve capture status` prints), each station's sync
+status and index head (what `releve station status` prints). A component is `ok`, or
+`ALERT` (running, but raising an alarm: a suspect segment, a sync that failed), or
+`DOWN`. Any line that is not `ok` makes the exit status 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+
+import httpx
+import orjson
+
+from ..capture.fhir_capture import Status as CaptureStatus
+from ..station.index import read_head, reader
+from ..station.sync import Settings as StationSettings
+from ..station.sync import Status as SyncStatus
+from .place import WARDS, Place, Run
+
+OK, ALERT, DOWN = "ok", "ALERT", "DOWN"
+
+
+@dataclass
+class Line:
+    component: str
+    state: str
+    detail: str
+
+
+def check(place: Place) -> list[Line]:
+    place.require_demo()
+    run = place.load_run()
+    settings = place.load_settings()
+    lines = [demo_line(run)]
+    attacked = place.attacked()
+    lines.append(his_line(run, settings.his_port, attacked))
+    lines.append(vault_line(run, settings.reader_token))
+    lines.append(capture_line(place, run))
+    for ward, _ in WARDS:
+        lines.append(station_line(place, ward, run))
+        lines.append(web_line(ward, run))
+    return lines
+
+
+def demo_line(run: Run | None) -> Line:
+    if run is None or not alive(run.pid):
+        return Line("demo", DOWN, "not running (start it with `releve demo`)")
+    gone = [name for name, pid in run.processes.items() if not alive(pid)]
+    if gone:
+        return Line("demo", DOWN, f"running, but these components have stopped: {', '.join(gone)}")
+    return Line("demo", OK, f"running (pid {run.pid}), {len(run.processes)} components")
+
+
+def his_line(run: Run | None, port: int, attacked: dict | None) -> Line:
+    url = f"http://127.0.0.1:{port}"
+    try:
+        answer = httpx.get(f"{url}/Patient", params={"_count": "1"}, timeout=10)
+    except httpx.HTTPError:
+        encrypted = f" (its database was encrypted at {attacked['time']})" if attacked else ""
+        return Line("HIS", DOWN, f"{url}/ does not answer{encrypted}")
+    try:
+        bundle = orjson.loads(answer.content)
+    except orjson.JSONDecodeError:
+        return Line("HIS", DOWN, f"{url}/ answers {answer.status_code} with data that is not "
+                                 "JSON: its database is encrypted")
+    if answer.status_code != 200:
+        return Line("HIS", DOWN, f"{url}/ answers {answer.status_code}")
+    return Line("HIS", OK, f"{url}/ FHIR R4, {bundle.get('total', '?')} patients")
+
+
+def vault_line(run: Run | None, token: str) -> Line:
+    if run is None:
+        return Line("vault server", DOWN, "not running")
+    url = f"http://127.0.0.1:{run.vault_port}/v1"
+    try:
+        head = httpx.get(f"{url}/head", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        head.raise_for_status()
+        seq = head.json()["seq"]
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        return Line("vault server", DOWN, f"{url} does not answer as a vault ({type(exc).__name__})")
+    return Line("vault server", OK, f"{url} append-only, {seq} segments")
+
+
+def capture_line(place: Place, run: Run | None) -> Line:
+    status = CaptureStatus.load(place.capture)
+    cycle = status.last_cycle
+    if not cycle:
+        return Line("capture", DOWN if run is None or "capture" not in run.processes else OK,
+                    "no cycle yet")
+    started = cycle.get("started", "?")
+    lag = seconds_since(started)
+    summary = (f"last cycle {started[:19]} ({lag:.0f} s ago), "
+               f"{'ok' if cycle.get('ok') else 'FAILED'}, segment {cycle.get('segment')}; "
+               f"{status.cycles} cycles, {len(status.alerts)} alerts")
+    if status.alerts:
+        return Line("capture", ALERT, f"{summary}; last alert: {status.alerts[-1]}")
+    if run is None or "capture" not in run.processes:
+        return Line("capture", DOWN, f"not running; {summary}")
+    if not cycle.get("ok"):
+        return Line("capture", ALERT, f"{summary}; error: {cycle.get('error')}")
+    if lag > 3 * run.capture_interval + 60:
+        return Line("capture", ALERT, f"{summary}; no cycle for {lag:.0f} s")
+    return Line("capture", OK, summary)
+
+
+def station_line(place: Place, ward: str, run: Run | None) -> Line:
+    directory = place.station(ward)
+    settings, status = StationSettings.load(directory), SyncStatus.load(directory)
+    conn = reader(directory)
+    name = f"station {ward}"
+    if conn is None:
+        return Line(name, DOWN if status.error else OK, "no data yet (waiting for the first sync)")
+    try:
+        head = read_head(conn)
+    finally:
+        conn.close()
+    age = seconds_since(head.state_time) if head.state_time else None
+    parts = [f"data as of {(head.state_time or 'never')[:19]}"
+             + (f" ({age / 60:.0f} min old)" if age is not None else ""),
+             f"segment {head.state_seq}, chain at {head.seq}, vault at {status.vault_seq}"]
+    if status.skipped:
+        parts.append(f"suspect segment {status.skipped[-1]['seq']} not adopted")
+    if settings.downtime:
+        parts.append(f"downtime declared since {str(settings.downtime.get('since'))[:19]}")
+    if status.error:
+        return Line(name, ALERT, "; ".join([*parts, f"last sync failed: {status.error}"]))
+    if run is None or f"sync-{ward}" not in run.processes:
+        return Line(name, DOWN, "; ".join(["sync not running", *parts]))
+    return Line(name, OK, "; ".join(parts))
+
+
+def web_line(ward: str, run: Run | None) -> Line:
+    name = f"web {ward}"
+    if run is None:
+        return Line(name, DOWN, "not running")
+    url = f"http://127.0.0.1:{run.web_ports[ward]}/"
+    try:
+        answer = httpx.get(f"{url}health", timeout=10)
+    except httpx.HTTPError:
+        return Line(name, DOWN, f"{url} does not answer")
+    if answer.status_code != 200:
+        return Line(name, DOWN, f"{url} answers {answer.status_code}")
+    return Line(name, OK, url)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not running
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def seconds_since(instant: str) -> float:
+    try:
+        when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return float("nan")
+    return (dt.datetime.now(dt.timezone.utc) - when).total_seconds()

@@ -1,0 +1,147 @@
+"""The demo's folder: where each component keeps its files, and the demo's settings.
+
+    DIR/demo.json          settings chosen at the first start (sizes, HIS port, tokens), 0600
+    DIR/run.json           the running demo's ports and process ids (removed at the end)
+    DIR/attack.json        once `releve demo attack` has run: when, and what it encrypted
+    DIR/keys/              station identities (0600) and the capture's signing key (0600)
+    DIR/his/his.db         the demo HIS's SQLite database
+    DIR/vault/             the vault
+    DIR/capture/           the capture's state (high-water mark, writer state, status)
+    DIR/stations/WARD/     one downtime station per ward
+    DIR/logs/NAME.log      one log per component (no patient data: see docs/demo.md)
+
+`releve demo`, `releve demo attack` and `releve demo status` all read this layout, so a
+second run with the same DIR resumes the same hospital, vault and stations.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import orjson
+
+from ..vault.store import VaultError
+
+# (folder name, name shown on every page): one station per ward
+WARDS = (("urgences", "Poste de secours Urgences"),
+         ("cardiologie", "Poste de secours Cardiologie"))
+# (login, role, name shown): password "demo", created only by the demo
+ACCOUNTS = (("admin", "admin", "Administrateur démo"),
+            ("infirmiere", "nurse", "Infirmière démo"),
+            ("medecin", "physician", "Médecin démo"))
+PASSWORD = "demo"
+SIGNER = "capture"
+
+
+class DemoError(VaultError):
+    """Something the operator can fix (a port in use, a folder that is not a demo)."""
+
+
+def default_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "releve" / "demo"
+
+
+@dataclass
+class Settings:
+    """demo.json: fixed at the first start, so that a resumed demo is the same hospital."""
+
+    beds: int = 60
+    patients: int | None = None
+    seed: int = 1
+    his_port: int = 0  # the capture's state is bound to the HIS's URL: it never changes
+    writer_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    reader_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+
+@dataclass
+class Run:
+    """run.json: what `releve demo status` checks."""
+
+    pid: int
+    his_port: int
+    vault_port: int
+    web_ports: dict[str, int]
+    capture_interval: float
+    processes: dict[str, int] = field(default_factory=dict)  # component -> pid
+
+
+class Place:
+    """Paths of one demo folder."""
+
+    def __init__(self, root: Path | None):
+        self.root = Path(root) if root else default_dir()
+
+    keys = property(lambda self: self.root / "keys")
+    his_db = property(lambda self: self.root / "his" / "his.db")
+    vault = property(lambda self: self.root / "vault")
+    capture = property(lambda self: self.root / "capture")
+    logs = property(lambda self: self.root / "logs")
+    settings_file = property(lambda self: self.root / "demo.json")
+    run_file = property(lambda self: self.root / "run.json")
+    attack_file = property(lambda self: self.root / "attack.json")
+
+    def station(self, ward: str) -> Path:
+        return self.root / "stations" / ward
+
+    def identity(self, ward: str) -> Path:
+        return self.keys / f"{ward}.key"
+
+    @property
+    def signing_key(self) -> Path:
+        return self.keys / f"{SIGNER}.minisign.key"
+
+    @property
+    def public_key(self) -> Path:
+        return self.keys / f"{SIGNER}.pub"
+
+    def log(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+    # settings and run files
+
+    def is_demo(self) -> bool:
+        return self.settings_file.exists()
+
+    def load_settings(self) -> Settings:
+        return Settings(**_read(self.settings_file))
+
+    def save_settings(self, settings: Settings) -> None:
+        write_json(self.settings_file, asdict(settings))
+
+    def load_run(self) -> Run | None:
+        if not self.run_file.exists():
+            return None
+        return Run(**_read(self.run_file))
+
+    def save_run(self, run: Run) -> None:
+        write_json(self.run_file, asdict(run))
+
+    def attacked(self) -> dict | None:
+        return _read(self.attack_file) if self.attack_file.exists() else None
+
+    def require_demo(self) -> None:
+        if not self.is_demo():
+            raise DemoError(f"{self.root} is not a demo folder (no demo.json): start the demo "
+                            f"with `releve demo --dir {self.root}`")
+
+
+def _read(path: Path) -> dict:
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise DemoError(f"{path} cannot be read ({exc})") from None
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomically, 0600 (demo.json holds the vault's tokens)."""
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

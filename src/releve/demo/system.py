@@ -1,0 +1,255 @@
+"""`releve demo`: the whole system on one machine, on loopback.
+
+The first start prepares the demo folder (place.py): keys, a vault with one recipient per
+station, two stations (two wards) with the demo accounts. Every start then runs, each as
+its own `releve` process logging to DIR/logs:
+
+    his                releve demo his --db DIR/his/his.db --activity    (the HIS)
+    vault              releve vault serve DIR/vault                      (append-only, tokens)
+    capture            releve capture --vault URL --interval 30          (HIS -> vault)
+    sync-WARD          releve station sync --vault URL --interval S      (vault -> station)
+    web-WARD           releve station serve --port P, P+1                (the ward's pages)
+
+A second start with the same folder resumes: the same hospital (the HIS serves its
+database as it is), vault, capture state and stations. After `releve demo attack`, the
+HIS's database is encrypted: the HIS and the capture are not started again, the rest is.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.markup import escape
+
+from ..station.accounts import Accounts
+from ..station.audit import Audit
+from ..station.sync import init_station, open_source
+from ..vault import keys as vault_keys
+from ..vault.store import LocalVault
+from .children import Children, releve
+from .place import ACCOUNTS, PASSWORD, SIGNER, WARDS, DemoError, Place, Run, Settings
+
+HIS_PORT, VAULT_PORT = 8800, 8700
+STARTUP_SECONDS = 300.0  # a large --beds takes minutes to generate and load
+
+
+def prepare(place: Place, beds: int, patients: int | None) -> Settings:
+    """The demo folder, created at the first start: keys, vault, stations, accounts."""
+    if place.is_demo():
+        return place.load_settings()
+    if place.root.exists() and any(place.root.iterdir()):
+        raise DemoError(f"{place.root} is not empty and holds no demo.json (another folder, or "
+                        "a first start that was interrupted): remove it or give another --dir")
+    place.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    recipients = [vault_keys.create_station_identity(place.keys, ward)[1] for ward, _ in WARDS]
+    vault_keys.create_signer(place.keys, SIGNER)
+    LocalVault.init(place.vault, recipients, [str(place.public_key)])
+    for ward, title in WARDS:
+        station = place.station(ward)
+        init_station(station, place.identity(ward), title, open_source(str(place.vault)))
+        add_demo_accounts(station)
+    place.his_db.parent.mkdir(exist_ok=True)
+    settings = Settings(beds=beds, patients=patients,
+                        his_port=free_port(HIS_PORT))
+    place.save_settings(settings)  # last: its presence says the folder is complete
+    return settings
+
+
+def add_demo_accounts(station: Path) -> None:
+    """admin, infirmiere, medecin with the password "demo": short passwords are refused
+    everywhere but here (accounts.py), and the audit log says who created them."""
+    accounts, audit = Accounts(station), Audit(station)
+    for name, role, shown in ACCOUNTS:
+        accounts.add_user(name, role, PASSWORD, shown, allow_short=True)
+        audit.record("releve-demo", "user-add", "cli", detail=name)
+
+
+def free_port(preferred: int) -> int:
+    """`preferred` if nothing listens there, else one the system chooses."""
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise DemoError("no free TCP port on 127.0.0.1")
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Demo:
+    """One run of the demo: its children and what they listen on."""
+
+    def __init__(self, place: Place, settings: Settings, web_port: int, capture_interval: float,
+                 sync_interval: float, console: Console):
+        self.place, self.settings, self.console = place, settings, console
+        self.capture_interval, self.sync_interval = capture_interval, sync_interval
+        self.children = Children()
+        self.stop_requested = threading.Event()
+        self.attacked = place.attacked()
+        self.web_ports = {ward: web_port + number for number, (ward, _) in enumerate(WARDS)}
+        self.vault_port = 0
+
+    # --- starting -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Every component, each once the one it needs answers."""
+        self._check_ports()
+        self.vault_port = free_port(VAULT_PORT)
+        vault_url = f"http://127.0.0.1:{self.vault_port}"
+        tokens = {"RELEVE_WRITER_TOKEN": self.settings.writer_token,
+                  "RELEVE_READER_TOKEN": self.settings.reader_token}
+        self._start("vault", releve("vault", "serve", self.place.vault, "--port", self.vault_port),
+                    env=tokens)
+        if self.attacked is None:
+            self._start_his()
+        self._wait("vault", lambda: listening(self.vault_port), 30)
+        self._save_run()
+        if self.attacked is None:
+            self._wait("his", self._his_answers, STARTUP_SECONDS)
+            self._start("capture", releve(
+                "capture", "--vault", vault_url, "--fhir", self.his_url,
+                "--signing-key", self.place.signing_key, "--state", self.place.capture,
+                "--interval", self.capture_interval),
+                env={"RELEVE_TOKEN": self.settings.writer_token})
+        for ward, _ in WARDS:
+            station = self.place.station(ward)
+            self._start(f"sync-{ward}", releve("station", "sync", "--station", station, "--vault",
+                                               vault_url, "--interval", self.sync_interval),
+                        env={"RELEVE_TOKEN": self.settings.reader_token})
+            self._start(f"web-{ward}", releve("station", "serve", "--station", station,
+                                              "--port", self.web_ports[ward]))
+        for ward, port in self.web_ports.items():
+            self._wait(f"web-{ward}", lambda port=port: listening(port), 60)
+        self._save_run()
+
+    @property
+    def his_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.his_port}"
+
+    def _start_his(self) -> None:
+        size = ["--beds", self.settings.beds, "--seed", self.settings.seed]
+        if self.settings.patients:
+            size += ["--patients", self.settings.patients]
+        self._start("his", releve("demo", "his", "--port", self.settings.his_port, "--db",
+                                  self.place.his_db, "--activity", *size))
+
+    def _check_ports(self) -> None:
+        wanted = dict(self.web_ports)
+        if self.attacked is None:
+            wanted["his"] = self.settings.his_port
+        busy = [f"{port} ({name})" for name, port in wanted.items() if listening(port)]
+        if busy:
+            raise DemoError(f"port {', '.join(busy)} already in use on 127.0.0.1: is another "
+                            "demo running? Stop it, or give another --port")
+
+    def _start(self, name: str, argv: list, env: dict[str, str] | None = None) -> None:
+        self.children.start(name, [str(a) for a in argv], self.place.log(name), env)
+
+    def _his_answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.his_url}/metadata", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _wait(self, name: str, ready: Callable[[], bool], seconds: float) -> None:
+        """Until `ready()`, the child ends, Ctrl-C, or `seconds` pass."""
+        deadline = time.monotonic() + seconds
+        child = next(c for c in self.children.running if c.name == name)
+        while not ready():
+            if self.stop_requested.is_set():
+                raise KeyboardInterrupt
+            if child.process.poll() is not None:
+                raise DemoError(f"{name} stopped while starting (exit {child.process.returncode}); "
+                                f"see {self.place.log(name)}")
+            if time.monotonic() > deadline:
+                raise DemoError(f"{name} did not answer within {seconds:.0f} s; "
+                                f"see {self.place.log(name)}")
+            time.sleep(0.2)
+
+    def _save_run(self) -> None:
+        self.place.save_run(Run(pid=os.getpid(), his_port=self.settings.his_port,
+                                vault_port=self.vault_port, web_ports=self.web_ports,
+                                capture_interval=self.capture_interval,
+                                processes=self.children.pids()))
+
+    # --- running and stopping -------------------------------------------------------------
+
+    def watch(self) -> None:
+        """Until Ctrl-C or SIGTERM; a component that stops on its own is said once."""
+        while not self.stop_requested.wait(1.0):
+            for child in self.children.ended():
+                self.console.print(f"[bold red]{child.name} stopped[/] (exit "
+                                   f"{child.process.returncode}); see {escape(str(child.log))}",
+                                   highlight=False)
+
+    def stop(self) -> None:
+        killed = self.children.stop()
+        self.place.run_file.unlink(missing_ok=True)
+        if killed:
+            self.console.print(f"[yellow]killed after the grace period:[/] {', '.join(killed)}")
+        self.console.print("demo stopped: every component has ended")
+
+    def banner(self) -> None:
+        out = self.console
+        out.print(f"\n[bold]Relève demo[/] in {escape(str(self.place.root))} "
+                  f"(logs in {escape(str(self.place.logs))})", highlight=False)
+        if self.attacked:
+            out.print(f"[bold red]the HIS's database was encrypted by `releve demo attack` "
+                      f"({self.attacked.get('time')}):[/] the HIS and the capture are not started; "
+                      "the stations serve the last good state. Remove the folder for a new demo.",
+                      highlight=False)
+        else:
+            out.print(f"  HIS (FHIR R4, with activity)   {self.his_url}/", highlight=False)
+            out.print(f"  capture                        every {self.capture_interval:g} s into the vault",
+                      highlight=False)
+        out.print(f"  vault (append-only)            http://127.0.0.1:{self.vault_port}/v1",
+                  highlight=False)
+        for ward, title in WARDS:
+            out.print(f"  {title:<30} http://127.0.0.1:{self.web_ports[ward]}/", highlight=False)
+        accounts = ", ".join(f"[bold]{name}[/] ({role})" for name, role, _ in ACCOUNTS)
+        out.print(f"  demo accounts, password [bold]{PASSWORD}[/]: {accounts}", highlight=False)
+        where = f" --dir {escape(str(self.place.root))}"
+        attack = "" if self.attacked else f", `releve demo attack{where}`"
+        out.print(f"next: `releve demo status{where}`{attack}; Ctrl-C stops everything\n",
+                  highlight=False)
+
+
+def run(directory: Path | None, web_port: int, beds: int, patients: int | None,
+        capture_interval: float, sync_interval: float, console: Console) -> None:
+    """`releve demo`: prepare (first time), start everything, run until Ctrl-C/SIGTERM."""
+    place = Place(directory)
+    settings = prepare(place, beds, patients)
+    demo = Demo(place, settings, web_port, capture_interval, sync_interval, console)
+
+    def request_stop(signum: int, frame: object) -> None:
+        demo.stop_requested.set()
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        first = "" if place.his_db.exists() else " (the first start generates the hospital)"
+        console.print(f"starting the demo in {escape(str(place.root))}{first}...", highlight=False)
+        demo.start()
+        demo.banner()
+        demo.watch()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping...")
+        demo.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,298 @@
+"""The whole system on one machine, attack included: `releve demo`, `releve demo attack`,
+`releve demo status`, for real (processes, loopback HTTP, SQLite, Debian's Chromium).
+
+The demo runs with a small hospital and short intervals (hidden options) so that the
+file stays well under three minutes. With RELEVE_DEMO_SCREENSHOTS=FOLDER, the browser
+test also writes the README's screenshots there (docs/img holds those of such a run).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from releve.capture.fhir_capture import Status as CaptureStatus
+from releve.station.index import read_head, reader
+from releve.station.sync import Status as SyncStatus
+from releve.station.web import formats
+
+from conftest import RELEVE, run_releve
+from test_station_browser import CHROMIUM, CHROMIUM_ARGS
+
+WARDS = ("urgences", "cardiologie")
+SMALL = ["--beds", "20", "--patients", "600", "--capture-interval", "3", "--sync-interval", "1"]
+SHOTS = os.environ.get("RELEVE_DEMO_SCREENSHOTS")
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium "
+                                "(scripts/bootstrap installs it)")
+
+
+def free_pair() -> int:
+    """A port P with P+1 free too (the second station's)."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no two consecutive free ports")
+
+
+def wait_for(what: str, condition, seconds: float = 60.0, step: float = 0.3):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children in their own sessions included)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
+
+
+def start_demo(folder: Path, port: int, log: Path) -> subprocess.Popen:
+    with open(log, "ab") as handle:
+        return subprocess.Popen([*RELEVE, "demo", "--dir", str(folder), "--port", str(port), *SMALL],
+                                stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def stop_demo(process: subprocess.Popen, signum: int) -> set[int]:
+    """Signal the demo as a terminal's Ctrl-C (or a service manager) would; return the
+    processes it had, all of which must be gone once it has exited."""
+    below = descendants(process.pid)
+    assert below, "the demo runs its components as child processes"
+    process.send_signal(signum)
+    assert process.wait(timeout=60) == 0
+    return below
+
+
+def inpatient_with_allergy(station: Path) -> dict:
+    conn = reader(station)
+    try:
+        row = conn.execute(
+            "SELECT p.id, p.family, p.given, p.ipp FROM patients p JOIN stays s ON s.patient = p.id "
+            "WHERE s.current = 1 AND EXISTS (SELECT 1 FROM resources r WHERE r.patient = p.id "
+            "AND r.type = 'AllergyIntolerance') ORDER BY p.id LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    assert row, "the demo hospital has an inpatient with an allergy"
+    return dict(zip(("id", "family", "given", "ipp"), row))
+
+
+def state_time(station: Path) -> str:
+    conn = reader(station)
+    try:
+        return read_head(conn).state_time
+    finally:
+        conn.close()
+
+
+def shows(page, patient: dict) -> bool:
+    """The summary names the patient and shows the IPP."""
+    text = page.locator("main").inner_text().casefold()
+    return patient["family"].casefold() in text and patient["ipp"].casefold() in text
+
+
+def sign_in(page, base: str, user: str = "infirmiere") -> None:
+    page.goto(f"{base}/login")
+    page.fill("#username", user)
+    page.fill("#password", "demo")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert "/login" not in page.url, f"{user}/demo signs in"
+
+
+def shot(page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / name))
+
+
+def status_lines(folder: Path) -> tuple[int, dict[str, str]]:
+    done = run_releve("demo", "status", "--dir", folder, check=False, env={"COLUMNS": "250"})
+    text = done.stdout.decode()
+    lines = {}
+    for line in text.splitlines():
+        for name in ("demo", "HIS", "vault server", "capture", *(f"station {w}" for w in WARDS),
+                     *(f"web {w}" for w in WARDS)):
+            if line.startswith(name + " "):
+                lines[name] = line[len(name):].strip()
+    return done.returncode, lines
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
+    folder, port = tmp_path / "demo", free_pair()
+    demo = start_demo(folder, port, tmp_path / "demo.out")
+    stations = {ward: folder / "stations" / ward for ward in WARDS}
+    bases = {ward: f"http://127.0.0.1:{port + n}" for n, ward in enumerate(WARDS)}
+    try:
+        # the first capture reaches both stations
+        wait_for("a first sync on both stations", lambda: all(
+            reader(s) is not None and state_time(s) for s in stations.values()), 120)
+        code, lines = status_lines(folder)
+        assert code == 0, lines
+        assert lines["HIS"].startswith("ok") and "600 patients" in lines["HIS"]
+        assert lines["capture"].startswith("ok") and lines["station urgences"].startswith("ok")
+        banner = (tmp_path / "demo.out").read_text()
+        assert f"http://127.0.0.1:{port}/" in banner and f"http://127.0.0.1:{port + 1}/" in banner
+        assert "infirmiere" in banner and "medecin" in banner and "admin" in banner
+
+        patient = inpatient_with_allergy(stations["urgences"])
+        pages = {}
+        for ward in WARDS:
+            context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 860})
+            pages[ward] = context.new_page()
+            sign_in(pages[ward], bases[ward])
+        page = pages["urgences"]
+        if SHOTS:
+            page.goto(f"{bases['urgences']}/wards")
+            shot(page, "demo-wards.png")
+        page.goto(f"{bases['urgences']}/patients/{patient['id']}")
+        assert shows(page, patient)
+        assert page.locator(".banner.downtime").count() == 0
+        shot(page, "demo-patient.png")
+
+        # the ransomware
+        segments_before = len(list((folder / "vault" / "segments").glob("*.age")))
+        attack = run_releve("demo", "attack", "--dir", folder)
+        assert b"encrypted in place" in attack.stdout and b"downtime declared on 2" in attack.stdout
+        alert = wait_for("the capture's alert", lambda: CaptureStatus.load(folder / "capture").alerts, 60)
+        assert "looks encrypted" in alert[-1] or "not JSON" in alert[-1]
+        capture = CaptureStatus.load(folder / "capture")
+        suspect = capture.last_cycle["segment"]
+        assert suspect and suspect > segments_before and capture.last_cycle["ok"] is False
+        for ward, station in stations.items():
+            wait_for(f"{ward} accounting for the suspect segment", lambda s=station: any(
+                skipped["seq"] == suspect for skipped in SyncStatus.load(s).skipped), 60)
+
+        shown = run_releve("capture", "status", "--state", folder / "capture").stdout.decode()
+        assert "FAILED" in shown and "alert:" in shown and "looks encrypted" in shown
+        code, lines = status_lines(folder)
+        assert code == 1, lines
+        assert lines["HIS"].startswith("DOWN") and "encrypted" in lines["HIS"]
+        assert lines["capture"].startswith("ALERT") and "looks encrypted" in lines["capture"]
+        for ward in WARDS:
+            assert lines[f"station {ward}"].startswith("ok")
+            assert f"suspect segment {suspect} not adopted" in lines[f"station {ward}"]
+            assert "downtime declared" in lines[f"station {ward}"]
+            assert lines[f"web {ward}"].startswith("ok")
+
+        # the stations still serve the same patient, with the downtime and the data's age
+        for ward, page in pages.items():
+            page.goto(f"{bases[ward]}/patients/{patient['id']}")
+            assert shows(page, patient)
+            downtime = page.locator(".banner.downtime")
+            assert downtime.is_visible() and "Cyberattaque" in downtime.inner_text()
+            age = page.locator(".banner.data-age").inner_text()
+            last_good = formats.datetime_text(state_time(stations[ward]), "Europe/Paris")
+            day, hour = last_good.split(" ")
+            assert f"à jour du {day} à {hour}" in age and "il y a" in age
+        shot(pages["urgences"], "demo-after-attack.png")
+        if SHOTS:
+            _status_shot(browser, folder)
+
+        verified = run_releve("vault", "verify", folder / "vault", "--identity",
+                              folder / "keys" / "urgences.key")
+        assert b"OK" in verified.stdout and f"suspect: {suspect}".encode() in verified.stdout
+
+        logs = "".join(p.read_text(errors="replace") for p in (folder / "logs").glob("*.log"))
+        assert patient["family"] not in logs and patient["ipp"] not in logs and patient["id"] not in logs
+    finally:
+        if demo.poll() is None:
+            below = stop_demo(demo, signal.SIGINT)
+            assert not [pid for pid in below if alive(pid)], "a component outlived the demo"
+    assert "demo stopped" in (tmp_path / "demo.out").read_text()
+    assert not (folder / "run.json").exists()
+
+    # resumed after the attack: no new hospital, no HIS, no capture; the stations serve
+    keys_before = (folder / "keys" / "urgences.key").read_bytes()
+    demo = start_demo(folder, port, tmp_path / "resumed.out")
+    try:
+        wait_for("the resumed stations", lambda: (folder / "run.json").exists() and
+                 _answers(f"{bases['cardiologie']}/health"), 60)
+        resumed = (tmp_path / "resumed.out").read_text()
+        assert "encrypted by `releve demo attack`" in resumed
+        assert (folder / "keys" / "urgences.key").read_bytes() == keys_before
+        page = pages["cardiologie"]
+        page.goto(f"{bases['cardiologie']}/patients/{patient['id']}")
+        assert shows(page, patient)
+    finally:
+        below = stop_demo(demo, signal.SIGTERM)
+    assert not [pid for pid in below if alive(pid)], "a component outlived the demo"
+    restarted = restarted_components(folder)
+    assert "web-urgences" in restarted and "his" not in restarted and "capture" not in restarted
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def restarted_components(folder: Path) -> list[str]:
+    """Components started twice, from the start lines of their logs."""
+    return [log.stem for log in (folder / "logs").glob("*.log")
+            if sum(line.startswith("--- ") for line in log.read_text().splitlines()) >= 2]
+
+
+def _status_shot(browser, folder: Path) -> None:
+    """`releve demo status` after the attack, as a terminal shows it, for the README."""
+    text = run_releve("demo", "status", "--dir", folder, check=False,
+                      env={"COLUMNS": "150"}).stdout.decode()
+    context = browser.new_context(viewport={"width": 1280, "height": 330})
+    page = context.new_page()
+    page.set_content("<body style='margin:0;background:#1e1e1e'><pre style='color:#eee;"
+                     "font:15px/1.45 monospace;padding:16px;white-space:pre-wrap'>"
+                     f"$ releve demo status\n{html.escape(text)}</pre></body>")
+    shot(page, "demo-status.png")
+    context.close()
