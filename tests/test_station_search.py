@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from releve.station.index import reader
@@ -276,3 +277,101 @@ def test_synthea_names_ids_and_dates(synthea):
     born = {p[0] for p in _patients(synthea, "birth_date = ?", (day,))}
     assert {h.id for h in search(synthea, f"{date}/{month}/{year}")} == born
     _assert_ranked(synthea, search(synthea, fold(family)[:3]))
+
+
+# --- the name-word index ------------------------------------------------------------------------
+
+
+def _brute_force(conn: sqlite3.Connection, text: str, limit: int = 30) -> list[str]:
+    """The ranking the search promises, computed over every patient in Python: per query
+    word the best of exact (4), prefix (2), infix (1); the mean; admitted first; A to Z."""
+    words = fold(text).split()
+    admitted = _admitted(conn)
+    ranked = []
+    for pid, names, key in conn.execute("SELECT id, name_norm, sort_key FROM patients"):
+        grades = []
+        for word in words:
+            grade = max((4 if n == word else 2 if n.startswith(word) else
+                         1 if len(word) >= 3 and word in n else 0) for n in names.split())
+            grades.append(grade)
+        if min(grades) > 0:
+            ranked.append((-sum(grades) / len(grades), pid not in admitted, key, pid))
+    return [r[3] for r in sorted(ranked)[:limit]]
+
+
+@pytest.mark.parametrize("text", ["mar", "ber", "martin", "dupont", "ine", "ois", "marie dupont",
+                                  "jean le", "le goff", "le mar"])
+def test_ranking_read_off_the_word_index_equals_brute_force(demo, text):
+    expected = _brute_force(demo, text)
+    assert expected, text
+    assert [h.id for h in search(demo, text)] == expected
+    assert [h.id for h in search(demo, text, limit=7)] == expected[:7]
+
+
+def test_word_tables_say_what_the_patients_say(demo):
+    pairs = sorted((w, key, rowid) for rowid, names, key in
+                   demo.execute("SELECT rowid, name_norm, sort_key FROM patients")
+                   for w in names.split())
+    assert sorted(demo.execute("SELECT word, sort_key, patient_rowid FROM patient_words")) == pairs
+    counts: dict[str, int] = {}
+    for word, _, _ in pairs:
+        counts[word] = counts.get(word, 0) + 1
+    assert dict(demo.execute("SELECT word, n FROM words")) == counts
+    assert len(counts) < len(pairs) / 5  # names repeat: the typo work is over few words
+    grams = demo.execute("SELECT word FROM word_grams WHERE word_grams MATCH '\"ene\"'")
+    assert sorted(w for (w,) in grams) == sorted(w for w in counts if "ene" in w)
+
+
+def test_a_short_name_with_a_letter_dropped_is_found(demo):
+    """No trigram of "dubis" is in "dubois": the words of the same initial are met too."""
+    rows = demo.execute("SELECT id, family FROM patients WHERE length(family) = 6 "
+                        "AND family NOT LIKE '% %' AND family NOT LIKE '%-%' ORDER BY id").fetchall()
+    tried = 0
+    for pid, family in rows[:40]:
+        word = fold(family)
+        typo = word[:3] + word[4:]
+        if _brute_force(demo, typo):
+            continue  # the typo is itself a piece of some name: not a typo test
+        hits = search(demo, typo, limit=1000)
+        assert pid in [h.id for h in hits], typo
+        assert all(h.why == "name (approx.)" for h in hits)
+        tried += 1
+    assert tried >= 5
+
+
+def test_a_delta_keeps_the_word_index_in_step(tmp_path):
+    """A renamed patient is found by the new name only, a deleted one not at all, and a
+    name word no one bears any more leaves the vocabulary."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    people = [{"resourceType": "Patient", "id": f"p{i}", "birthDate": "1960-01-02",
+               "name": [{"family": family, "given": [given]}]}
+              for i, (family, given) in enumerate([("Hérault", "Anaïs"), ("Quemener", "Yves"),
+                                                   ("Hérault", "Paul"), ("Zénon", "Ève")])]
+    (first / "Patient.ndjson").write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in people))
+    conn = _station(tmp_path, first)
+    assert {h.id for h in search(conn, "herault")} == {"p0", "p2"}
+    conn.close()
+    renamed = {**people[1], "name": [{"family": "Kervella", "given": ["Yves"]}]}
+    (second / "Patient.ndjson").write_bytes(orjson.dumps(renamed) + b"\n")
+    bundle = {"resourceType": "Bundle", "type": "transaction",
+              "entry": [{"request": {"method": "DELETE", "url": "Patient/p3"}}]}
+    (second / "deletions.json").write_bytes(orjson.dumps(bundle))
+    keys = tmp_path / "keys"
+    run_releve("import", "--vault", tmp_path / "vault", "--signing-key",
+               keys / "capture.minisign.key", "--state", tmp_path / "state", second)
+    result = subprocess.run([sys.executable, "-c", SYNC, tmp_path / "station", tmp_path / "vault"],
+                            capture_output=True, timeout=600)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    conn = reader(tmp_path / "station")
+    assert conn.execute("SELECT count(*) FROM segments WHERE outcome = 'applied'").fetchone() == (2,)
+    assert [h.id for h in search(conn, "kervela")] == ["p1"]  # a typo of the new name
+    assert [h.id for h in search(conn, "yves kervella")] == ["p1"]
+    assert search(conn, "quemener") == [] and search(conn, "zenon") == []
+    vocabulary = dict(conn.execute("SELECT word, n FROM words"))
+    assert "quemener" not in vocabulary and "zenon" not in vocabulary and "eve" not in vocabulary
+    assert vocabulary["herault"] == 2 and vocabulary["kervella"] == 1
+    assert conn.execute("SELECT count(*) FROM word_grams WHERE word_grams MATCH '\"zen\"'"
+                        ).fetchone() == (0,)
+    conn.close()

@@ -68,6 +68,20 @@ def _station_rows(station: Path) -> dict[str, bytes]:
     return rows
 
 
+def _assert_words_match_patients(conn: sqlite3.Connection) -> None:
+    """The name-word index says exactly what the patients table says."""
+    expected = sorted((w, key, rowid) for rowid, names, key in
+                      conn.execute("SELECT rowid, name_norm, sort_key FROM patients")
+                      for w in names.split())
+    assert sorted(conn.execute("SELECT word, sort_key, patient_rowid FROM patient_words")) == expected
+    counts: dict[str, int] = {}
+    for word, _, _ in expected:
+        counts[word] = counts.get(word, 0) + 1
+    assert dict(conn.execute("SELECT word, n FROM words")) == counts
+    assert sorted(conn.execute("SELECT rowid, word FROM word_grams")) == \
+        sorted(conn.execute("SELECT rowid, word FROM words"))
+
+
 def _vault_state(vault_dir: Path, keys) -> dict[str, bytes]:
     state = current_state(LocalVault(vault_dir), load_identities(keys.identity))
     return {key: line.rstrip(b"\n") for key, line in state.items()}
@@ -104,7 +118,9 @@ def test_station_equals_vault_after_deltas(tmp_path, keys, vault_dir, history):
     conn = reader(station)
     assert conn.execute("SELECT family FROM patients WHERE id = 'p3'").fetchone() == ("Dupont",)
     assert conn.execute("SELECT count(*) FROM patients").fetchone() == (49,)
-    assert conn.execute("SELECT count(*) FROM patient_names WHERE name MATCH 'dupont'").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM patient_words WHERE word = 'dupont'").fetchone() == (1,)
+    assert conn.execute("SELECT n FROM words WHERE word = 'martin'").fetchone() == (48,)
+    _assert_words_match_patients(conn)
     assert conn.execute("SELECT count(*) FROM resources WHERE patient = 'p3'").fetchone()[0] == 1 + 4 + 1
     # nothing new: nothing applied, head unchanged
     assert sync_once(station, FolderSource(vault_dir)).applied == []
@@ -324,11 +340,15 @@ def test_kill_minus_nine_during_apply_leaves_the_index_consistent(tmp_path, keys
             meta = dict(conn.execute("SELECT key, value FROM meta"))
             rows = {f"{t}/{i}": bytes(j) for t, i, j in conn.execute("SELECT type, id, json FROM resources")}
             patients = conn.execute("SELECT count(*) FROM patients").fetchone()[0]
+            _assert_words_match_patients(conn)
             conn.close()
             seq = int(meta.get("state_seq", 0))
             assert rows == states[seq], f"trial {trial}: index differs from the state at {seq}"
             assert patients == sum(k.startswith("Patient/") for k in rows)
         sync_once(station, FolderSource(vault_dir))  # and it resumes to the head
         assert _station_rows(station) == states[max(states)]
+        conn = reader(station)
+        _assert_words_match_patients(conn)
+        conn.close()
         shutil.rmtree(station)
     assert killed >= trials // 3, f"only {killed} of {trials} syncs were killed mid-way"

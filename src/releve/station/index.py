@@ -14,7 +14,9 @@ Tables (docs/station.md is the normative description):
   segments                every segment the station accounted for, applied or not, and why
   resources               the raw resource bytes as the HIS sent them, by (type, id),
                           with the patient they belong to and their lastUpdated
-  patients, patient_names identity columns and a trigram full-text index of folded names
+  patients                identity columns, the folded name words and the sort key
+  words, word_grams,      the name-word index patient search stands on (words.py)
+  patient_words
   locations               the tree of sites, units, rooms and beds
   stays                   encounters, with their current bed or unit and attending
   bookings                appointments (the OR schedule) by local day
@@ -30,11 +32,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import words
 from .records import PROJECTIONS, Batch
 
 INDEX_DIR = "index"
 CURRENT_NAME = "CURRENT"
-FORMAT = "1"
+FORMAT = "2"  # 2: the name-word index replaced the trigram index of whole names
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,8 +49,8 @@ CREATE TABLE IF NOT EXISTS resources(
   type TEXT NOT NULL, id TEXT NOT NULL, patient TEXT, updated TEXT, json BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS patients(
   id TEXT NOT NULL, family TEXT, given TEXT, name_norm TEXT NOT NULL, birth_date TEXT,
-  gender TEXT, ipp TEXT, ins TEXT, active INTEGER NOT NULL, deceased INTEGER NOT NULL);
-CREATE VIRTUAL TABLE IF NOT EXISTS patient_names USING fts5(name, tokenize='trigram');
+  gender TEXT, ipp TEXT, ins TEXT, active INTEGER NOT NULL, deceased INTEGER NOT NULL,
+  sort_key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS locations(
   id TEXT NOT NULL, name TEXT, physical_type TEXT, part_of TEXT, status TEXT,
   operational TEXT, phone TEXT);
@@ -57,7 +60,7 @@ CREATE TABLE IF NOT EXISTS stays(
 CREATE TABLE IF NOT EXISTS bookings(
   appointment TEXT NOT NULL, day TEXT, start TEXT, end TEXT, patient TEXT, location TEXT,
   status TEXT);
-"""
+""" + words.SCHEMA
 
 # the keys exist from the start: a later record replaces an earlier one (INSERT OR
 # REPLACE), so a generation build needs no deduplication pass over the loaded table, and
@@ -76,7 +79,7 @@ CREATE INDEX IF NOT EXISTS resources_patient ON resources(patient, type) WHERE p
 CREATE INDEX IF NOT EXISTS patients_ipp ON patients(ipp) WHERE ipp IS NOT NULL;
 CREATE INDEX IF NOT EXISTS patients_ins ON patients(ins) WHERE ins IS NOT NULL;
 CREATE INDEX IF NOT EXISTS patients_birth ON patients(birth_date);
-CREATE INDEX IF NOT EXISTS patients_name_norm ON patients(name_norm);
+CREATE INDEX IF NOT EXISTS patients_sort_key ON patients(sort_key);
 CREATE INDEX IF NOT EXISTS locations_part_of ON locations(part_of);
 CREATE INDEX IF NOT EXISTS stays_location ON stays(location) WHERE current = 1;
 CREATE INDEX IF NOT EXISTS stays_patient ON stays(patient);
@@ -112,7 +115,7 @@ class Head:
 
 _INSERTS = {
     "patients": "INSERT OR REPLACE INTO patients(id, family, given, name_norm, birth_date, gender, ipp, "
-                "ins, active, deceased) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "ins, active, deceased, sort_key) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
     "locations": "INSERT OR REPLACE INTO locations VALUES (?,?,?,?,?,?,?)",
     "stays": "INSERT OR REPLACE INTO stays VALUES (?,?,?,?,?,?,?,?,?)",
     "bookings": "INSERT OR REPLACE INTO bookings VALUES (?,?,?,?,?,?,?)",
@@ -241,7 +244,7 @@ class Index:
                 _insert_batch(build, batch, names=False)
                 count += batch.puts + batch.deletes
             build.execute("COMMIT")
-            build.execute("INSERT INTO patient_names(rowid, name) SELECT rowid, name_norm FROM patients")
+            words.fill(build)
             build.executescript(INDEXES)
             _set_meta(build, self._identity_meta())
             _account_in(build, segment, "applied", None, state=True)
@@ -300,8 +303,7 @@ class Index:
             if not ids:
                 continue
             if table == "patients":
-                conn.executemany("DELETE FROM patient_names WHERE rowid IN "
-                                 "(SELECT rowid FROM patients WHERE id = ?)", ids)
+                words.remove_patients(conn, ids)
             conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", ids)
 
     def _account(self, segment: SegmentMeta, outcome: str, reason: str | None,
@@ -316,8 +318,7 @@ def _insert_batch(conn: sqlite3.Connection, batch: Batch, names: bool) -> None:
     for table, values in batch.projections.items():
         conn.executemany(_INSERTS[table], values)
         if table == "patients" and names:
-            conn.executemany("INSERT INTO patient_names(rowid, name) SELECT rowid, name_norm "
-                             "FROM patients WHERE id = ?", [(v[0],) for v in values])
+            words.add_patients(conn, (v[0] for v in values))
 
 
 def _account_in(conn: sqlite3.Connection, segment: SegmentMeta, outcome: str,

@@ -7,11 +7,15 @@ above prefix above approximate); at equal match, patients currently admitted com
 then alphabetical order.
 
 Why it is built this way (100,000 patients, p95 under 20 ms on an old PC):
-- the trigram FTS table finds candidates; the word-level grading of names (exact, prefix,
-  infix) is computed *inside* SQLite with instr(), so a common name ("martin", "marie")
-  costs C loops and not thousands of Python rows; only a window of the best rows is read;
-- typos are graded in Python with a bounded Damerau-Levenshtein, only when the plain
-  search did not fill the page, over candidates that share a piece of the word;
+- names are looked up through the name-word index (words.py): the query's words are
+  first resolved against the few tens of thousands of *distinct* name words (exact, prefix
+  by a key range, infix by a trigram index of the words, typos by a bounded
+  Damerau-Levenshtein over trigram candidates), and only then are patients read;
+- a name word's patients are keyed by the result order (family, given names, id), so the
+  first page of a common name or prefix ("martin", "mar") is read straight off the key
+  instead of sorting thousands of patients; admitted patients, who come first, are few;
+- several words: the patients bearing a match for each of them, intersected in SQLite;
+- typos are looked for only when no name matched exactly or by prefix;
 - every piece of user text reaches SQLite as a bound parameter; FTS5 phrases are built
   from folded words only, whose alphabet is [0-9a-z], so no FTS5 syntax can get through.
 """
@@ -28,16 +32,19 @@ from .text import fold
 
 IDENTIFIER, BED, BED_ROOM, BIRTH_DATE = 100.0, 90.0, 85.0, 50.0
 EXACT, PREFIX, INFIX = 4.0, 2.0, 1.0  # per query word; a name's score is their mean
-WINDOW = 3  # rows read per result wanted, so Python's accent-exact sort has room
-APPROX_CANDIDATES = 300  # rows graded by edit distance, at most (the most similar first)
-APPROX_BELOW = 1  # typos are looked for when fewer plain matches than this were found
+APPROX_CANDIDATES = 300  # distinct words graded by edit distance, at most (most similar first)
+SHORT_TYPO = 6  # query words this short also meet, as typo candidates, words of their initial
+RARE_ENOUGH = 2000  # patients of a query word intersected in SQLite, at least
+MERGED_WORDS = 64  # up to this many matched words, each word's first patients are read apart
 BED_NUMBER = 5  # longest number that may name a bed or room ("201"), not an IPP
 # Whether a patient is admitted now: one list of current stays for many rows, or one
 # index probe per row when the rows are few.
 CURRENT_LIST = "p.id IN (SELECT patient FROM stays WHERE current = 1)"
 CURRENT_PROBE = "EXISTS (SELECT 1 FROM stays s WHERE s.patient = p.id AND s.current = 1)"
-FIELDS = "p.rowid, p.id, p.family, p.given, p.birth_date, p.gender, p.ipp, p.ins, p.name_norm"
-COLUMNS = f"{FIELDS}, {CURRENT_LIST} AS cur"
+ADMITTED_ROWIDS = ("SELECT p.rowid FROM stays s JOIN patients p ON p.id = s.patient "
+                   "WHERE s.current = 1")
+FIELDS = ("p.rowid, p.id, p.family, p.given, p.birth_date, p.gender, p.ipp, p.ins, p.name_norm, "
+          "p.sort_key")
 
 
 @dataclass
@@ -68,27 +75,21 @@ class _Found:
     ipp: str | None
     ins: str | None
     name_norm: str
+    sort_key: str  # folded family, given names and id (records.sort_key)
     current: bool
     score: float = 0.0
     why: str = ""
 
-    def rough_key(self) -> tuple:
-        """The order SQLite can also compute (the folded name leads with the family)."""
-        return (-self.score, not self.current, self.name_norm)
-
     def key(self) -> tuple:
-        return (-self.score, not self.current, fold(self.family or ""), fold(self.given or ""),
-                self.id)
+        return (-self.score, not self.current, self.sort_key)
 
 
 def _best(hits: list[_Found], count: int) -> list[_Found]:
-    """The best `count` by the cheap order: folding names for the exact alphabetical
-    order costs microseconds each, so it is only done for the few that remain."""
-    return heapq.nsmallest(count, hits, key=_Found.rough_key)
+    return heapq.nsmallest(count, hits, key=_Found.key)
 
 
 def _found(row: tuple, score: float = 0.0, why: str = "") -> _Found:
-    return _Found(*row[:9], current=bool(row[9]), score=score, why=why)
+    return _Found(*row[:10], current=bool(row[10]), score=score, why=why)
 
 
 # --- reading the query ------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 30) -> list[Hit]:
     elif q.words and not q.numbers:
         for hit in _by_name(conn, q.words, limit):
             _keep(found, hit)
-    best = sorted(_best(list(found.values()), limit * WINDOW), key=_Found.key)[:limit]
+    best = _best(list(found.values()), limit)
     places = _places(conn, [f.id for f in best if f.current])
     return [_hit(f, *places.get(f.id, (None, None))) for f in best]
 
@@ -289,44 +290,202 @@ def _label(names: list[str | None], kinds: list[str | None]) -> str | None:
 
 
 def _by_name(conn: sqlite3.Connection, words: list[str], limit: int) -> list[_Found]:
-    """Exact, prefix and infix matches from the trigram index; typos only if those did not
-    fill the page (they would rank below them anyway)."""
-    longs = [w for w in words if len(w) >= 3]
-    if not longs:
+    """Exact, prefix and infix matches of every word; typos only if no patient matched
+    exactly or by prefix (they would rank below them anyway)."""
+    if not any(len(w) >= 3 for w in words):
         return _by_family_prefix(conn, " ".join(words), limit)
-    grader = _Grader(words)
-    hits = [row for row in map(_found, _plain_rows(conn, words, longs, limit)) if grader.grade(row)]
-    for loose in (False, True):  # two trigrams in common, then any piece of the word
-        if sum(1 for h in hits if h.score >= PREFIX) >= APPROX_BELOW:
+    vocabulary = _Vocabulary(conn)
+    matches = [vocabulary.plain(w) for w in words]
+    hits = _patients_matching(conn, words, matches, limit)
+    if not any(h.score >= PREFIX for h in hits):
+        for word, match in zip(words, matches):
+            for other, score in vocabulary.approx(word).items():
+                match.setdefault(other, score)
+        hits = _patients_matching(conn, words, matches, limit)
+    return hits
+
+
+class _Vocabulary:
+    """The distinct name words a query word designates, each with its grade."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.memo: dict[str, dict[str, float]] = {}
+
+    def plain(self, word: str) -> dict[str, float]:
+        """The word itself, the words it starts, and (3 letters or more) the words it is
+        inside of."""
+        high = word + "{"  # "{" follows "z": the range holds every word starting with `word`
+        found = {w: EXACT if w == word else PREFIX for (w,) in self.conn.execute(
+            "SELECT word FROM words WHERE word >= ? AND word < ?", (word, high))}
+        if len(word) >= 3:
+            for (other,) in self.conn.execute(
+                    "SELECT word FROM word_grams WHERE word_grams MATCH ?", (f'"{word}"',)):
+                found.setdefault(other, INFIX)
+        return found
+
+    def approx(self, word: str) -> dict[str, float]:
+        """Words within a few edits of the query word, among those sharing pieces of it,
+        the most trigrams in common first (counted by SQLite, cheaply)."""
+        if len(word) < 4:
+            return {}
+        grams = _trigrams(word)
+        similar = " + ".join("(instr(word, ?) > 0)" for _ in grams)
+        sql = (f"SELECT word, {similar} AS similar FROM word_grams WHERE word_grams MATCH ? "
+               "ORDER BY similar DESC LIMIT ?")
+        match = f"({_pairs(word)}) OR ({_pieces(word)})"
+        candidates = [w for w, _ in self.conn.execute(sql, (*grams, match, APPROX_CANDIDATES))]
+        if len(word) <= SHORT_TYPO:  # one edit can leave a short word no trigram in common
+            edits = allowed_edits(word, word + "x")
+            candidates += [w for (w,) in self.conn.execute(
+                "SELECT word FROM words WHERE word >= ? AND word < ? AND length(word) "
+                "BETWEEN ? AND ? LIMIT ?", (word[0], word[0] + "{", len(word) - edits,
+                                           len(word) + edits, APPROX_CANDIDATES))]
+        found = {}
+        for other in candidates:
+            if (score := _approx_score(word, other)) is not None:
+                found[other] = score
+        return found
+
+
+def _patients_matching(conn: sqlite3.Connection, words: list[str],
+                       matches: list[dict[str, float]], limit: int) -> list[_Found]:
+    """The best `limit` patients bearing, for every query word, one of its matched words."""
+    if not all(matches):
+        return []
+    if len(matches) == 1:
+        return _one_word(conn, matches[0], limit)
+    return _several_words(conn, words, matches, limit)
+
+
+def _one_word(conn: sqlite3.Connection, match: dict[str, float], limit: int) -> list[_Found]:
+    """Grade by grade, best first: the admitted patients bearing one of the grade's words,
+    then the others in result order, read off each word's key until the page is full."""
+    by_grade: dict[float, list[str]] = {}
+    for word, grade in match.items():
+        by_grade.setdefault(grade, []).append(word)
+    chosen: dict[int, tuple[float, bool]] = {}  # rowid: (grade, admitted), in result order
+    for grade in sorted(by_grade, reverse=True):
+        need = limit - len(chosen)
+        if need <= 0:
             break
-        seen = {h.rowid for h in hits}
-        for row in _approx_rows(conn, words, longs, loose):
-            if row[0] not in seen and grader.grade(found := _found(row)):
-                hits.append(found)
-    return _best(hits, limit * WINDOW)
+        group = by_grade[grade]
+        admitted = [r for r in _admitted_bearing(conn, group) if r not in chosen]
+        for rowid in admitted[:need]:
+            chosen[rowid] = (grade, True)
+        need -= len(admitted[:need])
+        if need > 0:
+            skip = set(chosen) | set(admitted)
+            for rowid in _first_bearing(conn, group, need + len(skip)):
+                if rowid not in skip:
+                    chosen[rowid] = (grade, False)
+                    need -= 1
+                    if need == 0:
+                        break
+    rows = {r[0]: r for r in _rows_by_rowid(conn, list(chosen))}
+    hits = []
+    for rowid, (grade, admitted) in chosen.items():
+        row = rows[rowid]
+        hits.append(_Found(*row[:10], current=admitted, score=grade,
+                           why="name" if grade >= INFIX else "name (approx.)"))
+    return hits
 
 
-def _short_filter(words: list[str]) -> tuple[str, list[str]]:
-    """Words of 1-2 letters cannot be trigram-searched: they must start a name word."""
-    shorts = [w for w in words if len(w) < 3]
-    return "".join(" AND instr(' ' || p.name_norm, ?) > 0" for _ in shorts), [" " + w for w in shorts]
+def _marks(values: list) -> str:
+    return ",".join("?" * len(values))
 
 
-def _plain_rows(conn: sqlite3.Connection, words: list[str], longs: list[str],
-                limit: int) -> list[tuple]:
-    """Rows containing every word, graded in SQL (exact 4, prefix 2, inside a word 1) so
-    only the best window is read, however common the name."""
-    grade = " + ".join("1 + 2 * (instr(' ' || p.name_norm || ' ', ?) > 0) "
-                       "+ (instr(' ' || p.name_norm, ?) > 0)" for _ in words)
-    params: list = []
-    for w in words:
-        params += [f" {w} ", f" {w}"]
-    shorts, short_params = _short_filter(words)
-    match = " AND ".join(f'"{w}"' for w in longs)  # folded: [0-9a-z] only, cannot escape
-    sql = (f"SELECT {COLUMNS}, {grade} AS grade FROM patient_names n "
-           f"JOIN patients p ON p.rowid = n.rowid WHERE patient_names MATCH ?{shorts} "
-           f"ORDER BY grade DESC, cur DESC, p.name_norm LIMIT ?")
-    return conn.execute(sql, (*params, match, *short_params, limit * WINDOW)).fetchall()
+def _admitted_bearing(conn: sqlite3.Connection, group: list[str]) -> list[int]:
+    """Admitted patients bearing one of the words, in result order (they are few)."""
+    sql = (f"SELECT patient_rowid FROM patient_words WHERE word IN ({_marks(group)}) "
+           f"AND patient_rowid IN ({ADMITTED_ROWIDS}) GROUP BY patient_rowid ORDER BY min(sort_key)")
+    return [r[0] for r in conn.execute(sql, group)]
+
+
+def _first_bearing(conn: sqlite3.Connection, group: list[str], count: int) -> list[int]:
+    """The first `count` patients in result order bearing one of the words. For a few
+    words, each word's first `count` are read off its key and merged (whatever the
+    overlap between words, the first `count` overall are among them); for many, SQLite
+    sorts."""
+    if len(group) <= MERGED_WORDS:
+        each = " UNION ALL ".join(
+            "SELECT * FROM (SELECT patient_rowid, sort_key FROM patient_words WHERE word = ? "
+            "ORDER BY sort_key LIMIT ?)" for _ in group)
+        params: list = []
+        for word in group:
+            params += [word, count]
+        sql = (f"SELECT patient_rowid FROM ({each}) GROUP BY patient_rowid "
+               f"ORDER BY min(sort_key) LIMIT ?")
+        return [r[0] for r in conn.execute(sql, (*params, count))]
+    sql = (f"SELECT patient_rowid FROM patient_words WHERE word IN ({_marks(group)}) "
+           f"GROUP BY patient_rowid ORDER BY min(sort_key) LIMIT ?")
+    return [r[0] for r in conn.execute(sql, (*group, count))]
+
+
+def _rows_by_rowid(conn: sqlite3.Connection, rowids: list[int]) -> list[tuple]:
+    if not rowids:
+        return []
+    return conn.execute(f"SELECT {FIELDS} FROM patients p WHERE p.rowid IN ({_marks(rowids)})",
+                        rowids).fetchall()
+
+
+def _several_words(conn: sqlite3.Connection, words: list[str],
+                   matches: list[dict[str, float]], limit: int) -> list[_Found]:
+    """Patients bearing a match for every word, graded by the mean over the query words of
+    their best match, all in SQLite. The candidates are the patients of the rarest words
+    (intersected); a word borne by many more ("le", "marie") is only checked on the
+    candidates' names instead of intersecting its thousands of patients."""
+    sizes = [_bearers(conn, list(match)) for match in matches]
+    sets, params = [], []
+    for match, size in zip(matches, sizes):
+        if size <= max(4 * min(sizes), RARE_ENOUGH):
+            sets.append(f"SELECT patient_rowid FROM patient_words WHERE word IN ({_marks(list(match))})")
+            params += list(match)
+    grades, grade_params = [], []
+    for word, match in zip(words, matches):
+        expression, values = _grade_sql(word, match)
+        grades.append(expression)
+        grade_params += values
+    columns = ", ".join(f"{g} AS g{i}" for i, g in enumerate(grades))
+    inner = (f"SELECT {FIELDS}, {CURRENT_LIST} AS cur, {columns} FROM patients p "
+             f"WHERE p.rowid IN ({' INTERSECT '.join(sets)})")
+    kept = " AND ".join(f"g{i} >= 0" for i in range(len(grades)))
+    total = " + ".join(f"g{i}" for i in range(len(grades)))
+    sql = f"SELECT * FROM ({inner}) WHERE {kept} ORDER BY {total} DESC, cur DESC, sort_key LIMIT ?"
+    hits = []
+    for row in conn.execute(sql, (*grade_params, *params, limit)):
+        found = _found(row)
+        scores = row[11:]
+        found.score = sum(scores) / len(scores)
+        found.why = "name" if min(scores) >= INFIX else "name (approx.)"
+        hits.append(found)
+    return hits
+
+
+def _grade_sql(word: str, match: dict[str, float]) -> tuple[str, list]:
+    """SQL grading a patient's folded name for one query word as the vocabulary did:
+    exact, prefix, infix, then the typo-close words by their grades; -1 if none."""
+    spaced = "(' ' || p.name_norm || ' ')"
+    cases = [f"WHEN instr({spaced}, ?) > 0 THEN {EXACT}", f"WHEN instr({spaced}, ?) > 0 THEN {PREFIX}"]
+    params: list = [f" {word} ", f" {word}"]
+    if len(word) >= 3:
+        cases.append(f"WHEN instr(p.name_norm, ?) > 0 THEN {INFIX}")
+        params.append(word)
+    close: dict[float, list[str]] = {}
+    for other, grade in match.items():
+        if grade < INFIX:
+            close.setdefault(grade, []).append(other)
+    for grade in sorted(close, reverse=True):
+        tests = " OR ".join(f"instr({spaced}, ?) > 0" for _ in close[grade])
+        cases.append(f"WHEN {tests} THEN {grade}")
+        params += [f" {other} " for other in close[grade]]
+    return f"(CASE {' '.join(cases)} ELSE -1 END)", params
+
+
+def _bearers(conn: sqlite3.Connection, words: list[str]) -> int:
+    """How many (patient, word) pairs the words have: a bound on their patients."""
+    sql = f"SELECT coalesce(sum(n), 0) FROM words WHERE word IN ({_marks(words)})"
+    return conn.execute(sql, words).fetchone()[0]
 
 
 def _trigrams(word: str) -> list[str]:
@@ -334,7 +493,7 @@ def _trigrams(word: str) -> list[str]:
 
 
 def _pairs(word: str) -> str:
-    """FTS5 expression: names sharing with the word its first two trigrams, its last two,
+    """FTS5 expression: words sharing with the word its first two trigrams, its last two,
     or its first and last: selective, and one edit leaves one of these pairs whole unless
     it falls in the first or last three letters of a short word."""
     grams = _trigrams(word)
@@ -345,11 +504,8 @@ def _pairs(word: str) -> str:
 
 
 def _pieces(word: str) -> str:
-    """FTS5 expression: names holding one piece of the word (its halves, or the word
-    with two neighbours swapped): catches what pairs miss in short
-    words, at the price of many candidates."""
-    if len(word) < 4:
-        return f'"{word}"'
+    """FTS5 expression: words holding one piece of the word (its halves, or the word
+    with two neighbours swapped): catches what pairs miss in short words."""
     half = max(3, (len(word) + 1) // 2)
     pieces = [word[:half], word[-half:]]
     if len(word) <= 8:
@@ -357,37 +513,24 @@ def _pieces(word: str) -> str:
     return " OR ".join(f'"{p}"' for p in dict.fromkeys(pieces))
 
 
-def _approx_rows(conn: sqlite3.Connection, words: list[str], longs: list[str],
-                 loose: bool) -> list[tuple]:
-    """Candidates for every long word, the most trigrams in common first (counted by
-    SQLite, cheaply), for Python to grade by edit distance."""
-    expression = _pieces if loose else _pairs
-    match = " AND ".join(f"({expression(w)})" for w in longs)
-    grams = list(dict.fromkeys(g for w in longs for g in _trigrams(w)))
-    similar = " + ".join("(instr(p.name_norm, ?) > 0)" for _ in grams)
-    shorts, short_params = _short_filter(words)
-    sql = (f"SELECT {COLUMNS}, {similar} AS similar FROM patient_names n "
-           f"JOIN patients p ON p.rowid = n.rowid WHERE patient_names MATCH ?{shorts} "
-           f"ORDER BY similar DESC, cur DESC LIMIT ?")
-    return conn.execute(sql, (*grams, match, *short_params, APPROX_CANDIDATES)).fetchall()
-
-
 def _by_family_prefix(conn: sqlite3.Connection, prefix: str, limit: int) -> list[_Found]:
-    """One or two letters: family names starting with them (the folded family leads the
-    folded name), current patients first. Too short for the trigram index: a scan."""
-    high = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # a range an index on name_norm would serve
+    """One or two letters: family names starting with them (the sort key leads with the
+    folded family), current patients first, read off the sort key's index."""
+    high = prefix + "{"  # "{" follows every folded character
+    # admitted: from the few current stays ("+" keeps SQLite from walking the key range,
+    # which for "le" holds thousands of patients)
     admitted = (f"SELECT {FIELDS}, 1 FROM stays s JOIN patients p ON p.id = s.patient "
-                "WHERE s.current = 1 AND p.name_norm >= ? AND p.name_norm < ?")
-    others = (f"SELECT {FIELDS}, 0 FROM patients p WHERE p.name_norm >= ? AND p.name_norm < ? "
-              "ORDER BY p.name_norm LIMIT ?")
+                "WHERE s.current = 1 AND +p.sort_key >= ? AND +p.sort_key < ?")
+    others = (f"SELECT {FIELDS}, 0 FROM patients p WHERE p.sort_key >= ? AND p.sort_key < ? "
+              "ORDER BY p.sort_key LIMIT ?")
     rows = conn.execute(admitted, (prefix, high)).fetchall()
     current = {row[0] for row in rows}
-    rows += [r for r in conn.execute(others, (prefix, high, limit * WINDOW)) if r[0] not in current]
+    rows += [r for r in conn.execute(others, (prefix, high, limit + len(current)))
+             if r[0] not in current]
     hits = []
     for row in map(_found, rows):
-        if fold(row.family or "").startswith(prefix):
-            row.score, row.why = PREFIX, "name"
-            hits.append(row)
+        row.score, row.why = PREFIX, "name"
+        hits.append(row)
     return hits
 
 
