@@ -64,11 +64,12 @@ KNOWN_ERRORS = (VaultError, InputError, ImportError_, StateError, vault_keys.Key
 
 
 @contextlib.contextmanager
-def clear_errors() -> Iterator[None]:
-    """Turn the errors an operator can act on into one red line and exit status 1."""
+def clear_errors(*more: type[Exception]) -> Iterator[None]:
+    """Turn the errors an operator can act on (KNOWN_ERRORS, and `more`) into one red
+    line and exit status 1."""
     try:
         yield
-    except KNOWN_ERRORS as exc:
+    except (*KNOWN_ERRORS, *more) as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
 

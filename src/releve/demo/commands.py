@@ -8,13 +8,12 @@
   releve demo his --port P ...               its information system, a FHIR R4 server
 
 `releve.cli` mounts `demo_app` lazily, so that other commands (a capture cycle) do not
-pay for importing the demo hospital.
+pay for importing the demo hospital; this module uses the CLI's error handling.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -22,10 +21,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..vault.format import FormatError
-from ..vault.minisign import MinisignError
-from ..vault.store import VaultError
-from ..vault.verify import BrokenSegment
+from ..cli import clear_errors as cli_errors
 from .his_fhir import HisError
 from .hospital import DemoInputError
 from .place import Place
@@ -38,17 +34,10 @@ err = Console(stderr=True, soft_wrap=True)
 
 DIR = typer.Option(None, "--dir", help="The demo's folder (default: ~/.local/state/releve/demo)")
 
-KNOWN_ERRORS = (HisError, DemoInputError, VaultError, FormatError, MinisignError, BrokenSegment)
 
-
-@contextlib.contextmanager
-def clear_errors() -> Iterator[None]:
-    """Turn the errors an operator can act on into one red line and exit status 1."""
-    try:
-        yield
-    except KNOWN_ERRORS as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1) from None
+def clear_errors() -> contextlib.AbstractContextManager[None]:
+    """The CLI's error handling, knowing the demo's errors too."""
+    return cli_errors(HisError, DemoInputError)
 
 
 @demo_app.callback()

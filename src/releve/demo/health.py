@@ -62,7 +62,7 @@ def his_line(run: Run | None, port: int, attacked: dict | None) -> Line:
     try:
         answer = httpx.get(f"{url}/Patient", params={"_count": "1"}, timeout=10)
     except httpx.HTTPError:
-        encrypted = f" (its database was encrypted at {attacked['time']})" if attacked else ""
+        encrypted = f" (its database was encrypted at {clock(attacked['time'])})" if attacked else ""
         return Line("HIS", DOWN, f"{url}/ does not answer{encrypted}")
     try:
         bundle = orjson.loads(answer.content)
@@ -90,17 +90,19 @@ def vault_line(run: Run | None, token: str) -> Line:
 def capture_line(place: Place, run: Run | None) -> Line:
     status = CaptureStatus.load(place.capture)
     cycle = status.last_cycle
+    running = run is not None and "capture" in run.processes
     if not cycle:
-        return Line("capture", DOWN if run is None or "capture" not in run.processes else OK,
-                    "no cycle yet")
-    started = cycle.get("started", "?")
+        return Line("capture", OK if running else DOWN, "no cycle yet")
+    started = cycle.get("started", "")
     lag = seconds_since(started)
-    summary = (f"last cycle {started[:19]} ({lag:.0f} s ago), "
-               f"{'ok' if cycle.get('ok') else 'FAILED'}, segment {cycle.get('segment')}; "
-               f"{status.cycles} cycles, {len(status.alerts)} alerts")
+    written = f", segment {cycle['segment']}" if cycle.get("segment") else ""
+    summary = (f"last cycle {clock(started)} ({lag:.0f} s ago) "
+               f"{'ok' if cycle.get('ok') else 'FAILED'}{written}, {status.cycles} cycles")
     if status.alerts:
-        return Line("capture", ALERT, f"{summary}; last alert: {status.alerts[-1]}")
-    if run is None or "capture" not in run.processes:
+        when, _, alert = status.alerts[-1].partition(" ")
+        return Line("capture", ALERT, f"{summary}; {len(status.alerts)} alert(s), last at "
+                                      f"{clock(when)}: {alert}")
+    if not running:
         return Line("capture", DOWN, f"not running; {summary}")
     if not cycle.get("ok"):
         return Line("capture", ALERT, f"{summary}; error: {cycle.get('error')}")
@@ -121,13 +123,13 @@ def station_line(place: Place, ward: str, run: Run | None) -> Line:
     finally:
         conn.close()
     age = seconds_since(head.state_time) if head.state_time else None
-    parts = [f"data as of {(head.state_time or 'never')[:19]}"
+    parts = [f"data as of {clock(head.state_time)}"
              + (f" ({age / 60:.0f} min old)" if age is not None else ""),
              f"segment {head.state_seq}, chain at {head.seq}, vault at {status.vault_seq}"]
     if status.skipped:
         parts.append(f"suspect segment {status.skipped[-1]['seq']} not adopted")
     if settings.downtime:
-        parts.append(f"downtime declared since {str(settings.downtime.get('since'))[:19]}")
+        parts.append(f"downtime declared since {clock(settings.downtime.get('since'))}")
     if status.error:
         return Line(name, ALERT, "; ".join([*parts, f"last sync failed: {status.error}"]))
     if run is None or f"sync-{ward}" not in run.processes:
@@ -169,3 +171,12 @@ def seconds_since(instant: str) -> float:
     except (ValueError, AttributeError):
         return float("nan")
     return (dt.datetime.now(dt.timezone.utc) - when).total_seconds()
+
+
+def clock(instant: str | None) -> str:
+    """'2026-12-02 10:29:57 UTC' from an ISO instant (the logs' and status files' zone)."""
+    try:
+        when = dt.datetime.fromisoformat(str(instant).replace("Z", "+00:00"))
+    except ValueError:
+        return str(instant or "never")
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
