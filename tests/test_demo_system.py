@@ -258,8 +258,10 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
     assert "demo stopped" in (tmp_path / "demo.out").read_text()
     assert not (folder / "run.json").exists()
 
-    # resumed after the attack: no new hospital, no HIS, no capture; the stations serve
+    # resumed after the attack: the same folder, the HIS still encrypted (and idle), the
+    # capture still failing on it, the stations serving the last good state
     keys_before = (folder / "keys" / "urgences.key").read_bytes()
+    failures_before = (folder / "logs" / "capture.log").read_text().count("capture failed")
     demo = start_demo(folder, port, tmp_path / "resumed.out")
     try:
         wait_for("the resumed demo's banner",
@@ -271,11 +273,22 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
         page = pages["cardiologie"]
         page.goto(f"{bases['cardiologie']}/patients/{patient['id']}")
         assert shows(page, patient)
+        wait_for("a capture cycle of the resumed demo", lambda: (
+            folder / "logs" / "capture.log").read_text().count("capture failed") > failures_before, 60)
+        code, lines = status_lines(folder)
+        assert code == 1 and lines["HIS"].startswith("DOWN") and "not JSON" in lines["HIS"]
+        assert lines["capture"].startswith("ALERT") and lines["web cardiologie"].startswith("ok")
+        assert len([seq for seq in vault.sequence_numbers()
+                    if vault.info(seq).descriptor.suspect is not None]) == 1  # one per episode
+        assert "already running" in run_releve("demo", "--dir", folder, "--port", str(port),
+                                                check=False).stderr.decode()
     finally:
         below = stop_demo(demo, signal.SIGTERM)
     assert not [pid for pid in below if alive(pid)], "a component outlived the demo"
     restarted = restarted_components(folder)
-    assert "web-urgences" in restarted and "his" not in restarted and "capture" not in restarted
+    assert {"his", "capture", "web-urgences", "sync-cardiologie"} <= set(restarted)
+    assert "activity step failed" not in (folder / "logs" / "his.log").read_text().split(
+        "start his")[-1], "the resumed HIS has no activity"
 
 
 def _answers(url: str) -> bool:

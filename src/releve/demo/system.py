@@ -12,7 +12,8 @@ its own `releve` process logging to DIR/logs:
 
 A second start with the same folder resumes: the same hospital (the HIS serves its
 database as it is), vault, capture state and stations. After `releve demo attack`, the
-HIS's database is encrypted: the HIS and the capture are not started again, the rest is.
+HIS's database stays encrypted: the HIS serves it without activity, and the capture keeps
+flagging it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ..station.sync import init_station, open_source
 from ..vault import keys as vault_keys
 from ..vault.store import LocalVault
 from .children import Children, releve
+from .health import alive
 from .place import ACCOUNTS, PASSWORD, SIGNER, WARDS, DemoError, Place, Run, Settings
 
 HIS_PORT, VAULT_PORT = 8800, 8700
@@ -115,17 +117,15 @@ class Demo:
                   "RELEVE_READER_TOKEN": self.settings.reader_token}
         self._start("vault", releve("vault", "serve", self.place.vault, "--port", self.vault_port),
                     env=tokens)
-        if self.attacked is None:
-            self._start_his()
+        self._start_his()
         self._wait("vault", lambda: listening(self.vault_port), 30)
         self._save_run()
-        if self.attacked is None:
-            self._wait("his", self._his_answers, STARTUP_SECONDS)
-            self._start("capture", releve(
-                "capture", "--vault", vault_url, "--fhir", self.his_url,
-                "--signing-key", self.place.signing_key, "--state", self.place.capture,
-                "--interval", self.capture_interval),
-                env={"RELEVE_TOKEN": self.settings.writer_token})
+        self._wait("his", self._his_answers, STARTUP_SECONDS)
+        self._start("capture", releve(
+            "capture", "--vault", vault_url, "--fhir", self.his_url,
+            "--signing-key", self.place.signing_key, "--state", self.place.capture,
+            "--interval", self.capture_interval),
+            env={"RELEVE_TOKEN": self.settings.writer_token})
         for ward, _ in WARDS:
             station = self.place.station(ward)
             self._start(f"sync-{ward}", releve("station", "sync", "--station", station, "--vault",
@@ -142,16 +142,17 @@ class Demo:
         return f"http://127.0.0.1:{self.settings.his_port}"
 
     def _start_his(self) -> None:
+        """Once attacked, the HIS serves its encrypted database without activity: nobody
+        can work in it any more."""
         size = ["--beds", self.settings.beds, "--seed", self.settings.seed]
         if self.settings.patients:
             size += ["--patients", self.settings.patients]
+        activity = [] if self.attacked else ["--activity"]
         self._start("his", releve("demo", "his", "--port", self.settings.his_port, "--db",
-                                  self.place.his_db, "--activity", *size))
+                                  self.place.his_db, *activity, *size))
 
     def _check_ports(self) -> None:
-        wanted = dict(self.web_ports)
-        if self.attacked is None:
-            wanted["his"] = self.settings.his_port
+        wanted = {**self.web_ports, "his": self.settings.his_port}
         busy = [f"{port} ({name})" for name, port in wanted.items() if listening(port)]
         if busy:
             raise DemoError(f"port {', '.join(busy)} already in use on 127.0.0.1: is another "
@@ -210,13 +211,13 @@ class Demo:
                   f"(logs in {escape(str(self.place.logs))})", highlight=False)
         if self.attacked:
             out.print(f"[bold red]the HIS's database was encrypted by `releve demo attack` "
-                      f"({self.attacked.get('time')}):[/] the HIS and the capture are not started; "
-                      "the stations serve the last good state. Remove the folder for a new demo.",
-                      highlight=False)
-        else:
-            out.print(f"  HIS (FHIR R4, with activity)   {self.his_url}/", highlight=False)
-            out.print(f"  capture                        every {self.capture_interval:g} s into the vault",
-                      highlight=False)
+                      f"({self.attacked.get('time')}):[/] the HIS serves ciphertext, without "
+                      "activity; the capture keeps flagging it; the stations serve the last good "
+                      "state. Remove the folder for a new demo.", highlight=False)
+        activity = "encrypted" if self.attacked else "with activity"
+        out.print(f"  HIS (FHIR R4, {activity:<13})   {self.his_url}/", highlight=False)
+        out.print(f"  capture                        every {self.capture_interval:g} s into the vault",
+                  highlight=False)
         out.print(f"  vault (append-only)            http://127.0.0.1:{self.vault_port}/v1",
                   highlight=False)
         for ward, title in WARDS:
@@ -233,6 +234,10 @@ def run(directory: Path | None, web_port: int, beds: int, patients: int | None,
         capture_interval: float, sync_interval: float, console: Console) -> None:
     """`releve demo`: prepare (first time), start everything, run until Ctrl-C/SIGTERM."""
     place = Place(directory)
+    running = place.load_run() if place.is_demo() else None
+    if running is not None and alive(running.pid):
+        raise DemoError(f"a demo is already running in {place.root} (pid {running.pid}); "
+                        "stop it first (Ctrl-C in its terminal)")
     settings = prepare(place, beds, patients)
     demo = Demo(place, settings, web_port, capture_interval, sync_interval, console)
 
