@@ -317,3 +317,20 @@ def _status_shot(browser, folder: Path) -> None:
                      f"$ releve demo status\n{html.escape(text)}</pre></body>")
     shot(page, "demo-status.png")
     context.close()
+
+
+def test_no_component_outlives_a_killed_demo(tmp_path):
+    """kill -9 gives the demo no chance to stop its children: the kernel tells them
+    (PR_SET_PDEATHSIG), and they end on their own."""
+    folder = tmp_path / "demo"
+    demo = start_demo(folder, free_pair(), tmp_path / "demo.out")
+    try:
+        wait_for("the demo's banner", lambda: "Ctrl-C stops" in (tmp_path / "demo.out").read_text(), 120)
+        wait_for("a first capture (its workers forked)", lambda: "segment 1 (full)" in (
+            folder / "logs" / "capture.log").read_text(), 60)
+        below = descendants(demo.pid)
+        assert len(below) >= 7, "HIS, vault, capture, two syncs, two web apps"
+    finally:
+        demo.kill()
+        demo.wait()
+    wait_for("every component to end", lambda: not [pid for pid in below if alive(pid)], 30)

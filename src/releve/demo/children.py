@@ -4,8 +4,10 @@ together, none left behind.
 Each child runs in its own session, so a Ctrl-C typed in the terminal reaches only the
 demo, which then interrupts every child itself (SIGINT: each command stops cleanly on it,
 the capture and the syncs between two steps of their writes), waits, and kills what is
-still there after a grace period. On Linux a child also receives SIGTERM if the demo dies
-without that chance (kill -9): no component outlives the demo.
+still there after a grace period. On Linux a child also receives SIGINT if the demo dies
+without that chance (kill -9), and stops as on Ctrl-C, its own children with it (a
+capture's forked workers, which SIGTERM would leave behind): no component outlives the
+demo.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ GRACE_SECONDS = 20.0
 
 def _die_with_parent() -> None:  # runs in the child, between fork and exec
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
     except (OSError, AttributeError):  # not Linux: the demo's own handlers still stop it
         pass
 
