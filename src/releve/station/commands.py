@@ -7,6 +7,7 @@
   releve station downtime --station DIR (--declare [--note TEXT] | --end)
   releve station user add|list|disable|enable|passwd ...   (user_cli.py)
   releve station audit --station DIR [--limit N] [--verify]
+  releve station print mar|census|or|directory|labels|wristband|forms ...   (print_cli.py)
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from rich.markup import escape
 from ..vault.store import VaultError
 from .index import IndexError_, current_generation, reader
 from .sync import Settings, Status, SyncError, init_station, open_source, sync_once
+from .print_cli import print_app
 from .user_cli import audit_command, user_app
 
 station_app = typer.Typer(help="The ward's downtime station: sync from the vault, serve the pages.",
                           no_args_is_help=True)
 station_app.add_typer(user_app, name="user")
+station_app.add_typer(print_app, name="print")
 station_app.command("audit")(audit_command)
 
 out = Console(soft_wrap=True)

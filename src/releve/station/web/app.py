@@ -3,7 +3,8 @@
 Stable URLs (scripts, checks and the crisis cell rely on them):
   GET/POST /login, POST /logout, / (to /wards), /wards, /wards/{Location id},
   /patients?q=TEXT, /patients/{Patient id} (the summary, from web/patient.py),
-  /directory?q=TEXT, /or?date=YYYY-MM-DD, /audit (admins), /static/..., /health.
+  /directory?q=TEXT, /or?date=YYYY-MM-DD, /audit (admins), /static/..., /health,
+  and the printouts as PDF (web/printouts.py: .../print/*.pdf, /forms/blank.pdf).
 
 No patient data in logs (invariant 7): uvicorn's access log is off, since a URL such as
 /patients?q=DUPONT carries a name, and the app logs one line per request with the method,
@@ -32,7 +33,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import pages
+from . import pages, printouts
 from .base import STATIC, Station, render
 from .signin import SignInMiddleware, login, logout
 
@@ -93,6 +94,7 @@ def routes() -> list[BaseRoute]:
         Route("/directory", pages.directory),
         Route("/or", pages.operating_rooms),
         Route("/audit", pages.audit_log),
+        *printouts.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 

@@ -217,4 +217,9 @@ EN = {
     "échec de connexion": "failed sign-in",
     "déconnexion": "sign-out",
     "impression": "print",
+    # print buttons of the census, OR and directory pages (the printouts: en_print.py)
+    "Imprimer": "Print",
+    "Imprimer les plans d'administration du service": "Print the ward's MAR",
+    "Imprimer la liste des patients": "Print the census", "Formulaires vierges": "Blank forms",
+    "Imprimer le programme": "Print the schedule", "Imprimer l'annuaire": "Print the directory",
 }

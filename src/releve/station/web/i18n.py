@@ -13,7 +13,8 @@ from collections.abc import Callable
 from functools import cache
 
 LANGUAGES = ("fr", "en")
-CATALOGUES = ("releve.station.web.en_common", "releve.station.web.en_patient")
+CATALOGUES = ("releve.station.web.en_common", "releve.station.web.en_patient",
+              "releve.station.web.en_print")
 
 
 @cache

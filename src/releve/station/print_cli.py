@@ -1,0 +1,165 @@
+"""`releve station print ...`: the station's printouts from the shell, for batch runs.
+
+    releve station print mar --ward UNIT --out FILE.pdf --station DIR
+    releve station print mar --patient ID --out FILE.pdf --station DIR
+    releve station print census --ward UNIT ...      print or [--date YYYY-MM-DD] ...
+    releve station print directory ...                print labels|wristband --patient ID ...
+    releve station print forms [--patient ID] ...
+
+IT schedules `print mar --ward ...` for every ward every few hours before a planned
+outage, as hospitals do. UNIT is the ward's Location id, its name or its code. Every
+print is audited like a view, one entry per patient on the paper; the user is the OS
+login (`os:<login>`) unless `--user` names who asked for it. Nothing printed on the
+terminal names a patient: only the file, its pages and how long it took.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .audit import Audit
+from .index import IndexError_, reader
+from .printing.wards import UnknownWard, find_ward
+from .sync import Settings, SyncError
+
+if TYPE_CHECKING:
+    from .printing import documents
+
+print_app = typer.Typer(help="Print the station's sheets as PDF (MAR, census, OR, directory, "
+                             "labels, wristband, downtime forms).",
+                        no_args_is_help=True, add_completion=False)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+STATION = typer.Option(..., "--station", help="The station's folder")
+OUT = typer.Option(..., "--out", help="The PDF file to write")
+USER = typer.Option(None, "--user", help="Who the print is for, in the audit log (default: os:<login>)")
+LANG = typer.Option(None, "--lang", help="fr or en (default: the station's language)")
+WARD = typer.Option(..., "--ward", help="The ward: its Location id, name or code")
+PATIENT = typer.Option(..., "--patient", help="The Patient id")
+
+
+def _docs():
+    """The printouts' module, imported when a command runs: it brings in the web app's
+    modules and WeasyPrint, which the other `releve` commands should not wait for."""
+    from .printing import documents
+
+    return documents
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _run(station: Path, out_file: Path, user: Optional[str], lang: Optional[str],
+         make: Callable[[documents.Desk], Optional[documents.Printout]], missing: str) -> None:
+    """Open the index, make the printout, write it, audit it; clear errors otherwise."""
+    started = time.perf_counter()
+    who = user or f"os:{getpass.getuser()}"
+    try:
+        Settings.load(station)  # a folder that is not a station says so, before anything else
+        conn = reader(station)
+        if conn is None:
+            _fail("this station holds no data yet: run `releve station sync` first")
+        desk = _docs().Desk.open(station, conn, who, lang)
+        try:
+            printout = make(desk)
+        except UnknownWard as exc:
+            known = ", ".join(f"{u.place.id} ({u.place.name})" for u in exc.known) or "none"
+            _fail(f"no ward named {exc.text!r} on this station; wards: {known}")
+        if printout is None:
+            _fail(missing)
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_bytes(printout.pdf.data)
+        _docs().record(Audit(station), who, printout)
+    except (SyncError, IndexError_) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename or out_file}: {exc.strerror}")
+    out.print(f"wrote {escape(str(out_file))} ({printout.pdf.pages} page(s), {len(printout.patients)} "
+              f"patient(s), {time.perf_counter() - started:.1f} s)", highlight=False)
+
+
+NO_PATIENT = "no patient with this id in the station's data"
+NO_WARD = "no such ward in the station's data"
+
+
+@print_app.command("mar")
+def mar(station: Path = STATION, out_file: Path = OUT,
+        ward: Optional[str] = typer.Option(None, "--ward", help="The whole ward (Location id, name or code)"),
+        patient: Optional[str] = typer.Option(None, "--patient", help="One patient (Patient id)"),
+        user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+    """The MAR for the next 24 h: a ward's in one document, or one patient's."""
+    if (ward is None) == (patient is None):
+        _fail("give exactly one of --ward or --patient", 2)
+    if ward is not None:
+        _run(station, out_file, user, lang,
+             lambda desk: _docs().ward_mar(desk, find_ward(desk.conn, ward)), NO_WARD)
+    else:
+        _run(station, out_file, user, lang, lambda desk: _docs().patient_mar(desk, patient),
+             NO_PATIENT)
+
+
+@print_app.command("census")
+def census(station: Path = STATION, out_file: Path = OUT, ward: str = WARD,
+           user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+    """The ward's census sheet: beds, patients, allergies, alerts, diet."""
+    _run(station, out_file, user, lang,
+         lambda desk: _docs().census_sheet(desk, find_ward(desk.conn, ward)), NO_WARD)
+
+
+@print_app.command("or")
+def operating_rooms(station: Path = STATION, out_file: Path = OUT,
+                    date: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD (default: today)"),
+                    user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+    """One day of the OR schedule, room by room."""
+    try:
+        day = dt.date.fromisoformat(date) if date else None
+    except ValueError:
+        _fail(f"--date must be YYYY-MM-DD, not {date!r}", 2)
+
+    def make(desk: documents.Desk) -> documents.Printout:
+        return _docs().or_sheet(desk, day or desk.now.astimezone(ZoneInfo(desk.zone)).date())
+
+    _run(station, out_file, user, lang, make, "")
+
+
+@print_app.command("directory")
+def directory(station: Path = STATION, out_file: Path = OUT,
+              user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+    """The phone directory: units, then people."""
+    _run(station, out_file, user, lang, lambda desk: _docs().directory_sheet(desk), "")
+
+
+@print_app.command("labels")
+def labels(station: Path = STATION, out_file: Path = OUT, patient: str = PATIENT,
+           user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+    """An A4 sheet of 24 patient labels (DataMatrix INS and the IPP's Code 128)."""
+    _run(station, out_file, user, lang, lambda desk: _docs().labels(desk, patient), NO_PATIENT)
+
+
+@print_app.command("wristband")
+def wristband(station: Path = STATION, out_file: Path = OUT, patient: str = PATIENT,
+              user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+    """The patient's wristband (two copies on an A4 sheet, to cut out)."""
+    _run(station, out_file, user, lang, lambda desk: _docs().wristband(desk, patient), NO_PATIENT)
+
+
+@print_app.command("forms")
+def forms(station: Path = STATION, out_file: Path = OUT,
+          patient: Optional[str] = typer.Option(None, "--patient", help="Pre-fill with this patient's identity"),
+          user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+    """Downtime forms (admission, medication order, observation chart), pre-filled with a
+    patient's identity or blank for someone who arrives during the outage."""
+    _run(station, out_file, user, lang, lambda desk: _docs().forms(desk, patient), NO_PATIENT)

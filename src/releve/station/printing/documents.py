@@ -1,0 +1,203 @@
+"""Every printout the station makes, as data gathered from the index then one PDF.
+
+Each function answers a `Printout` (the PDF, and what the audit must record of it) or
+None when the index does not know the patient or the ward. The data comes from the same
+code as the pages: chart.summary() for a patient's medications and due times (the MAR is
+the summary's plan, never a second reading of the orders), web/census.py, schedule.py and
+directory.py for the sheets. Who printed, when, and how old the data is go in every
+page's footer: a sheet lying on a desk must say what it was true of.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from .. import chart
+from ..audit import Audit
+from ..index import read_head
+from ..sync import Settings
+from ..web import census as census_q
+from ..web import directory as directory_q
+from ..web import formats
+from ..web import schedule as schedule_q
+from ..web.i18n import LANGUAGES
+from ..web.patient import number_filter
+from . import identity
+from .pdf import Pdf, local_now, render
+
+
+@dataclass
+class Desk:
+    """Where, when and by whom a printout is made: what every sheet says in its footer."""
+
+    conn: sqlite3.Connection
+    station: str
+    zone: str
+    lang: str
+    user: str
+    now: dt.datetime
+    data_as_of: str  # "02/12 14:03", the capture time of the data, in the station's zone
+
+    @classmethod
+    def open(cls, station_dir: Path, conn: sqlite3.Connection, user: str,
+             lang: str | None = None) -> "Desk":
+        settings = Settings.load(station_dir)
+        head = read_head(conn)
+        chosen = lang if lang in LANGUAGES else settings.language
+        return cls(conn, settings.name, settings.timezone, chosen, user,
+                   dt.datetime.now(dt.timezone.utc),
+                   formats.datetime_text(head.state_time, settings.timezone) if head else "")
+
+    def sheet(self) -> dict:
+        return {"station": self.station, "printed_at": local_now(self.zone),
+                "printed_by": self.user, "data_as_of": self.data_as_of}
+
+
+@dataclass
+class Printout:
+    """A PDF and what the audit log records of it (one entry per patient printed)."""
+
+    pdf: Pdf
+    page: str  # mar, mar-ward, census, or, directory, labels, wristband, forms
+    filename: str  # names no patient: it ends up in download folders and print queues
+    patients: list[str] = field(default_factory=list)
+    detail: str | None = None
+
+
+def record(audit: Audit, user: str, printout: Printout) -> None:
+    """Audit a printout like a view: one entry per patient on the paper, else one."""
+    page = f"print-{printout.page}"
+    for patient in printout.patients or [None]:
+        audit.record(user, "print", page, patient=patient, detail=printout.detail)
+
+
+# --- the MAR ---------------------------------------------------------------------------------
+
+
+@dataclass
+class MarPatient:
+    """One patient's pages of the MAR: the summary, and the bed the census gives."""
+
+    s: chart.Summary
+    bed: str
+
+
+def _render(desk: Desk, template: str, **context) -> Pdf:
+    return render(template, desk.lang, desk.zone, sheet=desk.sheet(), **context)
+
+
+def _mar(desk: Desk, patients: list[MarPatient], title: str) -> Pdf:
+    tz = ZoneInfo(desk.zone)
+    start = desk.now.astimezone(tz)
+    return _render(desk, "mar.html", patients=patients, title=title,
+                   start=start.strftime("%d/%m/%Y %H:%M"),
+                   end=(start + dt.timedelta(hours=chart.PLAN_HOURS)).strftime("%d/%m/%Y %H:%M"),
+                   day=lambda when: when.astimezone(tz).strftime("%d/%m"),
+                   num=number_filter(desk.lang), crit=chart.CRITICALITY)
+
+
+def _bed_of(s: chart.Summary) -> str:
+    stay = s.stay
+    return " · ".join(p for p in (stay.unit, stay.room, stay.bed) if p) if stay else ""
+
+
+def patient_mar(desk: Desk, pid: str) -> Printout | None:
+    found = chart.summary(desk.conn, pid, desk.now, desk.zone)
+    if found is None:
+        return None
+    pdf = _mar(desk, [MarPatient(found, _bed_of(found))], title=found.identity.name)
+    return Printout(pdf, "mar", "mar.pdf", [pid])
+
+
+def ward_patients(census: census_q.Census) -> list[tuple[str, str]]:
+    """(patient id, place name) of the ward's patients in bed order, each once."""
+    seen: dict[str, str] = {}
+    for row in census.rows + census.unplaced:
+        if row.occupant and row.occupant.patient and row.occupant.patient not in seen:
+            seen[row.occupant.patient] = row.place.name if row.place else ""
+    return list(seen.items())
+
+
+def ward_mar(desk: Desk, unit_id: str) -> Printout | None:
+    """The whole ward's MAR in one document, a patient per page group, in bed order."""
+    census = census_q.census(desk.conn, unit_id)
+    if census is None:
+        return None
+    patients = []
+    for pid, place in ward_patients(census):
+        found = chart.summary(desk.conn, pid, desk.now, desk.zone)
+        if found is not None:
+            patients.append(MarPatient(found, " · ".join(p for p in (census.unit.name, place) if p)))
+    pdf = _mar(desk, patients, title=census.unit.name)
+    return Printout(pdf, "mar-ward", "mar-ward.pdf", [p.s.patient_id for p in patients], unit_id)
+
+
+# --- sheets ----------------------------------------------------------------------------------
+
+
+def census_sheet(desk: Desk, unit_id: str) -> Printout | None:
+    census = census_q.census(desk.conn, unit_id)
+    if census is None:
+        return None
+    ipps = _identifiers(desk.conn, [pid for pid, _ in ward_patients(census)])
+    pdf = _render(desk, "census.html", census=census, ids=ipps,
+                  patient_name=census_q.patient_name)
+    return Printout(pdf, "census", "census.pdf", detail=unit_id)
+
+
+def _identifiers(conn: sqlite3.Connection, patients: list[str]) -> dict[str, tuple[str, str]]:
+    """(IPP, INS) of these patients, from the index's patients table."""
+    if not patients:
+        return {}
+    marks = ",".join("?" * len(patients))
+    rows = conn.execute(f"SELECT id, ipp, ins FROM patients WHERE id IN ({marks})", patients)
+    return {pid: (ipp or "", ins or "") for pid, ipp, ins in rows}
+
+
+def or_sheet(desk: Desk, day: dt.date) -> Printout:
+    rooms = schedule_q.day_schedule(desk.conn, day)
+    pdf = _render(desk, "or.html", rooms=rooms, day_title=schedule_q.long_date(day, desk.lang))
+    return Printout(pdf, "or", f"bloc-{day.isoformat()}.pdf", detail=day.isoformat())
+
+
+def directory_sheet(desk: Desk) -> Printout:
+    found = directory_q.entries(desk.conn)
+    pdf = _render(desk, "directory.html", units=[e for e in found if e.kind == "unit"],
+                  people=[e for e in found if e.kind == "person"])
+    return Printout(pdf, "directory", "annuaire.pdf")
+
+
+# --- identity: labels, wristband, forms ------------------------------------------------------------
+
+
+def labels(desk: Desk, pid: str, count: int = identity.LABELS_PER_SHEET) -> Printout | None:
+    card = identity.card(desk.conn, pid, desk.now, desk.zone)
+    if card is None:
+        return None
+    pdf = _render(desk, "labels.html", card=card, count=count)
+    return Printout(pdf, "labels", "etiquettes.pdf", [pid])
+
+
+def wristband(desk: Desk, pid: str) -> Printout | None:
+    card = identity.card(desk.conn, pid, desk.now, desk.zone, band=True)
+    if card is None:
+        return None
+    pdf = _render(desk, "wristband.html", card=card)
+    return Printout(pdf, "wristband", "bracelet.pdf", [pid])
+
+
+def forms(desk: Desk, pid: str | None = None) -> Printout | None:
+    """Admission, medication order and observation chart: pre-filled with the patient's
+    identity, or with empty identity boxes for someone who arrives during the outage."""
+    card = None
+    if pid is not None:
+        card = identity.card(desk.conn, pid, desk.now, desk.zone)
+        if card is None:
+            return None
+    pdf = _render(desk, "forms.html", card=card)
+    return Printout(pdf, "forms", "formulaires.pdf" if card else "formulaires-vierges.pdf",
+                    [pid] if pid else [])

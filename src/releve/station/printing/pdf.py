@@ -1,0 +1,88 @@
+"""HTML templates to A4 PDF with WeasyPrint, on the station, with no network.
+
+The templates are in web/templates/print/ (French text wrapped in `_()`, English from the
+station's catalogues, as for the pages) and the print stylesheet beside them. Nothing is
+fetched: the stylesheet is read from the package and passed in, barcodes are inline SVG,
+fonts are the machine's own (Debian's DejaVu, found through fontconfig), and the URL
+fetcher refuses every scheme but `data:` so that no text in the data can make the
+renderer reach out.
+
+The Jinja environment, the parsed stylesheet and the font configuration are made once
+per process: parsing the CSS and scanning the fonts would otherwise dominate a label.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from ..web import formats
+from ..web.i18n import translator
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "print"
+STYLESHEET = TEMPLATES / "print.css"
+# One render at a time: the shared font configuration (Pango and fontconfig state) is not
+# documented as thread-safe, and a render is CPU-bound under the GIL anyway.
+_LOCK = threading.Lock()
+
+
+class Engine:
+    """The Jinja environment and WeasyPrint's parsed stylesheet, shared by every printout."""
+
+    def __init__(self) -> None:
+        # WeasyPrint is imported here, not at the top: every `releve` command imports this
+        # module through the CLI, and only the ones that print should pay for WeasyPrint.
+        from weasyprint import CSS
+        from weasyprint.text.fonts import FontConfiguration
+        from weasyprint.urls import URLFetcher
+
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                                      autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                                      undefined=jinja2.StrictUndefined)
+        self.env.filters.update(date=formats.date_text, datetime=formats.datetime_text,
+                                time=formats.time_text)
+        self.fetcher = URLFetcher(allowed_protocols=("data",))
+        self.fonts = FontConfiguration()
+        self.css = CSS(string=STYLESHEET.read_text(encoding="utf-8"), font_config=self.fonts,
+                       url_fetcher=self.fetcher)
+
+    def html(self, template: str, lang: str, zone: str, **context: Any) -> str:
+        """The document as HTML (what the PDF is made from; tests may read it too)."""
+        common = {"lang": lang, "_": translator(lang), "zone": zone,
+                  "age": lambda birth: formats.age_text(birth, lang=lang)}
+        return self.env.get_template(template).render(**common, **context)
+
+    def pdf(self, html: str) -> "Pdf":
+        from weasyprint import HTML
+
+        source = HTML(string=html, base_url=str(TEMPLATES), url_fetcher=self.fetcher)
+        with _LOCK:
+            document = source.render(stylesheets=[self.css], font_config=self.fonts)
+            return Pdf(document.write_pdf(), len(document.pages))
+
+
+class Pdf(NamedTuple):
+    data: bytes
+    pages: int
+
+
+@cache
+def engine() -> Engine:
+    return Engine()
+
+
+def render(template: str, lang: str, zone: str, **context: Any) -> Pdf:
+    """One printout as PDF bytes."""
+    shared = engine()
+    return shared.pdf(shared.html(template, lang, zone, **context))
+
+
+def local_now(zone: str) -> str:
+    """'02/12/2026 14:03': when the paper was printed, in the station's zone."""
+    return dt.datetime.now(ZoneInfo(zone)).strftime("%d/%m/%Y %H:%M")

@@ -1,0 +1,56 @@
+"""Which ward an operator means: `--ward` takes what IT has at hand when it schedules the
+night's prints, the Location id (loc-card), the ward's name as the census shows it
+("Cardiologie", accents and case ignored) or its code (the Location's alias or
+identifier, "CARD").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import orjson
+
+from ..text import fold
+from ..web import census as census_q
+
+
+class UnknownWard(LookupError):
+    """No ward answers to that text; `known` lists the ones that exist."""
+
+    def __init__(self, text: str, known: list[census_q.Unit]) -> None:
+        super().__init__(text)
+        self.text = text
+        self.known = known
+
+
+def _codes(conn: sqlite3.Connection, unit_id: str) -> set[str]:
+    row = conn.execute("SELECT json FROM resources WHERE type = 'Location' AND id = ?",
+                       (unit_id,)).fetchone()
+    try:
+        resource = orjson.loads(row[0]) if row else {}
+    except orjson.JSONDecodeError:
+        return set()
+    if not isinstance(resource, dict):
+        return set()
+    found = {a for a in resource.get("alias") or [] if isinstance(a, str)}
+    found |= {i.get("value") for i in resource.get("identifier") or []
+              if isinstance(i, dict) and isinstance(i.get("value"), str)}
+    return {fold(code) for code in found}
+
+
+def find_ward(conn: sqlite3.Connection, text: str) -> str:
+    """The Location id of the ward `text` names; UnknownWard if none (or several) do."""
+    wanted = fold(text.strip())
+    units = census_q.units(conn)
+    for unit in units:
+        if unit.place.id == text.strip():
+            return unit.place.id
+    if census_q.all_places(conn).get(text.strip()):  # any location the census can show
+        return text.strip()
+    named = [u for u in units if fold(u.place.name) == wanted]
+    if len(named) == 1:
+        return named[0].place.id
+    coded = [u for u in units if wanted in _codes(conn, u.place.id)]
+    if len(coded) == 1:
+        return coded[0].place.id
+    raise UnknownWard(text, units)

@@ -1,0 +1,85 @@
+"""The printouts as PDF at stable URLs, for the print buttons of the pages.
+
+    /patients/{pid}/print/mar.pdf         the patient's MAR for the next 24 h
+    /patients/{pid}/print/labels.pdf      an A4 sheet of 24 labels
+    /patients/{pid}/print/wristband.pdf   the wristband (two copies to cut out)
+    /patients/{pid}/print/forms.pdf       downtime forms pre-filled with the identity
+    /wards/{ward}/print/mar.pdf           the whole ward's MAR in one document
+    /wards/{ward}/print/census.pdf        the ward's census sheet
+    /or/print.pdf?date=YYYY-MM-DD         one day of the OR schedule
+    /directory/print.pdf                  the phone directory
+    /forms/blank.pdf                      the downtime forms with empty identity boxes
+
+Behind the sign-in like every page; each print is audited as a view (one entry per
+patient on the paper, action "print"). The PDF is made in Starlette's thread pool, never
+cached (no-store), and named for what it is, never for whom: file names end up in
+download folders and print queues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..printing import documents
+from . import schedule as schedule_q
+from .base import current_user, language, station
+from .pages import need_db
+
+
+def _desk(request: Request) -> documents.Desk:
+    here = station(request)
+    return documents.Desk.open(here.dir, need_db(request), current_user(request).name,
+                               language(request))
+
+
+def _pdf(request: Request, printout: documents.Printout | None, missing: str | None) -> Response:
+    if printout is None:
+        raise HTTPException(404, missing)
+    documents.record(station(request).audit, current_user(request).name, printout)
+    return Response(printout.pdf.data, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{printout.filename}"',
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+def _patient(make: Callable[[documents.Desk, str], documents.Printout | None]):
+    def endpoint(request: Request) -> Response:
+        return _pdf(request, make(_desk(request), request.path_params["pid"]), None)
+    return endpoint
+
+
+def _ward(make: Callable[[documents.Desk, str], documents.Printout | None]):
+    def endpoint(request: Request) -> Response:
+        return _pdf(request, make(_desk(request), request.path_params["ward"]), "ward")
+    return endpoint
+
+
+def operating_rooms(request: Request) -> Response:
+    desk = _desk(request)
+    day = schedule_q.parse_day(request.query_params.get("date"), desk.zone)
+    return _pdf(request, documents.or_sheet(desk, day), None)
+
+
+def directory(request: Request) -> Response:
+    return _pdf(request, documents.directory_sheet(_desk(request)), None)
+
+
+def blank_forms(request: Request) -> Response:
+    return _pdf(request, documents.forms(_desk(request)), None)
+
+
+routes = [
+    Route("/patients/{pid}/print/mar.pdf", _patient(documents.patient_mar)),
+    Route("/patients/{pid}/print/labels.pdf", _patient(documents.labels)),
+    Route("/patients/{pid}/print/wristband.pdf", _patient(documents.wristband)),
+    Route("/patients/{pid}/print/forms.pdf", _patient(documents.forms)),
+    Route("/wards/{ward}/print/mar.pdf", _ward(documents.ward_mar)),
+    Route("/wards/{ward}/print/census.pdf", _ward(documents.census_sheet)),
+    Route("/or/print.pdf", operating_rooms),
+    Route("/directory/print.pdf", directory),
+    Route("/forms/blank.pdf", blank_forms),
+]

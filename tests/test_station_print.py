@@ -1,0 +1,408 @@
+"""The station's printouts, read back as a person and a scanner would read the paper.
+
+Every PDF is made by the real code (WeasyPrint, zxing-cpp), then turned into text with
+poppler's pdftotext and into pixels with pdftoppm; the DataMatrix is decoded with libdmtx
+(pylibdmtx) and the Code 128 with zbar (pyzbar): decoders of other implementations than
+the encoder, so a code that only its own writer can read fails here.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import getpass
+import re
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner, Result
+from PIL import Image
+from pylibdmtx import pylibdmtx
+from pyzbar import pyzbar
+
+from conftest import StationFixture, copy_station, run_releve
+from releve.cli import app
+from releve.station import chart
+from releve.station.audit import Audit
+from releve.station.index import reader
+from releve.station.printing import documents, ins
+from releve.station.printing.wards import UnknownWard, find_ward
+from releve.station.web import census as census_q
+from test_station_web import CAPTURE, Server, add_users
+
+pytestmark = pytest.mark.timeout(300)
+
+
+# --- reading the paper back ------------------------------------------------------------------
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    """The text of each page, as pdftotext reads it (pages end with a form feed)."""
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True,
+                          check=True).stdout.decode()
+    return text.split("\f")[:-1]
+
+
+def flat(pdf: bytes) -> str:
+    """All the text on one line, words joined by one space."""
+    return " ".join(" ".join(page_texts(pdf)).split())
+
+
+def picture(pdf: bytes, dpi: int = 300, page: int = 1) -> Image.Image:
+    """One page rendered by poppler, in grey, as a scanner or a camera would see it."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "page"
+        subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-png", "-singlefile", "-f", str(page),
+                        "-l", str(page), "-", str(root)], input=pdf, capture_output=True, check=True)
+        image = Image.open(root.with_suffix(".png"))
+        image.load()
+        return image
+
+
+def datamatrices(image: Image.Image, count: int = 1) -> list[bytes]:
+    return [found.data for found in pylibdmtx.decode(image, max_count=count, timeout=8000)]
+
+
+def code128s(image: Image.Image) -> list[bytes]:
+    return [found.data for found in pyzbar.decode(image, symbols=[pyzbar.ZBarSymbol.CODE128])]
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def station(demo_station: StationFixture, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the demo station: printing writes to its audit log."""
+    copied = copy_station(demo_station, tmp_path_factory.mktemp("print") / "s")
+    add_users(copied.dir)
+    return copied.dir
+
+
+@pytest.fixture(scope="module")
+def conn(station: Path) -> Iterator[sqlite3.Connection]:
+    connection = reader(station)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def desk(station: Path, conn: sqlite3.Connection) -> documents.Desk:
+    return documents.Desk.open(station, conn, "test-printer")
+
+
+@pytest.fixture(scope="module")
+def ward(conn: sqlite3.Connection) -> census_q.Census:
+    """The demo ward with the most patients, among those where one has an allergy."""
+    censuses = [census_q.census(conn, u.place.id) for u in census_q.units(conn)]
+    with_allergy = [c for c in censuses if any(r.occupant and r.occupant.allergies for r in c.rows)]
+    return max(with_allergy, key=lambda c: len(documents.ward_patients(c)))
+
+
+@pytest.fixture(scope="module")
+def allergic(conn: sqlite3.Connection, ward: census_q.Census, desk: documents.Desk) -> chart.Summary:
+    """A patient of that ward with an allergy and doses due, as the summary reads them."""
+    for pid, _ in documents.ward_patients(ward):
+        found = chart.summary(conn, pid, desk.now, desk.zone)
+        if found.allergies and found.plan:
+            return found
+    pytest.fail("the demo ward has no allergic patient with doses due")
+
+
+def patient_resource(conn: sqlite3.Connection, pid: str) -> dict:
+    row = conn.execute("SELECT json FROM resources WHERE type = 'Patient' AND id = ?", (pid,)).fetchone()
+    return orjson.loads(row[0])
+
+
+# --- the INS DataMatrix content -------------------------------------------------------------------
+
+
+def test_ins_content_follows_the_ans_layout() -> None:
+    patient = {
+        "resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1979-05-01",
+        "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "279052A01234556"}],
+        "name": [{"use": "usual", "family": "Martin", "given": ["Hélène"]},
+                 {"use": "official", "family": "Lœuvre-d’Arc", "given": ["Hélène", "Marie"]}],
+        "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+                       "valueAddress": {"city": "Ajaccio", "extension": [
+                           {"url": "https://example.org/insee-code", "valueCoding": {"code": "2A004"}}]}}],
+    }
+    assert ins.patient_content(patient) == (
+        "IS01" + "0" * 22 + "S1279052A01234556" + "S21.2.250.1.213.1.4.8\x1d"
+        + "S3HELENE MARIE\x1d" + "S4LOEUVRE-D'ARC\x1d" + "S5F" + "S601-05-1979" + "S72A004")
+    # a 20-character OID fills its field: no separator after it
+    patient["identifier"][0]["system"] = "urn:oid:1.2.250.1.213.1.4.10"
+    assert "S21.2.250.1.213.1.4.10S3HELENE" in ins.patient_content(patient)
+    for broken in ({"gender": "unknown"}, {"birthDate": "1979"}, {"identifier": []},
+                   {"identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "12345"}]}):
+        assert ins.patient_content({**patient, **broken}) is None
+
+
+# --- the MAR ---------------------------------------------------------------------------------------
+
+
+def test_ward_mar_has_every_patient_dose_and_allergies_on_every_page(
+        desk: documents.Desk, ward: census_q.Census, conn: sqlite3.Connection) -> None:
+    printout = documents.ward_mar(desk, ward.unit.id)
+    pages = page_texts(printout.pdf.data)
+    assert len(pages) == printout.pdf.pages >= len(printout.patients) >= 2
+    summaries = {pid: chart.summary(conn, pid, desk.now, desk.zone) for pid in printout.patients}
+    assert [pid for pid, _ in documents.ward_patients(ward)] == printout.patients
+    for number, text in enumerate(pages, 1):
+        flat = " ".join(text.split())
+        here = [s for s in summaries.values() if s.identity.name in flat]
+        assert len(here) == 1, f"page {number} does not name exactly one patient"
+        shown = here[0]
+        assert f"IPP {shown.identity.ipp}" in flat
+        if shown.allergy_state == "known":
+            assert "ALLERGIES" in flat and all(a.substance in flat for a in shown.allergies), number
+        else:
+            assert "Allergies :" in flat, number
+    everything = " ".join(" ".join(pages).split())
+    for s in summaries.values():
+        for due, med in s.plan:
+            assert med.drug in everything and due.local in everything
+        for given in s.administrations:
+            assert given.drug in everything
+    for _, place in documents.ward_patients(ward):
+        assert place in everything
+
+
+def test_a_long_mar_repeats_the_patient_and_allergies_on_each_page(
+        desk: documents.Desk, allergic: chart.Summary) -> None:
+    """A patient whose plan does not fit on a page: the running header is on every page."""
+    long = copy.copy(allergic)
+    long.medications = [dataclasses.replace(m, drug=f"{m.drug} n°{i}") for i in range(14)
+                        for m in allergic.medications]
+    pdf = documents._mar(desk, [documents.MarPatient(long, "Lit 12")], "test")
+    pages = page_texts(pdf.data)
+    assert len(pages) >= 3
+    for text in pages:
+        flat = " ".join(text.split())
+        assert allergic.identity.name in flat and "ALLERGIES" in flat
+        assert all(a.substance in flat for a in allergic.allergies)
+    assert f"{allergic.medications[0].drug} n°13" in " ".join(pages)
+
+
+def test_patient_mar_in_english(station: Path, conn: sqlite3.Connection, allergic: chart.Summary) -> None:
+    english = documents.Desk.open(station, conn, "test-printer", "en")
+    text = " ".join(" ".join(page_texts(documents.patient_mar(english, allergic.patient_id).pdf.data)).split())
+    assert "Doses due: time, then initials" in text and "printed" in text
+    assert "Prises prévues" not in text and allergic.identity.name in text
+
+
+# --- sheets ------------------------------------------------------------------------------------------
+
+
+def test_census_sheet_lists_every_bed_and_patient(desk: documents.Desk, ward: census_q.Census,
+                                                   conn: sqlite3.Connection) -> None:
+    printout = documents.census_sheet(desk, ward.unit.id)
+    text = " ".join(" ".join(page_texts(printout.pdf.data)).split())
+    assert ward.unit.name in text
+    for row in ward.rows:
+        assert row.place.name in text
+        if row.occupant:
+            assert census_q.patient_name(row.occupant.family, row.occupant.given) in text
+            ipp = conn.execute("SELECT ipp FROM patients WHERE id = ?", (row.occupant.patient,)).fetchone()[0]
+            assert ipp in text
+            assert all(a in text for a in row.occupant.allergies)
+    assert documents.census_sheet(desk, "loc-nowhere") is None
+
+
+def test_or_sheet_and_directory_sheet(desk: documents.Desk, conn: sqlite3.Connection) -> None:
+    day = conn.execute("SELECT day FROM bookings GROUP BY day ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+    rooms = documents.schedule_q.day_schedule(conn, dt.date.fromisoformat(day))
+    text = " ".join(" ".join(page_texts(documents.or_sheet(desk, dt.date.fromisoformat(day)).pdf.data)).split())
+    assert rooms and all(r.name in text for r in rooms)
+    assert all(b.patient_name in text and b.procedure in text for r in rooms for b in r.bookings)
+    entries = documents.directory_q.entries(conn)
+    text = flat(documents.directory_sheet(desk).pdf.data)
+    units = [e for e in entries if e.kind == "unit"]
+    assert units and all(e.name in text and all(p.number in text for p in e.phones) for e in units)
+    people = [e for e in entries if e.kind == "person"]
+    assert all(e.name in text for e in people[:: max(1, len(people) // 20)])
+
+
+# --- labels and wristband: the codes scan back ----------------------------------------------------------
+
+
+def test_labels_carry_identity_and_codes_that_scan(desk: documents.Desk, conn: sqlite3.Connection,
+                                                   allergic: chart.Summary) -> None:
+    pid, who = allergic.patient_id, allergic.identity
+    printout = documents.labels(desk, pid)
+    assert printout.pdf.pages == 1
+    text = page_texts(printout.pdf.data)[0]
+    assert text.count(who.name) == 24 and who.ipp in text and who.ins in text
+    assert dt.date.fromisoformat(who.birth_date).strftime("%d/%m/%Y") in text
+    expected = ins.patient_content(patient_resource(conn, pid))
+    assert expected and expected.startswith("IS01") and f"S1{who.ins}" in expected
+    sheet = picture(printout.pdf.data)
+    width, height = sheet.size
+    for column in range(3):  # the first row of stickers, each cut out as a scanner sees it
+        sticker = sheet.crop((column * width // 3, 0, (column + 1) * width // 3, height // 8))
+        assert datamatrices(sticker) == [expected.encode()]
+        assert code128s(sticker) == [who.ipp.encode()]
+
+
+def test_wristband_codes_scan(desk: documents.Desk, conn: sqlite3.Connection, allergic: chart.Summary) -> None:
+    printout = documents.wristband(desk, allergic.patient_id)
+    text = " ".join(" ".join(page_texts(printout.pdf.data)).split())
+    assert allergic.identity.name in text and allergic.identity.ipp in text
+    band = picture(printout.pdf.data, dpi=200)
+    expected = ins.patient_content(patient_resource(conn, allergic.patient_id)).encode()
+    assert datamatrices(band, 2) == [expected, expected]
+    width, height = band.size
+    for top, bottom in ((0, 0.27), (0.27, 0.52)):  # each copy of the band, as cut out
+        copy_ = band.crop((0, int(top * height), width, int(bottom * height)))
+        assert datamatrices(copy_) == [expected]
+        assert code128s(copy_) == [allergic.identity.ipp.encode()]
+
+
+def test_forms_prefilled_and_blank(desk: documents.Desk, allergic: chart.Summary) -> None:
+    filled = documents.forms(desk, allergic.patient_id)
+    pages = page_texts(filled.pdf.data)
+    assert len(pages) == 3
+    titles = ("Fiche d'admission", "Prescription médicamenteuse", "Surveillance et constantes")
+    for title, text in zip(titles, pages):
+        assert title in text and allergic.identity.name in text and allergic.identity.ipp in text
+    assert allergic.allergies[0].substance in pages[0]
+    blank = documents.forms(desk)
+    pages = page_texts(blank.pdf.data)
+    assert len(pages) == 3 and blank.patients == []
+    assert all(t in p for t, p in zip(titles, pages))
+    assert allergic.identity.name not in " ".join(pages) and "pièce d'identité" in pages[0]
+
+
+def test_synthea_patients_print_without_ins(synthea_station: StationFixture) -> None:
+    """US data: no INS, so no DataMatrix (said on the label), and the MRN's Code 128 scans."""
+    conn = reader(synthea_station.dir)
+    desk = documents.Desk.open(synthea_station.dir, conn, "test-printer")
+    rows = conn.execute("SELECT patient FROM resources WHERE type = 'MedicationRequest' "
+                        "GROUP BY patient ORDER BY count(*) DESC LIMIT 2").fetchall()
+    for (pid,) in rows:
+        summary = chart.summary(conn, pid, desk.now, desk.zone)
+        mar = " ".join(" ".join(page_texts(documents.patient_mar(desk, pid).pdf.data)).split())
+        assert summary.identity.name in mar
+        words = set(re.split(r"[\s/]+", mar))  # a long drug name wraps in its cell: word by word
+        assert all(set(re.split(r"[\s/]+", m.drug)) <= words for m in summary.scheduled)
+        labels = documents.labels(desk, pid)
+        assert {"Pas", "DataMatrix", "incomplète"} <= set(page_texts(labels.pdf.data)[0].split())
+        sticker = picture(labels.pdf.data).crop((0, 0, 827, 438))
+        assert code128s(sticker) == [summary.identity.ipp.encode()]
+    conn.close()
+
+
+# --- the command line ---------------------------------------------------------------------------------
+
+
+def test_cli_prints_a_ward_mar_and_audits_each_patient(station: Path, ward: census_q.Census,
+                                                        tmp_path: Path) -> None:
+    before = Audit(station).verify()
+    out = tmp_path / "night" / "mar.pdf"
+    result = run_releve("station", "print", "mar", "--ward", ward.unit.name.upper(), "--out", out,
+                        "--station", station)
+    pdf = out.read_bytes()
+    assert pdf.startswith(b"%PDF")
+    patients = [pid for pid, _ in documents.ward_patients(ward)]
+    entries = Audit(station).entries(limit=len(patients))
+    assert Audit(station).verify() == before + len(patients)
+    assert {e.patient for e in entries} == set(patients)
+    assert all(e.action == "print" and e.page == "print-mar-ward" and e.user == f"os:{getpass.getuser()}"
+               and e.detail == ward.unit.id for e in entries)
+    said = (result.stdout + result.stderr).decode()
+    assert "page(s)" in said and not any(p in said for p in patients)
+    text = " ".join(page_texts(pdf))
+    assert all(re.sub(r"\s+", " ", census_q.patient_name(r.occupant.family, r.occupant.given)) in " ".join(text.split())
+               for r in ward.rows if r.occupant)
+
+
+def test_cli_labels_with_user_and_clear_errors(station: Path, allergic: chart.Summary, tmp_path: Path) -> None:
+    out = tmp_path / "labels.pdf"
+    run_releve("station", "print", "labels", "--patient", allergic.patient_id, "--out", out,
+               "--station", station, "--user", "dsi-nuit")
+    latest = Audit(station).entries(limit=1)[0]
+    assert (latest.user, latest.action, latest.page, latest.patient) == (
+        "dsi-nuit", "print", "print-labels", allergic.patient_id)
+    assert out.read_bytes().startswith(b"%PDF")
+
+    def cli(*args: str | Path) -> Result:  # the same command line, in this process: errors are quick
+        return CliRunner().invoke(app, ["station", "print", *map(str, args), "--station", str(station)])
+
+    missing = cli("wristband", "--patient", "pat-none", "--out", tmp_path / "x.pdf")
+    assert missing.exit_code == 1 and "no patient with this id" in missing.output
+    assert "pat-none" not in missing.output
+    unknown = cli("census", "--ward", "Nulle part", "--out", tmp_path / "x.pdf")
+    assert unknown.exit_code == 1 and "no ward named 'Nulle part'" in unknown.output
+    assert "loc-" in unknown.output  # the wards that exist are listed
+    assert cli("or", "--date", "demain", "--out", tmp_path / "x.pdf").exit_code == 2
+    assert cli("mar", "--out", tmp_path / "x.pdf").exit_code == 2  # neither --ward nor --patient
+    assert not (tmp_path / "x.pdf").exists()
+    not_a_station = CliRunner().invoke(app, ["station", "print", "directory", "--out", str(tmp_path / "x.pdf"),
+                                             "--station", str(tmp_path)])
+    assert not_a_station.exit_code == 1 and "not a station folder" in not_a_station.output
+
+
+def test_ward_names_codes_and_ids(conn: sqlite3.Connection, ward: census_q.Census) -> None:
+    unit = ward.unit
+    assert find_ward(conn, unit.id) == unit.id
+    assert find_ward(conn, unit.name.upper()) == unit.id
+    alias = orjson.loads(conn.execute("SELECT json FROM resources WHERE type = 'Location' AND id = ?",
+                                      (unit.id,)).fetchone()[0])["alias"][0]
+    assert find_ward(conn, alias.lower()) == unit.id
+    with pytest.raises(UnknownWard):
+        find_ward(conn, "Service imaginaire")
+
+
+# --- from the pages ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def web(station: Path) -> Iterator[Server]:
+    server = Server(station)
+    yield server
+    server.stop()
+
+
+def test_print_urls_need_sign_in_serve_pdf_and_are_audited(web: Server, station: Path, ward: census_q.Census,
+                                                             allergic: chart.Summary) -> None:
+    pid, unit = allergic.patient_id, ward.unit.id
+    urls = [f"/patients/{pid}/print/mar.pdf", f"/patients/{pid}/print/labels.pdf",
+            f"/patients/{pid}/print/wristband.pdf", f"/patients/{pid}/print/forms.pdf",
+            f"/wards/{unit}/print/mar.pdf", f"/wards/{unit}/print/census.pdf",
+            "/or/print.pdf?date=2026-01-05", "/directory/print.pdf", "/forms/blank.pdf"]
+    anonymous = web.client()
+    for url in urls:
+        answer = anonymous.get(url)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+    nurse = web.login("nurse")
+    summary = nurse.get(f"/patients/{pid}").text
+    assert f'href="/patients/{pid}/print/mar.pdf"' in summary and "print/labels.pdf" in summary
+    census_page = nurse.get(f"/wards/{unit}").text
+    assert f'href="/wards/{unit}/print/mar.pdf"' in census_page and "print/census.pdf" in census_page
+    assert "/or/print.pdf?date=" in nurse.get("/or").text
+    assert 'href="/directory/print.pdf"' in nurse.get("/directory").text
+    CAPTURE.records.clear()
+    for url in urls:
+        seq = Audit(station).verify()
+        answer = nurse.get(url)
+        assert answer.status_code == 200, url
+        assert answer.headers["content-type"] == "application/pdf" and answer.content.startswith(b"%PDF")
+        assert answer.headers["cache-control"] == "no-store" and pid not in answer.headers["content-disposition"]
+        entries = Audit(station).entries(limit=Audit(station).verify() - seq)
+        assert entries and all(e.action == "print" and e.user == "nurse" for e in entries), url
+        if url.startswith("/patients/"):
+            assert [e.patient for e in entries] == [pid]
+    ward_entries = [e for e in Audit(station).entries(limit=50) if e.page == "print-mar-ward"]
+    assert {e.patient for e in ward_entries} >= {p for p, _ in documents.ward_patients(ward)}
+    text = " ".join(page_texts(nurse.get(f"/patients/{pid}/print/mar.pdf?lang=en").content)[0].split())
+    assert "ALLERGIES" in text and "Medication, dose and route" in text
+    assert nurse.get("/patients/pat-none/print/labels.pdf").status_code == 404
+    assert nurse.get("/wards/loc-nowhere/print/mar.pdf").status_code == 404
+    logged = CAPTURE.text()
+    assert "/patients/{pid}/print/mar.pdf" in logged and pid not in logged
+    assert allergic.identity.family not in logged and unit not in logged
