@@ -103,7 +103,7 @@ def test_crash_between_prepare_and_append_is_rolled_back(tmp_path, keys, vault_d
 
 def test_crash_after_append_is_confirmed(tmp_path, keys, vault_dir, monkeypatch):
     writer = _writer(vault_dir, keys, tmp_path / "state")
-    monkeypatch.setattr(writer.state, "confirm", lambda: (_ for _ in ()).throw(SystemExit("killed")))
+    monkeypatch.setattr(writer.state, "confirm", lambda *hint: (_ for _ in ()).throw(SystemExit("killed")))
     with pytest.raises(SystemExit):
         _import(writer, _ndjson(tmp_path / "a.ndjson", [{"resourceType": "Patient", "id": "a"}]))
     monkeypatch.undo()

@@ -1,11 +1,13 @@
 """A snapshot or search walk streamed into the writer while it is still being fetched.
 
-A thread fetches the pages one after the other (the server is kept busy: it never waits
-for capture to digest a page before the next request) and appends each body, as the
-server sent it, to a spool file; the writer's worker processes split and scan each page
-from there as soon as it is written (scan.py `scan_page`). Before, the walk was written
-to a records file and only then imported: at 1000 beds the two phases ran one after the
-other, 44 s against 16 s for a client that only pages.
+A process of its own fetches the pages one after the other (the server is kept busy: it
+never waits for capture to digest a page before the next request) and appends each
+body, as the server sent it, to a spool file; the writer's worker processes split and
+scan each page from there as soon as it is written (scan.py `scan_page`). Before, the
+walk was written to a records file and only then imported: at 1000 beds the two phases
+ran one after the other, 44 s against 16 s for a client that only pages. The fetcher was
+then a thread of the writer's process, and waited for the interpreter lock whenever the
+writer's thread held it (results, state rows), on the chain that paces the whole walk.
 
 The spool keeps memory flat whatever the hospital's size, and lets the writer scan the
 walk a second time when a resource occurred twice in it (the later occurrence wins):
@@ -19,17 +21,20 @@ so a walk that does not add up still writes nothing.
 
 from __future__ import annotations
 
+import multiprocessing
+import pickle
 import queue
+import signal
 import threading
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fhir.client import FhirClient, FhirError, RawPage, check_total
+from ..fhir.client import FhirClient, FhirError, check_total
+from .memory import keep_freed_memory
 from .scan import BlockResult, Task
-
-AHEAD = 256  # pages the fetcher may be ahead of the scan (in the spool, not in memory)
 
 
 @dataclass
@@ -45,6 +50,8 @@ class _Spooled:
     walk: int
     first: bool  # the walk's first page: its total is the one to check against
     next: str | None  # the link the fetcher followed from this page
+    time: str | None = None  # Bundle.meta.lastUpdated of the page
+    date: str | None = None  # the response's HTTP Date
 
 
 @dataclass
@@ -99,46 +106,51 @@ class PageStream:
     def close(self) -> None:
         self.spool_path.unlink(missing_ok=True)
 
-    # --- the fetching thread ----------------------------------------------------------
+    # --- the fetching process ---------------------------------------------------------
 
     def _live(self) -> Iterator[Task]:
-        handoff: queue.Queue = queue.Queue(AHEAD)
-        stop = threading.Event()
-        fetcher = threading.Thread(target=self._fetch, args=(handoff, stop),
-                                   name="capture-fetch", daemon=True)
+        """The pages as the fetching process announces them; a thread drains its pipe so
+        that the fetcher never waits for the scan (the pages wait in the spool)."""
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        fetcher = context.Process(target=self._fetch, args=(sender,), name="capture-fetch",
+                                  daemon=True)
         fetcher.start()
+        sender.close()
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+        drain = threading.Thread(target=_drain, args=(receiver, inbox), name="capture-inbox",
+                                 daemon=True)
+        drain.start()
         try:
             while True:
-                item = handoff.get()
+                item = inbox.get()
                 if item is None:
                     break
                 if isinstance(item, BaseException):
                     raise item
+                self._note_time(item)
                 self._spooled.append(item)
                 self._by_start[item.task.start] = item
                 yield item.task
             self._complete = True
         finally:
-            stop.set()
-            while fetcher.is_alive():  # unblock a fetcher waiting for room
-                try:
-                    handoff.get(timeout=0.1)
-                except queue.Empty:
-                    pass
+            if fetcher.is_alive():
+                fetcher.terminate()
             fetcher.join()
+            drain.join()  # it has seen the end, or the pipe closed with the fetcher
+            receiver.close()
 
-    def _fetch(self, handoff: queue.Queue, stop: threading.Event) -> None:
-        """Fetch every page, append it to the spool, hand its place over; then None, or
-        the exception that ended the walk."""
-        def put(item: object) -> bool:
-            while not stop.is_set():
-                try:
-                    handoff.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    pass
-            return False
+    def _fetch(self, sender: Connection) -> None:
+        """In the fetching process: fetch every page, append it to the spool, announce its
+        place; then None, or the exception that ended the walk.
 
+        A process of its own, not a thread: the walk is a chain, server then fetcher, one
+        page after the other, and in a thread the fetcher waited for the interpreter lock
+        whenever the writer's own thread (results, state rows) held it, page after page.
+        It opens its own connections: the parent's stay as they were, for later cycles."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
+        keep_freed_memory()  # a page of megabytes after another (memory.py)
+        self.client.fresh_connections()
         try:
             # unbuffered: each page is in the file (the page cache) before a worker reads it
             with open(self.spool_path, "wb", buffering=0) as spool:
@@ -146,21 +158,45 @@ class PageStream:
                 for number, (path, params) in enumerate(self.walks):
                     first = True
                     for page in self.client.walk(path, params):
-                        self._note_time(page)
                         _write_all(spool, page.body)
                         task = Task(label=page.where, path=str(self.spool_path), start=offset,
                                     end=offset + len(page.body), page=True)
                         offset += len(page.body)
-                        if not put(_Spooled(task, number, first, page.head.next)):
-                            return
+                        sender.send(_Spooled(task, number, first, page.head.next,
+                                             page.head.time, page.date))
                         first = False
-            put(None)
+            sender.send(None)
         except BaseException as exc:  # handed to the writer's side, which raises it
-            put(exc)
+            sender.send(_portable(exc))
+        finally:
+            sender.close()
 
-    def _note_time(self, page: RawPage) -> None:
-        if self.server_time is None and page.head.time:
-            self.server_time, self.server_date = page.head.time, page.date
+    def _note_time(self, spooled: _Spooled) -> None:
+        if self.server_time is None and spooled.time:
+            self.server_time, self.server_date = spooled.time, spooled.date
+
+
+def _drain(receiver: Connection, inbox: queue.SimpleQueue) -> None:
+    """Move the fetcher's announcements into `inbox` as they come; None at the end."""
+    try:
+        while True:
+            item = receiver.recv()
+            inbox.put(item)
+            if item is None or isinstance(item, BaseException):
+                return
+    except (EOFError, OSError):
+        inbox.put(FhirError("the page fetcher stopped before the end of the walk; "
+                            "nothing is written from this walk"))
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself if it survives the trip to the parent, else one that says what
+    it was (an exception whose constructor takes other arguments than its message)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return FhirError(f"{type(exc).__name__}: {exc}")
 
 
 def _write_all(spool: Any, data: bytes) -> None:

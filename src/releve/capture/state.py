@@ -204,12 +204,17 @@ class WriterState:
             self.txn.abort()
             self.txn = None
 
-    def confirm(self) -> None:
+    def confirm(self, vault_hint: object = None) -> None:
+        """The pending segment is in the vault. `vault_hint`: what a local vault knows of
+        its last segment's hash (store.py `hash_hint`), handed back to it next time so
+        that it does not hash that segment again to tell its head."""
         seq, sha, kind = self.get("pending_seq"), self.get("pending_hash"), self.get("pending_kind")
         with self.env.begin(write=True) as txn:
             txn.drop(self.undo, delete=False)
             self._put_meta(txn, "head_seq", seq)
             self._put_meta(txn, "head_hash", sha)
+            if vault_hint is not None:
+                self._put_meta(txn, "vault_hash_hint", vault_hint)
             if kind == "full":
                 self._put_meta(txn, "last_full", seq)
             self._forget_pending(txn)

@@ -29,6 +29,7 @@ from ..vault import format as fmt
 from ..vault.minisign import SecretKey, file_digest
 from ..vault.keys import parse_recipient
 from ..vault.store import Config, VaultError
+from .memory import keep_freed_memory
 from .scan import BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker, scan_page
 from .state import StateError, WriterState
 
@@ -145,7 +146,7 @@ class Writer:
             return
         with self.state.closed():
             pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
-                                          initializer=_leave_interrupts_to_the_parent)
+                                          initializer=_start_worker)
             pool.submit(int).result()  # the fork context starts every worker on first use
         self.pool = pool
 
@@ -155,6 +156,9 @@ class Writer:
         """Finish what a crash interrupted, then check the state still describes the vault;
         the vault's head."""
         genesis = self.vault.config.genesis
+        take_hint = getattr(self.vault, "take_hash_hint", None)  # a local vault's (store.py)
+        if take_hint is not None:
+            take_hint(self.state.get("vault_hash_hint"))
         self.state.settle(self.vault.has, genesis)
         vault_head = self.vault.head()
         state_head = self.state.head(genesis)
@@ -214,11 +218,12 @@ class Writer:
             plain_path = self._plaintext(descriptor, by_type, records_path)
             cipher_path = tmp / "segment.age"
             with open(plain_path, "rb") as src, open(cipher_path, "wb") as dst:
-                pyrage.encrypt_io(src, dst, self.recipients)
+                hashed = _HashingWriter(dst)
+                pyrage.encrypt_io(src, hashed, self.recipients)
                 dst.flush()
                 os.fsync(dst.fileno())
-            signature = self.signer.sign(file_digest(cipher_path), descriptor.to_comment())
-            sha = _sha256(cipher_path)
+            signature = self.signer.sign(hashed.blake2b.digest(), descriptor.to_comment())
+            sha = hashed.sha256.hexdigest()
             if suspect is None:
                 os.replace(plain_path, self.state.plain_path(seq))
             else:
@@ -229,7 +234,8 @@ class Writer:
             raise
         with open(cipher_path, "rb") as handle:
             self.vault.append(seq, handle, signature)
-        self.state.confirm()
+        hint = getattr(self.vault, "hash_hint", None)
+        self.state.confirm(hint() if hint is not None else None)
         cipher_size = cipher_path.stat().st_size
         cipher_path.unlink()
         return Written(seq, kind, puts, deletes, cipher_size, sha, by_type)
@@ -406,6 +412,24 @@ def _where(task: Task, index: int, lines_before: Counter) -> str:
     return f"{task.label}: line {lines_before[task.label] + index + 1}"
 
 
+class _HashingWriter:
+    """The ciphertext's two digests (SHA-256 for the chain, BLAKE2b-512 for the signature)
+    taken as it is written, instead of reading 100 MB back twice after a full capture."""
+
+    def __init__(self, out: BinaryIO):
+        self.out = out
+        self.sha256 = hashlib.sha256()
+        self.blake2b = hashlib.blake2b(digest_size=64)
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.blake2b.update(data)
+        return self.out.write(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 def _sha256(path: Path) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
@@ -497,7 +521,9 @@ def _flush(state: WriterState, pending: dict[str, bytes | None], seq: int) -> No
     pending.clear()
 
 
-def _leave_interrupts_to_the_parent() -> None:
+def _start_worker() -> None:
     """Ctrl-C reaches the whole process group: a worker that died of it would leave the
-    pool broken and the parent waiting on it. The parent alone stops, and stops them."""
+    pool broken and the parent waiting on it. The parent alone stops, and stops them.
+    Blocks of megabytes come one after the other: their memory is kept (memory.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()

@@ -45,6 +45,9 @@ class GarbageError(FhirError):
         super().__init__(message)
         self.entropy = entropy
 
+    def __reduce__(self) -> tuple:
+        return type(self), (str(self), self.entropy)  # survives a trip between processes
+
 
 @dataclass(frozen=True)
 class Auth:
@@ -90,8 +93,9 @@ class FhirClient:
                 verify = ssl.create_default_context(cafile=str(ca_file))
             except (OSError, ssl.SSLError) as exc:
                 raise FhirError(f"cannot use CA file {ca_file}: {exc}") from exc
-        self.http = httpx.Client(headers={"Accept": FHIR_JSON, **auth.headers()},
-                                 auth=auth.basic(), verify=verify, timeout=timeout)
+        self._connect = lambda: httpx.Client(headers={"Accept": FHIR_JSON, **auth.headers()},
+                                             auth=auth.basic(), verify=verify, timeout=timeout)
+        self.http = self._connect()
         self.retry = retry
         self.sleep = sleep
         self.requests = 0
@@ -99,6 +103,11 @@ class FhirClient:
 
     def close(self) -> None:
         self.http.close()
+
+    def fresh_connections(self) -> None:
+        """New connections, none shared with the process this one was forked from (which
+        may use its own again later): for a forked process that walks for its parent."""
+        self.http = self._connect()
 
     def url(self, path_or_url: str) -> str:
         return urljoin(self.base, path_or_url)

@@ -157,6 +157,7 @@ class LocalVault:
         self.segments_dir = self.root / fmt.SEGMENTS_DIR
         self.staging_dir = self.root / fmt.STAGING_DIR
         self.staging_dir.mkdir(exist_ok=True)
+        self._known: dict[int, tuple[tuple[int, ...], str]] = {}  # seq: (identity, sha256)
 
     # --- creation -----------------------------------------------------------------
 
@@ -224,13 +225,54 @@ class LocalVault:
         if not numbers:
             return 0, self.config.genesis
         last = numbers[-1]
-        sha, _, _ = _hash_file(self.segment_path(last))
-        return last, sha
+        return last, self._sha256_of(last)
 
     def has(self, seq: int, sha256: str) -> bool:
         """Whether segment `seq` exists with exactly this hash (used to settle a crash)."""
+        try:
+            return self._sha256_of(seq) == sha256
+        except FileNotFoundError:
+            return False
+
+    def _sha256_of(self, seq: int) -> str:
+        """A segment's SHA-256, hashed again only if its file is not the one last hashed.
+
+        The head is asked for twice an append (the writer's check, then the commit's),
+        and after a full capture at 1000 beds the last segment is 100 MB: 0.25 s each
+        time. A segment is never rewritten, so its hash is kept, in this process, with
+        the file's identity (device, inode, size, modification and change times, which
+        no rewrite, copy or rename onto it leaves the same); whatever does not match is
+        hashed again. A writer may hand over what an earlier process learnt
+        (`hash_hint`, `take_hash_hint`)."""
         path = self.segment_path(seq)
-        return path.exists() and _hash_file(path)[0] == sha256
+        identity = _identity(path)
+        known = self._known.get(seq)
+        if known is not None and known[0] == identity:
+            return known[1]
+        sha, _, _ = _hash_file(path)
+        if _identity(path) == identity:  # not changed while being hashed
+            self._known[seq] = (identity, sha)
+        return sha
+
+    def hash_hint(self) -> list | None:
+        """The newest segment hash this process knows with its file's identity, as JSON
+        values (for a writer to keep in its state), or None."""
+        if not self._known:
+            return None
+        seq = max(self._known)
+        identity, sha = self._known[seq]
+        return [seq, list(identity), sha]
+
+    def take_hash_hint(self, hint: object) -> None:
+        """Accept a `hash_hint` kept by an earlier process; it is used only while the
+        segment's file has exactly that identity. Anything malformed is ignored."""
+        if not (isinstance(hint, list) and len(hint) == 3):
+            return
+        seq, identity, sha = hint
+        if type(seq) is int and isinstance(identity, list) and len(identity) == 5 \
+                and all(type(v) is int for v in identity) and isinstance(sha, str) \
+                and re.fullmatch(r"[0-9a-f]{64}", sha):
+            self._known.setdefault(seq, (tuple(identity), sha))
 
     def list(self, after: int = 0) -> Iterator[SegmentInfo]:
         for seq in self.sequence_numbers():
@@ -287,6 +329,7 @@ class LocalVault:
         _fsync_dir(self.segments_dir)  # the signature is durable before its segment appears
         _link_new(staged.path, self.segment_path(seq))
         _fsync_dir(self.segments_dir)
+        self._known[seq] = (_identity(self.segment_path(seq)), staged.sha256)
         self._drop_stale_staging()
         return SegmentInfo(seq, staged.sha256, staged.size, descriptor)
 
@@ -332,6 +375,12 @@ def check_signature(config: Config, seq: int, sig_text: bytes, digest: bytes) ->
     if descriptor.seq != seq:
         raise VaultError(f"segment {seq}: its signed number is {descriptor.seq} (moved or reordered)")
     return descriptor
+
+
+def _identity(path: Path) -> tuple[int, ...]:
+    """What tells one file from another at the same name, or the same file rewritten."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _hash_file(path: Path) -> tuple[str, bytes, int]:
