@@ -309,12 +309,15 @@ def test_ranking_read_off_the_word_index_equals_brute_force(demo, text):
 
 
 def test_word_tables_say_what_the_patients_say(demo):
-    pairs = sorted((w, key, rowid) for rowid, names, key in
-                   demo.execute("SELECT rowid, name_norm, sort_key FROM patients")
+    admitted = _admitted(demo)
+    assert admitted
+    pairs = sorted((w, int(pid not in admitted), key, rowid) for rowid, pid, names, key in
+                   demo.execute("SELECT rowid, id, name_norm, sort_key FROM patients")
                    for w in names.split())
-    assert sorted(demo.execute("SELECT word, sort_key, patient_rowid FROM patient_words")) == pairs
+    assert sorted(demo.execute("SELECT word, rank, sort_key, patient_rowid FROM patient_words")) \
+        == pairs
     counts: dict[str, int] = {}
-    for word, _, _ in pairs:
+    for word, *_ in pairs:
         counts[word] = counts.get(word, 0) + 1
     assert dict(demo.execute("SELECT word, n FROM words")) == counts
     assert len(counts) < len(pairs) / 5  # names repeat: the typo work is over few words
@@ -339,9 +342,15 @@ def test_a_short_name_with_a_letter_dropped_is_found(demo):
     assert tried >= 5
 
 
+def _stay(encounter: str, patient: str, status: str) -> dict:
+    return {"resourceType": "Encounter", "id": encounter, "status": status,
+            "class": {"code": "IMP"}, "subject": {"reference": f"Patient/{patient}"}}
+
+
 def test_a_delta_keeps_the_word_index_in_step(tmp_path):
-    """A renamed patient is found by the new name only, a deleted one not at all, and a
-    name word no one bears any more leaves the vocabulary."""
+    """A renamed patient is found by the new name only, a deleted one not at all, a name
+    word no one bears any more leaves the vocabulary, and a stay begun or ended moves its
+    patient in the ranking."""
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()
@@ -350,11 +359,15 @@ def test_a_delta_keeps_the_word_index_in_step(tmp_path):
               for i, (family, given) in enumerate([("Hérault", "Anaïs"), ("Quemener", "Yves"),
                                                    ("Hérault", "Paul"), ("Zénon", "Ève")])]
     (first / "Patient.ndjson").write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in people))
+    (first / "Encounter.ndjson").write_bytes(orjson.dumps(_stay("e0", "p0", "in-progress")) + b"\n")
     conn = _station(tmp_path, first)
-    assert {h.id for h in search(conn, "herault")} == {"p0", "p2"}
+    assert [h.id for h in search(conn, "herault")] == ["p0", "p2"]  # p0 is admitted
     conn.close()
     renamed = {**people[1], "name": [{"family": "Kervella", "given": ["Yves"]}]}
     (second / "Patient.ndjson").write_bytes(orjson.dumps(renamed) + b"\n")
+    (second / "Encounter.ndjson").write_bytes(  # p0 leaves, p2 comes in
+        orjson.dumps(_stay("e0", "p0", "finished")) + b"\n"
+        + orjson.dumps(_stay("e2", "p2", "in-progress")) + b"\n")
     bundle = {"resourceType": "Bundle", "type": "transaction",
               "entry": [{"request": {"method": "DELETE", "url": "Patient/p3"}}]}
     (second / "deletions.json").write_bytes(orjson.dumps(bundle))
@@ -372,6 +385,10 @@ def test_a_delta_keeps_the_word_index_in_step(tmp_path):
     vocabulary = dict(conn.execute("SELECT word, n FROM words"))
     assert "quemener" not in vocabulary and "zenon" not in vocabulary and "eve" not in vocabulary
     assert vocabulary["herault"] == 2 and vocabulary["kervella"] == 1
+    assert [h.id for h in search(conn, "herault")] == ["p2", "p0"]  # now p2 is the admitted one
+    assert [h.id for h in search(conn, "herau")] == ["p2", "p0"]
+    assert dict(conn.execute("SELECT patient_rowid, rank FROM patient_words WHERE word = 'herault'")) \
+        == dict(conn.execute("SELECT rowid, id != 'p2' FROM patients WHERE id IN ('p0', 'p2')"))
     assert conn.execute("SELECT count(*) FROM word_grams WHERE word_grams MATCH '\"zen\"'"
                         ).fetchone() == (0,)
     conn.close()

@@ -70,12 +70,14 @@ def _station_rows(station: Path) -> dict[str, bytes]:
 
 def _assert_words_match_patients(conn: sqlite3.Connection) -> None:
     """The name-word index says exactly what the patients table says."""
-    expected = sorted((w, key, rowid) for rowid, names, key in
-                      conn.execute("SELECT rowid, name_norm, sort_key FROM patients")
+    admitted = {p for (p,) in conn.execute("SELECT patient FROM stays WHERE current = 1")}
+    expected = sorted((w, int(pid not in admitted), key, rowid) for rowid, pid, names, key in
+                      conn.execute("SELECT rowid, id, name_norm, sort_key FROM patients")
                       for w in names.split())
-    assert sorted(conn.execute("SELECT word, sort_key, patient_rowid FROM patient_words")) == expected
+    assert sorted(conn.execute("SELECT word, rank, sort_key, patient_rowid FROM patient_words")) \
+        == expected
     counts: dict[str, int] = {}
-    for word, _, _ in expected:
+    for word, *_ in expected:
         counts[word] = counts.get(word, 0) + 1
     assert dict(conn.execute("SELECT word, n FROM words")) == counts
     assert sorted(conn.execute("SELECT rowid, word FROM word_grams")) == \

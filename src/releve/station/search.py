@@ -11,9 +11,9 @@ Why it is built this way (100,000 patients, p95 under 20 ms on an old PC):
   first resolved against the few tens of thousands of *distinct* name words (exact, prefix
   by a key range, infix by a trigram index of the words, typos by a bounded
   Damerau-Levenshtein over trigram candidates), and only then are patients read;
-- a name word's patients are keyed by the result order (family, given names, id), so the
-  first page of a common name or prefix ("martin", "mar") is read straight off the key
-  instead of sorting thousands of patients; admitted patients, who come first, are few;
+- a name word's patients are keyed by the result order (admitted first, then family,
+  given names, id), so the first page of a common name or prefix ("martin", "mar") is
+  read straight off the key instead of sorting thousands of patients;
 - several words: the patients bearing a match for each of them, intersected in SQLite;
 - typos are looked for only when no name matched exactly or by prefix;
 - every piece of user text reaches SQLite as a bound parameter; FTS5 phrases are built
@@ -28,6 +28,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
+from . import words as words_table
 from .text import fold
 
 IDENTIFIER, BED, BED_ROOM, BIRTH_DATE = 100.0, 90.0, 85.0, 50.0
@@ -41,8 +42,6 @@ BED_NUMBER = 5  # longest number that may name a bed or room ("201"), not an IPP
 # index probe per row when the rows are few.
 CURRENT_LIST = "p.id IN (SELECT patient FROM stays WHERE current = 1)"
 CURRENT_PROBE = "EXISTS (SELECT 1 FROM stays s WHERE s.patient = p.id AND s.current = 1)"
-ADMITTED_ROWIDS = ("SELECT p.rowid FROM stays s JOIN patients p ON p.id = s.patient "
-                   "WHERE s.current = 1")
 FIELDS = ("p.rowid, p.id, p.family, p.given, p.birth_date, p.gender, p.ipp, p.ins, p.name_norm, "
           "p.sort_key")
 
@@ -359,8 +358,9 @@ def _patients_matching(conn: sqlite3.Connection, words: list[str],
 
 
 def _one_word(conn: sqlite3.Connection, match: dict[str, float], limit: int) -> list[_Found]:
-    """Grade by grade, best first: the admitted patients bearing one of the grade's words,
-    then the others in result order, read off each word's key until the page is full."""
+    """Grade by grade, best first, the patients bearing one of the grade's words in result
+    order (admitted first, then A to Z: the order of the word index's key), until the
+    page is full."""
     by_grade: dict[float, list[str]] = {}
     for word, grade in match.items():
         by_grade.setdefault(grade, []).append(word)
@@ -369,19 +369,12 @@ def _one_word(conn: sqlite3.Connection, match: dict[str, float], limit: int) -> 
         need = limit - len(chosen)
         if need <= 0:
             break
-        group = by_grade[grade]
-        admitted = [r for r in _admitted_bearing(conn, group) if r not in chosen]
-        for rowid in admitted[:need]:
-            chosen[rowid] = (grade, True)
-        need -= len(admitted[:need])
-        if need > 0:
-            skip = set(chosen) | set(admitted)
-            for rowid in _first_bearing(conn, group, need + len(skip)):
-                if rowid not in skip:
-                    chosen[rowid] = (grade, False)
-                    need -= 1
-                    if need == 0:
-                        break
+        for rowid, rank in _first_bearing(conn, by_grade[grade], need + len(chosen)):
+            if rowid not in chosen:
+                chosen[rowid] = (grade, rank == words_table.ADMITTED)
+                need -= 1
+                if need == 0:
+                    break
     rows = {r[0]: r for r in _rows_by_rowid(conn, list(chosen))}
     hits = []
     for rowid, (grade, admitted) in chosen.items():
@@ -395,31 +388,24 @@ def _marks(values: list) -> str:
     return ",".join("?" * len(values))
 
 
-def _admitted_bearing(conn: sqlite3.Connection, group: list[str]) -> list[int]:
-    """Admitted patients bearing one of the words, in result order (they are few)."""
-    sql = (f"SELECT patient_rowid FROM patient_words WHERE word IN ({_marks(group)}) "
-           f"AND patient_rowid IN ({ADMITTED_ROWIDS}) GROUP BY patient_rowid ORDER BY min(sort_key)")
-    return [r[0] for r in conn.execute(sql, group)]
-
-
-def _first_bearing(conn: sqlite3.Connection, group: list[str], count: int) -> list[int]:
-    """The first `count` patients in result order bearing one of the words. For a few
-    words, each word's first `count` are read off its key and merged (whatever the
-    overlap between words, the first `count` overall are among them); for many, SQLite
-    sorts."""
+def _first_bearing(conn: sqlite3.Connection, group: list[str], count: int) -> list[tuple[int, int]]:
+    """(rowid, rank) of the first `count` patients in result order bearing one of the
+    words. For a few words, each word's first `count` are read off its key and merged
+    (whatever the overlap between words, the first `count` overall are among them); for
+    many, SQLite sorts."""
     if len(group) <= MERGED_WORDS:
         each = " UNION ALL ".join(
-            "SELECT * FROM (SELECT patient_rowid, sort_key FROM patient_words WHERE word = ? "
-            "ORDER BY sort_key LIMIT ?)" for _ in group)
+            "SELECT * FROM (SELECT patient_rowid, rank, sort_key FROM patient_words "
+            "WHERE word = ? ORDER BY rank, sort_key LIMIT ?)" for _ in group)
         params: list = []
         for word in group:
             params += [word, count]
-        sql = (f"SELECT patient_rowid FROM ({each}) GROUP BY patient_rowid "
-               f"ORDER BY min(sort_key) LIMIT ?")
-        return [r[0] for r in conn.execute(sql, (*params, count))]
-    sql = (f"SELECT patient_rowid FROM patient_words WHERE word IN ({_marks(group)}) "
-           f"GROUP BY patient_rowid ORDER BY min(sort_key) LIMIT ?")
-    return [r[0] for r in conn.execute(sql, (*group, count))]
+        sql = (f"SELECT patient_rowid, rank FROM ({each}) GROUP BY patient_rowid "
+               f"ORDER BY rank, sort_key LIMIT ?")
+        return conn.execute(sql, (*params, count)).fetchall()
+    sql = (f"SELECT patient_rowid, rank FROM patient_words WHERE word IN ({_marks(group)}) "
+           f"GROUP BY patient_rowid ORDER BY rank, sort_key LIMIT ?")
+    return conn.execute(sql, (*group, count)).fetchall()
 
 
 def _rows_by_rowid(conn: sqlite3.Connection, rowids: list[int]) -> list[tuple]:
