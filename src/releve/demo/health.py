@@ -122,9 +122,10 @@ def station_line(place: Place, ward: str, run: Run | None) -> Line:
         head = read_head(conn)
     finally:
         conn.close()
-    age = seconds_since(head.state_time) if head.state_time else None
-    parts = [f"data as of {clock(head.state_time)}"
-             + (f" ({age / 60:.0f} min old)" if age is not None else ""),
+    if not head.state_time:
+        return Line(name, OK, "no data yet (the first sync is under way)")
+    age = seconds_since(head.state_time)
+    parts = [f"data as of {clock(head.state_time)} ({age / 60:.0f} min old)",
              f"segment {head.state_seq}, chain at {head.seq}, vault at {status.vault_seq}"]
     if status.skipped:
         parts.append(f"suspect segment {status.skipped[-1]['seq']} not adopted")
