@@ -2,7 +2,7 @@
 on the station with no network.
 
     documents.py  each printout (MAR, census, OR, directory, labels, wristband, forms)
-    identity.py   the identity the labels, wristband and forms print
+    card.py       the identity the labels, wristband and forms print
     ins.py        the INS DataMatrix content
     codes.py      DataMatrix and Code 128 as vector SVG
     pdf.py        templates to PDF (WeasyPrint)

@@ -26,7 +26,7 @@ from ..web import formats
 from ..web import schedule as schedule_q
 from ..web.i18n import LANGUAGES
 from ..web.patient import number_filter
-from . import identity
+from . import card as cards
 from .pdf import Pdf, local_now, render
 
 
@@ -174,8 +174,8 @@ def directory_sheet(desk: Desk) -> Printout:
 # --- identity: labels, wristband, forms ------------------------------------------------------------
 
 
-def labels(desk: Desk, pid: str, count: int = identity.LABELS_PER_SHEET) -> Printout | None:
-    card = identity.card(desk.conn, pid, desk.now, desk.zone)
+def labels(desk: Desk, pid: str, count: int = cards.LABELS_PER_SHEET) -> Printout | None:
+    card = cards.card(desk.conn, pid, desk.now, desk.zone)
     if card is None:
         return None
     pdf = _render(desk, "labels.html", card=card, count=count)
@@ -183,7 +183,7 @@ def labels(desk: Desk, pid: str, count: int = identity.LABELS_PER_SHEET) -> Prin
 
 
 def wristband(desk: Desk, pid: str) -> Printout | None:
-    card = identity.card(desk.conn, pid, desk.now, desk.zone, band=True)
+    card = cards.card(desk.conn, pid, desk.now, desk.zone, band=True)
     if card is None:
         return None
     pdf = _render(desk, "wristband.html", card=card)
@@ -195,7 +195,7 @@ def forms(desk: Desk, pid: str | None = None) -> Printout | None:
     identity, or with empty identity boxes for someone who arrives during the outage."""
     card = None
     if pid is not None:
-        card = identity.card(desk.conn, pid, desk.now, desk.zone)
+        card = cards.card(desk.conn, pid, desk.now, desk.zone)
         if card is None:
             return None
     pdf = _render(desk, "forms.html", card=card)
