@@ -19,7 +19,7 @@ Data: `releve demo generate --beds N --patients P --seed 1` once (cached in the 
 with the vault made from it by `releve import --full`); each repeat syncs a fresh station.
 
 Usage: .venv/bin/python bench/station.py [--workdir DIR] [--beds N] [--patients N]
-       [--repeat N] [--queries N] [--pages N]
+       [--repeat N] [--queries N] [--pages N] [--prepare] [--search-only STATION]
 Results: bench/results/station.md and bench/results/station.json.
 Internal: `bench/station.py bare-load --segment F --identity K --db F` is the bare loader.
 """
@@ -566,11 +566,20 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--pages", type=int, default=500)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--prepare", action="store_true",
+                        help="only generate the hospital and its vault (cached), then stop")
+    parser.add_argument("--search-only", type=Path, metavar="STATION",
+                        help="only time the search over an already synced station; print, write nothing")
     args = parser.parse_args()
+    if args.search_only:
+        print(json.dumps(bench_search(args.search_only, args.queries), indent=2))
+        return
     if not Path(GNU_TIME).exists():
         raise SystemExit("GNU time is needed: apt-get install time")
     args.workdir.mkdir(parents=True, exist_ok=True)
     data = ensure_vault(args.workdir, args.beds, args.patients)
+    if args.prepare:
+        return
     work = args.workdir / "run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
