@@ -1,11 +1,15 @@
 """HTML templates to A4 PDF with WeasyPrint, on the station, with no network.
 
 The templates are in web/templates/print/ (French text wrapped in `_()`, English from the
-station's catalogues, as for the pages) and the print stylesheet beside them. Nothing is
-fetched: the stylesheet is read from the package and passed in, barcodes are inline SVG,
-fonts are the machine's own (Debian's DejaVu, found through fontconfig), and the URL
-fetcher refuses every scheme but `data:` so that no text in the data can make the
-renderer reach out.
+station's catalogues, as for the pages) and the print stylesheet beside them. What a
+printout says as its page does is written once, in macros that both import from
+web/templates/ (_census.html, _bookings.html, patient_medications.html): so the loader
+is rooted at web/templates/ and a printout's template is "print/<name>".
+
+Nothing is fetched: the stylesheet is read from the package and passed in, barcodes are
+inline SVG, fonts are the machine's own (Debian's DejaVu, found through fontconfig), and
+the URL fetcher refuses every scheme but `data:` so that no text in the data can make
+the renderer reach out.
 
 The Jinja environment, the parsed stylesheet and the font configuration are made once
 per process: parsing the CSS and scanning the fonts would otherwise dominate a label.
@@ -25,7 +29,8 @@ import jinja2
 from ..web import formats
 from ..web.i18n import translator
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "print"
+ROOT = Path(__file__).resolve().parent.parent / "web" / "templates"
+TEMPLATES = ROOT / "print"
 STYLESHEET = TEMPLATES / "print.css"
 # One render at a time: the shared font configuration (Pango and fontconfig state) is not
 # documented as thread-safe, and a render is CPU-bound under the GIL anyway.
@@ -42,7 +47,7 @@ class Engine:
         from weasyprint.text.fonts import FontConfiguration
         from weasyprint.urls import URLFetcher
 
-        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT),
                                       autoescape=True, trim_blocks=True, lstrip_blocks=True,
                                       undefined=jinja2.StrictUndefined)
         self.env.filters.update(date=formats.date_text, datetime=formats.datetime_text,
@@ -53,10 +58,11 @@ class Engine:
                        url_fetcher=self.fetcher)
 
     def html(self, template: str, lang: str, zone: str, **context: Any) -> str:
-        """The document as HTML (what the PDF is made from; tests may read it too)."""
+        """The document as HTML (what the PDF is made from; tests may read it too).
+        `template` is a file of print/, "mar.html"."""
         common = {"lang": lang, "_": translator(lang), "zone": zone,
                   "age": lambda birth: formats.age_text(birth, lang=lang)}
-        return self.env.get_template(template).render(**common, **context)
+        return self.env.get_template(f"print/{template}").render(**common, **context)
 
     def pdf(self, html: str) -> "Pdf":
         from weasyprint import HTML
