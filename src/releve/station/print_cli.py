@@ -15,8 +15,10 @@ terminal names a patient: only the file, its pages and how long it took.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,15 +82,33 @@ def _run(station: Path, out_file: Path, user: Optional[str], lang: Optional[str]
             _fail(f"no ward named {exc.text!r} on this station; wards: {known}")
         if printout is None:
             _fail(missing)
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_bytes(printout.pdf.data)
+        _write(out_file, printout.pdf.data)
         _docs().record(Audit(station), who, printout)
     except (SyncError, IndexError_) as exc:
         _fail(str(exc))
-    except OSError as exc:
-        _fail(f"{exc.filename or out_file}: {exc.strerror}")
+    except OSError as exc:  # the station's own files (index, audit log)
+        if exc.filename is None:  # not a file that failed: Jinja's TemplateNotFound is one
+            raise
+        _fail(f"{exc.filename}: {exc.strerror}")
     out.print(f"wrote {escape(str(out_file))} ({printout.pdf.pages} page(s), {len(printout.patients)} "
               f"patient(s), {time.perf_counter() - started:.1f} s)", highlight=False)
+
+
+def _write(out_file: Path, data: bytes) -> None:
+    """The PDF to --out, its folder made if need be. Written beside it then renamed: a
+    scheduled print that fails half-way leaves the last good PDF, not a torn one. An
+    --out that cannot be written says so by its name, and nothing is audited."""
+    partial = out_file.with_name(f".{out_file.name}.partial")
+    try:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        os.replace(partial, out_file)
+    except FileExistsError:  # what mkdir says of a file standing where the folder should be
+        _fail(f"cannot write the PDF to {out_file}: {out_file.parent} is not a folder")
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        _fail(f"cannot write the PDF to {out_file}: {exc.strerror or exc}")
 
 
 NO_PATIENT = "no patient with this id in the station's data"
