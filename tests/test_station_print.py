@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -31,9 +32,11 @@ from releve.cli import app
 from releve.station import chart
 from releve.station.audit import Audit
 from releve.station.index import reader
-from releve.station.printing import documents, ins
+from releve.station.printing import documents, ins, pdf
 from releve.station.printing.wards import UnknownWard, find_ward
 from releve.station.web import census as census_q
+from releve.station.web import formats
+from releve.station.web.i18n import english
 from test_station_web import CAPTURE, Server, add_users
 
 pytestmark = pytest.mark.timeout(300)
@@ -71,6 +74,55 @@ def datamatrices(image: Image.Image, count: int = 1) -> list[bytes]:
 
 def code128s(image: Image.Image) -> list[bytes]:
     return [found.data for found in pyzbar.decode(image, symbols=[pyzbar.ZBarSymbol.CODE128])]
+
+
+def keep_html(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The HTML of every printout made from here on (the PDFs are made as usual)."""
+    made: list[str] = []
+
+    def render(template: str, lang: str, zone: str, **context) -> pdf.Pdf:
+        made.append(pdf.engine().html(template, lang, zone, **context))
+        return pdf.engine().pdf(made[-1])
+
+    monkeypatch.setattr(documents, "render", render)
+    return made
+
+
+@dataclasses.dataclass
+class DoseBox:
+    text: str  # "08:00 03/12": the time due and the day
+    width: float  # mm
+    height: float  # mm
+    border: float  # the thinnest of its four borders, mm
+
+
+def dose_boxes(html: str) -> list[list[DoseBox]]:
+    """Each page's MAR dose boxes as WeasyPrint lays the page out, with the printout's own
+    stylesheet: what is left on paper to initial."""
+    from weasyprint import HTML
+    from weasyprint.formatting_structure.boxes import InlineBlockBox
+
+    engine = pdf.engine()
+    laid = HTML(string=html, base_url=str(pdf.TEMPLATES), url_fetcher=engine.fetcher).render(
+        stylesheets=[engine.css], font_config=engine.fonts)
+    mm = 25.4 / 96
+
+    def walk(box):
+        yield box
+        for child in getattr(box, "children", ()):
+            yield from walk(child)
+
+    def text(box) -> str:
+        return " ".join(b.text for b in walk(box) if hasattr(b, "text") and b.text.strip())
+
+    pages = []
+    for page in laid.pages:
+        boxes = [b for b in walk(page._page_box) if isinstance(b, InlineBlockBox)
+                 and "dose" in (b.element.get("class") or "").split()]
+        pages.append([DoseBox(" ".join(text(b).split()), b.border_width() * mm, b.border_height() * mm,
+                              min(b.border_top_width, b.border_right_width, b.border_bottom_width,
+                                  b.border_left_width) * mm) for b in boxes])
+    return pages
 
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -143,17 +195,43 @@ def test_ins_content_follows_the_ans_layout() -> None:
         assert ins.patient_content({**patient, **broken}) is None
 
 
+# --- texts ---------------------------------------------------------------------------------------------
+
+
+def test_every_french_text_of_the_printouts_has_its_english() -> None:
+    """The print templates and the macros they share with the pages (the pages' own texts
+    are checked by test_station_web and test_station_chart)."""
+    root = pdf.ROOT
+    sources = [*sorted((root / "print").glob("*.html")), *sorted(root.glob("_*.html")),
+               root / "patient_medications.html"]
+    texts: set[str] = set()
+    for source in sources:
+        body = source.read_text()
+        texts.update(re.findall(r'_\(\s*"([^"]*)"', body))
+        for listed in re.findall(r"{% set \w+ = \{(.*?)\} %}", body, re.S):  # label tables
+            texts.update(re.findall(r':\s*"([^"]*)"', listed))
+        for listed in re.findall(r"{% for \w+ in \[(.*?)\] %}", body, re.S):  # rows of a form
+            texts.update(re.findall(r'"([^"]*)"', listed))
+    assert {"Si besoin", "Erreur de saisie", "Ne pas réanimer", "Poids (kg)", "Bip"} <= texts
+    assert sorted(t for t in texts if t not in english()) == []
+
+
 # --- the MAR ---------------------------------------------------------------------------------------
 
 
 def test_ward_mar_has_every_patient_dose_and_allergies_on_every_page(
-        desk: documents.Desk, ward: census_q.Census, conn: sqlite3.Connection) -> None:
+        desk: documents.Desk, ward: census_q.Census, conn: sqlite3.Connection,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    made = keep_html(monkeypatch)
     printout = documents.ward_mar(desk, ward.unit.id)
     pages = page_texts(printout.pdf.data)
     assert len(pages) == printout.pdf.pages >= len(printout.patients) >= 2
     summaries = {pid: chart.summary(conn, pid, desk.now, desk.zone) for pid in printout.patients}
     assert [pid for pid, _ in documents.ward_patients(ward)] == printout.patients
-    for number, text in enumerate(pages, 1):
+    boxes = dose_boxes(made[0])
+    assert len(boxes) == len(pages)
+    shown_boxes: dict[str, list[str]] = {}
+    for number, (text, page_boxes) in enumerate(zip(pages, boxes), 1):
         flat = " ".join(text.split())
         here = [s for s in summaries.values() if s.identity.name in flat]
         assert len(here) == 1, f"page {number} does not name exactly one patient"
@@ -163,29 +241,49 @@ def test_ward_mar_has_every_patient_dose_and_allergies_on_every_page(
             assert "ALLERGIES" in flat and all(a.substance in flat for a in shown.allergies), number
         else:
             assert "Allergies :" in flat, number
+        shown_boxes.setdefault(shown.patient_id, []).extend(b.text for b in page_boxes)
+        # a box to initial: bordered, and room under the time for a nurse's initials
+        assert all(b.border > 0.2 and b.width >= 15 and b.height >= 12 for b in page_boxes), number
+    tz = ZoneInfo(desk.zone)
+    for pid, s in summaries.items():
+        due = [f"{d.local} {d.when.astimezone(tz):%d/%m}" for m in s.scheduled for d in m.due]
+        assert shown_boxes.get(pid, []) == due, "every dose due has its box, on its patient's pages"
     everything = " ".join(" ".join(pages).split())
+    assert sum(len(s.plan) for s in summaries.values()) > len(summaries)
     for s in summaries.values():
-        for due, med in s.plan:
-            assert med.drug in everything and due.local in everything
+        for m in s.medications:
+            assert m.drug in everything
+            assert (f"{m.dose or '—'} · {m.route}" if m.route else m.dose or "—") in everything
         for given in s.administrations:
-            assert given.drug in everything
+            assert given.drug in everything and formats.datetime_text(given.when, desk.zone) in everything
     for _, place in documents.ward_patients(ward):
         assert place in everything
 
 
-def test_a_long_mar_repeats_the_patient_and_allergies_on_each_page(
-        desk: documents.Desk, allergic: chart.Summary) -> None:
-    """A patient whose plan does not fit on a page: the running header is on every page."""
+def test_a_ward_mar_repeats_each_patients_header_and_allergies_on_all_their_pages(
+        desk: documents.Desk, ward: census_q.Census, conn: sqlite3.Connection,
+        allergic: chart.Summary) -> None:
+    """A patient whose plan runs over three pages, then a patient with other allergies: each
+    page's running header names the patient on it, with that patient's allergies."""
     long = copy.copy(allergic)
     long.medications = [dataclasses.replace(m, drug=f"{m.drug} n°{i}") for i in range(14)
                         for m in allergic.medications]
-    pdf = documents._mar(desk, [documents.MarPatient(long, "Lit 12")], "test")
-    pages = page_texts(pdf.data)
-    assert len(pages) >= 3
+    others = (chart.summary(conn, pid, desk.now, desk.zone) for pid, _ in documents.ward_patients(ward))
+    other = next(s for s in others if s.patient_id != allergic.patient_id and s.allergy_state != "known")
+    pdf_ = documents._mar(desk, [documents.MarPatient(long, "Lit 12"), documents.MarPatient(other, "Lit 13")],
+                          ward.unit.name)
+    pages = [" ".join(text.split()) for text in page_texts(pdf_.data)]
+    names = [allergic.identity.name in text for text in pages]
+    assert sum(names) >= 3 and names == sorted(names, reverse=True) and not names[-1]
     for text in pages:
-        flat = " ".join(text.split())
-        assert allergic.identity.name in flat and "ALLERGIES" in flat
-        assert all(a.substance in flat for a in allergic.allergies)
+        if allergic.identity.name in text:
+            assert f"IPP {allergic.identity.ipp}" in text and "ALLERGIES" in text
+            assert all(a.substance in text for a in allergic.allergies)
+        else:
+            assert other.identity.name in text and f"IPP {other.identity.ipp}" in text
+            assert "ALLERGIES" not in text  # the first patient's header does not run on
+            assert ("Aucune allergie connue" if other.allergy_state == "none"
+                    else "Allergies non renseignées") in text
     assert f"{allergic.medications[0].drug} n°13" in " ".join(pages)
 
 
@@ -252,7 +350,10 @@ def test_labels_carry_identity_and_codes_that_scan(desk: documents.Desk, conn: s
 def test_wristband_codes_scan(desk: documents.Desk, conn: sqlite3.Connection, allergic: chart.Summary) -> None:
     printout = documents.wristband(desk, allergic.patient_id)
     text = " ".join(" ".join(page_texts(printout.pdf.data)).split())
-    assert allergic.identity.name in text and allergic.identity.ipp in text
+    who = allergic.identity
+    born = dt.date.fromisoformat(who.birth_date).strftime("%d/%m/%Y")
+    for part in (who.name, f"IPP {who.ipp}", f"INS {who.ins}", f"Né(e) le {born}"):
+        assert text.count(part) == 2, part  # the two copies to cut out
     band = picture(printout.pdf.data, dpi=200)
     expected = ins.patient_content(patient_resource(conn, allergic.patient_id)).encode()
     assert datamatrices(band, 2) == [expected, expected]
@@ -268,14 +369,17 @@ def test_forms_prefilled_and_blank(desk: documents.Desk, allergic: chart.Summary
     pages = page_texts(filled.pdf.data)
     assert len(pages) == 3
     titles = ("Fiche d'admission", "Prescription médicamenteuse", "Surveillance et constantes")
+    who = allergic.identity
+    born = dt.date.fromisoformat(who.birth_date).strftime("%d/%m/%Y")
     for title, text in zip(titles, pages):
-        assert title in text and allergic.identity.name in text and allergic.identity.ipp in text
+        assert title in text and all(part in text for part in (who.name, who.ipp, who.ins, born)), title
     assert allergic.allergies[0].substance in pages[0]
     blank = documents.forms(desk)
     pages = page_texts(blank.pdf.data)
     assert len(pages) == 3 and blank.patients == []
     assert all(t in p for t, p in zip(titles, pages))
-    assert allergic.identity.name not in " ".join(pages) and "pièce d'identité" in pages[0]
+    assert not any(part in " ".join(pages) for part in (who.name, who.ipp, who.ins))
+    assert "pièce d'identité" in pages[0]
 
 
 def test_synthea_patients_print_without_ins(synthea_station: StationFixture) -> None:
@@ -336,12 +440,27 @@ def test_cli_labels_with_user_and_clear_errors(station: Path, allergic: chart.Su
     missing = cli("wristband", "--patient", "pat-none", "--out", tmp_path / "x.pdf")
     assert missing.exit_code == 1 and "no patient with this id" in missing.output
     assert "pat-none" not in missing.output
-    unknown = cli("census", "--ward", "Nulle part", "--out", tmp_path / "x.pdf")
-    assert unknown.exit_code == 1 and "no ward named 'Nulle part'" in unknown.output
-    assert "loc-" in unknown.output  # the wards that exist are listed
+    for command in ("census", "mar"):
+        unknown = cli(command, "--ward", "Nulle part", "--out", tmp_path / "x.pdf")
+        assert unknown.exit_code == 1 and "no ward named 'Nulle part'" in unknown.output, command
+        assert "loc-" in unknown.output  # the wards that exist are listed
+    missing = cli("mar", "--patient", "pat-none", "--out", tmp_path / "x.pdf")
+    assert missing.exit_code == 1 and "no patient with this id" in missing.output
     assert cli("or", "--date", "demain", "--out", tmp_path / "x.pdf").exit_code == 2
     assert cli("mar", "--out", tmp_path / "x.pdf").exit_code == 2  # neither --ward nor --patient
     assert not (tmp_path / "x.pdf").exists()
+    # an --out that cannot be written: said by its name, nothing audited, nothing left behind
+    seq = Audit(station).verify()
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "a-folder").mkdir()
+    for where, why in ((tmp_path / "a-folder", "Is a directory"),
+                       (tmp_path / "a-file" / "forms.pdf", "a-file is not a folder"),
+                       (tmp_path / "a-file" / "night" / "forms.pdf", "Not a directory")):
+        refused = cli("forms", "--out", where)
+        assert refused.exit_code == 1, where
+        said = " ".join(refused.output.split())
+        assert f"cannot write the PDF to {where}" in said and why in said, said
+    assert Audit(station).verify() == seq and list((tmp_path / "a-folder").iterdir()) == []
     not_a_station = CliRunner().invoke(app, ["station", "print", "directory", "--out", str(tmp_path / "x.pdf"),
                                              "--station", str(tmp_path)])
     assert not_a_station.exit_code == 1 and "not a station folder" in not_a_station.output
