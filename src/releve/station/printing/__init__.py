@@ -8,5 +8,6 @@ on the station with no network.
     pdf.py        templates to PDF (WeasyPrint)
     wards.py      which ward `--ward` names
 
-docs/printing.md describes each document, the codes' contents, the URLs and commands.
+documents.py's functions list the printouts, ins.py the DataMatrix content, the web
+URLs are in web/printouts.py and the commands in print_cli.py.
 """

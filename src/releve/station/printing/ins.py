@@ -2,7 +2,7 @@
 labels and wristbands, so that a scan fills in the identity instead of a hand.
 
 The content follows the ANS "DataMatrix INS" layout, built on the 2D-Doc structure
-(docs/printing.md gives the reasoning and an example):
+(tests/test_station_print.py spells out a whole example):
 
     header  "IS" "01" + 22 zeros      26 characters: marker IS (INS), version 01, then the
                                        2D-Doc header fields this unsigned code leaves empty
