@@ -8,6 +8,7 @@ that no request logs a query text or a patient id sees what an operator's log wo
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import importlib.util
 import logging
 import re
@@ -29,6 +30,7 @@ from releve.station.sync import Settings
 from releve.station.web import census as census_q
 from releve.station.web.app import ERRORS, ROLE_LABELS, server_config
 from releve.station.web.en_common import EN
+from releve.station.web.i18n import CATALOGUES
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "src/releve/station/web/templates"
 PASSWORD = "correct horse 42"
@@ -474,6 +476,19 @@ def test_every_french_text_has_its_english() -> None:
     texts.update(ROLE_LABELS.values())
     missing = sorted(t for t in texts if t not in EN)
     assert not missing
+
+
+def test_a_french_text_has_one_english_across_the_catalogues() -> None:
+    """The catalogues are merged: a word translated twice would show the last one loaded
+    on every page, whatever the page's own catalogue says."""
+    seen: dict[str, tuple[str, str]] = {}
+    conflicts = []
+    for name in CATALOGUES:
+        for french, english in importlib.import_module(name).EN.items():
+            first = seen.setdefault(french, (name, english))
+            if first[1] != english:
+                conflicts.append((french, first, (name, english)))
+    assert not conflicts
 
 
 def test_old_data_and_declared_downtime_are_shown_in_warning(demo, nurse) -> None:

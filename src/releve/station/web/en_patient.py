@@ -4,7 +4,7 @@ web/patient.py messages), keyed by the French text the page writes."""
 EN = {
     # header and allergies
     "Né(e) le": "Born", "inconnue": "unknown", "Sexe": "Sex", "Décédé(e)": "Deceased",
-    "Service": "Unit", "Chambre": "Room", "Lit": "Bed",
+    "Chambre": "Room", "Lit": "Bed",  # "Service": en_common's, as on every page
     "Allergies et intolérances": "Allergies and intolerances", "gravité": "severity",
     "criticité": "criticality", "non confirmée": "unconfirmed",
     "Aucune allergie connue": "No known allergy",
@@ -45,7 +45,7 @@ EN = {
     "{done} réalisée(s) sur {total}": "{done} of {total} done", "dernière le {when}": "last on {when}",
     # upcoming, problems, documents, team, contact
     "Interventions et rendez-vous à venir": "Upcoming procedures and appointments",
-    "Date": "Date", "Acte": "Procedure", "Lieu": "Place", "Intervenants": "Staff",
+    "Date": "Date", "Acte": "Procedure", "Intervenants": "Staff",
     "date non précisée": "date not given",
     "Aucune intervention ni rendez-vous à venir": "No upcoming procedure or appointment",
     "Problèmes actifs": "Active problems", "depuis le {when}": "since {when}",
