@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import words
-from .records import PROJECTIONS, Batch, collector_paused
+from .. import collector
+from .records import PROJECTIONS, Batch
 
 INDEX_DIR = "index"
 CURRENT_NAME = "CURRENT"
@@ -246,7 +247,7 @@ class Index:
             count = 0
             previous = list(self.conn.execute("SELECT * FROM segments"))
             build.executemany("INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?)", previous)
-            with collector_paused():
+            with collector.paused():
                 for batch in batches:
                     _insert_batch(build, batch, names=False)
                     count += batch.puts + batch.deletes

@@ -15,9 +15,7 @@ Appointment) are decoded whole with orjson.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import datetime as dt
-import gc
 import io
 import multiprocessing
 import os
@@ -35,6 +33,7 @@ import orjson
 import pyrage
 import zstandard
 
+from .. import collector
 from ..fhir.refs import target_id
 from ..vault import format as fmt
 from .text import fold
@@ -518,17 +517,6 @@ def _start_worker() -> None:
     which would otherwise walk every young record again and again, is off (measured: a
     fifth of the parse)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    gc.disable()
+    collector.off_for_good()
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic collector off while a segment's rows stream through (none make cycles),
-    back to what it was after."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
