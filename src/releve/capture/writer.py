@@ -25,6 +25,7 @@ import orjson
 import pyrage
 import zstandard
 
+from .. import collector
 from ..vault import format as fmt
 from ..vault.minisign import SecretKey, file_digest
 from ..vault.keys import parse_recipient
@@ -191,14 +192,17 @@ class Writer:
         suspect = None if late else suspicion
         self.state.begin(seq, kind if suspect is None else "suspect")
         try:
-            with open(records_path, "wb") as records:
-                for task, result in self._scan_all(tasks(), kind, parallel, progress, skip):
+            # a full segment into a state it set aside: the state's count tells repeats
+            counted = kind == "full" and suspect is None
+            with open(records_path, "wb") as records, collector.paused():
+                for task, result in self._scan_all(tasks(), seq, kind, parallel, progress,
+                                                   skip, counted):
                     if observe is not None:
                         observe(task, result)
                     records.write(result.frame)
                     if suspect is None:  # stations will not adopt a suspect segment:
                         # the writer's memory keeps the last good state too
-                        self.state.apply(result.changed_keys, result.changed_digests)
+                        self.state.apply(result.puts, result.gone)
                     types["put"].update(result.types)
                     types["delete"].update(result.deletes)
             if late:
@@ -255,48 +259,63 @@ class Writer:
 
     # --- scanning -----------------------------------------------------------------------
 
-    def _scan_all(self, tasks: Iterable[Task], kind: str, parallel: bool,
+    def _scan_all(self, tasks: Iterable[Task], seq: int, kind: str, parallel: bool,
                   progress: Callable[[int], None] | None,
-                  skip: dict[int, frozenset[int]] | None) -> Iterator[tuple[Task, BlockResult]]:
+                  skip: dict[int, frozenset[int]] | None,
+                  counted: bool = False) -> Iterator[tuple[Task, BlockResult]]:
         """Scan every block, in order, raising ImportError_ at the first bad line, and
-        _Duplicates at the end if a resource occurred twice (unless `skip` is known)."""
+        _Duplicates at the end if a resource occurred twice (unless `skip` is known).
+
+        `counted`: every block's puts reach the pending state, which held nothing before
+        (a full segment): then the state's count says whether any key came twice, and
+        the 1.9 million keys of a first capture need no set of their own (a second of
+        the writer's process, on the cores the page walk needs)."""
         lookups = kind != "full" and not self.state.is_empty()
         lines_before: Counter[str] = Counter()
         block_keys: list[str] = []
         distinct: set[str] = set()
         repeated = False
-        for task, result in self._results(tasks, lookups, parallel, skip or {}):
+        for task, result in self._results(tasks, seq, lookups, parallel, skip or {}):
             if result.error is not None:
                 raise ImportError_(f"{_where(task, result.error_line or 0, lines_before)}: "
                                    f"{result.error}")
             lines_before[task.label] += result.lines
             if skip is None:
                 block_keys.append(result.keys)  # one entry per block, so indexes match tasks
-                keys = result.keys.split("\n") if result.keys else []
-                before = len(distinct)
-                distinct.update(keys)
-                repeated |= len(distinct) - before != len(keys)
+                if not counted:
+                    keys = result.keys.split("\n") if result.keys else []
+                    before = len(distinct)
+                    distinct.update(keys)
+                    repeated |= len(distinct) - before != len(keys)
             if progress:
                 progress(task.end - task.start if task.data is None else len(task.data))
             yield task, result
+        if skip is not None:
+            return
+        if counted:  # the last block is applied by now: the caller asked for the next
+            keys = sum(block.count("\n") + 1 for block in block_keys if block)
+            repeated = keys != self.state.pending_count()
         if repeated:
-            raise _Duplicates(_earlier_occurrences(block_keys))
+            earlier = _earlier_occurrences(block_keys)
+            if earlier:  # else deletes of what was absent, that the count did not see
+                raise _Duplicates(earlier)
 
-    def _results(self, tasks: Iterable[Task], lookups: bool, parallel: bool,
+    def _results(self, tasks: Iterable[Task], seq: int, lookups: bool, parallel: bool,
                  skip: dict[int, frozenset[int]]) -> Iterator[tuple[Task, BlockResult]]:
         numbered = ((index, task) for index, task in enumerate(tasks))
         if not parallel:
             lookup = self.state.digests if lookups else None
             for index, task in numbered:
                 scanner = scan_page if task.page else scan
-                yield task, scanner(task, lookup, self.max_resource, skip.get(index, frozenset()))
+                yield task, scanner(task, lookup, self.max_resource,
+                                    skip.get(index, frozenset()), seq=seq)
             return
         state_path = str(self.state.db_path) if lookups else None
         assert self.pool is not None
         window: list[tuple[Task, cf.Future]] = []
         try:
             for index, task in numbered:
-                args = (task, state_path, self.max_resource, skip.get(index, frozenset()))
+                args = (task, state_path, self.max_resource, skip.get(index, frozenset()), seq)
                 window.append((task, self.pool.submit(scan_in_worker, args)))
                 if len(window) >= self.workers * IN_FLIGHT_PER_WORKER:
                     done_task, future = window.pop(0)
@@ -524,6 +543,8 @@ def _flush(state: WriterState, pending: dict[str, bytes | None], seq: int) -> No
 def _start_worker() -> None:
     """Ctrl-C reaches the whole process group: a worker that died of it would leave the
     pool broken and the parent waiting on it. The parent alone stops, and stops them.
-    Blocks of megabytes come one after the other: their memory is kept (memory.py)."""
+    Blocks of megabytes come one after the other: their memory is kept (memory.py); they
+    make no reference cycles, so the cyclic collector is off (collector.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed_memory()
+    collector.off_for_good()

@@ -27,20 +27,20 @@ class _Head(msgspec.Struct):
     meta: _Meta | None = None
 
 
-class _Request(msgspec.Struct):
+class _Request(msgspec.Struct, gc=False):
     method: str = ""
     url: str = ""
 
 
-class _Response(msgspec.Struct):
+class _Response(msgspec.Struct, gc=False):
     lastModified: str = ""
 
 
-class _Search(msgspec.Struct):
+class _Search(msgspec.Struct, gc=False):
     mode: str = "match"
 
 
-class _Entry(msgspec.Struct):
+class _Entry(msgspec.Struct, gc=False):
     resource: msgspec.Raw = msgspec.Raw(b"")  # msgspec takes no Raw in a union: empty = none
     request: _Request | None = None
     response: _Response | None = None
@@ -173,9 +173,12 @@ def _next_link(links: list[_Link]) -> str | None:
     return next((link.url for link in links if link.relation == "next" and link.url), None)
 
 
-class _Key(msgspec.Struct):
+class _Key(msgspec.Struct, gc=False):
     resourceType: str = ""
     id: str = ""
+    # present (not empty) when the resource has a top-level "delete" member: then its
+    # bytes must be looked at (`needs_rewrite`), which the whole page need not be for it
+    delete: msgspec.Raw = msgspec.Raw(b"")
 
 
 decode_page = _decode_bundle  # Bundle.entry[].resource as the bytes the server sent
