@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from releve.fhir.client import Auth, FhirClient, FhirError, Retry
+from releve.fhir.client import Auth, FhirClient, FhirError, Retry, ahead
 
 
 @dataclass
@@ -185,3 +185,34 @@ def test_bad_base_url_and_ca_file_are_refused(tmp_path):
     (tmp_path / "ca.pem").write_text("not a certificate")
     with pytest.raises(FhirError, match="CA file"):
         FhirClient("https://his/fhir", ca_file=tmp_path / "ca.pem")
+
+
+# --- walking ahead ----------------------------------------------------------------------------
+
+
+def test_walking_ahead_keeps_the_order_and_raises_the_error_in_its_place() -> None:
+    def items() -> Iterator[int]:
+        yield from range(5)
+        raise FhirError("page 6: HTTP 500")
+
+    got = []
+    with pytest.raises(FhirError, match="page 6"):
+        for item in ahead(items(), 1):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_a_consumer_that_stops_early_leaves_no_thread_walking() -> None:
+    made = []
+
+    def items() -> Iterator[int]:
+        for n in range(1000):
+            made.append(n)
+            yield n
+
+    before = threading.active_count()
+    walked = ahead(items(), 1)
+    assert [next(walked), next(walked)] == [0, 1]
+    walked.close()  # what a `for` loop left by an exception does
+    assert threading.active_count() == before
+    assert len(made) <= 4  # it walked at most a page or two ahead, and stopped

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import email.utils
 import math
+import queue
 import random
 import ssl
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import httpx
@@ -78,6 +80,9 @@ class Retry:
             return min(retry_after, self.max_retry_after)
         backoff = min(self.max_delay, self.first_delay * 2 ** attempt)
         return backoff * (0.5 + random.random() / 2)  # jitter: clients do not retry in step
+
+
+PAGES_AHEAD = 1  # pages fetched before the caller asks for them
 
 
 class FhirClient:
@@ -148,13 +153,20 @@ class FhirClient:
         """Every page of a search or history, first to last, following `next` links,
         each split into entries whose resources keep the server's bytes (fhir/bundle.py).
 
+        A thread walks one page ahead (`ahead`): the server computes the next page while
+        the caller splits and digests this one, instead of after (at 1000 beds, 17 ms a
+        page of 1000 history entries, on the chain that paces the walk).
+
         Raises FhirError at the end if the server announced a `total` that the entries
         delivered do not match."""
         total: int | None = None
         delivered = 0
-        walked = self._walk(path, params, lambda body: split_page(body, history))
-        for number, (response, page) in enumerate(walked):
-            page.date = response.headers.get("date")
+        for number, raw in enumerate(ahead(self.walk(path, params), PAGES_AHEAD)):
+            page = _parsed(raw.body, raw.where, lambda body: split_page(body, history))
+            if page.next != raw.head.next:
+                raise FhirError(f"{raw.where}: the page's next link reads differently from "
+                                "its whole body")
+            page.date = raw.date
             if number == 0:
                 total = page.total
             delivered += page.matches
@@ -180,7 +192,7 @@ class FhirClient:
             where = _path(str(response.url))
             if response.status_code >= 400:
                 raise FhirError(f"{where}: HTTP {response.status_code}{_outcome(response)}")
-            parsed = _parsed(response, where, parse)
+            parsed = _parsed(response.content, where, parse)
             yield response, parsed
             if parsed.next is None:
                 return
@@ -264,17 +276,59 @@ def check_total(path: str, total: int | None, delivered: int) -> None:
                         f"delivered {delivered}; nothing is written from this walk")
 
 
-def _parsed(response: httpx.Response, where: str, parse: Callable[[bytes], Any]) -> Any:
+def _parsed(body: bytes, where: str, parse: Callable[[bytes], Any]) -> Any:
     """`parse(body)` of a page; its msgspec errors as the FhirErrors capture reports."""
     try:
-        return parse(response.content)
+        return parse(body)
     except msgspec.DecodeError as exc:
-        entropy = byte_entropy(response.content)
+        entropy = byte_entropy(body)
         raise GarbageError(f"{where}: the server sent something that is not JSON "
-                           f"({len(response.content)} bytes, {entropy:.1f} bits of "
+                           f"({len(body)} bytes, {entropy:.1f} bits of "
                            "entropy per byte)", entropy) from exc
     except msgspec.ValidationError as exc:
         raise FhirError(f"{where}: not a FHIR Bundle ({_plain(exc)})") from exc
+
+
+T = TypeVar("T")
+
+
+def ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+    """`items`, made by a thread of their own up to `depth` ahead of the consumer, in
+    order; an exception raised making them is raised here, in its place.
+
+    When the consumer stops early, the thread is waited for (it stops at its next item):
+    whatever `items` uses (a client's connections) is free again once this returns."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def make() -> None:
+        try:
+            for item in items:
+                box.put((True, item))
+                if stop.is_set():
+                    return
+            box.put((False, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            box.put((False, exc))
+
+    maker = threading.Thread(target=make, name="walk-ahead", daemon=True)
+    maker.start()
+    try:
+        while True:
+            more, value = box.get()
+            if not more:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        while maker.is_alive():  # take what it may be putting, so that it can stop
+            try:
+                box.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        maker.join()
 
 
 def parse_json(body: bytes, where: str) -> dict[str, Any]:
