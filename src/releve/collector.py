@@ -28,3 +28,9 @@ def paused() -> Iterator[None]:
 def off_for_good() -> None:
     """For a worker process that only handles records until it is stopped."""
     gc.disable()
+
+
+def on() -> None:
+    """For a process forked while the collector was paused that makes reference cycles of
+    its own: an HTTP client does, for every response (a page of megabytes each)."""
+    gc.enable()

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import collector
 from ..fhir.client import FhirClient, FhirError, check_total
 from .memory import keep_freed_memory
 from .scan import BlockResult, Task
@@ -152,6 +153,7 @@ class PageStream:
         It opens its own connections: the parent's stay as they were, for later cycles."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
         keep_freed_memory()  # a page of megabytes after another (memory.py)
+        collector.on()  # forked from the writer, which pauses it (collector.py)
         self.client.fresh_connections()
         pages: queue.Queue = queue.Queue(maxsize=SPOOL_QUEUE)
         failed = threading.Event()
