@@ -25,7 +25,7 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Iterator
-from itertools import repeat
+from itertools import accumulate, repeat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -360,56 +360,55 @@ def _projection(rtype: str, resource: Any, patient: str | None) -> tuple | None:
 @dataclass
 class Batch:
     """One block's records as the index takes them. Within the block a later record for
-    the same resource has already won. A worker fills the columns of the rows to insert
-    and says which line of the block each row is (`lines`, None when row k is line k):
-    sending back a few small values a record, not the records again, as the parent still
-    holds the block (see attach, which makes `rows`)."""
+    the same resource has already won.
 
-    types: list[str] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    patients: list[str | None] = field(default_factory=list)
-    updated: list[str | None] = field(default_factory=list)
-    lines: list[int] | None = None
+    `rows` is a JSON array with one [type, id, patient, updated, start, length] per
+    resource to insert, where start (from 1) and length place its line in the block:
+    what a worker sends back is a few small values a record, not the records again (the
+    parent still holds the block, see attach), and the index inserts a whole block in one
+    statement that cuts the lines itself (index.py)."""
+
+    rows: bytes = b"[]"
     deleted: list[tuple[str, str]] = field(default_factory=list)  # keys whose last record deletes
     projections: dict[str, list[tuple]] = field(default_factory=dict)
     puts: int = 0
     deletes: int = 0
-    rows: list[tuple] = field(default_factory=list)  # (type, id, patient, updated, json)
+    lines: int = 0  # lines in the block, blank ones included
+    data: bytes = b""  # the block
 
     @property
     def keys(self) -> list[tuple[str, str]]:
         """Every resource the block touches: a delta removes them all before inserting rows."""
-        return [*zip(self.types, self.ids), *self.deleted]
+        return [(row[0], row[1]) for row in orjson.loads(self.rows)] + self.deleted
 
 
 def parse_block(data: bytes, first_number: int) -> Batch:
     """Parse a block of whole lines; `first_number` is the plaintext line number of its
     first line (the header is line 1), to name a bad line."""
-    lines = data.split(b"\n")
-    return _with_rows(_parse_lines(data, lines, first_number), lines)
+    return attach(parse_offsets(data, first_number), data)
 
 
 def parse_offsets(data: bytes, first_number: int) -> Batch:
-    """Parse a block into a Batch without its rows (what a worker sends back)."""
-    return _parse_lines(data, data.split(b"\n"), first_number)
-
-
-def attach(batch: Batch, data: bytes) -> Batch:
-    """Give the rows of parse_offsets their bytes: the block's lines, cut again here."""
-    return _with_rows(batch, data.split(b"\n"))
-
-
-def _with_rows(batch: Batch, lines: list[bytes]) -> Batch:
-    chosen = lines if batch.lines is None else map(lines.__getitem__, batch.lines)
-    batch.rows = list(zip(batch.types, batch.ids, batch.patients, batch.updated, chosen))
+    """Parse a block into a Batch that does not hold the block (what a worker sends back)."""
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the block's last newline
+    batch = _parse_plain(data, lines)
+    if batch is None:
+        batch = _parse_careful(lines, first_number)
+    batch.lines = len(lines)
     return batch
 
 
-def _parse_lines(data: bytes, lines: list[bytes], first_number: int) -> Batch:
-    if lines and not lines[-1]:
-        lines = lines[:-1]  # the block's last newline
-    batch = _parse_plain(data, lines)
-    return batch if batch is not None else _parse_careful(lines, first_number)
+def attach(batch: Batch, data: bytes) -> Batch:
+    """Give a worker's Batch its block back."""
+    batch.data = data
+    return batch
+
+
+def _starts(lines: list[bytes]) -> list[int]:
+    """Where each line starts in the block, counted from 1 (SQL's substr)."""
+    return list(accumulate((len(line) + 1 for line in lines), initial=1))
 
 
 def _parse_plain(data: bytes, lines: list[bytes]) -> Batch | None:
@@ -426,31 +425,26 @@ def _parse_plain(data: bytes, lines: list[bytes]) -> Batch | None:
     if len(heads) != len(lines):
         return None
     batch = Batch()
-    types, ids, patients, updated = batch.types, batch.ids, batch.patients, batch.updated
-    deleted = None
+    rows = []
+    starts = _starts(lines)
     for number, head in enumerate(heads):
         rtype, rid = head.resourceType, head.id
         if not rtype or not rid:
             if rtype or head.delete is None:
                 return None
-            deleted = deleted or []
-            deleted.append(number)
             batch.deleted.append((head.delete.resourceType, head.delete.id))
             continue
         meta = head.meta
+        line = lines[number]
         patient = rid if rtype == "Patient" else _patient_of(head)
-        types.append(rtype)
-        ids.append(rid)
-        updated.append(meta.lastUpdated if meta is not None else None)
         if rtype in PROJECTED:
-            patient = _project(batch, rtype, lines[number], patient)
-        patients.append(patient)
-    if len(set(batch.keys)) != len(heads):
+            patient = _project(batch, rtype, line, patient)
+        rows.append((rtype, rid, patient, meta.lastUpdated if meta is not None else None,
+                     starts[number], len(line)))
+    if len({(row[0], row[1]) for row in rows}.union(batch.deleted)) != len(heads):
         return None  # a resource twice in the block: the last record must win
-    if deleted:
-        gone = set(deleted)
-        batch.lines = [n for n in range(len(heads)) if n not in gone]
-    batch.puts, batch.deletes = len(types), len(batch.deleted)
+    batch.rows = orjson.dumps(rows)
+    batch.puts, batch.deletes = len(rows), len(batch.deleted)
     return batch
 
 
@@ -470,7 +464,7 @@ def _parse_careful(lines: list[bytes], first_number: int) -> Batch:
     """Line by line: blank lines, loosely shaped resources, a resource repeated (the
     order of last occurrence is kept), and the line at fault named in the error."""
     last: dict[tuple[str, str], tuple[Row, int]] = {}
-    batch = Batch(lines=[])
+    batch = Batch()
     for offset, line in enumerate(lines):
         if not line:
             continue
@@ -480,17 +474,16 @@ def _parse_careful(lines: list[bytes], first_number: int) -> Batch:
         key = (row.type, row.id)
         last.pop(key, None)  # re-inserted at the end: order of last occurrence
         last[key] = (row, offset)
+    rows = []
+    starts = _starts(lines)
     for (rtype, rid), (row, offset) in last.items():
         if row.deleted:
             batch.deleted.append((rtype, rid))
             continue
-        batch.types.append(rtype)
-        batch.ids.append(rid)
-        batch.patients.append(row.patient)
-        batch.updated.append(row.updated)
-        batch.lines.append(offset)
+        rows.append((rtype, rid, row.patient, row.updated, starts[offset], len(lines[offset])))
         if row.projection is not None:
             batch.projections.setdefault(PROJECTIONS[row.type][0], []).append(row.projection)
+    batch.rows = orjson.dumps(rows)
     return batch
 
 
@@ -534,24 +527,13 @@ class _CheckedPipe(io.RawIOBase):
         super().close()
 
 
-def plaintext_blocks(stream: Any) -> Iterator[tuple[bytes, int]]:
-    """(block of whole lines, number of its first line), after the header line."""
-    number = 2
-    pending = b""
-    while True:
-        chunk = stream.read(BLOCK)
-        if not chunk:
-            break
-        data = pending + chunk
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            pending = data
-            continue
-        block, pending = data[:cut], data[cut:]
-        yield block, number
-        number += block.count(b"\n")
-    if pending:
-        yield pending, number
+def plaintext_blocks(stream: Any) -> Iterator[bytes]:
+    """Blocks of whole lines, after the header line: a block's worth of bytes, then the
+    rest of the line it ends in."""
+    while chunk := stream.read(BLOCK):
+        if not chunk.endswith(b"\n"):
+            chunk += stream.readline()
+        yield chunk
 
 
 class Parser:
@@ -582,20 +564,38 @@ class Parser:
             self.pool.submit(int).result()  # a fork pool starts its workers on first use
         return True
 
-    def batches(self, blocks: Iterator[tuple[bytes, int]], parallel: bool) -> Iterator[Batch]:
+    def batches(self, blocks: Iterator[bytes], parallel: bool) -> Iterator[Batch]:
+        """The blocks' Batches, in order. A worker cannot know the number of its block's
+        first line (the blocks before it are still being parsed), so a block it refuses
+        is parsed again here, where the error can name the line."""
+        number = 2  # line 1 is the header
+        for data, future in self._submitted(blocks, parallel):
+            batch = parse_block(data, number) if future is None else self._collect(future, data, number)
+            number += batch.lines
+            yield batch
+
+    def _submitted(self, blocks: Iterator[bytes],
+                   parallel: bool) -> Iterator[tuple[bytes, cf.Future | None]]:
+        """The blocks in order, each with its parse under way in a worker (None: to parse
+        here); the workers are kept a few blocks ahead."""
         if not parallel or self.pool is None:
-            for data, number in blocks:
-                yield parse_block(data, number)
+            for data in blocks:
+                yield data, None
             return
-        in_flight: deque[tuple[cf.Future, bytes]] = deque()
-        for data, number in blocks:
-            in_flight.append((self.pool.submit(parse_offsets, data, number), data))
+        in_flight: deque[tuple[bytes, cf.Future]] = deque()
+        for data in blocks:
+            in_flight.append((data, self.pool.submit(parse_offsets, data, 0)))
             if len(in_flight) >= 2 * self.workers:
-                future, block = in_flight.popleft()
-                yield attach(future.result(), block)
+                yield in_flight.popleft()
         while in_flight:
-            future, block = in_flight.popleft()
-            yield attach(future.result(), block)
+            yield in_flight.popleft()
+
+    @staticmethod
+    def _collect(future: cf.Future, data: bytes, number: int) -> Batch:
+        try:
+            return attach(future.result(), data)
+        except RecordError:
+            return parse_block(data, number)  # raises again, naming the line
 
 
 def segment_batches(path: Path, identities: list, descriptor: fmt.Descriptor,
