@@ -305,6 +305,18 @@ def _expected_states(vault_dir: Path, keys) -> dict[int, dict[str, bytes]]:
     return states
 
 
+def _sync_seconds(command: list[str], start: Path, vault_dir: Path, station: Path,
+                  env: dict) -> float:
+    """Seconds an uninterrupted sync of a copy of `start` takes, Python start-up included."""
+    shutil.copytree(start, station)
+    began = time.perf_counter()
+    subprocess.run([*command, str(station), str(vault_dir)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    took = time.perf_counter() - began
+    shutil.rmtree(station)
+    return took
+
+
 def test_kill_minus_nine_during_apply_leaves_the_index_consistent(tmp_path, keys, vault_dir):
     writer = _writer(vault_dir, keys, tmp_path / "writer")
     inputs = tmp_path / "inputs"
@@ -326,13 +338,19 @@ def test_kill_minus_nine_during_apply_leaves_the_index_consistent(tmp_path, keys
     behind = _new_station(tmp_path, keys, vault_dir, "behind")  # will apply deltas, then rebuild
     sync_once(behind, FolderSource(first_only))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-c", SYNC_SCRIPT]
+    # the kills are drawn within the time a whole sync takes on this machine, so that a
+    # faster apply is still killed in its middle, not only after it is done
+    seconds = {start: _sync_seconds(command, start, vault_dir, tmp_path / "timed", env)
+               for start in (empty, behind)}
     trials, killed = 24, 0
     for trial in range(trials):
         station = tmp_path / f"trial-{trial}"
-        shutil.copytree(empty if trial % 2 else behind, station)
-        process = subprocess.Popen([sys.executable, "-c", SYNC_SCRIPT, str(station), str(vault_dir)],
+        start = empty if trial % 2 else behind
+        shutil.copytree(start, station)
+        process = subprocess.Popen([*command, str(station), str(vault_dir)],
                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 3.5))
+        time.sleep(rng.uniform(0.1, 0.95) * seconds[start])
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1
