@@ -25,7 +25,8 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Iterator
-from itertools import accumulate, repeat
+from itertools import accumulate, count, repeat
+from operator import add, itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -406,9 +407,13 @@ def attach(batch: Batch, data: bytes) -> Batch:
     return batch
 
 
+_KEY = itemgetter(0, 1)  # a row's (type, id)
+
+
 def _starts(lines: list[bytes]) -> list[int]:
     """Where each line starts in the block, counted from 1 (SQL's substr)."""
-    return list(accumulate((len(line) + 1 for line in lines), initial=1))
+    # line k starts after the k lines before it and their k newlines
+    return list(map(add, accumulate(map(len, lines), initial=0), count(1)))
 
 
 def _parse_plain(data: bytes, lines: list[bytes]) -> Batch | None:
@@ -436,12 +441,16 @@ def _parse_plain(data: bytes, lines: list[bytes]) -> Batch | None:
             continue
         meta = head.meta
         line = lines[number]
-        patient = rid if rtype == "Patient" else _patient_of(head)
+        subject = head.subject  # most resources: a subject, a patient seen before
+        if rtype == "Patient":
+            patient = rid
+        elif subject is None or (patient := _PATIENT_IDS.get(subject.reference)) is None:
+            patient = _patient_of(head)
         if rtype in PROJECTED:
             patient = _project(batch, rtype, line, patient)
         rows.append((rtype, rid, patient, meta.lastUpdated if meta is not None else None,
                      starts[number], len(line)))
-    if len({(row[0], row[1]) for row in rows}.union(batch.deleted)) != len(heads):
+    if len(set(map(_KEY, rows)).union(batch.deleted)) != len(heads):
         return None  # a resource twice in the block: the last record must win
     batch.rows = orjson.dumps(rows)
     batch.puts, batch.deletes = len(rows), len(batch.deleted)
