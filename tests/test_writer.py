@@ -7,6 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from releve.capture import state as state_module
+
 from releve.capture.files import InputError, discover, import_tasks, total_size
 from releve.capture.state import StateError
 from releve.capture.writer import Writer, rebuild_state
@@ -91,7 +93,7 @@ def test_crash_between_prepare_and_append_is_rolled_back(tmp_path, keys, vault_d
     def lost_append(*args, **kwargs):
         raise SystemExit("killed")
 
-    monkeypatch.setattr(vault, "append", lost_append)
+    monkeypatch.setattr(vault, "commit", lost_append)  # the segment never enters the log
     with pytest.raises(SystemExit):
         _import(writer, _ndjson(tmp_path / "b.ndjson", [{"resourceType": "Patient", "id": "b"}]))
     monkeypatch.undo()
@@ -99,6 +101,61 @@ def test_crash_between_prepare_and_append_is_rolled_back(tmp_path, keys, vault_d
     written = _import(writer, tmp_path / "b.ndjson")  # settles (rolls back), then writes again
     assert written.seq == 2 and written.puts == 1
     assert sorted(_state(vault_dir, keys)) == ["Patient/a", "Patient/b"]
+
+
+def test_a_segment_saved_in_parts_then_cut_short_is_rolled_back(tmp_path, keys, vault_dir,
+                                                                  monkeypatch):
+    """A large segment's rows are committed in parts while it is scanned; cut short before
+    it is prepared, the state must come back to what the vault holds, updates, deletes
+    and a full segment's set-aside rows alike."""
+    monkeypatch.setattr(state_module, "SAVE_EVERY", 2)
+    writer = _writer(vault_dir, keys, tmp_path / "state")
+    _import(writer, _ndjson(tmp_path / "a.ndjson", [{"resourceType": "Patient", "id": f"p{i}",
+                                                      "gender": "female"} for i in range(9)]))
+    before = writer.state.lookup([f"Patient/p{i}" for i in range(12)])
+    changed = _ndjson(tmp_path / "b.ndjson", [
+        *({"resourceType": "Patient", "id": f"p{i}", "gender": "male"} for i in range(5)),
+        *({"resourceType": "Patient", "id": f"n{i}"} for i in range(5))])
+    for kind in ("delta", "full"):
+        def cut_short(*args, **kwargs):
+            assert writer.state.get("pending_seq") == 2  # parts of it were committed
+            raise SystemExit("killed")
+
+        monkeypatch.setattr(writer.state, "prepare", cut_short)
+        with pytest.raises(SystemExit):
+            _import(writer, changed, kind=kind)
+        monkeypatch.undo()
+        monkeypatch.setattr(state_module, "SAVE_EVERY", 2)
+        writer.close()
+        writer = _writer(vault_dir, keys, tmp_path / "state")  # as a new process would
+        assert writer.state.get("pending_seq") is None  # rolled back at close (abandon)
+        assert writer.state.lookup([f"Patient/p{i}" for i in range(12)]) == before
+        assert writer.state.lookup([f"Patient/n{i}" for i in range(5)]) == {}
+    written = _import(writer, changed)
+    assert (written.seq, written.puts) == (2, 10)
+    assert sorted(_state(vault_dir, keys)) == sorted(
+        [f"Patient/p{i}" for i in range(9)] + [f"Patient/n{i}" for i in range(5)])
+
+
+def test_a_crash_after_a_part_was_saved_is_settled_by_the_next_writer(tmp_path, keys,
+                                                                      vault_dir, monkeypatch):
+    """kill -9 after some rows were committed: the next writer finds `pending_seq` with no
+    hash, and rolls it back before writing again."""
+    monkeypatch.setattr(state_module, "SAVE_EVERY", 2)
+    writer = _writer(vault_dir, keys, tmp_path / "state")
+    _import(writer, _ndjson(tmp_path / "a.ndjson", [{"resourceType": "Patient", "id": "a"}]))
+    monkeypatch.setattr(state_module.WriterState, "abandon", lambda self: None)  # as if killed
+    monkeypatch.setattr(writer.state, "prepare", lambda *a: (_ for _ in ()).throw(SystemExit("killed")))
+    data = _ndjson(tmp_path / "b.ndjson", [{"resourceType": "Patient", "id": f"b{i}"} for i in range(6)])
+    with pytest.raises(SystemExit):
+        _import(writer, data)
+    writer.state.env.close()
+    monkeypatch.undo()
+    again = _writer(vault_dir, keys, tmp_path / "state")
+    assert again.state.get("pending_seq") == 2 and again.state.get("pending_hash") is None
+    written = _import(again, data)  # settles (rolls back), then writes
+    assert (written.seq, written.puts) == (2, 6)
+    assert sorted(_state(vault_dir, keys)) == ["Patient/a"] + [f"Patient/b{i}" for i in range(6)]
 
 
 def test_crash_after_append_is_confirmed(tmp_path, keys, vault_dir, monkeypatch):
