@@ -174,8 +174,9 @@ def _streamed_cycle(client: FhirClient, writer: Writer, mode: str, since: str | 
     stream = PageStream(client, walks, writer.state.dir / "capture-pages.spool")
     verdict: list[str | None] = []
 
-    def judge() -> str | None:
+    def judge() -> str | None:  # called once the walk is scanned for good
         stream.verdict()
+        stream.release()
         verdict.append(_suspicion(Summary(invalid=stream.invalid), writer, guard, first))
         return verdict[0]
 

@@ -73,6 +73,7 @@ class PageStream:
     _by_start: dict[int, _Spooled] = field(default_factory=dict)
     _counts: list[_WalkCount] = field(default_factory=list)
     _complete: bool = False
+    _removal: threading.Thread | None = None
 
     # --- the writer's side ----------------------------------------------------------
 
@@ -106,7 +107,20 @@ class PageStream:
         for count in self._counts:
             check_total(count.path, count.total, count.delivered)
 
+    def release(self) -> None:
+        """Every page is scanned for good: remove the spool meanwhile, in a thread.
+
+        Removing 2.5 GB that sit in the page cache took 1.35 s at 1000 beds after the
+        segment was in the vault; here it runs while the segment is sealed."""
+        if self._removal is None:
+            self._removal = threading.Thread(target=self.spool_path.unlink,
+                                             kwargs={"missing_ok": True},
+                                             name="capture-spool-removal", daemon=True)
+            self._removal.start()
+
     def close(self) -> None:
+        if self._removal is not None:
+            self._removal.join()
         self.spool_path.unlink(missing_ok=True)
 
     # --- the fetching process ---------------------------------------------------------
