@@ -287,6 +287,19 @@ def test_a_ward_mar_repeats_each_patients_header_and_allergies_on_all_their_page
     assert f"{allergic.medications[0].drug} n°13" in " ".join(pages)
 
 
+def test_an_as_needed_order_with_set_times_prints_what_it_is_for(
+        desk: documents.Desk, allergic: chart.Summary) -> None:
+    """An insulin scale has set times (its doses get boxes) and a condition: the sheet says both."""
+    scheduled = next(m for m in allergic.medications if m.due)
+    scale = dataclasses.replace(scheduled, drug="Insuline asparte", as_needed=True,
+                                as_needed_reason="selon la glycémie capillaire")
+    pdf_ = documents._mar(desk, [documents.MarPatient(dataclasses.replace(allergic, medications=[scale]),
+                                                      "Lit 12")], "Cardiologie")
+    text = " ".join(" ".join(page_texts(pdf_.data)).split())
+    assert "Insuline asparte" in text and "selon la glycémie capillaire" in text
+    assert all(d.local in text for d in scale.due)
+
+
 def test_patient_mar_in_english(station: Path, conn: sqlite3.Connection, allergic: chart.Summary) -> None:
     english = documents.Desk.open(station, conn, "test-printer", "en")
     text = " ".join(" ".join(page_texts(documents.patient_mar(english, allergic.patient_id).pdf.data)).split())
