@@ -45,6 +45,8 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from releve.station.index import reader
+
 from capture import code_stamp, free_port, log, machine
 from measure import cpu_counters, tree_bytes, warm_page_cache, write_results
 
@@ -354,8 +356,8 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 station = Path(sys.argv[1])
-name = (station / "index" / "CURRENT").read_text().strip()
-conn = sqlite3.connect(f"file:{station / 'index' / name}?mode=ro", uri=True, check_same_thread=False)
+from releve.station.index import reader
+conn = reader(station)  # the index as pages open it: the resources view over the record file
 def patient(request):
     rows = conn.execute("SELECT type, json FROM resources WHERE patient = ?",
                         (request.path_params["pid"],)).fetchall()
@@ -450,8 +452,7 @@ def bench_pages(work: Path, station: Path, pages: int) -> dict[str, Any]:
 
 
 def _reader(station: Path) -> sqlite3.Connection:
-    name = (station / "index" / "CURRENT").read_text().strip()
-    return sqlite3.connect(f"file:{station / 'index' / name}?mode=ro", uri=True)
+    return reader(station)
 
 
 # --- report -------------------------------------------------------------------------------------

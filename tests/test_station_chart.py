@@ -145,9 +145,11 @@ def test_orders_prn_and_ended_in_a_summary() -> None:
 
 
 def _index(resources: list[dict], patient: dict | None = None, extra: list[dict] = ()) -> sqlite3.Connection:
-    """An index holding one patient's resources (and `extra` ones of nobody's)."""
+    """An index holding one patient's resources (and `extra` ones of nobody's): pages read
+    the `resources` relation, here a table of its own instead of the view over a record file."""
     conn = sqlite3.connect(":memory:")
     conn.executescript(SCHEMA)
+    conn.execute("CREATE TABLE resources(type TEXT, id TEXT, patient TEXT, updated TEXT, json BLOB)")
     patient = patient or {"resourceType": "Patient", "id": "p1", "name": [{"family": "Test", "given": ["Ana"]}]}
     rows = [("Patient", patient["id"], patient["id"], None, orjson.dumps(patient))]
     for resource in resources:
@@ -548,16 +550,21 @@ def test_documents_are_served_inert(demo_station: StationFixture, serve, tmp_pat
                             "AND CAST(json AS TEXT) LIKE '%text/plain%' LIMIT 1").fetchone()
     pdf_doc = conn.execute("SELECT id, patient FROM resources WHERE type = 'DocumentReference' "
                            "AND CAST(json AS TEXT) LIKE '%application/pdf%' LIMIT 1").fetchone()
-    from releve.station.index import current_generation
+    from releve.station.index import RecordAppender, current_generation, records_path
 
-    writable = sqlite3.connect(current_generation(station.dir))
+    generation = current_generation(station.dir)
+    writable = sqlite3.connect(generation)
+    records = RecordAppender(records_path(generation))
     odd = [_document("html1", {"contentType": "text/html", "title": "<b>évil</b>/../x",
                                "data": base64.b64encode(b"<script>alert(1)</script>").decode()}),
            _document("url1", {"contentType": "application/pdf", "url": "https://his.example/doc/9"}),
            _document("latin1", {"contentType": "text/plain; charset=iso-8859-1",
                                 "data": base64.b64encode("Fièvre".encode("latin-1")).decode()})]
-    writable.executemany("INSERT INTO resources VALUES (?,?,?,?,?)",
-                         [(d["resourceType"], d["id"], text_doc[1], None, orjson.dumps(d)) for d in odd])
+    for d in odd:
+        line = orjson.dumps(d)
+        writable.execute("INSERT INTO records VALUES (?,?,?,?,?,?)",
+                         (d["resourceType"], d["id"], text_doc[1], None, records.append(line), len(line)))
+    records.close()
     writable.commit()
     writable.close()
     client = serve(station.dir)

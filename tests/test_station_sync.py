@@ -21,9 +21,10 @@ import uvicorn
 
 from releve.capture.files import discover, ndjson_tasks, total_size
 from releve.capture.writer import Writer
-from releve.station.index import current_generation, reader
+from releve.station.index import Index, SegmentMeta, current_generation, reader, records_path
+from releve.station.records import RecordError, parse_block
 from releve.station.sync import (FolderSource, HttpSource, Status, SyncError, init_station,
-                                 open_source, sync_once)
+                                 open_source, pinned_config, sync_once)
 from releve.vault.keys import create_station_identity, load_identities, load_signer
 from releve.vault.read import current_state
 from releve.vault.server import create_app
@@ -190,6 +191,33 @@ def test_tampered_segment_is_refused_and_state_kept(tmp_path, keys, vault_dir, h
     segment.write_bytes(original)
     assert sync_once(station, FolderSource(vault_dir)).applied == [4]
     assert Status.load(station).error is None
+
+
+def test_a_delta_refused_midway_leaves_the_record_file_as_it_was(tmp_path, keys, vault_dir, history):
+    """A segment found short after a block was appended (its counts differ from its
+    signature) rolls back, and takes its lines out of the record file again."""
+    station = _new_station(tmp_path, keys, vault_dir)
+    sync_once(station, FolderSource(vault_dir))
+    good = _station_rows(station)
+    records = records_path(current_generation(station))
+    size = records.stat().st_size
+    source = FolderSource(vault_dir)
+    config = pinned_config(station, source.config_bytes())
+    index = Index(station, config.vault_id, config.genesis)
+    head = index.head()
+    segment = SegmentMeta(head.seq + 1, "0" * 64, "delta", "2026-12-03T10:00:00Z", "test", 2, 0)
+
+    def short_segment():
+        yield parse_block(orjson.dumps(_patient(90, family="Jamais")) + b"\n", 2)
+        raise RecordError("the segment holds 1 put, its signature says 2")
+
+    with pytest.raises(RecordError, match="signature says 2"):
+        index.apply_delta(segment, short_segment())
+    assert records.stat().st_size == size
+    assert index.head() == head
+    index.close()
+    assert _station_rows(station) == good
+    assert sync_once(station, FolderSource(vault_dir)).applied == []
 
 
 def test_swapped_config_is_refused(tmp_path, keys, vault_dir, history):

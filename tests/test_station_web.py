@@ -25,7 +25,7 @@ import uvicorn
 from conftest import StationFixture, copy_station
 from releve.station.accounts import Accounts
 from releve.station.audit import Audit
-from releve.station.index import current_generation
+from releve.station.index import current_generation, reader
 from releve.station.sync import Settings
 from releve.station.web import census as census_q
 from releve.station.web.app import ERRORS, ROLE_LABELS, server_config
@@ -117,7 +117,7 @@ def admin(demo) -> httpx.Client:
 
 @pytest.fixture(scope="module")
 def index(demo) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(f"file:{current_generation(demo[1])}?mode=ro", uri=True)
+    conn = reader(demo[1])
     yield conn
     conn.close()
 
@@ -293,7 +293,7 @@ def ward_of(index: sqlite3.Connection, patient: str) -> str:
 
 def test_census_queries_are_fast(demo) -> None:
     """Every unit's census well under 50 ms (the brief's budget for a 40-bed ward)."""
-    conn = sqlite3.connect(f"file:{current_generation(demo[1])}?mode=ro", uri=True)
+    conn = reader(demo[1])
     units = [u for (u,) in conn.execute("SELECT id FROM locations WHERE physical_type = 'wa'")]
     census_q.census(conn, units[0])  # warm the page cache
     for unit in units:
@@ -442,7 +442,7 @@ def test_synthea_station_pages_render(synthea_station: StationFixture, tmp_path:
     server = Server(station.dir)
     try:
         client = server.login("admin")
-        conn = sqlite3.connect(f"file:{current_generation(station.dir)}?mode=ro", uri=True)
+        conn = reader(station.dir)
         family = conn.execute("SELECT family FROM patients LIMIT 1").fetchone()[0]
         days = [d for (d,) in conn.execute("SELECT DISTINCT day FROM bookings LIMIT 5")]
         conn.close()

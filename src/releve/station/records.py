@@ -366,8 +366,9 @@ class Batch:
     `rows` is a JSON array with one [type, id, patient, updated, start, length] per
     resource to insert, where start (from 1) and length place its line in the block:
     what a worker sends back is a few small values a record, not the records again (the
-    parent still holds the block, see attach), and the index inserts a whole block in one
-    statement that cuts the lines itself (index.py)."""
+    parent still holds the block, see attach), and the index appends the block to the
+    generation's record file and inserts the rows placing its lines in one statement
+    (index.py)."""
 
     rows: bytes = b"[]"
     deleted: list[tuple[str, str]] = field(default_factory=list)  # keys whose last record deletes

@@ -2,7 +2,7 @@
 
 Built from the index's projections (locations, stays, patients) plus three kinds of raw
 resources read for the ward's patients only (AllergyIntolerance, Flag, NutritionOrder),
-one query per type over the `resources_patient(patient, type)` index, parsed with orjson.
+one query per type over the `records_patient(patient, type)` index, parsed with orjson.
 A 40-bed ward is a handful of queries; nothing here scans the whole index.
 
 The location tree is site ('si') > unit ('wa') > room ('ro') > bed ('bd'). A room with no
