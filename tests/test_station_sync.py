@@ -22,6 +22,7 @@ import uvicorn
 from releve.capture.files import discover, ndjson_tasks, total_size
 from releve.capture.writer import Writer
 from releve.station.index import Index, SegmentMeta, current_generation, reader, records_path
+from releve.station import records as station_records
 from releve.station.records import RecordError, parse_block
 from releve.station.sync import (FolderSource, HttpSource, Status, SyncError, init_station,
                                  open_source, pinned_config, sync_once)
@@ -207,17 +208,57 @@ def test_a_delta_refused_midway_leaves_the_record_file_as_it_was(tmp_path, keys,
     head = index.head()
     segment = SegmentMeta(head.seq + 1, "0" * 64, "delta", "2026-12-03T10:00:00Z", "test", 2, 0)
 
-    def short_segment():
-        yield parse_block(orjson.dumps(_patient(90, family="Jamais")) + b"\n", 2)
+    def short_segment(records):
+        block = orjson.dumps(_patient(90, family="Jamais")) + b"\n"
+        yield parse_block(block, 2, records.append(block))
         raise RecordError("the segment holds 1 put, its signature says 2")
 
     with pytest.raises(RecordError, match="signature says 2"):
-        index.apply_delta(segment, short_segment())
+        index.apply_delta(segment, short_segment)
     assert records.stat().st_size == size
     assert index.head() == head
     index.close()
     assert _station_rows(station) == good
     assert sync_once(station, FolderSource(vault_dir)).applied == []
+
+
+def _tables(station: Path) -> dict[str, list]:
+    """Every table of the current generation, as sorted rows (when a segment was
+    accounted for aside)."""
+    conn = reader(station)
+    names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                        "AND name NOT LIKE 'word_grams_%'")]
+    tables = {name: sorted(map(tuple, conn.execute(f"SELECT * FROM {name}")), key=repr)
+              for name in names}
+    tables["segments"] = [row[:-1] for row in tables["segments"]]
+    conn.close()
+    return tables
+
+
+def test_workers_and_their_stages_build_what_one_process_builds(tmp_path, keys, vault_dir,
+                                                                   history, monkeypatch):
+    """The parse in forked workers, a generation built from their stages and deltas whose
+    rows come back as JSON, over many small blocks, give the index one process gives."""
+    _write(history, tmp_path / "inputs", [
+        {"resourceType": "Location", "id": "bed-1", "name": "Lit 1", "physicalType": {"coding": [{"code": "bd"}]}},
+        {"resourceType": "Encounter", "id": "e1", "status": "in-progress", "subject": {"reference": "Patient/p1"},
+         "location": [{"location": {"reference": "Location/bed-1"}, "physicalType": {"coding": [{"code": "bd"}]}}]},
+        {"resourceType": "Appointment", "id": "a1", "status": "booked", "start": "2026-12-03T08:00:00Z",
+         "participant": [{"actor": {"reference": "Patient/p2"}}, {"actor": {"reference": "Location/bed-1"}}]}])
+    history.checkpoint()
+    _write(history, tmp_path / "inputs", [_patient(2, family="Après"), _observation(5000, 2, 37.5)],
+           deletes=["Encounter/e1", "Observation/o9"])
+    monkeypatch.setattr(station_records, "BLOCK", 2048)
+    alone = _new_station(tmp_path, keys, vault_dir, name="alone")
+    assert sync_once(alone, FolderSource(vault_dir)).applied == [5, 6]
+    monkeypatch.setattr(station_records, "PARALLEL_FROM", 0)
+    forked = _new_station(tmp_path, keys, vault_dir, name="forked")
+    assert sync_once(forked, FolderSource(vault_dir)).applied == [5, 6]
+    expected = _tables(alone)
+    assert len(expected["records"]) > 200 and expected["stays"] == [] and len(expected["bookings"]) == 1
+    assert _tables(forked) == expected
+    assert _station_rows(forked) == _vault_state(vault_dir, keys)
+    assert not (forked / "incoming").exists()  # the stages went with the sync
 
 
 def test_swapped_config_is_refused(tmp_path, keys, vault_dir, history):

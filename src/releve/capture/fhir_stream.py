@@ -34,7 +34,7 @@ from typing import Any
 
 from .. import collector
 from ..fhir.client import FhirClient, FhirError, check_total
-from .memory import keep_freed_memory
+from ..memory import keep_freed_memory
 from .scan import BlockResult, Task
 
 SPOOL_QUEUE = 4  # pages fetched but not yet in the spool: a few megabytes at most

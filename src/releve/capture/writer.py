@@ -30,7 +30,7 @@ from ..vault import format as fmt
 from ..vault.minisign import SecretKey, file_digest
 from ..vault.keys import parse_recipient
 from ..vault.store import Config, Staged, Stager, VaultError
-from .memory import keep_freed_memory
+from ..memory import keep_freed_memory
 from .scan import BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker, scan_page
 from .state import StateError, WriterState
 

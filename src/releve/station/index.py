@@ -37,13 +37,13 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import words
 from .. import collector
-from .records import PROJECTIONS, Batch
+from .records import PROJECTIONS, STAGED_TABLES, Batch, Staged
 
 INDEX_DIR = "index"
 CURRENT_NAME = "CURRENT"
@@ -127,13 +127,13 @@ class Head:
     state_time: str | None  # its capture time: how old the data shown is
 
 
-_INSERTS = {
-    "patients": "INSERT OR REPLACE INTO patients(id, family, given, name_norm, birth_date, gender, ipp, "
-                "ins, active, deceased, sort_key) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-    "locations": "INSERT OR REPLACE INTO locations VALUES (?,?,?,?,?,?,?)",
-    "stays": "INSERT OR REPLACE INTO stays VALUES (?,?,?,?,?,?,?,?,?)",
-    "bookings": "INSERT OR REPLACE INTO bookings VALUES (?,?,?,?,?,?,?)",
+_INTO = {  # the projection tables' columns, in the order records.py makes them
+    "patients": "patients(id, family, given, name_norm, birth_date, gender, ipp, ins, active, "
+                "deceased, sort_key)",
+    "locations": "locations", "stays": "stays", "bookings": "bookings",
 }
+_INSERTS = {table: f"INSERT OR REPLACE INTO {into} VALUES ({','.join('?' * STAGED_TABLES[table])})"
+            for table, into in _INTO.items()}
 
 
 # A block's resources in one statement from Batch.rows, so no Python object is made per
@@ -147,6 +147,13 @@ _INSERT_ROWS = ("INSERT INTO records(type, id, patient, updated, pos, len) "
                 "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
                 "?1 + json_extract(value, '$[4]') - 1, json_extract(value, '$[5]') "
                 "FROM json_each(?2) WHERE true ON CONFLICT(type, id) DO UPDATE SET "
+                "patient = excluded.patient, updated = excluded.updated, pos = excluded.pos, "
+                "len = excluded.len")
+
+# the same from a worker's stage (records.Staged): c4 is where the line starts in the block
+_STAGED_ROWS = ("INSERT INTO records(type, id, patient, updated, pos, len) "
+                "SELECT c0, c1, c2, c3, ?1 + c4 - 1, c5 FROM {stage}.rows "
+                "WHERE rowid BETWEEN ?2 AND ?3 ON CONFLICT(type, id) DO UPDATE SET "
                 "patient = excluded.patient, updated = excluded.updated, pos = excluded.pos, "
                 "len = excluded.len")
 
@@ -209,11 +216,16 @@ def _see_lines(conn: sqlite3.Connection, records: Path) -> None:
     conn.execute(_RESOURCES_VIEW)
 
 
+# what an apply reads: the segment's batches, their blocks placed in the record file given
+Batches = Callable[["RecordAppender"], Iterable[Batch]]
+
+
 class RecordAppender:
     """The writer's end of a record file: a block is written where the file ends, and
     made durable before the transaction that places its lines commits."""
 
     def __init__(self, path: Path, fresh: bool = False):
+        self.path = path
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if fresh else 0)
         self.fd = os.open(path, flags, 0o600)
         self.end = self.start = os.fstat(self.fd).st_size  # past an interrupted append
@@ -316,15 +328,15 @@ class Index:
 
     # --- applying segments ---------------------------------------------------------------------
 
-    def apply_delta(self, segment: SegmentMeta, batches: Iterable[Batch]) -> int:
+    def apply_delta(self, segment: SegmentMeta, batches: Batches) -> int:
         """Apply a delta in one transaction with the head it leads to; returns records."""
         count = 0
         with self._transaction():
             records = RecordAppender(records_path(self.path))
             try:
-                for batch in batches:
+                for batch in batches(records):
                     moved = self._remove(batch)
-                    _insert_batch(self.conn, records, batch, names=True)
+                    _insert_batch(self.conn, batch, names=True)
                     words.rerank(self.conn, moved + [v[1] for v in batch.projections.get("stays", ())])
                     count += batch.puts + batch.deletes
                 self._account(segment, "applied", None, state=True)
@@ -342,7 +354,7 @@ class Index:
         with self._transaction():
             self._account(segment, "skipped", reason, state=False)
 
-    def rebuild(self, segment: SegmentMeta, batches: Iterable[Batch]) -> int:
+    def rebuild(self, segment: SegmentMeta, batches: Batches) -> int:
         """Load a full segment into a new generation, then switch to it atomically."""
         path = self._new_generation(empty=False)
         build = sqlite3.connect(path, isolation_level=None)
@@ -355,15 +367,25 @@ class Index:
             build.executescript("PRAGMA page_size=16384; PRAGMA journal_mode=OFF; "
                                 "PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;")
             build.executescript(SCHEMA + KEYS)
-            build.execute("BEGIN")
             count = 0
             previous = list(self.conn.execute("SELECT * FROM segments"))
+            build.execute("BEGIN")
             build.executemany("INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?)", previous)
-            with collector.paused():
-                for batch in batches:
-                    _insert_batch(build, records, batch, names=False)
-                    count += batch.puts + batch.deletes
             build.execute("COMMIT")
+            stages: dict[str, str] = {}
+            with collector.paused():
+                for batch in batches(records):
+                    if batch.stage is not None and batch.stage.path not in stages:
+                        stages[batch.stage.path] = f"stage{len(stages)}"
+                        build.execute(f"ATTACH ? AS {stages[batch.stage.path]}", (batch.stage.path,))
+                    # a transaction a block: each reads the stages afresh, seeing the
+                    # blocks their workers committed since (journal off: commits are cheap)
+                    build.execute("BEGIN")
+                    _insert_batch(build, batch, names=False, stages=stages)
+                    build.execute("COMMIT")
+                    count += batch.puts + batch.deletes
+            for name in stages.values():
+                build.execute(f"DETACH {name}")
             words.fill(build)
             build.execute("PRAGMA threads=2")  # the index sorts may use the second core
             build.executescript(INDEXES)
@@ -448,16 +470,29 @@ class Index:
         _account_in(self.conn, segment, outcome, reason, state)
 
 
-def _insert_batch(conn: sqlite3.Connection, records: RecordAppender, batch: Batch,
-                  names: bool) -> None:
-    """Append a batch's block to the record file, then insert its rows and projections;
-    `names` fills the name index row by row (a generation build fills it once at the end,
-    before patients.id has an index)."""
-    conn.execute(_INSERT_ROWS, (records.append(batch.data), batch.rows))
+def _insert_batch(conn: sqlite3.Connection, batch: Batch, names: bool,
+                  stages: dict[str, str] | None = None) -> None:
+    """Insert the rows placing a batch's lines (its block is in the record file already)
+    and its projections, from the batch or from the stage it names (`stages`: the schema name each stage file
+    is attached as); `names` fills the name index row by row (a generation build fills it
+    once at the end, before patients.id has an index)."""
+    if batch.stage is not None:
+        _insert_staged(conn, batch.start, batch.stage, (stages or {})[batch.stage.path])
+        return
+    conn.execute(_INSERT_ROWS, (batch.start, batch.rows))
     for table, values in batch.projections.items():
         conn.executemany(_INSERTS[table], values)
         if table == "patients" and names:
             words.add_patients(conn, (v[0] for v in values))
+
+
+def _insert_staged(conn: sqlite3.Connection, start: int, staged: Staged, stage: str) -> None:
+    for table, (first, last) in staged.ranges.items():
+        if table == "rows":
+            conn.execute(_STAGED_ROWS.format(stage=stage), (start, first, last))
+        else:
+            conn.execute(f"INSERT OR REPLACE INTO {_INTO[table]} SELECT * FROM {stage}.{table} "
+                         "WHERE rowid BETWEEN ? AND ?", (first, last))
 
 
 def _account_in(conn: sqlite3.Connection, segment: SegmentMeta, outcome: str,

@@ -312,7 +312,7 @@ def _sync(station_dir: Path, source: Source, status: Status) -> Outcome:
         shutil.rmtree(incoming, ignore_errors=True)
         incoming.mkdir(mode=0o700)
         outcome = Outcome(behind=len(pending))
-        with Parser() as parser:
+        with Parser(stage_dir=incoming) as parser:
             chain = head.sha256
             for position, listed in enumerate(plan):
                 jump = position == 0 and listed.seq != head.seq + 1
@@ -339,11 +339,12 @@ def _account(index: Index, segment: SegmentMeta, descriptor: fmt.Descriptor, pat
         status.skipped = (status.skipped + [{"seq": segment.seq, "reason": segment.suspect}])[-20:]
         outcome.skipped.append(segment.seq)
     else:
-        batches = segment_batches(path, identities, descriptor, parser)
         if segment.kind == "full" or index.head().state_seq == 0:
-            outcome.records += index.rebuild(segment, batches)
+            outcome.records += index.rebuild(segment, lambda records: segment_batches(
+                path, identities, descriptor, parser, records, staged=True))
         else:
-            outcome.records += index.apply_delta(segment, batches)
+            outcome.records += index.apply_delta(segment, lambda records: segment_batches(
+                path, identities, descriptor, parser, records))
         outcome.applied.append(segment.seq)
     path.unlink(missing_ok=True)
 
