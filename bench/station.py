@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import random
 import re
 import shutil
@@ -68,7 +69,10 @@ PASSWORD = "bench-password-1"
 
 def timed(command: list[str], log_path: Path) -> dict[str, Any]:
     """Run a command under GNU time: wall seconds, CPU seconds, peak RSS, and the CPU the
-    rest of the machine used meanwhile (2 shared cores)."""
+    rest of the machine used meanwhile (2 shared cores). The writes of the run before are
+    flushed to the disk first, untimed: a run pays for its own writes only (an initial
+    sync writes 2.7 GB, and its writeback slowed the next run by a fifth, measured)."""
+    os.sync()
     busy0, _ = cpu_counters()
     start = time.perf_counter()
     with open(log_path, "wb") as out:
