@@ -387,6 +387,8 @@ class Batch:
     @property
     def keys(self) -> list[tuple[str, str]]:
         """Every resource the block touches: a delta removes them all before inserting rows."""
+        if self.stage is not None:  # only a new generation takes staged rows: it removes nothing
+            raise ValueError("a staged batch's keys are in its stage")
         return [(row[0], row[1]) for row in orjson.loads(self.rows)] + self.deleted
 
 
@@ -715,7 +717,7 @@ def segment_batches(path: Path, identities: list, descriptor: fmt.Descriptor,
                     parser: Parser, records: Appender, staged: bool = False) -> Iterator[Batch]:
     """Every record of a verified segment, in batches; the header must repeat the signed
     descriptor and the records must number what it says, or RecordError is raised after
-    the last batch, inside the index's transaction, so a short segment never lands."""
+    the last batch, before the index commits the segment, so a short one never lands."""
     parallel = parser.start(path.stat().st_size)
     stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(
         decrypted(path, identities), read_across_frames=True), buffer_size=READ_SIZE)
