@@ -348,7 +348,10 @@ def test_cli_init_sync_status(tmp_path, keys, vault_dir, history):
 SYNC_SCRIPT = """
 import sys
 from pathlib import Path
+from releve.station import records
 from releve.station.sync import FolderSource, sync_once
+if sys.argv[3] == "forked":  # the parse in workers, a new generation from their stages
+    records.PARALLEL_FROM, records.BLOCK = 0, 64 << 10
 sync_once(Path(sys.argv[1]), FolderSource(Path(sys.argv[2])))
 """
 
@@ -375,11 +378,11 @@ def _expected_states(vault_dir: Path, keys) -> dict[int, dict[str, bytes]]:
 
 
 def _sync_seconds(command: list[str], start: Path, vault_dir: Path, station: Path,
-                  env: dict) -> float:
+                  env: dict, mode: str) -> float:
     """Seconds an uninterrupted sync of a copy of `start` takes, Python start-up included."""
     shutil.copytree(start, station)
     began = time.perf_counter()
-    subprocess.run([*command, str(station), str(vault_dir)], env=env, check=True,
+    subprocess.run([*command, str(station), str(vault_dir), mode], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     took = time.perf_counter() - began
     shutil.rmtree(station)
@@ -410,16 +413,17 @@ def test_kill_minus_nine_during_apply_leaves_the_index_consistent(tmp_path, keys
     command = [sys.executable, "-c", SYNC_SCRIPT]
     # the kills are drawn within the time a whole sync takes on this machine, so that a
     # faster apply is still killed in its middle, not only after it is done
-    seconds = {start: _sync_seconds(command, start, vault_dir, tmp_path / "timed", env)
-               for start in (empty, behind)}
+    # half the trials parse in one process, half in forked workers over small blocks
+    seconds = {(start, mode): _sync_seconds(command, start, vault_dir, tmp_path / "timed", env, mode)
+               for start in (empty, behind) for mode in ("alone", "forked")}
     trials, killed = 24, 0
     for trial in range(trials):
         station = tmp_path / f"trial-{trial}"
-        start = empty if trial % 2 else behind
+        start, mode = empty if trial % 2 else behind, "forked" if trial % 4 >= 2 else "alone"
         shutil.copytree(start, station)
-        process = subprocess.Popen([*command, str(station), str(vault_dir)],
+        process = subprocess.Popen([*command, str(station), str(vault_dir), mode],
                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.1, 0.95) * seconds[start])
+        time.sleep(rng.uniform(0.1, 0.95) * seconds[start, mode])
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1
