@@ -486,18 +486,22 @@ def stage_placed(path: str, start: int, length: int) -> Batch:
     and projections in this worker's stage."""
     batch, rows = _parse(_placed(path, start, length), 0)
     batch.start = start
-    conn, path = _STAGE
+    conn, stage = _STAGE
     ranges = {}
     conn.execute("BEGIN")
-    for table, values in [("rows", rows), *batch.projections.items()]:
-        if values:
-            first = conn.execute(f"SELECT coalesce(max(rowid), 0) + 1 FROM {table}").fetchone()[0]
-            marks = ",".join("?" * STAGED_TABLES[table])
-            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
-            ranges[table] = (first, first + len(values) - 1)  # one writer: rowids follow on
+    try:
+        for table, values in [("rows", rows), *batch.projections.items()]:
+            if values:
+                first = conn.execute(f"SELECT coalesce(max(rowid), 0) + 1 FROM {table}").fetchone()[0]
+                marks = ",".join("?" * STAGED_TABLES[table])
+                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
+                ranges[table] = (first, first + len(values) - 1)  # one writer: rowids follow on
+    except BaseException:
+        conn.execute("ROLLBACK")  # the next block starts a transaction of its own
+        raise
     conn.execute("COMMIT")
     batch.projections = {}
-    batch.stage = Staged(path, ranges)
+    batch.stage = Staged(stage, ranges)
     return batch
 
 
