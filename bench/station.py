@@ -183,7 +183,7 @@ def new_station(work: Path, data: dict[str, Any], name: str) -> Path:
 
 
 def index_counts(station: Path) -> dict[str, int]:
-    conn = _reader(station)
+    conn = reader(station)
     try:
         return {"resources": conn.execute("SELECT count(*) FROM resources").fetchone()[0],
                 "patients": conn.execute("SELECT count(*) FROM patients").fetchone()[0]}
@@ -242,14 +242,14 @@ def bare_load_main(argv: list[str]) -> None:
     with open(args.segment, "rb") as handle:
         pyrage.decrypt_io(handle, compressed, identities)
     compressed.seek(0)
-    reader = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(
+    plaintext = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(
         compressed, read_across_frames=True), buffer_size=1 << 20)
-    reader.readline()  # the header
+    plaintext.readline()  # the header
     conn = sqlite3.connect(args.db, isolation_level=None)
     conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
                        "CREATE TABLE r(type TEXT, id TEXT, json BLOB); BEGIN;")
     batch = []
-    for line in reader:
+    for line in plaintext:
         key = decode(line)
         batch.append((key.resourceType, key.id, line))
         if len(batch) == 5000:
@@ -419,7 +419,7 @@ def time_pages(client: httpx.Client, paths: list[str]) -> dict[str, float]:
 def bench_pages(work: Path, station: Path, pages: int) -> dict[str, Any]:
     run([RELEVE, "station", "user", "add", "bench", "--role", "nurse", "--station", str(station),
          "--password-stdin"], input=PASSWORD.encode())
-    conn = _reader(station)
+    conn = reader(station)
     rng = random.Random(11)
     inpatients = [r[0] for r in conn.execute("SELECT DISTINCT patient FROM stays WHERE current = 1")]
     everyone = [r[0] for r in conn.execute("SELECT id FROM patients")]
@@ -438,7 +438,7 @@ def bench_pages(work: Path, station: Path, pages: int) -> dict[str, Any]:
                 raise SystemExit(f"login failed: {response.status_code}")
             summary = time_pages(client, [f"/patients/{pid}" for pid in chosen])
             census = time_pages(client, [f"/wards/{ward}" for ward in wards] * 3)
-            queries = make_queries(_reader(station), 200)
+            queries = make_queries(reader(station), 200)
             search_http = time_pages(client, [f"/patients?q={quote(q)}" for _, q in queries])
             rss = server.rss_mb()
     finally:
@@ -453,10 +453,6 @@ def bench_pages(work: Path, station: Path, pages: int) -> dict[str, Any]:
     return {"summary": summary, "census": census, "search_http": search_http,
             "bare_summary": bare_summary, "server": rss, "wards": len(wards),
             "patients_sampled": len(chosen), "inpatients_sampled": len(set(chosen) & set(inpatients))}
-
-
-def _reader(station: Path) -> sqlite3.Connection:
-    return reader(station)
 
 
 # --- report -------------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ than holding it (measured at 200 beds: a row holding its 1.2 kB line costs SQLit
 6.7 us to insert, a row placing it 2.8 us, and the database is 33 MB instead of 519 MB),
 and every connection sees the lines through a view, `resources`, as if they were a
 column. The file is only ever appended to; a line a later one replaced, a delete record
-and an interrupted append stay in it unreferenced until the next generation. Deltas are applied to the current generation in one
-transaction per segment, together with the chain head they bring the station to, so a
+and an interrupted append stay in it unreferenced until the next generation.
+
+Deltas are applied to the current generation in one transaction per segment, together with the chain head they bring the station to, so a
 kill -9 at any moment leaves either the segment wholly applied or not at all. A full
 segment (a checkpoint, or a new station's first) is built into a fresh generation with
 the journal off and the indexes created after the load, which is several times faster
@@ -142,20 +143,17 @@ _INSERTS = {table: f"INSERT OR REPLACE INTO {into} VALUES ({','.join('?' * STAGE
 # is updated in place, not deleted and inserted again: a delta then rewrites one page of
 # the table for it and none of its indexes ("WHERE true" tells the parser that ON
 # CONFLICT belongs to the INSERT)
-_INSERT_ROWS = ("INSERT INTO records(type, id, patient, updated, pos, len) "
-                "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+_INTO_RECORDS = "INSERT INTO records(type, id, patient, updated, pos, len) "
+_UPSERT = (" ON CONFLICT(type, id) DO UPDATE SET patient = excluded.patient, "
+           "updated = excluded.updated, pos = excluded.pos, len = excluded.len")
+_INSERT_ROWS = (_INTO_RECORDS + "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
                 "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
                 "?1 + json_extract(value, '$[4]') - 1, json_extract(value, '$[5]') "
-                "FROM json_each(?2) WHERE true ON CONFLICT(type, id) DO UPDATE SET "
-                "patient = excluded.patient, updated = excluded.updated, pos = excluded.pos, "
-                "len = excluded.len")
+                "FROM json_each(?2) WHERE true" + _UPSERT)
 
 # the same from a worker's stage (records.Staged): c4 is where the line starts in the block
-_STAGED_ROWS = ("INSERT INTO records(type, id, patient, updated, pos, len) "
-                "SELECT c0, c1, c2, c3, ?1 + c4 - 1, c5 FROM {stage}.rows "
-                "WHERE rowid BETWEEN ?2 AND ?3 ON CONFLICT(type, id) DO UPDATE SET "
-                "patient = excluded.patient, updated = excluded.updated, pos = excluded.pos, "
-                "len = excluded.len")
+_STAGED_ROWS = (_INTO_RECORDS + "SELECT c0, c1, c2, c3, ?1 + c4 - 1, c5 FROM {stage}.rows "
+                "WHERE rowid BETWEEN ?2 AND ?3" + _UPSERT)
 
 # what pages read: the records with their lines (a view SQLite folds into each query, so
 # the record file is read only for the rows a query returns)
@@ -336,7 +334,7 @@ class Index:
             try:
                 for batch in batches(records):
                     moved = self._remove(batch)
-                    _insert_batch(self.conn, batch, names=True)
+                    _insert_batch(self.conn, batch, names=True, stages={})
                     words.rerank(self.conn, moved + [v[1] for v in batch.projections.get("stays", ())])
                     count += batch.puts + batch.deletes
                 self._account(segment, "applied", None, state=True)
@@ -472,13 +470,13 @@ class Index:
 
 
 def _insert_batch(conn: sqlite3.Connection, batch: Batch, names: bool,
-                  stages: dict[str, str] | None = None) -> None:
+                  stages: dict[str, str]) -> None:
     """Insert the rows placing a batch's lines (its block is in the record file already)
-    and its projections, from the batch or from the stage it names (`stages`: the schema name each stage file
-    is attached as); `names` fills the name index row by row (a generation build fills it
-    once at the end, before patients.id has an index)."""
+    and its projections, from the batch or from the stage it names (`stages`: the schema
+    name each stage file is attached as); `names` fills the name index row by row (a
+    generation build fills it once at the end, before patients.id has an index)."""
     if batch.stage is not None:
-        _insert_staged(conn, batch.start, batch.stage, (stages or {})[batch.stage.path])
+        _insert_staged(conn, batch.start, batch.stage, stages[batch.stage.path])
         return
     conn.execute(_INSERT_ROWS, (batch.start, batch.rows))
     for table, values in batch.projections.items():

@@ -442,9 +442,7 @@ def _placed(path: str, start: int, length: int) -> bytes:
 
 def parse_placed(path: str, start: int, length: int) -> Batch:
     """A worker's task for a delta: the Batch, its rows as JSON."""
-    batch = parse_offsets(_placed(path, start, length), 0)
-    batch.start = start
-    return batch
+    return parse_block(_placed(path, start, length), 0, start)
 
 
 # --- stages ------------------------------------------------------------------------------------

@@ -339,12 +339,11 @@ def _account(index: Index, segment: SegmentMeta, descriptor: fmt.Descriptor, pat
         status.skipped = (status.skipped + [{"seq": segment.seq, "reason": segment.suspect}])[-20:]
         outcome.skipped.append(segment.seq)
     else:
-        if segment.kind == "full" or index.head().state_seq == 0:
-            outcome.records += index.rebuild(segment, lambda records: segment_batches(
-                path, identities, descriptor, parser, records, staged=True))
-        else:
-            outcome.records += index.apply_delta(segment, lambda records: segment_batches(
-                path, identities, descriptor, parser, records))
+        whole = segment.kind == "full" or index.head().state_seq == 0
+        apply = index.rebuild if whole else index.apply_delta
+        # a new generation takes the rows from the workers' stages (records.Staged)
+        outcome.records += apply(segment, lambda records: segment_batches(
+            path, identities, descriptor, parser, records, staged=whole))
         outcome.applied.append(segment.seq)
     path.unlink(missing_ok=True)
 
