@@ -21,7 +21,8 @@ import uvicorn
 
 from releve.capture.files import discover, ndjson_tasks, total_size
 from releve.capture.writer import Writer
-from releve.station.index import Index, SegmentMeta, current_generation, reader, records_path
+from releve.station.index import (Index, IndexError_, SegmentMeta, current_generation, reader,
+                                  records_path)
 from releve.station import records as station_records
 from releve.station.records import RecordError, parse_block
 from releve.station.sync import (FolderSource, HttpSource, Status, SyncError, init_station,
@@ -340,6 +341,32 @@ def test_cli_init_sync_status(tmp_path, keys, vault_dir, history):
     missing = run_releve("station", "sync", "--station", tmp_path / "nowhere", "--vault", vault_dir,
                          check=False)
     assert missing.returncode == 1 and b"not a station folder" in missing.stderr
+
+
+def test_a_damaged_or_outdated_index_is_reported_with_what_to_do(tmp_path, keys, vault_dir, history):
+    """The index is a cache of the vault: a record file cut short, or an index of an
+    older format, is named as such, with the way back, and the way back works."""
+    station = _new_station(tmp_path, keys, vault_dir)
+    sync_once(station, FolderSource(vault_dir))
+    generation = current_generation(station)
+    records = records_path(generation)
+    os.truncate(records, records.stat().st_size - 10)
+    with pytest.raises(IndexError_, match=f"{records.name} holds .* the record file is damaged"):
+        reader(station)
+    damaged = run_releve("station", "sync", "--station", station, "--vault", vault_dir, check=False)
+    assert damaged.returncode == 1
+    assert b"remove the station's index/ folder and sync again" in damaged.stderr
+    shutil.rmtree(station / "index")
+    assert sync_once(station, FolderSource(vault_dir)).applied == [1, 2, 3]
+    assert _station_rows(station) == _vault_state(vault_dir, keys)
+
+    db = sqlite3.connect(current_generation(station))
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'format'")
+    db.commit()
+    db.close()
+    older = run_releve("station", "sync", "--station", station, "--vault", vault_dir, check=False)
+    assert older.returncode == 1 and b"format '2', this Rel" in older.stderr
+    assert b"remove the station's index/ folder" in older.stderr
 
 
 # --- kill -9 at any moment of an apply ------------------------------------------------------

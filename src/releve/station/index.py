@@ -204,14 +204,36 @@ class RecordFile:
 
 
 def _see_lines(conn: sqlite3.Connection, records: Path) -> None:
-    """Give the connection the `resources` view over the record file."""
+    """Give the connection the `resources` view over the record file, once the file is
+    seen to hold every byte the generation's rows may place (meta `records_end`): a
+    truncated or replaced file is reported here, by name, rather than as a page that
+    fails on one resource (SQLite reports a failing function without its message)."""
     try:
         reader_ = RecordFile(records)
     except FileNotFoundError:
         conn.close()
-        raise IndexError_(f"the index generation has no record file {records.name}") from None
+        raise IndexError_(f"the index generation has no record file {records.name}: "
+                          f"{_REBUILD_ADVICE}") from None
+    size, end = os.fstat(reader_.fd).st_size, _records_end(conn)
+    if size < end:
+        conn.close()
+        raise IndexError_(f"{records.name} holds {size} bytes, the index places lines up to "
+                          f"byte {end}: the record file is damaged; {_REBUILD_ADVICE}")
     conn.create_function("record_line", 2, reader_, deterministic=True)
     conn.execute(_RESOURCES_VIEW)
+
+
+_REBUILD_ADVICE = ("the index is a cache of the vault: remove the station's index/ folder and "
+                   "sync again, the station then starts from the vault's latest checkpoint")
+
+
+def _records_end(conn: sqlite3.Connection) -> int:
+    """The meta `records_end` (0 in a generation still being created, with no meta yet)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'records_end'").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(row[0]) if row else 0
 
 
 # what an apply reads: the segment's batches, their blocks placed in the record file given
@@ -338,6 +360,7 @@ class Index:
                     words.rerank(self.conn, moved + [v[1] for v in batch.projections.get("stays", ())])
                     count += batch.puts + batch.deletes
                 self._account(segment, "applied", None, state=True)
+                _set_meta(self.conn, {"records_end": str(records.end)})
                 records.sync()  # the lines are on disk before the rows placing them commit
             except BaseException:
                 records.discard()  # the rows placing them are rolled back: a refused
@@ -390,6 +413,7 @@ class Index:
             build.executescript(INDEXES)
             _set_meta(build, self._identity_meta())
             _account_in(build, segment, "applied", None, state=True)
+            _set_meta(build, {"records_end": str(records.end)})
             build.execute("PRAGMA journal_mode=WAL")
             build.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             records.sync()
@@ -429,7 +453,7 @@ class Index:
         meta = dict(self.conn.execute("SELECT key, value FROM meta"))
         if meta.get("format") != FORMAT:
             raise IndexError_(f"the station index is format {meta.get('format')!r}, "
-                              f"this Relève reads format {FORMAT}")
+                              f"this Relève reads format {FORMAT}: {_REBUILD_ADVICE}")
         if meta.get("vault_id") != self.vault_id or meta.get("genesis") != self.genesis:
             raise IndexError_("the station index was filled from another vault")
 
