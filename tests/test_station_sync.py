@@ -3,6 +3,7 @@ the network or a kill -9 does to it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import shutil
@@ -367,6 +368,26 @@ def test_a_damaged_or_outdated_index_is_reported_with_what_to_do(tmp_path, keys,
     older = run_releve("station", "sync", "--station", station, "--vault", vault_dir, check=False)
     assert older.returncode == 1 and b"format '2', this Rel" in older.stderr
     assert b"remove the station's index/ folder" in older.stderr
+
+
+def test_a_full_disk_is_named_and_nothing_is_half_applied(tmp_path, keys, vault_dir, history,
+                                                          monkeypatch):
+    station = _new_station(tmp_path, keys, vault_dir)
+    sync_once(station, FolderSource(vault_dir))
+    good = _station_rows(station)
+    _write(history, tmp_path / "inputs", [_patient(81, family="Plein")])
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "pwrite", full_disk)
+    with pytest.raises(SyncError, match="cannot write the record file .*No space left on device"):
+        sync_once(station, FolderSource(vault_dir))
+    monkeypatch.undo()
+    assert _station_rows(station) == good
+    assert "No space left on device" in Status.load(station).error  # what status and pages show
+    assert sync_once(station, FolderSource(vault_dir)).applied == [4]
+    assert _station_rows(station) == _vault_state(vault_dir, keys)
 
 
 # --- kill -9 at any moment of an apply ------------------------------------------------------

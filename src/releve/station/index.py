@@ -254,14 +254,25 @@ class RecordAppender:
         """Write the block at the end; returns where it starts."""
         start = self.end
         view = memoryview(block)
-        while view:
-            written = os.pwrite(self.fd, view, self.end)
-            self.end += written
-            view = view[written:]
+        with self._named_errors():
+            while view:
+                written = os.pwrite(self.fd, view, self.end)
+                self.end += written
+                view = view[written:]
         return start
 
     def sync(self) -> None:
-        os.fdatasync(self.fd)
+        with self._named_errors():
+            os.fdatasync(self.fd)
+
+    @contextlib.contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        """A full or failing disk is the station's, not the segment's: say so."""
+        try:
+            yield
+        except OSError as exc:
+            raise IndexError_(f"cannot write the record file {self.path}: {exc.strerror} "
+                              "(nothing of this segment was applied)") from exc
 
     def discard(self) -> None:
         """Cut off what this appender wrote, for a transaction that will not commit."""

@@ -29,7 +29,7 @@ from ..vault import format as fmt
 from ..vault.keys import KeyError_, load_identities
 from ..vault.minisign import MinisignError, Signature
 from ..vault.store import Config, VaultError, check_signature
-from .index import Index, SegmentMeta, utc_text
+from .index import Index, IndexError_, SegmentMeta, utc_text
 from .records import Parser, RecordError, segment_batches
 
 CONFIG_PIN = "vault-config.json"
@@ -287,7 +287,7 @@ def sync_once(station_dir: Path, source: Source) -> Outcome:
     status.last_attempt = utc_text()
     try:
         outcome = _sync(station_dir, source, status)
-    except (SyncError, VaultError, RecordError, fmt.FormatError, KeyError_) as exc:
+    except (SyncError, VaultError, RecordError, fmt.FormatError, KeyError_, IndexError_) as exc:
         status.error = str(exc)
         status.save(station_dir)
         raise SyncError(str(exc)) from exc
