@@ -425,6 +425,23 @@ def _expected_states(vault_dir: Path, keys) -> dict[int, dict[str, bytes]]:
     return states
 
 
+def _survivors(station: Path, wait: float = 5.0) -> list[int]:
+    """The processes still running with `station` on their command line (forked workers
+    keep their parent's), once they had `wait` seconds to go."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and str(station).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # ended meanwhile
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
 def _sync_seconds(command: list[str], start: Path, vault_dir: Path, station: Path,
                   env: dict, mode: str) -> float:
     """Seconds an uninterrupted sync of a copy of `start` takes, Python start-up included."""
@@ -476,6 +493,7 @@ def test_kill_minus_nine_during_apply_leaves_the_index_consistent(tmp_path, keys
             process.send_signal(signal.SIGKILL)
             killed += 1
         process.wait()
+        assert _survivors(station) == [], f"trial {trial}: workers outlived their sync"
         conn = reader(station)
         if conn is not None:
             meta = dict(conn.execute("SELECT key, value FROM meta"))

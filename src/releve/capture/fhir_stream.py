@@ -34,6 +34,7 @@ from typing import Any
 
 from .. import collector
 from ..fhir.client import FhirClient, FhirError, check_total
+from ..children import die_with_parent
 from ..memory import keep_freed_memory
 from .scan import BlockResult, Task
 
@@ -165,6 +166,7 @@ class PageStream:
         page after the other, and in a thread the fetcher waited for the interpreter lock
         whenever the writer's own thread (results, state rows) held it, page after page.
         It opens its own connections: the parent's stay as they were, for later cycles."""
+        die_with_parent()  # a capture killed with -9 leaves no fetcher behind (children.py)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
         keep_freed_memory()  # a page of megabytes after another (memory.py)
         collector.on()  # forked from the writer, which pauses it (collector.py)

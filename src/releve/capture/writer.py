@@ -30,6 +30,7 @@ from ..vault import format as fmt
 from ..vault.minisign import SecretKey, file_digest
 from ..vault.keys import parse_recipient
 from ..vault.store import Config, Staged, Stager, VaultError
+from ..children import die_with_parent
 from ..memory import keep_freed_memory
 from .scan import BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker, scan_page
 from .state import StateError, WriterState
@@ -565,7 +566,9 @@ def _start_worker() -> None:
     """Ctrl-C reaches the whole process group: a worker that died of it would leave the
     pool broken and the parent waiting on it. The parent alone stops, and stops them.
     Blocks of megabytes come one after the other: their memory is kept (memory.py); they
-    make no reference cycles, so the cyclic collector is off (collector.py)."""
+    make no reference cycles, so the cyclic collector is off (collector.py). A worker
+    ends with the capture that forked it (children.py)."""
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed_memory()
     collector.off_for_good()

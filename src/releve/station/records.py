@@ -41,6 +41,7 @@ import pyrage
 import zstandard
 
 from .. import collector
+from ..children import die_with_parent
 from ..memory import keep_freed_memory
 from ..fhir.refs import target_id
 from ..vault import format as fmt
@@ -748,7 +749,9 @@ def _start_worker(stages: Any) -> None:
     """Ctrl-C on `releve station sync` is for the parent, which stops the workers. A
     worker only parses, and parsing makes no reference cycles: the cyclic collector,
     which would otherwise walk every young record again and again, is off (measured: a
-    fifth of the parse). Each worker takes a stage of its own, when there are stages."""
+    fifth of the parse). Each worker takes a stage of its own, when there are stages; it
+    ends with the sync (children.py)."""
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     collector.off_for_good()
     if not stages.empty():
