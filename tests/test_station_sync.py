@@ -291,12 +291,23 @@ def test_identity_that_is_not_a_recipient_is_refused(tmp_path, keys, vault_dir, 
 
 
 def test_station_files_are_private(tmp_path, keys, vault_dir, history):
-    station = _new_station(tmp_path, keys, vault_dir)
-    sync_once(station, FolderSource(vault_dir))
-    assert (station.stat().st_mode & 0o777) == 0o700
-    for name in ("identity.key", "station.json", "sync.json", "vault-config.json"):
-        assert ((station / name).stat().st_mode & 0o777) == 0o600, name
-    assert ((station / "index").stat().st_mode & 0o777) == 0o700
+    old = os.umask(0o022)  # what a desktop session usually has: the station must not rely on it
+    try:
+        station = _new_station(tmp_path, keys, vault_dir)
+        sync_once(station, FolderSource(vault_dir))
+        keep_open = reader(station)  # keeps the generation's -wal and -shm on disk
+        keep_open.execute("SELECT count(*) FROM resources").fetchone()
+        seen = set()
+        for path in [station, *station.rglob("*")]:
+            mode = path.stat().st_mode & 0o777
+            assert mode == (0o700 if path.is_dir() else 0o600), (path.relative_to(station), oct(mode))
+            seen.add(path.name.split(".")[-1] if path.is_file() else path.name)
+        keep_open.close()
+    finally:
+        os.umask(old)
+    for name in ("identity.key", "station.json", "sync.json", "vault-config.json", "CURRENT"):
+        assert (station / name).exists() or (station / "index" / name).exists(), name
+    assert {"sqlite", "records", "sqlite-wal", "sqlite-shm", "index"} <= seen, seen
 
 
 def _free_port() -> int:
@@ -387,6 +398,32 @@ def test_a_full_disk_is_named_and_nothing_is_half_applied(tmp_path, keys, vault_
     assert _station_rows(station) == good
     assert "No space left on device" in Status.load(station).error  # what status and pages show
     assert sync_once(station, FolderSource(vault_dir)).applied == [4]
+    assert _station_rows(station) == _vault_state(vault_dir, keys)
+
+
+def test_a_write_error_found_by_a_flush_behind_is_not_lost(tmp_path, keys, vault_dir, history,
+                                                           monkeypatch):
+    """Linux reports a failed writeback to one fdatasync only: when the build's
+    background flush gets it, the generation must not be switched in."""
+    from releve.station import index as station_index
+    monkeypatch.setattr(station_index.RecordAppender, "FLUSH_EVERY", 1)  # a flush per block
+    calls = []
+    real = os.fdatasync
+
+    def failing_once(fd):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", failing_once)
+    station = _new_station(tmp_path, keys, vault_dir)
+    with pytest.raises(SyncError, match="cannot write the record file .*Input/output error"):
+        sync_once(station, FolderSource(vault_dir))
+    assert calls[0] == "records-flush"  # the error was met in the background, reported here
+    assert current_generation(station) is None or not _station_rows(station)
+    monkeypatch.undo()
+    assert sync_once(station, FolderSource(vault_dir)).applied == [1, 2, 3]
     assert _station_rows(station) == _vault_state(vault_dir, keys)
 
 

@@ -19,16 +19,16 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import sqlite3
-import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from .private import create_private
 
 ROLES = ("nurse", "physician", "pharmacist", "secretary", "admin")
 
@@ -86,22 +86,12 @@ def create_local_db(station_dir: Path, schema: str, error: type[Exception]) -> P
     if not station_dir.is_dir():
         raise error(f"station folder {station_dir} does not exist (create it with `releve station init`)")
     path = station_dir / LOCAL_DB
-    _create_private(path)
+    create_private(path)
     with connect(path) as db:
         if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             db.execute("PRAGMA journal_mode=WAL")
         db.executescript(schema)
     return path
-
-
-def _create_private(path: Path) -> None:
-    """Create the file 0600 before SQLite does; SQLite gives -wal and -shm the same mode."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        if stat.S_IMODE(os.fstat(fd).st_mode) != 0o600:
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
 
 
 @contextmanager

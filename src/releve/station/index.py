@@ -38,11 +38,13 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import words
+from .private import create_private
 from .. import collector
 from .records import PROJECTIONS, STAGED_TABLES, Batch, Staged
 
@@ -242,13 +244,25 @@ Batches = Callable[["RecordAppender"], Iterable[Batch]]
 
 class RecordAppender:
     """The writer's end of a record file: a block is written where the file ends, and
-    made durable before the transaction that places its lines commits."""
+    made durable before the transaction that places its lines commits.
+
+    A generation build writes the whole plaintext here (2.2 GB at 1000 beds), and with
+    24 GB of memory the kernel keeps nearly all of it dirty until the final fdatasync,
+    which then waits for the disk while nothing else runs. So every FLUSH_EVERY bytes a
+    thread starts an fdatasync of what is written so far (it waits for the disk without
+    the GIL), and the build also starts one before its last steps (index.py), leaving the
+    final sync little to write."""
+
+    FLUSH_EVERY = 256 << 20
 
     def __init__(self, path: Path, fresh: bool = False):
         self.path = path
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if fresh else 0)
         self.fd = os.open(path, flags, 0o600)
         self.end = self.start = os.fstat(self.fd).st_size  # past an interrupted append
+        self._flushed_to = self.end  # where the last flush behind was started
+        self._flusher: threading.Thread | None = None
+        self._flush_error: OSError | None = None
 
     def append(self, block: bytes) -> int:
         """Write the block at the end; returns where it starts."""
@@ -259,11 +273,35 @@ class RecordAppender:
                 written = os.pwrite(self.fd, view, self.end)
                 self.end += written
                 view = view[written:]
+        if self.end - self._flushed_to >= self.FLUSH_EVERY:
+            self.flush_behind()
         return start
 
-    def sync(self) -> None:
-        with self._named_errors():
+    def flush_behind(self) -> None:
+        """Start writing what is appended so far to the disk, unless a flush still runs."""
+        if self._flusher is not None and self._flusher.is_alive():
+            return
+        self._flushed_to = self.end
+        self._flusher = threading.Thread(target=self._flush, daemon=True, name="records-flush")
+        self._flusher.start()
+
+    def _flush(self) -> None:
+        try:
             os.fdatasync(self.fd)
+        except OSError as exc:  # Linux reports a write error to one fdatasync only: keep it
+            self._flush_error = exc
+
+    def sync(self) -> None:
+        self._join_flusher()
+        with self._named_errors():
+            if self._flush_error is not None:
+                raise self._flush_error
+            os.fdatasync(self.fd)
+
+    def _join_flusher(self) -> None:
+        if self._flusher is not None:
+            self._flusher.join()
+            self._flusher = None
 
     @contextlib.contextmanager
     def _named_errors(self) -> Iterator[None]:
@@ -276,10 +314,12 @@ class RecordAppender:
 
     def discard(self) -> None:
         """Cut off what this appender wrote, for a transaction that will not commit."""
+        self._join_flusher()
         os.ftruncate(self.fd, self.start)
         self.end = self.start
 
     def close(self) -> None:
+        self._join_flusher()
         os.close(self.fd)
 
 
@@ -298,6 +338,7 @@ def current_generation(station_dir: Path) -> Path | None:
 
 def _write_pointer(index_dir: Path, name: str) -> None:
     temp = index_dir / f".{CURRENT_NAME}.tmp"
+    create_private(temp)
     with open(temp, "w") as handle:
         handle.write(name + "\n")
         handle.flush()
@@ -340,6 +381,9 @@ class Index:
         self.station_dir = Path(station_dir)
         self.dir = self.station_dir / INDEX_DIR
         self.dir.mkdir(mode=0o700, exist_ok=True)
+        for existing in self.dir.iterdir():  # generations made before they were created 0600
+            if existing.is_file():
+                create_private(existing)
         self.vault_id = vault_id
         self.genesis = genesis
         path = current_generation(self.station_dir)
@@ -389,6 +433,7 @@ class Index:
     def rebuild(self, segment: SegmentMeta, batches: Batches) -> int:
         """Load a full segment into a new generation, then switch to it atomically."""
         path = self._new_generation(empty=False)
+        create_private(path)
         build = sqlite3.connect(path, isolation_level=None)
         records = RecordAppender(records_path(path), fresh=True)
         try:
@@ -419,6 +464,7 @@ class Index:
                     count += batch.puts + batch.deletes
             for name in stages.values():
                 build.execute(f"DETACH {name}")
+            records.flush_behind()  # the disk writes the lines while the indexes are made
             words.fill(build)
             build.execute("PRAGMA threads=2")  # the index sorts may use the second core
             build.executescript(INDEXES)
@@ -450,6 +496,7 @@ class Index:
         _, path = _next_generation(self.dir)
         if empty:
             records_path(path).touch(mode=0o600)
+            create_private(path)
             conn = connect(path)
             conn.executescript(SCHEMA + KEYS + INDEXES)
             _set_meta(conn, self._identity_meta())

@@ -45,6 +45,7 @@ from ..children import die_with_parent
 from ..memory import keep_freed_memory
 from ..fhir.refs import target_id
 from ..vault import format as fmt
+from .private import create_private
 from .text import fold
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -469,7 +470,7 @@ class Staged:
 
 def create_stage(path: Path) -> None:
     """An empty stage: WAL, so the index reads committed blocks while the worker writes."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # private before SQLite opens it
+    create_private(path)  # before SQLite opens it
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.executescript("".join(f"CREATE TABLE {table}({', '.join(f'c{i}' for i in range(width))});"

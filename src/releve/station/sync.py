@@ -30,6 +30,7 @@ from ..vault.keys import KeyError_, load_identities
 from ..vault.minisign import MinisignError, Signature
 from ..vault.store import Config, VaultError, check_signature
 from .index import Index, IndexError_, SegmentMeta, utc_text
+from .private import create_private
 from .records import Parser, RecordError, segment_batches
 
 CONFIG_PIN = "vault-config.json"
@@ -178,6 +179,7 @@ class FolderSource:
     def fetch(self, seq: int, target: Path) -> bytes:
         try:
             signature = (self.segments / fmt.signature_name(seq)).read_bytes()
+            create_private(target)
             shutil.copyfile(self.segments / fmt.segment_name(seq), target)
         except FileNotFoundError as exc:
             raise SyncError(f"segment {seq} is listed but missing from {self.root}") from exc
@@ -219,6 +221,7 @@ class HttpSource:
         try:
             with self.client.stream("GET", f"{API}/segments/{seq}") as response:
                 _raise_for(response, self.url)
+                create_private(target)
                 with open(target, "wb") as out:
                     for chunk in response.iter_bytes(READ_SIZE):
                         out.write(chunk)
