@@ -355,30 +355,55 @@ def test_cli_init_sync_status(tmp_path, keys, vault_dir, history):
     assert missing.returncode == 1 and b"not a station folder" in missing.stderr
 
 
-def test_a_damaged_or_outdated_index_is_reported_with_what_to_do(tmp_path, keys, vault_dir, history):
-    """The index is a cache of the vault: a record file cut short, or an index of an
-    older format, is named as such, with the way back, and the way back works."""
+def test_a_damaged_or_outdated_index_is_rebuilt_by_the_next_sync(tmp_path, keys, vault_dir, history):
+    """The index is a cache of the vault: a record file cut short, an index of an older
+    format, or a database that is not one, is named as such to readers, and the next sync
+    builds a new generation from the vault's latest checkpoint, without being told."""
     station = _new_station(tmp_path, keys, vault_dir)
     sync_once(station, FolderSource(vault_dir))
+    expected = _vault_state(vault_dir, keys)
     generation = current_generation(station)
     records = records_path(generation)
     os.truncate(records, records.stat().st_size - 10)
-    with pytest.raises(IndexError_, match=f"{records.name} holds .* the record file is damaged"):
+    with pytest.raises(IndexError_, match=f"{records.name} holds .* the record file is damaged: "
+                                          "the index is a cache of the vault: the next sync"):
         reader(station)
-    damaged = run_releve("station", "sync", "--station", station, "--vault", vault_dir, check=False)
-    assert damaged.returncode == 1
-    assert b"remove the station's index/ folder and sync again" in damaged.stderr
-    shutil.rmtree(station / "index")
-    assert sync_once(station, FolderSource(vault_dir)).applied == [1, 2, 3]
-    assert _station_rows(station) == _vault_state(vault_dir, keys)
+    damaged = run_releve("station", "sync", "--station", station, "--vault", vault_dir)
+    assert b"the record file is damaged): a new one was built from the vault's latest" in damaged.stderr
+    assert current_generation(station) != generation and not generation.exists()
+    assert _station_rows(station) == expected
+    left = {name.split(".")[0] for name in os.listdir(station / "index")}
+    assert left == {"CURRENT", current_generation(station).stem}  # the unusable one is gone
 
     db = sqlite3.connect(current_generation(station))
     db.execute("UPDATE meta SET value = '2' WHERE key = 'format'")
     db.commit()
     db.close()
-    older = run_releve("station", "sync", "--station", station, "--vault", vault_dir, check=False)
-    assert older.returncode == 1 and b"format '2', this Rel" in older.stderr
-    assert b"remove the station's index/ folder" in older.stderr
+    assert b"format '2', this Rel" in run_releve("station", "sync", "--station", station,
+                                                  "--vault", vault_dir).stderr
+    assert _station_rows(station) == expected
+    segments = reader(station).execute("SELECT seq, outcome FROM segments ORDER BY seq").fetchall()
+    assert [seq for seq, _ in segments] == [1, 2, 3]  # what the older generation accounted for
+
+    current_generation(station).write_bytes(b"not a database at all " * 100)
+    outcome = sync_once(station, FolderSource(vault_dir))
+    assert outcome.rebuilt and "not a database" in outcome.rebuilt and outcome.applied
+    assert _station_rows(station) == expected
+
+
+def test_a_rebuild_still_refuses_a_vault_rolled_back_behind_the_station(tmp_path, keys, vault_dir,
+                                                                        history):
+    station = _new_station(tmp_path, keys, vault_dir)
+    old = tmp_path / "old-vault"
+    shutil.copytree(vault_dir, old)
+    _write(history, tmp_path / "inputs", [_patient(82, family="Après")])
+    sync_once(station, FolderSource(vault_dir))
+    db = sqlite3.connect(current_generation(station))
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'format'")
+    db.commit()
+    db.close()
+    with pytest.raises(SyncError, match="rolled back or replaced"):
+        sync_once(station, FolderSource(old))
 
 
 def test_a_full_disk_is_named_and_nothing_is_half_applied(tmp_path, keys, vault_dir, history,

@@ -97,6 +97,10 @@ def sync(station: Path = STATION,
 
 
 def _report(outcome) -> None:
+    if outcome.rebuilt is not None:
+        err.print(f"the index could not be used ({escape(outcome.rebuilt)}): "
+                  + ("a new one was built from the vault's latest checkpoint" if outcome.applied
+                     else "the vault holds nothing to build a new one from yet"), highlight=False)
     for seq in outcome.skipped:
         err.print(f"[bold red]ALERT:[/] segment {seq} is marked suspect by the capture; its "
                   "content was not adopted", highlight=False)

@@ -108,6 +108,21 @@ class IndexError_(Exception):
     """The index cannot be opened or does not belong to this station's vault."""
 
 
+class Unusable(IndexError_):
+    """The current generation is of another format, or damaged. The index is a cache of
+    the vault: a sync builds a new generation from the vault's latest checkpoint
+    (Index.replaced), while pages report this until it lands."""
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """An unusable generation a sync is starting over from: why, and the head it held
+    when that can still be read (the vault must not have been rolled back behind it)."""
+
+    why: str
+    head: "Head | None"
+
+
 @dataclass(frozen=True)
 class SegmentMeta:
     """What the station verified of a segment before applying it (from its signature)."""
@@ -214,19 +229,18 @@ def _see_lines(conn: sqlite3.Connection, records: Path) -> None:
         reader_ = RecordFile(records)
     except FileNotFoundError:
         conn.close()
-        raise IndexError_(f"the index generation has no record file {records.name}: "
-                          f"{_REBUILD_ADVICE}") from None
+        raise Unusable(f"the index generation has no record file {records.name}") from None
     size, end = os.fstat(reader_.fd).st_size, _records_end(conn)
     if size < end:
         conn.close()
-        raise IndexError_(f"{records.name} holds {size} bytes, the index places lines up to "
-                          f"byte {end}: the record file is damaged; {_REBUILD_ADVICE}")
+        raise Unusable(f"{records.name} holds {size} bytes, the index places lines up to "
+                       f"byte {end}: the record file is damaged")
     conn.create_function("record_line", 2, reader_, deterministic=True)
     conn.execute(_RESOURCES_VIEW)
 
 
-_REBUILD_ADVICE = ("the index is a cache of the vault: remove the station's index/ folder and "
-                   "sync again, the station then starts from the vault's latest checkpoint")
+_REBUILD_ADVICE = ("the index is a cache of the vault: the next sync builds a new one from the "
+                   "vault's latest checkpoint")
 
 
 def _records_end(conn: sqlite3.Connection) -> int:
@@ -386,12 +400,18 @@ class Index:
                 create_private(existing)
         self.vault_id = vault_id
         self.genesis = genesis
+        self.replaced: Replaced | None = None
         path = current_generation(self.station_dir)
         if path is None:
             path = self._new_generation(empty=True)
         self.path = path
-        self.conn = connect(path)
-        self._check_meta()
+        try:
+            self.conn = connect(path)
+            self._check_meta()
+        except (Unusable, sqlite3.DatabaseError) as exc:
+            if isinstance(exc, sqlite3.DatabaseError) and not _damaged(exc):
+                raise  # busy, or a disk error: not a reason to throw the index away
+            self._start_over(path, str(exc))
 
     def close(self) -> None:
         self.conn.close()
@@ -495,14 +515,30 @@ class Index:
     def _new_generation(self, empty: bool) -> Path:
         _, path = _next_generation(self.dir)
         if empty:
-            records_path(path).touch(mode=0o600)
-            create_private(path)
-            conn = connect(path)
-            conn.executescript(SCHEMA + KEYS + INDEXES)
-            _set_meta(conn, self._identity_meta())
-            conn.close()
+            self._create_empty(path).close()
             _write_pointer(self.dir, path.name)
         return path
+
+    def _create_empty(self, path: Path) -> sqlite3.Connection:
+        records_path(path).touch(mode=0o600)
+        create_private(path)
+        conn = connect(path)
+        conn.executescript(SCHEMA + KEYS + INDEXES)
+        _set_meta(conn, self._identity_meta())
+        return conn
+
+    def _start_over(self, unusable: Path, why: str) -> None:
+        """Hold a new, empty generation that CURRENT does not name: the sync's first
+        segment then goes to rebuild (a full one, the station being as new), whose switch
+        removes both the unusable generation and this one. Pages meanwhile keep the
+        unusable one, and say what is wrong with it."""
+        self.replaced = Replaced(why, _readable_head(unusable, self.genesis))
+        previous = _readable_segments(unusable)
+        remove_stale_generations(self.station_dir)  # an empty one a failed attempt left
+        _, path = _next_generation(self.dir)
+        self.conn = self._create_empty(path)
+        self.conn.executemany("INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?)", previous)
+        self.path = path
 
     def _identity_meta(self) -> dict[str, str]:
         return {"format": FORMAT, "vault_id": self.vault_id, "genesis": self.genesis}
@@ -510,8 +546,9 @@ class Index:
     def _check_meta(self) -> None:
         meta = dict(self.conn.execute("SELECT key, value FROM meta"))
         if meta.get("format") != FORMAT:
-            raise IndexError_(f"the station index is format {meta.get('format')!r}, "
-                              f"this Relève reads format {FORMAT}: {_REBUILD_ADVICE}")
+            self.conn.close()
+            raise Unusable(f"the station index is format {meta.get('format')!r}, "
+                           f"this Relève reads format {FORMAT}")
         if meta.get("vault_id") != self.vault_id or meta.get("genesis") != self.genesis:
             raise IndexError_("the station index was filled from another vault")
 
@@ -596,6 +633,36 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """A database SQLite finds corrupt or not a database at all (not: busy, I/O error)."""
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _readable_head(path: Path, genesis: str) -> Head | None:
+    """The head an unusable generation records, if its meta table can still be read."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return read_head(conn, genesis)
+        finally:
+            conn.close()
+    except (sqlite3.Error, ValueError):
+        return None
+
+
+def _readable_segments(path: Path) -> list[tuple]:
+    """What an unusable generation accounted for, kept in the next one when readable."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT * FROM segments").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+    return [row for row in rows if len(row) == 10]
+
+
 def utc_text() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -610,4 +677,9 @@ def read_head(conn: sqlite3.Connection, genesis: str = "") -> Head:
 def reader(station_dir: Path) -> sqlite3.Connection | None:
     """A read-only connection to the current generation (None before the first sync)."""
     path = current_generation(Path(station_dir))
-    return None if path is None else connect(path, readonly=True)
+    if path is None:
+        return None
+    try:
+        return connect(path, readonly=True)
+    except Unusable as exc:
+        raise Unusable(f"{exc}: {_REBUILD_ADVICE}") from exc

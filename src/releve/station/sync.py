@@ -279,6 +279,7 @@ class Outcome:
     skipped: list[int] = field(default_factory=list)
     records: int = 0
     behind: int = 0
+    rebuilt: str | None = None  # why the index was started over (index.Replaced)
 
 
 def sync_once(station_dir: Path, source: Source) -> Outcome:
@@ -309,12 +310,16 @@ def _sync(station_dir: Path, source: Source, status: Status) -> Outcome:
     try:
         head = index.head()
         listing = source.listing(max(head.seq - 1, 0))
+        if index.replaced is not None and index.replaced.head is not None:
+            # starting over as a new station, but not behind what the station had seen
+            _check_listing(index.replaced.head.seq, index.replaced.head.sha256, listing)
         pending = _check_listing(head.seq, head.sha256, listing)
         status.vault_seq = listing[-1].seq if listing else head.seq
         plan = _plan(head.seq, pending, config.checkpoint_interval)
         shutil.rmtree(incoming, ignore_errors=True)
         incoming.mkdir(mode=0o700)
-        outcome = Outcome(behind=len(pending))
+        outcome = Outcome(behind=len(pending),
+                          rebuilt=index.replaced.why if index.replaced is not None else None)
         with Parser(stage_dir=incoming) as parser:
             chain = head.sha256
             for position, listed in enumerate(plan):
