@@ -452,6 +452,24 @@ def test_a_write_error_found_by_a_flush_behind_is_not_lost(tmp_path, keys, vault
     assert _station_rows(station) == _vault_state(vault_dir, keys)
 
 
+def test_a_second_sync_of_the_same_station_is_refused_while_one_runs(tmp_path, keys, vault_dir,
+                                                                    history):
+    import fcntl
+    station = _new_station(tmp_path, keys, vault_dir)
+    before = (station / "sync.json").read_bytes() if (station / "sync.json").exists() else None
+    holder = os.open(station / "sync.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # as a running sync holds it
+    try:
+        with pytest.raises(SyncError, match="another sync of this station is running"):
+            sync_once(station, FolderSource(vault_dir))
+        assert current_generation(station) is None  # nothing applied
+        after = (station / "sync.json").read_bytes() if (station / "sync.json").exists() else None
+        assert after == before  # the running sync's status is left to it
+    finally:
+        os.close(holder)
+    assert sync_once(station, FolderSource(vault_dir)).applied == [1, 2, 3]
+
+
 # --- kill -9 at any moment of an apply ------------------------------------------------------
 
 

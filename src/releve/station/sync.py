@@ -14,12 +14,15 @@ A new station, or one that fell far behind, starts from the latest full segment
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Protocol
 
 import httpx
@@ -38,6 +41,7 @@ IDENTITY_NAME = "identity.key"
 SETTINGS_NAME = "station.json"
 STATUS_NAME = "sync.json"
 INCOMING = "incoming"
+LOCK_NAME = "sync.lock"
 API = "/v1"
 READ_SIZE = 1 << 20
 
@@ -287,6 +291,30 @@ def sync_once(station_dir: Path, source: Source) -> Outcome:
     record it in sync.json) at the first segment that is not sound."""
     station_dir = Path(station_dir)
     Settings.load(station_dir)
+    with _only_sync(station_dir):
+        return _sync_recorded(station_dir, source)
+
+
+@contextlib.contextmanager
+def _only_sync(station_dir: Path) -> Iterator[None]:
+    """One sync at a time on a station: a second one (a timer's and a hand-run one, say)
+    would empty the first's incoming/ and could delete the generation it is building.
+    The lock is the kernel's (flock), so a sync killed with -9 holds it no longer; the
+    refused sync leaves sync.json to the one that runs."""
+    path = station_dir / LOCK_NAME
+    create_private(path)
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncError("another sync of this station is running: this one did nothing") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _sync_recorded(station_dir: Path, source: Source) -> Outcome:
     status = Status.load(station_dir)
     status.last_attempt = utc_text()
     try:
