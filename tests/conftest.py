@@ -13,8 +13,14 @@ import pytest
 import zstandard
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data" / "synthea-r4.tar.zst"
+SYNTHEA = ROOT / "tests" / "data" / "synthea-r4.tar.zst"
 RELEVE = [sys.executable, "-m", "releve.cli"]
+
+# The clock every test sees, in this process and in every `releve` it starts: a fixed
+# winter morning, so that no test depends on the day (or the hour) it runs. The demo
+# hospital of the fixtures is generated for 06:00 that day; pages read it at 10:00.
+NOW = "2026-01-14T10:00:00+01:00"
+os.environ["RELEVE_NOW"] = NOW
 
 
 @dataclass
@@ -59,11 +65,10 @@ def vault_dir(tmp_path: Path, keys: Keys) -> Path:
 
 @pytest.fixture(scope="session")
 def synthea_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 100 Synthea patients of ../shared/data, one transaction Bundle per file."""
-    if not SHARED_DATA.exists():
-        pytest.fail(f"{SHARED_DATA} is missing: the tests need ../shared beside the repository")
+    """The 100 Synthea patients of tests/data (see its README), one transaction Bundle
+    per file."""
     target = tmp_path_factory.mktemp("synthea")
-    with open(SHARED_DATA, "rb") as raw:
+    with open(SYNTHEA, "rb") as raw:
         with zstandard.ZstdDecompressor().stream_reader(raw) as stream:
             with tarfile.open(fileobj=stream, mode="r|") as tar:
                 tar.extractall(target, filter="data")
@@ -100,7 +105,8 @@ def _station_from(folder: Path, inputs: Path) -> StationFixture:
 
 @pytest.fixture(scope="session")
 def demo_hospital_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo hospital at 40 beds (4,000 patients), its 'now' today 06:00 in Paris."""
+    """The demo hospital at 40 beds (4,000 patients), its 'now' 06:00 in Paris on the
+    tests' pinned day."""
     from releve.demo.hospital import generate_to
 
     folder = tmp_path_factory.mktemp("hospital40")

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from rich.console import Console
 from rich.markup import escape
 
+from .. import clock
 from .children import releve
 from .place import WARDS, DemoError, Place, write_json
 
@@ -82,7 +83,7 @@ def attack(place: Place, console: Console) -> None:
     if not place.his_db.exists():
         raise DemoError(f"{place.his_db} does not exist yet: start the demo first")
     count = encrypt_database(place.his_db)
-    when = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    when = clock.now().isoformat(timespec="seconds")
     write_json(place.attack_file, {"time": when, "encrypted_versions": count,
                                "database": str(place.his_db)})
     console.print(f"[bold red]ransomware:[/] {count} stored resource versions of the HIS "

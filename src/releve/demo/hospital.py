@@ -26,6 +26,7 @@ from pathlib import Path
 
 import orjson
 
+from .. import clock
 from . import build as b
 from .care import emergency_now, history, inpatient
 from .catalog import (COURSES, DIAGNOSIS_AGES, PROCEDURES, PROFILES, PROTOCOLS,
@@ -87,7 +88,7 @@ def parse_now(text: str | None) -> datetime:
     """The hospital's now: an ISO 8601 date or date-time (Paris time when no offset is
     given); by default today at 06:00 in Paris, so the demo looks live."""
     if text is None:
-        today = datetime.now(b.PARIS).date()
+        today = clock.today(b.PARIS)
         return datetime.combine(today, time(6, 0), tzinfo=b.PARIS)
     try:
         if len(text.strip()) == 10:

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import clock
 from .private import create_private
 
 ROLES = ("nurse", "physician", "pharmacist", "secretary", "admin")
@@ -128,7 +129,7 @@ def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def utc_now(timespec: str = "seconds") -> str:
     """UTC time as ISO 8601 with a Z, e.g. 2026-12-02T04:37:00Z."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+    return clock.utc_text(timespec)
 
 
 # --- passwords ----------------------------------------------------------------------------

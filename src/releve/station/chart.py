@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from .. import clock
 from ..fhir.refs import target
 from .records import CURRENT_STAYS, patient_row
 
@@ -1720,7 +1721,7 @@ class Builder:
 def summary(conn: sqlite3.Connection, patient_id: str, now: dt.datetime | None = None,
             zone: str = DEFAULT_ZONE) -> Summary | None:
     """The summary of one patient, or None if the index holds no such patient."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or clock.now()
     if now.tzinfo is None:
         now = now.replace(tzinfo=ZoneInfo(zone))
     rows = conn.execute("SELECT type, json FROM resources WHERE patient = ?", (patient_id,)).fetchall()

@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from .. import clock
 from ..vault.store import VaultError
 from .index import IndexError_, current_generation, reader
 from .sync import Settings, Status, SyncError, init_station, open_source, sync_once
@@ -149,7 +150,7 @@ def _age(instant: Optional[str]) -> str:
     if not instant:
         return "no data"
     when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
-    minutes = (dt.datetime.now(dt.timezone.utc) - when).total_seconds() / 60
+    minutes = (clock.now() - when).total_seconds() / 60
     return f"{minutes:.0f} min old"
 
 
@@ -180,7 +181,7 @@ def downtime(station: Path = STATION,
         raise typer.Exit(2)
     with clear_errors():
         settings = Settings.load(station)
-        settings.downtime = ({"since": dt.datetime.now(dt.timezone.utc).isoformat(), "note": note}
+        settings.downtime = ({"since": clock.now().isoformat(), "note": note}
                              if declare else None)
         settings.save(station)
     out.print("downtime declared" if declare else "downtime ended")

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import clock
 from . import words
 from .private import create_private
 from .. import collector
@@ -664,7 +665,7 @@ def _readable_segments(path: Path) -> list[tuple]:
 
 
 def utc_text() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def read_head(conn: sqlite3.Connection, genesis: str = "") -> Head:

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from .. import clock
+
 FORMAT_NAME = "releve-vault"
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -41,7 +43,7 @@ def signature_name(seq: int) -> str:
 
 
 def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pyrage import x25519
 
+from .. import clock
 from .minisign import MinisignError, PublicKey, SecretKey, write_private
 
 
@@ -25,7 +26,7 @@ def create_station_identity(directory: Path, name: str) -> tuple[Path, str]:
     identity = x25519.Identity.generate()
     recipient = str(identity.to_public())
     path = directory / f"{_safe(name)}.key"
-    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    created = clock.now().replace(microsecond=0).isoformat()
     _create(path, f"# created: {created}\n# public key: {recipient}\n{identity}\n")
     (directory / f"{_safe(name)}.recipient").write_text(recipient + "\n")
     return path, recipient

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ... import clock
 from .. import chart
 from ..audit import Audit
 from ..index import read_head
@@ -49,7 +50,7 @@ class Desk:
         head = read_head(conn)
         chosen = lang if lang in LANGUAGES else settings.language
         return cls(conn, settings.name, settings.timezone, chosen, user,
-                   dt.datetime.now(dt.timezone.utc),
+                   clock.now(),
                    formats.datetime_text(head.state_time, settings.timezone) if head else "")
 
     def sheet(self) -> dict:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from ... import clock
 from ..web import formats
 from ..web.i18n import translator
 
@@ -91,4 +92,4 @@ def render(template: str, lang: str, zone: str, **context: Any) -> Pdf:
 
 def local_now(zone: str) -> str:
     """'02/12/2026 14:03': when the paper was printed, in the station's zone."""
-    return dt.datetime.now(ZoneInfo(zone)).strftime("%d/%m/%Y %H:%M")
+    return clock.now_in(zone).strftime("%d/%m/%Y %H:%M")

@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ... import clock
 from . import pages, printouts
 from .base import STATIC, Station, render
 from .signin import SignInMiddleware, login, logout
@@ -124,7 +125,7 @@ def lang_url(request: Request, lang: str) -> str:
 
 def now_text(zone: str) -> str:
     """When the page was made, for the printed copy ('02/12/2026 14:03')."""
-    return dt.datetime.now(ZoneInfo(zone)).strftime("%d/%m/%Y %H:%M")
+    return clock.now_in(zone).strftime("%d/%m/%Y %H:%M")
 
 
 def role_label(role: str) -> str:

@@ -20,6 +20,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from ... import clock
 from ..accounts import Accounts, User
 from ..audit import Audit
 from ..index import Head, connect, current_generation, read_head
@@ -86,7 +87,7 @@ class Station:
         head = self.head()
         status = Status.load(self.dir)
         when = formats.parse_instant(head.state_time) if head else None
-        seconds = (dt.datetime.now(dt.timezone.utc) - when).total_seconds() if when else None
+        seconds = (clock.now() - when).total_seconds() if when else None
         stale = seconds is None or seconds > settings.stale_minutes * 60
         return Freshness(
             state_time=head.state_time if head else None,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from ... import clock
+
 DEFAULT_ZONE = "Europe/Paris"
 
 
@@ -58,7 +60,7 @@ def datetime_text(text: str | None, zone: str = DEFAULT_ZONE) -> str:
     if when is None:
         return date_text(text, zone)
     shown = local(when, zone)
-    now = dt.datetime.now(ZoneInfo(zone))
+    now = clock.now_in(zone)
     return shown.strftime("%d/%m %H:%M" if shown.year == now.year else "%d/%m/%Y %H:%M")
 
 
@@ -72,7 +74,7 @@ def age_text(birth: str | None, today: dt.date | None = None, lang: str = "fr") 
     born = parse_date(birth)
     if born is None:
         return ""
-    today = today or dt.date.today()
+    today = today or clock.today(DEFAULT_ZONE)
     months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
     if months >= 24:
         years = months // 12

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ... import clock
 from .. import chart
 from .base import audit, db, language, render, station
 
@@ -64,7 +65,7 @@ def patient_page(request: Request) -> Response:
     if conn is None:
         return _error(request, 503, *NO_DATA)
     zone = station(request).settings().timezone
-    found = chart.summary(conn, pid, dt.datetime.now(dt.timezone.utc), zone)
+    found = chart.summary(conn, pid, clock.now(), zone)
     if found is None:
         return _error(request, 404, *NOT_FOUND)
     audit(request, "view", "summary", patient=pid)

@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from ... import clock
 from ...fhir.refs import target_id
 from .census import patient_name, practitioner_names
 from .fhirtext import as_dict, as_list, codes, concept_text, loads, natural_key
@@ -43,7 +44,7 @@ class Room:
 
 
 def today(zone: str) -> dt.date:
-    return dt.datetime.now(ZoneInfo(zone)).date()
+    return clock.today(zone)
 
 
 def parse_day(text: str | None, zone: str) -> dt.date:
