@@ -22,6 +22,7 @@ from jinja2 import ChoiceLoader, DictLoader
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from releve import clock
 from releve.fhir.refs import target_id
 from releve.station import chart
 from releve.station.accounts import User
@@ -301,7 +302,8 @@ def test_garbage_everywhere_never_raises() -> None:
 
 
 def _demo_now() -> dt.datetime:
-    return dt.datetime.combine(dt.datetime.now(PARIS).date(), dt.time(6), tzinfo=PARIS)
+    """The demo hospital's now: 06:00 in Paris on the tests' pinned day."""
+    return dt.datetime.combine(clock.today(PARIS), dt.time(6), tzinfo=PARIS)
 
 
 def _resources(conn: sqlite3.Connection, patient: str, rtype: str) -> list[dict]:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import uvicorn
 
-from conftest import StationFixture, copy_station
+from conftest import NOW, StationFixture, copy_station
 from releve.station.accounts import Accounts
 from releve.station.audit import Audit
 from releve.station.index import current_generation, reader
@@ -491,8 +491,11 @@ def test_a_french_text_has_one_english_across_the_catalogues() -> None:
     assert not conflicts
 
 
-def test_old_data_and_declared_downtime_are_shown_in_warning(demo, nurse) -> None:
+def test_old_data_and_declared_downtime_are_shown_in_warning(demo, nurse, monkeypatch) -> None:
     _, station_dir = demo
+    # the data was captured at the pinned instant: read the pages a minute later
+    later = dt.datetime.fromisoformat(NOW) + dt.timedelta(minutes=1)
+    monkeypatch.setenv("RELEVE_NOW", later.isoformat())
     settings = Settings.load(station_dir)
     saved = (settings.stale_minutes, settings.downtime)
     try:
