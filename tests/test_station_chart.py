@@ -24,7 +24,7 @@ from starlette.middleware import Middleware
 
 from releve import clock
 from releve.fhir.refs import target_id
-from releve.station import chart
+from releve.station.views import summary as chart
 from releve.station.accounts import User
 from releve.station.index import SCHEMA, connect
 from releve.station.web import base as web_base

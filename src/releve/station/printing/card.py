@@ -1,6 +1,6 @@
 """A patient's identity as the labels, the wristband and the forms print it.
 
-The identity shown is the summary's (chart.Identity: the name the ward uses, birth date,
+The identity shown is the summary's (views.summary.Identity: the name the ward uses, birth date,
 sex, IPP, INS); the DataMatrix carries the INS traits read from the Patient resource
 itself (birth name, every birth given name, OID), as ins.py describes. A patient without
 a complete INS gets labels all the same, with the IPP barcode and a line saying why
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from .. import chart
+from ..views.summary import summary
 from . import ins
 from .codes import CodeError, code128_svg, datamatrix_svg
 
@@ -35,6 +35,7 @@ class Card:
     ins_oid: str
     place: str  # unit, room, bed
     allergies: list[str]
+    high_allergies: list[str]  # the severe ones, by fhir.clinical.allergies.high_risk
     allergy_state: str  # known, none, unknown
     datamatrix: str | None  # inline SVG
     datamatrix_content: str | None
@@ -55,7 +56,7 @@ def _patient_resource(conn: sqlite3.Connection, pid: str) -> dict:
 def card(conn: sqlite3.Connection, pid: str, now: dt.datetime, zone: str,
          band: bool = False) -> Card | None:
     """The patient's card, or None if the index holds no such patient."""
-    found = chart.summary(conn, pid, now, zone)
+    found = summary(conn, pid, now, zone)
     if found is None:
         return None
     who = found.identity
@@ -69,6 +70,7 @@ def card(conn: sqlite3.Connection, pid: str, now: dt.datetime, zone: str,
         birth_date=who.birth_date or "", sex=SEX_LETTER.get(who.gender or "", ""),
         ipp=who.ipp or "", ins=who.ins or "", ins_oid=traits.oid if traits else "",
         place=place, allergies=[a.substance for a in found.allergies],
+        high_allergies=[a.substance for a in found.allergies if a.high],
         allergy_state=found.allergy_state,
         datamatrix=_datamatrix(content, "15mm"), datamatrix_content=content,
         barcode=_barcode(who.ipp),

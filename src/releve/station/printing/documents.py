@@ -2,7 +2,7 @@
 
 Each function answers a `Printout` (the PDF, and what the audit must record of it) or
 None when the index does not know the patient or the ward. The data comes from the same
-code as the pages: chart.summary() for a patient's medications and due times (the MAR is
+code as the pages: views.summary for a patient's medications and due times (the MAR is
 the summary's plan, never a second reading of the orders), web/census.py, schedule.py and
 directory.py for the sheets. Who printed, when, and how old the data is go in every
 page's footer: a sheet lying on a desk must say what it was true of.
@@ -17,10 +17,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ... import clock
-from .. import chart
 from ..audit import Audit
 from ..index import read_head
 from ..sync import Settings
+from ..views import summary as summary_v
 from ..web import census as census_q
 from ..web import directory as directory_q
 from ..web import formats
@@ -83,7 +83,7 @@ def record(audit: Audit, user: str, printout: Printout) -> None:
 class MarPatient:
     """One patient's pages of the MAR: the summary, and the bed the census gives."""
 
-    s: chart.Summary
+    s: summary_v.Summary
     bed: str
 
 
@@ -96,18 +96,18 @@ def _mar(desk: Desk, patients: list[MarPatient], title: str) -> Pdf:
     start = desk.now.astimezone(tz)
     return _render(desk, "mar.html", patients=patients, title=title,
                    start=start.strftime("%d/%m/%Y %H:%M"),
-                   end=(start + dt.timedelta(hours=chart.PLAN_HOURS)).strftime("%d/%m/%Y %H:%M"),
+                   end=(start + dt.timedelta(hours=summary_v.PLAN_HOURS)).strftime("%d/%m/%Y %H:%M"),
                    day=lambda when: when.astimezone(tz).strftime("%d/%m"),
-                   num=number_filter(desk.lang), crit=chart.CRITICALITY)
+                   num=number_filter(desk.lang), crit=summary_v.CRITICALITY)
 
 
-def _bed_of(s: chart.Summary) -> str:
+def _bed_of(s: summary_v.Summary) -> str:
     stay = s.stay
     return " · ".join(p for p in (stay.unit, stay.room, stay.bed) if p) if stay else ""
 
 
 def patient_mar(desk: Desk, pid: str) -> Printout | None:
-    found = chart.summary(desk.conn, pid, desk.now, desk.zone)
+    found = summary_v.summary(desk.conn, pid, desk.now, desk.zone)
     if found is None:
         return None
     pdf = _mar(desk, [MarPatient(found, _bed_of(found))], title=found.identity.name)
@@ -125,12 +125,12 @@ def ward_patients(census: census_q.Census) -> list[tuple[str, str]]:
 
 def ward_mar(desk: Desk, unit_id: str) -> Printout | None:
     """The whole ward's MAR in one document, a patient per page group, in bed order."""
-    census = census_q.census(desk.conn, unit_id)
+    census = census_q.census(desk.conn, unit_id, desk.now, desk.zone)
     if census is None:
         return None
     patients = []
     for pid, place in ward_patients(census):
-        found = chart.summary(desk.conn, pid, desk.now, desk.zone)
+        found = summary_v.summary(desk.conn, pid, desk.now, desk.zone)
         if found is not None:
             patients.append(MarPatient(found, " · ".join(p for p in (census.unit.name, place) if p)))
     pdf = _mar(desk, patients, title=census.unit.name)
@@ -141,7 +141,7 @@ def ward_mar(desk: Desk, unit_id: str) -> Printout | None:
 
 
 def census_sheet(desk: Desk, unit_id: str) -> Printout | None:
-    census = census_q.census(desk.conn, unit_id)
+    census = census_q.census(desk.conn, unit_id, desk.now, desk.zone)
     if census is None:
         return None
     ipps = _identifiers(desk.conn, [pid for pid, _ in ward_patients(census)])

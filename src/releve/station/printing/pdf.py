@@ -17,12 +17,10 @@ per process: parsing the CSS and scanning the fonts would otherwise dominate a l
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 import jinja2
 

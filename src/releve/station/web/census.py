@@ -5,6 +5,9 @@ resources read for the ward's patients only (AllergyIntolerance, Flag, Nutrition
 one query per type over the `records_patient(patient, type)` index, parsed with orjson.
 A 40-bed ward is a handful of queries; nothing here scans the whole index.
 
+Which allergy is shown or severe, which alert and diet are in force: fhir/clinical
+decides, for the census as for the summary and the printouts, so they never disagree.
+
 The location tree is site ('si') > unit ('wa') > room ('ro') > bed ('bd'). A room with no
 beds under it (an emergency box) is a place of its own. Data without such a tree
 (Synthea) still gets a list: the locations where patients currently are.
@@ -12,16 +15,20 @@ beds under it (an emergency box) is a place of its own. Data without such a tree
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
-from .fhirtext import as_dict, as_list, codes, concept_text, display_name, human_name, loads, natural_key
+from ... import clock
+from ...fhir.clinical import alerts
+from ...fhir.clinical import allergies as allergy_rules
+from ...fhir.clinical.values import load, name_parts
+from .fhirtext import display_name, natural_key
 
 BED, ROOM, UNIT, SITE = "bd", "ro", "wa", "si"
-FALL_CODES = {"129839007", "414188008"}  # SNOMED: at risk for falls; fall risk
-DNR_CODES = {"304253006", "439569004"}  # SNOMED: not for resuscitation; DNR
-ISOLATION_CODES = {"40174006", "183919006", "170497006"}  # SNOMED isolation procedures
+DEFAULT_ZONE = "Europe/Paris"
 MAX_DEPTH = 4  # unit > room > bed, with room for one more level; guards against cycles
 
 
@@ -63,8 +70,14 @@ class Occupant:
     attending: str
     allergies: list[str] = field(default_factory=list)
     high_allergies: list[str] = field(default_factory=list)
+    no_allergy: bool = False  # a "no known allergy" statement is recorded
     flags: list[tuple[str, str]] = field(default_factory=list)  # (kind, text)
     diet: list[str] = field(default_factory=list)
+
+    @property
+    def allergy_state(self) -> str:
+        """'known', 'none' or 'unknown', as the summary says it."""
+        return allergy_rules.state(len(self.allergies), int(self.no_allergy))
 
 
 @dataclass
@@ -173,14 +186,15 @@ def units(conn: sqlite3.Connection) -> list[Unit]:
 # --- the census ---------------------------------------------------------------------------------
 
 
-def census(conn: sqlite3.Connection, unit_id: str) -> Census | None:
+def census(conn: sqlite3.Connection, unit_id: str, now: dt.datetime | None = None,
+           zone: str = DEFAULT_ZONE) -> Census | None:
     """The census of a unit (or of any location); None if the index does not know it."""
     places = all_places(conn)
     unit = places.get(unit_id)
     if unit is None:
         return None
     spots, members = places_of(unit_id, places, children_of(places))
-    occupants = occupants_at(conn, members)
+    occupants = occupants_at(conn, members, now or clock.now(), ZoneInfo(zone))
     rows, unplaced = [], []
     for spot in spots:
         here = occupants.pop(spot.id, [])
@@ -194,7 +208,8 @@ def census(conn: sqlite3.Connection, unit_id: str) -> Census | None:
     return Census(unit, site_name(unit, places), rows, unplaced)
 
 
-def occupants_at(conn: sqlite3.Connection, locations: list[str]) -> dict[str, list[Occupant]]:
+def occupants_at(conn: sqlite3.Connection, locations: list[str], now: dt.datetime,
+                 zone: ZoneInfo) -> dict[str, list[Occupant]]:
     """Current stays at these locations, with everything the census shows of each patient."""
     marks = ",".join("?" * len(locations))
     rows = conn.execute(
@@ -211,7 +226,7 @@ def occupants_at(conn: sqlite3.Connection, locations: list[str]) -> dict[str, li
         found.setdefault(location, []).append(occupant)
         if patient:
             by_patient.setdefault(patient, []).append(occupant)
-    add_clinical(conn, by_patient)
+    add_clinical(conn, by_patient, now, zone)
     return found
 
 
@@ -225,7 +240,7 @@ def practitioner_names(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str
                         f"AND id IN ({marks})", ids)
     named = {}
     for rid, raw in rows:
-        prefix, family, given = human_name(loads(raw))
+        prefix, family, given = name_parts(load(raw))
         named[rid] = display_name(family, given, prefix)
     return named
 
@@ -235,64 +250,44 @@ def resources_of(conn: sqlite3.Connection, rtype: str, patients: list[str]) -> I
     marks = ",".join("?" * len(patients))
     query = f"SELECT patient, json FROM resources WHERE patient IN ({marks}) AND type = ?"
     for patient, raw in conn.execute(query, [*patients, rtype]):
-        yield patient, loads(raw)
+        yield patient, load(raw) or {}
 
 
-def add_clinical(conn: sqlite3.Connection, by_patient: dict[str, list[Occupant]]) -> None:
+def add_clinical(conn: sqlite3.Connection, by_patient: dict[str, list[Occupant]], now: dt.datetime,
+                 zone: ZoneInfo) -> None:
     """Allergies, flags and diet of the census's patients, three queries in all."""
     patients = list(by_patient)
     if not patients:
         return
     for patient, resource in resources_of(conn, "AllergyIntolerance", patients):
-        if allergy_active(resource):
-            name = concept_text(resource.get("code")) or "?"
-            for occupant in by_patient[patient]:
-                occupant.allergies.append(name)
-                if resource.get("criticality") == "high":
-                    occupant.high_allergies.append(name)
+        add_allergy(by_patient[patient], resource)
     for patient, resource in resources_of(conn, "Flag", patients):
-        if resource.get("status") == "active":
+        if alerts.flag_active(resource, now, zone):
             for occupant in by_patient[patient]:
-                occupant.flags.append(flag_kind(resource))
+                occupant.flags.append((alerts.flag_kind(resource), alerts.flag_text(resource)))
     for patient, resource in resources_of(conn, "NutritionOrder", patients):
-        if resource.get("status") == "active":
+        if alerts.diet_in_force(resource):
+            text = alerts.diet_text(resource)
+            if alerts.diet_suspended(resource):
+                text += " (suspendu)"
             for occupant in by_patient[patient]:
-                occupant.diet.extend(diet_texts(resource))
+                occupant.diet.append(text)
 
 
-def allergy_active(resource: dict) -> bool:
-    """Active, or of unknown status: an allergy nobody resolved is still an allergy.
-    Refuted and entered-in-error ones are not shown."""
-    clinical = codes(resource.get("clinicalStatus"))
-    verification = codes(resource.get("verificationStatus"))
-    if verification & {"refuted", "entered-in-error"}:
-        return False
-    return not clinical or "active" in clinical
-
-
-def flag_kind(resource: dict) -> tuple[str, str]:
-    """('fall' | 'isolation' | 'dnr' | 'other', the flag's own text)."""
-    code = resource.get("code")
-    text = concept_text(code)
-    found = codes(code)
-    folded = text.casefold()
-    categories = " ".join(concept_text(c) for c in as_list(resource.get("category"))).casefold()
-    if found & FALL_CODES or "chute" in folded or "fall" in folded:
-        return "fall", text
-    if found & DNR_CODES or "réanimer" in folded or "resuscitat" in folded or "dnr" in folded:
-        return "dnr", text
-    if found & ISOLATION_CODES or "isol" in folded or "isol" in categories:
-        return "isolation", text
-    return "other", text
-
-
-def diet_texts(resource: dict) -> list[str]:
-    """The oral diet's types ('Régime hyposodé'), else the order's instruction."""
-    oral = as_dict(resource.get("oralDiet"))
-    found = [t for t in (concept_text(c) for c in as_list(oral.get("type"))) if t]
-    if not found and isinstance(oral.get("instruction"), str):
-        found.append(oral["instruction"])
-    return found
+def add_allergy(occupants: list[Occupant], resource: dict) -> None:
+    """An allergy, a severe one, or a "no known allergy" statement, by fhir.clinical."""
+    kind = allergy_rules.kind(resource)
+    if kind is None:
+        return
+    name = allergy_rules.substance(resource) if kind == allergy_rules.ALLERGY else ""
+    high = kind == allergy_rules.ALLERGY and allergy_rules.high_risk(resource)
+    for occupant in occupants:
+        if kind == allergy_rules.STATEMENT:
+            occupant.no_allergy = True
+            continue
+        occupant.allergies.append(name)
+        if high:
+            occupant.high_allergies.append(name)
 
 
 def patient_name(family: str | None, given: str | None) -> str:

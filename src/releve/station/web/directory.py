@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from ..text import fold
 from .census import UNIT
-from .fhirtext import as_dict, as_list, concept_text, display_name, human_name, loads, natural_key
+from ...fhir.clinical.values import as_dict, as_list, concept_text, load, name_parts
+from .fhirtext import display_name, natural_key
 from ...fhir.refs import target_id
 
 MAX_SHOWN = 500
@@ -77,12 +78,12 @@ def merge_phones(*groups: list[Phone]) -> list[Phone]:
 
 def build(conn: sqlite3.Connection) -> list[Entry]:
     """Every directory entry, in name order (units first within their own list)."""
-    people = {rid: loads(raw) for rid, raw in
+    people = {rid: (load(raw) or {}) for rid, raw in
               conn.execute("SELECT id, json FROM resources WHERE type = 'Practitioner'")}
     units = dict(conn.execute("SELECT id, name FROM locations"))
     entries, with_role = [], set()
     for _, raw in conn.execute("SELECT id, json FROM resources WHERE type = 'PractitionerRole'"):
-        role = loads(raw)
+        role = load(raw) or {}
         if role.get("active") is False:
             continue
         who = target_id(as_dict(role.get("practitioner")), "Practitioner")
@@ -100,7 +101,7 @@ def build(conn: sqlite3.Connection) -> list[Entry]:
 
 
 def person_name(person: dict, fallback: str = "") -> tuple[str, tuple]:
-    prefix, family, given = human_name(person)
+    prefix, family, given = name_parts(person)
     if not family and not given:
         return fallback or "?", (natural_key(fallback), ())
     return display_name(family, given, prefix), (natural_key(family), natural_key(given))
@@ -133,7 +134,7 @@ def unit_entries(conn: sqlite3.Connection) -> list[Entry]:
                         "WHERE l.physical_type = ?", (UNIT,))
     found = []
     for rid, name, phone, raw in rows:
-        phones = phones_of(loads(raw)) if raw else []
+        phones = phones_of(load(raw) or {}) if raw else []
         if phone and phone not in {p.number for p in phones}:
             phones.insert(0, Phone(phone, "work"))
         found.append(Entry(name=name or rid, sort=(0, natural_key(name)), kind="unit",

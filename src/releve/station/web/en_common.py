@@ -106,6 +106,7 @@ EN = {
     "Allergie grave": "Severe allergy",
     "ALLERGIE": "ALLERGY",
     "Allergie : {names}": "Allergy: {names}",
+    "Aucune allergie connue": "No known allergy",
     "entrée prévue": "admission planned",
     "permission": "on leave",
     "Patient": "Patient",

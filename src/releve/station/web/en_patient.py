@@ -1,4 +1,4 @@
-"""English for the patient summary (web/templates/patient.html, station/chart.py labels,
+"""English for the patient summary (web/templates/patient.html, station/views/summary labels,
 web/patient.py messages), keyed by the French text the page writes."""
 
 EN = {
@@ -7,7 +7,6 @@ EN = {
     "Chambre": "Room", "Lit": "Bed",  # "Service": en_common's, as on every page
     "Allergies et intolérances": "Allergies and intolerances", "gravité": "severity",
     "criticité": "criticality", "non confirmée": "unconfirmed",
-    "Aucune allergie connue": "No known allergy",
     "Allergies non renseignées": "Allergies not recorded",
     "demander au patient ou à sa famille avant toute administration.":
         "ask the patient or their family before giving anything.",
@@ -57,7 +56,7 @@ EN = {
     "Autres éléments": "Other items",
     "imprimé depuis le poste de secours ; vérifier l'âge des données en tête de page":
         "printed from the downtime station; check the age of the data at the top of the page",
-    # chart.py labels
+    # views/summary labels
     "Femme": "Female", "Homme": "Male", "Autre": "Other", "Inconnu": "Unknown",
     "Non renseigné": "Not recorded", "Élevée": "High", "Faible": "Low",
     "Non évaluable": "Unable to assess", "Sévère": "Severe", "Modérée": "Moderate",

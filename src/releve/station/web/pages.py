@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from ... import clock
 from . import census as census_q
 from . import directory as directory_q
 from . import schedule as schedule_q
@@ -55,7 +56,7 @@ def wards(request: Request) -> Response:
 
 def ward(request: Request) -> Response:
     ward_id = request.path_params["ward"]
-    found = census_q.census(need_db(request), ward_id)
+    found = census_q.census(need_db(request), ward_id, clock.now(), station(request).settings().timezone)
     if found is None:
         raise HTTPException(404, "ward")
     audit(request, "view", "census", detail=ward_id)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import re
 import unicodedata
 from urllib.parse import quote
@@ -25,7 +24,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ... import clock
-from .. import chart
+from ...fhir.clinical.values import as_dict, as_list, as_text
+from ..views.summary import CRITICALITY, ORDER_STATUS, summary
 from .base import audit, db, language, render, station
 
 DOCUMENT_CSP = ("default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; "
@@ -65,12 +65,12 @@ def patient_page(request: Request) -> Response:
     if conn is None:
         return _error(request, 503, *NO_DATA)
     zone = station(request).settings().timezone
-    found = chart.summary(conn, pid, clock.now(), zone)
+    found = summary(conn, pid, clock.now(), zone)
     if found is None:
         return _error(request, 404, *NOT_FOUND)
     audit(request, "view", "summary", patient=pid)
     return render(request, "patient.html", s=found, num=number_filter(language(request)),
-                  crit=chart.CRITICALITY, order_status=chart.ORDER_STATUS,
+                  crit=CRITICALITY, order_status=ORDER_STATUS,
                   patient_name=found.identity.name)
 
 
@@ -79,8 +79,8 @@ def patient_page(request: Request) -> Response:
 
 def _attachments(resource: dict, kind: str) -> list[dict]:
     if kind == "DiagnosticReport":
-        return [a for a in chart.as_list(resource.get("presentedForm")) if isinstance(a, dict)]
-    return [chart.as_dict(chart.as_dict(c).get("attachment")) for c in chart.as_list(resource.get("content"))]
+        return [a for a in as_list(resource.get("presentedForm")) if isinstance(a, dict)]
+    return [as_dict(as_dict(c).get("attachment")) for c in as_list(resource.get("content"))]
 
 
 def _find(conn, pid: str, did: str) -> tuple[dict, str] | None:
@@ -138,12 +138,12 @@ def document(request: Request) -> Response:
     if attachment is None:
         return _error(request, 404, *NO_DOCUMENT)
     audit(request, "view", "document", patient=pid, detail=did)
-    title = chart.as_text(attachment.get("title")) or chart.as_text(resource.get("description")) or did
-    content_type = chart.as_text(attachment.get("contentType")).lower()
+    title = as_text(attachment.get("title")) or as_text(resource.get("description")) or did
+    content_type = as_text(attachment.get("contentType")).lower()
     main_type = content_type.split(";")[0].strip()
     data = attachment.get("data")
     if not isinstance(data, str) or not data:
-        url = chart.as_text(attachment.get("url"))
+        url = as_text(attachment.get("url"))
         body = (f"{title}\n\nCe document n'est pas enregistré sur la station ; il est à l'adresse :\n"
                 f"{url}\n(adresse consultable seulement quand le système d'information est "
                 f"disponible)\n").encode()

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from ... import clock
 from ...fhir.refs import target_id
 from .census import patient_name, practitioner_names
-from .fhirtext import as_dict, as_list, codes, concept_text, loads, natural_key
+from ...fhir.clinical.values import as_dict, as_list, codes, concept_text, load
+from .fhirtext import natural_key
 
 SURGEON_CODES = {"PPRF", "PRF", "SPRF"}
 
@@ -64,7 +65,7 @@ def day_schedule(conn: sqlite3.Connection, day: dt.date) -> list[Room]:
         "LEFT JOIN locations l ON l.id = b.location "
         "LEFT JOIN resources r ON r.type = 'Appointment' AND r.id = b.appointment "
         "WHERE b.day = ? ORDER BY b.start", (day.isoformat(),)).fetchall()
-    appointments = [loads(row[9]) if row[9] else {} for row in rows]
+    appointments = [(load(row[9]) or {}) if row[9] else {} for row in rows]
     people = practitioner_names(conn, {pid for a in appointments for _, pid, _ in team_of(a) if pid})
     rooms: dict[str | None, Room] = {}
     for row, resource in zip(rows, appointments):

@@ -1,0 +1,49 @@
+"""Documents and reports with something to read (DocumentReference, DiagnosticReport),
+newest first."""
+
+from __future__ import annotations
+
+from ....fhir.clinical.values import as_dict, as_list, as_text, concept_text, effective, period
+from .model import Document, Summary
+from .reader import Reader
+
+MAX_DOCUMENTS = 60
+
+
+def documents(reader: Reader, summary: Summary) -> None:
+    def reference(resource: dict) -> Document | None:
+        if resource.get("status") in ("superseded",):
+            return None
+        contents = [as_dict(as_dict(c).get("attachment")) for c in as_list(resource.get("content"))]
+        attachment = next((a for a in contents if a.get("data") or a.get("url")),
+                          contents[0] if contents else {})
+        authors = [reader.lookup.person(a) for a in as_list(resource.get("author"))]
+        date = effective(resource, "date") or as_text(attachment.get("creation")) or \
+            period(as_dict(resource.get("context")).get("period"))[0]
+        return Document(
+            id=as_text(resource.get("id")), kind="DocumentReference",
+            type=concept_text(resource.get("type")) or concept_text(as_list(resource.get("category"))),
+            date=date or None, author=", ".join(a for a in authors if a),
+            title=as_text(attachment.get("title")) or as_text(resource.get("description")) or "Document",
+            content_type=as_text(attachment.get("contentType")),
+            has_content=bool(attachment.get("data") or attachment.get("url")))
+
+    def report(resource: dict) -> Document | None:
+        forms = [as_dict(f) for f in as_list(resource.get("presentedForm"))]
+        conclusion = as_text(resource.get("conclusion"))
+        if not forms and not conclusion:
+            return None  # a panel whose results are shown with the results
+        authors = [reader.lookup.person(a) for a in as_list(resource.get("performer"))]
+        form = forms[0] if forms else {}
+        return Document(
+            id=as_text(resource.get("id")), kind="DiagnosticReport",
+            type=concept_text(resource.get("code")) or "Compte rendu",
+            date=effective(resource, "effectiveDateTime", "effectivePeriod", "issued"),
+            author=", ".join(a for a in authors if a),
+            title=as_text(form.get("title")) or conclusion[:120] or concept_text(resource.get("code")),
+            content_type=as_text(form.get("contentType")),
+            has_content=bool(form.get("data") or form.get("url")))
+
+    found = reader.each("DocumentReference", reference) + reader.each("DiagnosticReport", report)
+    found.sort(key=lambda d: -reader.sort_key(d.date))
+    summary.documents = found[:MAX_DOCUMENTS]

@@ -1,0 +1,277 @@
+"""The patient summary as plain data: the dataclasses the page, the printouts and the tests
+share. Each section module fills its part of a `Summary`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from ....fhir.clinical.values import as_text, range_text
+
+
+@dataclass
+class Contact:
+    name: str
+    relation: str = ""
+    phone: str = ""
+
+
+@dataclass
+class Identity:
+    name: str  # "DUPONT Marie Claire": family in capitals, then given names
+    family: str
+    given: str
+    birth_date: str | None
+    sex: str  # French label (translated by the page)
+    gender: str | None
+    ipp: str | None
+    ins: str | None
+    address: str = ""
+    phones: list[str] = field(default_factory=list)
+    contacts: list[Contact] = field(default_factory=list)
+    deceased: str | None = None  # "" when deceased without a date
+    other_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Stay:
+    encounter: str
+    status: str
+    kind: str  # French label of the class
+    unit: str = ""
+    room: str = ""
+    bed: str = ""
+    admitted: str | None = None
+    attending: str = ""
+    reason: str = ""
+    unit_phone: str = ""
+
+
+@dataclass
+class Allergy:
+    substance: str
+    reactions: list[str]
+    severity: str  # French label or ""
+    criticality: str  # code: high, low, unable-to-assess, ""
+    category: str
+    kind: str
+    status: str
+    recorded: str | None
+    note: str = ""
+    high: bool = False  # fhir.clinical.allergies.high_risk: what every medium marks severe
+
+
+@dataclass
+class BloodGroup:
+    text: str
+    when: str | None
+
+
+@dataclass
+class Problem:
+    text: str
+    onset: str | None
+    status: str
+    category: str
+
+
+@dataclass
+class FlagItem:
+    text: str
+    category: str
+    since: str | None
+
+
+@dataclass
+class Diet:
+    text: str
+    details: list[str]
+    since: str | None
+
+
+@dataclass
+class Due:
+    """One planned dose: the instant, its local time, and whether it falls on another day."""
+
+    when: dt.datetime
+    local: str  # "08:00"
+    day_offset: int  # 0 today, 1 tomorrow (in the station's zone)
+
+
+@dataclass
+class Administration:
+    when: str | None
+    instant: dt.datetime | None
+    drug: str
+    dose: str
+    route: str
+    who: str
+    status: str  # code
+    status_label: str
+    reason: str
+    request: str | None
+
+
+@dataclass
+class Medication:
+    id: str
+    drug: str
+    dose: str
+    route: str
+    frequency: str  # the prescriber's text, or one built from the timing
+    as_needed: bool
+    as_needed_reason: str
+    status: str  # active, on-hold
+    start: str | None
+    end: str | None
+    prescriber: str
+    due: list[Due] = field(default_factory=list)
+    given: list[Administration] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Value:
+    when: str | None
+    instant: dt.datetime | None
+    text: str  # "37,8", "Positif", "120/80"
+    number: float | None
+    unit: str
+    flag: str  # "↑", "↓", "!" or ""
+    reference: dict = field(default_factory=dict)  # the first referenceRange, as sent
+
+    @property
+    def range(self) -> str:
+        """'3,5 – 5,1 mmol/L': worked out only for the values a page shows."""
+        return range_text(self.reference) or as_text(self.reference.get("text"))
+
+
+@dataclass
+class Series:
+    """One measured thing over time: the latest value first."""
+
+    key: str
+    label: str
+    group: str
+    values: list[Value]
+    order: int = 99
+
+    @property
+    def latest(self) -> Value:
+        return self.values[0]
+
+    @property
+    def previous(self) -> list[Value]:
+        return self.values[1:]
+
+    @property
+    def trend(self) -> str:
+        """↑ ↓ → from the previous value, when both are numbers."""
+        if len(self.values) < 2:
+            return ""
+        new, old = self.values[0].number, self.values[1].number
+        if new is None or old is None:
+            return ""
+        if abs(new - old) <= max(abs(old) * 0.03, 1e-9):
+            return "→"
+        return "↑" if new > old else "↓"
+
+
+@dataclass
+class Document:
+    id: str
+    kind: str  # DocumentReference or DiagnosticReport
+    type: str
+    date: str | None
+    author: str
+    title: str
+    content_type: str
+    has_content: bool
+
+
+@dataclass
+class Oncology:
+    kind: str  # "chemotherapy" or "radiotherapy" (the page labels it)
+    title: str
+    description: str
+    status: str
+    done: int
+    total: int
+    next_number: int | None
+    next_label: str
+    next_date: str | None
+    last_date: str | None
+    where: str
+    note: str = ""
+
+
+@dataclass
+class Upcoming:
+    when: str | None
+    what: str
+    where: str
+    who: list[str]
+    status: str
+    kind: str  # Appointment, ServiceRequest, Procedure
+    note: str = ""
+
+
+@dataclass
+class Member:
+    name: str
+    role: str
+    phone: str = ""
+
+
+@dataclass
+class Other:
+    type: str
+    count: int
+    texts: list[str]
+
+
+@dataclass
+class Summary:
+    patient_id: str
+    now: dt.datetime
+    zone: str
+    identity: Identity
+    stay: Stay | None = None
+    allergies: list[Allergy] = field(default_factory=list)
+    allergy_state: str = "unknown"  # "known", "none" (recorded as none), "unknown"
+    no_allergy_texts: list[str] = field(default_factory=list)
+    blood_group: BloodGroup | None = None
+    problems: list[Problem] = field(default_factory=list)
+    flags: list[FlagItem] = field(default_factory=list)
+    diets: list[Diet] = field(default_factory=list)
+    medications: list[Medication] = field(default_factory=list)
+    administrations: list[Administration] = field(default_factory=list)
+    vitals: list[Series] = field(default_factory=list)
+    results: list[Series] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    oncology: list[Oncology] = field(default_factory=list)
+    upcoming: list[Upcoming] = field(default_factory=list)
+    care_team: list[Member] = field(default_factory=list)
+    others: list[Other] = field(default_factory=list)
+
+    @property
+    def scheduled(self) -> list[Medication]:
+        return [m for m in self.medications if not m.as_needed or m.due]
+
+    @property
+    def as_needed(self) -> list[Medication]:
+        return [m for m in self.medications if m.as_needed and not m.due]
+
+    @property
+    def result_groups(self) -> list[tuple[str, list[Series]]]:
+        """Results by group (Biologie first), in the order they were sorted."""
+        groups: dict[str, list[Series]] = {}
+        for item in self.results:
+            groups.setdefault(item.group, []).append(item)
+        return list(groups.items())
+
+    @property
+    def plan(self) -> list[tuple[Due, Medication]]:
+        """Every dose due in the next 24 h, in time order: the MAR sheet."""
+        doses = [(due, med) for med in self.medications for due in med.due]
+        return sorted(doses, key=lambda pair: (pair[0].when, pair[1].drug))
