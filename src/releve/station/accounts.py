@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import clock
+from .folder import local_db
 from .private import create_private
 
 ROLES = ("nurse", "physician", "pharmacist", "secretary", "admin")
 
-LOCAL_DB = "local.sqlite"
 NAME_PATTERN = re.compile(r"[a-z0-9._-]{2,32}")
 MIN_PASSWORD = 8
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -86,7 +86,7 @@ def create_local_db(station_dir: Path, schema: str, error: type[Exception]) -> P
     station_dir = Path(station_dir)
     if not station_dir.is_dir():
         raise error(f"station folder {station_dir} does not exist (create it with `releve station init`)")
-    path = station_dir / LOCAL_DB
+    path = local_db(station_dir)
     create_private(path)
     with connect(path) as db:
         if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":

@@ -44,14 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import clock
-from . import words
+from . import folder, words
+from .folder import records_path
 from .private import create_private
 from .. import collector
 from .records import PROJECTIONS, STAGED_TABLES, Batch, Staged
 
-INDEX_DIR = "index"
-CURRENT_NAME = "CURRENT"
-RECORDS_SUFFIX = ".records"
 FORMAT = "3"  # 2: the name-word index replaced the trigram index of whole names; 3: the
 # record lines moved out of the database into the generation's record file
 
@@ -192,11 +190,6 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     _see_lines(conn, records_path(path))
     return conn
-
-
-def records_path(generation: Path) -> Path:
-    """The record file of a generation: gen-00000001.sqlite has gen-00000001.records."""
-    return generation.with_suffix(RECORDS_SUFFIX)
 
 
 class RecordFile:
@@ -340,40 +333,38 @@ class RecordAppender:
 
 def current_generation(station_dir: Path) -> Path | None:
     """The database the CURRENT file names, or None for a station that holds no data yet."""
-    pointer = station_dir / INDEX_DIR / CURRENT_NAME
+    pointer = folder.current_file(station_dir)
     try:
         name = pointer.read_text().strip()
     except FileNotFoundError:
         return None
-    path = station_dir / INDEX_DIR / name
-    if not name.endswith(".sqlite") or "/" in name or not path.exists():
+    path = folder.generation_named(station_dir, name)
+    if path is None or not path.exists():
         raise IndexError_(f"{pointer} names {name!r}, which is not an index generation here")
     return path
 
 
-def _write_pointer(index_dir: Path, name: str) -> None:
-    temp = index_dir / f".{CURRENT_NAME}.tmp"
+def _write_pointer(station_dir: Path, name: str) -> None:
+    pointer = folder.current_file(station_dir)
+    temp = pointer.with_name(f".{pointer.name}.tmp")
     create_private(temp)
     with open(temp, "w") as handle:
         handle.write(name + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(temp, index_dir / CURRENT_NAME)
-    fd = os.open(index_dir, os.O_RDONLY)
+    os.replace(temp, pointer)
+    fd = os.open(pointer.parent, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def _generation_name(number: int) -> str:
-    return f"gen-{number:08d}.sqlite"
-
-
-def _next_generation(index_dir: Path) -> tuple[int, Path]:
-    numbers = [int(p.name[4:12]) for p in index_dir.glob("gen-*") if p.name[4:12].isdigit()]
+def _next_generation(station_dir: Path) -> tuple[int, Path]:
+    numbers = [n for n in map(folder.generation_number, folder.generation_files(station_dir))
+               if n is not None]
     number = max(numbers, default=0) + 1
-    return number, index_dir / _generation_name(number)
+    return number, folder.generation_file(station_dir, number)
 
 
 def remove_stale_generations(station_dir: Path) -> None:
@@ -381,7 +372,7 @@ def remove_stale_generations(station_dir: Path) -> None:
 
     A page still reading a superseded one keeps its open file (POSIX) until it reopens."""
     current = current_generation(station_dir)
-    for path in (station_dir / INDEX_DIR).glob("gen-*"):
+    for path in folder.generation_files(station_dir):
         if current is None or path.name.split(".")[0] != current.stem:
             path.unlink(missing_ok=True)
 
@@ -394,7 +385,7 @@ class Index:
 
     def __init__(self, station_dir: Path, vault_id: str, genesis: str):
         self.station_dir = Path(station_dir)
-        self.dir = self.station_dir / INDEX_DIR
+        self.dir = folder.index_dir(self.station_dir)
         self.dir.mkdir(mode=0o700, exist_ok=True)
         for existing in self.dir.iterdir():  # generations made before they were created 0600
             if existing.is_file():
@@ -504,7 +495,7 @@ class Index:
         build.close()
         records.close()
         _fsync_file(path)
-        _write_pointer(self.dir, path.name)
+        _write_pointer(self.station_dir, path.name)
         self.conn.close()
         self.path = path
         self.conn = connect(path)
@@ -514,10 +505,10 @@ class Index:
     # --- internals --------------------------------------------------------------------------
 
     def _new_generation(self, empty: bool) -> Path:
-        _, path = _next_generation(self.dir)
+        _, path = _next_generation(self.station_dir)
         if empty:
             self._create_empty(path).close()
-            _write_pointer(self.dir, path.name)
+            _write_pointer(self.station_dir, path.name)
         return path
 
     def _create_empty(self, path: Path) -> sqlite3.Connection:
@@ -536,7 +527,7 @@ class Index:
         self.replaced = Replaced(why, _readable_head(unusable, self.genesis))
         previous = _readable_segments(unusable)
         remove_stale_generations(self.station_dir)  # an empty one a failed attempt left
-        _, path = _next_generation(self.dir)
+        _, path = _next_generation(self.station_dir)
         self.conn = self._create_empty(path)
         self.conn.executemany("INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?)", previous)
         self.path = path

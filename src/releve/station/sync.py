@@ -32,16 +32,12 @@ from ..vault import format as fmt
 from ..vault.keys import KeyError_, load_identities
 from ..vault.minisign import MinisignError, Signature
 from ..vault.store import Config, VaultError, check_signature
+from . import folder
+from .folder import SETTINGS_NAME
 from .index import Index, IndexError_, SegmentMeta, utc_text
 from .private import create_private
 from .records import Parser, RecordError, segment_batches
 
-CONFIG_PIN = "vault-config.json"
-IDENTITY_NAME = "identity.key"
-SETTINGS_NAME = "station.json"
-STATUS_NAME = "sync.json"
-INCOMING = "incoming"
-LOCK_NAME = "sync.lock"
 API = "/v1"
 READ_SIZE = 1 << 20
 
@@ -66,7 +62,7 @@ class Settings:
 
     @classmethod
     def load(cls, station_dir: Path) -> "Settings":
-        path = Path(station_dir) / SETTINGS_NAME
+        path = folder.settings_file(station_dir)
         try:
             data = orjson.loads(path.read_bytes())
         except FileNotFoundError as exc:
@@ -78,7 +74,7 @@ class Settings:
         return cls(**known)
 
     def save(self, station_dir: Path) -> None:
-        write_atomic(Path(station_dir) / SETTINGS_NAME,
+        write_atomic(folder.settings_file(station_dir),
                      orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2) + b"\n")
 
 
@@ -100,11 +96,11 @@ def init_station(station_dir: Path, identity: Path, name: str | None = None,
         _check_recipient(config, identities)
     station_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(station_dir, 0o700)
-    write_atomic(station_dir / IDENTITY_NAME, Path(identity).read_bytes(), mode=0o600)
+    write_atomic(folder.identity_file(station_dir), Path(identity).read_bytes(), mode=0o600)
     settings = Settings(name=name or station_dir.name)
     settings.save(station_dir)
     if config is not None:
-        write_atomic(station_dir / CONFIG_PIN, config.raw)
+        write_atomic(folder.config_pin_file(station_dir), config.raw)
     return settings
 
 
@@ -121,7 +117,7 @@ def pinned_config(station_dir: Path, offered: bytes) -> Config:
 
     A vault whose config differs (other signers, other recipients) is refused: whoever could
     swap it could otherwise have the station accept segments signed by their own key."""
-    path = Path(station_dir) / CONFIG_PIN
+    path = folder.config_pin_file(station_dir)
     if path.exists():
         pinned = path.read_bytes()
         if hashlib.sha256(pinned).digest() != hashlib.sha256(offered).digest():
@@ -266,14 +262,14 @@ class Status:
 
     @classmethod
     def load(cls, station_dir: Path) -> "Status":
-        path = Path(station_dir) / STATUS_NAME
+        path = folder.status_file(station_dir)
         if not path.exists():
             return cls()
         data = orjson.loads(path.read_bytes())
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     def save(self, station_dir: Path) -> None:
-        write_atomic(Path(station_dir) / STATUS_NAME,
+        write_atomic(folder.status_file(station_dir),
                      orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2) + b"\n")
 
 
@@ -301,7 +297,7 @@ def _only_sync(station_dir: Path) -> Iterator[None]:
     would empty the first's incoming/ and could delete the generation it is building.
     The lock is the kernel's (flock), so a sync killed with -9 holds it no longer; the
     refused sync leaves sync.json to the one that runs."""
-    path = station_dir / LOCK_NAME
+    path = folder.lock_file(station_dir)
     create_private(path)
     fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     try:
@@ -331,10 +327,10 @@ def _sync_recorded(station_dir: Path, source: Source) -> Outcome:
 
 def _sync(station_dir: Path, source: Source, status: Status) -> Outcome:
     config = pinned_config(station_dir, source.config_bytes())
-    identities = load_identities(station_dir / IDENTITY_NAME)
+    identities = load_identities(folder.identity_file(station_dir))
     _check_recipient(config, identities)
     index = Index(station_dir, config.vault_id, config.genesis)
-    incoming = station_dir / INCOMING
+    incoming = folder.incoming_dir(station_dir)
     try:
         head = index.head()
         listing = source.listing(max(head.seq - 1, 0))
