@@ -330,7 +330,7 @@ def bench_search(station: Path, count: int) -> dict[str, Any]:
     """In-process latency of `search()` (the function the /patients page calls)."""
     sys.path.insert(0, str(REPO_ROOT / "src"))
     from releve.station.index import reader
-    from releve.station.search import search
+    from releve.station.views.search import search
 
     conn = reader(station)
     queries = make_queries(conn, count)
@@ -516,7 +516,7 @@ def render(result: dict[str, Any]) -> str:
         "- Times are whole commands (`releve station sync`), Python start-up, signature and "
         "hash checks, decryption and the index build included.",
         "",
-        "## Search (in process, `releve.station.search.search`, 1,000 varied queries)",
+        "## Search (in process, `releve.station.views.search.search`, 1,000 varied queries)",
         "",
         f"p50 {s['all']['p50']} ms, **p95 {s['all']['p95']} ms**, p99 {s['all']['p99']} ms, max "
         f"{s['all']['max']} ms (target p95 at most {TARGETS['search_p95_ms']:.0f} ms): "

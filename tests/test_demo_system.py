@@ -21,7 +21,7 @@ import pytest
 from releve.capture.fhir_capture import Status as CaptureStatus
 from releve.station.index import read_head, reader
 from releve.station.sync import Status as SyncStatus
-from releve.station.web import formats
+from releve.station.views import formats
 from releve.vault.store import LocalVault
 
 from conftest import RELEVE, run_releve

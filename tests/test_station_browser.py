@@ -17,7 +17,7 @@ import uvicorn
 
 from releve.station.accounts import Accounts
 from releve.station.index import reader
-from releve.station.search import search
+from releve.station.views.search import search
 from releve.station.web.app import server_config
 
 from conftest import copy_station

@@ -34,8 +34,8 @@ from releve.station.audit import Audit
 from releve.station.index import reader
 from releve.station.printing import documents, ins, pdf
 from releve.station.printing.wards import UnknownWard, find_ward
-from releve.station.web import census as census_q
-from releve.station.web import formats
+from releve.station.views import census as census_q
+from releve.station.views import formats
 from releve.station.web.i18n import english
 from test_station_web import CAPTURE, Server, add_users
 

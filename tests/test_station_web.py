@@ -27,7 +27,7 @@ from releve.station.accounts import Accounts
 from releve.station.audit import Audit
 from releve.station.index import current_generation, reader
 from releve.station.sync import Settings
-from releve.station.web import census as census_q
+from releve.station.views import census as census_q
 from releve.station.web.app import ERRORS, ROLE_LABELS, server_config
 from releve.station.web.en_common import EN
 from releve.station.web.i18n import CATALOGUES

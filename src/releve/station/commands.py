@@ -25,10 +25,11 @@ from rich.markup import escape
 
 from .. import clock
 from ..vault.store import VaultError
-from .index import IndexError_, current_generation, reader
+from .index import IndexError_, current_generation, read_head, reader
 from .sync import Settings, Status, SyncError, init_station, open_source, sync_once
 from .print_cli import print_app
 from .user_cli import audit_command, user_app
+from .views.status import totals
 
 station_app = typer.Typer(help="The ward's downtime station: sync from the vault, serve the pages.",
                           no_args_is_help=True)
@@ -123,13 +124,11 @@ def status(station: Path = STATION) -> None:
     if conn is None:
         out.print("[yellow]no data yet[/]: run `releve station sync`")
     else:
-        meta = dict(conn.execute("SELECT key, value FROM meta"))
-        patients = conn.execute("SELECT count(*) FROM patients").fetchone()[0]
-        resources = conn.execute("SELECT count(*) FROM resources").fetchone()[0]
-        seq = int(meta.get("seq", 0))
-        out.print(f"data as of {meta.get('state_time') or 'never'} "
-                  f"({_age(meta.get('state_time'))}), segment {meta.get('state_seq', 0)}; "
-                  f"{patients} patients, {resources} resources", highlight=False)
+        head, counted = read_head(conn), totals(conn)
+        seq = head.seq
+        out.print(f"data as of {head.state_time or 'never'} "
+                  f"({_age(head.state_time)}), segment {head.state_seq}; "
+                  f"{counted.patients} patients, {counted.resources} resources", highlight=False)
         behind = (state.vault_seq or seq) - seq
         out.print(f"chain head: segment {seq}; vault at {state.vault_seq}: "
                   f"{behind} segment(s) behind", highlight=False)

@@ -13,8 +13,7 @@ import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 
-import orjson
-
+from ..views import resources
 from ..views.summary import summary
 from . import ins
 from .codes import CodeError, code128_svg, datamatrix_svg
@@ -43,16 +42,6 @@ class Card:
     band_datamatrix: str | None = None
 
 
-def _patient_resource(conn: sqlite3.Connection, pid: str) -> dict:
-    row = conn.execute("SELECT json FROM resources WHERE type = 'Patient' AND id = ?",
-                       (pid,)).fetchone()
-    try:
-        resource = orjson.loads(row[0]) if row else {}
-    except orjson.JSONDecodeError:
-        return {}
-    return resource if isinstance(resource, dict) else {}
-
-
 def card(conn: sqlite3.Connection, pid: str, now: dt.datetime, zone: str,
          band: bool = False) -> Card | None:
     """The patient's card, or None if the index holds no such patient."""
@@ -60,7 +49,7 @@ def card(conn: sqlite3.Connection, pid: str, now: dt.datetime, zone: str,
     if found is None:
         return None
     who = found.identity
-    resource = _patient_resource(conn, pid)
+    resource = resources.resource(conn, "Patient", pid) or {}
     traits = ins.traits(resource)
     content = ins.content(traits) if traits else None
     stay = found.stay

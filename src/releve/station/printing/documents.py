@@ -3,8 +3,8 @@
 Each function answers a `Printout` (the PDF, and what the audit must record of it) or
 None when the index does not know the patient or the ward. The data comes from the same
 code as the pages: views.summary for a patient's medications and due times (the MAR is
-the summary's plan, never a second reading of the orders), web/census.py, schedule.py and
-directory.py for the sheets. Who printed, when, and how old the data is go in every
+the summary's plan, never a second reading of the orders), views/census.py, schedule.py
+and directory.py for the sheets. Who printed, when, and how old the data is go in every
 page's footer: a sheet lying on a desk must say what it was true of.
 """
 
@@ -21,12 +21,11 @@ from ..audit import Audit
 from ..index import read_head
 from ..sync import Settings
 from ..views import summary as summary_v
-from ..web import census as census_q
-from ..web import directory as directory_q
-from ..web import formats
-from ..web import schedule as schedule_q
+from ..views import census as census_q
+from ..views import directory as directory_q
+from ..views import formats
+from ..views import schedule as schedule_q
 from ..web.i18n import LANGUAGES
-from ..web.patient import number_filter
 from . import card as cards
 from .pdf import Pdf, local_now, render
 
@@ -98,7 +97,7 @@ def _mar(desk: Desk, patients: list[MarPatient], title: str) -> Pdf:
                    start=start.strftime("%d/%m/%Y %H:%M"),
                    end=(start + dt.timedelta(hours=summary_v.PLAN_HOURS)).strftime("%d/%m/%Y %H:%M"),
                    day=lambda when: when.astimezone(tz).strftime("%d/%m"),
-                   num=number_filter(desk.lang), crit=summary_v.CRITICALITY)
+                   num=formats.number_filter(desk.lang), crit=summary_v.CRITICALITY)
 
 
 def _bed_of(s: summary_v.Summary) -> str:
@@ -144,19 +143,10 @@ def census_sheet(desk: Desk, unit_id: str) -> Printout | None:
     census = census_q.census(desk.conn, unit_id, desk.now, desk.zone)
     if census is None:
         return None
-    ipps = _identifiers(desk.conn, [pid for pid, _ in ward_patients(census)])
+    ipps = census_q.identifiers(desk.conn, [pid for pid, _ in ward_patients(census)])
     pdf = _render(desk, "census.html", census=census, ids=ipps,
                   patient_name=census_q.patient_name)
     return Printout(pdf, "census", "census.pdf", detail=unit_id)
-
-
-def _identifiers(conn: sqlite3.Connection, patients: list[str]) -> dict[str, tuple[str, str]]:
-    """(IPP, INS) of these patients, from the index's patients table."""
-    if not patients:
-        return {}
-    marks = ",".join("?" * len(patients))
-    rows = conn.execute(f"SELECT id, ipp, ins FROM patients WHERE id IN ({marks})", patients)
-    return {pid: (ipp or "", ins or "") for pid, ipp, ins in rows}
 
 
 def or_sheet(desk: Desk, day: dt.date) -> Printout:

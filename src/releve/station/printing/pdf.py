@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import jinja2
 
 from ... import clock
-from ..web import formats
+from ..views import formats
 from ..web.i18n import translator
 
 ROOT = Path(__file__).resolve().parent.parent / "web" / "templates"

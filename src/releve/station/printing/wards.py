@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import sqlite3
 
-import orjson
-
 from ..text import fold
-from ..web import census as census_q
+from ..views import census as census_q
+from ..views import resources
 
 
 class UnknownWard(LookupError):
@@ -24,14 +23,7 @@ class UnknownWard(LookupError):
 
 
 def _codes(conn: sqlite3.Connection, unit_id: str) -> set[str]:
-    row = conn.execute("SELECT json FROM resources WHERE type = 'Location' AND id = ?",
-                       (unit_id,)).fetchone()
-    try:
-        resource = orjson.loads(row[0]) if row else {}
-    except orjson.JSONDecodeError:
-        return set()
-    if not isinstance(resource, dict):
-        return set()
+    resource = resources.resource(conn, "Location", unit_id) or {}
     found = {a for a in resource.get("alias") or [] if isinstance(a, str)}
     found |= {i.get("value") for i in resource.get("identifier") or []
               if isinstance(i, dict) and isinstance(i.get("value"), str)}

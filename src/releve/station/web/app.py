@@ -34,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ... import clock
-from . import pages, printouts
+from . import pages, patient, printouts
 from .base import STATIC, Station, render
 from .signin import SignInMiddleware, login, logout
 
@@ -55,12 +55,6 @@ ERRORS = {
                       "Cette station n'a encore reçu aucune donnée du coffre. Elle sera utilisable "
                       "après sa première synchronisation (commande : releve station sync). "
                       "Prévenez l'informatique si ce message reste affiché."),
-    (503, "search"): ("Recherche indisponible",
-                      "La recherche de patients n'est pas encore installée sur cette station. "
-                      "Passez par la liste des services."),
-    (503, "summary"): ("Dossier indisponible",
-                       "Le résumé du dossier patient n'est pas encore installé sur cette station. "
-                       "La liste des services et le planning du bloc restent disponibles."),
     (503, None): ("Service indisponible", "Cette page est momentanément indisponible."),
     (500, None): ("Erreur de la station",
                   "La page n'a pas pu être affichée. Réessayez ; si l'erreur persiste, prévenez "
@@ -91,27 +85,13 @@ def routes() -> list[BaseRoute]:
         Route("/wards", pages.wards),
         Route("/wards/{ward}", pages.ward),
         Route("/patients", pages.patients),
-        *summary_routes(),
+        *patient.routes,
         Route("/directory", pages.directory),
         Route("/or", pages.operating_rooms),
         Route("/audit", pages.audit_log),
         *printouts.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-
-
-def summary_routes() -> list[BaseRoute]:
-    """The patient summary's routes, from web/patient.py; a clear 503 until it is there."""
-    try:
-        from .patient import routes as patient_routes
-    except ImportError:
-        return [Route("/patients/{pid}", summary_missing),
-                Route("/patients/{pid}/documents/{did}", summary_missing)]
-    return list(patient_routes)
-
-
-def summary_missing(request: Request) -> Response:
-    raise HTTPException(503, "summary")
 
 
 # --- template helpers -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from ..accounts import Accounts, User
 from ..audit import Audit
 from ..index import Head, connect, current_generation, read_head
 from ..sync import Settings, Status
-from . import formats
+from ..views import formats
 from .i18n import LANGUAGES, translator
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -70,15 +70,6 @@ EN = {
         "This station has not received any data from the vault yet. It becomes usable after "
         "its first synchronisation (command: releve station sync). Tell IT if this message "
         "stays on screen.",
-    "Recherche indisponible": "Search unavailable",
-    "La recherche de patients n'est pas encore installée sur cette station. Passez par la "
-    "liste des services.":
-        "Patient search is not installed on this station yet. Use the list of wards.",
-    "Dossier indisponible": "Record unavailable",
-    "Le résumé du dossier patient n'est pas encore installé sur cette station. La liste des "
-    "services et le planning du bloc restent disponibles.":
-        "The patient summary is not installed on this station yet. The list of wards and the "
-        "OR schedule are still available.",
     "Service indisponible": "Unavailable",
     "Cette page est momentanément indisponible.": "This page is unavailable for the moment.",
     "Erreur de la station": "Station error",

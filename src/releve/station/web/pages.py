@@ -17,9 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from ... import clock
-from . import census as census_q
-from . import directory as directory_q
-from . import schedule as schedule_q
+from ..views import census as census_q
+from ..views import directory as directory_q
+from ..views import schedule as schedule_q
+from ..views.search import search
 from .base import audit, current_user, db, language, render, station
 
 SEARCH_LIMIT = 30
@@ -68,12 +69,7 @@ def patients(request: Request) -> Response:
     query = request.query_params.get("q", "").strip()[:MAX_QUERY]
     hits = []
     if query:
-        conn = need_db(request)
-        try:
-            from ..search import search
-        except ImportError:
-            raise HTTPException(503, "search") from None
-        hits = search(conn, query, limit=SEARCH_LIMIT)
+        hits = search(need_db(request), query, limit=SEARCH_LIMIT)
         audit(request, "search", "patients", detail=query)
     return render(request, "patients.html", q=query, hits=hits, limit=SEARCH_LIMIT,
                   patient_name=census_q.patient_name)

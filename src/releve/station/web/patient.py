@@ -18,20 +18,20 @@ import unicodedata
 from urllib.parse import quote
 
 import jinja2
-import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ... import clock
 from ...fhir.clinical.values import as_dict, as_list, as_text
+from ..views.formats import number_filter
+from ..views import resources
 from ..views.summary import CRITICALITY, ORDER_STATUS, summary
 from .base import audit, db, language, render, station
 
 DOCUMENT_CSP = ("default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; "
                 "form-action 'none'; frame-ancestors 'self'")
 SANDBOXED_CSP = DOCUMENT_CSP + "; sandbox"  # not for PDFs: browsers refuse to show them sandboxed
-_DECIMAL = re.compile(r"(\d),(\d)")
 NOT_FOUND = ("Dossier introuvable",
              "Aucun patient de ce numéro dans les données de la station. Repartez de la recherche "
              "ou de la liste des services.")
@@ -49,14 +49,6 @@ def _error(request: Request, status: int, title: str, message: str) -> Response:
     except (jinja2.TemplateNotFound, jinja2.UndefinedError):
         return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>{title}</title>"
                             f"<h1>{title}</h1><p>{message}</p>", status_code=status)
-
-
-def number_filter(lang: str):
-    """Numbers in the reader's language: the summary writes them with a French comma."""
-    def shown(text: object) -> str:
-        value = str(text) if text is not None else ""
-        return _DECIMAL.sub(r"\1.\2", value) if lang == "en" else value
-    return shown
 
 
 def patient_page(request: Request) -> Response:
@@ -85,14 +77,9 @@ def _attachments(resource: dict, kind: str) -> list[dict]:
 
 def _find(conn, pid: str, did: str) -> tuple[dict, str] | None:
     for kind in ("DocumentReference", "DiagnosticReport"):
-        row = conn.execute("SELECT json FROM resources WHERE type = ? AND id = ? AND patient = ?",
-                           (kind, did, pid)).fetchone()
-        if row is not None:
-            try:
-                resource = orjson.loads(row[0])
-            except orjson.JSONDecodeError:
-                return None
-            return (resource, kind) if isinstance(resource, dict) else None
+        found = resources.resource(conn, kind, did, patient=pid)
+        if found is not None:
+            return found, kind
     return None
 
 

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..printing import documents
-from . import schedule as schedule_q
+from ..views import schedule as schedule_q
 from .base import current_user, language, station
 from .pages import need_db
 

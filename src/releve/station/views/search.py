@@ -28,8 +28,8 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from . import words as words_table
-from .text import fold
+from ..index import words as words_table
+from ..text import fold
 
 IDENTIFIER, BED, BED_ROOM, BIRTH_DATE = 100.0, 90.0, 85.0, 50.0
 EXACT, PREFIX, INFIX = 4.0, 2.0, 1.0  # per query word; a name's score is their mean

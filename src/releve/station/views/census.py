@@ -293,3 +293,12 @@ def add_allergy(occupants: list[Occupant], resource: dict) -> None:
 def patient_name(family: str | None, given: str | None) -> str:
     """'LASSALLE Emma': family name in capitals first, as on a French wristband."""
     return " ".join(p for p in ((family or "").upper(), given or "") if p)
+
+
+def identifiers(conn: sqlite3.Connection, patients: list[str]) -> dict[str, tuple[str, str]]:
+    """(IPP, INS) of these patients, from the index's patients table (the census sheet's)."""
+    if not patients:
+        return {}
+    marks = ",".join("?" * len(patients))
+    rows = conn.execute(f"SELECT id, ipp, ins FROM patients WHERE id IN ({marks})", patients)
+    return {pid: (ipp or "", ins or "") for pid, ipp, ins in rows}

@@ -43,12 +43,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import clock
-from . import folder, words
-from .folder import records_path
-from .private import create_private
-from .. import collector
-from .records import PROJECTIONS, STAGED_TABLES, Batch, Staged
+from ... import clock, collector
+from .. import folder
+from ..folder import records_path
+from ..private import create_private
+from ..records import PROJECTIONS, STAGED_TABLES, Batch, Staged
+from . import words
 
 FORMAT = "3"  # 2: the name-word index replaced the trigram index of whole names; 3: the
 # record lines moved out of the database into the generation's record file

@@ -9,11 +9,14 @@ never shifted. Everything here accepts None and malformed text and then shows it
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from ... import clock
 
 DEFAULT_ZONE = "Europe/Paris"
+_DECIMAL = re.compile(r"(\d),(\d)")
 
 
 def parse_instant(text: str | None) -> dt.datetime | None:
@@ -97,3 +100,11 @@ def ago_text(seconds: float, lang: str = "fr") -> str:
     else:
         value = f"{minutes // 1440} j" if lang == "fr" else f"{minutes // 1440} d"
     return f"il y a {value}" if lang == "fr" else f"{value} ago"
+
+
+def number_filter(lang: str) -> Callable[[object], str]:
+    """Numbers in the reader's language: the summary writes them with a French comma."""
+    def shown(text: object) -> str:
+        value = str(text) if text is not None else ""
+        return _DECIMAL.sub(r"\1.\2", value) if lang == "en" else value
+    return shown
