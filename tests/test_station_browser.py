@@ -15,7 +15,7 @@ import orjson
 import pytest
 import uvicorn
 
-from releve.station.accounts import Accounts
+from releve.station.local.accounts import Accounts
 from releve.station.index import reader
 from releve.station.views.search import search
 from releve.station.web.app import server_config

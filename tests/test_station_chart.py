@@ -25,7 +25,7 @@ from starlette.middleware import Middleware
 from releve import clock
 from releve.fhir.refs import target_id
 from releve.station.views import summary as chart
-from releve.station.accounts import User
+from releve.station.local.accounts import User
 from releve.station.index import SCHEMA, connect
 from releve.station.web import base as web_base
 from releve.station.web.base import Station
@@ -493,7 +493,7 @@ def _escape(text: str) -> str:
 
 
 def station_audit(station_dir: Path) -> list:
-    from releve.station.audit import Audit
+    from releve.station.local.audit import Audit
 
     return Audit(station_dir).entries(limit=1000)
 

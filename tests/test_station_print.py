@@ -30,7 +30,7 @@ from pyzbar import pyzbar
 from conftest import StationFixture, copy_station, run_releve
 from releve.cli import app
 from releve.station.views import summary as chart
-from releve.station.audit import Audit
+from releve.station.local.audit import Audit
 from releve.station.index import reader
 from releve.station.printing import documents, ins, pdf
 from releve.station.printing.wards import UnknownWard, find_ward

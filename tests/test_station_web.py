@@ -23,8 +23,8 @@ import pytest
 import uvicorn
 
 from conftest import NOW, StationFixture, copy_station
-from releve.station.accounts import Accounts
-from releve.station.audit import Audit
+from releve.station.local.accounts import Accounts
+from releve.station.local.audit import Audit
 from releve.station.index import current_generation, reader
 from releve.station.sync import Settings
 from releve.station.views import census as census_q

@@ -30,8 +30,8 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from ..station.accounts import Accounts
-from ..station.audit import Audit
+from ..station.local.accounts import Accounts
+from ..station.local.audit import Audit
 from ..station.sync import init_station, open_source
 from ..vault import keys as vault_keys
 from ..vault.store import LocalVault

@@ -29,7 +29,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .audit import Audit
+from .local.audit import Audit
 from .index import IndexError_, reader
 from .printing.wards import UnknownWard, find_ward
 from .sync import Settings, SyncError

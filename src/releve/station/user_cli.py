@@ -27,8 +27,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .accounts import ROLES, AccountError, Accounts
-from .audit import Audit, AuditError
+from .local.accounts import ROLES, AccountError, Accounts
+from .local.audit import Audit, AuditError
 
 user_app = typer.Typer(help="Create and manage the station's local accounts.",
                        no_args_is_help=True, add_completion=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ... import clock
-from ..audit import Audit
+from ..local.audit import Audit
 from ..index import read_head
 from ..sync import Settings
 from ..views import summary as summary_v

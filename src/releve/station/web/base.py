@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ... import clock
-from ..accounts import Accounts, User
-from ..audit import Audit
+from ..local.accounts import Accounts, User
+from ..local.audit import Audit
 from ..index import Head, connect, current_generation, read_head
 from ..sync import Settings, Status
 from ..views import formats

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..accounts import NAME_PATTERN
+from ..local.accounts import NAME_PATTERN
 from .base import current_user, render, station
 
 COOKIE = "releve_session"

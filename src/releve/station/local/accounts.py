@@ -28,9 +28,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import clock
-from .folder import local_db
-from .private import create_private
+from ... import clock
+from ..folder import local_db
+from ..private import create_private
 
 ROLES = ("nurse", "physician", "pharmacist", "secretary", "admin")
 
