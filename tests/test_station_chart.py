@@ -29,7 +29,7 @@ from releve.station.local.accounts import User
 from releve.station.index import SCHEMA, connect
 from releve.station.web import base as web_base
 from releve.station.web.base import Station
-from releve.station.web.i18n import english
+from releve.station.i18n import english
 from releve.station.web.patient import routes
 
 from conftest import StationFixture, copy_station

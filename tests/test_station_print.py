@@ -36,7 +36,7 @@ from releve.station.printing import documents, ins, pdf
 from releve.station.printing.wards import UnknownWard, find_ward
 from releve.station.views import census as census_q
 from releve.station.views import formats
-from releve.station.web.i18n import english
+from releve.station.i18n import english
 from test_station_web import CAPTURE, Server, add_users
 
 pytestmark = pytest.mark.timeout(300)
@@ -206,8 +206,8 @@ def test_every_french_text_of_the_printouts_has_its_english() -> None:
     """The print templates and the macros they share with the pages (the pages' own texts
     are checked by test_station_web and test_station_chart)."""
     root = pdf.ROOT
-    sources = [*sorted((root / "print").glob("*.html")), *sorted(root.glob("_*.html")),
-               root / "patient_medications.html"]
+    sources = [*sorted((root / "print").glob("*.html")), *sorted((root / "shared").glob("_*.html")),
+               root / "shared" / "patient_medications.html"]
     texts: set[str] = set()
     for source in sources:
         body = source.read_text()

@@ -29,10 +29,10 @@ from releve.station.index import current_generation, reader
 from releve.station.sync import Settings
 from releve.station.views import census as census_q
 from releve.station.web.app import ERRORS, ROLE_LABELS, server_config
-from releve.station.web.en_common import EN
-from releve.station.web.i18n import CATALOGUES
+from releve.station.i18n.en_common import EN
+from releve.station.i18n import CATALOGUES
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "src/releve/station/web/templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "src/releve/station/templates"
 PASSWORD = "correct horse 42"
 BANNER = 'class="banner data-age'
 
@@ -464,7 +464,7 @@ def test_synthea_station_pages_render(synthea_station: StationFixture, tmp_path:
 
 def test_every_french_text_has_its_english() -> None:
     texts = set()
-    for template in TEMPLATES.glob("*.html"):
+    for template in [*TEMPLATES.glob("web/*.html"), *TEMPLATES.glob("shared/*.html")]:
         if template.name.startswith("patient"):
             continue
         source = template.read_text()

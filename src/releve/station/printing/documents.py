@@ -25,7 +25,7 @@ from ..views import census as census_q
 from ..views import directory as directory_q
 from ..views import formats
 from ..views import schedule as schedule_q
-from ..web.i18n import LANGUAGES
+from ..i18n import LANGUAGES
 from . import card as cards
 from .pdf import Pdf, local_now, render
 

@@ -1,10 +1,10 @@
 """HTML templates to A4 PDF with WeasyPrint, on the station, with no network.
 
-The templates are in web/templates/print/ (French text wrapped in `_()`, English from the
-station's catalogues, as for the pages) and the print stylesheet beside them. What a
-printout says as its page does is written once, in macros that both import from
-web/templates/ (_census.html, _bookings.html, patient_medications.html): so the loader
-is rooted at web/templates/ and a printout's template is "print/<name>".
+The templates are in station/templates/print/ (French text wrapped in `_()`, English from
+the station's catalogues, station/i18n, as for the pages) and the print stylesheet beside
+them. What a printout says as its page does is written once, in the macros of
+templates/shared/ (_census.html, _bookings.html, patient_medications.html), which the
+loader reads after print/ (templates/__init__.py).
 
 Nothing is fetched: the stylesheet is read from the package and passed in, barcodes are
 inline SVG, fonts are the machine's own (Debian's DejaVu, found through fontconfig), and
@@ -25,11 +25,12 @@ from typing import Any, NamedTuple
 import jinja2
 
 from ... import clock
+from .. import templates
+from ..i18n import translator
 from ..views import formats
-from ..web.i18n import translator
 
-ROOT = Path(__file__).resolve().parent.parent / "web" / "templates"
-TEMPLATES = ROOT / "print"
+ROOT = templates.ROOT
+TEMPLATES = templates.PRINT
 STYLESHEET = TEMPLATES / "print.css"
 # One render at a time: the shared font configuration (Pango and fontconfig state) is not
 # documented as thread-safe, and a render is CPU-bound under the GIL anyway.
@@ -46,11 +47,7 @@ class Engine:
         from weasyprint.text.fonts import FontConfiguration
         from weasyprint.urls import URLFetcher
 
-        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT),
-                                      autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                                      undefined=jinja2.StrictUndefined)
-        self.env.filters.update(date=formats.date_text, datetime=formats.datetime_text,
-                                time=formats.time_text)
+        self.env = templates.environment(TEMPLATES, undefined=jinja2.StrictUndefined)
         self.fetcher = URLFetcher(allowed_protocols=("data",))
         self.fonts = FontConfiguration()
         self.css = CSS(string=STYLESHEET.read_text(encoding="utf-8"), font_config=self.fonts,
@@ -58,10 +55,10 @@ class Engine:
 
     def html(self, template: str, lang: str, zone: str, **context: Any) -> str:
         """The document as HTML (what the PDF is made from; tests may read it too).
-        `template` is a file of print/, "mar.html"."""
+        `template` is a file of templates/print/, "mar.html"."""
         common = {"lang": lang, "_": translator(lang), "zone": zone,
                   "age": lambda birth: formats.age_text(birth, lang=lang)}
-        return self.env.get_template(f"print/{template}").render(**common, **context)
+        return self.env.get_template(template).render(**common, **context)
 
     def pdf(self, html: str) -> "Pdf":
         from weasyprint import HTML

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -25,10 +24,11 @@ from ..local.accounts import Accounts, User
 from ..local.audit import Audit
 from ..index import Head, connect, current_generation, read_head
 from ..sync import Settings, Status
+from .. import templates
+from ..i18n import LANGUAGES, translator
 from ..views import formats
-from .i18n import LANGUAGES, translator
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = templates.WEB
 STATIC = Path(__file__).parent / "static"
 LANG_COOKIE = "lang"
 
@@ -54,10 +54,7 @@ class Station:
         Settings.load(self.dir)  # fails early, with a clear message, on a non-station folder
         self.accounts = Accounts(self.dir)
         self.audit = Audit(self.dir)
-        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                                      autoescape=True, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(date=formats.date_text, datetime=formats.datetime_text,
-                                time=formats.time_text)
+        self.env = templates.environment(TEMPLATES)
         self._local = threading.local()
 
     def settings(self) -> Settings:

@@ -1,6 +1,6 @@
 """The patient summary page and the documents it links to.
 
-    /patients/{pid}                   the summary (web/templates/patient.html), audited
+    /patients/{pid}                   the summary (templates/web/patient.html), audited
     /patients/{pid}/documents/{did}   one document's attachment, audited
 
 Documents come from the HIS and are served as inert as possible: plain text as

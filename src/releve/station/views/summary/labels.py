@@ -1,5 +1,5 @@
 """The French labels the summary gives to FHIR codes (the pages translate them: see
-web/en_patient.py)."""
+i18n/en_patient.py)."""
 
 from __future__ import annotations
 

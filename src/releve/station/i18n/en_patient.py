@@ -1,4 +1,4 @@
-"""English for the patient summary (web/templates/patient.html, station/views/summary labels,
+"""English for the patient summary (templates/web/patient.html, station/views/summary labels,
 web/patient.py messages), keyed by the French text the page writes."""
 
 EN = {

@@ -1,6 +1,6 @@
 """English for the station's shell and every page but the patient summary (en_patient).
 
-Keyed by the French text the templates and code write; see i18n.py. A test checks that
+Keyed by the French text the templates and code write; see i18n/__init__.py. A test checks that
 every `_("...")` of these templates, and every label the code hands to `_`, is here.
 """
 

@@ -8,24 +8,21 @@ app keeps its own catalogue module (listed in CATALOGUES), so they can grow sepa
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from functools import cache
 
+from . import en_common, en_patient, en_print
+
 LANGUAGES = ("fr", "en")
-CATALOGUES = ("releve.station.web.en_common", "releve.station.web.en_patient",
-              "releve.station.web.en_print")
+_MODULES = (en_common, en_patient, en_print)
+CATALOGUES = tuple(module.__name__ for module in _MODULES)
 
 
 @cache
 def english() -> dict[str, str]:
     merged: dict[str, str] = {}
-    for name in CATALOGUES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-        merged.update(getattr(module, "EN"))
+    for module in _MODULES:
+        merged.update(module.EN)
     return merged
 
 

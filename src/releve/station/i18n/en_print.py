@@ -1,4 +1,4 @@
-"""English for the printouts (web/templates/print/) and the pages' print buttons, keyed by
+"""English for the printouts (templates/print/) and the pages' print buttons, keyed by
 the French text they write."""
 
 EN = {
