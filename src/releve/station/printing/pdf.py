@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 from functools import cache
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jinja2
