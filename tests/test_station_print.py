@@ -335,7 +335,7 @@ def test_census_sheet_lists_every_bed_and_patient(desk: documents.Desk, ward: ce
 
 def test_or_sheet_and_directory_sheet(desk: documents.Desk, conn: sqlite3.Connection) -> None:
     day = conn.execute("SELECT day FROM bookings GROUP BY day ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
-    rooms = documents.schedule_q.day_schedule(conn, dt.date.fromisoformat(day))
+    rooms = documents.schedule_q.day_schedule(conn, dt.date.fromisoformat(day), "Europe/Paris")
     text = " ".join(" ".join(page_texts(documents.or_sheet(desk, dt.date.fromisoformat(day)).pdf.data)).split())
     assert rooms and all(r.name in text for r in rooms)
     assert all(b.patient_name in text and b.procedure in text for r in rooms for b in r.bookings)

@@ -33,7 +33,6 @@ from operator import add, itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import msgspec
 import orjson
@@ -48,7 +47,6 @@ from ..vault import format as fmt
 from .private import create_private
 from .text import fold
 
-PARIS = ZoneInfo("Europe/Paris")
 CURRENT_STAYS = ("planned", "arrived", "triaged", "in-progress", "onleave")
 INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.9",
                "urn:oid:1.2.250.1.213.1.4.10", "urn:oid:1.2.250.1.213.1.4.11")
@@ -320,12 +318,15 @@ def booking_row(resource: dict, patient: str | None) -> tuple:
         if isinstance(participant, dict) and (where := target_id(participant.get("actor"), "Location")):
             room = where
             break
-    return (resource.get("id"), local_day(start), start, _text(resource.get("end")), patient,
+    return (resource.get("id"), utc_day(start), start, _text(resource.get("end")), patient,
             room, _text(resource.get("status")))
 
 
-def local_day(instant: str | None) -> str | None:
-    """The Europe/Paris calendar day of a FHIR dateTime (a date stays itself)."""
+def utc_day(instant: str | None) -> str | None:
+    """The UTC calendar day of a FHIR dateTime (a date, or a time without offset, stays
+    its own day). The index stays free of the station's time zone, which is a display
+    setting: a view asks for the days around the one it shows and keeps the bookings
+    that fall on it in the station's zone."""
     if not instant:
         return None
     try:
@@ -334,7 +335,7 @@ def local_day(instant: str | None) -> str | None:
         return instant[:10] if len(instant) >= 10 else None
     if when.tzinfo is None:
         return when.date().isoformat()
-    return when.astimezone(PARIS).date().isoformat()
+    return when.astimezone(dt.timezone.utc).date().isoformat()
 
 
 PROJECTIONS = {  # type: (table, key column)

@@ -150,7 +150,7 @@ def census_sheet(desk: Desk, unit_id: str) -> Printout | None:
 
 
 def or_sheet(desk: Desk, day: dt.date) -> Printout:
-    rooms = schedule_q.day_schedule(desk.conn, day)
+    rooms = schedule_q.day_schedule(desk.conn, day, desk.zone)
     pdf = _render(desk, "or.html", rooms=rooms, day_title=schedule_q.long_date(day, desk.lang))
     return Printout(pdf, "or", f"bloc-{day.isoformat()}.pdf", detail=day.isoformat())
 

@@ -18,6 +18,7 @@ from ... import clock
 from ...fhir.refs import target_id
 from .census import patient_name, practitioner_names
 from ...fhir.clinical.values import as_dict, as_list, codes, concept_text, load
+from . import formats
 from .fhirtext import natural_key
 
 SURGEON_CODES = {"PPRF", "PRF", "SPRF"}
@@ -56,15 +57,20 @@ def parse_day(text: str | None, zone: str) -> dt.date:
         return today(zone)
 
 
-def day_schedule(conn: sqlite3.Connection, day: dt.date) -> list[Room]:
-    """Bookings of the day, grouped by room in room order, each room by start time."""
+def day_schedule(conn: sqlite3.Connection, day: dt.date, zone: str) -> list[Room]:
+    """Bookings of the day in the station's zone, grouped by room in room order, each
+    room by start time. The index keys bookings by UTC day: the day before and after are
+    read too, and only the bookings that start on `day` where the ward is are kept."""
+    around = [(day + dt.timedelta(days=shift)).isoformat() for shift in (-1, 0, 1)]
     rows = conn.execute(
         "SELECT b.appointment, b.start, b.end, b.status, b.patient, b.location, p.family, "
         "p.given, l.name, r.json FROM bookings b "
         "LEFT JOIN patients p ON p.id = b.patient "
         "LEFT JOIN locations l ON l.id = b.location "
         "LEFT JOIN resources r ON r.type = 'Appointment' AND r.id = b.appointment "
-        "WHERE b.day = ? ORDER BY b.start", (day.isoformat(),)).fetchall()
+        "WHERE b.day IN (?, ?, ?)", around).fetchall()
+    rows = sorted((row for row in rows if starts_on(row[1], day, zone)),
+                  key=lambda row: start_key(row[1], zone))
     appointments = [(load(row[9]) or {}) if row[9] else {} for row in rows]
     people = practitioner_names(conn, {pid for a in appointments for _, pid, _ in team_of(a) if pid})
     rooms: dict[str | None, Room] = {}
@@ -73,6 +79,22 @@ def day_schedule(conn: sqlite3.Connection, day: dt.date) -> list[Room]:
         room = rooms.setdefault(row[5], Room(row[5], row[8] or row[5] or "", []))
         room.bookings.append(booking)
     return sorted(rooms.values(), key=lambda r: (r.id is None, natural_key(r.name)))
+
+
+def starts_on(start: str | None, day: dt.date, zone: str) -> bool:
+    """Whether a booking starting at `start` (a FHIR dateTime) falls on `day` in `zone`;
+    a start without an offset is already local."""
+    when = formats.parse_instant(start)
+    if when is not None:
+        return formats.local(when, zone).date() == day
+    return bool(start) and str(start)[:10] == day.isoformat()
+
+
+def start_key(start: str | None, zone: str) -> str:
+    """Sort key: the local wall-clock start, so a day's bookings read in the ward's order
+    whatever offset the HIS wrote them with."""
+    when = formats.parse_instant(start)
+    return formats.local(when, zone).isoformat() if when else str(start or "")
 
 
 def team_of(resource: dict) -> list[tuple[str, str | None, str]]:

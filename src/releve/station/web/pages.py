@@ -88,7 +88,7 @@ def operating_rooms(request: Request) -> Response:
     """One day of the OR schedule; it names patients, so it is audited as a view."""
     zone = station(request).settings().timezone
     day = schedule_q.parse_day(request.query_params.get("date"), zone)
-    rooms = schedule_q.day_schedule(need_db(request), day)
+    rooms = schedule_q.day_schedule(need_db(request), day, zone)
     audit(request, "view", "or", detail=day.isoformat())
     return render(request, "or.html", day=day, rooms=rooms,
                   day_title=schedule_q.long_date(day, language(request)),
