@@ -25,6 +25,7 @@ import uvicorn
 from conftest import RELEVE
 from releve.demo.his import HisError, Store, create_app, load_files, serve
 from releve.demo.his_activity import Activity, ActivityRunner
+from releve.demo.his_bulk import Exports
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -368,6 +369,32 @@ def test_bulk_export_since_and_deleted(small):
     assert posted.status_code == 202 and "$export-status/" in posted.headers["content-location"]
     assert client.get("/$export", params={"patient": "p1"},
                       headers={"Prefer": "respond-async"}).status_code == 400
+
+
+def test_bulk_export_splits_files_at_file_lines(tmp_path):
+    """A type with more lines than a file holds goes into several files, each named and
+    counted in the manifest, every resource once, and no empty file at an exact multiple."""
+    store = Store(tmp_path / "his.db")
+    load_files(store, [small_data(tmp_path)])
+    for file_lines, expected in ((25, [25, 25, 10]), (30, [30, 30])):
+        exports = Exports(store, tmp_path / f"exports-{file_lines}", file_lines=file_lines)
+        try:
+            job = exports.start("http://his/$export", "http://his", ["Observation"], None)
+            deadline = time.monotonic() + 30
+            while job.state == "running" and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert job.state == "done", job.error
+            assert job.manifest is not None
+            names = [item["url"].rsplit("/", 1)[1] for item in job.manifest["output"]]
+            assert names == [f"Observation.{n}.ndjson" for n in range(1, len(expected) + 1)]
+            assert [item["count"] for item in job.manifest["output"]] == expected
+            lines = [(job.directory / name).read_bytes().splitlines() for name in names]
+            assert [len(part) for part in lines] == expected
+            assert sorted(orjson.loads(line)["id"] for part in lines for line in part) == \
+                sorted(f"o{n}" for n in range(1, 61))
+        finally:
+            exports.close()
+    store.close()
 
 
 def transaction(client: httpx.Client, kind: str, entries: list[dict]) -> httpx.Response:

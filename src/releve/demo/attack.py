@@ -21,7 +21,6 @@ the stations account for it without adopting it and keep serving the last good s
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sqlite3
 import subprocess

@@ -9,12 +9,28 @@ diagnosis, an admission panel and the letter.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from . import build as b
-from .catalog import (ANTICOAGULANTS, ATC, AVOID, BASIC_PANEL, CHRONIC, DIAGNOSES, DIAGNOSIS_AGES,
-                      DRUGS, ED_REASONS, PROCEDURES, PROFILES, ROUTES, SERVICES, SNOMED, Drug,
-                      Profile)
-from .chart import (Chart, allergies, blood_group, condition, encounter, lab, staff_ref, vital)
+from .catalog import (
+    ANTICOAGULANTS,
+    ATC,
+    AVOID,
+    BASIC_PANEL,
+    CHRONIC,
+    DIAGNOSES,
+    DIAGNOSIS_AGES,
+    DRUGS,
+    ED_REASONS,
+    PROCEDURES,
+    PROFILES,
+    ROUTES,
+    SERVICES,
+    SNOMED,
+    Drug,
+    Profile,
+)
+from .chart import Chart, allergies, blood_group, condition, encounter, lab, staff_ref, vital
 from .letters import document, letter_head
 from .site import Bed, Staff, Unit
 from .trends import Trend
@@ -139,7 +155,7 @@ def _panel(chart: Chart, trend: Trend, fraction: float, when: int, enc: str | No
 def past_stay(chart: Chart, unit: Unit, start: int, limit: int, age: int) -> None:
     """A finished stay: encounter, diagnosis, admission (and discharge) panel, letters."""
     rng = chart.rng
-    service = unit.service
+    service = unit.care_service()
     profile = pick_profile(chart, service.code, age)
     length = max(0.5, min(service.max_stay_days * 0.8, rng.expovariate(3 / service.max_stay_days)))
     end = min(limit, start + int(length * b.DAY))
@@ -403,7 +419,7 @@ def _administrations(chart: Chart, drug: Drug, dose: float, request: str, enc: s
             "request": b.ref(f"MedicationRequest/{request}"),
         })
         if not reason:
-            dosage = {"route": b.concept(SNOMED, route_code, route_name)}
+            dosage: dict[str, Any] = {"route": b.concept(SNOMED, route_code, route_name)}
             if drug.continuous:
                 dosage["text"] = "Changement de seringue"
                 dosage["rateQuantity"] = _dose_quantity(drug, amount)
@@ -431,7 +447,7 @@ def inpatient(chart: Chart, bed: Bed, admitted: int, via_ed: bool, profile: Prof
     rng = chart.rng
     now = chart.now
     unit = bed.unit
-    service = unit.service
+    service = unit.care_service()
     attending = chart.doctor(unit)
     if via_ed:
         arrival = admitted - rng.randint(3, 9) * b.HOUR
@@ -474,7 +490,7 @@ def inpatient(chart: Chart, bed: Bed, admitted: int, via_ed: bool, profile: Prof
 def _orders(chart: Chart, profile: Profile, unit: Unit, enc: str, admitted: int, prescriber: Staff,
             diagnosis: str, glycaemia: dict[int, float]) -> None:
     rng = chart.rng
-    keys = _orders_for(chart, profile, unit.service.kind)
+    keys = _orders_for(chart, profile, unit.care_service().kind)
     start = admitted + rng.randint(30, 120) * 60
     for key in keys:
         reason = diagnosis if key in profile.orders else None
@@ -488,13 +504,14 @@ def _orders(chart: Chart, profile: Profile, unit: Unit, enc: str, admitted: int,
 
 def _vitals(chart: Chart, trend: Trend, profile: Profile, unit: Unit, enc: str, admitted: int) -> None:
     now = chart.now
-    icu = unit.service.kind == "icu"
+    service = unit.care_service()
+    icu = service.kind == "icu"
     hours = ICU_TIMES if icu else VITAL_TIMES
     morning = "08:00" if icu else "07:00"  # pain score and the heart-failure weight
     since = max(admitted, now - (2 if icu else 4) * b.DAY)
     span = max(1, now - admitted)
-    breathing = icu or profile.scenario in RESPIRATORY or unit.service.code == "pneu"
-    pain = unit.service.kind in ("surgery", "oncology") or profile.scenario == "postop"
+    breathing = icu or profile.scenario in RESPIRATORY or service.code == "pneu"
+    pain = service.kind in ("surgery", "oncology") or profile.scenario == "postop"
     d = b.paris_date(since)
     while d <= chart.today:
         for hhmm in hours:
@@ -535,7 +552,7 @@ def flags(chart: Chart, unit: Unit, enc: str, admitted: int, profile: Profile) -
     """Fall risk, isolation precautions, do-not-resuscitate: what must catch the eye."""
     rng = chart.rng
     age = chart.person.age
-    kind = unit.service.kind
+    kind = unit.care_service().kind
     wanted: list[tuple[str, str | None, str, str]] = []  # (category, SNOMED, text, SNOMED display)
     if (age >= 75 or kind in ("geriatrics", "rehab")) and rng.random() < 0.7:
         wanted.append(("safety", "129839007", "Risque de chute", "À risque de chute"))
@@ -571,7 +588,7 @@ def diet(chart: Chart, unit: Unit, enc: str, admitted: int, profile: Profile,
          fasting_from: int | None = None) -> None:
     """The diet order the kitchen and the ward both need."""
     rng = chart.rng
-    kind = unit.service.kind
+    kind = unit.care_service().kind
     age = chart.person.age
     texture = None
     if kind == "icu":

@@ -451,6 +451,14 @@ class Lab(NamedTuple):
     male_low: float | None = None
     male_high: float | None = None
 
+    def reference_range(self, male: bool) -> tuple[float, float]:
+        """(low, high) for the patient's sex: the men's range where it differs."""
+        if not male or (self.male_low is None and self.male_high is None):
+            return self.low, self.high
+        if self.male_low is None or self.male_high is None:
+            raise ValueError(f"lab {self.loinc} ({self.name}): a men's range needs both bounds")
+        return self.male_low, self.male_high
+
 
 LABS: dict[str, Lab] = {
     "hb": Lab("718-7", "Hémoglobine", "g/dL", "g/dL", 1, 12.0, 16.0, 13.0, 17.0),

@@ -9,11 +9,11 @@ generator does for other patients.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import date
 
 from . import build as b
-from .catalog import (ALLERGENS, BLOOD_GROUPS, CIM10, DIAGNOSES, LABS, LOINC, REACTIONS, SNOMED,
-                      VITALS)
+from .catalog import ALLERGENS, BLOOD_GROUPS, CIM10, DIAGNOSES, LABS, LOINC, REACTIONS, SNOMED, VITALS
 from .people import Person
 from .site import ORG_ID, ORG_NAME, Site, Staff, Unit
 
@@ -186,9 +186,7 @@ def blood_group(chart: Chart, when: int, encounter: str | None = None) -> None:
 def lab(chart: Chart, key: str, value: float, when: int, encounter: str | None) -> None:
     """A laboratory result with its reference range and H/L/N interpretation."""
     spec = LABS[key]
-    low, high = spec.low, spec.high
-    if chart.person.gender == "male" and spec.male_low is not None:
-        low, high = spec.male_low, spec.male_high
+    low, high = spec.reference_range(male=chart.person.gender == "male")
     value = round(value, spec.decimals) if spec.decimals else int(round(value))
     flag = "H" if value > high else "L" if low and value < low else "N"
     issued = when + chart.rng.randint(60, 150) * 60
@@ -252,7 +250,7 @@ def vital(chart: Chart, key: str, value: float, when: int, encounter: str | None
 
 def encounter(chart: Chart, cls: str, status: str, start: int, end: int | None, unit: Unit,
               attending: Staff | None, reason: str | None = None, diagnosis: str | None = None,
-              locations: list[tuple[str, str, str, int, int | None]] | None = None,
+              locations: Sequence[tuple[str, str, str, int, int | None]] | None = None,
               rid: str | None = None, **extra) -> dict:
     """An Encounter; `locations` are (Location id, name, physical type, start, end)."""
     rid = rid or chart.new_id("enc")

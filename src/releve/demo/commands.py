@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -42,12 +41,12 @@ def clear_errors() -> contextlib.AbstractContextManager[None]:
 
 @demo_app.callback()
 def demo(ctx: typer.Context,
-         directory: Optional[Path] = DIR,
+         directory: Path | None = DIR,
          port: int = typer.Option(8000, help="Port of the first station's web app (the "
                                              "second one listens on the next port)"),
          beds: int = typer.Option(60, min=10, max=5000, help="Hospital size, at the first start"),
-         patients: Optional[int] = typer.Option(None, min=1, hidden=True,
-                                                help="Patients in the MPI, at the first start"),
+         patients: int | None = typer.Option(None, min=1, hidden=True,
+                                             help="Patients in the MPI, at the first start"),
          capture_interval: float = typer.Option(30.0, min=1.0, hidden=True,
                                                 envvar="RELEVE_DEMO_CAPTURE_INTERVAL",
                                                 help="Seconds between capture cycles"),
@@ -67,7 +66,7 @@ def demo(ctx: typer.Context,
 
 
 @demo_app.command("attack")
-def demo_attack(ctx: typer.Context, directory: Optional[Path] = DIR) -> None:
+def demo_attack(ctx: typer.Context, directory: Path | None = DIR) -> None:
     """Simulate the ransomware: encrypt the demo HIS's database in place and declare the
     downtime on the stations (docs/demo.md says exactly what it does)."""
     from .attack import attack
@@ -77,7 +76,7 @@ def demo_attack(ctx: typer.Context, directory: Optional[Path] = DIR) -> None:
 
 
 @demo_app.command("status")
-def demo_status(ctx: typer.Context, directory: Optional[Path] = DIR) -> None:
+def demo_status(ctx: typer.Context, directory: Path | None = DIR) -> None:
     """Every component's health, one line each; exit status 1 if one is not ok."""
     from .health import OK, check
 
@@ -93,7 +92,7 @@ def demo_status(ctx: typer.Context, directory: Optional[Path] = DIR) -> None:
 
 @demo_app.command("tour")
 def demo_tour(ctx: typer.Context,
-              directory: Optional[Path] = typer.Option(None, "--dir", help="Where to put the tour")) -> None:
+              directory: Path | None = typer.Option(None, "--dir", help="Where to put the tour")) -> None:
     """A guided tour of the vault: keys, import, verification, tampering caught."""
     from .walkthrough import run
 
@@ -106,10 +105,10 @@ def demo_generate(
     out_dir: Path = typer.Option(..., "--out", help="Folder for the FHIR ndjson files"),
     seed: int = typer.Option(1, help="Same seed and size, same bytes"),
     beds: int = typer.Option(400, min=10, max=5000, help="Hospital size in beds"),
-    patients: Optional[int] = typer.Option(None, min=1, help="Patients in the MPI "
-                                                             "(default: 100 per bed)"),
-    now: Optional[str] = typer.Option(None, help="The hospital's 'now', ISO 8601 "
-                                                 "(default: today 06:00 Europe/Paris)"),
+    patients: int | None = typer.Option(None, min=1, help="Patients in the MPI "
+                                                          "(default: 100 per bed)"),
+    now: str | None = typer.Option(None, help="The hospital's 'now', ISO 8601 "
+                                              "(default: today 06:00 Europe/Paris)"),
 ) -> None:
     """Generate the demo hospital as FHIR R4 ndjson, one file per resource type."""
     from .hospital import generate_to
@@ -126,10 +125,10 @@ def demo_his(
     host: str = typer.Option("127.0.0.1", help="Address to listen on"),
     seed: int = typer.Option(1, help="Seed of the generated hospital"),
     beds: int = typer.Option(400, min=10, max=5000, help="Size of the generated hospital"),
-    patients: Optional[int] = typer.Option(None, min=1, help="Patients in the MPI"),
-    load: Optional[list[Path]] = typer.Option(None, help="Serve these FHIR files (ndjson, "
-                                                         "Bundles) instead of generating"),
-    db: Optional[Path] = typer.Option(None, help="SQLite file of the server (default: temporary)"),
+    patients: int | None = typer.Option(None, min=1, help="Patients in the MPI"),
+    load: list[Path] | None = typer.Option(None, help="Serve these FHIR files (ndjson, "
+                                                      "Bundles) instead of generating"),
+    db: Path | None = typer.Option(None, help="SQLite file of the server (default: temporary)"),
     activity: bool = typer.Option(False, help="Keep changing like a real hospital"),
 ) -> None:
     """A small FHIR R4 server standing in for the hospital's information system."""

@@ -90,9 +90,9 @@ def vault_line(run: Run | None, token: str) -> Line:
 def capture_line(place: Place, run: Run | None) -> Line:
     status = CaptureStatus.load(place.capture)
     cycle = status.last_cycle
-    running = run is not None and "capture" in run.processes
+    capturing = run if run is not None and "capture" in run.processes else None
     if not cycle:
-        return Line("capture", OK if running else DOWN, "no cycle yet")
+        return Line("capture", OK if capturing is not None else DOWN, "no cycle yet")
     started = cycle.get("started", "")
     lag = seconds_since(started)
     written = f", segment {cycle['segment']}" if cycle.get("segment") else ""
@@ -102,11 +102,11 @@ def capture_line(place: Place, run: Run | None) -> Line:
         when, _, alert = status.alerts[-1].partition(" ")
         return Line("capture", ALERT, f"{summary}; {len(status.alerts)} alert(s), last at "
                                       f"{clock(when)}: {alert}")
-    if not running:
+    if capturing is None:
         return Line("capture", DOWN, f"not running; {summary}")
     if not cycle.get("ok"):
         return Line("capture", ALERT, f"{summary}; error: {cycle.get('error')}")
-    if lag > 3 * run.capture_interval + 60:
+    if lag > 3 * capturing.capture_interval + 60:
         return Line("capture", ALERT, f"{summary}; no cycle for {lag:.0f} s")
     return Line("capture", OK, summary)
 
@@ -171,7 +171,7 @@ def seconds_since(instant: str) -> float:
         when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
     except (ValueError, AttributeError):
         return float("nan")
-    return (dt.datetime.now(dt.timezone.utc) - when).total_seconds()
+    return (dt.datetime.now(dt.UTC) - when).total_seconds()
 
 
 def clock(instant: str | None) -> str:
@@ -180,4 +180,4 @@ def clock(instant: str | None) -> str:
         when = dt.datetime.fromisoformat(str(instant).replace("Z", "+00:00"))
     except ValueError:
         return str(instant or "never")
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

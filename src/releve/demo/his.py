@@ -16,8 +16,9 @@ Routes (JSON only, `application/fhir+json`):
 
 Every page link holds an opaque `_cursor`: the walk's pinned state T0, its total and where
 to continue (see his_store). Bundle.meta.lastUpdated is that T0 on every page of a walk:
-a later walk with `_lastUpdated=gt{T0}` (or `_history?_since=`) finds what changed since. Errors are OperationOutcomes with 400, 401, 404, 409,
-410 or 412. With a token, every route but /metadata needs `Authorization: Bearer`.
+a later walk with `_lastUpdated=gt{T0}` (or `_history?_since=`) finds what changed since.
+Errors are OperationOutcomes with 400, 401, 404, 409, 410 or 412. With a token, every
+route but /metadata needs `Authorization: Bearer`.
 """
 
 from __future__ import annotations
@@ -50,8 +51,19 @@ from starlette.routing import Route
 
 from .his_bulk import Exports, kickoff_params
 from .his_bundle import process_bundle
-from .his_fhir import (EPOCH, MAX_LU, RESOURCE_TYPES, FhirError, HisError, check_id, check_type,
-                       date_range, format_lu, lu_bounds, parse_json)
+from .his_fhir import (
+    EPOCH,
+    MAX_LU,
+    RESOURCE_TYPES,
+    FhirError,
+    HisError,
+    check_id,
+    check_type,
+    date_range,
+    format_lu,
+    lu_bounds,
+    parse_json,
+)
 from .his_load import load_files, populate
 from .his_store import Page, Store, Version, Write
 
@@ -240,6 +252,8 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
         prefix = b'{"fullUrl":' + orjson.dumps(f"{base}/{rtype}/")[:-1]  # ids need no escaping
 
         def entry(v: Version) -> bytes:
+            if v.json is None:  # Store.search finds live versions only
+                raise FhirError(500, f"{rtype}/{v.id}: a search found a deleted version", "exception")
             return prefix + v.id.encode() + b'","resource":' + v.json + b',"search":{"mode":"match"}}'
 
         return paged(request, params, f"{base}/{rtype}", "searchset",
@@ -303,7 +317,11 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
     def export_file(request: Request, base: str, body: bytes, job: str, name: str) -> Response:
         return FileResponse(exports.file(job, name), media_type="application/fhir+ndjson")
 
-    async def not_found(request: Request, exc: HTTPException) -> Response:
+    async def not_found(request: Request, exc: Exception) -> Response:
+        # Starlette calls a handler keyed by status code with an HTTPException only, but
+        # types every handler as taking any Exception
+        if not isinstance(exc, HTTPException):
+            raise exc
         return outcome(exc.status_code, f"{request.method} {request.url.path[:200]}: "
                                         f"{exc.detail}", "not-supported")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -55,7 +55,7 @@ WEIGHTS = [2, 2, 1, 3, 4, 5, 1, 0.5]
 
 
 def now_text() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def ref(rtype: str, rid: str) -> dict[str, str]:
@@ -336,7 +336,7 @@ class ActivityRunner:
         self._step_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="his-activity", daemon=True)
 
-    def start(self) -> "ActivityRunner":
+    def start(self) -> ActivityRunner:
         self._thread.start()
         return self
 

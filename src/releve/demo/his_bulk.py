@@ -16,7 +16,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -183,7 +183,8 @@ class Exports:
     def _write_files(self, job: Job, stem: str, lines: Any) -> list[tuple[str, int]]:
         """ndjson files of at most `file_lines` lines: [(name, count)]."""
         files: list[tuple[str, int]] = []
-        handle = None
+        handle: BinaryIO | None = None
+        name = ""  # of the file `handle` writes
         count = 0
         try:
             for line in lines:

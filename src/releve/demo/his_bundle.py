@@ -157,9 +157,7 @@ def transaction(store: Store, raw: list[Any], base: str, representation: bool) -
         if entry.resource is not None:
             resolve(entry.resource, targets, entry.number)
     ordered = sorted(entries, key=lambda e: ORDER[e.method])
-    writes = [Write(e.method, e.type, e.id,
-                    {**e.resource, "id": e.id} if e.method == "POST" else e.resource, e.if_match)
-              for e in ordered]
+    writes = [Write(e.method, e.type, e.id, _to_write(e), e.if_match) for e in ordered]
     try:
         results = store.write(writes)
     except FhirError as exc:
@@ -167,9 +165,17 @@ def transaction(store: Store, raw: list[Any], base: str, representation: bool) -
         if index is not None:
             exc.args = (f"entry {ordered[index].number}: {exc}",)
         raise
-    found = {e.number: (e, r) for e, r in zip(ordered, results)}
+    found = {e.number: (e, r) for e, r in zip(ordered, results, strict=True)}
     return [response_entry(r, representation, e.method == "POST")
             for e, r in (found[n] for n in range(1, len(entries) + 1))]
+
+
+def _to_write(entry: Entry) -> dict[str, Any] | None:
+    """The resource a transaction entry writes: a POSTed one with the id given to it."""
+    if entry.method != "POST":
+        return entry.resource
+    assert entry.resource is not None  # parse_entry refuses a POST without a resource
+    return {**entry.resource, "id": entry.id}
 
 
 def batch(store: Store, raw: list[Any], base: str, representation: bool) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -41,7 +41,7 @@ TestScript ValueSet VerificationResult VisionPrescription""".split())
 
 ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 MAX_LU = (1 << 63) - 1
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class HisError(ValueError):
@@ -84,7 +84,7 @@ def date_range(text: str) -> tuple[int, int]:
         raise FhirError(400, f"{text!r} is not a FHIR date, dateTime or instant")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
-        tz = timezone.utc
+        tz = UTC
         if zone and zone != "Z":
             sign = -1 if zone[0] == "-" else 1
             tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))

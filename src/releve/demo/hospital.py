@@ -29,8 +29,17 @@ import orjson
 from .. import clock
 from . import build as b
 from .care import emergency_now, history, inpatient
-from .catalog import (COURSES, DIAGNOSIS_AGES, PROCEDURES, PROFILES, PROTOCOLS,
-                      SCHEDULED_OPERATIONS, Course, Profile, Protocol)
+from .catalog import (
+    COURSES,
+    DIAGNOSIS_AGES,
+    PROCEDURES,
+    PROFILES,
+    PROTOCOLS,
+    SCHEDULED_OPERATIONS,
+    Course,
+    Profile,
+    Protocol,
+)
 from .chart import Chart
 from .people import make_person, patient_resource
 from .schedule import chemotherapy, operation, radiotherapy
@@ -59,17 +68,35 @@ class DemoInputError(ValueError):
 
 
 @dataclass(frozen=True)
-class Role:
-    """What the census gives a patient to do today (most MPI patients have none)."""
+class Inpatient:
+    bed: Bed
 
-    kind: str  # inpatient, emergency, chemotherapy, radiotherapy, surgery
-    bed: Bed | None = None
-    arrival: int = 0  # emergency
-    status: str = ""
-    box: tuple[str, str] | None = None
-    protocol: Protocol | None = None
-    course: Course | None = None
-    operation: tuple[str, tuple[str, str], int] | None = None  # (procedure, OR room, start)
+
+@dataclass(frozen=True)
+class Emergency:
+    arrival: int
+    status: str  # arrived, triaged, in-progress
+    box: tuple[str, str] | None  # (id, name); None: waiting, not in a box yet
+
+
+@dataclass(frozen=True)
+class Chemotherapy:
+    protocol: Protocol
+
+
+@dataclass(frozen=True)
+class Radiotherapy:
+    course: Course
+
+
+@dataclass(frozen=True)
+class Surgery:
+    operation: tuple[str, tuple[str, str], int]  # (procedure, OR room, start)
+
+
+# What the census gives a patient to do today (most MPI patients have none), each kind
+# with what its part of the chart is drawn from.
+Role = Inpatient | Emergency | Chemotherapy | Radiotherapy | Surgery
 
 
 @dataclass
@@ -130,11 +157,11 @@ def plan_hospital(seed: int, beds: int, patients: int | None,
     count = round(len(site.beds) * rng.uniform(0.83, 0.87))
     occupied_beds = rng.sample(site.beds, count)
     occupied = {bed.id for bed in occupied_beds}
-    roles: list[Role] = [Role("inpatient", bed=bed) for bed in site.beds if bed.id in occupied]
+    roles: list[Role] = [Inpatient(bed) for bed in site.beds if bed.id in occupied]
     roles += _emergency_department(rng, site, beds, now_ts)
-    roles += [Role("chemotherapy", protocol=p) for p in _draw(rng, PROTOCOLS, max(2, beds // 10))]
-    roles += [Role("radiotherapy", course=c) for c in _draw(rng, COURSES, max(2, beds // 16))]
-    roles += [Role("surgery", operation=op) for op in _operating_rooms(rng, site, today)]
+    roles += [Chemotherapy(p) for p in _draw(rng, PROTOCOLS, max(2, beds // 10))]
+    roles += [Radiotherapy(c) for c in _draw(rng, COURSES, max(2, beds // 16))]
+    roles += [Surgery(op) for op in _operating_rooms(rng, site, today)]
     total = beds * PATIENTS_PER_BED if patients is None else patients
     if total < len(roles):
         raise DemoInputError(
@@ -142,7 +169,7 @@ def plan_hospital(seed: int, beds: int, patients: int | None,
             f"{len(roles)} patients ({count} inpatients, the emergency department, oncology "
             "and the operating-room schedule)")
     indices = rng.sample(range(total), len(roles))
-    return Hospital(seed, beds, total, now_ts, today, site, dict(zip(indices, roles)), occupied)
+    return Hospital(seed, beds, total, now_ts, today, site, dict(zip(indices, roles, strict=True)), occupied)
 
 
 def _draw(rng: random.Random, options: tuple, count: int) -> list:
@@ -152,7 +179,7 @@ def _draw(rng: random.Random, options: tuple, count: int) -> list:
     return chosen
 
 
-def _emergency_department(rng: random.Random, site: Site, beds: int, now: int) -> list[Role]:
+def _emergency_department(rng: random.Random, site: Site, beds: int, now: int) -> list[Emergency]:
     arrivals = sorted(now - rng.randint(5, 720) * 60 for _ in range(max(3, beds // 15)))
     free = list(site.ed_boxes)
     roles = []
@@ -162,7 +189,7 @@ def _emergency_department(rng: random.Random, site: Site, beds: int, now: int) -
         box = None
         if waited >= 50 and free:
             status, box = "in-progress", free.pop(0)
-        roles.append(Role("emergency", arrival=arrival, status=status, box=box))
+        roles.append(Emergency(arrival, status, box))
     return roles
 
 
@@ -173,7 +200,8 @@ def _operating_rooms(rng: random.Random, site: Site, today: date) -> list[tuple[
     if not available:
         return []
     keys, weights = [k for k, _ in available], [w for _, w in available]
-    days, d = [], today
+    days: list[date] = []
+    d = today
     while len(days) < 3:
         if d.weekday() < 5:
             days.append(d)
@@ -195,18 +223,18 @@ def _operating_rooms(rng: random.Random, site: Site, today: date) -> list[tuple[
 
 def _constraints(role: Role | None, profile: Profile | None) -> tuple[int, int, str | None]:
     low, high, sex = 0, 100, None
-    if role is not None and role.kind == "inpatient":
-        low, high, sex = KIND_AGES.get(role.bed.unit.service.kind, (18, 100, None))
-    elif role is not None and role.kind in ("chemotherapy", "radiotherapy", "surgery"):
+    if isinstance(role, Inpatient):
+        low, high, sex = KIND_AGES.get(role.bed.unit.care_service().kind, (18, 100, None))
+    elif isinstance(role, Chemotherapy | Radiotherapy | Surgery):
         low, high = 18, 90
     diagnosis = None
     if profile is not None:
         diagnosis = profile.diagnosis
-    elif role is not None and role.protocol:
+    elif isinstance(role, Chemotherapy):
         diagnosis = role.protocol.diagnosis
-    elif role is not None and role.course:
+    elif isinstance(role, Radiotherapy):
         diagnosis = role.course.diagnosis
-    elif role is not None and role.operation:
+    elif isinstance(role, Surgery):
         diagnosis = PROCEDURES[role.operation[0]][4]
     if diagnosis in DIAGNOSIS_AGES:
         d_low, d_high, d_sex = DIAGNOSIS_AGES[diagnosis]
@@ -222,9 +250,7 @@ def patient_resources(hospital: Hospital, idx: int) -> list[dict]:
     and the number."""
     rng = random.Random(f"releve-demo/{hospital.seed}/patient/{idx}")
     role = hospital.roles.get(idx)
-    profile = None
-    if role is not None and role.kind == "inpatient":
-        profile = _profile_for(rng, role.bed)
+    profile = _profile_for(rng, role.bed) if isinstance(role, Inpatient) else None
     low, high, sex = _constraints(role, profile)
     person = make_person(rng, idx, hospital.today, low, high, sex)
     chart = Chart(rng, person, hospital.site, hospital.now, hospital.today)
@@ -235,8 +261,9 @@ def patient_resources(hospital: Hospital, idx: int) -> list[dict]:
         if person.age >= 75 and rng.random() < 0.03:
             deceased = min(now - b.DAY, chart.last_event + rng.randint(1, 300) * b.DAY)
             chart.touch(deceased)
-    elif role.kind == "inpatient":
-        service = role.bed.unit.service
+    elif isinstance(role, Inpatient):
+        assert profile is not None  # drawn above for every inpatient
+        service = role.bed.unit.care_service()
         elapsed = 2 * b.HOUR + int(service.max_stay_days * b.DAY * rng.random() ** 1.6)
         admitted = now - elapsed
         via_ed = rng.random() < (0.9 if profile.procedure in URGENT_SURGERY
@@ -244,16 +271,16 @@ def patient_resources(hospital: Hospital, idx: int) -> list[dict]:
                                  else VIA_EMERGENCY.get(service.kind, 0.5))
         history(chart, admitted - 12 * b.HOUR)
         inpatient(chart, role.bed, admitted, via_ed, profile)
-    elif role.kind == "emergency":
+    elif isinstance(role, Emergency):
         history(chart, role.arrival - b.DAY)
         emergency_now(chart, role.arrival, role.status, role.box)
-    elif role.kind == "chemotherapy":
+    elif isinstance(role, Chemotherapy):
         history(chart, now - 365 * b.DAY)
         chemotherapy(chart, role.protocol)
-    elif role.kind == "radiotherapy":
+    elif isinstance(role, Radiotherapy):
         history(chart, now - 365 * b.DAY)
         radiotherapy(chart, role.course)
-    else:
+    else:  # surgery
         history(chart, now - 60 * b.DAY)
         operation(chart, *role.operation)
     patient = patient_resource(rng, person, chart.last_event, deceased)
@@ -261,7 +288,7 @@ def patient_resources(hospital: Hospital, idx: int) -> list[dict]:
 
 
 def _profile_for(rng: random.Random, bed: Bed) -> Profile:
-    profiles = PROFILES[bed.unit.service.code]
+    profiles = PROFILES[bed.unit.care_service().code]
     return rng.choices(profiles, weights=[p.weight for p in profiles])[0]
 
 

@@ -13,8 +13,18 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from . import build as b
-from .names import (BIRTH_DEPARTMENTS, CITIES, FAMILY, FEMALE_GIVEN, FICTION_LANDLINE,
-                    FICTION_MOBILE, MALE_GIVEN, RELATIONS, STREET_KINDS, STREET_NAMES)
+from .names import (
+    BIRTH_DEPARTMENTS,
+    CITIES,
+    FAMILY,
+    FEMALE_GIVEN,
+    FICTION_LANDLINE,
+    FICTION_MOBILE,
+    MALE_GIVEN,
+    RELATIONS,
+    STREET_KINDS,
+    STREET_NAMES,
+)
 from .site import ORG_ID, ORG_NAME
 
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"

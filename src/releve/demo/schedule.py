@@ -98,7 +98,8 @@ def chemotherapy(chart: Chart, protocol: Protocol) -> None:
 
 def _weekdays(start: date, count: int, step: int) -> list[date]:
     """`count` weekdays from `start` (included) going forward (step 1) or back (-1)."""
-    out, d = [], start
+    out: list[date] = []
+    d = start
     while len(out) < count:
         if d.weekday() < 5:
             out.append(d)
@@ -188,7 +189,7 @@ def operation(chart: Chart, key: str, room: tuple[str, str], start: int) -> None
     appointment.update({
         "status": "booked",
         "serviceCategory": [b.text_concept("Chirurgie")],
-        "serviceType": [b.text_concept(units[0].service.name)],
+        "serviceType": [b.text_concept(units[0].care_service().name)],
         "appointmentType": b.concept(APPOINTMENT_TYPE, "ROUTINE", "Routine appointment", "Programmé"),
         "reasonReference": [b.ref(f"Condition/{problem}")],
         "description": f"{name} - {DIAGNOSES[reason]}",

@@ -11,6 +11,7 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import build as b
 from .catalog import DOCTOR_ROLE, ED, OTHER_UNITS, ROLES, SERVICES, SITES, Service
@@ -32,7 +33,7 @@ class Bed:
     id: str
     name: str
     room_id: str
-    unit: "Unit"
+    unit: Unit
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Staff:
     gender: str
     given: str
     family: str
-    unit: "Unit"
+    unit: Unit
     phone: str  # DECT number (6xxxx), or pager ("bip", 8xxxx) for interns
 
     @property
@@ -79,6 +80,13 @@ class Unit:
 
     def nurses(self) -> list[Staff]:
         return self.staff.get("ide") or self.staff.get("ibode") or self.staff.get("sf") or []
+
+    def care_service(self) -> Service:
+        """The clinical service of a care unit, the only kind with beds and inpatients; the
+        emergency department and the technical units have none."""
+        if self.service is None:
+            raise ValueError(f"unit {self.code} has no clinical service: no bed, no inpatient")
+        return self.service
 
 
 @dataclass
@@ -118,7 +126,7 @@ def build_site(seed: int, beds: int) -> Site:
             unit = Unit(f"{service.code}-{letter}" if letter else service.code,
                         f"{service.name} {letter.upper()}" if letter else service.name,
                         service, service.site, service.floor, str(next(extension)))
-            room_no = _lay_rooms(rng, unit, share, room_no)
+            room_no = _lay_rooms(rng, unit, service.single_rooms, share, room_no)
             units.append(unit)
     ed = Unit(ED[0], ED[1], None, ED[2], ED[3], "2000")
     others = [Unit(code, name, None, site, floor, str(next(extension)))
@@ -139,12 +147,13 @@ def build_site(seed: int, beds: int) -> Site:
     return Site(units, by_code, by_service, all_beds, staff, ed_boxes, or_rooms, machines)
 
 
-def _lay_rooms(rng: random.Random, unit: Unit, beds: int, room_no: int) -> int:
-    """Single and double rooms ("porte" and "fenêtre" beds), numbered by floor."""
+def _lay_rooms(rng: random.Random, unit: Unit, single_rooms: float, beds: int, room_no: int) -> int:
+    """Single (a `single_rooms` share) and double rooms ("porte" and "fenêtre" beds),
+    numbered by floor."""
     left = beds
     while left > 0:
         room_no += 1
-        size = 1 if left == 1 or rng.random() < unit.service.single_rooms else 2
+        size = 1 if left == 1 or rng.random() < single_rooms else 2
         room_id = f"{unit.id}-r{room_no}"
         unit.rooms.append((room_id, f"Chambre {room_no}", size))
         if size == 1:
@@ -282,7 +291,7 @@ def _staff_resources(person: Staff, updated: int) -> Iterator[dict]:
     yield practitioner
     unit = person.unit
     role = b.header("PractitionerRole", person.role_id, updated)
-    code = {"text": title}
+    code: dict[str, Any] = {"text": title}
     if hl7_code:
         code = {"coding": [b.coding(PRACTITIONER_ROLE, hl7_code, title)], "text": title}
     role.update({

@@ -18,6 +18,7 @@ flagging it.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -115,7 +116,7 @@ class Demo:
         vault_url = f"http://127.0.0.1:{self.vault_port}"
         tokens = {"RELEVE_WRITER_TOKEN": self.settings.writer_token,
                   "RELEVE_READER_TOKEN": self.settings.reader_token}
-        self._start("vault", releve("vault", "serve", self.place.vault, "--port", self.vault_port),
+        self._start("vault", releve("vault", "serve", self.place.vault, "--port", str(self.vault_port)),
                     env=tokens)
         self._start_his()
         self._wait("vault", lambda: listening(self.vault_port), 30)
@@ -124,17 +125,17 @@ class Demo:
         self._start("capture", releve(
             "capture", "--vault", vault_url, "--fhir", self.his_url,
             "--signing-key", self.place.signing_key, "--state", self.place.capture,
-            "--interval", self.capture_interval),
+            "--interval", str(self.capture_interval)),
             env={"RELEVE_TOKEN": self.settings.writer_token})
         for ward, _ in WARDS:
             station = self.place.station(ward)
             self._start(f"sync-{ward}", releve("station", "sync", "--station", station, "--vault",
-                                               vault_url, "--interval", self.sync_interval),
+                                               vault_url, "--interval", str(self.sync_interval)),
                         env={"RELEVE_TOKEN": self.settings.reader_token})
             self._start(f"web-{ward}", releve("station", "serve", "--station", station,
-                                              "--port", self.web_ports[ward]))
+                                              "--port", str(self.web_ports[ward])))
         for ward, port in self.web_ports.items():
-            self._wait(f"web-{ward}", lambda port=port: listening(port), 60)
+            self._wait(f"web-{ward}", functools.partial(listening, port), 60)
         self._save_run()
 
     @property
@@ -144,11 +145,11 @@ class Demo:
     def _start_his(self) -> None:
         """Once attacked, the HIS serves its encrypted database without activity: nobody
         can work in it any more."""
-        size = ["--beds", self.settings.beds, "--seed", self.settings.seed]
+        size = ["--beds", str(self.settings.beds), "--seed", str(self.settings.seed)]
         if self.settings.patients:
-            size += ["--patients", self.settings.patients]
+            size += ["--patients", str(self.settings.patients)]
         activity = [] if self.attacked else ["--activity"]
-        self._start("his", releve("demo", "his", "--port", self.settings.his_port, "--db",
+        self._start("his", releve("demo", "his", "--port", str(self.settings.his_port), "--db",
                                   self.place.his_db, *activity, *size))
 
     def _check_ports(self) -> None:
@@ -158,8 +159,8 @@ class Demo:
             raise DemoError(f"port {', '.join(busy)} already in use on 127.0.0.1: is another "
                             "demo running? Stop it, or give another --port")
 
-    def _start(self, name: str, argv: list, env: dict[str, str] | None = None) -> None:
-        self.children.start(name, [str(a) for a in argv], self.place.log(name), env)
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.children.start(name, argv, self.place.log(name), env)
 
     def _his_answers(self) -> bool:
         try:

@@ -68,9 +68,7 @@ class Trend:
         for key, spec in LABS.items():
             if key in USUAL:
                 continue
-            low, high = spec.low, spec.high
-            if male and spec.male_low is not None:
-                low, high = spec.male_low, spec.male_high
+            low, high = spec.reference_range(male)
             span = high - low
             self._set(key, overrides, low + 0.25 * span, low + 0.75 * span,
                       0.03 * (low + high) / 2)

@@ -154,14 +154,14 @@ def page_head(body: bytes) -> Head:
 
     Raises msgspec.DecodeError (not JSON) or msgspec.ValidationError (not a Bundle)."""
     cut = body.find(ENTRY_MEMBER)
-    bundle = None
+    bundle: _BundleHead | None = None
     if cut > 0:
         try:
             bundle = _decode_bundle_head(body[:cut] + b"}")
         except msgspec.MsgspecError:
             bundle = None
     following = _next_link(bundle.link) if bundle is not None else None
-    if following is None:
+    if bundle is None or following is None:
         bundle = _decode_bundle_head(body)
         following = _next_link(bundle.link)
     if bundle.resourceType != "Bundle":

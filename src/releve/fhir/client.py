@@ -173,7 +173,7 @@ class FhirClient:
             yield page
         check_total(path, total, delivered)
 
-    def walk(self, path: str, params: dict[str, Any] | None = None) -> Iterator["RawPage"]:
+    def walk(self, path: str, params: dict[str, Any] | None = None) -> Iterator[RawPage]:
         """Every page of a search as the bytes the server sent, with what paging needs of
         it (fhir/bundle.py `page_head`): for a caller that splits the pages elsewhere, and
         so must itself check the entries against `Bundle.total` (`check_total`)."""
