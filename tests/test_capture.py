@@ -15,7 +15,7 @@ import pytest
 
 from conftest import RELEVE, run_releve
 from releve.vault.keys import load_identities
-from releve.vault.read import current_state
+from releve.vault.state import current_records
 from releve.vault.store import LocalVault
 
 TYPES = ("Patient", "Observation")
@@ -82,7 +82,7 @@ def server_state(base: str, types: tuple[str, ...] | list[str] = TYPES) -> dict[
 
 
 def vault_state(vault: Path, keys) -> dict[str, dict]:
-    lines = current_state(LocalVault(vault), load_identities(keys.identity))
+    lines = dict(current_records(LocalVault(vault), load_identities(keys.identity)))
     return {key: orjson.loads(line) for key, line in lines.items()}
 
 

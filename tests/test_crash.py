@@ -26,7 +26,7 @@ import orjson
 import pytest
 
 from conftest import RELEVE, run_releve
-from releve.cli import current_state
+from releve.vault.state import current_records
 from releve.vault.keys import create_signer, create_station_identity, load_identities
 from releve.vault.store import LocalVault
 from releve.vault.verify import verify
@@ -148,7 +148,7 @@ def check_complete(setup: Setup, vault: Path, expected: dict, delta_puts: int, d
         lines = out.splitlines()
     else:
         verify(opened, setup.identities)
-        lines = list(line.rstrip(b"\n") for line in current_state(opened, setup.identities).values())
+        lines = [line.rstrip(b"\n") for _, line in current_records(opened, setup.identities)]
     state = {}
     for line in lines:
         resource = orjson.loads(line)
@@ -443,6 +443,6 @@ def test_kill_during_a_parallel_import(setup, tmp_path):
     run_releve(*args)
     assert "nothing changed" in run_releve(*args).stdout.decode()
     assert LocalVault(vault).sequence_numbers() == [1]
-    current = current_state(LocalVault(vault), setup.identities)
+    current = dict(current_records(LocalVault(vault), setup.identities))
     assert len(current) == N_RESOURCES
     assert current["Patient/pat-7"].rstrip(b"\n") in big.read_bytes()

@@ -26,10 +26,11 @@ from releve.station.index import (Index, IndexError_, SegmentMeta, current_gener
                                   records_path)
 from releve.station import records as station_records
 from releve.station.records import RecordError, parse_block
-from releve.station.sync import (FolderSource, HttpSource, Status, SyncError, init_station,
-                                 open_source, pinned_config, sync_once)
+from releve.station.sync import (Status, SyncError, init_station, open_source, pinned_config,
+                                 sync_once)
+from releve.vault.source import FolderSource, HttpVault
 from releve.vault.keys import create_station_identity, load_identities, load_signer
-from releve.vault.read import current_state
+from releve.vault.state import current_records
 from releve.vault.server import create_app
 from releve.vault.store import LocalVault
 
@@ -89,7 +90,7 @@ def _assert_words_match_patients(conn: sqlite3.Connection) -> None:
 
 
 def _vault_state(vault_dir: Path, keys) -> dict[str, bytes]:
-    state = current_state(LocalVault(vault_dir), load_identities(keys.identity))
+    state = dict(current_records(LocalVault(vault_dir), load_identities(keys.identity)))
     return {key: line.rstrip(b"\n") for key, line in state.items()}
 
 
@@ -333,13 +334,13 @@ def served_vault(vault_dir):
 
 def test_sync_over_http_with_the_reader_token(tmp_path, keys, vault_dir, history, served_vault):
     station = tmp_path / "station"
-    init_station(station, keys.identity, source=HttpSource(served_vault, "reader-token"))
-    assert sync_once(station, HttpSource(served_vault, "reader-token")).applied == [1, 2, 3]
+    init_station(station, keys.identity, source=HttpVault(served_vault, "reader-token"))
+    assert sync_once(station, HttpVault(served_vault, "reader-token")).applied == [1, 2, 3]
     assert _station_rows(station) == _vault_state(vault_dir, keys)
     with pytest.raises(SyncError, match="refused the token"):
-        sync_once(station, HttpSource(served_vault, "wrong"))
+        sync_once(station, HttpVault(served_vault, "wrong"))
     with pytest.raises(SyncError, match="unreachable"):
-        sync_once(station, HttpSource(f"http://127.0.0.1:{_free_port()}", "reader-token"))
+        sync_once(station, HttpVault(f"http://127.0.0.1:{_free_port()}", "reader-token"))
     assert _station_rows(station) == _vault_state(vault_dir, keys)
 
 
@@ -477,7 +478,8 @@ SYNC_SCRIPT = """
 import sys
 from pathlib import Path
 from releve.station import records
-from releve.station.sync import FolderSource, sync_once
+from releve.station.sync import sync_once
+from releve.vault.source import FolderSource
 if sys.argv[3] == "forked":  # the parse in workers, a new generation from their stages
     records.PARALLEL_FROM, records.BLOCK = 0, 64 << 10
 sync_once(Path(sys.argv[1]), FolderSource(Path(sys.argv[2])))
@@ -486,7 +488,7 @@ sync_once(Path(sys.argv[1]), FolderSource(Path(sys.argv[2])))
 
 def _expected_states(vault_dir: Path, keys) -> dict[int, dict[str, bytes]]:
     """The state after each segment (every segment here is adoptable)."""
-    from releve.vault.read import read_segment
+    from releve.vault.segment import read_segment
 
     vault = LocalVault(vault_dir)
     identities = load_identities(keys.identity)

@@ -13,7 +13,9 @@ from releve.capture.files import InputError, discover, import_tasks, total_size
 from releve.capture.state import StateError
 from releve.capture.writer import Writer, rebuild_state
 from releve.vault.keys import load_identities, load_signer
-from releve.vault.read import current_state, read_segment
+from releve.vault.segment import read_segment
+from releve.vault.source import FolderSource
+from releve.vault.state import current_records
 from releve.vault.store import LocalVault
 
 
@@ -34,7 +36,7 @@ def _ndjson(path: Path, resources: list[dict]) -> Path:
 
 def _state(vault_dir: Path, keys) -> dict[str, dict]:
     """The vault's current state, decrypted and replayed."""
-    lines = current_state(LocalVault(vault_dir), load_identities(keys.identity))
+    lines = dict(current_records(LocalVault(vault_dir), load_identities(keys.identity)))
     return {key: orjson.loads(line) for key, line in lines.items()}
 
 
@@ -175,9 +177,7 @@ def test_stale_state_is_refused_then_rebuilt(tmp_path, keys, vault_dir):
     with pytest.raises(StateError, match="--full"):
         _import(stranger, data)
     stranger.close()
-    vault = LocalVault(vault_dir)
-    count = rebuild_state(vault, load_identities(keys.identity), tmp_path / "s2",
-                          lambda seq, _: (vault.segment_path(seq), vault.signature_path(seq).read_bytes()))
+    count = rebuild_state(FolderSource(vault_dir), load_identities(keys.identity), tmp_path / "s2")
     assert count == 10
     assert _import(_writer(vault_dir, keys, tmp_path / "s2"), data) is None
 
@@ -209,7 +209,7 @@ def test_numbers_are_kept_exactly_as_written(tmp_path, keys, vault_dir):
               b'"valueQuantity":{"value":37.20},"referenceRange":[{"low":{"value":3.5E1}}]}}]}')
     (tmp_path / "b.json").write_bytes(bundle)
     _import(_writer(vault_dir, keys, tmp_path / "state"), tmp_path / "a.ndjson", tmp_path / "b.json")
-    lines = current_state(LocalVault(vault_dir), load_identities(keys.identity))
+    lines = dict(current_records(LocalVault(vault_dir), load_identities(keys.identity)))
     assert lines["Observation/o1"].rstrip(b"\n") == exact
     o2 = lines["Observation/o2"]
     assert b'"value":37.20' in o2 and b'"low":{"value":35}' in o2  # same digits

@@ -23,10 +23,13 @@ from .capture.state import StateError
 from .capture.writer import ImportError_, Writer, Written
 from .vault import keys as vault_keys
 from .vault.format import FormatError
+from .vault.chain import BrokenSegment
 from .vault.minisign import MinisignError
-from .vault.read import DecryptError, current_state, plaintext_lines
+from .vault.segment import DecryptError, open_plaintext
+from .vault.source import open_source, open_target
+from .vault.state import current_lines
 from .vault.store import LocalVault, VaultError
-from .vault.verify import BrokenSegment, verify as verify_vault
+from .vault.verify import verify as verify_vault
 
 
 class LazyGroup(TyperGroup):
@@ -150,18 +153,19 @@ def vault_cat(
     identity: Path = typer.Option(..., help="Station identity (age)"),
     segment: Optional[int] = typer.Option(None, help="Print this segment's whole plaintext"),
 ) -> None:
-    """Plaintext to stdout: one segment as stored, or else the current state as FHIR ndjson."""
+    """Plaintext to stdout: one segment as stored, or else the current state as FHIR ndjson
+    (every segment checked, the chain followed; memory stays small whatever the vault's
+    size)."""
     with clear_errors():
         opened = LocalVault(vault)
         identities = vault_keys.load_identities(identity)
         stdout = sys.stdout.buffer
         if segment is not None:
             opened.info(segment)  # exists, and signed by one of the vault's signers
-            for line in plaintext_lines(opened.segment_path(segment), identities):
-                stdout.write(line)
+            with open_plaintext(opened.segment_path(segment), identities) as plaintext:
+                stdout.writelines(plaintext)
             return
-        for line in current_state(opened, identities).values():
-            stdout.write(line)
+        stdout.writelines(current_lines(opened, identities))
 
 
 @vault_app.command("serve")
@@ -211,25 +215,11 @@ def vault_rebuild_state(
     from .capture.writer import rebuild_state
 
     with clear_errors():
-        target = open_target(vault, token)
+        source = open_source(vault, token)
         identities = vault_keys.load_identities(identity)
-        state_dir = state or default_state_dir(target.config.vault_id)
-        count = rebuild_state(target, identities, state_dir, segment_fetcher(target))
+        state_dir = state or default_state_dir(source.config.vault_id)
+        count = rebuild_state(source, identities, state_dir)
     out.print(f"writer state in {escape(str(state_dir))} rebuilt: {count} resources")
-
-
-def segment_fetcher(target):
-    """A function giving a local path to a segment, downloading it from a URL vault."""
-    if isinstance(target, LocalVault):
-        return lambda seq, scratch: (target.segment_path(seq), target.signature_path(seq).read_bytes())
-
-    def fetch(seq: int, scratch: Path) -> tuple[Path, bytes]:
-        path = scratch / f"download-{seq}.age"
-        with open(path, "wb") as handle:
-            target.download(seq, handle)
-        return path, target.signature(seq)
-
-    return fetch
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -285,14 +275,6 @@ def open_writer(vault: str, token: str | None, signing_key: Path, state: Path | 
     state_dir = state or default_state_dir(target.config.vault_id)
     kwargs = {"max_resource": max_resource} if max_resource else {}
     return Writer(target, signer, state_dir, **kwargs)
-
-
-def open_target(vault: str, token: str | None):
-    if vault.startswith(("http://", "https://")):
-        from .vault.remote import HttpVault
-
-        return HttpVault(vault, token)
-    return LocalVault(Path(vault))
 
 
 def default_state_dir(vault_id: str) -> Path:

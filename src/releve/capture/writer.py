@@ -3,14 +3,14 @@
 The writer is shared by every capture source (files now, the FHIR server later): it
 asks the vault for its head, scans blocks in worker processes, keeps only records that
 differ from its state, writes the plaintext (header frame + record frames, all zstd),
-encrypts it with age to every recipient, signs it in minisign's format, and appends it.
+and has the vault's segment.py encrypt it to every recipient and sign it; the vault
+(source.py: a folder or a URL) appends it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
-import io
 import multiprocessing
 import os
 import shutil
@@ -19,17 +19,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
 
 import orjson
-import pyrage
-import zstandard
 
 from .. import collector
-from ..vault import format as fmt
-from ..vault.minisign import SecretKey, file_digest
-from ..vault.keys import parse_recipient
-from ..vault.store import Config, Staged, Stager, VaultError
+from ..vault import format as fmt, segment
+from ..vault.chain import BrokenSegment, fetch_checked
+from ..vault.keys import Signer, parse_recipient
+from ..vault.source import Source, Target
+from ..vault.store import SegmentInfo, Staged, VaultError
 from ..children import die_with_parent
 from ..memory import keep_freed_memory
 from .scan import BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker, scan_page
@@ -40,16 +38,6 @@ IN_FLIGHT_PER_WORKER = 3
 
 Suspicion = str | None | Callable[[], str | None]
 Observer = Callable[[Task, BlockResult], None]
-
-
-class VaultTarget(Protocol):
-    """What a writer needs of a vault, local or over HTTP."""
-
-    config: Config
-
-    def head(self) -> tuple[int, str]: ...
-    def has(self, seq: int, sha256: str) -> bool: ...
-    def append(self, seq: int, source: BinaryIO, signature: str) -> object: ...
 
 
 class ImportError_(Exception):
@@ -78,7 +66,7 @@ class _Duplicates(Exception):
 
 
 class Writer:
-    def __init__(self, vault: VaultTarget, signer: SecretKey, state_dir: Path,
+    def __init__(self, vault: Target, signer: Signer, state_dir: Path,
                  max_resource: int = DEFAULT_MAX_RESOURCE, workers: int | None = None):
         self.vault = vault
         self.signer = signer
@@ -223,7 +211,7 @@ class Writer:
                        for t in sorted(set(types["put"]) | set(types["delete"]))}
             plain_path = self._plaintext(descriptor, by_type, records_path)
             staged = self._encrypt(plain_path, tmp)
-            signature = self.signer.sign(staged.blake2b, descriptor.to_comment())
+            signature = segment.sign(self.signer, staged.blake2b, descriptor)
             if suspect is None:
                 os.replace(plain_path, self.state.plain_path(seq))
             else:
@@ -234,7 +222,7 @@ class Writer:
                 staged.path.unlink(missing_ok=True)
             self.state.abandon()
             raise
-        self._append(seq, staged, signature)
+        self.vault.commit(seq, staged, signature)
         hint = getattr(self.vault, "hash_hint", None)
         self.state.confirm(hint() if hint is not None else None)
         return Written(seq, kind, puts, deletes, staged.size, staged.sha256, by_type)
@@ -244,32 +232,22 @@ class Writer:
 
         A local vault receives it straight into its staging folder, where an append
         would have copied it: at 1000 beds, a first capture's 100 MB were written, synced,
-        read back, hashed again and synced again, 1.5 s after the walk had ended."""
-        stager = self.vault.stager() if _stages(self.vault) else Stager(tmp)
+        read back, hashed again and synced again, 1.5 s after the walk had ended. A vault
+        over HTTP has it staged in `tmp`, then uploads it at the commit."""
+        stager = self.vault.stager(tmp)
         try:
             with open(plain_path, "rb") as src:
-                pyrage.encrypt_io(src, _Sink(stager), self.recipients)
+                segment.encrypt(src, stager, self.recipients)
         except BaseException:
             stager.abort()
             raise
         return stager.finish()
 
-    def _append(self, seq: int, staged: Staged, signature: str) -> None:
-        if _stages(self.vault):
-            self.vault.commit(seq, staged, signature)  # type: ignore[attr-defined]
-            return
-        try:
-            with open(staged.path, "rb") as handle:
-                self.vault.append(seq, handle, signature)
-        finally:
-            staged.path.unlink(missing_ok=True)
-
     def _plaintext(self, descriptor: fmt.Descriptor, types: dict, records_path: Path) -> Path:
         """Header frame then the record frames: what `age -d | zstd -d` gives back."""
         plain_path = records_path.with_name("plain.zst")
-        header = fmt.Header(descriptor, types).to_line()
         with open(plain_path, "wb") as out:
-            out.write(zstandard.ZstdCompressor(level=3).compress(header))
+            out.write(segment.header_frame(fmt.Header(descriptor, types)))
             with open(records_path, "rb") as records:
                 shutil.copyfileobj(records, out, 1 << 20)
             out.flush()
@@ -399,14 +377,12 @@ class Writer:
 
 def _plain_records(path: Path) -> Iterator[tuple[str, bytes]]:
     """(key, line) of every put in a cached plaintext segment, header skipped."""
-    with open(path, "rb") as handle:
-        reader = zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
-        lines = io.BufferedReader(reader, buffer_size=1 << 20)
-        next(lines, None)
-        for line in lines:
-            line = line.rstrip(b"\n")
-            if line and not line.startswith(b'{"delete":'):
-                yield _key_of(line), line
+    lines = segment.compressed_lines(path)
+    next(lines, None)
+    for line in lines:
+        line = line.rstrip(b"\n")
+        if line and not line.startswith(b'{"delete":'):
+            yield _key_of(line), line
 
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:
@@ -451,110 +427,100 @@ def _where(task: Task, index: int, lines_before: Counter) -> str:
     return f"{task.label}: line {lines_before[task.label] + index + 1}"
 
 
-class _Sink:
-    """What age writes the ciphertext to: a vault's Stager, which hashes it on the way
-    (SHA-256 for the chain, BLAKE2b-512 for the signature)."""
-
-    def __init__(self, stager: Stager):
-        self.stager = stager
-
-    def write(self, data: bytes) -> int:
-        self.stager.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
-def _stages(vault: object) -> bool:
-    """Whether the vault takes a segment staged in its own folder (a local vault)."""
-    return hasattr(vault, "stager") and hasattr(vault, "commit")
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def rebuild_state(vault: VaultTarget, identities: list, state_dir: Path,
-                  fetch: Callable[[int, Path], tuple[Path, bytes]]) -> int:
+def rebuild_state(source: Source, identities: list, state_dir: Path) -> int:
     """Rebuild a lost or stale writer state from the vault itself, with a station identity.
 
-    Checks every segment's signature and the hash chain from segment 1 (the vault may be
-    reached over a network), then reads from the last full segment that is not suspect to
-    the head, keeping each segment's compressed plaintext as the checkpoint cache.
-    `fetch(seq, scratch)` gives a local copy of segment `seq` and its signature.
+    Follows the chain from segment 1 with the vault's chain.py (signatures, numbering,
+    links; the vault may be reached over a network), then reads from the last full
+    segment that is not suspect to the head, keeping each segment's compressed plaintext
+    as the checkpoint cache. What is replayed is the copy that was checked: copies are
+    kept from the latest full segment on, and dropped before it.
     Returns the number of resources in the rebuilt state.
     """
-    from ..vault.read import decrypt_to
-    from ..vault.store import check_signature
-
-    config = vault.config
+    config = source.config
     state = WriterState(state_dir, config.vault_id, config.genesis)
     scratch = state.dir / "tmp"
-    with state.locked():
-        head_seq, head_hash = vault.head()
-        prev = config.genesis
-        descriptors: dict[int, fmt.Descriptor] = {}
-        copies: dict[int, Path] = {}  # fetched once: checked here, replayed below
-        for seq in range(1, head_seq + 1):
-            try:
-                path, signature = fetch(seq, scratch)
-                copies[seq] = path
-            except OSError as exc:
-                raise StateError(f"cannot rebuild: segment {seq} unreadable ({exc.strerror}); "
-                                 "verify the vault") from exc
-            sha = _sha256(path)
-            try:
-                descriptor = check_signature(config, seq, signature, file_digest(path))
-            except VaultError as exc:
-                raise StateError(f"cannot rebuild from an unsound vault: {exc}") from exc
-            if descriptor.prev != prev:
-                raise StateError(f"cannot rebuild: segment {seq} does not chain onto {seq - 1}")
-            descriptors[seq], prev = descriptor, sha
-        if prev != head_hash:
-            raise StateError("cannot rebuild: the vault's head changed during the rebuild")
-        start = next((seq for seq in range(head_seq, 0, -1)
-                      if descriptors[seq].kind == "full" and descriptors[seq].suspect is None), 1)
-        state.reset()
-        last_full = 0
-        for seq in range(start, head_seq + 1):
-            if descriptors[seq].suspect is not None:
-                continue  # stations do not adopt it; neither does the writer's memory
-            with open(state.plain_path(seq), "wb") as plain:
-                decrypt_to(copies[seq], identities, plain)
-            if descriptors[seq].kind == "full":
-                state.clear_current()
-                last_full = seq
-            _replay_plain(state, seq)
-        state.finish_reset(head_seq, head_hash, last_full)
-        count = state.count()
+    copies: dict[int, Path] = {}
+    try:
+        with state.locked():
+            head_seq, head_hash = source.head()
+            descriptors, copies = _fetch_chain(source, scratch, head_seq, head_hash)
+            start = next((seq for seq in range(head_seq, 0, -1)
+                          if descriptors[seq].kind == "full" and descriptors[seq].suspect is None), 1)
+            state.reset()
+            last_full = 0
+            for seq in range(start, head_seq + 1):
+                if descriptors[seq].suspect is not None:
+                    continue  # stations do not adopt it; neither does the writer's memory
+                with open(state.plain_path(seq), "wb") as plain:
+                    segment.decrypt_to(copies[seq], identities, plain)
+                if descriptors[seq].kind == "full":
+                    state.clear_current()
+                    last_full = seq
+                _replay_plain(state, seq)
+            state.finish_reset(head_seq, head_hash, last_full)
+            count = state.count()
+    finally:
         for path in copies.values():
-            if path.parent == scratch:  # a download, not the vault's own file
-                path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
     state.close()
     return count
 
 
+def _fetch_chain(source: Source, scratch: Path, head_seq: int,
+                 head_hash: str) -> tuple[dict[int, fmt.Descriptor], dict[int, Path]]:
+    """Every segment's signed descriptor, 1 to the head, each checked and chained; the
+    checked copies from the latest full segment that is not suspect on."""
+    descriptors: dict[int, fmt.Descriptor] = {}
+    copies: dict[int, Path] = {}
+    try:
+        prev = source.config.genesis
+        for seq in range(1, head_seq + 1):
+            path = scratch / f"download-{seq}.age"
+            copies[seq] = path
+            info = _fetch_checked(source, seq, path, prev)
+            descriptors[seq], prev = info.descriptor, info.sha256
+            if info.descriptor.kind == "full" and info.descriptor.suspect is None:
+                for earlier in [n for n in copies if n < seq]:
+                    copies.pop(earlier).unlink(missing_ok=True)
+        if prev != head_hash:
+            raise StateError("cannot rebuild: the vault's head changed during the rebuild")
+    except BaseException:
+        for path in copies.values():
+            path.unlink(missing_ok=True)
+        raise
+    return descriptors, copies
+
+
+def _fetch_checked(source: Source, seq: int, path: Path, prev: str) -> SegmentInfo:
+    try:
+        return fetch_checked(source, source.config, seq, path, prev)
+    except BrokenSegment as exc:
+        raise StateError(f"cannot rebuild: segment {seq} {exc.reason}") from exc
+    except VaultError as exc:
+        raise StateError(f"cannot rebuild from an unsound vault: {exc}") from exc
+    except OSError as exc:
+        raise StateError(f"cannot rebuild: segment {seq} unreadable ({exc.strerror}); "
+                         "verify the vault") from exc
+
+
 def _replay_plain(state: WriterState, seq: int) -> None:
     """Apply a cached plaintext segment to `current`; the last record of a key wins."""
-    with open(state.plain_path(seq), "rb") as handle:
-        reader = zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
-        lines = io.BufferedReader(reader, buffer_size=1 << 20)
-        next(lines, None)
-        pending: dict[str, bytes | None] = {}
-        for line in lines:
-            line = line.rstrip(b"\n")
-            if not line:
-                continue
-            if line.startswith(b'{"delete":'):
-                target = orjson.loads(line)["delete"]
-                pending[f"{target['resourceType']}/{target['id']}"] = None
-            else:
-                pending[_key_of(line)] = hashlib.sha256(line).digest()
-            if len(pending) >= 10000:
-                _flush(state, pending, seq)
-        _flush(state, pending, seq)
+    lines = segment.compressed_lines(state.plain_path(seq))
+    next(lines, None)
+    pending: dict[str, bytes | None] = {}
+    for line in lines:
+        line = line.rstrip(b"\n")
+        if not line:
+            continue
+        if line.startswith(b'{"delete":'):
+            target = orjson.loads(line)["delete"]
+            pending[f"{target['resourceType']}/{target['id']}"] = None
+        else:
+            pending[_key_of(line)] = hashlib.sha256(line).digest()
+        if len(pending) >= 10000:
+            _flush(state, pending, seq)
+    _flush(state, pending, seq)
 
 
 def _flush(state: WriterState, pending: dict[str, bytes | None], seq: int) -> None:

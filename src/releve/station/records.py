@@ -1,7 +1,8 @@
 """A segment's records, from the encrypted file to rows ready for the index.
 
-Decryption runs in a thread that writes into a pipe, so the segment is never held in
-memory whole (a full segment is about 100 MB compressed at 1,000 beds). The plaintext is
+The vault's segment.py decrypts in a thread that writes into a pipe, so the segment is
+never held in memory whole (a full segment is about 100 MB compressed at 1,000 beds),
+and this process parses meanwhile. The plaintext is
 cut into blocks of a few megabytes at line boundaries; each block is placed in the
 index's record file, then parsed into a `Batch` (rows for `records`, projection rows,
 the keys it touches) in forked worker processes that read it back from the file:
@@ -20,12 +21,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import datetime as dt
 import functools
-import io
 import multiprocessing
 import os
 import signal
 import sqlite3
-import threading
 from collections import deque
 from collections.abc import Iterator
 from itertools import accumulate, count, repeat
@@ -36,14 +35,12 @@ from typing import Any, Protocol
 
 import msgspec
 import orjson
-import pyrage
-import zstandard
 
 from .. import collector
 from ..children import die_with_parent
 from ..memory import keep_freed_memory
 from ..fhir.refs import target_id
-from ..vault import format as fmt
+from ..vault import format as fmt, segment
 from .private import create_private
 from .text import fold
 
@@ -52,7 +49,6 @@ INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.9",
                "urn:oid:1.2.250.1.213.1.4.10", "urn:oid:1.2.250.1.213.1.4.11")
 BLOCK = 4 << 20  # bytes of plaintext per parsed block
 PARALLEL_FROM = 1 << 20  # segment file bytes (about 20 MB of plaintext): smaller ones are parsed in the syncing process
-READ_SIZE = 1 << 20
 
 
 class RecordError(ValueError):
@@ -593,46 +589,6 @@ def _parse_careful(lines: list[bytes], first_number: int) -> tuple[Batch, list[t
     return batch, rows
 
 
-def decrypted(path: Path, identities: list) -> io.BufferedReader:
-    """The segment's compressed plaintext as a stream: decrypted by a thread into a pipe."""
-    read_end, write_end = os.pipe()
-    failure: list[BaseException] = []
-
-    def decrypt() -> None:
-        try:
-            with open(path, "rb") as src, open(write_end, "wb", buffering=READ_SIZE) as dst:
-                pyrage.decrypt_io(src, dst, identities)
-        except BaseException as exc:  # reported when the reader reaches the end
-            failure.append(exc)
-
-    thread = threading.Thread(target=decrypt, daemon=True, name="segment-decrypt")
-    thread.start()
-    return _CheckedPipe(open(read_end, "rb", buffering=READ_SIZE), thread, failure)
-
-
-class _CheckedPipe(io.RawIOBase):
-    """A pipe's read end that raises the decrypting thread's error at end of stream
-    (a wrong identity or a damaged file must not look like a short segment)."""
-
-    def __init__(self, raw: io.BufferedReader, thread: threading.Thread, failure: list):
-        self.raw, self.thread, self.failure = raw, thread, failure
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        count = self.raw.readinto(buffer)
-        if not count:
-            self.thread.join()
-            if self.failure:
-                raise self.failure[0]
-        return count
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
-
-
 def plaintext_blocks(stream: Any) -> Iterator[bytes]:
     """Blocks of whole lines, after the header line: a block's worth of bytes, then the
     rest of the line it ends in."""
@@ -723,28 +679,21 @@ def segment_batches(path: Path, identities: list, descriptor: fmt.Descriptor,
     """Every record of a verified segment, in batches; the header must repeat the signed
     descriptor and the records must number what it says, or RecordError is raised after
     the last batch, before the index commits the segment, so a short one never lands."""
-    parallel = parser.start(path.stat().st_size)
-    stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(
-        decrypted(path, identities), read_across_frames=True), buffer_size=READ_SIZE)
+    parallel = parser.start(path.stat().st_size)  # forks, if it does, before the pipe exists
+    stream = segment.open_plaintext(path, identities)
     puts = deletes = 0
     try:
-        header = fmt.Header.from_line(stream.readline())
-        if header.descriptor.signed_form() != descriptor:
-            raise RecordError(f"segment {descriptor.seq}: plaintext header differs from its signature")
+        segment.check_header(fmt.Header.from_line(stream.readline()), descriptor)
         for batch in parser.batches(plaintext_blocks(stream), records, parallel, staged):
             puts += batch.puts
             deletes += batch.deletes
             yield batch
-    except zstandard.ZstdError as exc:
-        raise RecordError(f"segment {descriptor.seq}: compressed plaintext is damaged ({exc})") from exc
-    except (pyrage.DecryptError, OSError) as exc:
-        raise RecordError(f"segment {descriptor.seq} cannot be decrypted with this station's "
-                          f"identity, or is damaged ({exc})") from exc
+        segment.check_counts(descriptor, puts, deletes)
+    except (segment.DecryptError, segment.Mismatch) as exc:
+        reason = exc.reason if isinstance(exc, segment.DecryptError) else str(exc)
+        raise RecordError(f"segment {descriptor.seq}: {reason}") from exc
     finally:
         stream.close()
-    if (puts, deletes) != (descriptor.puts, descriptor.deletes):
-        raise RecordError(f"segment {descriptor.seq} holds {puts} puts and {deletes} deletes, "
-                          f"its signature says {descriptor.puts} and {descriptor.deletes}")
 
 
 def _start_worker(stages: Any) -> None:

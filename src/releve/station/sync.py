@@ -4,7 +4,9 @@ Order of trust, for every segment: the bytes are fetched into the station's own 
 (what is checked is what is applied), hashed, their minisign signature checked against
 the signers of the vault config the station pinned at its first contact, the signed
 descriptor checked to chain onto the station's head, and only then decrypted with the
-station's identity. A segment that fails any of these is not applied and stops the sync
+station's identity. The checks are the vault's own (vault/chain.py), as is the reading
+of a folder or a URL (vault/source.py); this module is the station's policy: what to
+fetch next, the pinned config, sync.json and the index. A segment that fails any of these is not applied and stops the sync
 there: the station keeps serving its last good state and says why. A segment signed as
 suspect is accounted for (the chain moves on) but its content is never adopted.
 
@@ -16,30 +18,26 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from collections.abc import Iterator
-from typing import Protocol
 
-import httpx
 import orjson
 
-from ..vault import format as fmt
+from ..vault import chain, format as fmt, source as vault_source
+from ..vault.chain import Listed
+from ..vault.format import Config, VaultError
 from ..vault.keys import KeyError_, load_identities
-from ..vault.minisign import MinisignError, Signature
-from ..vault.store import Config, VaultError, check_signature
+from ..vault.source import Source
 from . import folder
 from .folder import SETTINGS_NAME
 from .index import Index, IndexError_, SegmentMeta, utc_text
 from .private import create_private
 from .records import Parser, RecordError, segment_batches
 
-API = "/v1"
-READ_SIZE = 1 << 20
 
 
 class SyncError(Exception):
@@ -92,7 +90,10 @@ def init_station(station_dir: Path, identity: Path, name: str | None = None,
         raise SyncError(str(exc)) from exc
     config = None
     if source is not None:
-        config = Config.parse(source.config_bytes())
+        try:
+            config = Config.parse(source.config_bytes())
+        except VaultError as exc:
+            raise SyncError(str(exc)) from exc
         _check_recipient(config, identities)
     station_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(station_dir, 0o700)
@@ -113,138 +114,25 @@ def _check_recipient(config: Config, identities: list) -> None:
 
 
 def pinned_config(station_dir: Path, offered: bytes) -> Config:
-    """The vault config this station trusts: pinned at first contact, then never changed.
-
-    A vault whose config differs (other signers, other recipients) is refused: whoever could
-    swap it could otherwise have the station accept segments signed by their own key."""
+    """The vault config this station trusts: pinned at first contact (kept in the station
+    folder), then never changed (chain.check_pinned)."""
     path = folder.config_pin_file(station_dir)
-    if path.exists():
-        pinned = path.read_bytes()
-        if hashlib.sha256(pinned).digest() != hashlib.sha256(offered).digest():
-            raise SyncError("the vault's config.json differs from the one this station pinned "
-                            f"({path}): another or a tampered vault. Nothing was applied.")
-        return Config.parse(pinned)
-    config = Config.parse(offered)
-    write_atomic(path, offered)
+    pinned = path.read_bytes() if path.exists() else None
+    config = chain.check_pinned(pinned, offered, path)
+    if pinned is None:
+        write_atomic(path, offered)
     return config
 
 
-# --- where segments come from ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Listed:
-    """A segment as the vault lists it: only a hint until its signature is checked here."""
-
-    seq: int
-    sha256: str
-    kind: str
-    suspect: bool
-
-
-class Source(Protocol):
-    def config_bytes(self) -> bytes: ...
-    def listing(self, after: int) -> list[Listed]: ...
-    def fetch(self, seq: int, target: Path) -> bytes: ...
-
-
-class FolderSource:
-    """A vault folder (local disk, a mounted share, a USB disk carried to the ward)."""
-
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        self.segments = self.root / fmt.SEGMENTS_DIR
-        if not (self.root / fmt.CONFIG_NAME).exists():
-            raise SyncError(f"{self.root} is not a vault (no {fmt.CONFIG_NAME})")
-
-    def config_bytes(self) -> bytes:
-        return (self.root / fmt.CONFIG_NAME).read_bytes()
-
-    def listing(self, after: int) -> list[Listed]:
-        found = []
-        for entry in os.scandir(self.segments):
-            match = fmt.SEGMENT_RE.match(entry.name)
-            if match and int(match.group(1)) > after:
-                found.append(self._hint(int(match.group(1))))
-        return sorted(found, key=lambda listed: listed.seq)
-
-    def _hint(self, seq: int) -> Listed:
-        try:
-            signature = Signature.parse((self.segments / fmt.signature_name(seq)).read_bytes())
-            descriptor = fmt.Descriptor.from_comment(signature.trusted_comment)
-            return Listed(seq, "", descriptor.kind, descriptor.suspect is not None)
-        except (OSError, MinisignError, fmt.FormatError):
-            return Listed(seq, "", "delta", False)  # the real check happens on fetch
-
-    def fetch(self, seq: int, target: Path) -> bytes:
-        try:
-            signature = (self.segments / fmt.signature_name(seq)).read_bytes()
-            create_private(target)
-            shutil.copyfile(self.segments / fmt.segment_name(seq), target)
-        except FileNotFoundError as exc:
-            raise SyncError(f"segment {seq} is listed but missing from {self.root}") from exc
-        return signature
-
-
-class HttpSource:
-    """A vault served by `releve vault serve`, read with the reader token."""
-
-    def __init__(self, url: str, token: str | None, timeout: float = 60.0):
-        self.url = url.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
-
-    def _get(self, path: str, **params: object) -> httpx.Response:
-        try:
-            response = self.client.get(path, params=params or None)
-        except httpx.HTTPError as exc:
-            raise SyncError(f"vault at {self.url} unreachable: {exc}") from exc
-        _raise_for(response, self.url)
-        return response
-
-    def config_bytes(self) -> bytes:
-        return self._get(f"{API}/config").content
-
-    def listing(self, after: int) -> list[Listed]:
-        listed = []
-        for item in self._get(f"{API}/segments", after=after).json()["segments"]:
-            try:
-                descriptor = fmt.Descriptor.from_comment(item["descriptor"])
-                listed.append(Listed(int(item["seq"]), str(item["sha256"]), descriptor.kind,
-                                     descriptor.suspect is not None))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise SyncError(f"vault at {self.url} sent a malformed listing ({exc})") from exc
-        return sorted(listed, key=lambda entry: entry.seq)
-
-    def fetch(self, seq: int, target: Path) -> bytes:
-        signature = self._get(f"{API}/segments/{seq}/signature").content
-        try:
-            with self.client.stream("GET", f"{API}/segments/{seq}") as response:
-                _raise_for(response, self.url)
-                create_private(target)
-                with open(target, "wb") as out:
-                    for chunk in response.iter_bytes(READ_SIZE):
-                        out.write(chunk)
-        except httpx.HTTPError as exc:
-            raise SyncError(f"vault at {self.url}: download of segment {seq} cut ({exc})") from exc
-        return signature
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def _raise_for(response: httpx.Response, url: str) -> None:
-    if response.status_code == 401:
-        raise SyncError(f"vault at {url} refused the token (401): use the reader token")
-    if response.status_code >= 400:
-        response.read()
-        raise SyncError(f"vault at {url} answered {response.status_code}")
+# --- where segments come from (vault/source.py) ------------------------------------------------
 
 
 def open_source(vault: str, token: str | None = None) -> Source:
-    if vault.startswith(("http://", "https://")):
-        return HttpSource(vault, token)
-    return FolderSource(Path(vault))
+    """The vault to sync from, by folder or URL (with the reader token)."""
+    try:
+        return vault_source.open_source(vault, token)
+    except VaultError as exc:
+        raise SyncError(str(exc)) from exc
 
 
 # --- one sync ------------------------------------------------------------------------------------
@@ -336,8 +224,8 @@ def _sync(station_dir: Path, source: Source, status: Status) -> Outcome:
         listing = source.listing(max(head.seq - 1, 0))
         if index.replaced is not None and index.replaced.head is not None:
             # starting over as a new station, but not behind what the station had seen
-            _check_listing(index.replaced.head.seq, index.replaced.head.sha256, listing)
-        pending = _check_listing(head.seq, head.sha256, listing)
+            chain.check_listing(index.replaced.head.seq, index.replaced.head.sha256, listing)
+        pending = chain.check_listing(head.seq, head.sha256, listing)
         status.vault_seq = listing[-1].seq if listing else head.seq
         plan = _plan(head.seq, pending, config.checkpoint_interval)
         shutil.rmtree(incoming, ignore_errors=True)
@@ -345,17 +233,18 @@ def _sync(station_dir: Path, source: Source, status: Status) -> Outcome:
         outcome = Outcome(behind=len(pending),
                           rebuilt=index.replaced.why if index.replaced is not None else None)
         with Parser(stage_dir=incoming) as parser:
-            chain = head.sha256
+            prev = head.sha256
+            path = incoming / "segment.age"
             for position, listed in enumerate(plan):
                 jump = position == 0 and listed.seq != head.seq + 1
-                segment, descriptor = _fetch_verified(source, config, listed.seq, incoming,
-                                                      None if jump else chain)
-                if jump and segment.kind != "full":
+                info = chain.fetch_checked(source, config, listed.seq, path,
+                                           None if jump else prev)
+                if jump and info.descriptor.kind != "full":
                     raise SyncError(f"segment {listed.seq} was listed as a checkpoint but "
                                     "its signature says otherwise")
-                _account(index, segment, descriptor, incoming / "segment.age", identities,
-                         parser, outcome, status)
-                chain = segment.sha256
+                _account(index, _meta(info), info.descriptor, path, identities, parser,
+                         outcome, status)
+                prev = info.sha256
         return outcome
     finally:
         index.close()
@@ -380,25 +269,6 @@ def _account(index: Index, segment: SegmentMeta, descriptor: fmt.Descriptor, pat
     path.unlink(missing_ok=True)
 
 
-def _check_listing(seq: int, sha: str, listing: list[Listed]) -> list[Listed]:
-    """The segments after the station's head; refuse a vault that no longer holds it."""
-    newest = listing[-1].seq if listing else 0
-    if seq and newest < seq:
-        raise SyncError(f"the vault lists segments up to {newest} but this station already "
-                        f"applied segment {seq}: the vault was rolled back or replaced. "
-                        "Nothing was applied; the station keeps its state.")
-    mine = next((entry for entry in listing if entry.seq == seq), None)
-    if seq and mine is not None and mine.sha256 and mine.sha256 != sha:
-        raise SyncError(f"the vault's segment {seq} is not the one this station applied "
-                        "(another history). Nothing was applied.")
-    pending = [entry for entry in listing if entry.seq > seq]
-    for expected, entry in enumerate(pending, start=seq + 1):
-        if entry.seq != expected:
-            raise SyncError(f"the vault lists no segment {expected} (numbering jumps to "
-                            f"{entry.seq}): a segment is missing")
-    return pending
-
-
 def _plan(seq: int, pending: list[Listed], interval: int) -> list[Listed]:
     """Which segments to fetch: all of them, or from the latest checkpoint on when the
     station is new or further behind than the vault's checkpoint interval."""
@@ -408,24 +278,11 @@ def _plan(seq: int, pending: list[Listed], interval: int) -> list[Listed]:
     return pending
 
 
-def _fetch_verified(source: Source, config: Config, seq: int, incoming: Path,
-                    chain: str | None) -> tuple[SegmentMeta, fmt.Descriptor]:
-    """Fetch a segment and check everything that needs no key; `chain` is the hash the
-    segment must chain onto (None when starting at a checkpoint)."""
-    path = incoming / "segment.age"
-    signature = source.fetch(seq, path)
-    sha, blake = hashlib.sha256(), hashlib.blake2b(digest_size=64)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(READ_SIZE), b""):
-            sha.update(chunk)
-            blake.update(chunk)
-    descriptor = check_signature(config, seq, signature, blake.digest())
-    if chain is not None and descriptor.prev != chain:
-        raise SyncError(f"segment {seq} does not chain onto segment {seq - 1} as this station "
-                        "verified it (altered, removed or reordered). Nothing was applied.")
-    meta = SegmentMeta(seq, sha.hexdigest(), descriptor.kind, descriptor.time,
-                       descriptor.source, descriptor.puts, descriptor.deletes, descriptor.suspect)
-    return meta, descriptor
+def _meta(info: fmt.SegmentInfo) -> SegmentMeta:
+    """What the index records of a checked segment."""
+    d = info.descriptor
+    return SegmentMeta(info.seq, info.sha256, d.kind, d.time, d.source, d.puts, d.deletes,
+                       d.suspect)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -1,11 +1,12 @@
-"""The vault format, version 1: names, the signed segment descriptor, the plaintext header.
+"""The vault format, version 1: names, the signed segment descriptor, the plaintext header,
+the vault config and a segment as listed.
 
 docs/format.md is the normative text; this module is its executable reading.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 
 from .. import clock
+from .minisign import MinisignError, PublicKey
 
 FORMAT_NAME = "releve-vault"
 FORMAT_VERSION = 1
@@ -141,6 +143,72 @@ class Header:
         if not isinstance(types, dict):
             raise FormatError("plaintext header types must be an object")
         return cls(Descriptor.from_dict(data), types)
+
+
+class VaultError(Exception):
+    """The vault refuses an operation or is not sound; the message says why."""
+
+
+@dataclass(frozen=True)
+class Config:
+    vault_id: str
+    recipients: tuple[str, ...]
+    signers: tuple[PublicKey, ...]
+    checkpoint_interval: int
+    raw: bytes
+
+    @property
+    def genesis(self) -> str:
+        """The 'previous hash' of segment 1: SHA-256 of the config file's bytes."""
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @classmethod
+    def parse(cls, raw: bytes) -> "Config":
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise VaultError(f"vault config is not JSON: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME \
+                or type(data.get("version")) is not int or data["version"] != FORMAT_VERSION:
+            raise VaultError(f"not a Relève vault of format version {FORMAT_VERSION}")
+        vault_id, recipients = data.get("vault_id"), data.get("recipients")
+        signers, interval = data.get("signers"), data.get("checkpoint_interval")
+        if not isinstance(vault_id, str) or not re.fullmatch(r"[0-9a-f]{32}", vault_id):
+            raise VaultError("vault config: vault_id must be 32 hexadecimal digits")
+        if not isinstance(recipients, list) or not recipients \
+                or not all(isinstance(r, str) for r in recipients):
+            raise VaultError("vault config: recipients must be a non-empty list of age recipients")
+        if type(interval) is not int or interval < 1:
+            raise VaultError("vault config: checkpoint_interval must be a positive integer")
+        if not isinstance(signers, list) or not signers:
+            raise VaultError("vault config: signers must be a non-empty list")
+        keys: list[PublicKey] = []
+        for signer in signers:
+            try:
+                key = PublicKey.from_base64(signer["public_key"])
+            except (MinisignError, KeyError, TypeError, AttributeError) as exc:
+                raise VaultError(f"vault config: bad signer entry {signer!r}"[:200]) from exc
+            if signer.get("key_id") != key.key_id_hex or any(k.key_id == key.key_id for k in keys):
+                raise VaultError(f"vault config: signer key id {signer.get('key_id')!r} is wrong "
+                                 "or repeated")
+            keys.append(key)
+        return cls(vault_id=vault_id, recipients=tuple(recipients), signers=tuple(keys),
+                   checkpoint_interval=interval, raw=raw)
+
+    def signer(self, key_id: bytes) -> PublicKey | None:
+        return next((s for s in self.signers if s.key_id == key_id), None)
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    seq: int
+    sha256: str
+    size: int
+    descriptor: Descriptor
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "sha256": self.sha256, "size": self.size,
+                "descriptor": self.descriptor.to_comment()}
 
 
 def delete_line(resource_type: str, resource_id: str) -> bytes:

@@ -16,6 +16,9 @@ from .. import clock
 from .minisign import MinisignError, PublicKey, SecretKey, write_private
 
 
+Signer = SecretKey  # a signer's secret key, as load_signer gives it; segment.sign uses it
+
+
 class KeyError_(ValueError):
     """A key file that cannot be used, with a message fit for the operator."""
 

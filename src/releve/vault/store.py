@@ -19,20 +19,17 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import orjson
 
 from . import format as fmt
+from .chain import check_signature, hash_file
+from .format import Config, SegmentInfo, VaultError
 from .keys import KeyError_, load_public_key, parse_recipient
-from .minisign import MinisignError, PublicKey, Signature
 
 CHUNK = 1 << 20
 ZERO_HASH = "0" * 64
-
-
-class VaultError(Exception):
-    """The vault refuses an operation or is not sound; the message says why."""
 
 
 class AppendRefused(VaultError):
@@ -41,68 +38,6 @@ class AppendRefused(VaultError):
     def __init__(self, message: str, conflict: bool = False):
         super().__init__(message)
         self.conflict = conflict  # True when the number is taken or not next: HTTP 409
-
-
-@dataclass(frozen=True)
-class Config:
-    vault_id: str
-    recipients: tuple[str, ...]
-    signers: tuple[PublicKey, ...]
-    checkpoint_interval: int
-    raw: bytes
-
-    @property
-    def genesis(self) -> str:
-        """The 'previous hash' of segment 1: SHA-256 of the config file's bytes."""
-        return hashlib.sha256(self.raw).hexdigest()
-
-    @classmethod
-    def parse(cls, raw: bytes) -> "Config":
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise VaultError(f"vault config is not JSON: {exc}") from exc
-        if not isinstance(data, dict) or data.get("format") != fmt.FORMAT_NAME \
-                or type(data.get("version")) is not int or data["version"] != fmt.FORMAT_VERSION:
-            raise VaultError(f"not a Relève vault of format version {fmt.FORMAT_VERSION}")
-        vault_id, recipients = data.get("vault_id"), data.get("recipients")
-        signers, interval = data.get("signers"), data.get("checkpoint_interval")
-        if not isinstance(vault_id, str) or not re.fullmatch(r"[0-9a-f]{32}", vault_id):
-            raise VaultError("vault config: vault_id must be 32 hexadecimal digits")
-        if not isinstance(recipients, list) or not recipients \
-                or not all(isinstance(r, str) for r in recipients):
-            raise VaultError("vault config: recipients must be a non-empty list of age recipients")
-        if type(interval) is not int or interval < 1:
-            raise VaultError("vault config: checkpoint_interval must be a positive integer")
-        if not isinstance(signers, list) or not signers:
-            raise VaultError("vault config: signers must be a non-empty list")
-        keys: list[PublicKey] = []
-        for signer in signers:
-            try:
-                key = PublicKey.from_base64(signer["public_key"])
-            except (MinisignError, KeyError, TypeError, AttributeError) as exc:
-                raise VaultError(f"vault config: bad signer entry {signer!r}"[:200]) from exc
-            if signer.get("key_id") != key.key_id_hex or any(k.key_id == key.key_id for k in keys):
-                raise VaultError(f"vault config: signer key id {signer.get('key_id')!r} is wrong "
-                                 "or repeated")
-            keys.append(key)
-        return cls(vault_id=vault_id, recipients=tuple(recipients), signers=tuple(keys),
-                   checkpoint_interval=interval, raw=raw)
-
-    def signer(self, key_id: bytes) -> PublicKey | None:
-        return next((s for s in self.signers if s.key_id == key_id), None)
-
-
-@dataclass(frozen=True)
-class SegmentInfo:
-    seq: int
-    sha256: str
-    size: int
-    descriptor: fmt.Descriptor
-
-    def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "sha256": self.sha256, "size": self.size,
-                "descriptor": self.descriptor.to_comment()}
 
 
 @dataclass
@@ -215,7 +150,7 @@ class LocalVault:
         path = self.segment_path(seq)
         if not path.exists():
             raise VaultError(f"segment {seq} does not exist")
-        sha, b2, size = _hash_file(path)
+        sha, b2, size = hash_file(path)
         descriptor = self._check_signature(seq, b2)
         return SegmentInfo(seq, sha, size, descriptor)
 
@@ -249,7 +184,7 @@ class LocalVault:
         known = self._known.get(seq)
         if known is not None and known[0] == identity:
             return known[1]
-        sha, _, _ = _hash_file(path)
+        sha, _, _ = hash_file(path)
         if _identity(path) == identity:  # not changed while being hashed
             self._known[seq] = (identity, sha)
         return sha
@@ -288,7 +223,10 @@ class LocalVault:
 
     # --- appending ------------------------------------------------------------------
 
-    def stager(self) -> Stager:
+    def stager(self, scratch: Path | None = None) -> Stager:
+        """Where a segment is written before it is committed: the vault's own staging
+        folder (same file system, so the commit is a link), whatever `scratch` a writer
+        offers."""
         return Stager(self.staging_dir)
 
     def append(self, seq: int, source: BinaryIO, signature: str | bytes) -> SegmentInfo:
@@ -352,47 +290,10 @@ class LocalVault:
                     os.unlink(entry.path)
 
 
-def check_signature(config: Config, seq: int, sig_text: bytes, digest: bytes) -> fmt.Descriptor:
-    """Check a segment's minisign signature and signed descriptor against the config."""
-    try:
-        signature = Signature.parse(sig_text)
-    except MinisignError as exc:
-        raise VaultError(f"segment {seq}: {exc}") from exc
-    signer = config.signer(signature.key_id)
-    if signer is None:
-        raise VaultError(f"segment {seq}: signed by an unknown key "
-                         f"({signature.key_id[::-1].hex().upper()})")
-    try:
-        signature.verify(signer, digest=digest)
-    except MinisignError as exc:
-        raise VaultError(f"segment {seq}: {exc}") from exc
-    try:
-        descriptor = fmt.Descriptor.from_comment(signature.trusted_comment)
-    except fmt.FormatError as exc:
-        raise VaultError(f"segment {seq}: {exc}") from exc
-    if descriptor.vault != config.vault_id:
-        raise VaultError(f"segment {seq}: belongs to another vault ({descriptor.vault})")
-    if descriptor.seq != seq:
-        raise VaultError(f"segment {seq}: its signed number is {descriptor.seq} (moved or reordered)")
-    return descriptor
-
-
 def _identity(path: Path) -> tuple[int, ...]:
     """What tells one file from another at the same name, or the same file rewritten."""
     st = os.stat(path)
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _hash_file(path: Path) -> tuple[str, bytes, int]:
-    sha = hashlib.sha256()
-    b2 = hashlib.blake2b(digest_size=64)
-    size = 0
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            sha.update(chunk)
-            b2.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), b2.digest(), size
 
 
 def _write_temp(directory: Path, data: bytes) -> Path:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import format as fmt
-from .read import DecryptError, read_segment
-from .store import LocalVault, VaultError
+from .chain import BrokenSegment, follow
+from .segment import DecryptError, Mismatch, check_counts, check_header, read_segment
+from .store import LocalVault
 
 
 @dataclass
@@ -29,60 +30,37 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
 
-class BrokenSegment(Exception):
-    def __init__(self, seq: int, reason: str):
-        super().__init__(f"segment {seq}: {reason}")
-        self.seq = seq
-        self.reason = reason
-
-
 def verify(vault: LocalVault, identities: list | None = None,
            progress: Callable[[int], None] | None = None) -> Report:
     """Return a report, or raise BrokenSegment naming the first segment that is not sound."""
     report = Report()
-    expected_prev = vault.config.genesis
+    report.head = vault.config.genesis
     numbers = vault.sequence_numbers()
-    for position, seq in enumerate(numbers, start=1):
-        if seq != position:
-            raise BrokenSegment(position, "missing (the numbering jumps from "
-                                          f"{position - 1} to {seq})")
-        try:
-            info = vault.info(seq)
-        except VaultError as exc:
-            raise BrokenSegment(seq, str(exc).removeprefix(f"segment {seq}: ")) from exc
-        if info.descriptor.prev != expected_prev:
-            if seq == 1:
-                raise BrokenSegment(seq, "does not chain onto the vault's config.json "
-                                         "(config altered or replaced)")
-            raise BrokenSegment(seq, "does not chain onto the previous segment "
-                                     "(previous segment altered, removed or reordered)")
+    for info in follow(vault):
         if identities is not None:
-            report.records += _check_plaintext(vault.segment_path(seq), info.descriptor, identities)
-        expected_prev = info.sha256
+            report.records += _check_plaintext(vault.segment_path(info.seq), info.descriptor,
+                                               identities)
+        report.head = info.sha256
         report.segments += 1
         report.bytes += info.size
         report.full += info.descriptor.kind == "full"
         if info.descriptor.suspect is not None:
-            report.suspect.append(seq)
+            report.suspect.append(info.seq)
         if progress:
             progress(info.size)
-    report.head = expected_prev
     report.warnings.extend(_strays(vault, set(numbers)))
     return report
 
 
 def _check_plaintext(path: Path, descriptor: fmt.Descriptor, identities: list) -> int:
-    seq = descriptor.seq
+    """The plaintext repeats the signed descriptor and holds the records it counts."""
     try:
         header, records = read_segment(path, identities)
-        if header.descriptor.signed_form() != descriptor:
-            raise BrokenSegment(seq, "plaintext header differs from the signed descriptor")
+        check_header(header, descriptor)
         counts: Counter[bool] = Counter(record.deleted for record in records)
-    except (DecryptError, fmt.FormatError) as exc:
-        raise BrokenSegment(seq, str(exc)) from exc
-    if counts[False] != descriptor.puts or counts[True] != descriptor.deletes:
-        raise BrokenSegment(seq, f"holds {counts[False]} puts and {counts[True]} deletes, "
-                                 f"its descriptor says {descriptor.puts} and {descriptor.deletes}")
+        check_counts(descriptor, counts[False], counts[True])
+    except (DecryptError, fmt.FormatError, Mismatch) as exc:
+        raise BrokenSegment(descriptor.seq, str(exc)) from exc
     return counts[False] + counts[True]
 
 

@@ -1,0 +1,257 @@
+"""Where a vault is: a folder (local disk, a mounted share, a USB disk carried to the
+ward) or a URL served by `releve vault serve` (docs/format.md, "HTTP API").
+
+One interface to read, whatever the place (`Source`: the config's bytes, the listing
+after a number, a segment fetched into a file with its signature), used by a station's
+sync and a writer's rebuild; one to append (`Target`: the config, the head, a segment
+staged then committed), used by the writer. Nothing read here is trusted yet: chain.py
+checks it.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import httpx
+
+from . import format as fmt
+from .chain import Listed, hash_file
+from .format import Config, SegmentInfo, VaultError
+from .minisign import MinisignError, Signature
+from .store import AppendRefused, LocalVault, Staged, Stager
+
+API = "/v1"
+READ_SIZE = 1 << 20
+TIMEOUT = 60.0
+
+
+class Source(Protocol):
+    """A vault to read from."""
+
+    @property
+    def config(self) -> Config: ...
+    def config_bytes(self) -> bytes: ...
+    def head(self) -> tuple[int, str]: ...
+    def listing(self, after: int) -> list[Listed]: ...
+    def fetch(self, seq: int, target: Path) -> bytes: ...
+
+
+class Target(Protocol):
+    """A vault to append to: LocalVault (store.py) or HttpVault."""
+
+    config: Config
+
+    def head(self) -> tuple[int, str]: ...
+    def has(self, seq: int, sha256: str) -> bool: ...
+    def stager(self, scratch: Path | None = None) -> Stager: ...
+    def commit(self, seq: int, staged: Staged, signature: str | bytes) -> SegmentInfo: ...
+
+
+def open_source(vault: str, token: str | None = None) -> Source:
+    """A vault to read, by folder or URL (with the reader token)."""
+    if vault.startswith(("http://", "https://")):
+        return HttpVault(vault, token)
+    return FolderSource(Path(vault))
+
+
+def open_target(vault: str, token: str | None = None) -> Target:
+    """A vault to append to, by folder or URL (with the writer token)."""
+    if vault.startswith(("http://", "https://")):
+        return HttpVault(vault, token, role="writer")
+    return LocalVault(Path(vault))
+
+
+def create_private(path: Path) -> None:
+    """Create `path` 0600, or make it so, before a segment lands in it: a copy of a
+    segment is health data, encrypted or not, and a station keeps every file private."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o777 != 0o600:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+# --- a folder -------------------------------------------------------------------------------------
+
+
+class FolderSource:
+    """A vault folder, read only: nothing is written to it, so a read-only medium will do."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.segments = self.root / fmt.SEGMENTS_DIR
+        if not (self.root / fmt.CONFIG_NAME).exists():
+            raise VaultError(f"{self.root} is not a vault (no {fmt.CONFIG_NAME})")
+
+    def config_bytes(self) -> bytes:
+        return (self.root / fmt.CONFIG_NAME).read_bytes()
+
+    @functools.cached_property
+    def config(self) -> Config:
+        return Config.parse(self.config_bytes())
+
+    def head(self) -> tuple[int, str]:
+        """(last sequence number, its SHA-256), or (0, genesis) for an empty vault."""
+        numbers = self._numbers()
+        if not numbers:
+            return 0, self.config.genesis
+        return numbers[-1], hash_file(self.segments / fmt.segment_name(numbers[-1]))[0]
+
+    def listing(self, after: int) -> list[Listed]:
+        return [self._hint(seq) for seq in self._numbers() if seq > after]
+
+    def _numbers(self) -> list[int]:
+        found = []
+        for entry in os.scandir(self.segments):
+            match = fmt.SEGMENT_RE.match(entry.name)
+            if match:
+                found.append(int(match.group(1)))
+        return sorted(found)
+
+    def _hint(self, seq: int) -> Listed:
+        try:
+            signature = Signature.parse((self.segments / fmt.signature_name(seq)).read_bytes())
+            descriptor = fmt.Descriptor.from_comment(signature.trusted_comment)
+            return Listed(seq, "", descriptor.kind, descriptor.suspect is not None)
+        except (OSError, MinisignError, fmt.FormatError):
+            return Listed(seq, "", "delta", False)  # the real check happens on fetch
+
+    def fetch(self, seq: int, target: Path) -> bytes:
+        try:
+            signature = (self.segments / fmt.signature_name(seq)).read_bytes()
+            create_private(target)
+            shutil.copyfile(self.segments / fmt.segment_name(seq), target)
+        except FileNotFoundError as exc:
+            raise VaultError(f"segment {seq} is listed but missing from {self.root}") from exc
+        return signature
+
+
+# --- a URL ----------------------------------------------------------------------------------------
+
+
+class HttpVault:
+    """A vault served over HTTP: read with the reader token, appended to with the writer's
+    (`role` names which one an operator should give when the token is refused)."""
+
+    def __init__(self, url: str, token: str | None, timeout: float = TIMEOUT,
+                 role: str = "reader"):
+        self.url = url.rstrip("/")
+        self.role = role
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    # --- reading
+
+    def config_bytes(self) -> bytes:
+        return self._get(f"{API}/config").content
+
+    @functools.cached_property
+    def config(self) -> Config:
+        return Config.parse(self.config_bytes())
+
+    def listing(self, after: int) -> list[Listed]:
+        listed = []
+        for item in self._get(f"{API}/segments", after=after).json()["segments"]:
+            try:
+                descriptor = fmt.Descriptor.from_comment(item["descriptor"])
+                listed.append(Listed(int(item["seq"]), str(item["sha256"]), descriptor.kind,
+                                     descriptor.suspect is not None))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise VaultError(f"vault at {self.url} sent a malformed listing ({exc})") from exc
+        return sorted(listed, key=lambda entry: entry.seq)
+
+    def fetch(self, seq: int, target: Path) -> bytes:
+        signature = self._get(f"{API}/segments/{seq}/signature").content
+        try:
+            with self.client.stream("GET", f"{API}/segments/{seq}") as response:
+                self._raise_for(response)
+                create_private(target)
+                with open(target, "wb") as out:
+                    for chunk in response.iter_bytes(READ_SIZE):
+                        out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise VaultError(f"vault at {self.url}: download of segment {seq} cut ({exc})") from exc
+        return signature
+
+    def head(self) -> tuple[int, str]:
+        data = self._get(f"{API}/head").json()
+        return int(data["seq"]), str(data["sha256"])
+
+    def has(self, seq: int, sha256: str) -> bool:
+        try:
+            response = self.client.get(f"{API}/segments/{seq}/info")
+        except httpx.HTTPError as exc:
+            raise VaultError(f"vault at {self.url} unreachable: {exc}") from exc
+        if response.status_code == 404:
+            return False
+        self._raise_for(response)
+        return response.json()["sha256"] == sha256
+
+    # --- appending
+
+    def stager(self, scratch: Path | None = None) -> Stager:
+        """Ciphertext is staged in the writer's own `scratch` folder, then uploaded."""
+        if scratch is None:
+            raise ValueError("a vault over HTTP stages segments in the writer's folder")
+        return Stager(scratch)
+
+    def commit(self, seq: int, staged: Staged, signature: str | bytes) -> dict:
+        try:
+            with open(staged.path, "rb") as handle:
+                return self.append(seq, handle, signature)
+        finally:
+            staged.path.unlink(missing_ok=True)
+
+    def append(self, seq: int, source: BinaryIO, signature: str | bytes) -> dict:
+        text = signature if isinstance(signature, bytes) else signature.encode()
+        headers = {"X-Releve-Signature": base64.b64encode(text).decode(),
+                   "Content-Type": "application/octet-stream"}
+        try:
+            response = self.client.put(f"{API}/segments/{seq}", content=_chunks(source),
+                                       headers=headers)
+        except httpx.HTTPError as exc:
+            raise VaultError(f"vault at {self.url} unreachable during append: {exc}") from exc
+        if response.status_code in (403, 409):
+            raise AppendRefused(_detail(response), conflict=response.status_code == 409)
+        self._raise_for(response)
+        return response.json()
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- answers
+
+    def _get(self, path: str, **params: object) -> httpx.Response:
+        try:
+            response = self.client.get(path, params=params or None)  # type: ignore[arg-type]
+        except httpx.HTTPError as exc:
+            raise VaultError(f"vault at {self.url} unreachable: {exc}") from exc
+        self._raise_for(response)
+        return response
+
+    def _raise_for(self, response: httpx.Response) -> None:
+        if response.status_code == 401:
+            raise VaultError(f"vault at {self.url} refused the token (401): use the "
+                             f"{self.role} token")
+        if response.status_code >= 400:
+            response.read()
+            raise VaultError(f"vault at {self.url} answered {response.status_code}: "
+                             f"{_detail(response)}")
+
+
+def _chunks(source: BinaryIO) -> Iterator[bytes]:
+    yield from iter(lambda: source.read(READ_SIZE), b"")
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", response.text))
+    except (ValueError, AttributeError):
+        return response.text
