@@ -24,7 +24,7 @@ from . import format as fmt
 from .chain import Listed, hash_file
 from .format import Config, SegmentInfo, VaultError
 from .minisign import MinisignError, Signature
-from .store import AppendRefused, LocalVault, Staged, Stager
+from .store import AppendRefused, LocalVault, Staged, Stager, segment_numbers
 
 API = "/v1"
 READ_SIZE = 1 << 20
@@ -108,12 +108,7 @@ class FolderSource:
         return [self._hint(seq) for seq in self._numbers() if seq > after]
 
     def _numbers(self) -> list[int]:
-        found = []
-        for entry in os.scandir(self.segments):
-            match = fmt.SEGMENT_RE.match(entry.name)
-            if match:
-                found.append(int(match.group(1)))
-        return sorted(found)
+        return segment_numbers(self.segments)
 
     def _hint(self, seq: int) -> Listed:
         try:

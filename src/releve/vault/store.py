@@ -132,12 +132,7 @@ class LocalVault:
     # --- reading --------------------------------------------------------------------
 
     def sequence_numbers(self) -> list[int]:
-        found = []
-        for entry in os.scandir(self.segments_dir):
-            match = fmt.SEGMENT_RE.match(entry.name)
-            if match:
-                found.append(int(match.group(1)))
-        return sorted(found)
+        return segment_numbers(self.segments_dir)
 
     def segment_path(self, seq: int) -> Path:
         return self.segments_dir / fmt.segment_name(seq)
@@ -288,6 +283,16 @@ class LocalVault:
             with contextlib.suppress(FileNotFoundError):
                 if entry.stat().st_mtime < limit:
                     os.unlink(entry.path)
+
+
+def segment_numbers(segments_dir: Path) -> list[int]:
+    """The numbers of the segment files in a vault's segments folder, in order."""
+    found = []
+    for entry in os.scandir(segments_dir):
+        match = fmt.SEGMENT_RE.match(entry.name)
+        if match:
+            found.append(int(match.group(1)))
+    return sorted(found)
 
 
 def _identity(path: Path) -> tuple[int, ...]:
