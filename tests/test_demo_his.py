@@ -10,9 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import socket
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +17,9 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-import uvicorn
 
 from conftest import RELEVE
+from helpers import ServerProcess, answers, free_port, serving, start_server, wait_until
 from releve.demo.his import HisError, Store, create_app, load_files, serve
 from releve.demo.his_activity import Activity, ActivityRunner
 from releve.demo.his_bulk import Exports
@@ -30,41 +27,21 @@ from releve.demo.his_bulk import Exports
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(base: str, process: subprocess.Popen, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"demo HIS exited: {process.stderr.read().decode()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/metadata", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise AssertionError("demo HIS did not answer")
+def start_his(*args: str | Path, env: dict[str, str] | None = None) -> tuple[ServerProcess, str]:
+    """`releve demo his ARGS` on a free port, once its metadata answers; it and its base."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server, _ = start_server([*RELEVE, "demo", "his", "--port", str(port), *args],
+                             lambda: answers(f"{base}/metadata"), what="the demo HIS",
+                             seconds=90, env=env)
+    return server, base
 
 
 @contextlib.contextmanager
 def running(app) -> Iterator[httpx.Client]:
     """The app under uvicorn in a thread, on a free port; a client for it."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(app, seconds=10) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield client
 
 
 def walk(client: httpx.Client, url: str, params: dict | None = None) -> tuple[list[dict], list[dict]]:
@@ -167,19 +144,13 @@ def small(tmp_path: Path) -> Iterator[tuple[httpx.Client, Store]]:
 @pytest.fixture(scope="module")
 def synthea(synthea_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """`releve demo his --load` the 100 Synthea patients, as a subprocess."""
-    port = free_port()
     db = tmp_path_factory.mktemp("his") / "his.db"
-    process = subprocess.Popen([*RELEVE, "demo", "his", "--port", str(port), "--load",
-                                str(synthea_dir), "--db", str(db)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_his("--load", synthea_dir, "--db", db)
     try:
-        wait_for(base, process)
         with httpx.Client(base_url=base, timeout=60) as client:
             yield client
     finally:
-        process.terminate()
-        process.wait(10)
+        server.stop()
 
 
 # --- against Synthea --------------------------------------------------------------------------
@@ -572,18 +543,14 @@ def test_activity_changes_show_in_history(small):
 def test_activity_runner_pauses_and_stops(small):
     client, store = small
     runner = ActivityRunner(Activity(store, random.Random(1)), interval=0.02).start()
-    deadline = time.monotonic() + 10
-    while runner.steps < 3:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until("three steps of activity", lambda: runner.steps >= 3, 10, step=0.02)
     runner.pause()
     paused = client.get("/_history", params={"_summary": "count"}).json()["total"]
     time.sleep(0.2)
     assert client.get("/_history", params={"_summary": "count"}).json()["total"] == paused
     runner.resume()
-    while client.get("/_history", params={"_summary": "count"}).json()["total"] == paused:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until("activity once resumed", lambda: client.get(
+        "/_history", params={"_summary": "count"}).json()["total"] != paused, 10, step=0.02)
     runner.stop()
     assert paused > 72
 
@@ -591,23 +558,16 @@ def test_activity_runner_pauses_and_stops(small):
 def test_cli_with_activity(tmp_path):
     """`releve demo his --activity` keeps changing; SIGTERM stops it cleanly, its
     temporary database removed."""
-    port = free_port()
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    process = subprocess.Popen([*RELEVE, "demo", "his", "--port", str(port), "--activity", "--load",
-                                str(small_data(tmp_path))], env={**os.environ, "TMPDIR": str(scratch)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_his("--activity", "--load", small_data(tmp_path),
+                             env={**os.environ, "TMPDIR": str(scratch)})
     try:
-        wait_for(base, process)
         assert any(p.name.startswith("releve-his-") for p in scratch.iterdir())
-        deadline = time.monotonic() + 20
-        while httpx.get(f"{base}/_history", params={"_summary": "count"}).json()["total"] <= 72:
-            assert time.monotonic() < deadline, "no activity"
-            time.sleep(0.2)
+        wait_until("activity", lambda: httpx.get(
+            f"{base}/_history", params={"_summary": "count"}).json()["total"] > 72, 20)
     finally:
-        process.terminate()
-        assert process.wait(10) == 0
+        assert server.stop() == 0
     assert list(scratch.iterdir()) == []
 
 

@@ -8,20 +8,18 @@ being well-behaved, does not imitate.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import orjson
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from helpers import free_port, serving
 from releve.fhir.client import Auth, FhirClient, FhirError, Retry, ahead
 
 
@@ -70,21 +68,8 @@ def make_app(faults: Faults) -> Starlette:
 @pytest.fixture
 def server() -> Iterator[tuple[str, Faults]]:
     faults = Faults()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(make_app(faults), host="127.0.0.1", port=port, log_level="error")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/fhir", faults
-    finally:
-        instance.should_exit = True
-        thread.join(5)
+    with serving(make_app(faults), seconds=10, log_level="error") as url:
+        yield f"{url}/fhir", faults
 
 
 def client(base: str, **kwargs) -> tuple[FhirClient, list[float]]:
@@ -145,9 +130,7 @@ def test_time_outs_and_refused_connections_are_retried(server):
     fhir, slept = client(base, timeout=0.3)
     assert fhir.get_json("Patient")["total"] == 9
     assert fhir.retries == 1
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = probe.getsockname()[1]
+    dead = free_port()
     nobody, slept = client(f"http://127.0.0.1:{dead}/fhir")
     with pytest.raises(FhirError, match="ConnectError"):
         nobody.get_json("Patient")

@@ -13,16 +13,14 @@ import hashlib
 import json
 import os
 import shutil
-import socket
-import subprocess
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from conftest import RELEVE, Keys, run_releve
+from helpers import ServerProcess, answers, free_port, start_server
 
 WRITER = "writer-token-4f1c2a"
 READER = "reader-token-9b3e77"
@@ -30,12 +28,6 @@ REFUSED = (401, 403, 405, 409)
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def segment(vault: Path, seq: int) -> Path:
@@ -99,7 +91,7 @@ class Served:
     state: Path
     keys: Keys
     expected: dict[str, dict]
-    process: subprocess.Popen
+    server: ServerProcess
 
     def client(self, token: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
@@ -166,39 +158,18 @@ def served(tmp_path: Path, keys: Keys, vault_dir: Path):
     assert segment_numbers(vault_dir) == [1, 2]
 
     port = free_port()
-    log = open(tmp_path / "server.log", "wb")
-    process = subprocess.Popen(
-        [*RELEVE, "vault", "serve", str(vault_dir), "--port", str(port),
+    url = f"http://127.0.0.1:{port}"
+    server, _ = start_server(
+        [*RELEVE, "vault", "serve", vault_dir, "--port", str(port),
          "--writer-token", WRITER, "--reader-token", READER],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        lambda: answers(f"{url}/v1/head", {"Authorization": f"Bearer {READER}"}),
+        what="releve vault serve", seconds=30, log=tmp_path / "server.log",
         env={k: v for k, v in os.environ.items() if not k.startswith("RELEVE_")})
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited ({process.returncode}):\n"
-                                     + (tmp_path / "server.log").read_text(errors="replace"))
-            try:
-                response = httpx.get(f"{url}/v1/head", headers={"Authorization": f"Bearer {READER}"},
-                                     timeout=2)
-                if response.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not answer within 30 s")
-            time.sleep(0.1)
         expected = {key_of(r): r for r in first + second}
-        yield Served(url, vault_dir, state, keys, expected, process)
+        yield Served(url, vault_dir, state, keys, expected, server)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
+        server.stop()
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -1,0 +1,209 @@
+"""What the tests need around the product: free loopback ports, waiting for a condition,
+servers in a subprocess or in a thread, and the processes below a process.
+
+A wait always has a deadline and says what it waited for, so a stuck test fails in
+seconds with a sentence rather than at the suite's timeout with a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+T = TypeVar("T")
+LOOPBACK = "127.0.0.1"
+
+
+# --- ports -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now (the kernel's choice, released at once)."""
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def free_port_pair() -> int:
+    """A port P with P+1 free too, for a command that takes a first port and counts on."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind((LOOPBACK, 0))
+            port = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind((LOOPBACK, port + 1))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no two consecutive free ports")
+
+
+# --- waiting ---------------------------------------------------------------------------------
+
+
+def wait_until(what: str, condition: Callable[[], T], seconds: float = 60.0,
+               step: float = 0.2) -> T:
+    """The first true value of `condition()`, polled every `step` seconds; an
+    AssertionError naming `what` once `seconds` have passed without one."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
+        time.sleep(step)
+
+
+def answers(url: str, headers: dict[str, str] | None = None) -> bool:
+    """Whether a GET of `url` gets a 200 now (a refused or failed connection is a no)."""
+    try:
+        return httpx.get(url, headers=headers, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# --- a server in a subprocess ----------------------------------------------------------------
+
+
+class ServerProcess:
+    """A server command running in its own process, its output kept in a file (a pipe
+    nobody reads would stall a talkative server) to be shown if it dies."""
+
+    def __init__(self, args: Sequence[str | Path], *, env: dict[str, str] | None = None,
+                 log: Path | None = None) -> None:
+        self.args = [str(arg) for arg in args]
+        self._log = open(log, "wb") if log is not None else tempfile.TemporaryFile()
+        self.process = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL,
+                                        env=env)
+
+    def output(self, tail: int = 2000) -> str:
+        """The last `tail` characters the server wrote."""
+        self._log.flush()
+        with open(self._log.fileno(), "rb", closefd=False) as handle:
+            handle.seek(0)
+            return handle.read().decode(errors="replace")[-tail:]
+
+    def running(self) -> bool:
+        """Whether the server process has not exited."""
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10) -> int:
+        """Ask the server to stop (SIGTERM), kill it if it does not within `timeout`
+        seconds; its exit status."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        self._log.close()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no chance to clean up."""
+        self.process.kill()
+        self.process.wait()
+
+
+def start_server(args: Sequence[str | Path], ready: Callable[[], T], *, what: str = "the server",
+                 seconds: float = 60, env: dict[str, str] | None = None,
+                 log: Path | None = None) -> tuple[ServerProcess, T]:
+    """Start a server command and wait until `ready()` is true (usually: it answers);
+    the server and that value. The server is stopped again if it never gets ready."""
+    server = ServerProcess(args, env=env, log=log)
+
+    def up() -> T:
+        if not server.running():
+            raise AssertionError(f"{what} exited ({server.process.returncode}) before it "
+                                 f"answered:\n{server.output()}")
+        return ready()
+
+    try:
+        return server, wait_until(f"{what} to answer", up, seconds)
+    except BaseException:
+        server.stop()
+        raise
+
+
+# --- a server in a thread --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def serving(app_or_config, seconds: float = 20, log_level: str = "warning") -> Iterator[str]:
+    """An ASGI app (on a free loopback port) or a uvicorn config, served by uvicorn in a
+    daemon thread of this process while the block runs; yields its base URL."""
+    import uvicorn
+
+    config = app_or_config if isinstance(app_or_config, uvicorn.Config) else uvicorn.Config(
+        app_or_config, host=LOOPBACK, port=0, log_level=log_level)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    def started() -> bool:
+        if not thread.is_alive():
+            raise AssertionError("the server's thread ended before it started")
+        return server.started
+
+    try:
+        wait_until("uvicorn to start", started, seconds, step=0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"{'https' if config.is_ssl else 'http'}://{LOOPBACK}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def _stats() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, the fields of /proc/pid/stat after the command name) of every process."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes()
+        except OSError:
+            continue  # ended meanwhile
+        yield int(entry.name), stat.rsplit(b")", 1)[1].split()
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children in their own sessions included)."""
+    children: dict[int, list[int]] = {}
+    for child, fields in _stats():
+        children.setdefault(int(fields[1]), []).append(child)
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of a process group."""
+    return [pid for pid, fields in _stats() if int(fields[2]) == pgid and fields[0] != b"Z"]
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
