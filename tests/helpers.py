@@ -8,6 +8,7 @@ seconds with a sentence rather than at the suite's timeout with a traceback.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import tempfile
@@ -83,17 +84,17 @@ class ServerProcess:
     def __init__(self, args: Sequence[str | Path], *, env: dict[str, str] | None = None,
                  log: Path | None = None) -> None:
         self.args = [str(arg) for arg in args]
-        self._log = open(log, "wb") if log is not None else tempfile.TemporaryFile()
+        self._log = open(log, "w+b") if log is not None else tempfile.TemporaryFile()
         self.process = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL,
-                                        env=env)
+                                        stdin=subprocess.DEVNULL, env=env)
 
     def output(self, tail: int = 2000) -> str:
-        """The last `tail` characters the server wrote."""
-        self._log.flush()
-        with open(self._log.fileno(), "rb", closefd=False) as handle:
-            handle.seek(0)
-            return handle.read().decode(errors="replace")[-tail:]
+        """The last `tail` bytes the server wrote (read at their offset: the server shares
+        the file's position)."""
+        fd = self._log.fileno()
+        size = os.fstat(fd).st_size
+        start = max(0, size - tail)
+        return os.pread(fd, size - start, start).decode(errors="replace")
 
     def running(self) -> bool:
         """Whether the server process has not exited."""

@@ -3,9 +3,7 @@ included, and poisoned cycles are flagged, not adopted."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,18 +11,14 @@ import httpx
 import orjson
 import pytest
 
-from conftest import RELEVE, run_releve
 from releve.vault.keys import load_identities
 from releve.vault.state import current_records
 from releve.vault.store import LocalVault
 
+from conftest import RELEVE, run_releve
+from helpers import ServerProcess, answers, free_port, serving, start_server, wait_until
+
 TYPES = ("Patient", "Observation")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -40,31 +34,29 @@ def his(tmp_path: Path) -> Iterator[str]:
                           "code": {"text": "Température"}, "subject": {"reference": f"Patient/p{i}"},
                           "valueQuantity": {"value": 37.50, "unit": "°C"}})
     data.write_bytes(b"".join(orjson.dumps(line).replace(b"37.5", b"37.50") + b"\n" for line in lines))
-    port = _free_port()
-    process = subprocess.Popen([*RELEVE, "demo", "his", "--port", str(port), "--load", str(data),
-                                "--db", str(tmp_path / "his.sqlite")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server, base = start_his(data, tmp_path / "his.sqlite")
     try:
-        base = _wait_for_base(port, process)
         yield base
     finally:
-        process.terminate()
-        process.wait(10)
+        server.stop()
 
 
-def _wait_for_base(port: int, process: subprocess.Popen | None = None) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"demo HIS exited: {process.stderr.read().decode()[-2000:]}")
-        for base in (f"http://127.0.0.1:{port}/fhir", f"http://127.0.0.1:{port}"):
-            try:
-                if httpx.get(f"{base}/metadata", timeout=2).status_code == 200:
-                    return base
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.2)
-    raise AssertionError("demo HIS did not answer")
+def start_his(load: Path, db: Path, port: int | None = None) -> tuple[ServerProcess, str]:
+    """`releve demo his` serving `load` from `db` on `port` (a free one by default); it
+    and its FHIR base."""
+    port = port or free_port()
+    return start_server([*RELEVE, "demo", "his", "--port", str(port), "--load", load, "--db", db],
+                        lambda: fhir_base(f"http://127.0.0.1:{port}"), what="the demo HIS")
+
+
+def fhir_base(url: str) -> str | None:
+    """The FHIR base under `url` whose metadata answers now, if any."""
+    return next((base for base in (f"{url}/fhir", url) if answers(f"{base}/metadata")), None)
+
+
+def his_base(url: str) -> str:
+    """The FHIR base of a server started under `url`, once it answers."""
+    return wait_until("the HIS's metadata", lambda: fhir_base(url))
 
 
 def server_state(base: str, types: tuple[str, ...] | list[str] = TYPES) -> dict[str, dict]:
@@ -148,7 +140,7 @@ def test_mass_deletion_is_flagged_and_not_adopted(his, tmp_path, keys, vault_dir
 
 
 def test_unreachable_server_fails_clearly_and_keeps_the_mark(tmp_path, keys, vault_dir):
-    port = _free_port()
+    port = free_port()
     result = capture(vault_dir, keys, tmp_path / "s", f"http://127.0.0.1:{port}/fhir",
                      "--retries", "2", check=False)
     assert result.returncode == 1
@@ -160,9 +152,7 @@ def test_unreachable_server_fails_clearly_and_keeps_the_mark(tmp_path, keys, vau
 def live_his(tmp_path: Path) -> Iterator[tuple[str, object]]:
     """The generated hospital (20 beds) served in-process, its activity stepped by hand."""
     import random
-    import threading
 
-    import uvicorn
     from rich.console import Console
 
     from releve.demo.his import create_app
@@ -172,17 +162,10 @@ def live_his(tmp_path: Path) -> Iterator[tuple[str, object]]:
 
     store = Store(tmp_path / "his.db")
     populate(store, 3, 20, None, [], Console(quiet=True))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port,
-                                           log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        base = _wait_for_base(port)
-        yield base, Activity(store, random.Random(5))
+        with serving(create_app(store), log_level="error") as url:
+            yield his_base(url), Activity(store, random.Random(5))
     finally:
-        server.should_exit = True
-        thread.join(10)
         store.close()
 
 
@@ -213,46 +196,34 @@ def test_server_killed_mid_cycle_then_back_the_vault_stays_exact(tmp_path, keys,
     data.write_bytes(b"".join(orjson.dumps({"resourceType": "Observation", "id": f"o{i}",
                                             "status": "final", "note": [{"text": "x" * 4000}]})
                               + b"\n" for i in range(20_000)))
-    db, port = tmp_path / "his.sqlite", _free_port()
-
-    def start() -> tuple[subprocess.Popen, str]:
-        process = subprocess.Popen([*RELEVE, "demo", "his", "--port", str(port), "--load",
-                                    str(data), "--db", str(db)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        return process, _wait_for_base(port, process)
-
-    his, base = start()
+    db, port = tmp_path / "his.sqlite", free_port()
+    his, base = start_his(data, db, port)
     state = tmp_path / "capture-state"
     capturing = subprocess.Popen([*RELEVE, "capture", "--vault", str(vault_dir), "--fhir", base,
                                   "--signing-key", str(keys.signing_key), "--state", str(state),
                                   "--once", "--retries", "2"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not (state / "capture-pages.spool").exists() and time.monotonic() < deadline:
-        time.sleep(0.005)  # the walk has begun: its spool of pages is open
+    # the walk has begun: its spool of pages is open
+    wait_until("the capture's spool of pages", (state / "capture-pages.spool").exists, step=0.005)
     his.kill()
-    his.wait()
     _, err = capturing.communicate(timeout=120)
     assert capturing.returncode == 1, err.decode()
     assert "capture failed" in err.decode()
     assert LocalVault(vault_dir).sequence_numbers() == []
-    his, base = start()  # same database: the server comes back as it was
+    his, base = start_his(data, db, port)  # same database and port: the server comes back as it was
     try:
         result = capture(vault_dir, keys, state, base)
         assert "segment 1 (full): 20000 put" in result.stdout.decode()
         assert len(vault_state(vault_dir, keys)) == 20_000
     finally:
-        his.terminate()
-        his.wait(10)
+        his.stop()
 
 
 def test_an_encrypted_his_raises_one_alert_in_the_vault(tmp_path, keys, vault_dir):
     """Ransomware encrypted the HIS's data under its FHIR server: answers are noise. The
     cycle fails, writes nothing of it, and leaves one empty suspect segment as the alarm."""
     import os as os_module
-    import threading
 
-    import uvicorn
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
@@ -265,11 +236,8 @@ def test_an_encrypted_his_raises_one_alert_in_the_vault(tmp_path, keys, vault_di
         Route("/metadata", lambda request: JSONResponse(statement)),
         Route("/Patient", lambda request: Response(os_module.urandom(4096),
                                                    media_type="application/fhir+json"))])
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    threading.Thread(target=server.run, daemon=True).start()
-    try:
-        base = _wait_for_base(port)
+    with serving(app, log_level="error") as url:
+        base = his_base(url)
         state = tmp_path / "capture-state"
         first = capture(vault_dir, keys, state, base, "--retries", "1", check=False)
         assert first.returncode == 1
@@ -283,8 +251,6 @@ def test_an_encrypted_his_raises_one_alert_in_the_vault(tmp_path, keys, vault_di
         assert (descriptor.puts, descriptor.deletes) == (0, 0)
         status = run_releve("capture", "status", "--state", state).stdout.decode()
         assert "looks encrypted" in status and "FAILED" in status
-    finally:
-        server.should_exit = True
 
 
 def test_a_resource_changed_during_a_page_walk_is_never_missed(live_his, tmp_path, keys,
@@ -326,18 +292,13 @@ def test_a_resource_changed_during_a_page_walk_is_never_missed(live_his, tmp_pat
 
 def test_synthea_through_the_his_arrives_whole(synthea_dir, tmp_path, keys, vault_dir):
     """Third-party data: the 100 Synthea patients loaded into the HIS, captured, equal."""
-    port = _free_port()
-    process = subprocess.Popen([*RELEVE, "demo", "his", "--port", str(port), "--load",
-                                str(synthea_dir), "--db", str(tmp_path / "his.sqlite")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    his, base = start_his(synthea_dir, tmp_path / "his.sqlite")
     try:
-        base = _wait_for_base(port, process)
         result = capture(vault_dir, keys, tmp_path / "state", base)
         assert "(full): 38473 put" in result.stdout.decode()
         assert vault_state(vault_dir, keys) == server_state(base, all_types(base))
     finally:
-        process.terminate()
-        process.wait(10)
+        his.stop()
 
 
 def test_interval_loop_runs_cycles_until_interrupted(his, tmp_path, keys, vault_dir):
@@ -347,12 +308,8 @@ def test_interval_loop_runs_cycles_until_interrupted(his, tmp_path, keys, vault_
     process = subprocess.Popen([*RELEVE, "capture", "--vault", str(vault_dir), "--fhir", his,
                                 "--signing-key", str(keys.signing_key), "--state", str(state),
                                 "--interval", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if (state / "capture.json").exists() and \
-                orjson.loads((state / "capture.json").read_bytes())["cycles"] >= 3:
-            break
-        time.sleep(0.2)
+    wait_until("three capture cycles", lambda: (state / "capture.json").exists() and
+               orjson.loads((state / "capture.json").read_bytes())["cycles"] >= 3)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err.decode()
@@ -399,8 +356,6 @@ def _make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
 
 
 def test_tls_with_the_hospitals_own_ca(tmp_path, keys, vault_dir):
-    import threading
-
     import uvicorn
     from rich.console import Console
 
@@ -414,22 +369,15 @@ def test_tls_with_the_hospitals_own_ca(tmp_path, keys, vault_dir):
                               for i in range(5)))
     store = Store(tmp_path / "his.db")
     populate(store, 1, 10, None, [data], Console(quiet=True))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port,
-                                           log_level="error", ssl_certfile=str(cert),
-                                           ssl_keyfile=str(key)))
-    threading.Thread(target=server.run, daemon=True).start()
+    config = uvicorn.Config(create_app(store), host="127.0.0.1", port=0, log_level="error",
+                            ssl_certfile=str(cert), ssl_keyfile=str(key))
     try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        base = f"https://127.0.0.1:{port}"
-        refused = capture(vault_dir, keys, tmp_path / "s1", base, check=False)
-        assert refused.returncode == 1 and "not trusted" in refused.stderr.decode()
-        trusted = capture(vault_dir, keys, tmp_path / "s2", base, "--ca-cert", ca)
-        assert "segment 1 (full): 5 put" in trusted.stdout.decode()
+        with serving(config) as base:
+            refused = capture(vault_dir, keys, tmp_path / "s1", base, check=False)
+            assert refused.returncode == 1 and "not trusted" in refused.stderr.decode()
+            trusted = capture(vault_dir, keys, tmp_path / "s2", base, "--ca-cert", ca)
+            assert "segment 1 (full): 5 put" in trusted.stdout.decode()
     finally:
-        server.should_exit = True
         store.close()
 
 

@@ -25,11 +25,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import RELEVE, run_releve
 from releve.vault.state import current_records
 from releve.vault.keys import create_signer, create_station_identity, load_identities
 from releve.vault.store import LocalVault
 from releve.vault.verify import verify
+
+from conftest import RELEVE, run_releve
+from helpers import group_members
 
 FIRST_TRIALS = 30
 SECOND_TRIALS = 20
@@ -401,19 +403,6 @@ def test_interrupted_append_leftover_is_cleaned_up(setup, base, tmp_path):
     assert list((vault / "tmp").iterdir()) == []
 
 
-def _group_members(pgid: int) -> list[int]:
-    """Processes of a process group (from /proc)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
 def test_kill_during_a_parallel_import(setup, tmp_path):
     """A > 32 MB import runs in worker processes; killing the import and its workers
     mid-scan leaves a sound vault, and the re-run completes it."""
@@ -430,14 +419,14 @@ def test_kill_during_a_parallel_import(setup, tmp_path):
     process = subprocess.Popen([*RELEVE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True)
     deadline = time.monotonic() + 30
-    while len(_group_members(process.pid)) < 3 and process.poll() is None and time.monotonic() < deadline:
+    while len(group_members(process.pid)) < 3 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
-    workers = len(_group_members(process.pid)) - 1
+    workers = len(group_members(process.pid)) - 1
     os.killpg(process.pid, signal.SIGKILL)
     process.communicate()
     assert process.returncode == -signal.SIGKILL and workers >= 2, "the import did not go parallel"
     time.sleep(0.2)
-    assert _group_members(process.pid) == []
+    assert group_members(process.pid) == []
     cli_verify(vault)
     assert LocalVault(vault).sequence_numbers() == []
     run_releve(*args)

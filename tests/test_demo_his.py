@@ -18,11 +18,12 @@ import httpx
 import orjson
 import pytest
 
-from conftest import RELEVE
-from helpers import ServerProcess, answers, free_port, serving, start_server, wait_until
 from releve.demo.his import HisError, Store, create_app, load_files, serve
 from releve.demo.his_activity import Activity, ActivityRunner
 from releve.demo.his_bulk import Exports
+
+from conftest import RELEVE
+from helpers import ServerProcess, answers, free_port, serving, start_server, wait_until
 
 # --- helpers ---------------------------------------------------------------------------------
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import html
 import os
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -23,9 +21,10 @@ from releve.station.index import read_head, reader
 from releve.station.sync import Status as SyncStatus
 from releve.station.views import formats
 from releve.vault.store import LocalVault
+from test_station_browser import CHROMIUM, CHROMIUM_ARGS
 
 from conftest import RELEVE, run_releve
-from test_station_browser import CHROMIUM, CHROMIUM_ARGS
+from helpers import alive, descendants, free_port_pair, wait_until
 
 WARDS = ("urgences", "cardiologie")
 SHOTS = os.environ.get("RELEVE_DEMO_SCREENSHOTS")
@@ -35,59 +34,6 @@ SMALL = ["--beds", "60" if SHOTS else "20", "--patients", PATIENTS, "--capture-i
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium "
                                 "(scripts/bootstrap installs it)")
-
-
-def free_pair() -> int:
-    """A port P with P+1 free too (the second station's)."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return port
-    raise AssertionError("no two consecutive free ports")
-
-
-def wait_for(what: str, condition, seconds: float = 60.0, step: float = 0.3):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below `pid` (children in their own sessions included)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(b")", 1)[1].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
 
 
 def start_demo(folder: Path, port: int, log: Path) -> subprocess.Popen:
@@ -171,13 +117,13 @@ def browser():
 
 
 def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
-    folder, port = tmp_path / "demo", free_pair()
+    folder, port = tmp_path / "demo", free_port_pair()
     demo = start_demo(folder, port, tmp_path / "demo.out")
     stations = {ward: folder / "stations" / ward for ward in WARDS}
     bases = {ward: f"http://127.0.0.1:{port + n}" for n, ward in enumerate(WARDS)}
     try:
         # the first capture reaches both stations
-        wait_for("a first sync on both stations", lambda: all(
+        wait_until("a first sync on both stations", lambda: all(
             reader(s) is not None and state_time(s) for s in stations.values()), 120)
         code, lines = status_lines(folder)
         assert code == 0, lines
@@ -206,7 +152,7 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
         segments_before = len(list((folder / "vault" / "segments").glob("*.age")))
         attack = run_releve("demo", "attack", "--dir", folder)
         assert b"encrypted in place" in attack.stdout and b"downtime declared on 2" in attack.stdout
-        alert = wait_for("the capture's alert", lambda: CaptureStatus.load(folder / "capture").alerts, 60)
+        alert = wait_until("the capture's alert", lambda: CaptureStatus.load(folder / "capture").alerts, 60)
         assert "looks encrypted" in alert[-1] or "not JSON" in alert[-1]
         vault = LocalVault(folder / "vault")
         suspects = [seq for seq in vault.sequence_numbers()
@@ -216,7 +162,7 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
         assert "encrypted" in vault.info(suspect).descriptor.suspect
         assert CaptureStatus.load(folder / "capture").last_cycle["ok"] is False
         for ward, station in stations.items():
-            wait_for(f"{ward} accounting for the suspect segment", lambda s=station: any(
+            wait_until(f"{ward} accounting for the suspect segment", lambda s=station: any(
                 skipped["seq"] == suspect for skipped in SyncStatus.load(s).skipped), 60)
 
         shown = run_releve("capture", "status", "--state", folder / "capture").stdout.decode()
@@ -264,7 +210,7 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
     failures_before = (folder / "logs" / "capture.log").read_text().count("capture failed")
     demo = start_demo(folder, port, tmp_path / "resumed.out")
     try:
-        wait_for("the resumed demo's banner",
+        wait_until("the resumed demo's banner",
                  lambda: "Ctrl-C stops" in (tmp_path / "resumed.out").read_text(), 60)
         assert _answers(f"{bases['cardiologie']}/health")
         resumed = (tmp_path / "resumed.out").read_text()
@@ -273,7 +219,7 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
         page = pages["cardiologie"]
         page.goto(f"{bases['cardiologie']}/patients/{patient['id']}")
         assert shows(page, patient)
-        wait_for("a capture cycle of the resumed demo", lambda: (
+        wait_until("a capture cycle of the resumed demo", lambda: (
             folder / "logs" / "capture.log").read_text().count("capture failed") > failures_before, 60)
         code, lines = status_lines(folder)
         assert code == 1 and lines["HIS"].startswith("DOWN") and "not JSON" in lines["HIS"]
@@ -323,14 +269,14 @@ def test_no_component_outlives_a_killed_demo(tmp_path):
     """kill -9 gives the demo no chance to stop its children: the kernel tells them
     (PR_SET_PDEATHSIG), and they end on their own."""
     folder = tmp_path / "demo"
-    demo = start_demo(folder, free_pair(), tmp_path / "demo.out")
+    demo = start_demo(folder, free_port_pair(), tmp_path / "demo.out")
     try:
-        wait_for("the demo's banner", lambda: "Ctrl-C stops" in (tmp_path / "demo.out").read_text(), 120)
-        wait_for("a first capture (its workers forked)", lambda: "segment 1 (full)" in (
+        wait_until("the demo's banner", lambda: "Ctrl-C stops" in (tmp_path / "demo.out").read_text(), 120)
+        wait_until("a first capture (its workers forked)", lambda: "segment 1 (full)" in (
             folder / "logs" / "capture.log").read_text(), 60)
         below = descendants(demo.pid)
         assert len(below) >= 7, "HIS, vault, capture, two syncs, two web apps"
     finally:
         demo.kill()
         demo.wait()
-    wait_for("every component to end", lambda: not [pid for pid in below if alive(pid)], 30)
+    wait_until("every component to end", lambda: not [pid for pid in below if alive(pid)], 30)

@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from helpers import free_port, serving
 from releve.fhir.client import Auth, FhirClient, FhirError, Retry, ahead
+
+from helpers import free_port, serving
 
 
 @dataclass

@@ -6,14 +6,10 @@ and the next doses, then the census and the directory; the data age is on every 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import orjson
 import pytest
-import uvicorn
 
 from releve.station.local.accounts import Accounts
 from releve.station.index import reader
@@ -21,6 +17,7 @@ from releve.station.views.search import search
 from releve.station.web.app import server_config
 
 from conftest import copy_station
+from helpers import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -32,24 +29,12 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
                                 "(scripts/bootstrap installs it)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def station_url(demo_station, tmp_path_factory):
     station = copy_station(demo_station, tmp_path_factory.mktemp("browser") / "station")
     Accounts(station.dir).add_user("claire", "nurse", PASSWORD, display_name="Claire Infirmière")
-    server = uvicorn.Server(server_config(station.dir, "127.0.0.1", _free_port()))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.config.port}", station.dir
-    server.should_exit = True
-    thread.join(10)
+    with serving(server_config(station.dir, "127.0.0.1", 0)) as url:
+        yield url, station.dir
 
 
 @pytest.fixture(scope="module")

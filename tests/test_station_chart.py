@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import socket
 import sqlite3
 import threading
 import time
@@ -33,6 +32,7 @@ from releve.station.i18n import english
 from releve.station.web.patient import routes
 
 from conftest import StationFixture, copy_station
+from helpers import free_port
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = dt.timezone.utc
@@ -419,12 +419,6 @@ class _SignedIn:
         await self.app(scope, receive, send)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def serve():
     """Serve a station's summary routes under uvicorn on a loopback port; yields a client."""
@@ -439,7 +433,7 @@ def serve():
             here.env.globals.setdefault(name, helper)
         app = Starlette(routes=routes, middleware=[Middleware(_SignedIn)])
         app.state.station = here
-        port = _free_port()
+        port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                access_log=False))
         thread = threading.Thread(target=server.run, daemon=True)

@@ -8,7 +8,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from releve.vault.server import create_app
 from releve.vault.store import LocalVault
 
 from conftest import run_releve
+from helpers import free_port
 
 
 def _writer(vault_dir: Path, keys, state: Path) -> Writer:
@@ -311,15 +311,9 @@ def test_station_files_are_private(tmp_path, keys, vault_dir, history):
     assert {"sqlite", "records", "sqlite-wal", "sqlite-shm", "index"} <= seen, seen
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served_vault(vault_dir):
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_app(LocalVault(vault_dir), "writer-token", "reader-token"),
                             host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
@@ -340,7 +334,7 @@ def test_sync_over_http_with_the_reader_token(tmp_path, keys, vault_dir, history
     with pytest.raises(SyncError, match="refused the token"):
         sync_once(station, HttpVault(served_vault, "wrong"))
     with pytest.raises(SyncError, match="unreachable"):
-        sync_once(station, HttpVault(f"http://127.0.0.1:{_free_port()}", "reader-token"))
+        sync_once(station, HttpVault(f"http://127.0.0.1:{free_port()}", "reader-token"))
     assert _station_rows(station) == _vault_state(vault_dir, keys)
 
 
