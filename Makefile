@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what they need first.
-.PHONY: demo test bench deps
+.PHONY: demo test test-fast bench deps
 
 deps:
 	@bash scripts/bootstrap
@@ -9,6 +9,11 @@ demo: deps
 
 test: deps
 	.venv/bin/python -m pytest -q
+
+# The inner loop: every test but those marked slow (kill -9 trials, the whole demo,
+# large captures). CI runs `make test`.
+test-fast: deps
+	.venv/bin/python -m pytest -q -m "not slow"
 
 bench: deps
 	@bash scripts/bootstrap restic

@@ -174,6 +174,7 @@ def all_types(base: str) -> list[str]:
     return sorted(r["type"] for rest in statement["rest"] for r in rest["resource"])
 
 
+@pytest.mark.slow
 def test_with_activity_the_vault_equals_the_server_after_every_cycle(live_his, tmp_path, keys, vault_dir):
     base, activity = live_his
     state = tmp_path / "capture-state"
@@ -189,6 +190,7 @@ def test_with_activity_the_vault_equals_the_server_after_every_cycle(live_his, t
     assert any(d.startswith(("admission", "discharge", "transfer")) for d in done), done
 
 
+@pytest.mark.slow
 def test_server_killed_mid_cycle_then_back_the_vault_stays_exact(tmp_path, keys, vault_dir):
     """The HIS dies while capture pages through it; the cycle fails without writing or
     moving its mark, and the next cycle, once the server is back, makes the vault exact."""
@@ -253,6 +255,7 @@ def test_an_encrypted_his_raises_one_alert_in_the_vault(tmp_path, keys, vault_di
         assert "looks encrypted" in status and "FAILED" in status
 
 
+@pytest.mark.slow
 def test_a_resource_changed_during_a_page_walk_is_never_missed(live_his, tmp_path, keys,
                                                               vault_dir, monkeypatch):
     """Changes that land while capture pages through the history are taken by the next
@@ -290,6 +293,7 @@ def test_a_resource_changed_during_a_page_walk_is_never_missed(live_his, tmp_pat
     assert vault_state(vault_dir, keys) == server_state(base, all_types(base))
 
 
+@pytest.mark.slow
 def test_synthea_through_the_his_arrives_whole(synthea_dir, tmp_path, keys, vault_dir):
     """Third-party data: the 100 Synthea patients loaded into the HIS, captured, equal."""
     his, base = start_his(synthea_dir, tmp_path / "his.sqlite")

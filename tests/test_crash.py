@@ -250,6 +250,7 @@ def run_trials(setup: Setup, tmp_path: Path, trials: int, seed: int, make_vault,
 # --- random kills --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_kill_during_first_import(setup, tmp_path):
     inputs = setup.inputs
     killed, after_kill = run_trials(
@@ -261,6 +262,7 @@ def test_kill_during_first_import(setup, tmp_path):
     assert set(after_kill) == {0, 1}, after_kill
 
 
+@pytest.mark.slow
 def test_kill_during_incremental_import(setup, base, tmp_path):
     inputs = setup.inputs
     killed, after_kill = run_trials(

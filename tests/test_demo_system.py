@@ -32,8 +32,9 @@ PATIENTS = "2000" if SHOTS else "600"  # the README's pictures show a larger hos
 SMALL = ["--beds", "60" if SHOTS else "20", "--patients", PATIENTS, "--capture-interval", "3",
          "--sync-interval", "1"]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium "
-                                "(scripts/bootstrap installs it)")
+pytestmark = [pytest.mark.slow,  # the whole demo: a hospital, its HIS, capture, two stations
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium "
+                                 "(scripts/bootstrap installs it)")]
 
 
 def start_demo(folder: Path, port: int, log: Path) -> subprocess.Popen:

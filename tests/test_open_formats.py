@@ -643,6 +643,7 @@ def change_three(folder: Path) -> dict[str, dict]:
     return {key: replace_references(resource, targets) for key, resource in changed.items()}
 
 
+@pytest.mark.slow
 def test_synthea_reimport_writes_nothing_then_three_changes_three_puts(
         synthea_vault: SyntheaVault, tmp_path: Path) -> None:
     # Synthea holds several different versions of some Organizations and Practitioners

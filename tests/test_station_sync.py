@@ -530,6 +530,7 @@ def _sync_seconds(command: list[str], start: Path, vault_dir: Path, station: Pat
     return took
 
 
+@pytest.mark.slow
 def test_kill_minus_nine_during_apply_leaves_the_index_consistent(tmp_path, keys, vault_dir):
     writer = _writer(vault_dir, keys, tmp_path / "writer")
     inputs = tmp_path / "inputs"
