@@ -47,6 +47,7 @@ CAPTURE = ("releve.capture", "releve.capture.")
 STATION = ("releve.station", "releve.station.")
 DEMO = ("releve.demo", "releve.demo.")
 CLI = "releve.cli"
+MAIN = "releve.__main__"  # `python -m releve`, should it come: the one module that may import the CLI
 
 # Imports today's code makes against the rules, (importer, imported): each is a debt,
 # named here so that it stays visible and no new one joins it unnoticed.
@@ -126,7 +127,7 @@ def broken_rule(importer: str, imported: str) -> str | None:
     if imported == importer or imported == ERRORS:
         return None
     if _matches(imported, CLI):
-        return "nothing imports the command line"
+        return None if importer == MAIN else "nothing imports the command line"
     if _matches(imported, DEMO) and not _matches(importer, DEMO):
         return "nothing outside the demo imports the demo"
     if _matches(importer, LEAVES):
@@ -174,7 +175,8 @@ def test_every_import_follows_the_dependency_rules():
 
 def test_the_allowed_list_holds_only_what_is_still_there():
     gone = ALLOWED - set(violations(edges()))
-    assert not gone, f"no longer in the code (or no longer against a rule), remove from ALLOWED: {sorted(gone)}"
+    assert not gone, ("no longer in the code (or no longer against a rule), remove from "
+                      f"ALLOWED: {sorted(gone)}")
 
 
 @pytest.mark.parametrize(("importer", "imported", "rule"), [
@@ -186,6 +188,7 @@ def test_the_allowed_list_holds_only_what_is_still_there():
     ("releve.capture.scan", "releve.station.text", "capture imports only itself, the vault and leaves"),
     ("releve.station.index", "releve.demo.hospital", "nothing outside the demo imports the demo"),
     ("releve.demo.system", "releve.cli", "nothing imports the command line"),
+    ("releve.__main__", "releve.cli", None),
     ("releve.clock", "releve.errors", None),
     ("releve.fhir.client", "releve.fhir.bundle", None),
     ("releve.capture.writer", "releve.vault.store", None),
