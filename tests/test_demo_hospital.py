@@ -388,6 +388,7 @@ def test_cli_generates_and_the_vault_imports_it(tmp_path, keys, vault_dir):
     assert "nothing changed" in again.stdout.decode()
 
 
+@pytest.mark.slow  # 20,000 patients: 7 to 12 s alone, more on a loaded machine
 def test_smoke_timing_200_beds(tmp_path):
     """Not an assertion on speed: a line in the log to notice a regression."""
     started = time.perf_counter()
