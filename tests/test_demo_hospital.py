@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from releve.errors import ReleveError
 from releve.demo.hospital import DemoInputError, generate_to, iter_resources, parse_now
 
 from conftest import run_releve
@@ -73,7 +74,7 @@ def test_same_arguments_same_bytes_whatever_the_workers(tmp_path):
     second = generate_to(tmp_path / "b", seed=11, beds=12, patients=1200, now=NOW, workers=2)
     assert first == second
     assert _files(tmp_path / "a") == _files(tmp_path / "b")
-    assert not any(p.name.endswith(".part") for p in (tmp_path / "a").iterdir())
+    assert all(p.name.endswith(".ndjson") for p in (tmp_path / "a").iterdir())
     # the files are iter_resources split by type, in the same order
     lines: dict[str, list[bytes]] = defaultdict(list)
     for resource in iter_resources(11, 12, 1200, NOW):
@@ -97,7 +98,7 @@ def test_bad_input_is_refused_clearly(tmp_path):
         generate_to(tmp_path, seed=1, beds=50, patients=40, now=NOW_TEXT)
     with pytest.raises(DemoInputError, match="not an ISO 8601"):
         generate_to(tmp_path, seed=1, beds=50, now="tomorrow morning")
-    assert issubclass(DemoInputError, ValueError)
+    assert issubclass(DemoInputError, ReleveError)
     assert list(tmp_path.iterdir()) == []
 
 

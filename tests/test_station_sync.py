@@ -21,7 +21,7 @@ import uvicorn
 
 from releve.capture.files import discover, ndjson_tasks, total_size
 from releve.capture.writer import Writer
-from releve.station.index import (Index, IndexError_, SegmentMeta, current_generation, reader,
+from releve.station.index import (Index, StationIndexError, SegmentMeta, current_generation, reader,
                                   records_path)
 from releve.station import records as station_records
 from releve.station.records import RecordError, parse_block
@@ -360,7 +360,7 @@ def test_a_damaged_or_outdated_index_is_rebuilt_by_the_next_sync(tmp_path, keys,
     generation = current_generation(station)
     records = records_path(generation)
     os.truncate(records, records.stat().st_size - 10)
-    with pytest.raises(IndexError_, match=f"{records.name} holds .* the record file is damaged: "
+    with pytest.raises(StationIndexError, match=f"{records.name} holds .* the record file is damaged: "
                                           "the index is a cache of the vault: the next sync"):
         reader(station)
     damaged = run_releve("station", "sync", "--station", station, "--vault", vault_dir)

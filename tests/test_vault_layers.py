@@ -96,5 +96,5 @@ def test_station_and_capture_reach_the_vault_through_its_interface():
     writer = imported_by("releve.capture.writer")
     assert {"releve.vault.segment", "releve.vault.source", "releve.vault.chain"} <= writer
     assert "releve.vault.segment" in imported_by("releve.capture.scan")
-    cli = imported_by("releve.cli")
+    cli = imported_by("releve.cli.vault")
     assert {"releve.vault.source", "releve.vault.state"} <= cli

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,12 +24,14 @@ from typing import Any
 
 import orjson
 
+from ..errors import ReleveError
+from ..files import write_atomic
 from .fhir_stream import PageStream
 from ..fhir.client import FhirClient, FhirError, GarbageError
 from ..vault.format import delete_line
 from .files import Source, ndjson_tasks
 from .scan import KEY_RE, Task
-from .writer import ImportError_, Writer, Written
+from .writer import WriteError, Writer, Written
 
 STATUS_NAME = "capture.json"
 OVERLAP = dt.timedelta(seconds=2)  # longest a version may take to appear after its stamp
@@ -41,7 +41,7 @@ KEEP_MESSAGES = 20
 ENTROPY_ENCRYPTED = 7.2  # bits per byte: JSON text is near 5, ciphertext near 8
 
 
-class CaptureError(Exception):
+class CaptureError(ReleveError):
     """A cycle that could not complete; nothing was written and the mark did not move."""
 
 
@@ -75,12 +75,7 @@ class Status:
 
     def save(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=state_dir, prefix=".capture-", suffix=".json")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(name, state_dir / STATUS_NAME)
+        write_atomic(state_dir / STATUS_NAME, orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2))
 
     def note(self, kind: str, message: str) -> None:
         stamped = f"{_now_text()} {message}"
@@ -130,7 +125,7 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
         if isinstance(exc, GarbageError) and not already:
             _record_garbage(writer, status, exc, mode, client.base)
         raise CaptureError(str(exc)) from exc
-    except ImportError_ as exc:
+    except WriteError as exc:
         status.note("error", str(exc))
         status.last_cycle = {"started": started.isoformat(), "ok": False, "error": str(exc)}
         raise CaptureError(str(exc)) from exc
@@ -277,7 +272,7 @@ def _bulk_cycle(client: FhirClient, writer: Writer, status: Status,
         written = writer.write(tasks, f"capture bulk {client.base}",
                                kind="full" if first else "delta", suspect=suspect,
                                size_hint=size)
-    except ImportError_ as exc:
+    except WriteError as exc:
         status.note("error", str(exc))
         status.last_cycle = {"started": started.isoformat(), "ok": False, "error": str(exc)}
         raise CaptureError(str(exc)) from exc

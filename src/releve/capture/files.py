@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import zstandard
 
+from ..errors import ReleveError
 from ..vault.format import delete_line
 from ..fhir.exact import dumps_exact, loads_exact
 from .scan import Task
@@ -33,7 +34,7 @@ UNPACKED_BUNDLES = {"searchset", "collection", "transaction", "batch", "history"
 REFERENCE_RE = re.compile(rb'"reference":"(urn:(?:uuid|oid):[^"]+)"')
 
 
-class InputError(Exception):
+class InputError(ReleveError):
     """Bad input, named by file and line (or Bundle entry)."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from ..errors import ReleveError
 from ..vault.format import delete_line
 from ..vault.segment import compress_block
 from ..fhir.bundle import as_line, decode_key, decode_page, needs_rewrite
@@ -84,7 +85,7 @@ class BlockResult:
     next: str | None = None
 
 
-class LineError(Exception):
+class LineError(ReleveError):
     def __init__(self, index: int, message: str):
         super().__init__(message)
         self.index = index

@@ -37,6 +37,7 @@ from typing import Any
 import lmdb
 import orjson
 
+from ..errors import ReleveError
 from ..vault.format import SEQ_DIGITS
 
 MAP_SIZE = 1 << 40  # address space only: the file grows with what is stored
@@ -46,7 +47,7 @@ KEEP_ON_RESET = (b"vault_id", b"config_sha256")
 SAVE_EVERY = 200_000  # rows of a pending segment committed at a time (`_save_part`)
 
 
-class StateError(Exception):
+class StateError(ReleveError):
     """The writer's state does not match the vault; the message says what to do."""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import orjson
 
+from ..errors import ReleveError
 from .. import collector
 from ..vault import format as fmt, segment
 from ..vault.chain import BrokenSegment, fetch_checked
@@ -40,8 +41,8 @@ Suspicion = str | None | Callable[[], str | None]
 Observer = Callable[[Task, BlockResult], None]
 
 
-class ImportError_(Exception):
-    """Input that cannot be imported, named by file and line; nothing was written."""
+class WriteError(ReleveError):
+    """Input the writer refuses, named by file and line; no segment was written."""
 
 
 @dataclass
@@ -110,7 +111,7 @@ class Writer:
             if written is not None and checkpoint and kind == "delta" and self._checkpoint_due():
                 try:
                     written.checkpoint = self._checkpoint()
-                except (StateError, ImportError_, VaultError) as exc:
+                except (StateError, WriteError, VaultError) as exc:
                     # the delta is safely appended; the checkpoint is tried again next time
                     written.checkpoint_error = str(exc)
             return written
@@ -261,7 +262,7 @@ class Writer:
                   progress: Callable[[int], None] | None,
                   skip: dict[int, frozenset[int]] | None,
                   counted: bool = False) -> Iterator[tuple[Task, BlockResult]]:
-        """Scan every block, in order, raising ImportError_ at the first bad line, and
+        """Scan every block, in order, raising WriteError at the first bad line, and
         _Duplicates at the end if a resource occurred twice (unless `skip` is known).
 
         `counted`: every block's puts reach the pending state, which held nothing before
@@ -275,7 +276,7 @@ class Writer:
         repeated = False
         for task, result in self._results(tasks, seq, lookups, parallel, skip or {}):
             if result.error is not None:
-                raise ImportError_(f"{_where(task, result.error_line or 0, lines_before)}: "
+                raise WriteError(f"{_where(task, result.error_line or 0, lines_before)}: "
                                    f"{result.error}")
             lines_before[task.label] += result.lines
             if skip is None:

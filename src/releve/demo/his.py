@@ -55,7 +55,7 @@ from .his_fhir import (
     EPOCH,
     MAX_LU,
     RESOURCE_TYPES,
-    FhirError,
+    HisRequestError,
     HisError,
     check_id,
     check_type,
@@ -142,7 +142,7 @@ def decode_cursor(text: str) -> list[Any]:
             return values
     except (ValueError, orjson.JSONDecodeError):
         pass
-    raise FhirError(400, "_cursor is not one this server wrote (follow the Bundle's next link)")
+    raise HisRequestError(400, "_cursor is not one this server wrote (follow the Bundle's next link)")
 
 
 def page_params(params: QueryParams, allowed: set[str], since_param: bool) -> list[int]:
@@ -151,7 +151,7 @@ def page_params(params: QueryParams, allowed: set[str], since_param: bool) -> li
         return decode_cursor(params["_cursor"])
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise FhirError(400, f"search parameter {unknown[0][:80]!r} is not supported (this server "
+        raise HisRequestError(400, f"search parameter {unknown[0][:80]!r} is not supported (this server "
                              f"knows {', '.join(sorted(allowed - {'_format'}))})", "not-supported")
     if since_param:
         low, high = (date_range(params["_since"])[0], MAX_LU) if "_since" in params else (0, MAX_LU)
@@ -159,19 +159,19 @@ def page_params(params: QueryParams, allowed: set[str], since_param: bool) -> li
         low, high = lu_bounds(params.getlist("_lastUpdated"))
     sort = params.get("_sort", "-_lastUpdated" if since_param else "_lastUpdated")
     if sort not in ("_lastUpdated", "-_lastUpdated"):
-        raise FhirError(400, f"_sort={sort[:80]} is not supported (_lastUpdated and "
+        raise HisRequestError(400, f"_sort={sort[:80]} is not supported (_lastUpdated and "
                              "-_lastUpdated are)", "not-supported")
     try:
         count = min(int(params.get("_count", DEFAULT_COUNT)), MAX_COUNT)
         if count < 0:
             raise ValueError
     except ValueError:
-        raise FhirError(400, f"_count={params['_count'][:40]} is not a whole number") from None
+        raise HisRequestError(400, f"_count={params['_count'][:40]} is not a whole number") from None
     summary = params.get("_summary")
     if summary == "count":
         count = 0
     elif summary not in (None, "false"):
-        raise FhirError(400, f"_summary={summary[:40]} is not supported (count is)", "not-supported")
+        raise HisRequestError(400, f"_summary={summary[:40]} is not supported (count is)", "not-supported")
     return [-1, -1, -1, low, high, int(sort.startswith("-")), count]
 
 
@@ -236,7 +236,7 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
             try:
                 return await run_in_threadpool(handler, request, base, body,
                                                **request.path_params)
-            except FhirError as exc:
+            except HisRequestError as exc:
                 return outcome(exc.status, str(exc), exc.code)
         return Route(path, endpoint, methods=methods)
 
@@ -253,7 +253,7 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
 
         def entry(v: Version) -> bytes:
             if v.json is None:  # Store.search finds live versions only
-                raise FhirError(500, f"{rtype}/{v.id}: a search found a deleted version", "exception")
+                raise HisRequestError(500, f"{rtype}/{v.id}: a search found a deleted version", "exception")
             return prefix + v.id.encode() + b'","resource":' + v.json + b',"search":{"mode":"match"}}'
 
         return paged(request, params, f"{base}/{rtype}", "searchset",
@@ -268,15 +268,15 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
     def read(request: Request, base: str, body: bytes, rtype: str, rid: str,
              vid: str | None = None) -> Response:
         if rid == "$export":
-            raise FhirError(400, "only the system-level $export is supported here", "not-supported")
+            raise HisRequestError(400, "only the system-level $export is supported here", "not-supported")
         if vid is not None and not vid.isdigit():
-            raise FhirError(404, f"{rtype}/{rid}/_history/{vid[:40]} does not exist", "not-found")
+            raise HisRequestError(404, f"{rtype}/{rid}/_history/{vid[:40]} does not exist", "not-found")
         return resource_response(store.read(rtype, rid, int(vid) if vid else None), base)
 
     def create(request: Request, base: str, body: bytes, rtype: str) -> Response:
         check_type(rtype)
         if "if-none-exist" in request.headers:
-            raise FhirError(400, "conditional create (If-None-Exist) is not supported",
+            raise HisRequestError(400, "conditional create (If-None-Exist) is not supported",
                             "not-supported")
         found, = store.write([Write("POST", rtype, None, parse_json(body))])
         return resource_response(found, base, 201, "return=minimal" not in prefer(request))
@@ -297,7 +297,7 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
 
     def kickoff(request: Request, base: str, body: bytes) -> Response:
         if "respond-async" not in prefer(request):
-            raise FhirError(400, "$export needs the header 'Prefer: respond-async'")
+            raise HisRequestError(400, "$export needs the header 'Prefer: respond-async'")
         query = {key: request.query_params.getlist(key) for key in request.query_params}
         types, since = kickoff_params(query, parse_json(body) if body.strip() else None)
         job = exports.start(str(request.url), base, types, since)
@@ -311,7 +311,7 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
         if found.state == "running":
             return Response(b"", 202, {"X-Progress": found.progress, "Retry-After": "1"})
         if found.state == "failed":
-            raise FhirError(500, found.error or "export failed", "exception")
+            raise HisRequestError(500, found.error or "export failed", "exception")
         return Response(orjson.dumps(found.manifest), media_type="application/json")
 
     def export_file(request: Request, base: str, body: bytes, job: str, name: str) -> Response:
@@ -363,7 +363,7 @@ def if_match(request: Request) -> int | None:
         return None
     digits = value.removeprefix("W/").strip('"')
     if not digits.isdigit():
-        raise FhirError(400, f"If-Match {value[:40]!r} is not a version (W/\"3\")")
+        raise HisRequestError(400, f"If-Match {value[:40]!r} is not a version (W/\"3\")")
     return int(digits)
 
 

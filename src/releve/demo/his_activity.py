@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from .his_fhir import FhirError
+from .his_fhir import HisRequestError
 from .his_store import Store, Write
 
 ATC = "http://www.whocc.no/atc"
@@ -165,7 +165,7 @@ class Activity:
             action = self.rng.choices(ACTIONS, WEIGHTS)[0]
             try:
                 done.append(getattr(self, action)() or self.result())
-            except FhirError as exc:  # changed under us (deleted over REST...): look again
+            except HisRequestError as exc:  # changed under us (deleted over REST...): look again
                 done.append(f"{action} skipped: {exc}")
                 self._discover()
         return done

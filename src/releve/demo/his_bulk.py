@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from .his_fhir import RESOURCE_TYPES, FhirError, date_range, format_lu
+from .his_fhir import RESOURCE_TYPES, HisRequestError, date_range, format_lu
 from .his_store import Store
 
 OUTPUT_FORMATS = {"application/fhir+ndjson", "application/ndjson", "ndjson"}
@@ -48,33 +48,33 @@ def kickoff_params(query: dict[str, list[str]], body: Any) -> tuple[list[str] | 
     params = {key: list(values) for key, values in query.items()}
     if isinstance(body, dict):
         if body.get("resourceType") != "Parameters":
-            raise FhirError(400, "a POST kick-off carries a Parameters resource")
+            raise HisRequestError(400, "a POST kick-off carries a Parameters resource")
         for parameter in body.get("parameter") or []:
             name = parameter.get("name") if isinstance(parameter, dict) else None
             value = next((v for k, v in parameter.items() if k.startswith("value")), None) \
                 if isinstance(parameter, dict) else None
             if not isinstance(name, str) or not isinstance(value, str):
-                raise FhirError(400, "each Parameters.parameter needs a name and a string value")
+                raise HisRequestError(400, "each Parameters.parameter needs a name and a string value")
             params.setdefault(name, []).append(value)
     unknown = sorted(set(params) - KICKOFF_PARAMS - {"_format"})
     if unknown:
-        raise FhirError(400, f"$export parameter {unknown[0]!r} is not supported "
+        raise HisRequestError(400, f"$export parameter {unknown[0]!r} is not supported "
                              "(_type, _since and _outputFormat are)", "not-supported")
     for output_format in params.get("_outputFormat", []):
         if output_format not in OUTPUT_FORMATS:
-            raise FhirError(400, f"_outputFormat {output_format!r} is not supported "
+            raise HisRequestError(400, f"_outputFormat {output_format!r} is not supported "
                                  "(application/fhir+ndjson is)", "not-supported")
     types = None
     if "_type" in params:
         types = [t.strip() for value in params["_type"] for t in value.split(",") if t.strip()]
         for rtype in types:
             if rtype not in RESOURCE_TYPES:
-                raise FhirError(400, f"_type: unknown resource type {rtype[:80]!r}")
+                raise HisRequestError(400, f"_type: unknown resource type {rtype[:80]!r}")
         types = sorted(set(types))
     since = None
     if "_since" in params:
         if len(params["_since"]) != 1:
-            raise FhirError(400, "_since is given more than once")
+            raise HisRequestError(400, "_since is given more than once")
         since = date_range(params["_since"][0])[0]
     return types, since
 
@@ -105,7 +105,7 @@ class Exports:
         with self._lock:
             job = self.jobs.get(job_id)
         if job is None:
-            raise FhirError(404, f"no export job {job_id[:40]!r} (finished and deleted, or never "
+            raise HisRequestError(404, f"no export job {job_id[:40]!r} (finished and deleted, or never "
                                  "started)", "not-found")
         return job
 
@@ -121,7 +121,7 @@ class Exports:
         job = self.get(job_id)
         path = job.directory / name
         if job.state != "done" or "/" in name or name.startswith(".") or not path.is_file():
-            raise FhirError(404, f"no file {name[:80]!r} in export {job_id[:40]}", "not-found")
+            raise HisRequestError(404, f"no file {name[:80]!r} in export {job_id[:40]}", "not-found")
         return path
 
     def close(self) -> None:

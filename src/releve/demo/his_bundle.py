@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from .his_fhir import FhirError, check_id, check_type
+from .his_fhir import HisRequestError, check_id, check_type
 from .his_store import Store, Version, Write
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
@@ -36,39 +36,39 @@ class Entry:
 
 def parse_entry(number: int, entry: Any, base: str) -> Entry:
     if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
-        raise FhirError(400, "an entry without a request")
+        raise HisRequestError(400, "an entry without a request")
     request = entry["request"]
     method, url = request.get("method"), request.get("url")
     if method not in ORDER:
-        raise FhirError(400, f"request.method {str(method)[:20]!r} is not supported "
+        raise HisRequestError(400, f"request.method {str(method)[:20]!r} is not supported "
                              "(GET, POST, PUT, DELETE are)", "not-supported")
     if not isinstance(url, str) or not url:
-        raise FhirError(400, "request.url is missing")
+        raise HisRequestError(400, "request.url is missing")
     if "ifNoneExist" in request or "ifNoneMatch" in request or "ifModifiedSince" in request \
             or "?" in url:
-        raise FhirError(400, "conditional requests are not supported", "not-supported")
+        raise HisRequestError(400, "conditional requests are not supported", "not-supported")
     url = url.removeprefix(base + "/").strip("/")
     parts = url.split("/")
     rtype = check_type(parts[0])
     rid = version = None
     if method == "POST":
         if len(parts) != 1:
-            raise FhirError(400, f"POST {url[:80]}: expected a resource type")
+            raise HisRequestError(400, f"POST {url[:80]}: expected a resource type")
     elif len(parts) == 2 or (method == "GET" and len(parts) == 4 and parts[2] == "_history"
                              and parts[3].isdigit()):
         rid = check_id(parts[1])
         version = int(parts[3]) if len(parts) == 4 else None
     else:
-        raise FhirError(400, f"{method} {url[:80]}: expected Type/id")
+        raise HisRequestError(400, f"{method} {url[:80]}: expected Type/id")
     resource = entry.get("resource")
     if method in ("POST", "PUT"):
         if not isinstance(resource, dict) or resource.get("resourceType") != rtype:
-            raise FhirError(400, f"{method} {url[:80]} needs a {rtype} resource")
+            raise HisRequestError(400, f"{method} {url[:80]} needs a {rtype} resource")
     if_match = request.get("ifMatch")
     if if_match is not None:
         digits = str(if_match).removeprefix("W/").strip('"')
         if not digits.isdigit():
-            raise FhirError(400, f"ifMatch {str(if_match)[:40]!r} is not a version (W/\"3\")")
+            raise HisRequestError(400, f"ifMatch {str(if_match)[:40]!r} is not a version (W/\"3\")")
         if_match = int(digits)
     full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
     return Entry(number, method, rtype, rid, version, resource, if_match, full_url)
@@ -82,7 +82,7 @@ def resolve(value: Any, targets: dict[str, str], number: int) -> None:
             if reference in targets:
                 value["reference"] = targets[reference]
             elif reference.startswith(("urn:uuid:", "urn:oid:")):
-                raise FhirError(400, f"entry {number}: reference {reference[:80]} points to no "
+                raise HisRequestError(400, f"entry {number}: reference {reference[:80]} points to no "
                                      "entry of this transaction")
         for item in value.values():
             resolve(item, targets, number)
@@ -100,7 +100,7 @@ def response_entry(found: Version, representation: bool, created: bool = False) 
     return {"response": response, "_json": found.json if representation else None}
 
 
-def error_entry(exc: FhirError) -> dict[str, Any]:
+def error_entry(exc: HisRequestError) -> dict[str, Any]:
     return {"response": {"status": f"{exc.status} {HTTPStatus(exc.status).phrase}",
                          "outcome": {"resourceType": "OperationOutcome", "issue": [
                              {"severity": "error", "code": exc.code, "diagnostics": str(exc)}]}},
@@ -121,16 +121,16 @@ def encode(kind: str, entries: list[dict[str, Any]]) -> bytes:
 def process_bundle(store: Store, bundle: Any, base: str, representation: bool) -> tuple[int, bytes]:
     """(HTTP status, body) for a POSTed transaction or batch Bundle."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        raise FhirError(400, "POST [base] takes a transaction or batch Bundle")
+        raise HisRequestError(400, "POST [base] takes a transaction or batch Bundle")
     kind = bundle.get("type")
     raw = bundle.get("entry") or []
     if not isinstance(raw, list):
-        raise FhirError(400, "Bundle.entry is not a list")
+        raise HisRequestError(400, "Bundle.entry is not a list")
     if kind == "transaction":
         return 200, encode("transaction-response", transaction(store, raw, base, representation))
     if kind == "batch":
         return 200, encode("batch-response", batch(store, raw, base, representation))
-    raise FhirError(400, f"Bundle.type {str(kind)[:40]!r}: only transaction and batch are processed")
+    raise HisRequestError(400, f"Bundle.type {str(kind)[:40]!r}: only transaction and batch are processed")
 
 
 def transaction(store: Store, raw: list[Any], base: str, representation: bool) -> list[dict[str, Any]]:
@@ -138,19 +138,19 @@ def transaction(store: Store, raw: list[Any], base: str, representation: bool) -
     for number, item in enumerate(raw, start=1):
         try:
             entries.append(parse_entry(number, item, base))
-        except FhirError as exc:
+        except HisRequestError as exc:
             exc.args = (f"entry {number}: {exc}",)
             raise
     targets: dict[str, str] = {}
     for entry in entries:
         if entry.method == "GET":
-            raise FhirError(400, f"entry {entry.number}: GET entries belong in a batch, "
+            raise HisRequestError(400, f"entry {entry.number}: GET entries belong in a batch, "
                                  "not a transaction", "not-supported")
         if entry.method == "POST":
             entry.id = str(uuid.uuid4())
         if entry.full_url and entry.id and entry.method != "DELETE":
             if entry.full_url in targets:
-                raise FhirError(400, f"entry {entry.number}: fullUrl {entry.full_url[:80]} "
+                raise HisRequestError(400, f"entry {entry.number}: fullUrl {entry.full_url[:80]} "
                                      "appears twice")
             targets[entry.full_url] = f"{entry.type}/{entry.id}"
     for entry in entries:
@@ -160,7 +160,7 @@ def transaction(store: Store, raw: list[Any], base: str, representation: bool) -
     writes = [Write(e.method, e.type, e.id, _to_write(e), e.if_match) for e in ordered]
     try:
         results = store.write(writes)
-    except FhirError as exc:
+    except HisRequestError as exc:
         index = getattr(exc, "index", None)
         if index is not None:
             exc.args = (f"entry {ordered[index].number}: {exc}",)
@@ -191,7 +191,7 @@ def batch(store: Store, raw: list[Any], base: str, representation: bool) -> list
             result, = store.write([Write(entry.method, entry.type, entry.id, entry.resource,
                                          entry.if_match)])
             out.append(response_entry(result, representation, entry.method == "POST"))
-        except FhirError as exc:
+        except HisRequestError as exc:
             out.append(error_entry(exc))
     return out
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+from ..errors import ReleveError
 from ..fhir.exact import loads_exact
 
 RESOURCE_TYPES = frozenset("""
@@ -44,11 +45,11 @@ MAX_LU = (1 << 63) - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class HisError(ValueError):
+class HisError(ReleveError):
     """Bad input to the demo HIS (a file it cannot load, a database it cannot serve)."""
 
 
-class FhirError(Exception):
+class HisRequestError(ReleveError):
     """A request the server refuses: becomes an OperationOutcome with this HTTP status."""
 
     def __init__(self, status: int, message: str, code: str = "invalid"):
@@ -81,7 +82,7 @@ def date_range(text: str) -> tuple[int, int]:
     a second. Times without a zone are UTC; a '+' decoded to a space is read back."""
     match = DATE_RE.fullmatch(text)
     if not match:
-        raise FhirError(400, f"{text!r} is not a FHIR date, dateTime or instant")
+        raise HisRequestError(400, f"{text!r} is not a FHIR date, dateTime or instant")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
         tz = UTC
@@ -92,7 +93,7 @@ def date_range(text: str) -> tuple[int, int]:
                          int(minute or 0), int(second or 0), int((fraction or "0")[:6].ljust(6, "0")),
                          tzinfo=tz)
     except ValueError as exc:
-        raise FhirError(400, f"{text!r} is not a valid date ({exc})") from None
+        raise HisRequestError(400, f"{text!r} is not a valid date ({exc})") from None
     if fraction:
         step = timedelta(microseconds=10 ** max(0, 6 - len(fraction)))
     elif second:
@@ -127,20 +128,20 @@ def lu_bounds(values: Iterable[str]) -> tuple[int, int]:
         elif prefix == "le":
             high = min(high, end - 1)
         else:
-            raise FhirError(400, f"_lastUpdated prefix {prefix!r} is not supported "
+            raise HisRequestError(400, f"_lastUpdated prefix {prefix!r} is not supported "
                                  "(eq, gt, ge, lt, le are)", "not-supported")
     return low, high
 
 
 def check_type(rtype: str) -> str:
     if rtype not in RESOURCE_TYPES:
-        raise FhirError(404, f"unknown resource type {rtype[:80]!r}", "not-supported")
+        raise HisRequestError(404, f"unknown resource type {rtype[:80]!r}", "not-supported")
     return rtype
 
 
 def check_id(rid: str) -> str:
     if not ID_RE.fullmatch(rid):
-        raise FhirError(400, f"{rid[:80]!r} is not a valid FHIR id")
+        raise HisRequestError(400, f"{rid[:80]!r} is not a valid FHIR id")
     return rid
 
 
@@ -149,4 +150,4 @@ def parse_json(body: bytes, what: str = "the request body") -> Any:
     try:
         return loads_exact(body)
     except (ValueError, RecursionError) as exc:
-        raise FhirError(400, f"{what} is not valid JSON ({exc})") from None
+        raise HisRequestError(400, f"{what} is not valid JSON ({exc})") from None

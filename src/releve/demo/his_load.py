@@ -12,7 +12,7 @@ import orjson
 from rich.console import Console
 
 from ..fhir.exact import loads_exact
-from .his_fhir import ID_RE, RESOURCE_TYPES, FhirError, HisError
+from .his_fhir import ID_RE, RESOURCE_TYPES, HisRequestError, HisError
 from .his_store import Store, Write
 
 
@@ -94,7 +94,7 @@ def populate(store: Store, seed: int, beds: int, patients: int | None, load: lis
 
                 count = store.load(counted(iter_resources(seed=seed, beds=beds, patients=patients,
                                                           now=parse_now(None))))
-        except FhirError as exc:
+        except HisRequestError as exc:
             raise HisError(f"cannot load {what}: {exc}") from None
     store.set_setting("source", wanted)
     console.print(f"{count} resources loaded from {what} in {time.monotonic() - started:.1f} s")

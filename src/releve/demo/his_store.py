@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fhir.exact import dumps_exact
-from .his_fhir import FhirError, HisError, check_id, check_type, format_lu
+from .his_fhir import HisRequestError, HisError, check_id, check_type, format_lu
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -56,7 +56,7 @@ def stamp(resource: dict[str, Any], rtype: str, rid: str, version: int, lu: int)
     meta.lastUpdated set by the server, the rest as received (decimals kept exact)."""
     meta = resource.get("meta") or {}
     if not isinstance(meta, dict):
-        raise FhirError(400, f"{rtype}/{rid}: meta is not an object")
+        raise HisRequestError(400, f"{rtype}/{rid}: meta is not an object")
     body = {"resourceType": rtype, "id": rid,
             "meta": {**meta, "versionId": str(version), "lastUpdated": format_lu(lu)}}
     for key, value in resource.items():
@@ -65,7 +65,7 @@ def stamp(resource: dict[str, Any], rtype: str, rid: str, version: int, lu: int)
     try:
         return dumps_exact(body)
     except (RecursionError, TypeError) as exc:
-        raise FhirError(400, f"{rtype}/{rid}: cannot be stored ({exc})") from None
+        raise HisRequestError(400, f"{rtype}/{rid}: cannot be stored ({exc})") from None
 
 
 @dataclass
@@ -198,11 +198,11 @@ class Store:
         return self._last
 
     def write(self, writes: list[Write]) -> list[Version]:
-        """All writes in one SQLite transaction: all are applied or none (FhirError,
+        """All writes in one SQLite transaction: all are applied or none (HisRequestError,
         its `index` the failing write's)."""
         with self._lock:
             if self._closed:
-                raise FhirError(503, "the server is shutting down", "transient")
+                raise HisRequestError(503, "the server is shutting down", "transient")
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -210,7 +210,7 @@ class Store:
                 for index, write in enumerate(writes):
                     try:
                         results.append(self._apply(db, write))
-                    except FhirError as exc:
+                    except HisRequestError as exc:
                         exc.index = index  # type: ignore[attr-defined]
                         raise
                 db.execute("COMMIT")
@@ -228,11 +228,11 @@ class Store:
                          "ON v.lu = c.lu WHERE c.type = ? AND c.id = ?", (rtype, rid)).fetchone()
         version, lu, deleted, old = row if row else (0, 0, 1, None)
         if write.if_match is not None and write.if_match != version:
-            raise FhirError(412, f"{rtype}/{rid} is at version {version}, not {write.if_match}",
+            raise HisRequestError(412, f"{rtype}/{rid} is at version {version}, not {write.if_match}",
                             "conflict")
         if write.method == "DELETE":
             if row is None:
-                raise FhirError(404, f"{rtype}/{rid} does not exist", "not-found")
+                raise HisRequestError(404, f"{rtype}/{rid} does not exist", "not-found")
             if deleted:
                 return Version(rtype, rid, version, lu, True, None, 204)
             new_lu = self._clock()
@@ -242,15 +242,15 @@ class Store:
                        (version + 1, new_lu, rtype, rid))
             return Version(rtype, rid, version + 1, new_lu, True, None, 204)
         if write.method == "POST" and row is not None:
-            raise FhirError(409, f"{rtype}/{rid} already exists", "duplicate")
+            raise HisRequestError(409, f"{rtype}/{rid} already exists", "duplicate")
         resource = write.resource
         if not isinstance(resource, dict):
-            raise FhirError(400, f"{write.method} {rtype}/{rid} without a resource")
+            raise HisRequestError(400, f"{write.method} {rtype}/{rid} without a resource")
         if resource.get("resourceType") != rtype:
-            raise FhirError(400, f"resourceType {str(resource.get('resourceType'))[:80]!r} does not "
+            raise HisRequestError(400, f"resourceType {str(resource.get('resourceType'))[:80]!r} does not "
                                  f"match {rtype}")
         if "id" in resource and resource["id"] != rid and write.method == "PUT":
-            raise FhirError(400, f"resource id {str(resource['id'])[:80]!r} does not match the "
+            raise HisRequestError(400, f"resource id {str(resource['id'])[:80]!r} does not match the "
                                  f"url's {rid!r}")
         if old is not None and not deleted and stamp(resource, rtype, rid, version, lu) == old:
             return Version(rtype, rid, version, lu, False, old, 200)  # nothing changed
@@ -305,7 +305,7 @@ class Store:
                 for write in later:
                     try:
                         self._apply(db, write)
-                    except FhirError as exc:
+                    except HisRequestError as exc:
                         if not (write.method == "DELETE" and exc.status == 404):
                             raise  # deleting what was never loaded is nothing to do
                 db.execute("COMMIT")
@@ -346,10 +346,10 @@ class Store:
                                    (rtype, rid, version)).fetchone()
         where = f"{rtype}/{rid}" + (f"/_history/{version}" if version is not None else "")
         if row is None:
-            raise FhirError(404, f"{where[:200]} does not exist", "not-found")
+            raise HisRequestError(404, f"{where[:200]} does not exist", "not-found")
         found = Version(rtype, rid, row[0], row[1], bool(row[2]), row[3])
         if found.deleted:
-            raise FhirError(410, f"{where} was deleted at {found.last_updated}", "deleted")
+            raise HisRequestError(410, f"{where} was deleted at {found.last_updated}", "deleted")
         return found
 
     def search(self, rtype: str, low: int, high: int, count: int, descending: bool,
@@ -407,7 +407,7 @@ class Store:
                 if rid is not None and total == 0 and after is None:
                     if conn.execute("SELECT 1 FROM current WHERE type = ? AND id = ?",
                                     (rtype, rid)).fetchone() is None:
-                        raise FhirError(404, f"{rtype}/{rid} does not exist", "not-found")
+                        raise HisRequestError(404, f"{rtype}/{rid} does not exist", "not-found")
             order = "DESC" if descending else "ASC"
             rows = conn.execute(f"SELECT type, id, version, lu, deleted, json FROM versions "
                                 f"WHERE {where}lu BETWEEN ? AND ? ORDER BY lu {order} LIMIT ?",

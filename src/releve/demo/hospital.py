@@ -16,6 +16,7 @@ occupied, 100 MPI patients a bed by default. 1000 beds and 100,000 patients make
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import random
@@ -23,9 +24,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
+from ..errors import ReleveError
+from ..files import AS_CREATED, atomic_file
 from .. import clock
 from . import build as b
 from .care import emergency_now, history, inpatient
@@ -63,7 +67,7 @@ VIA_EMERGENCY = {"icu": 0.7, "medicine": 0.6, "geriatrics": 0.8, "short": 1.0, "
 URGENT_SURGERY = {"appendectomy", "hip_fracture", "cholecystectomy"}
 
 
-class DemoInputError(ValueError):
+class DemoInputError(ReleveError):
     """A size or a date the demo hospital cannot be generated with."""
 
 
@@ -324,33 +328,22 @@ def _render_block(bounds: tuple[int, int]) -> dict[str, tuple[int, bytes]]:
 
 
 class _Files:
-    """One Type.ndjson per resource type, written under a temporary name and renamed
-    into place only when complete, so a crash never leaves a truncated file behind."""
+    """One Type.ndjson per resource type, each an atomic_file of `files` (they take their
+    names when `stack` closes without an error): a crash never leaves a truncated file."""
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, stack: contextlib.ExitStack):
         self.out_dir = out_dir
-        self.files: dict = {}
+        self.stack = stack
+        self.files: dict[str, BinaryIO] = {}
         self.counts: dict[str, int] = {}
 
     def write(self, rtype: str, count: int, data: bytes) -> None:
         handle = self.files.get(rtype)
         if handle is None:
-            handle = self.files[rtype] = open(self.out_dir / f"{rtype}.ndjson.part", "wb",
-                                              buffering=1 << 20)
+            handle = self.files[rtype] = self.stack.enter_context(
+                atomic_file(self.out_dir / f"{rtype}.ndjson", AS_CREATED, buffering=1 << 20))
         handle.write(data)
         self.counts[rtype] = self.counts.get(rtype, 0) + count
-
-    def finish(self) -> dict[str, int]:
-        for rtype, handle in self.files.items():
-            handle.close()
-            os.replace(self.out_dir / f"{rtype}.ndjson.part", self.out_dir / f"{rtype}.ndjson")
-        self.files = {}
-        return dict(self.counts)
-
-    def abandon(self) -> None:
-        for rtype, handle in self.files.items():
-            handle.close()
-            (self.out_dir / f"{rtype}.ndjson.part").unlink(missing_ok=True)
 
 
 def generate_to(out_dir: Path, seed: int, beds: int, patients: int | None = None,
@@ -361,8 +354,8 @@ def generate_to(out_dir: Path, seed: int, beds: int, patients: int | None = None
     hospital = plan_hospital(seed, beds, patients, now)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = _Files(out_dir)
-    try:
+    with contextlib.ExitStack() as stack:
+        files = _Files(out_dir, stack)
         site: dict[str, list[bytes]] = {}
         for resource in site_resources(hospital.site, hospital.occupied, hospital.now):
             site.setdefault(resource["resourceType"], []).append(orjson.dumps(resource))
@@ -385,7 +378,4 @@ def generate_to(out_dir: Path, seed: int, beds: int, patients: int | None = None
             for start, stop in blocks:
                 for rtype, lines in _render(hospital, start, stop).items():
                     files.write(rtype, len(lines), b"\n".join(lines) + b"\n")
-        return files.finish()
-    except BaseException:
-        files.abandon()
-        raise
+        return dict(files.counts)

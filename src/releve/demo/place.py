@@ -23,7 +23,8 @@ from pathlib import Path
 
 import orjson
 
-from ..vault.store import VaultError
+from ..errors import ReleveError
+from ..files import write_atomic
 
 # (folder name, name shown on every page): one station per ward
 WARDS = (("urgences", "Poste de secours Urgences"),
@@ -36,7 +37,7 @@ PASSWORD = "demo"
 SIGNER = "capture"
 
 
-class DemoError(VaultError):
+class DemoError(ReleveError):
     """Something the operator can fix (a port in use, a folder that is not a demo)."""
 
 
@@ -138,10 +139,4 @@ def _read(path: Path) -> dict:
 
 def write_json(path: Path, data: dict) -> None:
     """Atomically, 0600 (demo.json holds the vault's tokens)."""
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")

@@ -20,6 +20,7 @@ from ..capture.writer import Writer
 from ..vault import keys
 from ..vault.store import LocalVault
 from ..vault.verify import BrokenSegment, verify
+from .place import DemoError
 
 PATIENTS = [
     ("Hélène", "Martin", "female", "1948-03-12", "Pénicilline", "urticaire"),
@@ -61,7 +62,7 @@ def run(directory: Path | None, console: Console) -> None:
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="releve-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     if any(root.iterdir()):
-        raise keys.KeyError_(f"{root} is not empty; give the demo a new folder with --dir")
+        raise DemoError(f"{root} is not empty; give the demo a new folder with --dir")
     step = _Steps(console)
 
     step("Clés : une identité de poste (age) et une clé de signature (minisign)")

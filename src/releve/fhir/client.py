@@ -28,6 +28,7 @@ import httpx
 import msgspec
 import orjson
 
+from ..errors import ReleveError
 from .bundle import Head, Page, page_head, split_page
 from .exact import loads_exact
 
@@ -35,7 +36,7 @@ RETRY_STATUS = frozenset({429, 502, 503, 504})
 FHIR_JSON = "application/fhir+json"
 
 
-class FhirError(Exception):
+class FhirError(ReleveError):
     """The server cannot be read as a FHIR server should be; the message says why."""
 
 

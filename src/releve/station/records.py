@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 
+from ..errors import ReleveError
 from .. import collector
 from ..children import die_with_parent
 from ..memory import keep_freed_memory
@@ -51,7 +52,7 @@ BLOCK = 4 << 20  # bytes of plaintext per parsed block
 PARALLEL_FROM = 1 << 20  # segment file bytes (about 20 MB of plaintext): smaller ones are parsed in the syncing process
 
 
-class RecordError(ValueError):
+class RecordError(ReleveError):
     """A segment whose plaintext is not what its signature says (refused whole)."""
 
 

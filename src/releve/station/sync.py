@@ -20,27 +20,28 @@ import contextlib
 import fcntl
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from collections.abc import Iterator
 
 import orjson
 
+from ..errors import ReleveError
+from ..files import write_atomic
 from ..vault import chain, format as fmt, source as vault_source
 from ..vault.chain import Listed
 from ..vault.format import Config, VaultError
-from ..vault.keys import KeyError_, load_identities
+from ..vault.keys import KeyFileError, load_identities
 from ..vault.source import Source
 from . import folder
 from .folder import SETTINGS_NAME
-from .index import Index, IndexError_, SegmentMeta, utc_text
+from .index import Index, StationIndexError, SegmentMeta, utc_text
 from .private import create_private
 from .records import Parser, RecordError, segment_batches
 
 
 
-class SyncError(Exception):
+class SyncError(ReleveError):
     """A sync that stopped: the index still holds its last good state."""
 
 
@@ -86,7 +87,7 @@ def init_station(station_dir: Path, identity: Path, name: str | None = None,
                         "new folder")
     try:
         identities = load_identities(Path(identity))
-    except KeyError_ as exc:
+    except KeyFileError as exc:
         raise SyncError(str(exc)) from exc
     config = None
     if source is not None:
@@ -97,7 +98,7 @@ def init_station(station_dir: Path, identity: Path, name: str | None = None,
         _check_recipient(config, identities)
     station_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(station_dir, 0o700)
-    write_atomic(folder.identity_file(station_dir), Path(identity).read_bytes(), mode=0o600)
+    write_atomic(folder.identity_file(station_dir), Path(identity).read_bytes())
     settings = Settings(name=name or station_dir.name)
     settings.save(station_dir)
     if config is not None:
@@ -203,7 +204,7 @@ def _sync_recorded(station_dir: Path, source: Source) -> Outcome:
     status.last_attempt = utc_text()
     try:
         outcome = _sync(station_dir, source, status)
-    except (SyncError, VaultError, RecordError, fmt.FormatError, KeyError_, IndexError_) as exc:
+    except (SyncError, VaultError, RecordError, StationIndexError) as exc:
         status.error = str(exc)
         status.save(station_dir)
         raise SyncError(str(exc)) from exc
@@ -283,20 +284,6 @@ def _meta(info: fmt.SegmentInfo) -> SegmentMeta:
     d = info.descriptor
     return SegmentMeta(info.seq, info.sha256, d.kind, d.time, d.source, d.puts, d.deletes,
                        d.suspect)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["sync_once", "init_station", "open_source", "Settings", "Status", "SyncError"]

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from .. import clock
+from .errors import VaultError
 from .minisign import MinisignError, PublicKey
 
 FORMAT_NAME = "releve-vault"
@@ -32,7 +33,7 @@ TEXT_MAX = 200  # source and suspect reason are cut to this many characters when
 COMMENT_MAX = 1000  # bytes; the descriptor must fit in one minisign trusted comment
 
 
-class FormatError(ValueError):
+class FormatError(VaultError):
     """Bytes that do not follow the vault format."""
 
 
@@ -143,10 +144,6 @@ class Header:
         if not isinstance(types, dict):
             raise FormatError("plaintext header types must be an object")
         return cls(Descriptor.from_dict(data), types)
-
-
-class VaultError(Exception):
-    """The vault refuses an operation or is not sound; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ Every key file is created with mode 0600 and never overwritten.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from pyrage import x25519
 
+from .errors import VaultError
 from .. import clock
 from .minisign import MinisignError, PublicKey, SecretKey, write_private
 
@@ -19,7 +19,7 @@ from .minisign import MinisignError, PublicKey, SecretKey, write_private
 Signer = SecretKey  # a signer's secret key, as load_signer gives it; segment.sign uses it
 
 
-class KeyError_(ValueError):
+class KeyFileError(VaultError):
     """A key file that cannot be used, with a message fit for the operator."""
 
 
@@ -40,7 +40,7 @@ def load_identities(path: Path) -> list[x25519.Identity]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise KeyError_(f"cannot read identity file {path}: {exc.strerror}") from exc
+        raise KeyFileError(f"cannot read identity file {path}: {exc.strerror}") from exc
     identities = []
     for line in text.splitlines():
         line = line.strip()
@@ -49,9 +49,9 @@ def load_identities(path: Path) -> list[x25519.Identity]:
         try:
             identities.append(x25519.Identity.from_str(line))
         except Exception as exc:  # pyrage raises its own IdentityError
-            raise KeyError_(f"{path}: not an age X25519 identity") from exc
+            raise KeyFileError(f"{path}: not an age X25519 identity") from exc
     if not identities:
-        raise KeyError_(f"{path}: no age identity found")
+        raise KeyFileError(f"{path}: no age identity found")
     return identities
 
 
@@ -59,7 +59,7 @@ def parse_recipient(text: str) -> x25519.Recipient:
     try:
         return x25519.Recipient.from_str(text.strip())
     except Exception as exc:
-        raise KeyError_(f"not an age X25519 recipient: {text.strip()[:80]!r}") from exc
+        raise KeyFileError(f"not an age X25519 recipient: {text.strip()[:80]!r}") from exc
 
 
 def create_signer(directory: Path, name: str) -> tuple[Path, Path, PublicKey]:
@@ -69,7 +69,7 @@ def create_signer(directory: Path, name: str) -> tuple[Path, Path, PublicKey]:
     key_path = directory / f"{_safe(name)}.minisign.key"
     pub_path = directory / f"{_safe(name)}.pub"
     if pub_path.exists():
-        raise KeyError_(f"{pub_path} already exists; keys are never overwritten")
+        raise KeyFileError(f"{pub_path} already exists; keys are never overwritten")
     _create(key_path, secret.to_file_text())
     pub_path.write_text(secret.public.to_file_text())
     return key_path, pub_path, secret.public
@@ -79,9 +79,9 @@ def load_signer(path: Path) -> SecretKey:
     try:
         return SecretKey.from_file_text(path.read_text())
     except OSError as exc:
-        raise KeyError_(f"cannot read signing key {path}: {exc.strerror}") from exc
+        raise KeyFileError(f"cannot read signing key {path}: {exc.strerror}") from exc
     except MinisignError as exc:
-        raise KeyError_(f"{path}: {exc}") from exc
+        raise KeyFileError(f"{path}: {exc}") from exc
 
 
 def load_public_key(path_or_text: str) -> PublicKey:
@@ -89,22 +89,22 @@ def load_public_key(path_or_text: str) -> PublicKey:
     path = Path(path_or_text)
     looks_like_path = "/" in path_or_text or path_or_text.endswith(".pub")
     if looks_like_path and not path.exists():
-        raise KeyError_(f"{path_or_text}: no such public key file")
+        raise KeyFileError(f"{path_or_text}: no such public key file")
     try:
         text = path.read_text() if path.exists() else path_or_text
         return PublicKey.from_file_text(text)
     except MinisignError as exc:
-        raise KeyError_(f"{path_or_text}: {exc}") from exc
+        raise KeyFileError(f"{path_or_text}: {exc}") from exc
 
 
 def _create(path: Path, text: str) -> None:
     try:
         write_private(path, text)
     except FileExistsError as exc:
-        raise KeyError_(f"{path} already exists; keys are never overwritten") from exc
+        raise KeyFileError(f"{path} already exists; keys are never overwritten") from exc
 
 
 def _safe(name: str) -> str:
     if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
-        raise KeyError_(f"key name {name!r}: use letters, digits, '-', '_' and '.'")
+        raise KeyFileError(f"key name {name!r}: use letters, digits, '-', '_' and '.'")
     return name

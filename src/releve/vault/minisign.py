@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, PrivateFormat, NoEncryption
+from .errors import VaultError
 
 SIG_ALG = b"Ed"
 PREHASHED_ALG = b"ED"
@@ -39,7 +40,7 @@ CHK_ALG = b"B2"
 TRUSTED_COMMENT_MAX = 1000  # minisign's own limit is larger; we stay well below it
 
 
-class MinisignError(ValueError):
+class MinisignError(VaultError):
     """A key or signature that is malformed, unknown or does not verify."""
 
 

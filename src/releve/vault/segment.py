@@ -27,6 +27,7 @@ import orjson
 import pyrage
 import zstandard
 
+from .errors import VaultError
 from . import format as fmt
 from .minisign import SecretKey
 
@@ -35,7 +36,7 @@ COMPRESSION_LEVEL = 1  # measured on Synthea: 1290 vs 950 MB/s a core, 22.0 vs 2
 HEADER_LEVEL = 3
 
 
-class DecryptError(Exception):
+class DecryptError(VaultError):
     """The segment cannot be opened with the given identity, or its plaintext is damaged;
     `reason` says which, without the file's name."""
 
@@ -206,7 +207,7 @@ class _CheckedPipe(io.RawIOBase):
         super().close()
 
 
-class Mismatch(ValueError):
+class Mismatch(VaultError):
     """A plaintext that is not what its signed descriptor says."""
 
 

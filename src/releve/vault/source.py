@@ -158,7 +158,7 @@ class HttpVault:
                 descriptor = fmt.Descriptor.from_comment(item["descriptor"])
                 listed.append(Listed(int(item["seq"]), str(item["sha256"]), descriptor.kind,
                                      descriptor.suspect is not None))
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, fmt.FormatError) as exc:
                 raise VaultError(f"vault at {self.url} sent a malformed listing ({exc})") from exc
         return sorted(listed, key=lambda entry: entry.seq)
 

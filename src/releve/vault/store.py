@@ -16,20 +16,20 @@ import re
 import secrets
 import time
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
+from ..files import fsync_folder
 from . import format as fmt
 from .chain import check_signature, hash_file
 from .format import Config, SegmentInfo, VaultError
-from .keys import KeyError_, load_public_key, parse_recipient
+from .keys import KeyFileError, load_public_key, parse_recipient
 
 CHUNK = 1 << 20
-ZERO_HASH = "0" * 64
 
 
 class AppendRefused(VaultError):
@@ -111,7 +111,7 @@ class LocalVault:
         try:
             checked = [str(parse_recipient(r)) for r in recipients]
             signers = [load_public_key(s) for s in signer_keys]
-        except KeyError_ as exc:
+        except KeyFileError as exc:
             raise VaultError(str(exc)) from exc
         config = {
             "format": fmt.FORMAT_NAME,
@@ -126,7 +126,7 @@ class LocalVault:
         (root / fmt.SEGMENTS_DIR).mkdir()
         (root / fmt.STAGING_DIR).mkdir()
         _write_atomic(root / fmt.CONFIG_NAME, orjson.dumps(config, option=orjson.OPT_INDENT_2) + b"\n")
-        _fsync_dir(root)
+        fsync_folder(root)
         return cls(root)
 
     # --- reading --------------------------------------------------------------------
@@ -259,9 +259,9 @@ class LocalVault:
         # segment never existed, so its place is free.
         sig_path.unlink(missing_ok=True)
         _link_new(_write_temp(self.staging_dir, sig_text), sig_path)
-        _fsync_dir(self.segments_dir)  # the signature is durable before its segment appears
+        fsync_folder(self.segments_dir)  # the signature is durable before its segment appears
         _link_new(staged.path, self.segment_path(seq))
-        _fsync_dir(self.segments_dir)
+        fsync_folder(self.segments_dir)
         self._known[seq] = (_identity(self.segment_path(seq)), staged.sha256)
         self._drop_stale_staging()
         return SegmentInfo(seq, staged.sha256, staged.size, descriptor)
@@ -324,16 +324,3 @@ def _link_new(source: Path, target: Path) -> None:
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = _write_temp(path.parent, data)
     _link_new(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def iter_chunks(path: Path) -> Iterable[bytes]:
-    with open(path, "rb") as handle:
-        yield from iter(lambda: handle.read(CHUNK), b"")

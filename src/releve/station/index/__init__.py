@@ -35,7 +35,6 @@ Tables (docs/station.md is the normative description):
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import sqlite3
 import threading
@@ -43,6 +42,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...errors import ReleveError
+from ...files import write_atomic
 from ... import clock, collector
 from .. import folder
 from ..folder import records_path
@@ -103,11 +104,11 @@ CREATE INDEX IF NOT EXISTS bookings_day ON bookings(day, start);
 """
 
 
-class IndexError_(Exception):
+class StationIndexError(ReleveError):
     """The index cannot be opened or does not belong to this station's vault."""
 
 
-class Unusable(IndexError_):
+class Unusable(StationIndexError):
     """The current generation is of another format, or damaged. The index is a cache of
     the vault: a sync builds a new generation from the vault's latest checkpoint
     (Index.replaced), while pages report this until it lands."""
@@ -206,7 +207,7 @@ class RecordFile:
             return None  # no such resource (the view on the right of a LEFT JOIN)
         line = os.pread(self.fd, length, pos)
         if len(line) != length:
-            raise IndexError_(f"{self.path.name} ends before the record at {pos} the index places there")
+            raise StationIndexError(f"{self.path.name} ends before the record at {pos} the index places there")
         return line
 
     def __del__(self) -> None:
@@ -317,7 +318,7 @@ class RecordAppender:
         try:
             yield
         except OSError as exc:
-            raise IndexError_(f"cannot write the record file {self.path}: {exc.strerror} "
+            raise StationIndexError(f"cannot write the record file {self.path}: {exc.strerror} "
                               "(nothing of this segment was applied)") from exc
 
     def discard(self) -> None:
@@ -340,24 +341,12 @@ def current_generation(station_dir: Path) -> Path | None:
         return None
     path = folder.generation_named(station_dir, name)
     if path is None or not path.exists():
-        raise IndexError_(f"{pointer} names {name!r}, which is not an index generation here")
+        raise StationIndexError(f"{pointer} names {name!r}, which is not an index generation here")
     return path
 
 
 def _write_pointer(station_dir: Path, name: str) -> None:
-    pointer = folder.current_file(station_dir)
-    temp = pointer.with_name(f".{pointer.name}.tmp")
-    create_private(temp)
-    with open(temp, "w") as handle:
-        handle.write(name + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, pointer)
-    fd = os.open(pointer.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(folder.current_file(station_dir), f"{name}\n".encode())
 
 
 def _next_generation(station_dir: Path) -> tuple[int, Path]:
@@ -542,7 +531,7 @@ class Index:
             raise Unusable(f"the station index is format {meta.get('format')!r}, "
                            f"this Relève reads format {FORMAT}")
         if meta.get("vault_id") != self.vault_id or meta.get("genesis") != self.genesis:
-            raise IndexError_("the station index was filled from another vault")
+            raise StationIndexError("the station index was filled from another vault")
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:

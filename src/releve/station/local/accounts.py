@@ -15,7 +15,6 @@ WAL companions are mode 0600: it holds password hashes and, in the audit, patien
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -28,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...errors import ReleveError
 from ... import clock
 from ..folder import local_db
 from ..private import create_private
@@ -61,7 +61,7 @@ CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user);
 """
 
 
-class AccountError(Exception):
+class AccountError(ReleveError):
     """Something an operator can fix (bad name, unknown user...), with a clear message."""
 
 

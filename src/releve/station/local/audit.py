@@ -34,6 +34,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...errors import ReleveError
 from .accounts import connect, create_local_db, utc_now, write_transaction
 
 GENESIS = "0" * 64
@@ -65,7 +66,7 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: only the next entry can
 _COLUMNS = "seq, time, user, action, page, patient, detail, hash"
 
 
-class AuditError(Exception):
+class AuditError(ReleveError):
     """The audit log cannot be opened, or its chain is broken at entry `seq`."""
 
     def __init__(self, message: str, seq: int | None = None) -> None:

@@ -31,13 +31,11 @@ class Card:
     sex: str  # F, M or ""
     ipp: str
     ins: str
-    ins_oid: str
     place: str  # unit, room, bed
     allergies: list[str]
     high_allergies: list[str]  # the severe ones, by fhir.clinical.allergies.high_risk
     allergy_state: str  # known, none, unknown
     datamatrix: str | None  # inline SVG
-    datamatrix_content: str | None
     barcode: str | None  # inline SVG of the IPP's Code 128
     band_datamatrix: str | None = None
 
@@ -57,11 +55,11 @@ def card(conn: sqlite3.Connection, pid: str, now: dt.datetime, zone: str,
     return Card(
         patient_id=pid, name=who.name, birth_name=_birth_name(traits, who.name),
         birth_date=who.birth_date or "", sex=SEX_LETTER.get(who.gender or "", ""),
-        ipp=who.ipp or "", ins=who.ins or "", ins_oid=traits.oid if traits else "",
+        ipp=who.ipp or "", ins=who.ins or "",
         place=place, allergies=[a.substance for a in found.allergies],
         high_allergies=[a.substance for a in found.allergies if a.high],
         allergy_state=found.allergy_state,
-        datamatrix=_datamatrix(content, "15mm"), datamatrix_content=content,
+        datamatrix=_datamatrix(content, "15mm"),
         barcode=_barcode(who.ipp),
         band_datamatrix=_datamatrix(content, "20mm") if band else None)
 

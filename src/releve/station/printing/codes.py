@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 
 import zxingcpp
+from ...errors import ReleveError
 
 _ROOT = re.compile(r'<svg width="(\d+)" height="(\d+)"')
 
 
-class CodeError(ValueError):
+class CodeError(ReleveError):
     """The content cannot be put in that symbol (too long, or characters it cannot carry)."""
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import sqlite3
 
+from ...errors import ReleveError
 from ..text import fold
 from ..views import census as census_q
 from ..views import resources
 
 
-class UnknownWard(LookupError):
+class UnknownWard(ReleveError):
     """No ward answers to that text; `known` lists the ones that exist."""
 
     def __init__(self, text: str, known: list[census_q.Unit]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from ... import clock
 from ...fhir.refs import target_id

@@ -15,13 +15,11 @@ may quote the data it choked on.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 import traceback
 from urllib.parse import urlencode
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import uvicorn
 from starlette.applications import Starlette

@@ -9,7 +9,6 @@ never read a half-built generation.
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 import threading
 from dataclasses import dataclass

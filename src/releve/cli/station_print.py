@@ -15,10 +15,8 @@ terminal names a patient: only the file, its pages and how long it took.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import getpass
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,23 +24,22 @@ from typing import TYPE_CHECKING, Optional
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from .local.audit import Audit
-from .index import IndexError_, reader
-from .printing.wards import UnknownWard, find_ward
-from .sync import Settings, SyncError
+from ..errors import ReleveError
+from ..files import AS_CREATED, write_atomic
+from ..station.index import reader
+from ..station.local.audit import Audit
+from ..station.printing.wards import UnknownWard, find_ward
+from ..station.sync import Settings
+from .console import fail, out
 
 if TYPE_CHECKING:
-    from .printing import documents
+    from ..station.printing import documents
 
 print_app = typer.Typer(help="Print the station's sheets as PDF (MAR, census, OR, directory, "
                              "labels, wristband, downtime forms).",
                         no_args_is_help=True, add_completion=False)
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
 STATION = typer.Option(..., "--station", help="The station's folder")
 OUT = typer.Option(..., "--out", help="The PDF file to write")
 USER = typer.Option(None, "--user", help="Who the print is for, in the audit log (default: os:<login>)")
@@ -54,14 +51,9 @@ PATIENT = typer.Option(..., "--patient", help="The Patient id")
 def _docs():
     """The printouts' module, imported when a command runs: it brings in the web app's
     modules and WeasyPrint, which the other `releve` commands should not wait for."""
-    from .printing import documents
+    from ..station.printing import documents
 
     return documents
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
 
 
 def _run(station: Path, out_file: Path, user: Optional[str], lang: Optional[str],
@@ -73,23 +65,23 @@ def _run(station: Path, out_file: Path, user: Optional[str], lang: Optional[str]
         Settings.load(station)  # a folder that is not a station says so, before anything else
         conn = reader(station)
         if conn is None:
-            _fail("this station holds no data yet: run `releve station sync` first")
+            fail("this station holds no data yet: run `releve station sync` first")
         desk = _docs().Desk.open(station, conn, who, lang)
         try:
             printout = make(desk)
         except UnknownWard as exc:
             known = ", ".join(f"{u.place.id} ({u.place.name})" for u in exc.known) or "none"
-            _fail(f"no ward named {exc.text!r} on this station; wards: {known}")
+            fail(f"no ward named {exc.text!r} on this station; wards: {known}")
         if printout is None:
-            _fail(missing)
+            fail(missing)
         _write(out_file, printout.pdf.data)
         _docs().record(Audit(station), who, printout)
-    except (SyncError, IndexError_) as exc:
-        _fail(str(exc))
+    except ReleveError as exc:
+        fail(str(exc))
     except OSError as exc:  # the station's own files (index, audit log)
         if exc.filename is None:  # not a file that failed: Jinja's TemplateNotFound is one
             raise
-        _fail(f"{exc.filename}: {exc.strerror}")
+        fail(f"{exc.filename}: {exc.strerror}")
     out.print(f"wrote {escape(str(out_file))} ({printout.pdf.pages} page(s), {len(printout.patients)} "
               f"patient(s), {time.perf_counter() - started:.1f} s)", highlight=False)
 
@@ -98,17 +90,13 @@ def _write(out_file: Path, data: bytes) -> None:
     """The PDF to --out, its folder made if need be. Written beside it then renamed: a
     scheduled print that fails half-way leaves the last good PDF, not a torn one. An
     --out that cannot be written says so by its name, and nothing is audited."""
-    partial = out_file.with_name(f".{out_file.name}.partial")
     try:
         out_file.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(data)
-        os.replace(partial, out_file)
+        write_atomic(out_file, data, AS_CREATED)
     except FileExistsError:  # what mkdir says of a file standing where the folder should be
-        _fail(f"cannot write the PDF to {out_file}: {out_file.parent} is not a folder")
+        fail(f"cannot write the PDF to {out_file}: {out_file.parent} is not a folder")
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        _fail(f"cannot write the PDF to {out_file}: {exc.strerror or exc}")
+        fail(f"cannot write the PDF to {out_file}: {exc.strerror or exc}")
 
 
 NO_PATIENT = "no patient with this id in the station's data"
@@ -122,7 +110,7 @@ def mar(station: Path = STATION, out_file: Path = OUT,
         user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
     """The MAR for the next 24 h: a ward's in one document, or one patient's."""
     if (ward is None) == (patient is None):
-        _fail("give exactly one of --ward or --patient", 2)
+        fail("give exactly one of --ward or --patient", 2)
     if ward is not None:
         _run(station, out_file, user, lang,
              lambda desk: _docs().ward_mar(desk, find_ward(desk.conn, ward)), NO_WARD)
@@ -147,7 +135,7 @@ def operating_rooms(station: Path = STATION, out_file: Path = OUT,
     try:
         day = dt.date.fromisoformat(date) if date else None
     except ValueError:
-        _fail(f"--date must be YYYY-MM-DD, not {date!r}", 2)
+        fail(f"--date must be YYYY-MM-DD, not {date!r}", 2)
 
     def make(desk: documents.Desk) -> documents.Printout:
         return _docs().or_sheet(desk, day or desk.now.astimezone(ZoneInfo(desk.zone)).date())

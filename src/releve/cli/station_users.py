@@ -6,9 +6,6 @@ is a plain function meant to be registered as `releve station audit`. Each comma
 
 Changes to accounts made here are themselves written to the audit log (user
 `os:<login>`), so who created or re-enabled an account is on record next to what it saw.
-
-This module keeps its own consoles rather than importing `releve.cli`'s: `releve.cli`
-imports this module to mount it, and the reverse import would be circular.
 """
 
 from __future__ import annotations
@@ -23,39 +20,31 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .local.accounts import ROLES, AccountError, Accounts
-from .local.audit import Audit, AuditError
+from ..station.local.accounts import ROLES, AccountError, Accounts
+from ..station.local.audit import Audit
+from .console import clear_errors, err, fail, out
 
 user_app = typer.Typer(help="Create and manage the station's local accounts.",
                        no_args_is_help=True, add_completion=False)
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 STATION = typer.Option(..., "--station", help="The station's folder")
 PASSWORD_STDIN = typer.Option(False, "--password-stdin", help="Read the password from standard input")
 
 
 @contextlib.contextmanager
-def clear_errors() -> Iterator[None]:
-    """Turn the errors an operator can act on into one red line and exit status 1."""
-    try:
-        yield
-    except (AccountError, AuditError) as exc:
-        _fail(str(exc))
-    except sqlite3.Error as exc:
-        _fail(f"the station's local database cannot be used: {exc}")
-    except OSError as exc:
-        _fail(f"{exc.filename or 'station folder'}: {exc.strerror}")
-
-
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(1)
+def local_errors() -> Iterator[None]:
+    """clear_errors, and a local database or station folder that cannot be used said as
+    such: these commands touch nothing else."""
+    with clear_errors():
+        try:
+            yield
+        except sqlite3.Error as exc:
+            fail(f"the station's local database cannot be used: {exc}")
+        except OSError as exc:
+            fail(f"{exc.filename or 'station folder'}: {exc.strerror}")
 
 
 def read_password(from_stdin: bool) -> str:
@@ -81,7 +70,7 @@ def add(name: str,
         password_stdin: bool = PASSWORD_STDIN,
         station: Path = STATION) -> None:
     """Create a user (password prompted twice, or read from stdin)."""
-    with clear_errors():
+    with local_errors():
         accounts = Accounts(station)
         accounts.check_new_user(name, role)  # before asking for a password, not after
         accounts.add_user(name, role, read_password(password_stdin), display_name)
@@ -92,7 +81,7 @@ def add(name: str,
 @user_app.command("list")
 def list_(station: Path = STATION) -> None:
     """Show every account, enabled or not."""
-    with clear_errors():
+    with local_errors():
         users = Accounts(station).list_users()
     if not users:
         err.print("no users yet: create one with `releve station user add NAME --role ROLE`")
@@ -107,7 +96,7 @@ def list_(station: Path = STATION) -> None:
 @user_app.command("disable")
 def disable(name: str, station: Path = STATION) -> None:
     """Stop a user logging in and end their sessions."""
-    with clear_errors():
+    with local_errors():
         Accounts(station).disable(name)
         _record(station, "user-disable", name)
     out.print(f"user {escape(name)} disabled; their sessions are closed", highlight=False)
@@ -116,7 +105,7 @@ def disable(name: str, station: Path = STATION) -> None:
 @user_app.command("enable")
 def enable(name: str, station: Path = STATION) -> None:
     """Let a disabled user log in again."""
-    with clear_errors():
+    with local_errors():
         Accounts(station).enable(name)
         _record(station, "user-enable", name)
     out.print(f"user {escape(name)} enabled", highlight=False)
@@ -125,7 +114,7 @@ def enable(name: str, station: Path = STATION) -> None:
 @user_app.command("passwd")
 def passwd(name: str, password_stdin: bool = PASSWORD_STDIN, station: Path = STATION) -> None:
     """Set a user's password; their open sessions are closed."""
-    with clear_errors():
+    with local_errors():
         accounts = Accounts(station)
         if accounts.get_user(name) is None:
             raise AccountError(f"no user named {name!r}")
@@ -140,7 +129,7 @@ def audit_command(station: Path = STATION,
                   user: Optional[str] = typer.Option(None, "--user", help="Only this user"),
                   verify: bool = typer.Option(False, "--verify", help="Check the whole hash chain")) -> None:
     """Show the latest audit entries, or check the audit log's hash chain."""
-    with clear_errors():
+    with local_errors():
         audit = Audit(station)
         if verify:
             count = audit.verify()

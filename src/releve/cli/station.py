@@ -5,31 +5,28 @@
   releve station status --station DIR
   releve station serve --station DIR [--host H] [--port P]
   releve station downtime --station DIR (--declare [--note TEXT] | --end)
-  releve station user add|list|disable|enable|passwd ...   (user_cli.py)
+  releve station user add|list|disable|enable|passwd ...   (station_users.py)
   releve station audit --station DIR [--limit N] [--verify]
-  releve station print mar|census|or|directory|labels|wristband|forms ...   (print_cli.py)
+  releve station print mar|census|or|directory|labels|wristband|forms ...   (station_print.py)
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from .. import clock
-from ..vault.store import VaultError
-from .index import IndexError_, current_generation, read_head, reader
-from .sync import Settings, Status, SyncError, init_station, open_source, sync_once
-from .print_cli import print_app
-from .user_cli import audit_command, user_app
-from .views.status import totals
+from ..station.index import current_generation, read_head, reader
+from ..station.sync import Settings, Status, SyncError, init_station, open_source, sync_once
+from ..station.views.status import totals
+from .console import clear_errors, err, fail, out
+from .station_print import print_app
+from .station_users import audit_command, user_app
 
 station_app = typer.Typer(help="The ward's downtime station: sync from the vault, serve the pages.",
                           no_args_is_help=True)
@@ -37,20 +34,8 @@ station_app.add_typer(user_app, name="user")
 station_app.add_typer(print_app, name="print")
 station_app.command("audit")(audit_command)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
 STATION = typer.Option(..., "--station", help="The station's folder")
 TOKEN = typer.Option(None, envvar="RELEVE_TOKEN", help="Reader token (URL vaults)")
-
-
-@contextlib.contextmanager
-def clear_errors() -> Iterator[None]:
-    try:
-        yield
-    except (SyncError, VaultError, IndexError_) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1) from None
 
 
 @station_app.command("init")
@@ -158,7 +143,7 @@ def serve(station: Path = STATION,
           host: str = typer.Option("127.0.0.1", help="Address to listen on"),
           port: int = typer.Option(8000, help="TCP port")) -> None:
     """The ward's web app (census, patients, directory, OR schedule)."""
-    from .web.app import serve as serve_app
+    from ..station.web.app import serve as serve_app
 
     with clear_errors():
         Settings.load(station)
@@ -176,8 +161,7 @@ def downtime(station: Path = STATION,
              note: Optional[str] = typer.Option(None, help="Shown on every page")) -> None:
     """Declare (or end) the downtime: every page then says so."""
     if declare == end:
-        err.print("[bold red]error:[/] give exactly one of --declare or --end", highlight=False)
-        raise typer.Exit(2)
+        fail("give exactly one of --declare or --end", 2)
     with clear_errors():
         settings = Settings.load(station)
         settings.downtime = ({"since": clock.now().isoformat(), "note": note}

@@ -8,35 +8,23 @@
   releve demo his --port P ...               its information system, a FHIR R4 server
 
 `releve.cli` mounts `demo_app` lazily, so that other commands (a capture cycle) do not
-pay for importing the demo hospital; this module uses the CLI's error handling.
+pay for importing the demo hospital.
 """
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from ..cli import clear_errors as cli_errors
-from .his_fhir import HisError
-from .hospital import DemoInputError
-from .place import Place
+from ..demo.place import Place
+from .console import clear_errors, err, out
 
 demo_app = typer.Typer(help="The demo: a French hospital, its HIS, and Relève around it.",
                        invoke_without_command=True)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
 DIR = typer.Option(None, "--dir", help="The demo's folder (default: ~/.local/state/releve/demo)")
-
-
-def clear_errors() -> contextlib.AbstractContextManager[None]:
-    """The CLI's error handling, knowing the demo's errors too."""
-    return cli_errors(HisError, DemoInputError)
 
 
 @demo_app.callback()
@@ -59,7 +47,7 @@ def demo(ctx: typer.Context,
     if ctx.invoked_subcommand is not None:
         ctx.obj = directory  # `releve demo --dir D attack` is `releve demo attack --dir D`
         return
-    from .system import run
+    from ..demo.system import run
 
     with clear_errors():
         run(directory, port, beds, patients, capture_interval, sync_interval, out)
@@ -69,7 +57,7 @@ def demo(ctx: typer.Context,
 def demo_attack(ctx: typer.Context, directory: Path | None = DIR) -> None:
     """Simulate the ransomware: encrypt the demo HIS's database in place and declare the
     downtime on the stations (docs/demo.md says exactly what it does)."""
-    from .attack import attack
+    from ..demo.attack import attack
 
     with clear_errors():
         attack(Place(directory or ctx.obj), out)
@@ -78,7 +66,7 @@ def demo_attack(ctx: typer.Context, directory: Path | None = DIR) -> None:
 @demo_app.command("status")
 def demo_status(ctx: typer.Context, directory: Path | None = DIR) -> None:
     """Every component's health, one line each; exit status 1 if one is not ok."""
-    from .health import OK, check
+    from ..demo.health import OK, check
 
     with clear_errors():
         lines = check(Place(directory or ctx.obj))
@@ -94,7 +82,7 @@ def demo_status(ctx: typer.Context, directory: Path | None = DIR) -> None:
 def demo_tour(ctx: typer.Context,
               directory: Path | None = typer.Option(None, "--dir", help="Where to put the tour")) -> None:
     """A guided tour of the vault: keys, import, verification, tampering caught."""
-    from .walkthrough import run
+    from ..demo.walkthrough import run
 
     with clear_errors():
         run(directory or ctx.obj, out)
@@ -111,7 +99,7 @@ def demo_generate(
                                               "(default: today 06:00 Europe/Paris)"),
 ) -> None:
     """Generate the demo hospital as FHIR R4 ndjson, one file per resource type."""
-    from .hospital import generate_to
+    from ..demo.hospital import generate_to
 
     with clear_errors():
         counts = generate_to(out_dir, seed=seed, beds=beds, patients=patients, now=now)
@@ -132,7 +120,7 @@ def demo_his(
     activity: bool = typer.Option(False, help="Keep changing like a real hospital"),
 ) -> None:
     """A small FHIR R4 server standing in for the hospital's information system."""
-    from .his import serve
+    from ..demo.his import serve
 
     with clear_errors():
         serve(host=host, port=port, seed=seed, beds=beds, patients=patients, load=load or [],

@@ -1,0 +1,5 @@
+"""`python -m releve.cli`: the `releve` command without its installed script."""
+
+from . import app
+
+app()

@@ -1,0 +1,133 @@
+"""`releve capture ...`: copy what changes on the hospital's FHIR server into the vault,
+and say how the capture is doing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from ..capture.writer import Written
+from ..vault.store import VaultError
+from .console import clear_errors, err, fail, out
+from .writing import describe, open_writer
+
+capture_app = typer.Typer(help="Capture from the hospital's FHIR server into the vault.",
+                          invoke_without_command=True)
+
+
+@capture_app.callback()
+def capture(
+    ctx: typer.Context,
+    vault: Optional[str] = typer.Option(None, help="Vault folder or URL"),
+    token: Optional[str] = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
+    fhir: Optional[str] = typer.Option(None, help="Base URL of the HIS's FHIR R4 API"),
+    signing_key: Optional[Path] = typer.Option(None, help="Signer's minisign secret key"),
+    state: Optional[Path] = typer.Option(None, help="Capture state folder (high-water mark, "
+                                                     "writer state; default per vault)"),
+    once: bool = typer.Option(False, "--once", help="One cycle, then exit"),
+    interval: float = typer.Option(30.0, min=1.0, help="Seconds between cycles"),
+    mode: str = typer.Option("history", help="history (sees deletes), search, or bulk ($export)"),
+    fhir_token: Optional[str] = typer.Option(None, envvar="RELEVE_FHIR_TOKEN",
+                                             help="Bearer token for the FHIR server"),
+    fhir_user: Optional[str] = typer.Option(None, help="Basic-auth user for the FHIR server"),
+    fhir_password: Optional[str] = typer.Option(None, envvar="RELEVE_FHIR_PASSWORD",
+                                                help="Basic-auth password"),
+    ca_cert: Optional[Path] = typer.Option(None, help="CA certificate of the FHIR server"),
+    retries: int = typer.Option(8, min=1, help="Attempts per request before a cycle fails"),
+    max_delete_share: float = typer.Option(0.2, min=0.0, max=1.0,
+                                           help="A cycle deleting more than this share of "
+                                                "the resources is marked suspect"),
+) -> None:
+    """Copy what changed on the FHIR server into the vault, one segment per cycle."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..capture.fhir_capture import CaptureError, Guard, Status, run_cycle
+    from ..fhir.client import Auth, FhirClient, Retry
+
+    missing = [name for name, value in (("--vault", vault), ("--fhir", fhir),
+                                        ("--signing-key", signing_key)) if not value]
+    if missing:
+        fail(f"missing {', '.join(missing)}", 2)
+    if mode not in ("history", "search", "bulk"):
+        fail("--mode must be history, search or bulk", 2)
+    with clear_errors():
+        client = FhirClient(fhir, Auth(fhir_token, fhir_user, fhir_password), ca_cert,
+                            retry=Retry(attempts=retries))
+        writer = open_writer(vault, token, signing_key, state)
+        state_dir = writer.state.dir
+        status = Status.load(state_dir)
+        if status.fhir and status.fhir != client.base:
+            raise VaultError(f"{state_dir} holds the capture of {status.fhir}; give each FHIR "
+                             "server its own --state")
+        status.fhir, status.mode = client.base, mode
+        try:
+            while True:
+                try:
+                    written = run_cycle(client, writer, status, mode, Guard(max_delete_share))
+                    report_cycle(status, written)
+                except CaptureError as exc:
+                    err.print(f"[bold red]capture failed:[/] {escape(str(exc))}", highlight=False)
+                    if status.last_cycle.get("suspect"):
+                        err.print(f"[bold red]ALERT:[/] segment {status.last_cycle.get('segment')} "
+                                  f"marked suspect: {escape(status.last_cycle['suspect'])}",
+                                  highlight=False)
+                    if once:
+                        raise typer.Exit(1) from None
+                finally:
+                    status.save(state_dir)
+                if once:
+                    break
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            err.print("capture stopped")
+        finally:
+            writer.close()
+            client.close()
+
+
+def report_cycle(status, written: Optional[Written]) -> None:
+    cycle = status.last_cycle
+    if cycle.get("suspect"):
+        err.print(f"[bold red]ALERT:[/] segment {cycle.get('segment')} marked suspect: "
+                  f"{escape(cycle['suspect'])}", highlight=False)
+    if written is None:
+        out.print(f"cycle {status.cycles}: {cycle['seen']} versions seen, nothing changed")
+    else:
+        describe(written)
+
+
+@capture_app.command("status")
+def capture_status(state: Path = typer.Option(..., help="Capture state folder")) -> None:
+    """The last cycle, lag, counts, errors and alerts of a capture."""
+    from ..capture.fhir_capture import Status
+
+    if not (state / "capture.json").exists():
+        fail(f"no capture has run with state {state}")
+    status = Status.load(state)
+    cycle = status.last_cycle
+    out.print(f"FHIR server: {status.fhir} ({status.mode}), {status.cycles} cycles", highlight=False)
+    out.print(f"high-water mark: {status.since}", highlight=False)
+    if cycle:
+        out.print(f"last cycle: {cycle.get('started')}, {'ok' if cycle.get('ok') else 'FAILED'}, "
+                  f"{cycle.get('seen', 0)} seen, {cycle.get('puts', 0)} put, "
+                  f"{cycle.get('deletes', 0)} deleted, segment {cycle.get('segment')}",
+                  highlight=False)
+        lag = _lag(cycle.get("started"))
+        if lag is not None:
+            out.print(f"lag: {lag:.0f} s since the last cycle started")
+    for alert in status.alerts[-5:]:
+        out.print(f"[bold red]alert:[/] {escape(alert)}", highlight=False)
+    for error in status.errors[-5:]:
+        out.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
+
+
+def _lag(started: Optional[str]) -> Optional[float]:
+    import datetime as dt
+
+    if not started:
+        return None
+    return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(started)).total_seconds()

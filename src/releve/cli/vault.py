@@ -1,0 +1,136 @@
+"""`releve vault ...`: create, check, read, serve and checkpoint a vault."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from ..vault import keys as vault_keys
+from ..vault.chain import BrokenSegment
+from ..vault.segment import open_plaintext
+from ..vault.source import open_source
+from ..vault.state import current_lines
+from ..vault.store import LocalVault
+from ..vault.verify import verify as verify_vault
+from .console import clear_errors, err, out, progress_bar
+from .writing import default_state_dir, open_writer
+
+vault_app = typer.Typer(help="Create, check, read and serve a vault.", no_args_is_help=True)
+
+
+@vault_app.command("init")
+def vault_init(
+    vault: Path,
+    recipient: list[str] = typer.Option(..., "--recipient", help="Station age recipient (age1...)"),
+    signer: list[str] = typer.Option(..., "--signer", help="Signer public key file (minisign .pub)"),
+    checkpoint_interval: int = typer.Option(50, help="Write a full segment every N segments"),
+) -> None:
+    """Create an empty vault."""
+    with clear_errors():
+        created = LocalVault.init(vault, recipient, signer, checkpoint_interval)
+    out.print(f"vault {created.config.vault_id} created in {escape(str(vault))}: "
+              f"{len(recipient)} recipient(s), {len(signer)} signer(s)", highlight=False)
+
+
+@vault_app.command("verify")
+def vault_verify(vault: Path, identity: Optional[Path] = typer.Option(
+        None, help="Also decrypt every segment and check its plaintext")) -> None:
+    """Check signatures, numbering and hash chain (and, with --identity, the plaintext)."""
+    with clear_errors():
+        opened = LocalVault(vault)
+        identities = vault_keys.load_identities(identity) if identity else None
+        total = sum(p.stat().st_size for p in opened.segments_dir.glob("*.age"))
+        with progress_bar(total) as bar:
+            task = bar.add_task("verifying", total=total)
+            try:
+                report = verify_vault(opened, identities, lambda n: bar.advance(task, n))
+            except BrokenSegment as exc:
+                err.print(f"[bold red]BROKEN[/] segment {exc.seq}: {escape(exc.reason)}",
+                          highlight=False)
+                raise typer.Exit(1) from None
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    checked = f", {report.records} records decrypted and checked" if identities else ""
+    suspect = f", suspect: {', '.join(map(str, report.suspect))}" if report.suspect else ""
+    out.print(f"[green]OK[/] vault {opened.config.vault_id}: {report.segments} segments "
+              f"({report.full} full), {report.bytes} bytes, chain sound{checked}{suspect}; "
+              f"head {report.head[:16]}", highlight=False)
+
+
+@vault_app.command("cat")
+def vault_cat(
+    vault: Path,
+    identity: Path = typer.Option(..., help="Station identity (age)"),
+    segment: Optional[int] = typer.Option(None, help="Print this segment's whole plaintext"),
+) -> None:
+    """Plaintext to stdout: one segment as stored, or else the current state as FHIR ndjson
+    (every segment checked, the chain followed; memory stays small whatever the vault's
+    size)."""
+    with clear_errors():
+        opened = LocalVault(vault)
+        identities = vault_keys.load_identities(identity)
+        stdout = sys.stdout.buffer
+        if segment is not None:
+            opened.info(segment)  # exists, and signed by one of the vault's signers
+            with open_plaintext(opened.segment_path(segment), identities) as plaintext:
+                stdout.writelines(plaintext)
+            return
+        stdout.writelines(current_lines(opened, identities))
+
+
+@vault_app.command("serve")
+def vault_serve(
+    vault: Path,
+    port: int = typer.Option(8700, help="TCP port"),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on"),
+    writer_token: str = typer.Option(..., envvar="RELEVE_WRITER_TOKEN", help="Token allowed to append"),
+    reader_token: str = typer.Option(..., envvar="RELEVE_READER_TOKEN", help="Token allowed to read"),
+) -> None:
+    """Serve the vault over HTTP: read with the reader token, append-only with the writer's."""
+    import uvicorn
+
+    from ..vault.server import create_app
+
+    with clear_errors():
+        application = create_app(LocalVault(vault), writer_token, reader_token)
+    err.print(f"vault served on http://{host}:{port}/v1 (append-only)")
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
+@vault_app.command("checkpoint")
+def vault_checkpoint(
+    vault: str = typer.Option(..., help="Vault folder or URL"),
+    signing_key: Path = typer.Option(..., help="Signer's minisign secret key"),
+    token: Optional[str] = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
+    state: Optional[Path] = typer.Option(None, help="Writer state folder"),
+) -> None:
+    """Append a full segment holding the current state, so stations start from it."""
+    with clear_errors():
+        writer = open_writer(vault, token, signing_key, state)
+        try:
+            written = writer.checkpoint()
+        finally:
+            writer.close()
+    out.print(f"checkpoint: segment {written.seq}, {written.puts} resources, {written.size} bytes")
+
+
+@vault_app.command("rebuild-state")
+def vault_rebuild_state(
+    vault: str = typer.Option(..., help="Vault folder or URL"),
+    identity: Path = typer.Option(..., help="A station identity (age) that can read the vault"),
+    token: Optional[str] = typer.Option(None, envvar="RELEVE_TOKEN", help="Reader token (URL vaults)"),
+    state: Optional[Path] = typer.Option(None, help="Writer state folder to rebuild"),
+) -> None:
+    """Rebuild a writer's lost or stale state from the vault (reads from the last full segment)."""
+    from ..capture.writer import rebuild_state
+
+    with clear_errors():
+        source = open_source(vault, token)
+        identities = vault_keys.load_identities(identity)
+        state_dir = state or default_state_dir(source.config.vault_id)
+        count = rebuild_state(source, identities, state_dir)
+    out.print(f"writer state in {escape(str(state_dir))} rebuilt: {count} resources")
