@@ -9,5 +9,5 @@ on the station with no network.
     wards.py      which ward `--ward` names
 
 documents.py's functions list the printouts, ins.py the DataMatrix content, the web
-URLs are in web/printouts.py and the commands in print_cli.py.
+URLs are in web/printouts.py and the commands in releve/cli/station_print.py.
 """
