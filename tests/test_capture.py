@@ -69,7 +69,7 @@ def server_state(base: str, types: tuple[str, ...] | list[str] = TYPES) -> dict[
             for entry in bundle.get("entry", []):
                 resource = entry["resource"]
                 found[f"{resource['resourceType']}/{resource['id']}"] = resource
-            url = next((l["url"] for l in bundle.get("link", []) if l["relation"] == "next"), None)
+            url = next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
     return found
 
 
@@ -335,7 +335,7 @@ def _make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
     def name(text: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (x509.CertificateBuilder().subject_name(name("CA du CH de démonstration"))
           .issuer_name(name("CA du CH de démonstration")).public_key(ca_key.public_key())

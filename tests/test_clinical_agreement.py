@@ -20,9 +20,10 @@ import httpx
 import orjson
 import pytest
 
-from conftest import _station_from
 from test_station_print import flat
 from test_station_web import Server, add_users
+
+from conftest import _station_from
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from releve.vault.state import current_records
 from releve.vault.keys import create_signer, create_station_identity, load_identities
+from releve.vault.state import current_records
 from releve.vault.store import LocalVault
 from releve.vault.verify import verify
 
@@ -64,7 +64,7 @@ class Inputs:
         self.first = folder / "export-1.ndjson"
         self.first.write_bytes(b"".join(line + b"\n" for line in lines))
         self.after_first = {f"{r['resourceType']}/{r['id']}": orjson.loads(line)
-                            for r, line in zip(patients + observations, lines)}
+                            for r, line in zip(patients + observations, lines, strict=True)}
 
         changed = [_observation(i, rnd, version=2) for i in rnd.sample(range(len(observations)), 1000)]
         added = [_observation(i, rnd) for i in range(len(observations), len(observations) + 300)]

@@ -18,8 +18,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from releve.errors import ReleveError
 from releve.demo.hospital import DemoInputError, generate_to, iter_resources, parse_now
+from releve.errors import ReleveError
 
 from conftest import run_releve
 
@@ -304,7 +304,7 @@ def test_oncology_cycles_and_fractions_add_up(by_type):
         if plan["title"].startswith("Protocole FOLFOX"):
             folfox += 1
             assert len(activities) == 12
-            assert {(b.date() - a.date()).days for a, b in zip(starts, starts[1:])} == {14}
+            assert {(b.date() - a.date()).days for a, b in zip(starts, starts[1:], strict=True)} == {14}
             assert all("outcomeReference" in a for a in plan["activity"][: len(done)])
         if "25 fractions de 2 Gy" in plan["title"]:
             radiotherapy += 1

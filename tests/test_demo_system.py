@@ -63,7 +63,7 @@ def inpatient_with_allergy(station: Path) -> dict:
     finally:
         conn.close()
     assert row, "the demo hospital has an inpatient with an allergy"
-    return dict(zip(("id", "family", "given", "ipp"), row))
+    return dict(zip(("id", "family", "given", "ipp"), row, strict=True))
 
 
 def state_time(station: Path) -> str:

@@ -373,7 +373,7 @@ def test_minisign_signs_with_our_secret_key(tmp_path: Path, keys: Keys) -> None:
     from releve.vault.minisign import MinisignError, PublicKey, Signature
 
     document = tmp_path / "note.txt"
-    document.write_bytes("transmissions: patient stable, 08:00\n".encode())
+    document.write_bytes(b"transmissions: patient stable, 08:00\n")
     # our key is unencrypted: minisign signs without asking anything (stdin is empty)
     tool("minisign", "-S", "-s", keys.signing_key, "-m", document, "-t", "relève test", input=b"")
     sig_path = tmp_path / "note.txt.minisig"

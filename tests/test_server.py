@@ -416,7 +416,7 @@ def test_concurrent_appends_of_the_same_number_one_wins(served: Served, tmp_path
         barrier = threading.Barrier(2)
         results: dict[str, httpx.Response] = {}
 
-        def send(name: str, candidate: Candidate) -> None:
+        def send(name: str, candidate: Candidate, barrier=barrier, results=results) -> None:
             with served.client(WRITER) as client:
                 barrier.wait()
                 results[name] = put(client, candidate.seq, candidate.body, candidate.sig)

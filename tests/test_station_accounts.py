@@ -18,10 +18,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from releve.cli.station_users import audit_command, user_app
 from releve.station.local import accounts as accounts_module
 from releve.station.local.accounts import ROLES, AccountError, Accounts, User
 from releve.station.local.audit import GENESIS, Audit, AuditEntry, AuditError
-from releve.cli.station_users import audit_command, user_app
 
 PASSWORD = "correct horse"
 

@@ -23,19 +23,19 @@ from starlette.middleware import Middleware
 
 from releve import clock
 from releve.fhir.refs import target_id
-from releve.station.views import summary as chart
-from releve.station.local.accounts import User
+from releve.station.i18n import english
 from releve.station.index import SCHEMA, connect
+from releve.station.local.accounts import User
+from releve.station.views import summary as chart
 from releve.station.web import base as web_base
 from releve.station.web.base import Station
-from releve.station.i18n import english
 from releve.station.web.patient import routes
 
 from conftest import StationFixture, copy_station
 from helpers import free_port
 
 PARIS = ZoneInfo("Europe/Paris")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 BASE_STUB = ("<!doctype html><html lang='{{ lang }}'><title>{% block title %}{% endblock %}</title>"
              "<main>{% block content %}{% endblock %}</main></html>")
 
@@ -223,13 +223,15 @@ ODD = [
      "activity": [{"detail": {"status": "completed"}}, {"detail": {"status": "scheduled",
                   "scheduledPeriod": {"start": "2026-03-05"}}}, "junk"], "subject": {"reference": "Patient/p1"}},
     {"resourceType": "Encounter", "id": "e1", "status": "in-progress", "class": "IMP",
-     "participant": "nobody", "location": [{"location": {"display": "Lit 12"}, "physicalType": {"coding": [{"code": "bd"}]}}],
+     "participant": "nobody",
+     "location": [{"location": {"display": "Lit 12"}, "physicalType": {"coding": [{"code": "bd"}]}}],
      "subject": {"reference": "Patient/p1"}},
     {"resourceType": "Appointment", "id": "ap1", "status": "booked", "start": "2026-03-04T08:00:00+01:00",
      "description": "Coloscopie", "participant": [{"actor": {"reference": "Patient/p1"}}, {"actor": 5}]},
     {"resourceType": "FooBarResource", "id": "z1", "code": {"text": "Chose inconnue"},
      "subject": {"reference": "Patient/p1"}},
-    {"resourceType": "Immunization", "id": "i1", "vaccineCode": {"text": "Grippe"}, "patient": {"reference": "Patient/p1"}},
+    {"resourceType": "Immunization", "id": "i1", "vaccineCode": {"text": "Grippe"},
+     "patient": {"reference": "Patient/p1"}},
     {"resourceType": "NutritionOrder", "id": "n1", "status": "active", "oralDiet": {"type": "soft", "texture": [1]},
      "patient": {"reference": "Patient/p1"}},
 ]
@@ -238,7 +240,8 @@ ODD_PATIENT = {"resourceType": "Patient", "id": "p1", "birthDate": "1970", "gend
                                                                  "given": ["Marie", 3]}],
                "identifier": [{"type": {"coding": [{"code": "PI"}]}, "value": "IPP42"}, "junk"],
                "telecom": {"system": "phone"}, "address": [{"line": "1 rue", "city": "Dax"}],
-               "contact": [{"name": {"family": "Dupont", "given": ["Paul"]}, "telecom": [{"system": "phone", "value": "06"}]}, 5],
+               "contact": [{"name": {"family": "Dupont", "given": ["Paul"]},
+                            "telecom": [{"system": "phone", "value": "06"}]}, 5],
                "extension": [{"url": "x", "valueBoolean": True}]}
 
 

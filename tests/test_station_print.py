@@ -22,22 +22,23 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from typer.testing import CliRunner, Result
 from PIL import Image
 from pylibdmtx import pylibdmtx
 from pyzbar import pyzbar
+from typer.testing import CliRunner, Result
 
-from conftest import StationFixture, copy_station, run_releve
 from releve.cli import app
-from releve.station.views import summary as chart
-from releve.station.local.audit import Audit
+from releve.station.i18n import english
 from releve.station.index import reader
+from releve.station.local.audit import Audit
 from releve.station.printing import documents, ins, pdf
 from releve.station.printing.wards import UnknownWard, find_ward
 from releve.station.views import census as census_q
 from releve.station.views import formats
-from releve.station.i18n import english
+from releve.station.views import summary as chart
 from test_station_web import CAPTURE, Server, add_users
+
+from conftest import StationFixture, copy_station, run_releve
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -235,7 +236,7 @@ def test_ward_mar_has_every_patient_dose_and_allergies_on_every_page(
     boxes = dose_boxes(made[0])
     assert len(boxes) == len(pages)
     shown_boxes: dict[str, list[str]] = {}
-    for number, (text, page_boxes) in enumerate(zip(pages, boxes), 1):
+    for number, (text, page_boxes) in enumerate(zip(pages, boxes, strict=True), 1):
         flat = " ".join(text.split())
         here = [s for s in summaries.values() if s.identity.name in flat]
         assert len(here) == 1, f"page {number} does not name exactly one patient"
@@ -392,13 +393,13 @@ def test_forms_prefilled_and_blank(desk: documents.Desk, allergic: chart.Summary
     titles = ("Fiche d'admission", "Prescription médicamenteuse", "Surveillance et constantes")
     who = allergic.identity
     born = dt.date.fromisoformat(who.birth_date).strftime("%d/%m/%Y")
-    for title, text in zip(titles, pages):
+    for title, text in zip(titles, pages, strict=True):
         assert title in text and all(part in text for part in (who.name, who.ipp, who.ins, born)), title
     assert allergic.allergies[0].substance in pages[0]
     blank = documents.forms(desk)
     pages = page_texts(blank.pdf.data)
     assert len(pages) == 3 and blank.patients == []
-    assert all(t in p for t, p in zip(titles, pages))
+    assert all(t in p for t, p in zip(titles, pages, strict=True))
     assert not any(part in " ".join(pages) for part in (who.name, who.ipp, who.ins))
     assert "pièce d'identité" in pages[0]
 

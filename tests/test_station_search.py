@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from releve.station.index import reader
-from releve.station.views.search import Hit, bounded_distance, parse, search
 from releve.station.sync import init_station
 from releve.station.text import fold
+from releve.station.views.search import Hit, bounded_distance, parse, search
 from releve.vault.keys import create_signer, create_station_identity
 from releve.vault.store import LocalVault
 

@@ -21,16 +21,14 @@ import uvicorn
 
 from releve.capture.files import discover, ndjson_tasks, total_size
 from releve.capture.writer import Writer
-from releve.station.index import (Index, StationIndexError, SegmentMeta, current_generation, reader,
-                                  records_path)
 from releve.station import records as station_records
+from releve.station.index import Index, SegmentMeta, StationIndexError, current_generation, reader, records_path
 from releve.station.records import RecordError, parse_block
-from releve.station.sync import (Status, SyncError, init_station, open_source, pinned_config,
-                                 sync_once)
-from releve.vault.source import FolderSource, HttpVault
+from releve.station.sync import Status, SyncError, init_station, open_source, pinned_config, sync_once
 from releve.vault.keys import create_station_identity, load_identities, load_signer
-from releve.vault.state import current_records
 from releve.vault.server import create_app
+from releve.vault.source import FolderSource, HttpVault
+from releve.vault.state import current_records
 from releve.vault.store import LocalVault
 
 from conftest import run_releve

@@ -22,15 +22,16 @@ import httpx
 import pytest
 import uvicorn
 
-from conftest import NOW, StationFixture, copy_station
+from releve.station.i18n import CATALOGUES
+from releve.station.i18n.en_common import EN
+from releve.station.index import current_generation, reader
 from releve.station.local.accounts import Accounts
 from releve.station.local.audit import Audit
-from releve.station.index import current_generation, reader
 from releve.station.sync import Settings
 from releve.station.views import census as census_q
 from releve.station.web.app import ERRORS, ROLE_LABELS, server_config
-from releve.station.i18n.en_common import EN
-from releve.station.i18n import CATALOGUES
+
+from conftest import NOW, StationFixture, copy_station
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "src/releve/station/templates"
 PASSWORD = "correct horse 42"
@@ -217,7 +218,7 @@ def test_wards_lists_the_demo_units_with_their_beds(nurse, index) -> None:
     assert page.status_code == 200
     units = index.execute("SELECT id, name FROM locations WHERE physical_type = 'wa'").fetchall()
     assert len(units) > 10
-    for unit_id, name in units:
+    for unit_id, _ in units:
         assert f'href="/wards/{unit_id}"' in page.text
     beds = index.execute("SELECT count(*) FROM locations l JOIN locations r ON r.id = l.part_of "
                          "WHERE l.physical_type = 'bd' AND r.part_of = 'loc-card'").fetchone()[0]

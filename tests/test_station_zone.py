@@ -13,9 +13,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import StationFixture, _station_from
 from releve.station.index import reader
 from releve.station.views import schedule
+
+from conftest import StationFixture, _station_from
 
 LATE = "2026-01-14T23:30:00Z"  # 00:30 on the 15th in Paris, 03:30 in Réunion, 20:30 in Cayenne
 NOON = "2026-01-14T12:00:00+01:00"  # noon in Paris: on the 14th everywhere here
@@ -76,9 +77,10 @@ def test_bookings_are_indexed_by_utc_day(station: StationFixture) -> None:
 
 
 def test_or_page_uses_the_station_setting(station: StationFixture, tmp_path: Path) -> None:
-    from conftest import copy_station
     from releve.station.sync import Settings
     from test_station_web import Server, add_users
+
+    from conftest import copy_station
 
     own = copy_station(station, tmp_path / "station")
     settings = Settings.load(own.dir)

@@ -21,12 +21,13 @@ import pytest
 import zstandard
 from pyrage import x25519
 
-from conftest import run_releve
 from releve.vault import format as fmt
 from releve.vault.keys import create_signer, create_station_identity, load_identities, load_signer
 from releve.vault.minisign import SecretKey, file_digest_bytes
 from releve.vault.store import AppendRefused, LocalVault
 from releve.vault.verify import verify
+
+from conftest import run_releve
 
 SEGMENTS = 4
 

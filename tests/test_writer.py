@@ -8,7 +8,6 @@ import orjson
 import pytest
 
 from releve.capture import state as state_module
-
 from releve.capture.files import InputError, discover, import_tasks, total_size
 from releve.capture.state import StateError
 from releve.capture.writer import Writer, rebuild_state
@@ -119,7 +118,7 @@ def test_a_segment_saved_in_parts_then_cut_short_is_rolled_back(tmp_path, keys, 
         *({"resourceType": "Patient", "id": f"p{i}", "gender": "male"} for i in range(5)),
         *({"resourceType": "Patient", "id": f"n{i}"} for i in range(5))])
     for kind in ("delta", "full"):
-        def cut_short(*args, **kwargs):
+        def cut_short(*args, writer=writer, **kwargs):
             assert writer.state.get("pending_seq") == 2  # parts of it were committed
             raise SystemExit("killed")
 

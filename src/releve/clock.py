@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from .errors import ReleveError
 
 ENV = "RELEVE_NOW"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class ClockError(ReleveError):

@@ -25,10 +25,10 @@ from typing import Any
 import orjson
 
 from ..errors import ReleveError
-from ..files import write_atomic
-from .fhir_stream import PageStream
 from ..fhir.client import FhirClient, FhirError, GarbageError
+from ..files import write_atomic
 from ..vault.format import delete_line
+from .fhir_stream import PageStream
 from .files import Source, ndjson_tasks
 from .scan import KEY_RE, Task
 from .writer import WriteError, Writer, Written
@@ -66,7 +66,7 @@ class Status:
     alerts: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, state_dir: Path) -> "Status":
+    def load(cls, state_dir: Path) -> Status:
         path = state_dir / STATUS_NAME
         if not path.exists():
             return cls()
@@ -104,9 +104,10 @@ class Walk:
 
 
 def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
-              guard: Guard = Guard()) -> Written | None:
+              guard: Guard | None = None) -> Written | None:
     """One capture cycle. Raises CaptureError (status updated) when it cannot complete."""
-    started = dt.datetime.now(dt.timezone.utc)
+    guard = guard or Guard()
+    started = dt.datetime.now(dt.UTC)
     first = status.since is None
     if mode == "bulk":
         return _bulk_cycle(client, writer, status, started, guard)
@@ -394,8 +395,8 @@ def _minus_overlap(instant: str) -> str:
 
 
 def _now_text() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 def _elapsed(started: dt.datetime) -> float:
-    return (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    return (dt.datetime.now(dt.UTC) - started).total_seconds()

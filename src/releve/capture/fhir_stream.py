@@ -27,14 +27,14 @@ import queue
 import signal
 import threading
 from collections.abc import Iterator
-from multiprocessing.connection import Connection
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from .. import collector
-from ..fhir.client import FhirClient, FhirError, check_total
 from ..children import die_with_parent
+from ..fhir.client import FhirClient, FhirError, check_total
 from ..memory import keep_freed_memory
 from .scan import BlockResult, Task
 

@@ -21,8 +21,8 @@ import orjson
 import zstandard
 
 from ..errors import ReleveError
-from ..vault.format import delete_line
 from ..fhir.exact import dumps_exact, loads_exact
+from ..vault.format import delete_line
 from .scan import Task
 
 BLOCK_SIZE = 8 * 1024 * 1024

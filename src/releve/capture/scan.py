@@ -22,10 +22,10 @@ from typing import Any
 import msgspec
 
 from ..errors import ReleveError
-from ..vault.format import delete_line
-from ..vault.segment import compress_block
 from ..fhir.bundle import as_line, decode_key, decode_page, needs_rewrite
 from ..fhir.exact import dumps_exact, loads_exact
+from ..vault.format import delete_line
+from ..vault.segment import compress_block
 from .state import StateReader, rows
 
 KEY = r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}"  # FHIR type "/" FHIR id
@@ -206,7 +206,7 @@ def scan_page(task: Task, lookup: Lookup | None, max_size: int,
             lines.append(b"")
             result.frame = compress_block(b"\n".join(lines))
         return result
-    parsed = [(key, line, sha256(line).digest()) for key, line in zip(keys, lines)]
+    parsed = [(key, line, sha256(line).digest()) for key, line in zip(keys, lines, strict=True)]
     return _keep_changed(result, parsed, lookup, skip, seq=seq)
 
 

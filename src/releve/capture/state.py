@@ -29,8 +29,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from operator import itemgetter
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,9 @@ def rows(keys: list[str], digests: list[bytes | None],
     own process: encoding and sorting 1.9 million keys there was a quarter of its time
     in a first capture at 1000 beds, on the cores the page walk needs."""
     tail = seq.to_bytes(8, "big")  # _value, inlined
-    puts = [(key.encode(), digest + tail) for key, digest in zip(keys, digests) if digest is not None]
+    puts = [(key.encode(), digest + tail) for key, digest in zip(keys, digests, strict=True) if digest is not None]
     puts.sort(key=itemgetter(0))
-    gone = sorted(key.encode() for key, digest in zip(keys, digests) if digest is None)
+    gone = sorted(key.encode() for key, digest in zip(keys, digests, strict=True) if digest is None)
     return puts, gone
 
 

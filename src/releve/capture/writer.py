@@ -22,16 +22,17 @@ from pathlib import Path
 
 import orjson
 
-from ..errors import ReleveError
 from .. import collector
-from ..vault import format as fmt, segment
+from ..children import die_with_parent
+from ..errors import ReleveError
+from ..memory import keep_freed_memory
+from ..vault import format as fmt
+from ..vault import segment
 from ..vault.chain import BrokenSegment, fetch_checked
 from ..vault.keys import Signer, parse_recipient
 from ..vault.source import Source, Target
 from ..vault.store import SegmentInfo, Staged, VaultError
-from ..children import die_with_parent
-from ..memory import keep_freed_memory
-from .scan import BlockResult, DEFAULT_MAX_RESOURCE, Task, scan, scan_in_worker, scan_page
+from .scan import DEFAULT_MAX_RESOURCE, BlockResult, Task, scan, scan_in_worker, scan_page
 from .state import StateError, WriterState
 
 PARALLEL_THRESHOLD = 32 * 1024 * 1024
@@ -54,7 +55,7 @@ class Written:
     size: int
     sha256: str
     types: dict[str, dict[str, int]] = field(default_factory=dict)
-    checkpoint: "Written | None" = None
+    checkpoint: Written | None = None
     checkpoint_error: str | None = None
 
 

@@ -19,7 +19,6 @@ nothing of Typer.
 from __future__ import annotations
 
 import importlib
-from typing import Optional
 
 import click
 import typer
@@ -41,7 +40,7 @@ class LazyGroup(TyperGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.LAZY and cmd_name not in self.commands:
             module, attribute = self.LAZY[cmd_name]
             sub_app = getattr(importlib.import_module(module), attribute)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -22,21 +21,21 @@ capture_app = typer.Typer(help="Capture from the hospital's FHIR server into the
 @capture_app.callback()
 def capture(
     ctx: typer.Context,
-    vault: Optional[str] = typer.Option(None, help="Vault folder or URL"),
-    token: Optional[str] = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
-    fhir: Optional[str] = typer.Option(None, help="Base URL of the HIS's FHIR R4 API"),
-    signing_key: Optional[Path] = typer.Option(None, help="Signer's minisign secret key"),
-    state: Optional[Path] = typer.Option(None, help="Capture state folder (high-water mark, "
+    vault: str | None = typer.Option(None, help="Vault folder or URL"),
+    token: str | None = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
+    fhir: str | None = typer.Option(None, help="Base URL of the HIS's FHIR R4 API"),
+    signing_key: Path | None = typer.Option(None, help="Signer's minisign secret key"),
+    state: Path | None = typer.Option(None, help="Capture state folder (high-water mark, "
                                                      "writer state; default per vault)"),
     once: bool = typer.Option(False, "--once", help="One cycle, then exit"),
     interval: float = typer.Option(30.0, min=1.0, help="Seconds between cycles"),
     mode: str = typer.Option("history", help="history (sees deletes), search, or bulk ($export)"),
-    fhir_token: Optional[str] = typer.Option(None, envvar="RELEVE_FHIR_TOKEN",
+    fhir_token: str | None = typer.Option(None, envvar="RELEVE_FHIR_TOKEN",
                                              help="Bearer token for the FHIR server"),
-    fhir_user: Optional[str] = typer.Option(None, help="Basic-auth user for the FHIR server"),
-    fhir_password: Optional[str] = typer.Option(None, envvar="RELEVE_FHIR_PASSWORD",
+    fhir_user: str | None = typer.Option(None, help="Basic-auth user for the FHIR server"),
+    fhir_password: str | None = typer.Option(None, envvar="RELEVE_FHIR_PASSWORD",
                                                 help="Basic-auth password"),
-    ca_cert: Optional[Path] = typer.Option(None, help="CA certificate of the FHIR server"),
+    ca_cert: Path | None = typer.Option(None, help="CA certificate of the FHIR server"),
     retries: int = typer.Option(8, min=1, help="Attempts per request before a cycle fails"),
     max_delete_share: float = typer.Option(0.2, min=0.0, max=1.0,
                                            help="A cycle deleting more than this share of "
@@ -89,7 +88,7 @@ def capture(
             client.close()
 
 
-def report_cycle(status, written: Optional[Written]) -> None:
+def report_cycle(status, written: Written | None) -> None:
     cycle = status.last_cycle
     if cycle.get("suspect"):
         err.print(f"[bold red]ALERT:[/] segment {cycle.get('segment')} marked suspect: "
@@ -125,9 +124,9 @@ def capture_status(state: Path = typer.Option(..., help="Capture state folder"))
         out.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
 
 
-def _lag(started: Optional[str]) -> Optional[float]:
+def _lag(started: str | None) -> float | None:
     import datetime as dt
 
     if not started:
         return None
-    return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(started)).total_seconds()
+    return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(started)).total_seconds()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -17,8 +16,8 @@ def import_files(
     paths: list[Path] = typer.Argument(..., help="ndjson (.gz, .zst), Bundle JSON files or folders"),
     vault: str = typer.Option(..., help="Vault folder or URL"),
     signing_key: Path = typer.Option(..., help="Signer's minisign secret key"),
-    token: Optional[str] = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
-    state: Optional[Path] = typer.Option(None, help="Writer state folder (default: per vault, "
+    token: str | None = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
+    state: Path | None = typer.Option(None, help="Writer state folder (default: per vault, "
                                                      "under ~/.local/state/releve)"),
     full: bool = typer.Option(False, "--full", help="The input is the whole current state: "
                                                     "write a full segment"),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -41,10 +40,10 @@ TOKEN = typer.Option(None, envvar="RELEVE_TOKEN", help="Reader token (URL vaults
 @station_app.command("init")
 def init(directory: Path = typer.Argument(..., help="New folder for the station"),
          identity: Path = typer.Option(..., help="The station's age identity (kept 0600)"),
-         vault: Optional[str] = typer.Option(None, help="Vault folder or URL, to pin its "
+         vault: str | None = typer.Option(None, help="Vault folder or URL, to pin its "
                                                         "config now (else at the first sync)"),
-         token: Optional[str] = TOKEN,
-         name: Optional[str] = typer.Option(None, help="Shown on every page (default: folder name)")) -> None:
+         token: str | None = TOKEN,
+         name: str | None = typer.Option(None, help="Shown on every page (default: folder name)")) -> None:
     """Create a station folder holding its identity, settings and, later, its index."""
     with clear_errors():
         settings = init_station(directory, identity, name,
@@ -60,8 +59,8 @@ def init(directory: Path = typer.Argument(..., help="New folder for the station"
 @station_app.command("sync")
 def sync(station: Path = STATION,
          vault: str = typer.Option(..., help="Vault folder or URL"),
-         token: Optional[str] = TOKEN,
-         interval: Optional[float] = typer.Option(None, min=1.0, help="Keep syncing every S seconds")) -> None:
+         token: str | None = TOKEN,
+         interval: float | None = typer.Option(None, min=1.0, help="Keep syncing every S seconds")) -> None:
     """Pull new segments, verify them, apply them; a segment that is not sound is not
     applied and the station keeps its last good state."""
     with clear_errors():
@@ -130,7 +129,7 @@ def status(station: Path = STATION) -> None:
         raise typer.Exit(1)
 
 
-def _age(instant: Optional[str]) -> str:
+def _age(instant: str | None) -> str:
     if not instant:
         return "no data"
     when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
@@ -158,7 +157,7 @@ def serve(station: Path = STATION,
 def downtime(station: Path = STATION,
              declare: bool = typer.Option(False, "--declare", help="Declare the downtime"),
              end: bool = typer.Option(False, "--end", help="End it"),
-             note: Optional[str] = typer.Option(None, help="Shown on every page")) -> None:
+             note: str | None = typer.Option(None, help="Shown on every page")) -> None:
     """Declare (or end) the downtime: every page then says so."""
     if declare == end:
         fail("give exactly one of --declare or --end", 2)

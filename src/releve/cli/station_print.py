@@ -20,7 +20,7 @@ import getpass
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import typer
@@ -56,8 +56,8 @@ def _docs():
     return documents
 
 
-def _run(station: Path, out_file: Path, user: Optional[str], lang: Optional[str],
-         make: Callable[[documents.Desk], Optional[documents.Printout]], missing: str) -> None:
+def _run(station: Path, out_file: Path, user: str | None, lang: str | None,
+         make: Callable[[documents.Desk], documents.Printout | None], missing: str) -> None:
     """Open the index, make the printout, write it, audit it; clear errors otherwise."""
     started = time.perf_counter()
     who = user or f"os:{getpass.getuser()}"
@@ -105,9 +105,9 @@ NO_WARD = "no such ward in the station's data"
 
 @print_app.command("mar")
 def mar(station: Path = STATION, out_file: Path = OUT,
-        ward: Optional[str] = typer.Option(None, "--ward", help="The whole ward (Location id, name or code)"),
-        patient: Optional[str] = typer.Option(None, "--patient", help="One patient (Patient id)"),
-        user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+        ward: str | None = typer.Option(None, "--ward", help="The whole ward (Location id, name or code)"),
+        patient: str | None = typer.Option(None, "--patient", help="One patient (Patient id)"),
+        user: str | None = USER, lang: str | None = LANG) -> None:
     """The MAR for the next 24 h: a ward's in one document, or one patient's."""
     if (ward is None) == (patient is None):
         fail("give exactly one of --ward or --patient", 2)
@@ -121,7 +121,7 @@ def mar(station: Path = STATION, out_file: Path = OUT,
 
 @print_app.command("census")
 def census(station: Path = STATION, out_file: Path = OUT, ward: str = WARD,
-           user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+           user: str | None = USER, lang: str | None = LANG) -> None:
     """The ward's census sheet: beds, patients, allergies, alerts, diet."""
     _run(station, out_file, user, lang,
          lambda desk: _docs().census_sheet(desk, find_ward(desk.conn, ward)), NO_WARD)
@@ -129,8 +129,8 @@ def census(station: Path = STATION, out_file: Path = OUT, ward: str = WARD,
 
 @print_app.command("or")
 def operating_rooms(station: Path = STATION, out_file: Path = OUT,
-                    date: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD (default: today)"),
-                    user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+                    date: str | None = typer.Option(None, "--date", help="YYYY-MM-DD (default: today)"),
+                    user: str | None = USER, lang: str | None = LANG) -> None:
     """One day of the OR schedule, room by room."""
     try:
         day = dt.date.fromisoformat(date) if date else None
@@ -145,29 +145,29 @@ def operating_rooms(station: Path = STATION, out_file: Path = OUT,
 
 @print_app.command("directory")
 def directory(station: Path = STATION, out_file: Path = OUT,
-              user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+              user: str | None = USER, lang: str | None = LANG) -> None:
     """The phone directory: units, then people."""
     _run(station, out_file, user, lang, lambda desk: _docs().directory_sheet(desk), "")
 
 
 @print_app.command("labels")
 def labels(station: Path = STATION, out_file: Path = OUT, patient: str = PATIENT,
-           user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+           user: str | None = USER, lang: str | None = LANG) -> None:
     """An A4 sheet of 24 patient labels (DataMatrix INS and the IPP's Code 128)."""
     _run(station, out_file, user, lang, lambda desk: _docs().labels(desk, patient), NO_PATIENT)
 
 
 @print_app.command("wristband")
 def wristband(station: Path = STATION, out_file: Path = OUT, patient: str = PATIENT,
-              user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+              user: str | None = USER, lang: str | None = LANG) -> None:
     """The patient's wristband (two copies on an A4 sheet, to cut out)."""
     _run(station, out_file, user, lang, lambda desk: _docs().wristband(desk, patient), NO_PATIENT)
 
 
 @print_app.command("forms")
 def forms(station: Path = STATION, out_file: Path = OUT,
-          patient: Optional[str] = typer.Option(None, "--patient", help="Pre-fill with this patient's identity"),
-          user: Optional[str] = USER, lang: Optional[str] = LANG) -> None:
+          patient: str | None = typer.Option(None, "--patient", help="Pre-fill with this patient's identity"),
+          user: str | None = USER, lang: str | None = LANG) -> None:
     """Downtime forms (admission, medication order, observation chart), pre-filled with a
     patient's identity or blank for someone who arrives during the outage."""
     _run(station, out_file, user, lang, lambda desk: _docs().forms(desk, patient), NO_PATIENT)

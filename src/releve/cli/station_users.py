@@ -17,7 +17,6 @@ import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -66,7 +65,7 @@ def _record(station: Path, action: str, name: str) -> None:
 @user_app.command("add")
 def add(name: str,
         role: str = typer.Option(..., "--role", help=f"One of: {', '.join(ROLES)}"),
-        display_name: Optional[str] = typer.Option(None, "--display-name", help="Name shown in the app"),
+        display_name: str | None = typer.Option(None, "--display-name", help="Name shown in the app"),
         password_stdin: bool = PASSWORD_STDIN,
         station: Path = STATION) -> None:
     """Create a user (password prompted twice, or read from stdin)."""
@@ -125,8 +124,8 @@ def passwd(name: str, password_stdin: bool = PASSWORD_STDIN, station: Path = STA
 
 def audit_command(station: Path = STATION,
                   limit: int = typer.Option(50, "--limit", help="How many of the latest entries"),
-                  patient: Optional[str] = typer.Option(None, "--patient", help="Only this Patient id"),
-                  user: Optional[str] = typer.Option(None, "--user", help="Only this user"),
+                  patient: str | None = typer.Option(None, "--patient", help="Only this Patient id"),
+                  user: str | None = typer.Option(None, "--user", help="Only this user"),
                   verify: bool = typer.Option(False, "--verify", help="Check the whole hash chain")) -> None:
     """Show the latest audit entries, or check the audit log's hash chain."""
     with local_errors():

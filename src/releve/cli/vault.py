@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -37,7 +36,7 @@ def vault_init(
 
 
 @vault_app.command("verify")
-def vault_verify(vault: Path, identity: Optional[Path] = typer.Option(
+def vault_verify(vault: Path, identity: Path | None = typer.Option(
         None, help="Also decrypt every segment and check its plaintext")) -> None:
     """Check signatures, numbering and hash chain (and, with --identity, the plaintext)."""
     with clear_errors():
@@ -65,7 +64,7 @@ def vault_verify(vault: Path, identity: Optional[Path] = typer.Option(
 def vault_cat(
     vault: Path,
     identity: Path = typer.Option(..., help="Station identity (age)"),
-    segment: Optional[int] = typer.Option(None, help="Print this segment's whole plaintext"),
+    segment: int | None = typer.Option(None, help="Print this segment's whole plaintext"),
 ) -> None:
     """Plaintext to stdout: one segment as stored, or else the current state as FHIR ndjson
     (every segment checked, the chain followed; memory stays small whatever the vault's
@@ -105,8 +104,8 @@ def vault_serve(
 def vault_checkpoint(
     vault: str = typer.Option(..., help="Vault folder or URL"),
     signing_key: Path = typer.Option(..., help="Signer's minisign secret key"),
-    token: Optional[str] = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
-    state: Optional[Path] = typer.Option(None, help="Writer state folder"),
+    token: str | None = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
+    state: Path | None = typer.Option(None, help="Writer state folder"),
 ) -> None:
     """Append a full segment holding the current state, so stations start from it."""
     with clear_errors():
@@ -122,8 +121,8 @@ def vault_checkpoint(
 def vault_rebuild_state(
     vault: str = typer.Option(..., help="Vault folder or URL"),
     identity: Path = typer.Option(..., help="A station identity (age) that can read the vault"),
-    token: Optional[str] = typer.Option(None, envvar="RELEVE_TOKEN", help="Reader token (URL vaults)"),
-    state: Optional[Path] = typer.Option(None, help="Writer state folder to rebuild"),
+    token: str | None = typer.Option(None, envvar="RELEVE_TOKEN", help="Reader token (URL vaults)"),
+    state: Path | None = typer.Option(None, help="Writer state folder to rebuild"),
 ) -> None:
     """Rebuild a writer's lost or stale state from the vault (reads from the last full segment)."""
     from ..capture.writer import rebuild_state

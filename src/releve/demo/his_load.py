@@ -12,7 +12,7 @@ import orjson
 from rich.console import Console
 
 from ..fhir.exact import loads_exact
-from .his_fhir import ID_RE, RESOURCE_TYPES, HisRequestError, HisError
+from .his_fhir import ID_RE, RESOURCE_TYPES, HisError, HisRequestError
 from .his_store import Store, Write
 
 

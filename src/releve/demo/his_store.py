@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fhir.exact import dumps_exact
-from .his_fhir import HisRequestError, HisError, check_id, check_type, format_lu
+from .his_fhir import HisError, HisRequestError, check_id, check_type, format_lu
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (

@@ -27,21 +27,22 @@ import signal
 import sqlite3
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from itertools import accumulate, count, repeat
 from operator import add, itemgetter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
 import orjson
 
-from ..errors import ReleveError
 from .. import collector
 from ..children import die_with_parent
-from ..memory import keep_freed_memory
+from ..errors import ReleveError
 from ..fhir.refs import target_id
-from ..vault import format as fmt, segment
+from ..memory import keep_freed_memory
+from ..vault import format as fmt
+from ..vault import segment
 from .private import create_private
 from .text import fold
 
@@ -332,7 +333,7 @@ def utc_day(instant: str | None) -> str | None:
         return instant[:10] if len(instant) >= 10 else None
     if when.tzinfo is None:
         return when.date().isoformat()
-    return when.astimezone(dt.timezone.utc).date().isoformat()
+    return when.astimezone(dt.UTC).date().isoformat()
 
 
 PROJECTIONS = {  # type: (table, key column)
@@ -382,7 +383,7 @@ class Batch:
     deletes: int = 0
     lines: int = 0  # lines in the block, blank ones included
     start: int = 0  # where the block starts in the record file
-    stage: "Staged | None" = None  # rows and projections left in a worker's stage instead
+    stage: Staged | None = None  # rows and projections left in a worker's stage instead
 
     @property
     def keys(self) -> list[tuple[str, str]]:
@@ -608,7 +609,7 @@ class Parser:
         self.stage_dir = stage_dir  # where the workers' stages go (none: rows come as JSON)
         self.pool: cf.ProcessPoolExecutor | None = None
 
-    def __enter__(self) -> "Parser":
+    def __enter__(self) -> Parser:
         return self
 
     def __exit__(self, *exc: object) -> None:

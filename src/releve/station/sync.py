@@ -6,9 +6,10 @@ the signers of the vault config the station pinned at its first contact, the sig
 descriptor checked to chain onto the station's head, and only then decrypted with the
 station's identity. The checks are the vault's own (vault/chain.py), as is the reading
 of a folder or a URL (vault/source.py); this module is the station's policy: what to
-fetch next, the pinned config, sync.json and the index. A segment that fails any of these is not applied and stops the sync
-there: the station keeps serving its last good state and says why. A segment signed as
-suspect is accounted for (the chain moves on) but its content is never adopted.
+fetch next, the pinned config, sync.json and the index. A segment that fails any of
+these is not applied and stops the sync there: the station keeps serving its last good
+state and says why. A segment signed as suspect is accounted for (the chain moves on)
+but its content is never adopted.
 
 A new station, or one that fell far behind, starts from the latest full segment
 (a checkpoint) instead of replaying every delta since the vault began.
@@ -20,25 +21,26 @@ import contextlib
 import fcntl
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 
 import orjson
 
 from ..errors import ReleveError
 from ..files import write_atomic
-from ..vault import chain, format as fmt, source as vault_source
+from ..vault import chain
+from ..vault import format as fmt
+from ..vault import source as vault_source
 from ..vault.chain import Listed
 from ..vault.format import Config, VaultError
 from ..vault.keys import KeyFileError, load_identities
 from ..vault.source import Source
 from . import folder
 from .folder import SETTINGS_NAME
-from .index import Index, StationIndexError, SegmentMeta, utc_text
+from .index import Index, SegmentMeta, StationIndexError, utc_text
 from .private import create_private
 from .records import Parser, RecordError, segment_batches
-
 
 
 class SyncError(ReleveError):
@@ -60,7 +62,7 @@ class Settings:
     downtime: dict | None = None  # {"since": ISO time, "note": text} once declared
 
     @classmethod
-    def load(cls, station_dir: Path) -> "Settings":
+    def load(cls, station_dir: Path) -> Settings:
         path = folder.settings_file(station_dir)
         try:
             data = orjson.loads(path.read_bytes())
@@ -78,7 +80,7 @@ class Settings:
 
 
 def init_station(station_dir: Path, identity: Path, name: str | None = None,
-                 source: "Source | None" = None) -> Settings:
+                 source: Source | None = None) -> Settings:
     """Create a station folder: its identity (0600), settings, and, when a vault is given,
     the pinned vault config (otherwise it is pinned at the first sync)."""
     station_dir = Path(station_dir)
@@ -150,7 +152,7 @@ class Status:
     skipped: list[dict] = field(default_factory=list)  # suspect segments not adopted
 
     @classmethod
-    def load(cls, station_dir: Path) -> "Status":
+    def load(cls, station_dir: Path) -> Status:
         path = folder.status_file(station_dir)
         if not path.exists():
             return cls()

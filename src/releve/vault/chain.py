@@ -113,7 +113,7 @@ def fetch_checked(source: Fetches, config: Config, seq: int, target: Path,
 # --- a whole vault --------------------------------------------------------------------------------
 
 
-def follow(vault: "LocalVault",
+def follow(vault: LocalVault,
            progress: Callable[[SegmentInfo], None] | None = None) -> Iterator[SegmentInfo]:
     """Every segment of a vault folder from 1 to its head, each checked (signature,
     descriptor, number, link to the one before); raise BrokenSegment at the first that

@@ -81,12 +81,12 @@ class Descriptor:
                 return text
             limit //= 2
 
-    def signed_form(self) -> "Descriptor":
+    def signed_form(self) -> Descriptor:
         """This descriptor as it reads back from its signature (texts shortened)."""
         return Descriptor.from_comment(self.to_comment())
 
     @classmethod
-    def from_comment(cls, comment: str) -> "Descriptor":
+    def from_comment(cls, comment: str) -> Descriptor:
         try:
             data = orjson.loads(comment)
         except orjson.JSONDecodeError as exc:
@@ -96,7 +96,7 @@ class Descriptor:
         return cls.from_dict(data)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Descriptor":
+    def from_dict(cls, data: dict[str, Any]) -> Descriptor:
         try:
             descriptor = cls(
                 vault=_typed(data, "vault", str), seq=_typed(data, "seq", int),
@@ -131,7 +131,7 @@ class Header:
         return orjson.dumps({"segment": {"format": FORMAT_VERSION, **body}}) + b"\n"
 
     @classmethod
-    def from_line(cls, line: bytes) -> "Header":
+    def from_line(cls, line: bytes) -> Header:
         try:
             data = orjson.loads(line)["segment"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
@@ -160,7 +160,7 @@ class Config:
         return hashlib.sha256(self.raw).hexdigest()
 
     @classmethod
-    def parse(cls, raw: bytes) -> "Config":
+    def parse(cls, raw: bytes) -> Config:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

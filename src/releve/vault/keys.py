@@ -11,10 +11,9 @@ from pathlib import Path
 
 from pyrage import x25519
 
-from .errors import VaultError
 from .. import clock
+from .errors import VaultError
 from .minisign import MinisignError, PublicKey, SecretKey, write_private
-
 
 Signer = SecretKey  # a signer's secret key, as load_signer gives it; segment.sign uses it
 

@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, PrivateFormat, NoEncryption
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
 from .errors import VaultError
 
 SIG_ALG = b"Ed"
@@ -61,14 +62,14 @@ class PublicKey:
         return f"untrusted comment: minisign public key {self.key_id_hex}\n{self.to_base64()}\n"
 
     @classmethod
-    def from_base64(cls, text: str) -> "PublicKey":
+    def from_base64(cls, text: str) -> PublicKey:
         blob = _b64(text.strip(), "public key")
         if len(blob) != 42 or blob[:2] != SIG_ALG:
             raise MinisignError("not a minisign Ed25519 public key")
         return cls(key_id=blob[2:10], raw=blob[10:])
 
     @classmethod
-    def from_file_text(cls, text: str) -> "PublicKey":
+    def from_file_text(cls, text: str) -> PublicKey:
         return cls.from_base64(_payload_line(text, "public key"))
 
 
@@ -79,7 +80,7 @@ class SecretKey:
     public: PublicKey
 
     @classmethod
-    def generate(cls) -> "SecretKey":
+    def generate(cls) -> SecretKey:
         private = Ed25519PrivateKey.generate()
         seed = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         raw_pub = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -99,7 +100,7 @@ class SecretKey:
         )
 
     @classmethod
-    def from_file_text(cls, text: str) -> "SecretKey":
+    def from_file_text(cls, text: str) -> SecretKey:
         blob = _b64(_payload_line(text, "secret key"), "secret key")
         if len(blob) != 158 or blob[:2] != SIG_ALG or blob[4:6] != CHK_ALG:
             raise MinisignError("not a minisign Ed25519 secret key")
@@ -144,7 +145,7 @@ class Signature:
     global_signature: bytes
 
     @classmethod
-    def parse(cls, text: str | bytes) -> "Signature":
+    def parse(cls, text: str | bytes) -> Signature:
         if isinstance(text, bytes):
             try:
                 text = text.decode("utf-8")

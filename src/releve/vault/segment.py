@@ -27,8 +27,8 @@ import orjson
 import pyrage
 import zstandard
 
-from .errors import VaultError
 from . import format as fmt
+from .errors import VaultError
 from .minisign import SecretKey
 
 READ_SIZE = 1 << 20
@@ -115,7 +115,7 @@ def decrypt_to(path: Path, identities: list, out: BinaryIO) -> None:
         raise DecryptError(path.name, f"cannot decrypt with this identity, or damaged ({exc})") from exc
 
 
-def open_plaintext(path: Path, identities: list) -> "Plaintext":
+def open_plaintext(path: Path, identities: list) -> Plaintext:
     """The segment's plaintext as a stream, header line first. Any worker process the
     reader needs must be forked before this is called: a process forked later would
     inherit the write end of the decryption pipe, which would then never reach its end."""
@@ -160,7 +160,7 @@ class Plaintext:
     def close(self) -> None:
         self._stream.close()
 
-    def __enter__(self) -> "Plaintext":
+    def __enter__(self) -> Plaintext:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -23,7 +23,7 @@ from .store import AppendRefused, LocalVault, SegmentInfo, VaultError
 
 log = logging.getLogger("releve.vault.server")
 MAX_SEGMENT_BYTES = 8 * 1024 ** 3
-_NUMBER = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() accepts '²' and '١' 
+_NUMBER = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() accepts '²' and '١'
 
 
 class _Infos:

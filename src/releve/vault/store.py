@@ -14,8 +14,8 @@ import hashlib
 import os
 import re
 import secrets
-import time
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +98,7 @@ class LocalVault:
 
     @classmethod
     def init(cls, root: Path, recipients: list[str], signer_keys: list[str],
-             checkpoint_interval: int = 50) -> "LocalVault":
+             checkpoint_interval: int = 50) -> LocalVault:
         root = Path(root)
         if root.exists() and any(root.iterdir()):
             raise VaultError(f"{root} exists and is not empty; a vault is created in a new folder")

@@ -9,13 +9,14 @@ and every connection sees the lines through a view, `resources`, as if they were
 column. The file is only ever appended to; a line a later one replaced, a delete record
 and an interrupted append stay in it unreferenced until the next generation.
 
-Deltas are applied to the current generation in one transaction per segment, together with the chain head they bring the station to, so a
-kill -9 at any moment leaves either the segment wholly applied or not at all. A full
-segment (a checkpoint, or a new station's first) is built into a fresh generation with
-the journal off and the indexes created after the load, which is several times faster
-than replacing every row in place; the switch is one atomic rename of the CURRENT file,
-and pages keep reading the previous generation until it lands. A generation has its own
-`-wal` and `-shm` files, so no write-ahead log can ever meet the wrong database.
+Deltas are applied to the current generation in one transaction per segment, together
+with the chain head they bring the station to, so a kill -9 at any moment leaves either
+the segment wholly applied or not at all. A full segment (a checkpoint, or a new
+station's first) is built into a fresh generation with the journal off and the indexes
+created after the load, which is several times faster than replacing every row in place;
+the switch is one atomic rename of the CURRENT file, and pages keep reading the previous
+generation until it lands. A generation has its own `-wal` and `-shm` files, so no
+write-ahead log can ever meet the wrong database.
 
 Tables (docs/station.md is the normative description):
   meta(key, value)        the chain head and state the generation holds
@@ -42,9 +43,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ... import clock, collector
 from ...errors import ReleveError
 from ...files import write_atomic
-from ... import clock, collector
 from .. import folder
 from ..folder import records_path
 from ..private import create_private
@@ -120,7 +121,7 @@ class Replaced:
     when that can still be read (the vault must not have been rolled back behind it)."""
 
     why: str
-    head: "Head | None"
+    head: Head | None
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import ReleveError
 from ... import clock
+from ...errors import ReleveError
 from ..folder import local_db
 from ..private import create_private
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import zxingcpp
+
 from ...errors import ReleveError
 
 _ROOT = re.compile(r'<svg width="(\d+)" height="(\d+)"')

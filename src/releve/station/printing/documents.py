@@ -17,15 +17,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ... import clock
-from ..local.audit import Audit
+from ..i18n import LANGUAGES
 from ..index import read_head
+from ..local.audit import Audit
 from ..sync import Settings
-from ..views import summary as summary_v
 from ..views import census as census_q
 from ..views import directory as directory_q
 from ..views import formats
 from ..views import schedule as schedule_q
-from ..i18n import LANGUAGES
+from ..views import summary as summary_v
 from . import card as cards
 from .pdf import Pdf, local_now, render
 
@@ -44,7 +44,7 @@ class Desk:
 
     @classmethod
     def open(cls, station_dir: Path, conn: sqlite3.Connection, user: str,
-             lang: str | None = None) -> "Desk":
+             lang: str | None = None) -> Desk:
         settings = Settings.load(station_dir)
         head = read_head(conn)
         chosen = lang if lang in LANGUAGES else settings.language

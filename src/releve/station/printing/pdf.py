@@ -59,7 +59,7 @@ class Engine:
                   "age": lambda birth: formats.age_text(birth, lang=lang)}
         return self.env.get_template(template).render(**common, **context)
 
-    def pdf(self, html: str) -> "Pdf":
+    def pdf(self, html: str) -> Pdf:
         from weasyprint import HTML
 
         source = HTML(string=html, base_url=str(TEMPLATES), url_fetcher=self.fetcher)

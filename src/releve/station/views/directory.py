@@ -17,14 +17,14 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 
+from ...fhir.clinical.values import as_dict, as_list, concept_text, load, name_parts
+from ...fhir.refs import target_id
 from ..text import fold
 from .census import UNIT
-from ...fhir.clinical.values import as_dict, as_list, concept_text, load, name_parts
 from .fhirtext import display_name, natural_key
-from ...fhir.refs import target_id
 
 MAX_SHOWN = 500
-_CACHE: dict[tuple, list["Entry"]] = {}
+_CACHE: dict[tuple, list[Entry]] = {}
 _LOCK = threading.Lock()
 
 

@@ -14,10 +14,10 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from ... import clock
-from ...fhir.refs import target_id
-from .census import patient_name, practitioner_names
 from ...fhir.clinical.values import as_dict, as_list, codes, concept_text, load
+from ...fhir.refs import target_id
 from . import formats
+from .census import patient_name, practitioner_names
 from .fhirtext import natural_key
 
 SURGEON_CODES = {"PPRF", "PRF", "SPRF"}
@@ -73,7 +73,7 @@ def day_schedule(conn: sqlite3.Connection, day: dt.date, zone: str) -> list[Room
     appointments = [(load(row[9]) or {}) if row[9] else {} for row in rows]
     people = practitioner_names(conn, {pid for a in appointments for _, pid, _ in team_of(a) if pid})
     rooms: dict[str | None, Room] = {}
-    for row, resource in zip(rows, appointments):
+    for row, resource in zip(rows, appointments, strict=True):
         booking = make_booking(row, resource, people)
         room = rooms.setdefault(row[5], Room(row[5], row[8] or row[5] or "", []))
         room.bookings.append(booking)

@@ -278,7 +278,7 @@ def _label(names: list[str | None], kinds: list[str | None]) -> str | None:
         return None
     if kinds[0] in ("wa", "si"):
         return names[0]
-    for name, kind in zip(names[1:], kinds[1:]):
+    for name, kind in zip(names[1:], kinds[1:], strict=True):
         if kind == "wa" and name:
             return f"{names[0]} · {name}"
     parent = next((n for n in names[1:] if n), None)
@@ -297,7 +297,7 @@ def _by_name(conn: sqlite3.Connection, words: list[str], limit: int) -> list[_Fo
     matches = [vocabulary.plain(w) for w in words]
     hits = _patients_matching(conn, words, matches, limit)
     if not any(h.score >= PREFIX for h in hits):
-        for word, match in zip(words, matches):
+        for word, match in zip(words, matches, strict=True):
             for other, score in vocabulary.approx(word).items():
                 match.setdefault(other, score)
         hits = _patients_matching(conn, words, matches, limit)
@@ -423,12 +423,12 @@ def _several_words(conn: sqlite3.Connection, words: list[str],
     candidates' names instead of intersecting its thousands of patients."""
     sizes = [_bearers(conn, list(match)) for match in matches]
     sets, params = [], []
-    for match, size in zip(matches, sizes):
+    for match, size in zip(matches, sizes, strict=True):
         if size <= max(4 * min(sizes), RARE_ENOUGH):
             sets.append(f"SELECT patient_rowid FROM patient_words WHERE word IN ({_marks(list(match))})")
             params += list(match)
     grades, grade_params = [], []
-    for word, match in zip(words, matches):
+    for word, match in zip(words, matches, strict=True):
         expression, values = _grade_sql(word, match)
         grades.append(expression)
         grade_params += values

@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from urllib.parse import urlencode
 from pathlib import Path
+from urllib.parse import urlencode
 
 import uvicorn
 from starlette.applications import Starlette

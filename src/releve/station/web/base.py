@@ -19,12 +19,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ... import clock
-from ..local.accounts import Accounts, User
-from ..local.audit import Audit
-from ..index import Head, connect, current_generation, read_head
-from ..sync import Settings, Status
 from .. import templates
 from ..i18n import LANGUAGES, translator
+from ..index import Head, connect, current_generation, read_head
+from ..local.accounts import Accounts, User
+from ..local.audit import Audit
+from ..sync import Settings, Status
 from ..views import formats
 
 TEMPLATES = templates.WEB

@@ -24,8 +24,8 @@ from starlette.routing import Route
 
 from ... import clock
 from ...fhir.clinical.values import as_dict, as_list, as_text
-from ..views.formats import number_filter
 from ..views import resources
+from ..views.formats import number_filter
 from ..views.summary import CRITICALITY, ORDER_STATUS, summary
 from .base import audit, db, language, render, station
 

@@ -33,11 +33,40 @@ from .diets import diets
 from .documents import documents
 from .flags import flags
 from .identity import identity, stay
-from .labels import (ADMIN_STATUS, ALLERGY_CATEGORY, ALLERGY_TYPE, CLASS, CRITICALITY, ORDER_STATUS,
-                     RESULT_GROUP, ROLE, SEVERITY, SEX)
+from .labels import (
+    ADMIN_STATUS,
+    ALLERGY_CATEGORY,
+    ALLERGY_TYPE,
+    CLASS,
+    CRITICALITY,
+    ORDER_STATUS,
+    RESULT_GROUP,
+    ROLE,
+    SEVERITY,
+    SEX,
+)
 from .medications import GIVEN_HOURS, PLAN_HOURS, medications
-from .model import (Administration, Allergy, BloodGroup, Contact, Diet, Document, Due, FlagItem, Identity,
-                    Medication, Member, Oncology, Other, Problem, Series, Stay, Summary, Upcoming, Value)
+from .model import (
+    Administration,
+    Allergy,
+    BloodGroup,
+    Contact,
+    Diet,
+    Document,
+    Due,
+    FlagItem,
+    Identity,
+    Medication,
+    Member,
+    Oncology,
+    Other,
+    Problem,
+    Series,
+    Stay,
+    Summary,
+    Upcoming,
+    Value,
+)
 from .observations import VITALS, observations
 from .oncology import oncology
 from .others import others

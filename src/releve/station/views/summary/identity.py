@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....fhir.clinical.values import (as_dict, as_list, as_text, codes, concept_text, first_code, human_name,
-                                      period, phone_of, pick_name, reference_text)
+from ....fhir.clinical.values import (
+    as_dict,
+    as_list,
+    as_text,
+    codes,
+    concept_text,
+    first_code,
+    human_name,
+    period,
+    phone_of,
+    pick_name,
+    reference_text,
+)
 from ....fhir.refs import target
 from ...records import patient_row
 from .labels import CLASS, SEX

@@ -10,8 +10,16 @@ from __future__ import annotations
 import datetime as dt
 
 from ....fhir.clinical import orders
-from ....fhir.clinical.values import (as_dict, as_list, as_text, concept_text, effective,
-                                      quantity_text, range_text, reference_text)
+from ....fhir.clinical.values import (
+    as_dict,
+    as_list,
+    as_text,
+    concept_text,
+    effective,
+    quantity_text,
+    range_text,
+    reference_text,
+)
 from ....fhir.refs import target
 from .labels import ADMIN_STATUS
 from .model import Administration, Due, Medication, Summary

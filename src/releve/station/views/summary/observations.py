@@ -6,8 +6,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from ....fhir.clinical.values import (as_dict, as_list, as_text, codes, concept_text, effective, first_code,
-                                      number, number_text, period, quantity_text, range_text, unit_text)
+from ....fhir.clinical.values import (
+    as_dict,
+    as_list,
+    as_text,
+    codes,
+    concept_text,
+    effective,
+    first_code,
+    number,
+    number_text,
+    period,
+    quantity_text,
+    range_text,
+    unit_text,
+)
 from .labels import RESULT_GROUP
 from .model import BloodGroup, Series, Summary, Value
 from .reader import Reader

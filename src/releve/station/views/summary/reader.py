@@ -15,8 +15,19 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ....fhir.clinical.values import (as_text, concept_text, first_code, human_name, instant, load, period,
-                                      phone_of, pick_name, reference_text, resource_text)
+from ....fhir.clinical.values import (
+    as_text,
+    concept_text,
+    first_code,
+    human_name,
+    instant,
+    load,
+    period,
+    phone_of,
+    pick_name,
+    reference_text,
+    resource_text,
+)
 from ....fhir.refs import target
 from ...records import CURRENT_STAYS
 

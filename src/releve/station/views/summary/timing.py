@@ -76,7 +76,7 @@ def _days(start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> Iterable[dt.d
 def _at(day: dt.date, clock: dt.time, zone: ZoneInfo) -> dt.datetime:
     """A wall-clock time on a local day (zoneinfo resolves DST gaps and folds)."""
     local = dt.datetime.combine(day, clock, tzinfo=zone)
-    return local.astimezone(dt.timezone.utc).astimezone(zone)
+    return local.astimezone(dt.UTC).astimezone(zone)
 
 
 def _daily(clocks: list[dt.time], window: tuple[dt.datetime, dt.datetime], zone: ZoneInfo,
