@@ -55,7 +55,6 @@ from typing import Any
 
 import httpx
 import orjson
-
 from measure import TreeRss, cpu_counters, tree_bytes, warm_page_cache, write_results
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +104,7 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "httpx": httpx.__version__,
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
@@ -194,7 +193,7 @@ def ensure_database(exe: str, workdir: Path, beds: int, patients: int) -> dict[s
     finally:
         his.stop()
     info = {"db": str(db), "load_seconds": round(seconds, 1), "beds": beds, "patients": patients,
-            "loaded": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "loaded": dt.datetime.now(dt.UTC).isoformat(),
             "log": (cache / "his-load.log").read_text(errors="replace")[-500:]}
     marker.write_text(json.dumps(info, indent=2))
     log(f"loaded in {seconds:.0f} s")
@@ -261,7 +260,7 @@ def apply_changes(base: str, keys: list[tuple[str, str]], tag: str) -> dict[str,
                 {"request": {"method": "GET", "url": f"{t}/{i}"}} for t, i in chunk]}
             answer = _post(client, base, read)
             entries = []
-            for number, ((rtype, rid), got) in enumerate(zip(chunk, answer["entry"])):
+            for number, ((rtype, rid), got) in enumerate(zip(chunk, answer["entry"], strict=True)):
                 if (first + number) % DELETE_EVERY == DELETE_EVERY - 1:
                     entries.append({"request": {"method": "DELETE", "url": f"{rtype}/{rid}"}})
                     deletes += 1
@@ -320,7 +319,7 @@ def bare_walk(client: httpx.Client, url: str, params: dict[str, Any]) -> dict[st
         head = bundle_head(body)
         if total is None:
             total = head.get("total", 0)
-        link = next((l["url"] for l in head.get("link", []) if l.get("relation") == "next"), None)
+        link = next((x["url"] for x in head.get("link", []) if x.get("relation") == "next"), None)
         if link is None:
             break
         response = client.get(link)
@@ -753,7 +752,8 @@ def markdown(result: dict[str, Any]) -> str:
         "Results (\"other CPU\": what the rest of the shared machine used meanwhile; a "
         "large figure means the run competed for the two cores):",
         "",
-        "| run | client | seconds | entries received | resources stored | resources/s | MB | client CPU s | server CPU s | other CPU s | peak RSS, largest | peak RSS, tree |",
+        "| run | client | seconds | entries received | resources stored | resources/s | MB | client CPU s "
+        "| server CPU s | other CPU s | peak RSS, largest | peak RSS, tree |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for phase, label in (("full", "full"), ("incremental", "incremental (1%)")):

@@ -45,11 +45,10 @@ from urllib.parse import quote
 
 import httpx
 import orjson
-
-from releve.station.index import reader
-
 from capture import code_stamp, free_port, log, machine
 from measure import cpu_counters, tree_bytes, warm_page_cache, write_results
+
+from releve.station.index import reader
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -391,7 +390,11 @@ class Server:
 
     def rss_mb(self) -> dict[str, float]:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
-        grab = lambda key: int(re.search(rf"^{key}:\s*(\d+) kB", status, re.M).group(1)) / 1024
+
+        def grab(key: str) -> float:
+            found = re.search(rf"^{key}:\s*(\d+) kB", status, re.M)
+            assert found, f"{key} missing from /proc/PID/status"
+            return int(found.group(1)) / 1024
         return {"rss_mb": round(grab("VmRSS"), 1), "peak_rss_mb": round(grab("VmHWM"), 1)}
 
     def stop(self) -> None:

@@ -38,7 +38,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
-
 from measure import TreeRss, cpu_counters, tree_bytes, warm_page_cache, write_results
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -483,7 +482,7 @@ def machine() -> dict:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "restic": restic,
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
@@ -542,7 +541,7 @@ def markdown(result: dict) -> str:
         f"{len(runs)} repeat(s), median shown (peak RSS: max over repeats).",
         "",
         f"- Relève: {code['src']} "
-        f"({'same src/ as HEAD, commit ' if code['src_is_head'] else 'src/ differs from HEAD, commit '}{code['head'][:12]}"
+        f"({'same src/ as HEAD' if code['src_is_head'] else 'src/ differs from HEAD'}, commit {code['head'][:12]}"
         f", src sha256 {code['src_sha256'][:12]}){changed}.",
         f"- Machine: {m['cpu']}, {m['nproc']} cores, {m['memory_gb']} GB RAM, Linux {m['kernel']}, "
         f"Python {m['python']}. These machines are noisy: the CPU seconds the rest of the "
@@ -565,7 +564,8 @@ def markdown(result: dict) -> str:
         "- MB = 10^6 bytes; bytes added = growth of the vault / repository folder (sum of file "
         "sizes). Side files (Relève's writer state, restic's cache) are listed apart.",
         "",
-        "| run | tool | seconds | MB/s | bytes added | side bytes added | CPU s | peak RSS, largest process | peak RSS, process tree |",
+        "| run | tool | seconds | MB/s | bytes added | side bytes added | CPU s | peak RSS, largest process "
+        "| peak RSS, process tree |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for phase, label in (("first", "first"), ("second", "incremental (1%)")):
