@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
 import time
 from collections import Counter, defaultdict
@@ -304,7 +305,7 @@ def test_oncology_cycles_and_fractions_add_up(by_type):
         if plan["title"].startswith("Protocole FOLFOX"):
             folfox += 1
             assert len(activities) == 12
-            assert {(b.date() - a.date()).days for a, b in zip(starts, starts[1:], strict=True)} == {14}
+            assert {(b.date() - a.date()).days for a, b in itertools.pairwise(starts)} == {14}
             assert all("outcomeReference" in a for a in plan["activity"][: len(done)])
         if "25 fractions de 2 Gy" in plan["title"]:
             radiotherapy += 1
