@@ -114,7 +114,7 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
     if mode not in ("history", "search"):
         raise CaptureError(f"capture mode {mode!r} is not available (history, search or bulk)")
     try:
-        if mode == "history" and not first:
+        if mode == "history" and status.since is not None:  # not the first cycle
             written, summary, suspect = _history_cycle(client, writer, status.since, guard)
         else:
             written, summary, suspect = _streamed_cycle(client, writer, mode, status.since, guard)
@@ -162,6 +162,7 @@ def _streamed_cycle(client: FhirClient, writer: Writer, mode: str, since: str | 
     later ones are still being fetched (fhir_stream.py). The guard judges at the end of
     the walk, before the segment is sealed; a search sees no deletions."""
     first = since is None
+    walks: list[tuple[str, dict[str, Any]]]
     if first:
         walks = [(rtype, {"_count": PAGE_SIZE}) for rtype in searchable_types(client)]
     else:

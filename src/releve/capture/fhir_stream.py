@@ -34,11 +34,12 @@ from typing import Any
 
 from .. import collector
 from ..children import die_with_parent
-from ..fhir.client import FhirClient, FhirError, check_total
+from ..fhir.client import FhirClient, FhirError, RawPage, check_total
 from ..memory import keep_freed_memory
 from .scan import BlockResult, Task
 
 SPOOL_QUEUE = 4  # pages fetched but not yet in the spool: a few megabytes at most
+_Fetched = tuple[RawPage, int, bool]  # a page, the number of its walk, whether it is the first
 
 
 @dataclass
@@ -171,7 +172,7 @@ class PageStream:
         keep_freed_memory()  # a page of megabytes after another (memory.py)
         collector.on()  # forked from the writer, which pauses it (collector.py)
         self.client.fresh_connections()
-        pages: queue.Queue = queue.Queue(maxsize=SPOOL_QUEUE)
+        pages: queue.Queue[_Fetched | BaseException | None] = queue.Queue(maxsize=SPOOL_QUEUE)
         failed = threading.Event()
         spooler = threading.Thread(target=self._spool, args=(pages, sender, failed),
                                    name="capture-spool", daemon=True)
@@ -189,7 +190,7 @@ class PageStream:
             spooler.join()
             sender.close()
 
-    def _pages(self) -> Iterator[tuple[Any, int, bool]]:
+    def _pages(self) -> Iterator[_Fetched]:
         """Every page of every walk, with its walk's number and whether it is the first."""
         for number, (path, params) in enumerate(self.walks):
             first = True
@@ -197,7 +198,8 @@ class PageStream:
                 yield page, number, first
                 first = False
 
-    def _spool(self, pages: queue.Queue, sender: Connection, failed: threading.Event) -> None:
+    def _spool(self, pages: queue.Queue[_Fetched | BaseException | None], sender: Connection,
+               failed: threading.Event) -> None:
         """In the fetching process, a thread: append each page to the spool, announce its
         place; pass on the end or the walk's exception.
 
@@ -205,12 +207,16 @@ class PageStream:
         quarter of the fetcher's time at 1000 beds, on the chain that paces the walk,
         while the server was computing the next page; here it runs meanwhile (the write
         does not hold the interpreter lock)."""
-        item: object = ()
+        ended = False  # whether the end (None, or the walk's exception) was taken
         try:
             # unbuffered: each page is in the file (the page cache) before a worker reads it
             with open(self.spool_path, "wb", buffering=0) as spool:
                 offset = 0
-                while not _is_end(item := pages.get()):
+                while True:
+                    item = pages.get()
+                    if item is None or isinstance(item, BaseException):
+                        ended = True
+                        break
                     page, number, first = item
                     _write_all(spool, page.body)
                     task = Task(label=page.where, path=str(self.spool_path), start=offset,
@@ -222,8 +228,8 @@ class PageStream:
         except BaseException as exc:
             failed.set()
             sender.send(_portable(exc))
-            while not _is_end(item):
-                item = pages.get()  # the fetching thread stops at its next page, puts its end
+            while not ended:  # the fetching thread stops at its next page, puts its end
+                ended = _is_end(pages.get())
 
     def _note_time(self, spooled: _Spooled) -> None:
         if self.server_time is None and spooled.time:

@@ -86,12 +86,12 @@ def classify(path: Path) -> Source | None:
 
 def open_plain(source: Source) -> io.BufferedIOBase:
     if source.compression == "gzip":
-        return gzip.open(source.path, "rb")  # type: ignore[return-value]
+        return gzip.open(source.path, "rb")
     if source.compression == "zstd":
         reader = zstandard.ZstdDecompressor().stream_reader(open(source.path, "rb"),
                                                             read_across_frames=True,
                                                             closefd=True)
-        return io.BufferedReader(reader)  # type: ignore[arg-type]
+        return io.BufferedReader(reader)
     return open(source.path, "rb")
 
 
@@ -202,7 +202,7 @@ def uuid_targets(source: Source, document: dict[str, Any], into: dict[str, str])
 
 def _entry_target(where: str, entry: dict[str, Any], full_url: str | None) -> str | None:
     resource = entry.get("resource")
-    request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+    request = request if isinstance(request := entry.get("request"), dict) else {}
     if not isinstance(resource, dict):
         return None
     rtype = resource.get("resourceType")
@@ -250,7 +250,7 @@ def document_tasks(source: Source, document: dict[str, Any], targets: dict[str, 
 def _entry_line(where: str, entry: Any, targets: dict[str, str]) -> bytes | None:
     if not isinstance(entry, dict):
         raise InputError(f"{where}: not a Bundle entry")
-    request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+    request = request if isinstance(request := entry.get("request"), dict) else {}
     method = request.get("method")
     if method == "PATCH":
         raise InputError(f"{where}: PATCH entries cannot be imported (they carry a patch, "
@@ -268,10 +268,10 @@ def _entry_line(where: str, entry: Any, targets: dict[str, str]) -> bytes | None
         raise InputError(f"{where}: {method} entry without a resource")
     if not isinstance(resource, dict):
         raise InputError(f"{where}: the entry's resource is not a JSON object")
-    search = entry.get("search") if isinstance(entry.get("search"), dict) else {}
+    search = search if isinstance(search := entry.get("search"), dict) else {}
     if search.get("mode") == "outcome":
         return None
-    full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+    full_url = full_url if isinstance(full_url := entry.get("fullUrl"), str) else None
     target = _entry_target(where, {"resource": resource, "request": request}, full_url)
     assert target is not None
     rtype, _, rid = target.partition("/")

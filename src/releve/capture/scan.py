@@ -14,7 +14,7 @@ import hashlib
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +128,7 @@ def scan(task: Task, lookup: Lookup | None, max_size: int,
     return _keep_changed(result, parsed, lookup, skip, seq=seq)
 
 
-def _keep_changed(result: BlockResult, parsed: list[tuple[str, bytes, bytes | None]],
+def _keep_changed(result: BlockResult, parsed: Sequence[tuple[str, bytes, bytes | None]],
                   lookup: Lookup | None, skip: frozenset[int], *, seq: int) -> BlockResult:
     """Fill `result` with the lines of `parsed` (key, line, digest) that differ from the
     writer's state, as one compressed frame."""

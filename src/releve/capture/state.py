@@ -104,7 +104,7 @@ class WriterState:
         self.db_path = self.dir / "state.lmdb"
         self.env = _open(self.db_path)
         self.meta, self.current, self.undo = (self.env.open_db(name) for name in TABLES)
-        self.txn: lmdb.Transaction | None = None
+        self.txn: lmdb.Transaction[bytes] | None = None  # opened without buffers
         self._partly_saved = False
         known = self.get("vault_id")
         if known is None:

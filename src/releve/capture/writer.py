@@ -179,8 +179,12 @@ class Writer:
                 leftover.unlink()
         records_path = tmp / "records.zst"
         types: dict[str, Counter] = {"put": Counter(), "delete": Counter()}
-        late = callable(suspicion)  # judged at the end; until then the state is updated
-        suspect = None if late else suspicion
+        late: Callable[[], str | None] | None = None
+        suspect: str | None = None
+        if callable(suspicion):
+            late = suspicion  # judged at the end; until then the state is updated
+        else:
+            suspect = suspicion
         self.state.begin(seq, kind if suspect is None else "suspect")
         staged: Staged | None = None
         try:
@@ -197,8 +201,8 @@ class Writer:
                         self.state.apply(result.puts, result.gone)
                     types["put"].update(result.types)
                     types["delete"].update(result.deletes)
-            if late:
-                suspect = suspicion()  # type: ignore[operator]
+            if late is not None:
+                suspect = late()
                 if suspect is not None:  # forget the rows applied meanwhile
                     self.state.abandon()
                     self.state.begin(seq, "suspect")
@@ -293,8 +297,8 @@ class Writer:
         if skip is not None:
             return
         if counted:  # the last block is applied by now: the caller asked for the next
-            keys = sum(block.count("\n") + 1 for block in block_keys if block)
-            repeated = keys != self.state.pending_count()
+            written = sum(block.count("\n") + 1 for block in block_keys if block)
+            repeated = written != self.state.pending_count()
         if repeated:
             earlier = _earlier_occurrences(block_keys)
             if earlier:  # else deletes of what was absent, that the count did not see

@@ -19,10 +19,14 @@ nothing of Typer.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-import click
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    # the click TyperGroup's methods take: recent Typer carries its own copy of it
+    from typer import _click as click
 
 from .capture import capture_app
 from .import_files import import_files

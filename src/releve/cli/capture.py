@@ -47,9 +47,9 @@ def capture(
     from ..capture.fhir_capture import CaptureError, Guard, Status, run_cycle
     from ..fhir.client import Auth, FhirClient, Retry
 
-    missing = [name for name, value in (("--vault", vault), ("--fhir", fhir),
-                                        ("--signing-key", signing_key)) if not value]
-    if missing:
+    if not (vault and fhir and signing_key):
+        missing = [name for name, value in (("--vault", vault), ("--fhir", fhir),
+                                            ("--signing-key", signing_key)) if not value]
         fail(f"missing {', '.join(missing)}", 2)
     if mode not in ("history", "search", "bulk"):
         fail("--mode must be history, search or bulk", 2)

@@ -28,9 +28,10 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def clear_errors(*more: type[Exception]) -> Iterator[None]:
     """Every error Relève raises on purpose (ReleveError), and those of `more`, become
     one red line and exit status 1."""
+    caught: tuple[type[Exception], ...] = (ReleveError, *more)
     try:
         yield
-    except (ReleveError, *more) as exc:
+    except caught as exc:
         fail(str(exc))
 
 

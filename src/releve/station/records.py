@@ -275,7 +275,7 @@ def location_row(resource: dict) -> tuple:
 
 
 def stay_row(resource: dict, patient: str | None) -> tuple:
-    period = resource.get("period") if isinstance(resource.get("period"), dict) else {}
+    period = period if isinstance(period := resource.get("period"), dict) else {}
     status = _text(resource.get("status"))
     attending = None
     for participant in _list(resource.get("participant")):
@@ -336,7 +336,7 @@ def utc_day(instant: str | None) -> str | None:
     return when.astimezone(dt.UTC).date().isoformat()
 
 
-PROJECTIONS = {  # type: (table, key column)
+PROJECTIONS = {  # resource type: (table, key column)
     "Patient": ("patients", "id"),
     "Location": ("locations", "id"),
     "Encounter": ("stays", "encounter"),
@@ -529,6 +529,7 @@ def _parse_plain(data: bytes, lines: list[bytes]) -> tuple[Batch, list[tuple]] |
     batch = Batch()
     rows = []
     starts = _starts(lines)
+    patient: str | None
     for number, head in enumerate(heads):
         rtype, rid = head.resourceType, head.id
         if not rtype or not rid:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 import orjson
 import pyrage
@@ -100,7 +100,7 @@ def compressed_lines(path: Path) -> Iterator[bytes]:
     file (a writer's cache of what it wrote)."""
     with open(path, "rb") as handle:
         reader = zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
-        yield from io.BufferedReader(reader, buffer_size=READ_SIZE)  # type: ignore[arg-type]
+        yield from io.BufferedReader(reader, buffer_size=READ_SIZE)
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -129,8 +129,10 @@ class Plaintext:
 
     def __init__(self, path: Path, identities: list):
         self.name = path.name
+        # zstandard's stubs ask for IO[bytes]; it reads any object with read(), as a RawIOBase
         self._stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(
-            _decrypted(path, identities), read_across_frames=True), buffer_size=READ_SIZE)
+            _decrypted(path, identities),  # type: ignore[arg-type]
+            read_across_frames=True), buffer_size=READ_SIZE)
 
     def read(self, size: int = -1) -> bytes:
         try:
@@ -181,14 +183,16 @@ def _decrypted(path: Path, identities: list) -> io.RawIOBase:
 
     thread = threading.Thread(target=decrypt, daemon=True, name="segment-decrypt")
     thread.start()
-    return _CheckedPipe(open(read_end, "rb", buffering=READ_SIZE), thread, failure)
+    # open() gives a BufferedReader for any buffer size; typeshed only says so for -1 and 1
+    pipe = cast(io.BufferedReader, open(read_end, "rb", buffering=READ_SIZE))
+    return _CheckedPipe(pipe, thread, failure)
 
 
 class _CheckedPipe(io.RawIOBase):
     """A pipe's read end that raises the decrypting thread's error at end of stream
     (a wrong identity or a damaged file must not look like a short segment)."""
 
-    def __init__(self, raw: io.BufferedReader, thread: threading.Thread, failure: list):
+    def __init__(self, raw: io.BufferedReader, thread: threading.Thread, failure: list[BaseException]):
         self.raw, self.thread, self.failure = raw, thread, failure
 
     def readable(self) -> bool:

@@ -45,12 +45,13 @@ class Source(Protocol):
 class Target(Protocol):
     """A vault to append to: LocalVault (store.py) or HttpVault."""
 
-    config: Config
-
+    @property
+    def config(self) -> Config: ...
     def head(self) -> tuple[int, str]: ...
     def has(self, seq: int, sha256: str) -> bool: ...
     def stager(self, scratch: Path | None = None) -> Stager: ...
-    def commit(self, seq: int, staged: Staged, signature: str | bytes) -> SegmentInfo: ...
+    # the vault's receipt: a SegmentInfo from LocalVault, the server's JSON from HttpVault
+    def commit(self, seq: int, staged: Staged, signature: str | bytes) -> SegmentInfo | dict: ...
 
 
 def open_source(vault: str, token: str | None = None) -> Source:
@@ -223,9 +224,9 @@ class HttpVault:
 
     # --- answers
 
-    def _get(self, path: str, **params: object) -> httpx.Response:
+    def _get(self, path: str, **params: int) -> httpx.Response:
         try:
-            response = self.client.get(path, params=params or None)  # type: ignore[arg-type]
+            response = self.client.get(path, params=params or None)
         except httpx.HTTPError as exc:
             raise VaultError(f"vault at {self.url} unreachable: {exc}") from exc
         self._raise_for(response)

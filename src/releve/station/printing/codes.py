@@ -61,6 +61,9 @@ def code128_svg(text: str, height: str = "9mm", max_width: float = 40.0,
     except (ValueError, RuntimeError) as exc:
         raise CodeError(str(exc)) from None
     svg = zxingcpp.write_barcode_to_svg(symbol, add_hrt=False, add_quiet_zones=True)
-    modules = int(_ROOT.search(svg)[1])
+    root = _ROOT.search(svg)
+    if root is None:
+        raise CodeError("unexpected SVG from the barcode writer")
+    modules = int(root[1])
     width = min(modules * module, max_width)
     return _inline(svg, f"{width:.2f}mm", height, "Code 128")

@@ -71,7 +71,7 @@ class Printout:
 def record(audit: Audit, user: str, printout: Printout) -> None:
     """Audit a printout like a view: one entry per patient on the paper, else one."""
     page = f"print-{printout.page}"
-    for patient in printout.patients or [None]:
+    for patient in printout.patients or (None,):
         audit.record(user, "print", page, patient=patient, detail=printout.detail)
 
 

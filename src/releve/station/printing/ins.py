@@ -88,7 +88,7 @@ def _birthplace(patient: dict) -> str | None:
         for inner in address.get("extension") or []:
             if not isinstance(inner, dict):
                 continue
-            coding = inner.get("valueCoding") if isinstance(inner.get("valueCoding"), dict) else {}
+            coding = coding if isinstance(coding := inner.get("valueCoding"), dict) else {}
             for value in (coding.get("code"), inner.get("valueCode"), inner.get("valueString")):
                 if isinstance(value, str) and _COG.match(value.strip().upper()):
                     return value.strip().upper()
@@ -100,9 +100,9 @@ def traits(patient: dict) -> InsTraits | None:
     found = _ins_identifier(patient)
     name = _official_name(patient)
     given = rnipp_text(" ".join(g for g in name.get("given") or [] if isinstance(g, str)))
-    family = rnipp_text(name.get("family") if isinstance(name.get("family"), str) else "")
-    sex = SEX.get(patient.get("gender") if isinstance(patient.get("gender"), str) else "")
-    birth = patient.get("birthDate") if isinstance(patient.get("birthDate"), str) else ""
+    family = rnipp_text(written if isinstance(written := name.get("family"), str) else "")
+    sex = SEX.get(gender if isinstance(gender := patient.get("gender"), str) else "")
+    birth = birth_date if isinstance(birth_date := patient.get("birthDate"), str) else ""
     if (found is None or not re.fullmatch(r"\d{6}[\dAB]\d{8}", found[0]) or len(found[1]) > OID_MAX
             or not given or not family or sex is None or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", birth)):
         return None

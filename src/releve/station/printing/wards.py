@@ -26,8 +26,8 @@ class UnknownWard(ReleveError):
 def _codes(conn: sqlite3.Connection, unit_id: str) -> set[str]:
     resource = resources.resource(conn, "Location", unit_id) or {}
     found = {a for a in resource.get("alias") or [] if isinstance(a, str)}
-    found |= {i.get("value") for i in resource.get("identifier") or []
-              if isinstance(i, dict) and isinstance(i.get("value"), str)}
+    found |= {value for i in resource.get("identifier") or []
+              if isinstance(i, dict) and isinstance(value := i.get("value"), str)}
     return {fold(code) for code in found}
 
 

@@ -120,9 +120,10 @@ def children_of(places: dict[str, Place]) -> dict[str, list[Place]]:
     return children
 
 
-def descendants(unit_id: str, children: dict[str, list[Place]]) -> list[Place]:
-    """Everything under a unit, breadth first, at most MAX_DEPTH levels down."""
-    found, level, seen = [], [unit_id], {unit_id}
+def descendants(unit_id: str, children: dict[str, list[Place]]) -> list[str]:
+    """The ids of everything under a unit, breadth first, at most MAX_DEPTH levels down."""
+    found: list[str] = []
+    level, seen = [unit_id], {unit_id}
     for _ in range(MAX_DEPTH):
         level = [c.id for p in level for c in children.get(p, []) if c.id not in seen]
         seen.update(level)
@@ -195,7 +196,8 @@ def census(conn: sqlite3.Connection, unit_id: str, now: dt.datetime | None = Non
         return None
     spots, members = places_of(unit_id, places, children_of(places))
     occupants = occupants_at(conn, members, now or clock.now(), ZoneInfo(zone))
-    rows, unplaced = [], []
+    rows: list[Row] = []
+    unplaced: list[Row] = []
     for spot in spots:
         here = occupants.pop(spot.id, [])
         if here:

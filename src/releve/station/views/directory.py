@@ -49,7 +49,7 @@ class Entry:
 
 def phones_of(resource: dict) -> list[Phone]:
     """A resource's phone-like telecoms, ranked (FHIR `rank`, 1 first), emails left out."""
-    found = []
+    found: list[tuple[int, int, Phone]] = []
     for telecom in map(as_dict, as_list(resource.get("telecom"))):
         number, system = telecom.get("value"), telecom.get("system")
         if not isinstance(number, str) or system == "email" or system == "url":
@@ -59,10 +59,11 @@ def phones_of(resource: dict) -> list[Phone]:
         elif system == "fax":
             kind = "fax"
         else:
-            kind = {"mobile": "mobile", "work": "work"}.get(telecom.get("use"), "other")
+            use = telecom.get("use")
+            kind = use if use in ("mobile", "work") else "other"
             if kind == "work" and sum(c.isdigit() for c in number) > 6:
                 kind = "direct"  # a full number, not an internal extension
-        rank = telecom.get("rank") if isinstance(telecom.get("rank"), int) else 99
+        rank = rank if isinstance(rank := telecom.get("rank"), int) else 99
         found.append((rank, len(found), Phone(number, kind)))
     return [phone for *_, phone in sorted(found, key=lambda f: (f[0], f[1]))]
 
@@ -109,8 +110,8 @@ def person_name(person: dict, fallback: str = "") -> tuple[str, tuple]:
 
 def role_entry(role: dict, person: dict, units: dict[str, str]) -> Entry:
     practitioner = as_dict(role.get("practitioner"))
-    name, sort = person_name(person, practitioner.get("display") if isinstance(
-        practitioner.get("display"), str) else "")
+    name, sort = person_name(person, display if isinstance(
+        display := practitioner.get("display"), str) else "")
     places = [as_dict(p) for p in as_list(role.get("location"))]
     unit_id = next((i for i in (target_id(p, "Location") for p in places) if i), None)
     unit = units.get(unit_id) if unit_id else None

@@ -113,7 +113,7 @@ def team_of(resource: dict) -> list[tuple[str, str | None, str]]:
             role = "surgeon"
         else:
             role = "other"
-        display = actor.get("display") if isinstance(actor.get("display"), str) else ""
+        display = display if isinstance(display := actor.get("display"), str) else ""
         team.append((role, pid, display))
     return team
 

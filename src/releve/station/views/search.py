@@ -44,6 +44,10 @@ CURRENT_LIST = "p.id IN (SELECT patient FROM stays WHERE current = 1)"
 CURRENT_PROBE = "EXISTS (SELECT 1 FROM stays s WHERE s.patient = p.id AND s.current = 1)"
 FIELDS = ("p.rowid, p.id, p.family, p.given, p.birth_date, p.gender, p.ipp, p.ins, p.name_norm, "
           "p.sort_key")
+_Fields = tuple[int, str, str | None, str | None, str | None, str | None, str | None, str | None,
+                str, str]  # a row of FIELDS, in _Found's order
+_Row = tuple[int, str, str | None, str | None, str | None, str | None, str | None, str | None,
+             str, str, int]  # FIELDS, then whether the patient is admitted now
 
 
 @dataclass
@@ -87,7 +91,7 @@ def _best(hits: list[_Found], count: int) -> list[_Found]:
     return heapq.nsmallest(count, hits, key=_Found.key)
 
 
-def _found(row: tuple, score: float = 0.0, why: str = "") -> _Found:
+def _found(row: _Row, score: float = 0.0, why: str = "") -> _Found:
     return _Found(*row[:10], current=bool(row[10]), score=score, why=why)
 
 
@@ -126,7 +130,8 @@ def parse(text: str) -> Query:
             if found := _date(*(groups[i] for i in order)):
                 dates.append(found)
         rest = pattern.sub(" ", rest)
-    words, numbers = [], []
+    words: list[str] = []
+    numbers: list[str] = []
     for word in fold(rest).split():
         (numbers if word.isdigit() else words).append(word)
     for number in numbers:  # ddmmyyyy: kept as a number too, it may be an IPP
@@ -172,7 +177,7 @@ def _hit(f: _Found, location: str | None, location_name: str | None) -> Hit:
                location_name, f.score, f.why)
 
 
-def _rows(conn: sqlite3.Connection, where: str, params: tuple) -> list[tuple]:
+def _rows(conn: sqlite3.Connection, where: str, params: tuple) -> list[_Row]:
     """The few patients an indexed condition designates (an IPP, a birth date, beds)."""
     sql = f"SELECT {FIELDS}, {CURRENT_PROBE} FROM patients p WHERE {where}"
     return conn.execute(sql, params).fetchall()
@@ -248,7 +253,8 @@ def _current_places(conn: sqlite3.Connection, patients: list[str] | None = None,
     """(patient, location, [its name, its parent's, its grandparent's], [their physical
     types]) for current stays, most recent first: of the given patients, or of the places
     whose names hold the given numbers (a cheap filter in SQL; words are checked after)."""
-    extra, params = "", ()
+    extra = ""
+    params: tuple[str, ...] = ()
     if patients is not None:
         extra = f"AND s.patient IN ({','.join('?' * len(patients))})"
         params = tuple(patients)
@@ -408,7 +414,7 @@ def _first_bearing(conn: sqlite3.Connection, group: list[str], count: int) -> li
     return conn.execute(sql, (*group, count)).fetchall()
 
 
-def _rows_by_rowid(conn: sqlite3.Connection, rowids: list[int]) -> list[tuple]:
+def _rows_by_rowid(conn: sqlite3.Connection, rowids: list[int]) -> list[_Fields]:
     if not rowids:
         return []
     return conn.execute(f"SELECT {FIELDS} FROM patients p WHERE p.rowid IN ({_marks(rowids)})",

@@ -138,7 +138,7 @@ def _repeat_times(repeat: dict, window: tuple[dt.datetime, dt.datetime], tz: Zon
                   anchor: dt.datetime | None) -> list[dt.datetime]:
     weekdays = {WEEKDAYS.index(d) for d in many(repeat.get("dayOfWeek")) if d in WEEKDAYS}
     days = weekdays or None
-    frequency = number(repeat.get("frequency")) or 1
+    frequency = number(repeat.get("frequency")) or 1.0
     period_value = number(repeat.get("period"))
     unit = repeat.get("periodUnit") if repeat.get("periodUnit") in UNIT_SECONDS else None
     every_days = 1
@@ -180,7 +180,7 @@ def _interval(window: tuple[dt.datetime, dt.datetime], seconds: float, anchor: d
     step = dt.timedelta(seconds=seconds)
     skip = max(0, int((start - anchor) / step)) if start > anchor else 0
     when = anchor + skip * step
-    out = []
+    out: list[dt.datetime] = []
     while when < end and len(out) < MAX_OCCURRENCES:
         if when >= start and (days is None or when.astimezone(tz).weekday() in days):
             out.append(when.astimezone(tz))
