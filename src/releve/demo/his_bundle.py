@@ -161,9 +161,8 @@ def transaction(store: Store, raw: list[Any], base: str, representation: bool) -
     try:
         results = store.write(writes)
     except HisRequestError as exc:
-        index = getattr(exc, "index", None)
-        if index is not None:
-            exc.args = (f"entry {ordered[index].number}: {exc}",)
+        if exc.index is not None:
+            exc.args = (f"entry {ordered[exc.index].number}: {exc}",)
         raise
     found = {e.number: (e, r) for e, r in zip(ordered, results, strict=True)}
     return [response_entry(r, representation, e.method == "POST")

@@ -211,7 +211,7 @@ class Store:
                     try:
                         results.append(self._apply(db, write))
                     except HisRequestError as exc:
-                        exc.index = index  # type: ignore[attr-defined]
+                        exc.index = index
                         raise
                 db.execute("COMMIT")
                 return results
