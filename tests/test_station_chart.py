@@ -67,6 +67,15 @@ def test_time_of_day_list_and_bounds_end() -> None:
     assert hours(due) == ["02 08:00", "02 14:00"]
 
 
+def test_once_a_day_without_a_frequency_is_given_at_the_morning_round() -> None:
+    """period 1 d and nothing else: once a day (frequency defaults to 1), at 08:00. Read
+    with an integer period, this once raised AttributeError on Python 3.11."""
+    for period in (1, 1.0):
+        timing = {"repeat": {"period": period, "periodUnit": "d"}}
+        due = chart.due_times(timing, paris(2026, 3, 2, 6), paris(2026, 3, 3, 6))
+        assert hours(due) == ["02 08:00"]
+
+
 def test_when_morning_and_evening_at_ward_hours() -> None:
     timing = {"repeat": {"when": ["MORN", "EVE"]}}
     due = chart.due_times(timing, paris(2026, 3, 2, 6), paris(2026, 3, 3, 6))
