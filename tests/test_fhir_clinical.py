@@ -3,9 +3,7 @@ definitions: the one reading the summary, the census and the printouts share."""
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from releve.fhir.clinical import alerts, allergies, orders
@@ -101,20 +99,3 @@ def test_flags_kinds_and_diets() -> None:
     assert alerts.diet_in_force({**diet, "status": "on-hold"}) and alerts.diet_suspended({**diet, "status": "on-hold"})
     assert not alerts.diet_in_force({**diet, "status": "draft"})
     assert alerts.diet_text({"oralDiet": {"instruction": "Eau gélifiée"}}) == "Eau gélifiée"
-
-
-def test_fhir_is_a_leaf_package() -> None:
-    """fhir/ imports nothing from releve but fhir modules: any part can read FHIR with it."""
-    root = Path(__file__).resolve().parent.parent / "src/releve/fhir"
-    for source in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(source.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                depth = len(source.relative_to(root).parts) - 1
-                if node.level:
-                    assert node.level <= depth + 1, (source, node.module)
-                else:
-                    assert not (node.module or "").startswith("releve") or \
-                        (node.module or "").startswith("releve.fhir"), (source, node.module)
-            elif isinstance(node, ast.Import):
-                assert all(not a.name.startswith("releve") or a.name.startswith("releve.fhir")
-                           for a in node.names), source
