@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from ..errors import ReleveError
-from ..fhir.bundle import as_line, decode_key, decode_page, needs_rewrite
+from ..fhir.bundle import as_line, decode_key, decode_page, needs_rewrite, next_link
 from ..fhir.exact import dumps_exact, loads_exact
 from ..vault.format import delete_line
 from ..vault.segment import compress_block
@@ -189,7 +189,7 @@ def scan_page(task: Task, lookup: Lookup | None, max_size: int,
         except UnicodeDecodeError as exc:
             result.error_line, result.error = 0, f"invalid UTF-8 at byte {exc.start} of the page"
             return result
-    result.total, result.next = bundle.total, _next_of(bundle)
+    result.total, result.next = bundle.total, next_link(bundle.link)
     keys, lines, types = _page_resources(bundle, body, result)
     if lines and max(map(len, lines)) > max_size:
         result.error_line = next(n for n, line in enumerate(lines) if len(line) > max_size)
@@ -255,11 +255,6 @@ def _page_resources(bundle: Any, body: bytes,
         lines = [lines[n] for n in valid]
         types = [types[n] for n in valid]
     return keys, lines, types
-
-
-def _next_of(bundle: object) -> str | None:
-    return next((link.url for link in bundle.link  # type: ignore[attr-defined]
-                 if link.relation == "next" and link.url), None)
 
 
 def _parse_line(line: bytes, index: int, max_size: int,

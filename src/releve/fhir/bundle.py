@@ -160,16 +160,17 @@ def page_head(body: bytes) -> Head:
             bundle = _decode_bundle_head(body[:cut] + b"}")
         except msgspec.MsgspecError:
             bundle = None
-    following = _next_link(bundle.link) if bundle is not None else None
+    following = next_link(bundle.link) if bundle is not None else None
     if bundle is None or following is None:
         bundle = _decode_bundle_head(body)
-        following = _next_link(bundle.link)
+        following = next_link(bundle.link)
     if bundle.resourceType != "Bundle":
         raise msgspec.ValidationError(f"expected a Bundle, got {bundle.resourceType[:40]}")
     return Head(bundle.total, following, bundle.meta.lastUpdated if bundle.meta else None)
 
 
-def _next_link(links: list[_Link]) -> str | None:
+def next_link(links: list[_Link]) -> str | None:
+    """The url of a Bundle's `next` link, None on its last page."""
     return next((link.url for link in links if link.relation == "next" and link.url), None)
 
 
