@@ -32,7 +32,6 @@ from .care_team import care_team
 from .diets import diets
 from .documents import documents
 from .flags import flags
-from .identity import identity, stay
 from .labels import (
     ADMIN_STATUS,
     ALLERGY_CATEGORY,
@@ -70,6 +69,7 @@ from .model import (
 from .observations import VITALS, observations
 from .oncology import oncology
 from .others import others
+from .person import identity, stay
 from .problems import problems
 from .reader import Reader
 from .timing import DEFAULT_ZONE, due_times, timing_text
