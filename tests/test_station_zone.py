@@ -97,3 +97,14 @@ def test_or_page_uses_the_station_setting(station: StationFixture, tmp_path: Pat
         server.stop()
     assert "Appendicectomie" in late and "Cholécystectomie" in late
     assert "Appendicectomie" not in next_day
+
+
+def test_age_turns_at_the_station_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A patient born on 15 January 1950: at 2026-01-14T23:30Z it is already the 15th in
+    Paris and Réunion (76 years old there) but still the 14th in Cayenne (75)."""
+    from releve.station.views import formats
+
+    monkeypatch.setenv("RELEVE_NOW", LATE)
+    assert formats.age_text("1950-01-15", zone="Indian/Reunion") == "76 ans"
+    assert formats.age_text("1950-01-15", zone="Europe/Paris") == "76 ans"
+    assert formats.age_text("1950-01-15", zone="America/Cayenne") == "75 ans"

@@ -56,7 +56,7 @@ class Engine:
         """The document as HTML (what the PDF is made from; tests may read it too).
         `template` is a file of templates/print/, "mar.html"."""
         common = {"lang": lang, "_": translator(lang), "zone": zone,
-                  "age": lambda birth: formats.age_text(birth, lang=lang)}
+                  "age": lambda birth: formats.age_text(birth, lang=lang, zone=zone)}
         return self.env.get_template(template).render(**common, **context)
 
     def pdf(self, html: str) -> Pdf:

@@ -72,12 +72,14 @@ def time_text(text: str | None, zone: str = DEFAULT_ZONE) -> str:
     return local(when, zone).strftime("%H:%M") if when else (text or "")
 
 
-def age_text(birth: str | None, today: dt.date | None = None, lang: str = "fr") -> str:
-    """'82 ans', '7 mois', '12 j' (English: '82 y', '7 mo', '12 d')."""
+def age_text(birth: str | None, today: dt.date | None = None, lang: str = "fr",
+             zone: str = DEFAULT_ZONE) -> str:
+    """'82 ans', '7 mois', '12 j' (English: '82 y', '7 mo', '12 d'). Today is the ward's
+    day (`zone`): a birthday starts at the station's midnight, not Paris'."""
     born = parse_date(birth)
     if born is None:
         return ""
-    today = today or clock.today(DEFAULT_ZONE)
+    today = today or clock.today(zone)
     months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
     if months >= 24:
         years = months // 12

@@ -132,7 +132,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "user": getattr(request.state, "user", None),
         "freshness": here.freshness(lang), "downtime": settings.downtime,
         "station_name": settings.name, "zone": settings.timezone,
-        "age": lambda birth: formats.age_text(birth, lang=lang),
+        "age": lambda birth: formats.age_text(birth, lang=lang, zone=settings.timezone),
     }
     html = here.env.get_template(template).render(**common, **context)
     response = HTMLResponse(html, status_code=status_code)
