@@ -93,8 +93,9 @@ def test_station_and_capture_reach_the_vault_through_its_interface():
     assert {"releve.vault.chain", "releve.vault.source"} <= sync
     assert "httpx" not in sync and "hashlib" not in sync  # no HTTP client, no hashing of its own
     assert "releve.vault.segment" in imported_by("releve.station.records")
-    writer = imported_by("releve.capture.writer")
-    assert {"releve.vault.segment", "releve.vault.source", "releve.vault.chain"} <= writer
+    assert {"releve.vault.segment", "releve.vault.source"} <= imported_by("releve.capture.writer")
+    assert {"releve.vault.segment", "releve.vault.source", "releve.vault.chain"} <= imported_by(
+        "releve.capture.rebuild")
     assert "releve.vault.segment" in imported_by("releve.capture.scan")
     cli = imported_by("releve.cli.vault")
     assert {"releve.vault.source", "releve.vault.state"} <= cli

@@ -9,8 +9,9 @@ import pytest
 
 from releve.capture import state as state_module
 from releve.capture.files import InputError, discover, import_tasks, total_size
+from releve.capture.rebuild import rebuild_state
 from releve.capture.state import StateError
-from releve.capture.writer import Writer, rebuild_state
+from releve.capture.writer import Writer
 from releve.vault.keys import load_identities, load_signer
 from releve.vault.segment import read_segment
 from releve.vault.source import FolderSource

@@ -298,6 +298,12 @@ def _parse_line(line: bytes, index: int, max_size: int,
     return key, line, hashlib.sha256(line).digest()
 
 
+def record_key(line: bytes) -> str:
+    """`Type/id` of a put record already in the vault (its line was checked when written)."""
+    resource = _decode_resource(line)
+    return f"{resource.resourceType}/{resource.id}"
+
+
 def _resource_type_first(line: bytes) -> bytes:
     """A resource whose first member is "delete" is rewritten with resourceType first, so
     that in a segment only delete records start with {"delete": (see docs/format.md)."""

@@ -10,7 +10,6 @@ and has the vault's segment.py encrypt it to every recipient and sign it; the va
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
 import multiprocessing
 import os
 import shutil
@@ -20,18 +19,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
 from .. import collector
 from ..children import die_with_parent
 from ..errors import ReleveError
 from ..memory import keep_freed_memory
 from ..vault import format as fmt
 from ..vault import segment
-from ..vault.chain import BrokenSegment, fetch_checked
 from ..vault.keys import Signer, parse_recipient
-from ..vault.source import Source, Target
-from ..vault.store import SegmentInfo, Staged, VaultError
+from ..vault.source import Target
+from ..vault.store import Staged, VaultError
+from .plaincache import gather_current
 from .scan import DEFAULT_MAX_RESOURCE, BlockResult, Task, scan, scan_in_worker, scan_page
 from .state import StateError, WriterState
 
@@ -345,24 +342,15 @@ class Writer:
         a full segment sets the current table aside.
         """
         gathered = self.state.dir / "checkpoint.ndjson"
-        found: set[str] = set()
-        with open(gathered, "wb") as out:
-            for seq in self.state.plain_segments():
-                path = self.state.plain_path(seq)
-                for batch in _batches(_plain_records(path), 5000):
-                    current = self.state.lookup([key for key, _ in batch])
-                    for key, line in batch:
-                        if key not in found and current.get(key) == (hashlib.sha256(line).digest(), seq):
-                            found.add(key)
-                            out.write(line + b"\n")
+        found = gather_current(self.state, gathered)
         try:
             expected = self.state.count()
-            if len(found) != expected:
+            if found != expected:
                 # a full segment replaces the whole state: one with resources missing
                 # would make every station drop them
                 raise StateError(
                     f"cannot checkpoint: the writer's cache in {self.state.dir / 'plain'} holds "
-                    f"{len(found)} of the {expected} current resources. Rebuild the state with "
+                    f"{found} of the {expected} current resources. Rebuild the state with "
                     "`releve vault rebuild-state`, or import a complete extract with --full.")
             if expected == 0:
                 raise StateError("nothing to checkpoint: the writer's state is empty")
@@ -381,27 +369,6 @@ class Writer:
         return written
 
 
-def _plain_records(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(key, line) of every put in a cached plaintext segment, header skipped."""
-    lines = segment.compressed_lines(path)
-    next(lines, None)
-    for line in lines:
-        line = line.rstrip(b"\n")
-        if line and not line.startswith(b'{"delete":'):
-            yield _key_of(line), line
-
-
-def _batches(items: Iterable, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _earlier_occurrences(block_keys: list[str]) -> dict[int, frozenset[int]]:
     """For each block, the ordinals of resources that occur again later in the import."""
     last: dict[str, tuple[int, int]] = {}
@@ -417,13 +384,6 @@ def _earlier_occurrences(block_keys: list[str]) -> dict[int, frozenset[int]]:
     return {block: frozenset(ordinals) for block, ordinals in skip.items()}
 
 
-def _key_of(line: bytes) -> str:
-    from .scan import _decode_resource
-
-    resource = _decode_resource(line)
-    return f"{resource.resourceType}/{resource.id}"
-
-
 def _where(task: Task, index: int, lines_before: Counter) -> str:
     if task.page:
         return task.label
@@ -431,107 +391,6 @@ def _where(task: Task, index: int, lines_before: Counter) -> str:
         return task.line_labels[index] if index < len(task.line_labels) else task.label
     # blocks come back in order, so every earlier block of this file has been counted
     return f"{task.label}: line {lines_before[task.label] + index + 1}"
-
-
-def rebuild_state(source: Source, identities: list, state_dir: Path) -> int:
-    """Rebuild a lost or stale writer state from the vault itself, with a station identity.
-
-    Follows the chain from segment 1 with the vault's chain.py (signatures, numbering,
-    links; the vault may be reached over a network), then reads from the last full
-    segment that is not suspect to the head, keeping each segment's compressed plaintext
-    as the checkpoint cache. What is replayed is the copy that was checked: copies are
-    kept from the latest full segment on, and dropped before it.
-    Returns the number of resources in the rebuilt state.
-    """
-    config = source.config
-    state = WriterState(state_dir, config.vault_id, config.genesis)
-    scratch = state.dir / "tmp"
-    copies: dict[int, Path] = {}
-    try:
-        with state.locked():
-            head_seq, head_hash = source.head()
-            descriptors, copies = _fetch_chain(source, scratch, head_seq, head_hash)
-            start = next((seq for seq in range(head_seq, 0, -1)
-                          if descriptors[seq].kind == "full" and descriptors[seq].suspect is None), 1)
-            state.reset()
-            last_full = 0
-            for seq in range(start, head_seq + 1):
-                if descriptors[seq].suspect is not None:
-                    continue  # stations do not adopt it; neither does the writer's memory
-                with open(state.plain_path(seq), "wb") as plain:
-                    segment.decrypt_to(copies[seq], identities, plain)
-                if descriptors[seq].kind == "full":
-                    state.clear_current()
-                    last_full = seq
-                _replay_plain(state, seq)
-            state.finish_reset(head_seq, head_hash, last_full)
-            count = state.count()
-    finally:
-        for path in copies.values():
-            path.unlink(missing_ok=True)
-    state.close()
-    return count
-
-
-def _fetch_chain(source: Source, scratch: Path, head_seq: int,
-                 head_hash: str) -> tuple[dict[int, fmt.Descriptor], dict[int, Path]]:
-    """Every segment's signed descriptor, 1 to the head, each checked and chained; the
-    checked copies from the latest full segment that is not suspect on."""
-    descriptors: dict[int, fmt.Descriptor] = {}
-    copies: dict[int, Path] = {}
-    try:
-        prev = source.config.genesis
-        for seq in range(1, head_seq + 1):
-            path = scratch / f"download-{seq}.age"
-            copies[seq] = path
-            info = _fetch_checked(source, seq, path, prev)
-            descriptors[seq], prev = info.descriptor, info.sha256
-            if info.descriptor.kind == "full" and info.descriptor.suspect is None:
-                for earlier in [n for n in copies if n < seq]:
-                    copies.pop(earlier).unlink(missing_ok=True)
-        if prev != head_hash:
-            raise StateError("cannot rebuild: the vault's head changed during the rebuild")
-    except BaseException:
-        for path in copies.values():
-            path.unlink(missing_ok=True)
-        raise
-    return descriptors, copies
-
-
-def _fetch_checked(source: Source, seq: int, path: Path, prev: str) -> SegmentInfo:
-    try:
-        return fetch_checked(source, source.config, seq, path, prev)
-    except BrokenSegment as exc:
-        raise StateError(f"cannot rebuild: segment {seq} {exc.reason}") from exc
-    except VaultError as exc:
-        raise StateError(f"cannot rebuild from an unsound vault: {exc}") from exc
-    except OSError as exc:
-        raise StateError(f"cannot rebuild: segment {seq} unreadable ({exc.strerror}); "
-                         "verify the vault") from exc
-
-
-def _replay_plain(state: WriterState, seq: int) -> None:
-    """Apply a cached plaintext segment to `current`; the last record of a key wins."""
-    lines = segment.compressed_lines(state.plain_path(seq))
-    next(lines, None)
-    pending: dict[str, bytes | None] = {}
-    for line in lines:
-        line = line.rstrip(b"\n")
-        if not line:
-            continue
-        if line.startswith(b'{"delete":'):
-            target = orjson.loads(line)["delete"]
-            pending[f"{target['resourceType']}/{target['id']}"] = None
-        else:
-            pending[_key_of(line)] = hashlib.sha256(line).digest()
-        if len(pending) >= 10000:
-            _flush(state, pending, seq)
-    _flush(state, pending, seq)
-
-
-def _flush(state: WriterState, pending: dict[str, bytes | None], seq: int) -> None:
-    state.replay(pending, seq)
-    pending.clear()
 
 
 def _start_worker() -> None:

@@ -125,7 +125,7 @@ def vault_rebuild_state(
     state: Path | None = typer.Option(None, help="Writer state folder to rebuild"),
 ) -> None:
     """Rebuild a writer's lost or stale state from the vault (reads from the last full segment)."""
-    from ..capture.writer import rebuild_state
+    from ..capture.rebuild import rebuild_state
 
     with clear_errors():
         source = open_source(vault, token)

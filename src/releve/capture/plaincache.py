@@ -1,0 +1,65 @@
+"""The writer's cache of plaintext segments (`state/plain/<seq>.zst`), read back.
+
+The writer keeps each good segment's compressed plaintext from the last full segment on,
+so that a checkpoint needs no station identity: the latest version of every resource is
+in those files, and the state's digests tell which line is the latest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import orjson
+
+from ..vault import segment
+from .scan import record_key
+from .state import WriterState
+
+LOOKUP_BATCH = 5000
+
+
+def cached_records(path: Path) -> Iterator[tuple[str, bytes | None]]:
+    """(`Type/id`, line) of each record after the header; a delete comes as (key, None)."""
+    lines = segment.compressed_lines(path)
+    next(lines, None)
+    for line in lines:
+        line = line.rstrip(b"\n")
+        if not line:
+            continue
+        if line.startswith(b'{"delete":'):
+            target = orjson.loads(line)["delete"]
+            yield f"{target['resourceType']}/{target['id']}", None
+        else:
+            yield record_key(line), line
+
+
+def gather_current(state: WriterState, out_path: Path) -> int:
+    """Write the latest line of every current resource to `out_path`; how many.
+
+    A line is current when the state holds its digest under the segment it came from:
+    older versions, and resources deleted since, fall out."""
+    found: set[str] = set()
+    with open(out_path, "wb") as out:
+        for seq in state.plain_segments():
+            puts = ((key, line) for key, line in cached_records(state.plain_path(seq))
+                    if line is not None)
+            for batch in _batches(puts, LOOKUP_BATCH):
+                current = state.lookup([key for key, _ in batch])
+                for key, line in batch:
+                    if key not in found and current.get(key) == (hashlib.sha256(line).digest(), seq):
+                        found.add(key)
+                        out.write(line + b"\n")
+    return len(found)
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
