@@ -107,7 +107,7 @@ def test_sql_is_in_the_read_layer_or_on_the_index_side_only() -> None:
                if not allowed_sql(relative) and (found := sql_in(tree))}
     assert outside == {}
     # the read layer is where the pages' queries are: it is not empty
-    assert all(sql_in(trees[m]) for m in ("views/census.py", "views/search.py",
+    assert all(sql_in(trees[m]) for m in ("views/census.py", "views/search/names.py",
                                           "views/directory.py", "views/schedule.py",
                                           "views/summary/__init__.py", "views/summary/reader.py"))
 

@@ -14,7 +14,10 @@ import pytest
 from releve.station.index import reader
 from releve.station.sync import init_station
 from releve.station.text import fold
-from releve.station.views.search import Hit, bounded_distance, parse, search
+from releve.station.views.search import search
+from releve.station.views.search.fuzzy import bounded_distance
+from releve.station.views.search.hits import Hit
+from releve.station.views.search.query import parse
 from releve.vault.keys import create_signer, create_station_identity
 from releve.vault.store import LocalVault
 

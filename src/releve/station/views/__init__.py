@@ -15,7 +15,8 @@ checks it).
     census.py     the wards list and a ward's census (beds, occupants, what to know)
     directory.py  the phone directory, parsed once per index state
     schedule.py   one day of the OR schedule, room by room
-    search.py     patient search (names, birth dates, identifiers, beds)
+    search/       patient search (names, birth dates, identifiers, beds), one module per
+                  kind of finder (search/__init__.py)
     summary/      the patient summary, one module per section, walked in the order of its
                   registry (summary/__init__.py)
     resources.py  one resource by type and id (INS traits, a ward's codes, a document)
