@@ -57,4 +57,4 @@ def by_bed(conn: sqlite3.Connection, q: Query) -> list[Found]:
     if not matched:
         return []
     ids = tuple(matched)
-    return [found(r, matched[r[1]], "bed") for r in rows(conn, f"p.id IN ({marks(ids)})", ids)]
+    return [found(r, matched[r[0]], "bed") for r in rows(conn, f"p.id IN ({marks(ids)})", ids)]

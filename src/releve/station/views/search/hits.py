@@ -18,16 +18,20 @@ EXACT, PREFIX, INFIX = 4.0, 2.0, 1.0  # per query word; a name's score is their 
 # index probe per row when the rows are few.
 CURRENT_LIST = "p.id IN (SELECT patient FROM stays WHERE current = 1)"
 CURRENT_PROBE = "EXISTS (SELECT 1 FROM stays s WHERE s.patient = p.id AND s.current = 1)"
-FIELDS = ("p.rowid, p.id, p.family, p.given, p.birth_date, p.gender, p.ipp, p.ins, p.name_norm, "
+FIELDS = ("p.id, p.family, p.given, p.birth_date, p.gender, p.ipp, p.ins, p.rowid, p.name_norm, "
           "p.sort_key")
-Fields = tuple[int, str, str | None, str | None, str | None, str | None, str | None, str | None,
+ROWID = 7  # where FIELDS puts p.rowid
+Fields = tuple[str, str | None, str | None, str | None, str | None, str | None, str | None, int,
                str, str]  # a row of FIELDS, in Found's order
-Row = tuple[int, str, str | None, str | None, str | None, str | None, str | None, str | None,
+Row = tuple[str, str | None, str | None, str | None, str | None, str | None, str | None, int,
             str, str, int]  # FIELDS, then whether the patient is admitted now
 
 
 @dataclass
-class Hit:
+class Identity:
+    """Who the patient is, as a result line shows it: what Hit and Found share, first in
+    both (a row of FIELDS starts with it)."""
+
     id: str  # Patient id
     family: str | None
     given: str | None
@@ -35,6 +39,12 @@ class Hit:
     gender: str | None
     ipp: str | None
     ins: str | None
+
+
+@dataclass
+class Hit(Identity):
+    """A result: the patient, where they lie now, and how well and why they matched."""
+
     location: str | None  # Location of the current stay's bed or unit, if any
     location_name: str | None  # "Lit 201 fenêtre · Pneumologie"
     score: float
@@ -42,17 +52,10 @@ class Hit:
 
 
 @dataclass
-class Found:
+class Found(Identity):
     """A patient row and how well it matched, before its location is looked up."""
 
     rowid: int
-    id: str
-    family: str | None
-    given: str | None
-    birth_date: str | None
-    gender: str | None
-    ipp: str | None
-    ins: str | None
     name_norm: str
     sort_key: str  # folded family, given names and id (records.sort_key)
     current: bool

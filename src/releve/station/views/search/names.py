@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from ...index import words as words_table
-from .hits import CURRENT_LIST, EXACT, FIELDS, INFIX, PREFIX, Found, found, marks, rows_by_rowid
+from .hits import CURRENT_LIST, EXACT, FIELDS, INFIX, PREFIX, ROWID, Found, found, marks, rows_by_rowid
 from .vocabulary import Vocabulary
 
 RARE_ENOUGH = 2000  # patients of a query word intersected in SQLite, at least
@@ -61,7 +61,7 @@ def _one_word(conn: sqlite3.Connection, match: dict[str, float], limit: int) -> 
                 need -= 1
                 if need == 0:
                     break
-    rows = {r[0]: r for r in rows_by_rowid(conn, list(chosen))}
+    rows = {r[ROWID]: r for r in rows_by_rowid(conn, list(chosen))}
     hits = []
     for rowid, (grade, admitted) in chosen.items():
         row = rows[rowid]
@@ -160,9 +160,9 @@ def _by_family_prefix(conn: sqlite3.Connection, prefix: str, limit: int) -> list
     others = (f"SELECT {FIELDS}, 0 FROM patients p WHERE p.sort_key >= ? AND p.sort_key < ? "
               "ORDER BY p.sort_key LIMIT ?")
     rows = conn.execute(admitted, (prefix, high)).fetchall()
-    current = {row[0] for row in rows}
+    current = {row[ROWID] for row in rows}
     rows += [r for r in conn.execute(others, (prefix, high, limit + len(current)))
-             if r[0] not in current]
+             if r[ROWID] not in current]
     hits = []
     for row in map(found, rows):
         row.score, row.why = PREFIX, "name"
