@@ -7,7 +7,7 @@ above prefix above approximate); at equal match, patients currently admitted com
 then alphabetical order.
 
 Why it is built this way (100,000 patients, p95 under 20 ms on an old PC):
-- names are looked up through the name-word index (words.py): the query's words are
+- names are looked up through the name-word index (index/words.py): the query's words are
   first resolved against the few tens of thousands of *distinct* name words (exact, prefix
   by a key range, infix by a trigram index of the words, typos by a bounded
   Damerau-Levenshtein over trigram candidates), and only then are patients read;
