@@ -8,6 +8,7 @@ seconds with a sentence rather than at the suite's timeout with a traceback.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import subprocess
@@ -142,30 +143,45 @@ def start_server(args: Sequence[str | Path], ready: Callable[[], T], *, what: st
 # --- a server in a thread --------------------------------------------------------------------
 
 
+SERVER_LOGGERS = ("", "uvicorn", "uvicorn.access")  # the root, and uvicorn's that do not propagate
+
+
 @contextlib.contextmanager
-def serving(app_or_config, seconds: float = 20, log_level: str = "warning") -> Iterator[str]:
-    """An ASGI app (on a free loopback port) or a uvicorn config, served by uvicorn in a
-    daemon thread of this process while the block runs; yields its base URL."""
+def serving(app_or_config, seconds: float = 20, log_level: str = "warning",
+            log_handler: logging.Handler | None = None, **options) -> Iterator[str]:
+    """An ASGI app (on a free loopback port, `options` passed on to uvicorn.Config) or a
+    uvicorn config, served by uvicorn in a daemon thread of this process while the block
+    runs; yields its base URL, and fails if the server does not stop within 10 s after.
+    `log_handler` sees the records logged meanwhile: it goes on the root logger and on
+    uvicorn's (they do not propagate) once the config has set them up, resetting them."""
     import uvicorn
 
     config = app_or_config if isinstance(app_or_config, uvicorn.Config) else uvicorn.Config(
-        app_or_config, host=LOOPBACK, port=0, log_level=log_level)
+        app_or_config, host=LOOPBACK, port=0, log_level=log_level, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
 
     def started() -> bool:
         if not thread.is_alive():
             raise AssertionError("the server's thread ended before it started")
         return server.started
 
-    try:
-        wait_until("uvicorn to start", started, seconds, step=0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"{'https' if config.is_ssl else 'http'}://{LOOPBACK}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with contextlib.ExitStack() as detach:
+        if log_handler is not None:
+            for logger in map(logging.getLogger, SERVER_LOGGERS):
+                if log_handler not in logger.handlers:  # else an enclosing server's: it stays
+                    logger.addHandler(log_handler)
+                    detach.callback(logger.removeHandler, log_handler)
+        thread.start()
+        try:
+            wait_until("uvicorn to start", started, seconds, step=0.02)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            yield f"{'https' if config.is_ssl else 'http'}://{LOOPBACK}:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(10)
+    if thread.is_alive():
+        raise AssertionError("uvicorn did not stop within 10 s")
 
 
 # --- processes -------------------------------------------------------------------------------
