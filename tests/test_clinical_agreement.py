@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from test_station_print import flat
-from test_station_web import Server, add_users
+from test_station_web import Site, add_users, station_site
 
 from conftest import _station_from
 
@@ -147,20 +147,19 @@ UNKNOWN = "Allergies non renseignées"
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("agreement")
     inputs = folder / "fhir"
     inputs.mkdir()
     (inputs / "ward.ndjson").write_bytes(b"\n".join(orjson.dumps(r) for r in ward_resources()) + b"\n")
     station = _station_from(folder, inputs)
     add_users(station.dir)
-    server = Server(station.dir)
-    yield server
-    server.stop()
+    with station_site(station.dir) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")
-def nurse(web: Server) -> httpx.Client:
+def nurse(web: Site) -> httpx.Client:
     return web.login("nurse")
 
 

@@ -36,7 +36,7 @@ from releve.station.printing.wards import UnknownWard, find_ward
 from releve.station.views import census as census_q
 from releve.station.views import formats
 from releve.station.views import summary as chart
-from test_station_web import CAPTURE, Server, add_users
+from test_station_web import CAPTURE, Site, add_users, station_site
 
 from conftest import StationFixture, copy_station, run_releve
 
@@ -503,13 +503,12 @@ def test_ward_names_codes_and_ids(conn: sqlite3.Connection, ward: census_q.Censu
 
 
 @pytest.fixture(scope="module")
-def web(station: Path) -> Iterator[Server]:
-    server = Server(station)
-    yield server
-    server.stop()
+def web(station: Path) -> Iterator[Site]:
+    with station_site(station) as site:
+        yield site
 
 
-def test_print_urls_need_sign_in_serve_pdf_and_are_audited(web: Server, station: Path, ward: census_q.Census,
+def test_print_urls_need_sign_in_serve_pdf_and_are_audited(web: Site, station: Path, ward: census_q.Census,
                                                              allergic: chart.Summary) -> None:
     pid, unit = allergic.patient_id, ward.unit.id
     urls = [f"/patients/{pid}/print/mar.pdf", f"/patients/{pid}/print/labels.pdf",

@@ -7,20 +7,19 @@ that no request logs a query text or a patient id sees what an operator's log wo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import importlib.util
 import logging
 import re
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from releve.station.i18n import CATALOGUES
 from releve.station.i18n.en_common import EN
@@ -32,6 +31,7 @@ from releve.station.views import census as census_q
 from releve.station.web.app import ERRORS, ROLE_LABELS, server_config
 
 from conftest import NOW, StationFixture, copy_station
+from helpers import serving
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "src/releve/station/templates"
 PASSWORD = "correct horse 42"
@@ -54,27 +54,13 @@ class Capture(logging.Handler):
 
 
 CAPTURE = Capture()
-LOGGERS = ("", "uvicorn", "uvicorn.access")  # uvicorn's do not propagate to the root
 
 
-class Server:
-    """The station app served by uvicorn on a free loopback port, in a daemon thread."""
+class Site:
+    """The station app at `url`, reached as a browser would."""
 
-    def __init__(self, station_dir: Path) -> None:
-        config = server_config(station_dir, "127.0.0.1", 0)
-        for name in LOGGERS:  # after uvicorn configured its loggers
-            logging.getLogger(name).addHandler(CAPTURE)
-        logging.getLogger("releve.station.web").setLevel(logging.INFO)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the station web app did not start")
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, url: str) -> None:
+        self.url = url
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
@@ -85,10 +71,14 @@ class Server:
         assert answer.status_code == 303, answer.text
         return client
 
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        assert not self.thread.is_alive()
+
+@contextlib.contextmanager
+def station_site(station_dir: Path) -> Iterator[Site]:
+    """The station app served as `releve station serve` runs it while the block runs, its
+    request lines and every other record of the server side in CAPTURE."""
+    logging.getLogger("releve.station.web").setLevel(logging.INFO)
+    with serving(server_config(station_dir, "127.0.0.1", 0), log_handler=CAPTURE) as url:
+        yield Site(url)
 
 
 def add_users(station_dir: Path) -> None:
@@ -98,12 +88,11 @@ def add_users(station_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(demo_station: StationFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+def demo(demo_station: StationFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, Path]]:
     station = copy_station(demo_station, tmp_path_factory.mktemp("web") / "s")
     add_users(station.dir)
-    server = Server(station.dir)
-    yield server, station.dir
-    server.stop()
+    with station_site(station.dir) as server:
+        yield server, station.dir
 
 
 @pytest.fixture(scope="module")
@@ -424,8 +413,7 @@ def test_a_station_before_its_first_sync_says_so(tmp_path: Path, keys) -> None:
     init_station(station, keys.identity, name="neuve")
     client = httpx.Client(follow_redirects=False)
     assert current_generation(station) is None
-    login = Server(station)
-    try:
+    with station_site(station) as login:
         assert "Aucun compte" in login.client().get("/login").text
         add_users(station)
         client = login.login("nurse")
@@ -433,15 +421,12 @@ def test_a_station_before_its_first_sync_says_so(tmp_path: Path, keys) -> None:
         assert page.status_code == 503 and "Pas encore de données" in page.text
         assert "pas encore été synchronisée" in page.text
         assert login.client().get("/health").json()["state_time"] is None
-    finally:
-        login.stop()
 
 
 def test_synthea_station_pages_render(synthea_station: StationFixture, tmp_path: Path) -> None:
     station = copy_station(synthea_station, tmp_path / "s")
     add_users(station.dir)
-    server = Server(station.dir)
-    try:
+    with station_site(station.dir) as server:
         client = server.login("admin")
         conn = reader(station.dir)
         family = conn.execute("SELECT family FROM patients LIMIT 1").fetchone()[0]
@@ -456,8 +441,6 @@ def test_synthea_station_pages_render(synthea_station: StationFixture, tmp_path:
             page = client.get(url)
             assert page.status_code == 200, url
             assert BANNER in page.text
-    finally:
-        server.stop()
 
 
 # --- texts --------------------------------------------------------------------------------------

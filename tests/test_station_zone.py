@@ -78,7 +78,7 @@ def test_bookings_are_indexed_by_utc_day(station: StationFixture) -> None:
 
 def test_or_page_uses_the_station_setting(station: StationFixture, tmp_path: Path) -> None:
     from releve.station.sync import Settings
-    from test_station_web import Server, add_users
+    from test_station_web import add_users, station_site
 
     from conftest import copy_station
 
@@ -87,14 +87,11 @@ def test_or_page_uses_the_station_setting(station: StationFixture, tmp_path: Pat
     settings.timezone = "America/Cayenne"
     settings.save(own.dir)
     add_users(own.dir)
-    server = Server(own.dir)
-    try:
-        nurse = server.login("nurse")
+    with station_site(own.dir) as site:
+        nurse = site.login("nurse")
         late = nurse.get("/or", params={"date": "2026-01-14"}).text
         next_day = nurse.get("/or", params={"date": "2026-01-15"}).text
         nurse.close()
-    finally:
-        server.stop()
     assert "Appendicectomie" in late and "Cholécystectomie" in late
     assert "Appendicectomie" not in next_day
 
