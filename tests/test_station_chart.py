@@ -5,9 +5,9 @@ page and documents over real HTTP, with their latency."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 import pytest
-import uvicorn
 from jinja2 import ChoiceLoader, DictLoader
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -32,7 +31,7 @@ from releve.station.web.base import Station
 from releve.station.web.patient import routes
 
 from conftest import StationFixture, copy_station
-from helpers import free_port
+from helpers import serving
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = dt.UTC
@@ -434,7 +433,7 @@ class _SignedIn:
 @pytest.fixture
 def serve():
     """Serve a station's summary routes under uvicorn on a loopback port; yields a client."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    servers = contextlib.ExitStack()
 
     def start(station_dir: Path) -> httpx.Client:
         here = Station(station_dir)
@@ -445,21 +444,11 @@ def serve():
             here.env.globals.setdefault(name, helper)
         app = Starlette(routes=routes, middleware=[Middleware(_SignedIn)])
         app.state.station = here
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               access_log=False))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        servers.append((server, thread))
-        return httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        url = servers.enter_context(serving(app, seconds=10, access_log=False))
+        return httpx.Client(base_url=url, timeout=10)
 
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(5)
+    with servers:
+        yield start
 
 
 def test_every_synthea_patient_page(synthea_station: StationFixture, serve, tmp_path: Path) -> None:
