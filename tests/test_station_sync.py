@@ -17,7 +17,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-import uvicorn
 
 from releve.capture.files import discover, ndjson_tasks, total_size
 from releve.capture.writer import Writer
@@ -32,7 +31,7 @@ from releve.vault.state import current_records
 from releve.vault.store import LocalVault
 
 from conftest import run_releve
-from helpers import free_port
+from helpers import free_port, serving
 
 
 def _writer(vault_dir: Path, keys, state: Path) -> Writer:
@@ -311,17 +310,8 @@ def test_station_files_are_private(tmp_path, keys, vault_dir, history):
 
 @pytest.fixture
 def served_vault(vault_dir):
-    port = free_port()
-    config = uvicorn.Config(create_app(LocalVault(vault_dir), "writer-token", "reader-token"),
-                            host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with serving(create_app(LocalVault(vault_dir), "writer-token", "reader-token")) as url:
+        yield url
 
 
 def test_sync_over_http_with_the_reader_token(tmp_path, keys, vault_dir, history, served_vault):
