@@ -360,7 +360,6 @@ def _make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
 
 
 def test_tls_with_the_hospitals_own_ca(tmp_path, keys, vault_dir):
-    import uvicorn
     from rich.console import Console
 
     from releve.demo.his import create_app
@@ -373,10 +372,9 @@ def test_tls_with_the_hospitals_own_ca(tmp_path, keys, vault_dir):
                               for i in range(5)))
     store = Store(tmp_path / "his.db")
     populate(store, 1, 10, None, [data], Console(quiet=True))
-    config = uvicorn.Config(create_app(store), host="127.0.0.1", port=0, log_level="error",
-                            ssl_certfile=str(cert), ssl_keyfile=str(key))
     try:
-        with serving(config) as base:
+        with serving(create_app(store), log_level="error", ssl_certfile=str(cert),
+                     ssl_keyfile=str(key)) as base:
             refused = capture(vault_dir, keys, tmp_path / "s1", base, check=False)
             assert refused.returncode == 1 and "not trusted" in refused.stderr.decode()
             trusted = capture(vault_dir, keys, tmp_path / "s2", base, "--ca-cert", ca)
