@@ -1,9 +1,9 @@
 """The station's layers, read from its source with `ast`.
 
 - Every query against the index is in the read layer (station/views/) or on the index's
-  own side (station/index/, and records.py, the sync's parse and stage side); the station's
-  local database (station/local/) has its own SQL. web/ and printing/ hold none, nor do
-  the commands.
+  own side (station/index/, and records/stages.py and records/worker.py, the sync's
+  stage side); the station's local database (station/local/) has its own SQL. web/ and
+  printing/ hold none, nor do the commands.
 - printing/ imports nothing from web/: what both front ends use is in views/, i18n/ and
   templates/. web/ imports printing/ in one module only, web/printouts.py, which serves
   the printouts as PDF at the pages' print buttons.
@@ -20,7 +20,7 @@ STATION = Path(__file__).resolve().parent.parent / "src" / "releve" / "station"
 PACKAGE = "releve.station"
 
 # where SQL may be written, relative to station/
-SQL_ALLOWED = ("views/", "index/", "records.py", "local/")
+SQL_ALLOWED = ("views/", "index/", "records/stages.py", "records/worker.py", "local/")
 WEB_MAY_IMPORT_PRINTING = {"web/printouts.py"}
 FOLDER_NAMES = {"station.json", "sync.json", "sync.lock", "identity.key", "vault-config.json",
                 "incoming", "index", "CURRENT", "local.sqlite", ".records"}

@@ -20,9 +20,10 @@ import pytest
 
 from releve.capture.files import discover, ndjson_tasks, total_size
 from releve.capture.writer import Writer
-from releve.station import records as station_records
 from releve.station.index import Index, SegmentMeta, StationIndexError, current_generation, reader, records_path
-from releve.station.records import RecordError, parse_block
+from releve.station.records import parser as records_parser
+from releve.station.records.batches import parse_block
+from releve.station.records.lines import RecordError
 from releve.station.sync import Status, SyncError, init_station, open_source, pinned_config, sync_once
 from releve.vault.keys import create_station_identity, load_identities, load_signer
 from releve.vault.server import create_app
@@ -248,10 +249,10 @@ def test_workers_and_their_stages_build_what_one_process_builds(tmp_path, keys, 
     history.checkpoint()
     _write(history, tmp_path / "inputs", [_patient(2, family="Après"), _observation(5000, 2, 37.5)],
            deletes=["Encounter/e1", "Observation/o9"])
-    monkeypatch.setattr(station_records, "BLOCK", 2048)
+    monkeypatch.setattr(records_parser, "BLOCK", 2048)
     alone = _new_station(tmp_path, keys, vault_dir, name="alone")
     assert sync_once(alone, FolderSource(vault_dir)).applied == [5, 6]
-    monkeypatch.setattr(station_records, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(records_parser, "PARALLEL_FROM", 0)
     forked = _new_station(tmp_path, keys, vault_dir, name="forked")
     assert sync_once(forked, FolderSource(vault_dir)).applied == [5, 6]
     expected = _tables(alone)
@@ -459,11 +460,11 @@ def test_a_second_sync_of_the_same_station_is_refused_while_one_runs(tmp_path, k
 SYNC_SCRIPT = """
 import sys
 from pathlib import Path
-from releve.station import records
+from releve.station.records import parser
 from releve.station.sync import sync_once
 from releve.vault.source import FolderSource
 if sys.argv[3] == "forked":  # the parse in workers, a new generation from their stages
-    records.PARALLEL_FROM, records.BLOCK = 0, 64 << 10
+    parser.PARALLEL_FROM, parser.BLOCK = 0, 64 << 10
 sync_once(Path(sys.argv[1]), FolderSource(Path(sys.argv[2])))
 """
 

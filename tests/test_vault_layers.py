@@ -92,7 +92,7 @@ def test_station_and_capture_reach_the_vault_through_its_interface():
     sync = imported_by("releve.station.sync")
     assert {"releve.vault.chain", "releve.vault.source"} <= sync
     assert "httpx" not in sync and "hashlib" not in sync  # no HTTP client, no hashing of its own
-    assert "releve.vault.segment" in imported_by("releve.station.records")
+    assert "releve.vault.segment" in imported_by("releve.station.records.parser")
     assert {"releve.vault.segment", "releve.vault.source"} <= imported_by("releve.capture.writer")
     assert {"releve.vault.segment", "releve.vault.source", "releve.vault.chain"} <= imported_by(
         "releve.capture.rebuild")

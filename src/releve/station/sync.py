@@ -40,7 +40,8 @@ from . import folder
 from .folder import SETTINGS_NAME
 from .index import Index, SegmentMeta, StationIndexError, utc_text
 from .private import create_private
-from .records import Parser, RecordError, segment_batches
+from .records.lines import RecordError
+from .records.parser import Parser, segment_batches
 
 
 class SyncError(ReleveError):

@@ -49,7 +49,9 @@ from ...files import write_atomic
 from .. import folder
 from ..folder import records_path
 from ..private import create_private
-from ..records import PROJECTIONS, STAGED_TABLES, Batch, Staged
+from ..records.batches import Batch
+from ..records.projections import PROJECTIONS
+from ..records.stages import STAGED_TABLES, Staged
 from . import words
 
 FORMAT = "3"  # 2: the name-word index replaced the trigram index of whole names; 3: the

@@ -26,7 +26,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from ..records import INS_SYSTEMS
+from ..records.projections import INS_SYSTEMS
 from ..text import _LIGATURES  # Œ -> OE, ß -> SS...: the same spelling-out as search
 
 HEADER = "IS01" + "0" * 22

@@ -18,7 +18,7 @@ from ....fhir.clinical.values import (
     reference_text,
 )
 from ....fhir.refs import target
-from ...records import patient_row
+from ...records.projections import patient_row
 from .labels import CLASS, SEX
 from .model import Contact, Identity, Stay, Summary
 from .reader import Reader

@@ -29,7 +29,7 @@ from ....fhir.clinical.values import (
     resource_text,
 )
 from ....fhir.refs import target
-from ...records import CURRENT_STAYS
+from ...records.projections import CURRENT_STAYS
 
 ERROR_STATUSES = ("entered-in-error",)
 
