@@ -48,7 +48,7 @@ import orjson
 from capture import code_stamp, free_port, log, machine
 from measure import cpu_counters, tree_bytes, warm_page_cache, write_results
 
-from releve.station.index import reader
+from releve.station.index.connection import reader
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -328,7 +328,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 def bench_search(station: Path, count: int) -> dict[str, Any]:
     """In-process latency of `search()` (the function the /patients page calls)."""
     sys.path.insert(0, str(REPO_ROOT / "src"))
-    from releve.station.index import reader
+    from releve.station.index.connection import reader
     from releve.station.views.search import search
 
     conn = reader(station)
@@ -359,7 +359,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 station = Path(sys.argv[1])
-from releve.station.index import reader
+from releve.station.index.connection import reader
 conn = reader(station)  # the index as pages open it: the resources view over the record file
 def patient(request):
     rows = conn.execute("SELECT type, json FROM resources WHERE patient = ?",

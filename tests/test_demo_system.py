@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from releve.capture.fhir_capture import Status as CaptureStatus
-from releve.station.index import read_head, reader
+from releve.station.index.connection import reader
+from releve.station.index.head import read_head
 from releve.station.sync import Status as SyncStatus
 from releve.station.views import formats
 from releve.vault.store import LocalVault

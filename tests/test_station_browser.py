@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from releve.station.index import reader
+from releve.station.index.connection import reader
 from releve.station.local.accounts import Accounts
 from releve.station.views.search import search
 from releve.station.web.app import server_config

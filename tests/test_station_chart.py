@@ -23,7 +23,8 @@ from starlette.middleware import Middleware
 from releve import clock
 from releve.fhir.refs import target_id
 from releve.station.i18n import english
-from releve.station.index import SCHEMA, connect
+from releve.station.index.connection import connect
+from releve.station.index.schema import SCHEMA
 from releve.station.local.accounts import User
 from releve.station.views import summary as chart
 from releve.station.web import base as web_base
@@ -324,7 +325,7 @@ def _resources(conn: sqlite3.Connection, patient: str, rtype: str) -> list[dict]
 
 @pytest.fixture(scope="module")
 def demo_db(demo_station: StationFixture) -> Iterator[sqlite3.Connection]:
-    from releve.station.index import current_generation
+    from releve.station.index.generations import current_generation
 
     conn = connect(current_generation(demo_station.dir), readonly=True)
     yield conn
@@ -547,7 +548,9 @@ def test_documents_are_served_inert(demo_station: StationFixture, serve, tmp_pat
                             "AND CAST(json AS TEXT) LIKE '%text/plain%' LIMIT 1").fetchone()
     pdf_doc = conn.execute("SELECT id, patient FROM resources WHERE type = 'DocumentReference' "
                            "AND CAST(json AS TEXT) LIKE '%application/pdf%' LIMIT 1").fetchone()
-    from releve.station.index import RecordAppender, current_generation, records_path
+    from releve.station.folder import records_path
+    from releve.station.index.generations import current_generation
+    from releve.station.index.record_file import RecordAppender
 
     generation = current_generation(station.dir)
     writable = sqlite3.connect(generation)

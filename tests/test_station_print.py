@@ -29,7 +29,7 @@ from typer.testing import CliRunner, Result
 
 from releve.cli import app
 from releve.station.i18n import english
-from releve.station.index import reader
+from releve.station.index.connection import reader
 from releve.station.local.audit import Audit
 from releve.station.printing import documents, ins, pdf
 from releve.station.printing.wards import UnknownWard, find_ward

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from releve.station.index import reader
+from releve.station.index.connection import reader
 from releve.station.sync import init_station
 from releve.station.text import fold
 from releve.station.views.search import search

@@ -20,11 +20,16 @@ import pytest
 
 from releve.capture.files import discover, ndjson_tasks, total_size
 from releve.capture.writer import Writer
-from releve.station.index import Index, SegmentMeta, StationIndexError, current_generation, reader, records_path
+from releve.station.folder import records_path
+from releve.station.index.connection import reader
+from releve.station.index.errors import StationIndexError
+from releve.station.index.generations import current_generation
+from releve.station.index.writer import Index
 from releve.station.records import parser as records_parser
 from releve.station.records.batches import parse_block
 from releve.station.records.lines import RecordError
 from releve.station.sync import Status, SyncError, init_station, open_source, pinned_config, sync_once
+from releve.vault.format import Descriptor, SegmentInfo
 from releve.vault.keys import create_station_identity, load_identities, load_signer
 from releve.vault.server import create_app
 from releve.vault.source import FolderSource, HttpVault
@@ -207,7 +212,9 @@ def test_a_delta_refused_midway_leaves_the_record_file_as_it_was(tmp_path, keys,
     config = pinned_config(station, source.config_bytes())
     index = Index(station, config.vault_id, config.genesis)
     head = index.head()
-    segment = SegmentMeta(head.seq + 1, "0" * 64, "delta", "2026-12-03T10:00:00Z", "test", 2, 0)
+    signed = Descriptor(config.vault_id, head.seq + 1, head.sha256, "delta", "2026-12-03T10:00:00Z",
+                        "test", 2, 0)
+    segment = SegmentInfo(head.seq + 1, "0" * 64, 0, signed)
 
     def short_segment(records):
         block = orjson.dumps(_patient(90, family="Jamais")) + b"\n"
@@ -414,8 +421,8 @@ def test_a_write_error_found_by_a_flush_behind_is_not_lost(tmp_path, keys, vault
                                                            monkeypatch):
     """Linux reports a failed writeback to one fdatasync only: when the build's
     background flush gets it, the generation must not be switched in."""
-    from releve.station import index as station_index
-    monkeypatch.setattr(station_index.RecordAppender, "FLUSH_EVERY", 1)  # a flush per block
+    from releve.station.index.record_file import RecordAppender
+    monkeypatch.setattr(RecordAppender, "FLUSH_EVERY", 1)  # a flush per block
     calls = []
     real = os.fdatasync
 

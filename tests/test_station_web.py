@@ -23,7 +23,8 @@ import pytest
 
 from releve.station.i18n import CATALOGUES
 from releve.station.i18n.en_common import EN
-from releve.station.index import current_generation, reader
+from releve.station.index.connection import reader
+from releve.station.index.generations import current_generation
 from releve.station.local.accounts import Accounts
 from releve.station.local.audit import Audit
 from releve.station.sync import Settings

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from releve.station.index import reader
+from releve.station.index.connection import reader
 from releve.station.views import schedule
 
 from conftest import StationFixture, _station_from

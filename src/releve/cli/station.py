@@ -20,7 +20,9 @@ import typer
 from rich.markup import escape
 
 from .. import clock
-from ..station.index import current_generation, read_head, reader
+from ..station.index.connection import reader
+from ..station.index.generations import current_generation
+from ..station.index.head import read_head
 from ..station.sync import Settings, Status, SyncError, init_station, open_source, sync_once
 from ..station.views.status import totals
 from .console import clear_errors, err, fail, out

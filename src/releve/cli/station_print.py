@@ -28,7 +28,7 @@ from rich.markup import escape
 
 from ..errors import ReleveError
 from ..files import AS_CREATED, write_atomic
-from ..station.index import reader
+from ..station.index.connection import reader
 from ..station.local.audit import Audit
 from ..station.printing.wards import UnknownWard, find_ward
 from ..station.sync import Settings

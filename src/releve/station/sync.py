@@ -38,7 +38,9 @@ from ..vault.keys import KeyFileError, load_identities
 from ..vault.source import Source
 from . import folder
 from .folder import SETTINGS_NAME
-from .index import Index, SegmentMeta, StationIndexError, utc_text
+from .index.errors import StationIndexError
+from .index.head import utc_text
+from .index.writer import Index
 from .private import create_private
 from .records.lines import RecordError
 from .records.parser import Parser, segment_batches
@@ -246,8 +248,7 @@ def _sync(station_dir: Path, source: Source, status: Status) -> Outcome:
                 if jump and info.descriptor.kind != "full":
                     raise SyncError(f"segment {listed.seq} was listed as a checkpoint but "
                                     "its signature says otherwise")
-                _account(index, _meta(info), info.descriptor, path, identities, parser,
-                         outcome, status)
+                _account(index, info, path, identities, parser, outcome, status)
                 prev = info.sha256
         return outcome
     finally:
@@ -255,16 +256,17 @@ def _sync(station_dir: Path, source: Source, status: Status) -> Outcome:
         shutil.rmtree(incoming, ignore_errors=True)
 
 
-def _account(index: Index, segment: SegmentMeta, descriptor: fmt.Descriptor, path: Path,
-             identities: list, parser: Parser, outcome: Outcome, status: Status) -> None:
+def _account(index: Index, segment: fmt.SegmentInfo, path: Path, identities: list,
+             parser: Parser, outcome: Outcome, status: Status) -> None:
     """Skip a suspect segment, or apply a sound one: in place for a delta, as a new
     generation for a full segment (or for anything onto an index that holds nothing)."""
-    if segment.suspect is not None:
-        index.skip(segment, segment.suspect)
-        status.skipped = (status.skipped + [{"seq": segment.seq, "reason": segment.suspect}])[-20:]
+    descriptor = segment.descriptor
+    if descriptor.suspect is not None:
+        index.skip(segment, descriptor.suspect)
+        status.skipped = (status.skipped + [{"seq": segment.seq, "reason": descriptor.suspect}])[-20:]
         outcome.skipped.append(segment.seq)
     else:
-        whole = segment.kind == "full" or index.head().state_seq == 0
+        whole = descriptor.kind == "full" or index.head().state_seq == 0
         apply = index.rebuild if whole else index.apply_delta
         # a new generation takes the rows from the workers' stages (records.Staged)
         outcome.records += apply(segment, lambda records: segment_batches(
@@ -280,13 +282,6 @@ def _plan(seq: int, pending: list[Listed], interval: int) -> list[Listed]:
     if fulls and (seq == 0 or len(pending) > interval):
         return pending[fulls[-1]:]
     return pending
-
-
-def _meta(info: fmt.SegmentInfo) -> SegmentMeta:
-    """What the index records of a checked segment."""
-    d = info.descriptor
-    return SegmentMeta(info.seq, info.sha256, d.kind, d.time, d.source, d.puts, d.deletes,
-                       d.suspect)
 
 
 __all__ = ["sync_once", "init_station", "open_source", "Settings", "Status", "SyncError"]

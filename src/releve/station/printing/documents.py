@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ... import clock
 from ..i18n import LANGUAGES
-from ..index import read_head
+from ..index.head import read_head
 from ..local.audit import Audit
 from ..sync import Settings
 from ..views import census as census_q

@@ -25,7 +25,7 @@ class Batch:
     updated, start, length] per resource to insert, where start (from 1) and length place
     its line in the block: what a worker sends back is a few small values a record, not
     the records again, and the index inserts the rows placing the lines in one
-    statement (index.py); or `stage` says where the worker left them."""
+    statement (index/inserts.py); or `stage` says where the worker left them."""
 
     rows: bytes = b"[]"
     deleted: list[tuple[str, str]] = field(default_factory=list)  # keys whose last record deletes

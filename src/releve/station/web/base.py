@@ -21,7 +21,9 @@ from starlette.responses import HTMLResponse
 from ... import clock
 from .. import templates
 from ..i18n import LANGUAGES, translator
-from ..index import Head, connect, current_generation, read_head
+from ..index.connection import connect
+from ..index.generations import current_generation
+from ..index.head import Head, read_head
 from ..local.accounts import Accounts, User
 from ..local.audit import Audit
 from ..sync import Settings, Status
