@@ -173,7 +173,7 @@ class Outcome:
     skipped: list[int] = field(default_factory=list)
     records: int = 0
     behind: int = 0
-    rebuilt: str | None = None  # why the index was started over (index.Replaced)
+    rebuilt: str | None = None  # why the index was started over (index/writer.py, Replaced)
 
 
 def sync_once(station_dir: Path, source: Source) -> Outcome:
@@ -268,7 +268,7 @@ def _account(index: Index, segment: fmt.SegmentInfo, path: Path, identities: lis
     else:
         whole = descriptor.kind == "full" or index.head().state_seq == 0
         apply = index.rebuild if whole else index.apply_delta
-        # a new generation takes the rows from the workers' stages (records.Staged)
+        # a new generation takes the rows from the workers' stages (records/stages.py)
         outcome.records += apply(segment, lambda records: segment_batches(
             path, identities, descriptor, parser, records, staged=whole))
         outcome.applied.append(segment.seq)
