@@ -107,7 +107,7 @@ def _station_from(folder: Path, inputs: Path) -> StationFixture:
 def demo_hospital_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo hospital at 40 beds (4,000 patients), its 'now' 06:00 in Paris on the
     tests' pinned day."""
-    from releve.demo.hospital import generate_to
+    from releve.demo.hospital.generate import generate_to
 
     folder = tmp_path_factory.mktemp("hospital40")
     generate_to(folder, seed=1, beds=40)

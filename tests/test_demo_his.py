@@ -613,10 +613,10 @@ def test_generated_hospital_loaded_once(tmp_path, monkeypatch):
         for i in range(patients or beds * 100):
             yield {"resourceType": "Patient", "id": f"p{i}"}
 
-    fake = types.ModuleType("releve.demo.hospital")
+    fake = types.ModuleType("releve.demo.hospital.generate")
     fake.iter_resources = iter_resources
     fake.parse_now = lambda text: None
-    monkeypatch.setitem(sys.modules, "releve.demo.hospital", fake)
+    monkeypatch.setitem(sys.modules, "releve.demo.hospital.generate", fake)
     console = Console(file=open(tmp_path / "console.txt", "w"))
     store = Store(tmp_path / "his.db")
     populate(store, 5, 10, None, [], console)

@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from releve.demo.hospital import DemoInputError, generate_to, iter_resources, parse_now
+from releve.demo.hospital.generate import DemoInputError, generate_to, iter_resources, parse_now
 from releve.errors import ReleveError
 
 from conftest import run_releve

@@ -99,7 +99,7 @@ def demo_generate(
                                               "(default: today 06:00 Europe/Paris)"),
 ) -> None:
     """Generate the demo hospital as FHIR R4 ndjson, one file per resource type."""
-    from ..demo.hospital import generate_to
+    from ..demo.hospital.generate import generate_to
 
     with clear_errors():
         counts = generate_to(out_dir, seed=seed, beds=beds, patients=patients, now=now)

@@ -90,7 +90,7 @@ def populate(store: Store, seed: int, beds: int, patients: int | None, load: lis
             if load:
                 count = load_files(store, load)
             else:
-                from .hospital import iter_resources, parse_now
+                from .hospital.generate import iter_resources, parse_now
 
                 count = store.load(counted(iter_resources(seed=seed, beds=beds, patients=patients,
                                                           now=parse_now(None))))

@@ -28,9 +28,9 @@ from typing import BinaryIO
 
 import orjson
 
-from .. import clock
-from ..errors import ReleveError
-from ..files import AS_CREATED, atomic_file
+from ... import clock
+from ...errors import ReleveError
+from ...files import AS_CREATED, atomic_file
 from . import build as b
 from .care import emergency_now, history, inpatient
 from .catalog import (

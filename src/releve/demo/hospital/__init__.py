@@ -1,0 +1,20 @@
+"""The demo hospital: a synthetic French hospital written as FHIR R4, for
+`releve demo generate` and for the demo HIS, which serves it.
+
+Deterministic: the same seed, size and "now" give the same bytes (generate.py says how).
+
+    generate.py   the entry: plan the hospital and its census, render every patient,
+                  write one Type.ndjson per resource type
+    site.py       the organization, sites, units, rooms, beds and staff
+    people.py     who a patient is (identity, INS, address, contact); names.py, the
+                  French names and places they are drawn from
+    chart.py      one patient's record as it is written, and the resources every part
+                  of it uses (conditions, allergies, observations, encounters)
+    care.py       stays and the care in them: past stays, emergency visits, today's
+                  inpatients
+    schedule.py   care planned ahead: chemotherapy, radiotherapy, the OR schedule
+    trends.py     how a patient's numbers move during a stay
+    letters.py    clinical documents, as text or a one-page PDF
+    catalog.py    the clinical vocabulary (services, diagnoses, drugs, tests, protocols)
+    build.py      builders for the FHIR datatypes all of them write
+"""
