@@ -155,10 +155,10 @@ def live_his(tmp_path: Path) -> Iterator[tuple[str, object]]:
 
     from rich.console import Console
 
-    from releve.demo.his import create_app
-    from releve.demo.his_activity import Activity
-    from releve.demo.his_load import populate
-    from releve.demo.his_store import Store
+    from releve.demo.his.activity import Activity
+    from releve.demo.his.load import populate
+    from releve.demo.his.server import create_app
+    from releve.demo.his.store import Store
 
     store = Store(tmp_path / "his.db")
     populate(store, 3, 20, None, [], Console(quiet=True))
@@ -362,9 +362,9 @@ def _make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
 def test_tls_with_the_hospitals_own_ca(tmp_path, keys, vault_dir):
     from rich.console import Console
 
-    from releve.demo.his import create_app
-    from releve.demo.his_load import populate
-    from releve.demo.his_store import Store
+    from releve.demo.his.load import populate
+    from releve.demo.his.server import create_app
+    from releve.demo.his.store import Store
 
     ca, cert, key = _make_ca_and_server_cert(tmp_path)
     data = tmp_path / "p.ndjson"

@@ -18,9 +18,12 @@ import httpx
 import orjson
 import pytest
 
-from releve.demo.his import HisError, Store, create_app, load_files, serve
-from releve.demo.his_activity import Activity, ActivityRunner
-from releve.demo.his_bulk import Exports
+from releve.demo.his.activity import Activity, ActivityRunner
+from releve.demo.his.bulk import Exports
+from releve.demo.his.fhir import HisError
+from releve.demo.his.load import load_files
+from releve.demo.his.server import create_app, serve
+from releve.demo.his.store import Store
 
 from conftest import RELEVE
 from helpers import ServerProcess, answers, free_port, serving, start_server, wait_until
@@ -601,7 +604,7 @@ def test_generated_hospital_loaded_once(tmp_path, monkeypatch):
 
     from rich.console import Console
 
-    from releve.demo.his_load import populate
+    from releve.demo.his.load import populate
 
     calls = []
 

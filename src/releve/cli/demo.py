@@ -120,7 +120,7 @@ def demo_his(
     activity: bool = typer.Option(False, help="Keep changing like a real hospital"),
 ) -> None:
     """A small FHIR R4 server standing in for the hospital's information system."""
-    from ..demo.his import serve
+    from ..demo.his.server import serve
 
     with clear_errors():
         serve(host=host, port=port, seed=seed, beds=beds, patients=patients, load=load or [],

@@ -20,8 +20,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from .his_fhir import RESOURCE_TYPES, HisRequestError, date_range, format_lu
-from .his_store import Store
+from .fhir import RESOURCE_TYPES, HisRequestError, date_range, format_lu
+from .store import Store
 
 OUTPUT_FORMATS = {"application/fhir+ndjson", "application/ndjson", "ndjson"}
 KICKOFF_PARAMS = {"_type", "_since", "_outputFormat"}

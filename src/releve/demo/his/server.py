@@ -15,7 +15,7 @@ Routes (JSON only, `application/fhir+json`):
     GET  /$export-file/{job}/{name}     ndjson
 
 Every page link holds an opaque `_cursor`: the walk's pinned state T0, its total and where
-to continue (see his_store). Bundle.meta.lastUpdated is that T0 on every page of a walk:
+to continue (see store.py). Bundle.meta.lastUpdated is that T0 on every page of a walk:
 a later walk with `_lastUpdated=gt{T0}` (or `_history?_since=`) finds what changed since.
 Errors are OperationOutcomes with 400, 401, 404, 409, 410 or 412. With a token, every
 route but /metadata needs `Authorization: Bearer`.
@@ -49,9 +49,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from .his_bulk import Exports, kickoff_params
-from .his_bundle import process_bundle
-from .his_fhir import (
+from .bulk import Exports, kickoff_params
+from .bundle import process_bundle
+from .fhir import (
     EPOCH,
     MAX_LU,
     RESOURCE_TYPES,
@@ -64,10 +64,8 @@ from .his_fhir import (
     lu_bounds,
     parse_json,
 )
-from .his_load import load_files, populate
-from .his_store import Page, Store, Version, Write
-
-__all__ = ["HisError", "Store", "create_app", "serve", "load_files"]
+from .load import populate
+from .store import Page, Store, Version, Write
 
 FHIR_JSON = "application/fhir+json"
 DEFAULT_COUNT, MAX_COUNT = 100, 5000
@@ -378,7 +376,7 @@ def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 
     temporary file removed at the end."""
     import uvicorn
 
-    from .his_activity import Activity, ActivityRunner
+    from .activity import Activity, ActivityRunner
 
     console = console or Console(stderr=True)
     with contextlib.ExitStack() as stack:

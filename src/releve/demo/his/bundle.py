@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from .his_fhir import HisRequestError, check_id, check_type
-from .his_store import Store, Version, Write
+from .fhir import HisRequestError, check_id, check_type
+from .store import Store, Version, Write
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
 

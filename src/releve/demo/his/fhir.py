@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
-from ..errors import ReleveError
-from ..fhir.exact import loads_exact
+from ...errors import ReleveError
+from ...fhir.exact import loads_exact
 
 RESOURCE_TYPES = frozenset("""
 Account ActivityDefinition AdverseEvent AllergyIntolerance Appointment AppointmentResponse

@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from .his_fhir import HisRequestError
-from .his_store import Store, Write
+from .fhir import HisRequestError
+from .store import Store, Write
 
 ATC = "http://www.whocc.no/atc"
 SNOMED = "http://snomed.info/sct"

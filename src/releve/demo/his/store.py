@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fhir.exact import dumps_exact
-from .his_fhir import HisError, HisRequestError, check_id, check_type, format_lu
+from ...fhir.exact import dumps_exact
+from .fhir import HisError, HisRequestError, check_id, check_type, format_lu
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (

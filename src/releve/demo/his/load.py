@@ -11,15 +11,15 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from ..fhir.exact import loads_exact
-from .his_fhir import ID_RE, RESOURCE_TYPES, HisError, HisRequestError
-from .his_store import Store, Write
+from ...fhir.exact import loads_exact
+from .fhir import ID_RE, RESOURCE_TYPES, HisError, HisRequestError
+from .store import Store, Write
 
 
 def load_files(store: Store, paths: list[Path]) -> int:
     """Load FHIR files (ndjson, .gz, .zst, JSON resources and Bundles, `urn:uuid:`
     references resolved across them) into the store; returns the number of lines."""
-    from ..capture.files import InputError, discover, import_tasks
+    from ...capture.files import InputError, discover, import_tasks
 
     try:
         return store.load(_file_items(import_tasks(discover(list(paths)))))
@@ -28,7 +28,7 @@ def load_files(store: Store, paths: list[Path]) -> int:
 
 
 def _file_items(tasks: Iterator[Any]) -> Iterator[dict[str, Any] | Write]:
-    from ..capture.scan import read_task
+    from ...capture.scan import read_task
 
     lines_seen: dict[str, int] = {}
     for task in tasks:
@@ -90,7 +90,7 @@ def populate(store: Store, seed: int, beds: int, patients: int | None, load: lis
             if load:
                 count = load_files(store, load)
             else:
-                from .hospital.generate import iter_resources, parse_now
+                from ..hospital.generate import iter_resources, parse_now
 
                 count = store.load(counted(iter_resources(seed=seed, beds=beds, patients=patients,
                                                           now=parse_now(None))))
