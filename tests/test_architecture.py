@@ -11,6 +11,8 @@ the layer of the importing module:
 - capture imports only itself, the vault and leaves;
 - the station imports only itself, the vault and leaves, never capture;
 - nothing outside releve.demo imports releve.demo, and nothing imports releve.cli.
+- the demo is hospital/, his/ and system/; across them only the HIS's loader imports
+  the hospital's generator.
 
 What today's code does against these rules is listed in ALLOWED, each edge with why it is
 there: the list is what is left to move, and only shrinks. An edge that is in ALLOWED but
@@ -179,17 +181,37 @@ def test_the_allowed_list_holds_only_what_is_still_there():
     ("releve.fhir.client", "releve.vault.format", "a leaf imports nothing of Relève but the error root"),
     ("releve.errors", "releve.clock", "a leaf imports nothing of Relève but the error root"),
     ("releve.capture.scan", "releve.station.text", "capture imports only itself, the vault and leaves"),
-    ("releve.station.index", "releve.demo.hospital", "nothing outside the demo imports the demo"),
-    ("releve.demo.system", "releve.cli", "nothing imports the command line"),
+    ("releve.station.index", "releve.demo.hospital.generate", "nothing outside the demo imports the demo"),
+    ("releve.demo.system.run", "releve.cli", "nothing imports the command line"),
     ("releve.__main__", "releve.cli", None),
     ("releve.clock", "releve.errors", None),
     ("releve.fhir.client", "releve.fhir.bundle", None),
     ("releve.capture.writer", "releve.vault.store", None),
     ("releve.station.views.summary", "releve.fhir.refs", None),
-    ("releve.cli.demo", "releve.demo.system", None),
+    ("releve.cli.demo", "releve.demo.system.run", None),
     ("releve.cli.__main__", "releve.cli", None),
-    ("releve.demo.system", "releve.station.sync", None),
+    ("releve.demo.system.run", "releve.station.sync", None),
 ])
 def test_the_rules_themselves(importer, imported, rule):
     """The rules name what they must, so that a new import against them fails."""
     assert broken_rule(importer, imported) == rule
+
+
+DEMO_PARTS = ("hospital", "his", "system")
+
+
+def _demo_part(module: str) -> str:
+    """hospital, his or system for a module of the demo; "" for any other."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and _matches(module, DEMO) else ""
+
+
+def test_the_demo_is_its_three_parts():
+    """demo/ holds hospital/, his/ and system/ and nothing beside them. The generated
+    hospital knows neither the server nor the system; the system runs the HIS as a
+    `releve demo his` process and imports neither; only the HIS's loader reads the
+    hospital, to serve it."""
+    assert {_demo_part(m) for m in MODULES} - {""} == set(DEMO_PARTS)
+    across = {(a, b) for a, b in edges() if _demo_part(a) and _demo_part(b)
+              and _demo_part(a) != _demo_part(b)}
+    assert across == {("releve.demo.his.load", "releve.demo.hospital.generate")}

@@ -76,7 +76,7 @@ def test_every_error_is_a_releve_error_with_an_honest_name():
 
 
 def test_no_component_error_catches_another_components():
-    from releve.demo.place import DemoError
+    from releve.demo.system.place import DemoError
     from releve.vault.errors import VaultError
 
     assert not issubclass(DemoError, VaultError)

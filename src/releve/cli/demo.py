@@ -1,11 +1,11 @@
 """`releve demo ...`: the demo hospital, its HIS, and the whole system around them.
 
-  releve demo [--dir DIR] [--port P]         the whole system on loopback (system.py)
-  releve demo attack [--dir DIR]             the ransomware, against that demo (attack.py)
-  releve demo status [--dir DIR]             every component's health (health.py)
-  releve demo tour [--dir DIR]               a guided tour of the vault (walkthrough.py)
-  releve demo generate --out DIR ...         the demo hospital as FHIR ndjson
-  releve demo his --port P ...               its information system, a FHIR R4 server
+  releve demo [--dir DIR] [--port P]         the whole system on loopback (system/run.py)
+  releve demo attack [--dir DIR]             the ransomware, against that demo (system/attack.py)
+  releve demo status [--dir DIR]             every component's health (system/health.py)
+  releve demo tour [--dir DIR]               a guided tour of the vault (system/walkthrough.py)
+  releve demo generate --out DIR ...         the demo hospital as FHIR ndjson (hospital/)
+  releve demo his --port P ...               its information system, a FHIR R4 server (his/)
 
 `releve.cli` mounts `demo_app` lazily, so that other commands (a capture cycle) do not
 pay for importing the demo hospital.
@@ -18,7 +18,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..demo.place import Place
+from ..demo.system.place import Place
 from .console import clear_errors, err, out
 
 demo_app = typer.Typer(help="The demo: a French hospital, its HIS, and Relève around it.",
@@ -47,7 +47,7 @@ def demo(ctx: typer.Context,
     if ctx.invoked_subcommand is not None:
         ctx.obj = directory  # `releve demo --dir D attack` is `releve demo attack --dir D`
         return
-    from ..demo.system import run
+    from ..demo.system.run import run
 
     with clear_errors():
         run(directory, port, beds, patients, capture_interval, sync_interval, out)
@@ -57,7 +57,7 @@ def demo(ctx: typer.Context,
 def demo_attack(ctx: typer.Context, directory: Path | None = DIR) -> None:
     """Simulate the ransomware: encrypt the demo HIS's database in place and declare the
     downtime on the stations (docs/demo.md says exactly what it does)."""
-    from ..demo.attack import attack
+    from ..demo.system.attack import attack
 
     with clear_errors():
         attack(Place(directory or ctx.obj), out)
@@ -66,7 +66,7 @@ def demo_attack(ctx: typer.Context, directory: Path | None = DIR) -> None:
 @demo_app.command("status")
 def demo_status(ctx: typer.Context, directory: Path | None = DIR) -> None:
     """Every component's health, one line each; exit status 1 if one is not ok."""
-    from ..demo.health import OK, check
+    from ..demo.system.health import OK, check
 
     with clear_errors():
         lines = check(Place(directory or ctx.obj))
@@ -82,7 +82,7 @@ def demo_status(ctx: typer.Context, directory: Path | None = DIR) -> None:
 def demo_tour(ctx: typer.Context,
               directory: Path | None = typer.Option(None, "--dir", help="Where to put the tour")) -> None:
     """A guided tour of the vault: keys, import, verification, tampering caught."""
-    from ..demo.walkthrough import run
+    from ..demo.system.walkthrough import run
 
     with clear_errors():
         run(directory or ctx.obj, out)

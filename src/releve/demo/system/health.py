@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import httpx
 import orjson
 
-from ..capture.fhir_capture import Status as CaptureStatus
-from ..station.index.connection import reader
-from ..station.index.head import read_head
-from ..station.sync import Settings as StationSettings
-from ..station.sync import Status as SyncStatus
+from ...capture.fhir_capture import Status as CaptureStatus
+from ...station.index.connection import reader
+from ...station.index.head import read_head
+from ...station.sync import Settings as StationSettings
+from ...station.sync import Status as SyncStatus
 from .place import WARDS, Place, Run
 
 OK, ALERT, DOWN = "ok", "ALERT", "DOWN"

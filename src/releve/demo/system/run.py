@@ -31,11 +31,11 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from ..station.local.accounts import Accounts
-from ..station.local.audit import Audit
-from ..station.sync import init_station, open_source
-from ..vault import keys as vault_keys
-from ..vault.store import LocalVault
+from ...station.local.accounts import Accounts
+from ...station.local.audit import Audit
+from ...station.sync import init_station, open_source
+from ...vault import keys as vault_keys
+from ...vault.store import LocalVault
 from .children import Children, releve
 from .health import alive
 from .place import ACCOUNTS, PASSWORD, SIGNER, WARDS, DemoError, Place, Run, Settings

@@ -15,11 +15,11 @@ from pathlib import Path
 import orjson
 from rich.console import Console
 
-from ..capture.files import discover, import_tasks, total_size
-from ..capture.writer import Writer
-from ..vault import keys
-from ..vault.store import LocalVault
-from ..vault.verify import BrokenSegment, verify
+from ...capture.files import discover, import_tasks, total_size
+from ...capture.writer import Writer
+from ...vault import keys
+from ...vault.store import LocalVault
+from ...vault.verify import BrokenSegment, verify
 from .place import DemoError
 
 PATIENTS = [

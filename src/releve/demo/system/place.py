@@ -23,8 +23,8 @@ from pathlib import Path
 
 import orjson
 
-from ..errors import ReleveError
-from ..files import write_atomic
+from ...errors import ReleveError
+from ...files import write_atomic
 
 # (folder name, name shown on every page): one station per ward
 WARDS = (("urgences", "Poste de secours Urgences"),

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from rich.console import Console
 from rich.markup import escape
 
-from .. import clock
+from ... import clock
 from .children import releve
 from .place import WARDS, DemoError, Place, write_json
 

@@ -1,0 +1,10 @@
+"""The demo as a whole system on one machine: the HIS, capture, the vault and two wards'
+stations, each a `releve` process on loopback, and what is done to them.
+
+    run.py          `releve demo`: prepare the folder, start every component, stop them
+    place.py        the demo's folder and settings, which every command here reads
+    children.py     the components as child processes, none left behind
+    health.py       `releve demo status`: one line per component
+    attack.py       `releve demo attack`: the ransomware against the HIS's database
+    walkthrough.py  `releve demo tour`: a guided tour of the vault
+"""
