@@ -10,8 +10,10 @@ Deterministic: the same seed, size and "now" give the same bytes (generate.py sa
                   French names and places they are drawn from
     chart.py      one patient's record as it is written, and the resources every part
                   of it uses (conditions, allergies, observations, encounters)
-    care.py       stays and the care in them: past stays, emergency visits, today's
-                  inpatients
+    stays.py      a patient's history (problem list, past stays and emergency visits)
+                  and the emergency department's patients of now
+    ward.py       today's inpatients: the stay, vital signs, results, flags, diet
+    medication.py their orders and the administrations of the last 48 hours
     schedule.py   care planned ahead: chemotherapy, radiotherapy, the OR schedule
     trends.py     how a patient's numbers move during a stay
     letters.py    clinical documents, as text or a one-page PDF

@@ -26,7 +26,7 @@ class Service(NamedTuple):
     share: float  # of the hospital's beds
     site: int  # index in SITES
     floor: int
-    kind: str  # drives staff, ages and care: see people.py and care.py
+    kind: str  # drives staff (site.py), ages (generate.py) and care (stays, ward, medication)
     max_stay_days: float  # how long a current inpatient may have been here
     single_rooms: float  # share of beds in single rooms
 

@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from . import build as b
-from .catalog import ALLERGENS, BLOOD_GROUPS, CIM10, DIAGNOSES, LABS, LOINC, REACTIONS, SNOMED, VITALS
+from .catalog import (
+    ALLERGENS,
+    BASIC_PANEL,
+    BLOOD_GROUPS,
+    CIM10,
+    DIAGNOSES,
+    LABS,
+    LOINC,
+    REACTIONS,
+    SNOMED,
+    VITALS,
+)
 from .people import Person
 from .site import ORG_ID, ORG_NAME, Site, Staff, Unit
+from .trends import Trend
 
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
@@ -73,6 +85,29 @@ class Chart:
 
     def has(self, cim10: str) -> bool:
         return any(code == cim10 for _, code in self.chronic)
+
+    def diabetic(self) -> bool:
+        """Type 1 or 2 diabetes on the problem list, which insulin orders, capillary
+        glucose and a diabetic diet follow."""
+        return self.has("E11.9") or self.has("E10.9")
+
+    def trend(self, scenario: str) -> Trend:
+        """How this patient's numbers move through a stay of that scenario."""
+        return Trend(self.rng, scenario, self.person.gender == "male", self.diabetic(),
+                     self.person.weight)
+
+    def times_of_day(self, since: int, hours: tuple[str, ...], until: int) -> list[int]:
+        """Each of `hours` (Paris time) of every day from `since` to today, kept when
+        within [since, until]: the rounds of a ward, the doses of a schedule."""
+        out = []
+        d = b.paris_date(since)
+        while d <= self.today:
+            for hhmm in hours:
+                ts = b.at(d, hhmm)
+                if since <= ts <= until:
+                    out.append(ts)
+            d += timedelta(days=1)
+        return out
 
     def pick(self, people: list[Staff]) -> Staff:
         return people[self.rng.randrange(len(people))]
@@ -212,6 +247,13 @@ def lab(chart: Chart, key: str, value: float, when: int, encounter: str | None) 
         "referenceRange": [reference],
     })
     chart.out.append(resource)
+
+
+def panel(chart: Chart, trend: Trend, fraction: float, when: int, encounter: str | None,
+          extra: tuple[str, ...] = ()) -> None:
+    """The basic panel (and `extra` tests) at `fraction` of the way through the stay."""
+    for key in BASIC_PANEL + extra:
+        lab(chart, key, trend.at(key, fraction), when, encounter)
 
 
 def vital(chart: Chart, key: str, value: float, when: int, encounter: str | None,

@@ -32,7 +32,6 @@ from ... import clock
 from ...errors import ReleveError
 from ...files import AS_CREATED, atomic_file
 from . import build as b
-from .care import emergency_now, history, inpatient
 from .catalog import (
     COURSES,
     DIAGNOSIS_AGES,
@@ -48,6 +47,8 @@ from .chart import Chart
 from .people import make_person, patient_resource
 from .schedule import chemotherapy, operation, radiotherapy
 from .site import Bed, Site, build_site, site_resources
+from .stays import emergency_now, history
+from .ward import inpatient
 
 __all__ = ["DemoInputError", "generate_to", "iter_resources", "parse_now"]
 
