@@ -13,18 +13,9 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from . import build as b
-from .catalog import (
-    ALLERGENS,
-    BASIC_PANEL,
-    BLOOD_GROUPS,
-    CIM10,
-    DIAGNOSES,
-    LABS,
-    LOINC,
-    REACTIONS,
-    SNOMED,
-    VITALS,
-)
+from .catalog import CIM10, LOINC, SNOMED
+from .catalog.conditions import ALLERGENS, DIAGNOSES, REACTIONS
+from .catalog.observations import BASIC_PANEL, BLOOD_GROUPS, LABS, VITALS
 from .people import Person
 from .site import ORG_ID, ORG_NAME, Site, Staff, Unit
 from .trends import Trend

@@ -32,17 +32,9 @@ from ... import clock
 from ...errors import ReleveError
 from ...files import AS_CREATED, atomic_file
 from . import build as b
-from .catalog import (
-    COURSES,
-    DIAGNOSIS_AGES,
-    PROCEDURES,
-    PROFILES,
-    PROTOCOLS,
-    SCHEDULED_OPERATIONS,
-    Course,
-    Profile,
-    Protocol,
-)
+from .catalog.conditions import DIAGNOSIS_AGES
+from .catalog.procedures import COURSES, PROCEDURES, PROTOCOLS, SCHEDULED_OPERATIONS, Course, Protocol
+from .catalog.profiles import PROFILES, Profile
 from .chart import Chart
 from .people import make_person, patient_resource
 from .schedule import chemotherapy, operation, radiotherapy

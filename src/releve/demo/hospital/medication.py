@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from . import build as b
-from .catalog import ANTICOAGULANTS, ATC, AVOID, DRUGS, ROUTES, SNOMED, Drug, Profile
+from .catalog import ATC, SNOMED
+from .catalog.drugs import ANTICOAGULANTS, AVOID, DRUGS, ROUTES, Drug
+from .catalog.profiles import Profile
 from .chart import Chart, staff_ref
 from .site import Staff, Unit
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from . import build as b
-from .catalog import DIAGNOSES, PROCEDURES, SNOMED, Course, Protocol
+from .catalog import SNOMED
+from .catalog.conditions import DIAGNOSES
+from .catalog.procedures import PROCEDURES, Course, Protocol
 from .chart import Chart, blood_group, condition, encounter, lab, staff_ref
 from .letters import document, letter_head
 from .site import Staff, Unit

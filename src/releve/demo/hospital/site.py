@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import build as b
-from .catalog import DOCTOR_ROLE, ED, OTHER_UNITS, ROLES, SERVICES, SITES, Service
+from .catalog.services import DOCTOR_ROLE, ED, OTHER_UNITS, ROLES, SERVICES, SITES, Service
 from .names import FAMILY, FEMALE_GIVEN, FICTION_LANDLINE, MALE_GIVEN
 
 ORG_ID = "org-chtr"
@@ -40,7 +40,7 @@ class Bed:
 class Staff:
     id: str
     role_id: str
-    role: str  # key of catalog.ROLES
+    role: str  # key of catalog.services.ROLES
     gender: str
     given: str
     family: str

@@ -10,17 +10,11 @@ a ward needs (ward.py).
 from __future__ import annotations
 
 from . import build as b
-from .catalog import (
-    CHRONIC,
-    DIAGNOSES,
-    DIAGNOSIS_AGES,
-    DRUGS,
-    ED_REASONS,
-    PROCEDURES,
-    PROFILES,
-    SERVICES,
-    Profile,
-)
+from .catalog.conditions import CHRONIC, DIAGNOSES, DIAGNOSIS_AGES, ED_REASONS
+from .catalog.drugs import DRUGS
+from .catalog.procedures import PROCEDURES
+from .catalog.profiles import PROFILES, Profile
+from .catalog.services import SERVICES
 from .chart import Chart, allergies, blood_group, condition, encounter, panel, vital
 from .letters import document, letter_head
 from .site import Unit

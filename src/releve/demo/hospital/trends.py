@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from .catalog import LABS
+from .catalog.observations import LABS
 
 # metric: (start range, end range); anything not named stays in its usual range.
 SCENARIOS: dict[str, dict[str, tuple[tuple[float, float], tuple[float, float]]]] = {

@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from . import build as b
-from .catalog import DRUGS, SNOMED, Profile
+from .catalog import SNOMED
+from .catalog.drugs import DRUGS
+from .catalog.profiles import Profile
 from .chart import Chart, blood_group, condition, encounter, panel, staff_ref, vital
 from .medication import prescribe
 from .site import Bed, Unit
