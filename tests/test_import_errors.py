@@ -227,7 +227,7 @@ def test_50_mb_resource_in_a_bundle(tmp_path, keys, vault_dir):
     assert_nothing_written(vault_dir)
 
 
-@pytest.mark.parametrize("name", ["export.txt", "export.csv", "export.ndjson.bz2", "export"])
+@pytest.mark.parametrize("name", ["export.txt", "export.csv", "export.ndjson.lz4", "export"])
 def test_unknown_extension_given_explicitly(tmp_path, keys, vault_dir, name):
     path = tmp_path / name
     path.write_bytes(five_lines_with(good_line(3)))

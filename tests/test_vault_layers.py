@@ -1,7 +1,7 @@
 """The vault's format is handled in releve/vault alone (read from the imports, with `ast`).
 
 No other package encrypts or decrypts (pyrage), signs or checks a signature
-(releve.vault.minisign), or compresses a segment (zstandard: only capture/files.py may
+(releve.vault.minisign), or compresses a segment (zstandard: only capture/unpack.py may
 use it, to read a user's .zst input); the station and the capture reach a vault through
 vault/source.py and vault/chain.py, and the capture's blocks through vault/segment.py.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = SRC / "releve"
-ZSTD_INPUT = {"releve.capture.files"}  # reads the user's .ndjson.zst files: input, not format
+ZSTD_INPUT = {"releve.capture.unpack"}  # reads the user's .ndjson.zst files: input, not format
 
 
 def module_name(path: Path) -> str:
@@ -71,7 +71,7 @@ def test_the_checker_sees_what_it_must_refuse():
     assert offences("import pyrage\n", "releve.station.x")
     assert offences("from pyrage import x25519\n", "releve.station.x")
     assert offences("import zstandard\n", "releve.capture.scan")
-    assert not offences("import zstandard\n", "releve.capture.files")
+    assert not offences("import zstandard\n", "releve.capture.unpack")
     assert offences("from ..vault.minisign import Signature\n", "releve.station.sync")
     assert offences("from ..vault.minisign import SecretKey, file_digest\n", "releve.capture.writer")
     assert offences("from ..vault import minisign\n", "releve.station.sync")

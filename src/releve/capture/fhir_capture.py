@@ -30,6 +30,7 @@ from ..files import write_atomic
 from ..vault.format import delete_line
 from .fhir_stream import PageStream
 from .files import Source, ndjson_tasks
+from .guard import Guard, mass_deletion
 from .scan import KEY_RE, Task
 from .writer import WriteError, Writer, Written
 
@@ -43,14 +44,6 @@ ENTROPY_ENCRYPTED = 7.2  # bits per byte: JSON text is near 5, ciphertext near 8
 
 class CaptureError(ReleveError):
     """A cycle that could not complete; nothing was written and the mark did not move."""
-
-
-@dataclass
-class Guard:
-    """Thresholds of the poisoned-data guard."""
-
-    max_delete_share: float = 0.2  # of the resources held, in one cycle
-    min_state_for_share: int = 50  # below this, deletions are not judged by share
 
 
 @dataclass
@@ -258,7 +251,7 @@ def _bulk_cycle(client: FhirClient, writer: Writer, status: Status,
         status.note("error", message)
         status.last_cycle = {"started": started.isoformat(), "ok": False, "error": message}
         raise CaptureError(message) from exc
-    suspect = None if first else _mass_deletion(len(deletes), writer.state.count(), guard)
+    suspect = None if first else mass_deletion(len(deletes), writer.state.count(), guard)
     if suspect:
         status.note("alert", suspect)
 
@@ -342,17 +335,10 @@ def _suspicion(summary: Summary, writer: Writer, guard: Guard, first: bool) -> s
     if summary.invalid:
         reasons.append(f"{summary.invalid} entries are not valid FHIR resources")
     mass = (None if first or not summary.deletes
-            else _mass_deletion(summary.deletes, writer.state.count(), guard))
+            else mass_deletion(summary.deletes, writer.state.count(), guard))
     if mass:
         reasons.append(mass)
     return "; ".join(reasons) or None
-
-
-def _mass_deletion(deletes: int, held: int, guard: Guard) -> str | None:
-    if held >= guard.min_state_for_share and deletes > guard.max_delete_share * held:
-        return (f"mass deletion: {deletes} of {held} resources "
-                f"({100 * deletes / held:.0f}% > {100 * guard.max_delete_share:.0f}%)")
-    return None
 
 
 def next_mark(instant: str, server_date: str | None) -> str:

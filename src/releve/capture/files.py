@@ -1,4 +1,6 @@
-"""FHIR files into blocks of ndjson: Bulk ndjson (plain, .gz, .zst) and JSON documents.
+"""FHIR files into blocks of ndjson: Bulk ndjson (plain, .gz, .zst, .bz2, .xz) and JSON documents.
+Which files an import reads is inputs.py's; a compressed one is read to its end
+(unpack.py) or refused.
 
 A JSON document is either one resource or a Bundle. searchset, collection, transaction,
 batch and history Bundles are unpacked into their entries; `urn:uuid:` references are
@@ -8,8 +10,6 @@ from one file to resources in another), and one that points nowhere is an error.
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import re
 from collections.abc import Iterator
@@ -18,20 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import zstandard
 
 from ..errors import ReleveError
 from ..fhir.exact import dumps_exact, loads_exact
 from ..vault.format import delete_line
 from .scan import Task
+from .unpack import UnpackError, unpacked
 
 BLOCK_SIZE = 8 * 1024 * 1024
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 JSON_SUFFIXES = (".json",)
-COMPRESSED = {".gz": "gzip", ".zst": "zstd"}
+COMPRESSED = {".gz": "gzip", ".zst": "zstd", ".bz2": "bzip2", ".xz": "xz"}
 UNPACKED_BUNDLES = {"searchset", "collection", "transaction", "batch", "history",
                     "transaction-response", "batch-response"}
 REFERENCE_RE = re.compile(rb'"reference":"(urn:(?:uuid|oid):[^"]+)"')
+NOT_BLANK = re.compile(rb"\S")
 
 
 class InputError(ReleveError):
@@ -50,25 +51,10 @@ class Source:
 
 
 def discover(paths: list[Path]) -> list[Source]:
-    """Every input file, in a stable order; directories are walked, unknown files skipped."""
-    sources: list[Source] = []
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                source = classify(child)
-                if source is not None:
-                    sources.append(source)
-        elif path.is_file():
-            source = classify(path)
-            if source is None:
-                raise InputError(f"{path}: not a FHIR file (expected .ndjson, .jsonl or .json, "
-                                 "optionally .gz or .zst)")
-            sources.append(source)
-        else:
-            raise InputError(f"{path}: no such file or directory")
-    if not sources:
-        raise InputError("no FHIR files found in " + ", ".join(str(p) for p in paths))
-    return sources
+    """Every input file, in a stable order (see inputs.py)."""
+    from .inputs import find_inputs
+
+    return find_inputs(paths).sources
 
 
 def classify(path: Path) -> Source | None:
@@ -84,49 +70,64 @@ def classify(path: Path) -> Source | None:
     return None
 
 
-def open_plain(source: Source) -> io.BufferedIOBase:
-    if source.compression == "gzip":
-        return gzip.open(source.path, "rb")
-    if source.compression == "zstd":
-        reader = zstandard.ZstdDecompressor().stream_reader(open(source.path, "rb"),
-                                                            read_across_frames=True,
-                                                            closefd=True)
-        return io.BufferedReader(reader)
-    return open(source.path, "rb")
+def decompressed(source: Source) -> Iterator[bytes]:
+    """The file's bytes, decompressed and checked to the end; InputError naming it if not."""
+    assert source.compression is not None
+    try:
+        yield from unpacked(source.path, source.compression)
+    except UnpackError as exc:
+        raise InputError(f"{source.path}: {exc}") from None
+
+
+def read_whole(source: Source) -> bytes:
+    if source.compression is not None:
+        return b"".join(decompressed(source))
+    try:
+        return source.path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{source.path}: cannot read ({exc.strerror or exc})") from None
 
 
 def ndjson_tasks(source: Source, allow_deletes: bool = False) -> Iterator[Task]:
     """Blocks of whole lines. Plain files are cut into byte ranges the workers read
-    themselves; compressed ones are decompressed here and handed over as bytes."""
-    if source.size == 0:
-        raise InputError(f"{source.path}: empty file")
+    themselves; compressed ones are decompressed here and handed over as bytes. A file
+    with no line but blank ones is refused as empty."""
     if source.compression is None:
+        if _blank(source.path):
+            raise InputError(f"{source.path}: empty file (no line but blank ones)")
         for task in _ranges(source.path):
             task.allow_deletes = allow_deletes
             yield task
         return
-    with open_plain(source) as stream:
-        carry = b""
-        empty = True
-        try:
-            while True:
-                chunk = stream.read(BLOCK_SIZE)
-                if not chunk:
-                    break
-                empty = False
-                data = carry + chunk
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    carry = data
-                    continue
-                carry = data[cut:]
-                yield Task(label=str(source.path), data=data[:cut])
-        except (OSError, EOFError, zstandard.ZstdError) as exc:
-            raise InputError(f"{source.path}: cannot decompress ({exc})") from exc
-        if carry:
-            yield Task(label=str(source.path), data=carry)
-        if empty:
-            raise InputError(f"{source.path}: empty file")
+    pieces: list[bytes] = []
+    held = 0
+    blank = True
+    for piece in decompressed(source):
+        blank = blank and NOT_BLANK.search(piece) is None
+        pieces.append(piece)
+        held += len(piece)
+        if held < BLOCK_SIZE or b"\n" not in piece:
+            continue
+        data = b"".join(pieces)
+        cut = data.rfind(b"\n") + 1
+        yield Task(label=str(source.path), data=data[:cut], allow_deletes=allow_deletes)
+        pieces, held = [data[cut:]], len(data) - cut
+    if blank:
+        raise InputError(f"{source.path}: empty file (no line but blank ones)")
+    if held:
+        yield Task(label=str(source.path), data=b"".join(pieces), allow_deletes=allow_deletes)
+
+
+def _blank(path: Path) -> bool:
+    """Whether the file holds nothing but whitespace; one read for any real file."""
+    try:
+        with open(path, "rb") as handle:
+            while data := handle.read(1 << 16):
+                if NOT_BLANK.search(data):
+                    return False
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return True
 
 
 def _ranges(path: Path) -> Iterator[Task]:
@@ -156,8 +157,7 @@ def load_document(source: Source, exact: bool = True) -> Any:
     """A JSON document, parsed. With `exact`, numbers orjson would not write back exactly
     as given (1.50, 1E2, more than 15 digits) are parsed as Decimal and big ints: FHIR
     gives a decimal's precision meaning (0.010 is not 0.01)."""
-    with open_plain(source) as stream:
-        data = stream.read()
+    data = read_whole(source)
     if not data.strip():
         raise InputError(f"{source.path}: empty file")
     try:

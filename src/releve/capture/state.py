@@ -228,6 +228,16 @@ class WriterState:
         assert self.txn is not None
         return self.txn.stat(self.current)["entries"]
 
+    def pending_dropped(self) -> tuple[int, int]:
+        """For a pending full segment: (resources held before it, how many of them it
+        leaves out). `begin` moved the former rows to `undo`; those missing from
+        `current` now are dropped by every station that adopts the segment."""
+        assert self.txn is not None
+        with self.txn.cursor(self.undo) as undo, self.txn.cursor(self.current) as current:
+            held = list(undo.iternext(values=False))
+            kept = len(current.getmulti(held))
+        return len(held), len(held) - kept
+
     def prepare(self, seq: int, sha256: str, kind: str) -> None:
         """Commit the pending segment's rows, marked pending, before the append."""
         assert self.txn is not None
