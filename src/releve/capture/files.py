@@ -88,21 +88,24 @@ def read_whole(source: Source) -> bytes:
         raise InputError(f"{source.path}: cannot read ({exc.strerror or exc})") from None
 
 
-def ndjson_tasks(source: Source, allow_deletes: bool = False) -> Iterator[Task]:
+def ndjson_tasks(source: Source, allow_deletes: bool = False,
+                 blank_is_empty: bool = False) -> Iterator[Task]:
     """Blocks of whole lines. Plain files are cut into byte ranges the workers read
     themselves; compressed ones are decompressed here and handed over as bytes. A file
-    with no line but blank ones is refused as empty."""
+    with nothing in it is refused as empty; with `blank_is_empty` (an import), so is one
+    of blank lines only (a capture's Bulk output may be a bare newline)."""
     if source.compression is None:
-        if _blank(source.path):
-            raise InputError(f"{source.path}: empty file (no line but blank ones)")
+        if source.size == 0 or (blank_is_empty and _blank(source.path)):
+            raise InputError(f"{source.path}: empty file")
         for task in _ranges(source.path):
             task.allow_deletes = allow_deletes
             yield task
         return
     pieces: list[bytes] = []
     held = 0
-    blank = True
+    blank, nothing = True, True
     for piece in decompressed(source):
+        nothing = False
         blank = blank and NOT_BLANK.search(piece) is None
         pieces.append(piece)
         held += len(piece)
@@ -112,8 +115,8 @@ def ndjson_tasks(source: Source, allow_deletes: bool = False) -> Iterator[Task]:
         cut = data.rfind(b"\n") + 1
         yield Task(label=str(source.path), data=data[:cut], allow_deletes=allow_deletes)
         pieces, held = [data[cut:]], len(data) - cut
-    if blank:
-        raise InputError(f"{source.path}: empty file (no line but blank ones)")
+    if nothing or (blank_is_empty and blank):
+        raise InputError(f"{source.path}: empty file")
     if held:
         yield Task(label=str(source.path), data=b"".join(pieces), allow_deletes=allow_deletes)
 
@@ -309,6 +312,6 @@ def import_tasks(sources: list[Source]) -> Iterator[Task]:
             uuid_targets(source, load_document(source, exact=False), targets)
     for source in sources:
         if source.kind == "ndjson":
-            yield from ndjson_tasks(source)
+            yield from ndjson_tasks(source, blank_is_empty=True)
         else:
             yield from document_tasks(source, load_document(source), targets)
