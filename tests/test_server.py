@@ -22,8 +22,8 @@ import pytest
 from conftest import RELEVE, Keys, run_releve
 from helpers import ServerProcess, answers, free_port, start_server
 
-WRITER = "writer-token-4f1c2a"
-READER = "reader-token-9b3e77"
+WRITER = "writer-token-4f1c2a-0d9e8b7c6a5f4e3d21"
+READER = "reader-token-9b3e77-1a2b3c4d5e6f7a8b90"
 REFUSED = (401, 403, 405, 409)
 
 

@@ -318,19 +318,20 @@ def test_station_files_are_private(tmp_path, keys, vault_dir, history):
 
 @pytest.fixture
 def served_vault(vault_dir):
-    with serving(create_app(LocalVault(vault_dir), "writer-token", "reader-token")) as url:
+    with serving(create_app(LocalVault(vault_dir), "writer-token-of-at-least-32-characters",
+                            "reader-token-of-at-least-32-characters")) as url:
         yield url
 
 
 def test_sync_over_http_with_the_reader_token(tmp_path, keys, vault_dir, history, served_vault):
     station = tmp_path / "station"
-    init_station(station, keys.identity, source=HttpVault(served_vault, "reader-token"))
-    assert sync_once(station, HttpVault(served_vault, "reader-token")).applied == [1, 2, 3]
+    init_station(station, keys.identity, source=HttpVault(served_vault, "reader-token-of-at-least-32-characters"))
+    assert sync_once(station, HttpVault(served_vault, "reader-token-of-at-least-32-characters")).applied == [1, 2, 3]
     assert _station_rows(station) == _vault_state(vault_dir, keys)
     with pytest.raises(SyncError, match="refused the token"):
         sync_once(station, HttpVault(served_vault, "wrong"))
     with pytest.raises(SyncError, match="unreachable"):
-        sync_once(station, HttpVault(f"http://127.0.0.1:{free_port()}", "reader-token"))
+        sync_once(station, HttpVault(f"http://127.0.0.1:{free_port()}", "reader-token-of-at-least-32-characters"))
     assert _station_rows(station) == _vault_state(vault_dir, keys)
 
 

@@ -26,7 +26,7 @@ import orjson
 
 from ..errors import ReleveError
 from ..fhir.client import FhirClient, FhirError, GarbageError
-from ..files import write_atomic
+from ..files import create_private, open_private, private_folder, write_atomic
 from ..vault.format import delete_line
 from .fhir_stream import PageStream
 from .files import Source, ndjson_tasks
@@ -67,7 +67,7 @@ class Status:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     def save(self, state_dir: Path) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(state_dir)
         write_atomic(state_dir / STATUS_NAME, orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2))
 
     def note(self, kind: str, message: str) -> None:
@@ -212,7 +212,7 @@ def _walk_to_file(client: FhirClient, since: str, path: Path) -> Summary:
         for item in page.items:
             summary.seen += 1
             walk.offer(f"{item.rtype}/{item.rid}", item.stamp, item.line)
-    with open(path, "wb") as out:
+    with open_private(path) as out:
         for key, (_, _, line) in walk.newest.items():
             if line is None:
                 out.write(delete_line(*key.split("/", 1)))
@@ -232,13 +232,14 @@ def _bulk_cycle(client: FhirClient, writer: Writer, status: Status,
     first = status.since is None
     folder = writer.state.dir / "bulk"
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir()
+    private_folder(folder)
     try:
         manifest = client.export({"_since": status.since} if status.since else {})
         server_time = str(manifest.get("transactionTime") or _now_text())
         outputs, size = [], 0
         for number, item in enumerate(manifest["output"]):
             target = folder / f"{number:05d}.ndjson"
+            create_private(target)  # the download keeps the mode
             size += client.download(str(item["url"]), target)
             outputs.append(target)
         deletes = []

@@ -35,6 +35,7 @@ from typing import Any
 from .. import collector
 from ..children import die_with_parent
 from ..fhir.client import FhirClient, FhirError, RawPage, check_total
+from ..files import open_private
 from ..memory import keep_freed_memory
 from .scan import BlockResult, Task
 
@@ -210,7 +211,7 @@ class PageStream:
         ended = False  # whether the end (None, or the walk's exception) was taken
         try:
             # unbuffered: each page is in the file (the page cache) before a worker reads it
-            with open(self.spool_path, "wb", buffering=0) as spool:
+            with open_private(self.spool_path, buffering=0) as spool:
                 offset = 0
                 while True:
                     item = pages.get()

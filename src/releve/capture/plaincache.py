@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from ..files import open_private
 from ..vault import segment
 from .scan import record_key
 from .state import WriterState
@@ -41,7 +42,7 @@ def gather_current(state: WriterState, out_path: Path) -> int:
     A line is current when the state holds its digest under the segment it came from:
     older versions, and resources deleted since, fall out."""
     found: set[str] = set()
-    with open(out_path, "wb") as out:
+    with open_private(out_path) as out:
         for seq in state.plain_segments():
             puts = ((key, line) for key, line in cached_records(state.plain_path(seq))
                     if line is not None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ..files import open_private
 from ..vault import format as fmt
 from ..vault import segment
 from ..vault.chain import BrokenSegment, fetch_checked
@@ -44,7 +45,7 @@ def rebuild_state(source: Source, identities: list, state_dir: Path) -> int:
             for seq in range(start, head_seq + 1):
                 if descriptors[seq].suspect is not None:
                     continue  # stations do not adopt it; neither does the writer's memory
-                with open(state.plain_path(seq), "wb") as plain:
+                with open_private(state.plain_path(seq)) as plain:
                     segment.decrypt_to(copies[seq], identities, plain)
                 if descriptors[seq].kind == "full":
                     state.clear_current()

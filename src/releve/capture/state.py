@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 from collections.abc import Callable, Iterator
 from operator import itemgetter
 from pathlib import Path
@@ -38,6 +37,7 @@ import lmdb
 import orjson
 
 from ..errors import ReleveError
+from ..files import PRIVATE, create_private, private_folder
 from ..vault.format import SEQ_DIGITS
 
 MAP_SIZE = 1 << 40  # address space only: the file grows with what is stored
@@ -74,8 +74,10 @@ def _split(value: bytes) -> tuple[bytes, int]:
 
 
 def _open(path: Path, readonly: bool = False) -> lmdb.Environment:
+    if not readonly:  # LMDB would make the folder 0755 and its files 0644, less the umask
+        private_folder(path)
     return lmdb.open(str(path), map_size=MAP_SIZE, max_dbs=len(TABLES), readonly=readonly,
-                     sync=True, metasync=True, subdir=True, create=not readonly)
+                     sync=True, metasync=True, subdir=True, create=not readonly, mode=PRIVATE)
     # not writemap: it was 10% faster here but makes data.mdb as large as MAP_SIZE (sparse)
 
 
@@ -97,10 +99,8 @@ class StateReader:
 class WriterState:
     def __init__(self, directory: Path, vault_id: str, config_sha256: str):
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.dir, 0o700)
-        (self.dir / "plain").mkdir(exist_ok=True)
-        (self.dir / "tmp").mkdir(exist_ok=True)
+        for folder in (self.dir, self.dir / "plain", self.dir / "tmp"):
+            private_folder(folder)  # the plaintext of every segment since the last full one
         self.db_path = self.dir / "state.lmdb"
         self.env = _open(self.db_path)
         self.meta, self.current, self.undo = (self.env.open_db(name) for name in TABLES)
@@ -166,6 +166,7 @@ class WriterState:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """One writer at a time per state folder (a second one fails at once, clearly)."""
+        create_private(self.dir / "lock")
         with open(self.dir / "lock", "a+") as handle:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

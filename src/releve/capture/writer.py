@@ -22,6 +22,7 @@ from pathlib import Path
 from .. import collector
 from ..children import die_with_parent
 from ..errors import ReleveError
+from ..files import open_private
 from ..memory import keep_freed_memory
 from ..vault import format as fmt
 from ..vault import segment
@@ -187,7 +188,7 @@ class Writer:
         try:
             # a full segment into a state it set aside: the state's count tells repeats
             counted = kind == "full" and suspect is None
-            with open(records_path, "wb") as records, collector.paused():
+            with open_private(records_path) as records, collector.paused():
                 for task, result in self._scan_all(tasks(), seq, kind, parallel, progress,
                                                    skip, counted):
                     if observe is not None:
@@ -249,7 +250,7 @@ class Writer:
     def _plaintext(self, descriptor: fmt.Descriptor, types: dict, records_path: Path) -> Path:
         """Header frame then the record frames: what `age -d | zstd -d` gives back."""
         plain_path = records_path.with_name("plain.zst")
-        with open(plain_path, "wb") as out:
+        with open_private(plain_path) as out:
             out.write(segment.header_frame(fmt.Header(descriptor, types)))
             with open(records_path, "rb") as records:
                 shutil.copyfileobj(records, out, 1 << 20)

@@ -2,7 +2,7 @@
 
 Every Typer command of the package lives here, one module per group:
 
-    keys.py            releve keys station|signer
+    keys.py            releve keys station|signer|token
     vault.py           releve vault init|verify|cat|serve|checkpoint|rebuild-state
     import_files.py    releve import
     capture.py         releve capture [status]
@@ -12,7 +12,8 @@ Every Typer command of the package lives here, one module per group:
     demo.py            releve demo ...
 
 console.py holds what they share: the consoles and `clear_errors`, which turns any
-ReleveError into one red line and exit status 1. The library under releve/ knows
+ReleveError into one red line and exit status 1; tokens.py the secret options (a file,
+the environment, or, with a warning, the command line). The library under releve/ knows
 nothing of Typer.
 """
 

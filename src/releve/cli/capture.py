@@ -12,6 +12,7 @@ from rich.markup import escape
 from ..capture.writer import Written
 from ..vault.store import VaultError
 from .console import clear_errors, err, fail, out
+from .tokens import FHIR_PASSWORD, FHIR_PASSWORD_FILE, FHIR_TOKEN, FHIR_TOKEN_FILE, TOKEN_FILE, WRITER_TOKEN
 from .writing import describe, open_writer
 
 capture_app = typer.Typer(help="Capture from the hospital's FHIR server into the vault.",
@@ -22,7 +23,8 @@ capture_app = typer.Typer(help="Capture from the hospital's FHIR server into the
 def capture(
     ctx: typer.Context,
     vault: str | None = typer.Option(None, help="Vault folder or URL"),
-    token: str | None = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
+    token_file: Path | None = TOKEN_FILE,
+    token: str | None = WRITER_TOKEN,
     fhir: str | None = typer.Option(None, help="Base URL of the HIS's FHIR R4 API"),
     signing_key: Path | None = typer.Option(None, help="Signer's minisign secret key"),
     state: Path | None = typer.Option(None, help="Capture state folder (high-water mark, "
@@ -30,11 +32,11 @@ def capture(
     once: bool = typer.Option(False, "--once", help="One cycle, then exit"),
     interval: float = typer.Option(30.0, min=1.0, help="Seconds between cycles"),
     mode: str = typer.Option("history", help="history (sees deletes), search, or bulk ($export)"),
-    fhir_token: str | None = typer.Option(None, envvar="RELEVE_FHIR_TOKEN",
-                                             help="Bearer token for the FHIR server"),
+    fhir_token_file: Path | None = FHIR_TOKEN_FILE,
+    fhir_token: str | None = FHIR_TOKEN,
     fhir_user: str | None = typer.Option(None, help="Basic-auth user for the FHIR server"),
-    fhir_password: str | None = typer.Option(None, envvar="RELEVE_FHIR_PASSWORD",
-                                                help="Basic-auth password"),
+    fhir_password_file: Path | None = FHIR_PASSWORD_FILE,
+    fhir_password: str | None = FHIR_PASSWORD,
     ca_cert: Path | None = typer.Option(None, help="CA certificate of the FHIR server"),
     retries: int = typer.Option(8, min=1, help="Attempts per request before a cycle fails"),
     max_delete_share: float = typer.Option(0.2, min=0.0, max=1.0,

@@ -12,6 +12,7 @@ from ..capture.files import import_tasks, total_size
 from ..capture.guard import Guard, full_segment_suspicion
 from ..capture.inputs import find_inputs
 from .console import clear_errors, err, out, progress_bar
+from .tokens import TOKEN_FILE, WRITER_TOKEN
 from .writing import describe, open_writer
 
 SUSPECT_EXIT = 3
@@ -24,7 +25,8 @@ def import_files(
                                             "or folders"),
     vault: str = typer.Option(..., help="Vault folder or URL"),
     signing_key: Path = typer.Option(..., help="Signer's minisign secret key"),
-    token: str | None = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
+    token_file: Path | None = TOKEN_FILE,
+    token: str | None = WRITER_TOKEN,
     state: Path | None = typer.Option(None, help="Writer state folder (default: per vault, "
                                                      "under ~/.local/state/releve)"),
     full: bool = typer.Option(False, "--full", help="The input is the whole current state: "

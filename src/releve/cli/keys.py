@@ -1,4 +1,4 @@
-"""`releve keys ...`: station identities and capture signing keys."""
+"""`releve keys ...`: station identities, capture signing keys and vault tokens."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.markup import escape
 from ..vault import keys as vault_keys
 from .console import clear_errors, err
 
-keys_app = typer.Typer(help="Create station identities and capture signing keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create station identities, capture signing keys and vault tokens.", no_args_is_help=True)
 
 
 @keys_app.command("station")
@@ -20,6 +20,15 @@ def keys_station(name: str, out_dir: Path = typer.Option(..., "--out", help="Fol
         path, recipient = vault_keys.create_station_identity(out_dir, name)
     err.print(f"identity written to {escape(str(path))} (mode 0600)")
     print(recipient)
+
+
+@keys_app.command("token")
+def keys_token(out_file: Path = typer.Option(..., "--out", help="New file for the token")) -> None:
+    """Create a token for `releve vault serve --writer-token-file/--reader-token-file`
+    (0600); clients read it with --token-file."""
+    with clear_errors():
+        vault_keys.create_token_file(out_file)
+    err.print(f"token written to {escape(str(out_file))} (mode 0600)")
 
 
 @keys_app.command("signer")

@@ -1,7 +1,9 @@
 """`releve station ...`: set up a ward's downtime station, keep it current, serve it.
 
-  releve station init DIR --identity FILE [--vault VAULT|URL --token T] [--name NAME]
-  releve station sync --station DIR --vault VAULT|URL [--token T] [--interval S]
+  releve station init DIR --identity FILE [--no-copy-identity] [--vault VAULT|URL
+                      --token-file F] [--name NAME]
+  releve station sync --station DIR --vault VAULT|URL [--token-file F] [--identity FILE]
+                      [--interval S]
   releve station status --station DIR
   releve station serve --station DIR [--host H] [--port P]
   releve station downtime --station DIR (--declare [--note TEXT] | --end)
@@ -28,6 +30,7 @@ from ..station.views.status import totals
 from .console import clear_errors, err, fail, out
 from .station_print import print_app
 from .station_users import audit_command, user_app
+from .tokens import READER_TOKEN, TOKEN_FILE
 
 station_app = typer.Typer(help="The ward's downtime station: sync from the vault, serve the pages.",
                           no_args_is_help=True)
@@ -36,20 +39,26 @@ station_app.add_typer(print_app, name="print")
 station_app.command("audit")(audit_command)
 
 STATION = typer.Option(..., "--station", help="The station's folder")
-TOKEN = typer.Option(None, envvar="RELEVE_TOKEN", help="Reader token (URL vaults)")
 
 
 @station_app.command("init")
 def init(directory: Path = typer.Argument(..., help="New folder for the station"),
          identity: Path = typer.Option(..., help="The station's age identity (kept 0600)"),
+         copy_identity: bool = typer.Option(True, "--copy-identity/--no-copy-identity",
+                                            help="Copy the identity into the station folder "
+                                                 "(without a copy, it stays where it is, an "
+                                                 "encrypted volume say, and each sync is "
+                                                 "given --identity)"),
          vault: str | None = typer.Option(None, help="Vault folder or URL, to pin its "
                                                         "config now (else at the first sync)"),
-         token: str | None = TOKEN,
+         token_file: Path | None = TOKEN_FILE,
+         token: str | None = READER_TOKEN,
          name: str | None = typer.Option(None, help="Shown on every page (default: folder name)")) -> None:
-    """Create a station folder holding its identity, settings and, later, its index."""
+    """Create a station folder holding its settings, its identity (unless
+    --no-copy-identity) and, later, its index."""
     with clear_errors():
         settings = init_station(directory, identity, name,
-                                open_source(vault, token) if vault else None)
+                                open_source(vault, token) if vault else None, copy_identity)
     out.print(f"station {escape(settings.name)!r} created in {escape(str(directory))}", highlight=False)
     if not vault:
         out.print("the vault's config will be pinned at the first sync: make sure that "
@@ -61,7 +70,11 @@ def init(directory: Path = typer.Argument(..., help="New folder for the station"
 @station_app.command("sync")
 def sync(station: Path = STATION,
          vault: str = typer.Option(..., help="Vault folder or URL"),
-         token: str | None = TOKEN,
+         token_file: Path | None = TOKEN_FILE,
+         token: str | None = READER_TOKEN,
+         identity: Path | None = typer.Option(None, envvar="RELEVE_STATION_IDENTITY",
+                                              help="The station's identity, when it is not "
+                                                   "kept in the station folder"),
          interval: float | None = typer.Option(None, min=1.0, help="Keep syncing every S seconds")) -> None:
     """Pull new segments, verify them, apply them; a segment that is not sound is not
     applied and the station keeps its last good state."""
@@ -70,7 +83,7 @@ def sync(station: Path = STATION,
     try:
         while True:
             try:
-                outcome = sync_once(station, source)
+                outcome = sync_once(station, source, identity)
                 _report(outcome)
             except SyncError as exc:
                 err.print(f"[bold red]sync failed:[/] {escape(str(exc))} — the station keeps "

@@ -16,6 +16,15 @@ from ..vault.state import current_lines
 from ..vault.store import LocalVault
 from ..vault.verify import verify as verify_vault
 from .console import clear_errors, err, out, progress_bar
+from .tokens import (
+    READER_TOKEN,
+    SERVE_READER,
+    SERVE_READER_FILE,
+    SERVE_WRITER,
+    SERVE_WRITER_FILE,
+    TOKEN_FILE,
+    WRITER_TOKEN,
+)
 from .writing import default_state_dir, open_writer
 
 vault_app = typer.Typer(help="Create, check, read and serve a vault.", no_args_is_help=True)
@@ -86,8 +95,10 @@ def vault_serve(
     vault: Path,
     port: int = typer.Option(8700, help="TCP port"),
     host: str = typer.Option("127.0.0.1", help="Address to listen on"),
-    writer_token: str = typer.Option(..., envvar="RELEVE_WRITER_TOKEN", help="Token allowed to append"),
-    reader_token: str = typer.Option(..., envvar="RELEVE_READER_TOKEN", help="Token allowed to read"),
+    writer_token_file: Path | None = SERVE_WRITER_FILE,
+    writer_token: str = SERVE_WRITER,
+    reader_token_file: Path | None = SERVE_READER_FILE,
+    reader_token: str = SERVE_READER,
 ) -> None:
     """Serve the vault over HTTP: read with the reader token, append-only with the writer's."""
     import uvicorn
@@ -104,7 +115,8 @@ def vault_serve(
 def vault_checkpoint(
     vault: str = typer.Option(..., help="Vault folder or URL"),
     signing_key: Path = typer.Option(..., help="Signer's minisign secret key"),
-    token: str | None = typer.Option(None, envvar="RELEVE_TOKEN", help="Writer token (URL vaults)"),
+    token_file: Path | None = TOKEN_FILE,
+    token: str | None = WRITER_TOKEN,
     state: Path | None = typer.Option(None, help="Writer state folder"),
 ) -> None:
     """Append a full segment holding the current state, so stations start from it."""
@@ -121,7 +133,8 @@ def vault_checkpoint(
 def vault_rebuild_state(
     vault: str = typer.Option(..., help="Vault folder or URL"),
     identity: Path = typer.Option(..., help="A station identity (age) that can read the vault"),
-    token: str | None = typer.Option(None, envvar="RELEVE_TOKEN", help="Reader token (URL vaults)"),
+    token_file: Path | None = TOKEN_FILE,
+    token: str | None = READER_TOKEN,
     state: Path | None = typer.Option(None, help="Writer state folder to rebuild"),
 ) -> None:
     """Rebuild a writer's lost or stale state from the vault (reads from the last full segment)."""

@@ -83,8 +83,9 @@ class Settings:
 
 
 def init_station(station_dir: Path, identity: Path, name: str | None = None,
-                 source: Source | None = None) -> Settings:
-    """Create a station folder: its identity (0600), settings, and, when a vault is given,
+                 source: Source | None = None, copy_identity: bool = True) -> Settings:
+    """Create a station folder: its settings, a copy of its identity (0600) unless it is
+    to stay elsewhere (then every sync is given its path), and, when a vault is given,
     the pinned vault config (otherwise it is pinned at the first sync)."""
     station_dir = Path(station_dir)
     if station_dir.exists() and any(station_dir.iterdir()):
@@ -103,7 +104,8 @@ def init_station(station_dir: Path, identity: Path, name: str | None = None,
         _check_recipient(config, identities)
     station_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(station_dir, 0o700)
-    write_atomic(folder.identity_file(station_dir), Path(identity).read_bytes())
+    if copy_identity:
+        write_atomic(folder.identity_file(station_dir), Path(identity).read_bytes())
     settings = Settings(name=name or station_dir.name)
     settings.save(station_dir)
     if config is not None:
@@ -176,13 +178,14 @@ class Outcome:
     rebuilt: str | None = None  # why the index was started over (index/writer.py, Replaced)
 
 
-def sync_once(station_dir: Path, source: Source) -> Outcome:
+def sync_once(station_dir: Path, source: Source, identity: Path | None = None) -> Outcome:
     """Bring the station up to the vault's head, segment by segment; raise SyncError (and
-    record it in sync.json) at the first segment that is not sound."""
+    record it in sync.json) at the first segment that is not sound. `identity`: the
+    station's identity file when it is not kept in the station folder."""
     station_dir = Path(station_dir)
     Settings.load(station_dir)
     with _only_sync(station_dir):
-        return _sync_recorded(station_dir, source)
+        return _sync_recorded(station_dir, source, identity)
 
 
 @contextlib.contextmanager
@@ -204,11 +207,11 @@ def _only_sync(station_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _sync_recorded(station_dir: Path, source: Source) -> Outcome:
+def _sync_recorded(station_dir: Path, source: Source, identity: Path | None) -> Outcome:
     status = Status.load(station_dir)
     status.last_attempt = utc_text()
     try:
-        outcome = _sync(station_dir, source, status)
+        outcome = _sync(station_dir, source, status, _identities(station_dir, identity))
     except (SyncError, VaultError, RecordError, StationIndexError) as exc:
         status.error = str(exc)
         status.save(station_dir)
@@ -219,9 +222,17 @@ def _sync_recorded(station_dir: Path, source: Source) -> Outcome:
     return outcome
 
 
-def _sync(station_dir: Path, source: Source, status: Status) -> Outcome:
+def _identities(station_dir: Path, identity: Path | None) -> list:
+    """The identity given to this sync, else the copy in the station folder."""
+    path = identity or folder.identity_file(station_dir)
+    if identity is None and not path.exists():
+        raise SyncError(f"{station_dir} keeps no identity ({path.name}): give the path of the "
+                        "station's identity with --identity (or RELEVE_STATION_IDENTITY)")
+    return load_identities(path)
+
+
+def _sync(station_dir: Path, source: Source, status: Status, identities: list) -> Outcome:
     config = pinned_config(station_dir, source.config_bytes())
-    identities = load_identities(folder.identity_file(station_dir))
     _check_recipient(config, identities)
     index = Index(station_dir, config.vault_id, config.genesis)
     incoming = folder.incoming_dir(station_dir)

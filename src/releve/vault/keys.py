@@ -2,19 +2,24 @@
 
 A station identity is the file `age-keygen` writes (comment lines, then one
 AGE-SECRET-KEY-1... line), so Debian's `age -d -i FILE` reads ours and we read theirs.
-Every key file is created with mode 0600 and never overwritten.
+Every key file (and a vault server's token file) is created with mode 0600 and never
+overwritten; a public key or recipient file is 0644, writable by its owner alone, since
+whoever could change it would choose who reads the vault or whom it trusts.
 """
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from pyrage import x25519
 
 from .. import clock
+from ..files import write_atomic
 from .errors import VaultError
 from .minisign import MinisignError, PublicKey, SecretKey, write_private
 
+PUBLIC = 0o644
 Signer = SecretKey  # a signer's secret key, as load_signer gives it; segment.sign uses it
 
 
@@ -24,13 +29,13 @@ class KeyFileError(VaultError):
 
 def create_station_identity(directory: Path, name: str) -> tuple[Path, str]:
     """Write NAME.key (age identity, 0600); return its path and public recipient."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     identity = x25519.Identity.generate()
     recipient = str(identity.to_public())
     path = directory / f"{_safe(name)}.key"
     created = clock.now().replace(microsecond=0).isoformat()
     _create(path, f"# created: {created}\n# public key: {recipient}\n{identity}\n")
-    (directory / f"{_safe(name)}.recipient").write_text(recipient + "\n")
+    write_atomic(directory / f"{_safe(name)}.recipient", f"{recipient}\n".encode(), PUBLIC)
     return path, recipient
 
 
@@ -63,15 +68,21 @@ def parse_recipient(text: str) -> x25519.Recipient:
 
 def create_signer(directory: Path, name: str) -> tuple[Path, Path, PublicKey]:
     """Write NAME.minisign.key (0600) and NAME.pub, both in minisign's formats."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = SecretKey.generate()
     key_path = directory / f"{_safe(name)}.minisign.key"
     pub_path = directory / f"{_safe(name)}.pub"
     if pub_path.exists():
         raise KeyFileError(f"{pub_path} already exists; keys are never overwritten")
     _create(key_path, secret.to_file_text())
-    pub_path.write_text(secret.public.to_file_text())
+    write_atomic(pub_path, secret.public.to_file_text().encode(), PUBLIC)
     return key_path, pub_path, secret.public
+
+
+def create_token_file(path: Path) -> None:
+    """Write a new random token for `releve vault serve` (43 characters, well above its
+    minimum) to `path`, 0600, never over an existing file."""
+    _create(path, secrets.token_urlsafe(32) + "\n")
 
 
 def load_signer(path: Path) -> SecretKey:

@@ -12,6 +12,7 @@ import binascii
 import hmac
 import logging
 import re
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,8 @@ from .store import AppendRefused, LocalVault, SegmentInfo, VaultError
 log = logging.getLogger("releve.vault.server")
 MAX_SEGMENT_BYTES = 8 * 1024 ** 3
 _NUMBER = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() accepts '²' and '١'
+MIN_TOKEN_LENGTH = 32  # secrets.token_urlsafe(24) and up: no guessing it over the network
+MAKE_TOKEN = "releve keys token --out FILE"  # then --writer-token-file FILE
 
 
 class _Infos:
@@ -43,8 +46,7 @@ class _Infos:
 
 
 def create_app(vault: LocalVault, writer_token: str, reader_token: str) -> Starlette:
-    if not writer_token or not reader_token or writer_token == reader_token:
-        raise VaultError("the writer and reader tokens must both be set, and differ")
+    check_tokens(writer_token, reader_token)
     infos = _Infos(vault)
 
     def role(request: Request) -> str | None:
@@ -71,7 +73,11 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str) -> Starl
     async def head(request: Request) -> Response:
         if (refusal := denied(request)) is not None:
             return refusal
-        seq, sha = await run_in_threadpool(vault.head)
+        try:
+            seq, sha = await run_in_threadpool(vault.head)
+        except VaultError as exc:
+            log.error("vault not sound: %s", exc)
+            return _error(500, f"vault not sound: {exc}")
         return JSONResponse({"seq": seq, "sha256": sha})
 
     async def listing(request: Request) -> Response:
@@ -95,18 +101,27 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str) -> Starl
             return _error(404, "no such segment")
         if request.method == "PUT":
             return await append(request, seq)
-        path = vault.segment_path(seq)
-        if not path.exists():
-            return _error(404, "no such segment")
-        return FileResponse(path, media_type="application/octet-stream")
+        return stored(seq, vault.segment_path(seq), "application/octet-stream")
 
     async def signature(request: Request) -> Response:
         if (refusal := denied(request)) is not None:
             return refusal
         seq = seq_of(request)
-        if seq is None or not vault.segment_path(seq).exists():
+        if seq is None:
             return _error(404, "no such segment")
-        return FileResponse(vault.signature_path(seq), media_type="text/plain")
+        return stored(seq, vault.signature_path(seq), "text/plain")
+
+    def stored(seq: int, path: Path, media_type: str) -> Response:
+        """A file of segment `seq` as the vault holds it: 404 when it or the segment is
+        absent, 500 when either is not a plain file (a symbolic link planted there)."""
+        try:
+            found = vault.stored_file(vault.segment_path(seq)) and vault.stored_file(path)
+        except VaultError as exc:
+            log.error("segment %s refused: %s", seq, exc)
+            return _error(500, f"vault not sound: {exc}")
+        if found is None:
+            return _error(404, "no such segment")
+        return FileResponse(found, media_type=media_type)
 
     async def info(request: Request) -> Response:
         if (refusal := denied(request)) is not None:
@@ -160,6 +175,17 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str) -> Starl
         Route("/v1/segments/{seq}/info", info, methods=["GET"]),
     ]
     return Starlette(routes=routes)
+
+
+def check_tokens(writer_token: str, reader_token: str) -> None:
+    """Refuse to serve with tokens one could guess: missing, equal, or short."""
+    if not writer_token or not reader_token or writer_token == reader_token:
+        raise VaultError("the writer and reader tokens must both be set, and differ")
+    for role, token in (("writer", writer_token), ("reader", reader_token)):
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise VaultError(f"the {role} token is {len(token)} characters long; it must have "
+                             f"at least {MIN_TOKEN_LENGTH}. Make one with `{MAKE_TOKEN}` or "
+                             "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`")
 
 
 def _error(status: int, message: str) -> JSONResponse:

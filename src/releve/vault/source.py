@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import BinaryIO, Protocol
 
 import httpx
 
+from ..files import create_private
 from . import format as fmt
 from .chain import Listed, hash_file
 from .format import Config, SegmentInfo, VaultError
@@ -66,17 +66,6 @@ def open_target(vault: str, token: str | None = None) -> Target:
     if vault.startswith(("http://", "https://")):
         return HttpVault(vault, token, role="writer")
     return LocalVault(Path(vault))
-
-
-def create_private(path: Path) -> None:
-    """Create `path` 0600, or make it so, before a segment lands in it: a copy of a
-    segment is health data, encrypted or not, and a station keeps every file private."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        if os.fstat(fd).st_mode & 0o777 != 0o600:
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
 
 
 # --- a folder -------------------------------------------------------------------------------------

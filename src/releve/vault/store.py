@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from typing import BinaryIO
 
 import orjson
 
-from ..files import fsync_folder
+from ..files import create_private, fsync_folder, private_folder
 from . import format as fmt
 from .chain import check_signature, hash_file
 from .format import Config, SegmentInfo, VaultError
@@ -91,7 +92,7 @@ class LocalVault:
         self.config = Config.parse(raw)
         self.segments_dir = self.root / fmt.SEGMENTS_DIR
         self.staging_dir = self.root / fmt.STAGING_DIR
-        self.staging_dir.mkdir(exist_ok=True)
+        self.staging_dir.mkdir(exist_ok=True, mode=0o700)
         self._known: dict[int, tuple[tuple[int, ...], str]] = {}  # seq: (identity, sha256)
 
     # --- creation -----------------------------------------------------------------
@@ -122,9 +123,8 @@ class LocalVault:
             "signers": [{"key_id": s.key_id_hex, "public_key": s.to_base64()} for s in signers],
             "checkpoint_interval": checkpoint_interval,
         }
-        root.mkdir(parents=True, exist_ok=True)
-        (root / fmt.SEGMENTS_DIR).mkdir()
-        (root / fmt.STAGING_DIR).mkdir()
+        for folder in (root, root / fmt.SEGMENTS_DIR, root / fmt.STAGING_DIR):
+            private_folder(folder)
         _write_atomic(root / fmt.CONFIG_NAME, orjson.dumps(config, option=orjson.OPT_INDENT_2) + b"\n")
         fsync_folder(root)
         return cls(root)
@@ -140,10 +140,27 @@ class LocalVault:
     def signature_path(self, seq: int) -> Path:
         return self.segments_dir / fmt.signature_name(seq)
 
+    def stored_file(self, path: Path) -> Path | None:
+        """`path` (a segment or signature) if the vault holds it as a plain file, None if
+        it is absent. A symbolic link, in segments/ or as segments/ itself, is refused:
+        the vault serves and hashes only what was appended to it, never a file elsewhere
+        that a link planted in its folder points to."""
+        for entry in (self.segments_dir, path):
+            try:
+                mode = os.lstat(entry).st_mode
+            except FileNotFoundError:
+                return None
+            wanted = stat.S_ISDIR if entry == self.segments_dir else stat.S_ISREG
+            if not wanted(mode):
+                raise VaultError(f"{entry.name} in the vault is not a plain "
+                                 f"{'folder' if entry == self.segments_dir else 'file'} "
+                                 "(a symbolic link?): refused")
+        return path
+
     def info(self, seq: int) -> SegmentInfo:
         """Hash and descriptor of one segment (signature checked)."""
-        path = self.segment_path(seq)
-        if not path.exists():
+        path = self.stored_file(self.segment_path(seq))
+        if path is None:
             raise VaultError(f"segment {seq} does not exist")
         sha, b2, size = hash_file(path)
         descriptor = self._check_signature(seq, b2)
@@ -175,6 +192,7 @@ class LocalVault:
         hashed again. A writer may hand over what an earlier process learnt
         (`hash_hint`, `take_hash_hint`)."""
         path = self.segment_path(seq)
+        self.stored_file(path)  # a link is refused; an absent file raises below
         identity = _identity(path)
         known = self._known.get(seq)
         if known is not None and known[0] == identity:
@@ -210,10 +228,10 @@ class LocalVault:
                 yield self.info(seq)
 
     def _check_signature(self, seq: int, digest: bytes) -> fmt.Descriptor:
-        try:
-            text = self.signature_path(seq).read_bytes()
-        except FileNotFoundError as exc:
-            raise VaultError(f"segment {seq}: signature file is missing") from exc
+        path = self.stored_file(self.signature_path(seq))
+        if path is None:
+            raise VaultError(f"segment {seq}: signature file is missing")
+        text = path.read_bytes()
         return check_signature(self.config, seq, text, digest)
 
     # --- appending ------------------------------------------------------------------
@@ -268,6 +286,7 @@ class LocalVault:
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
+        create_private(self.root / ".lock")
         with open(self.root / ".lock", "a+") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
