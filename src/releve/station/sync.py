@@ -28,7 +28,7 @@ from pathlib import Path
 import orjson
 
 from ..errors import ReleveError
-from ..files import write_atomic
+from ..files import private_folder, write_atomic
 from ..vault import chain
 from ..vault import format as fmt
 from ..vault import source as vault_source
@@ -102,8 +102,7 @@ def init_station(station_dir: Path, identity: Path, name: str | None = None,
         except VaultError as exc:
             raise SyncError(str(exc)) from exc
         _check_recipient(config, identities)
-    station_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(station_dir, 0o700)
+    private_folder(station_dir)
     if copy_identity:
         write_atomic(folder.identity_file(station_dir), Path(identity).read_bytes())
     settings = Settings(name=name or station_dir.name)

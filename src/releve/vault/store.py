@@ -145,15 +145,14 @@ class LocalVault:
         it is absent. A symbolic link, in segments/ or as segments/ itself, is refused:
         the vault serves and hashes only what was appended to it, never a file elsewhere
         that a link planted in its folder points to."""
-        for entry in (self.segments_dir, path):
+        for entry, plain, kind in ((self.segments_dir, stat.S_ISDIR, "folder"),
+                                   (path, stat.S_ISREG, "file")):
             try:
                 mode = os.lstat(entry).st_mode
             except FileNotFoundError:
                 return None
-            wanted = stat.S_ISDIR if entry == self.segments_dir else stat.S_ISREG
-            if not wanted(mode):
-                raise VaultError(f"{entry.name} in the vault is not a plain "
-                                 f"{'folder' if entry == self.segments_dir else 'file'} "
+            if not plain(mode):
+                raise VaultError(f"{entry.name} in the vault is not a plain {kind} "
                                  "(a symbolic link?): refused")
         return path
 
