@@ -34,7 +34,7 @@ def secret_file_option(flag: str, envvar: str) -> Any:
     """The `--X-file PATH` companion of the secret option `flag` (`--X`)."""
     return typer.Option(None, f"{flag}-file", envvar=f"{envvar}_FILE", is_eager=True,
                         show_default=False, dir_okay=False,
-                        help=f"File holding the {flag[2:]} on its first line (mode 0600)")
+                        help=f"File holding the {flag[2:].replace('-', ' ')} on its first line (mode 0600)")
 
 
 def secret_option(flag: str, envvar: str, help: str, required: bool = False) -> Any:
