@@ -28,7 +28,7 @@ from pathlib import Path
 import orjson
 
 from ..errors import ReleveError
-from ..files import private_folder, write_atomic
+from ..files import create_private, private_folder, write_atomic
 from ..vault import chain
 from ..vault import format as fmt
 from ..vault import source as vault_source
@@ -41,7 +41,6 @@ from .folder import SETTINGS_NAME
 from .index.errors import StationIndexError
 from .index.head import utc_text
 from .index.writer import Index
-from .private import create_private
 from .records.lines import RecordError
 from .records.parser import Parser, segment_batches
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ... import collector
+from ...files import create_private
 from ...vault.format import SegmentInfo
 from .. import folder
 from ..folder import records_path
-from ..private import create_private
 from ..records.batches import Batch
 from ..records.projections import PROJECTIONS
 from . import words

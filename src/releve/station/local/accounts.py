@@ -29,8 +29,8 @@ from pathlib import Path
 
 from ... import clock
 from ...errors import ReleveError
+from ...files import create_private
 from ..folder import local_db
-from ..private import create_private
 
 ROLES = ("nurse", "physician", "pharmacist", "secretary", "admin")
 

@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..private import create_private
+from ...files import create_private
 
 STAGED_TABLES = {"rows": 6, "patients": 11, "locations": 7, "stays": 9, "bookings": 7}
 
