@@ -16,7 +16,7 @@ from releve.vault.state import current_records
 from releve.vault.store import LocalVault
 
 from conftest import RELEVE, run_releve
-from helpers import ServerProcess, answers, free_port, serving, start_server, wait_until
+from helpers import ServerProcess, answers, free_port, make_ca_and_server_cert, serving, start_server, wait_until
 
 TYPES = ("Patient", "Observation")
 
@@ -322,43 +322,6 @@ def test_interval_loop_runs_cycles_until_interrupted(his, tmp_path, keys, vault_
     assert LocalVault(vault_dir).sequence_numbers() == [1]
 
 
-def _make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
-    """A hospital CA and a certificate it signs for 127.0.0.1, made here for the test."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(text: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(name("CA du CH de démonstration"))
-          .issuer_name(name("CA du CH de démonstration")).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
-          .not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(name("dpi.demo")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return paths
-
-
 def test_tls_with_the_hospitals_own_ca(tmp_path, keys, vault_dir):
     from rich.console import Console
 
@@ -366,7 +329,7 @@ def test_tls_with_the_hospitals_own_ca(tmp_path, keys, vault_dir):
     from releve.demo.his.server import create_app
     from releve.demo.his.store import Store
 
-    ca, cert, key = _make_ca_and_server_cert(tmp_path)
+    ca, cert, key = make_ca_and_server_cert(tmp_path)
     data = tmp_path / "p.ndjson"
     data.write_bytes(b"".join(orjson.dumps({"resourceType": "Patient", "id": f"p{i}"}) + b"\n"
                               for i in range(5)))

@@ -63,8 +63,11 @@ class Site:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
+    def client(self, **options) -> httpx.Client:
+        """A browser on the station's pages: its POSTs say they come from the station (the
+        Origin header a browser sends), as the station requires."""
+        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30,
+                            headers={"Origin": self.url}, **options)
 
     def login(self, name: str, password: str = PASSWORD) -> httpx.Client:
         client = self.client()

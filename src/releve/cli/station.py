@@ -5,7 +5,8 @@
   releve station sync --station DIR --vault VAULT|URL [--token-file F] [--identity FILE]
                       [--interval S]
   releve station status --station DIR
-  releve station serve --station DIR [--host H] [--port P]
+  releve station serve --station DIR [--host H] [--port P] [--allowed-host NAME]
+                       [--tls-cert PEM --tls-key PEM]
   releve station downtime --station DIR (--declare [--note TEXT] | --end)
   releve station user add|list|disable|enable|passwd ...   (station_users.py)
   releve station audit --station DIR [--limit N] [--verify]
@@ -30,6 +31,7 @@ from ..station.views.status import totals
 from .console import clear_errors, err, fail, out
 from .station_print import print_app
 from .station_users import audit_command, user_app
+from .tls import TLS_CERT, TLS_KEY, check_tls
 from .tokens import READER_TOKEN, TOKEN_FILE
 
 station_app = typer.Typer(help="The ward's downtime station: sync from the vault, serve the pages.",
@@ -155,17 +157,24 @@ def _age(instant: str | None) -> str:
 @station_app.command("serve")
 def serve(station: Path = STATION,
           host: str = typer.Option("127.0.0.1", help="Address to listen on"),
-          port: int = typer.Option(8000, help="TCP port")) -> None:
+          port: int = typer.Option(8000, help="TCP port"),
+          allowed_host: list[str] = typer.Option(
+              [], "--allowed-host", help="A name the ward's browsers use to reach the station "
+              "(repeatable; loopback and the listening address are always allowed)"),
+          tls_cert: Path | None = TLS_CERT, tls_key: Path | None = TLS_KEY) -> None:
     """The ward's web app (census, patients, directory, OR schedule)."""
     from ..station.web.app import serve as serve_app
 
+    check_tls(tls_cert, tls_key)
     with clear_errors():
         Settings.load(station)
         if current_generation(station) is None:
             err.print("[yellow]warning:[/] this station holds no data yet; pages will say so "
                       "until the first sync", highlight=False)
-        out.print(f"station web app on http://{host}:{port}/", highlight=False)
-        serve_app(station, host, port)
+        scheme = "https" if tls_cert else "http"
+        out.print(f"station web app on {scheme}://{host}:{port}/", highlight=False)
+        serve_app(station, host, port, extra_hosts=allowed_host, tls_cert=tls_cert,
+                  tls_key=tls_key)
 
 
 @station_app.command("downtime")

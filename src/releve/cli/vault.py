@@ -16,6 +16,7 @@ from ..vault.state import current_lines
 from ..vault.store import LocalVault
 from ..vault.verify import verify as verify_vault
 from .console import clear_errors, err, out, progress_bar
+from .tls import TLS_CERT, TLS_KEY, check_tls
 from .tokens import (
     READER_TOKEN,
     SERVE_READER,
@@ -99,16 +100,21 @@ def vault_serve(
     writer_token: str = SERVE_WRITER,
     reader_token_file: Path | None = SERVE_READER_FILE,
     reader_token: str = SERVE_READER,
+    tls_cert: Path | None = TLS_CERT,
+    tls_key: Path | None = TLS_KEY,
 ) -> None:
-    """Serve the vault over HTTP: read with the reader token, append-only with the writer's."""
+    """Serve the vault over HTTP(S): read with the reader token, append-only with the writer's."""
     import uvicorn
 
     from ..vault.server import create_app
 
+    check_tls(tls_cert, tls_key)
     with clear_errors():
         application = create_app(LocalVault(vault), writer_token, reader_token)
-    err.print(f"vault served on http://{host}:{port}/v1 (append-only)")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    err.print(f"vault served on {'https' if tls_cert else 'http'}://{host}:{port}/v1 (append-only)")
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False,
+                ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None)
 
 
 @vault_app.command("checkpoint")

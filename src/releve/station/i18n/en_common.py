@@ -43,6 +43,10 @@ EN = {
     "Votre session a expiré après une période d'inactivité. Reconnectez-vous.":
         "Your session expired after a period of inactivity. Please sign in again.",
     "Identifiant ou mot de passe incorrect.": "Wrong user name or password.",
+    "Trop d'échecs de connexion : la connexion est bloquée pendant {minutes} min. Réessayez "
+    "plus tard ou prévenez l'informatique.":
+        "Too many failed sign-ins: signing in is blocked for {minutes} min. Try again later "
+        "or tell IT.",
     "Aucun compte n'existe encore sur cette station. L'informatique en crée un avec la commande :":
         "No account exists on this station yet. IT creates one with the command:",
     "Identifiant": "User name",
@@ -57,6 +61,11 @@ EN = {
     "Page introuvable": "Page not found",
     "Cette page n'existe pas sur la station. Vérifiez l'adresse, ou repartez de la liste des services.":
         "This page does not exist on the station. Check the address, or start again from the list of wards.",
+    "Requête invalide": "Invalid request",
+    "La page demandée n'est pas valide.": "The page asked for is not valid.",
+    "Date invalide": "Invalid date",
+    "Cette date n'est pas valide. Choisissez un jour au format AAAA-MM-JJ.":
+        "This date is not valid. Choose a day written YYYY-MM-DD.",
     "Service introuvable": "Ward not found",
     "Ce service n'existe pas dans les données de la station.":
         "This ward does not exist in the station's data.",

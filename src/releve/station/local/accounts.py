@@ -41,6 +41,7 @@ SALT_BYTES = 16
 HASH_BYTES = 32
 BUSY_TIMEOUT_MS = 10_000
 TOUCH_EVERY = 5.0  # seconds between writes of a session's last_seen
+SESSION_LIFETIME = 12 * 3600  # seconds a session lasts at most, however active
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -185,9 +186,11 @@ def _token_sha256(token: str) -> str:
 class Accounts:
     """The station's users and their browser sessions."""
 
-    def __init__(self, station_dir: Path, *, idle_timeout: float = 15 * 60) -> None:
+    def __init__(self, station_dir: Path, *, idle_timeout: float = 15 * 60,
+                 lifetime: float = SESSION_LIFETIME) -> None:
         self.path = create_local_db(Path(station_dir), _SCHEMA, AccountError)
         self.idle_timeout = idle_timeout
+        self.lifetime = lifetime
 
     # users
 
@@ -284,13 +287,15 @@ class Accounts:
             row = db.execute("SELECT disabled FROM users WHERE name = ?", (user.name,)).fetchone()
             if row is None or row[0]:
                 raise AccountError(f"user {user.name!r} does not exist or is disabled")
-            db.execute("DELETE FROM sessions WHERE last_seen < ?", (now - self.idle_timeout,))
+            db.execute("DELETE FROM sessions WHERE last_seen < ? OR created < ?",
+                       (now - self.idle_timeout, now - self.lifetime))
             db.execute("INSERT INTO sessions (token_sha256, user, created, last_seen) VALUES (?, ?, ?, ?)",
                        (_token_sha256(token), user.name, now, now))
         return token
 
     def session_user(self, token: str, now: float | None = None) -> User | None:
-        """The session's user, or None if unknown, idle too long or disabled; touches it.
+        """The session's user, or None if unknown, idle too long, older than its lifetime
+        (a session left open on a ward PC ends with the shift) or disabled; touches it.
 
         The touch is written at most every few seconds: this runs on every page, and a
         write per request would queue the web threads behind each other's fsync.
@@ -298,12 +303,13 @@ class Accounts:
         now = time.time() if now is None else now
         digest = _token_sha256(token)
         with connect(self.path) as db:
-            row = db.execute("SELECT u.name, u.role, u.display_name, u.disabled, u.created, s.last_seen "
+            row = db.execute("SELECT u.name, u.role, u.display_name, u.disabled, u.created, "
+                             "s.last_seen, s.created "
                              "FROM sessions s JOIN users u ON u.name = s.user "
                              "WHERE s.token_sha256 = ?", (digest,)).fetchone()
             if row is None:
                 return None
-            if row[3] or now - row[5] > self.idle_timeout:
+            if row[3] or now - row[5] > self.idle_timeout or now - row[6] > self.lifetime:
                 db.execute("DELETE FROM sessions WHERE token_sha256 = ?", (digest,))
                 return None
             if now - row[5] >= TOUCH_EVERY:

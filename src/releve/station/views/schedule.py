@@ -48,12 +48,21 @@ def today(zone: str) -> dt.date:
     return clock.today(zone)
 
 
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+
+
 def parse_day(text: str | None, zone: str) -> dt.date:
-    """The day asked for (YYYY-MM-DD), today in the station's zone otherwise."""
-    try:
-        return dt.date.fromisoformat(text) if text else today(zone)
-    except ValueError:
+    """The day asked for (YYYY-MM-DD), today in the station's zone when none is.
+
+    ValueError for a text that is not a day, or a day outside FIRST_DAY..LAST_DAY: the
+    pages link to the days before and after, which must exist too.
+    """
+    if not text:
         return today(zone)
+    day = dt.date.fromisoformat(text)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"day out of range ({FIRST_DAY}..{LAST_DAY})")
+    return day
 
 
 def day_schedule(conn: sqlite3.Connection, day: dt.date, zone: str) -> list[Room]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -25,6 +26,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -34,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ... import clock
 from . import pages, patient, printouts
 from .base import STATIC, Station, render
+from .guard import SameOriginPostMiddleware, SecurityHeadersMiddleware, allowed_hosts
 from .signin import SignInMiddleware, login, logout
 
 log = logging.getLogger("releve.station.web")
@@ -43,6 +46,9 @@ ROLE_LABELS = {"nurse": "Infirmier·ère", "physician": "Médecin", "pharmacist"
 
 # (title, message) of each error page; `detail` of the HTTPException picks a variant
 ERRORS = {
+    (400, None): ("Requête invalide", "La page demandée n'est pas valide."),
+    (400, "date"): ("Date invalide",
+                    "Cette date n'est pas valide. Choisissez un jour au format AAAA-MM-JJ."),
     (404, None): ("Page introuvable",
                   "Cette page n'existe pas sur la station. Vérifiez l'adresse, ou repartez de la liste des services."),
     (404, "ward"): ("Service introuvable",
@@ -63,13 +69,19 @@ ERRORS = {
 # --- the app -----------------------------------------------------------------------------------
 
 
-def create_app(station_dir: Path) -> Starlette:
-    """The app for one station folder (which may not hold any data yet)."""
+def create_app(station_dir: Path, hosts: Iterable[str] | None = None) -> Starlette:
+    """The app for one station folder (which may not hold any data yet), answering to
+    the Host names `hosts` (default: loopback only; see guard.allowed_hosts)."""
     here = Station(Path(station_dir))
     here.env.globals.update(lang_url=lang_url, now_text=now_text, role_label=role_label)
-    app = Starlette(routes=routes(), middleware=[Middleware(RequestLogMiddleware),
-                                                 Middleware(SignInMiddleware)],
-                    exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=routes(), middleware=[
+        Middleware(RequestLogMiddleware),
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts or allowed_hosts("127.0.0.1")),
+                   www_redirect=False),
+        Middleware(SameOriginPostMiddleware),
+        Middleware(SignInMiddleware),
+    ], exception_handlers={HTTPException: http_error})
     app.state.station = here
     return app
 
@@ -179,11 +191,17 @@ def where(exc: BaseException) -> str:
 # --- serving -----------------------------------------------------------------------------------
 
 
-def server_config(station_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> uvicorn.Config:
-    """uvicorn as the station runs it: no access log (URLs carry names), warnings only."""
-    return uvicorn.Config(create_app(Path(station_dir)), host=host, port=port,
-                          access_log=False, log_level="warning", server_header=False,
-                          proxy_headers=False)
+def server_config(station_dir: Path, host: str = "127.0.0.1", port: int = 8000, *,
+                  extra_hosts: Iterable[str] = (), tls_cert: Path | None = None,
+                  tls_key: Path | None = None) -> uvicorn.Config:
+    """uvicorn as the station runs it: no access log (URLs carry names), warnings only,
+    HTTPS when given a certificate and its key, answering to the names of
+    guard.allowed_hosts(host, extra_hosts)."""
+    app = create_app(Path(station_dir), allowed_hosts(host, extra_hosts))
+    return uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning",
+                          server_header=False, proxy_headers=False,
+                          ssl_certfile=str(tls_cert) if tls_cert else None,
+                          ssl_keyfile=str(tls_key) if tls_key else None)
 
 
 def setup_logging() -> None:
@@ -196,8 +214,11 @@ def setup_logging() -> None:
         log.propagate = False
 
 
-def serve(station_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(station_dir: Path, host: str = "127.0.0.1", port: int = 8000, *,
+          extra_hosts: Iterable[str] = (), tls_cert: Path | None = None,
+          tls_key: Path | None = None) -> None:
     """Run the station's web app until Ctrl-C."""
-    config = server_config(station_dir, host, port)
+    config = server_config(station_dir, host, port, extra_hosts=extra_hosts, tls_cert=tls_cert,
+                           tls_key=tls_key)
     setup_logging()
     uvicorn.Server(config).run()

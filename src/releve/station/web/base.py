@@ -26,6 +26,7 @@ from ..index.generations import current_generation
 from ..index.head import Head, read_head
 from ..local.accounts import Accounts, User
 from ..local.audit import Audit
+from ..local.throttle import LoginThrottle
 from ..sync import Settings, Status
 from ..views import formats
 
@@ -55,6 +56,7 @@ class Station:
         Settings.load(self.dir)  # fails early, with a clear message, on a non-station folder
         self.accounts = Accounts(self.dir)
         self.audit = Audit(self.dir)
+        self.throttle = LoginThrottle(self.dir)
         self.env = templates.environment(TEMPLATES)
         self._local = threading.local()
 
@@ -140,5 +142,6 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     response = HTMLResponse(html, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"  # patient data never stays in a cache
     if request.query_params.get("lang") in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict")
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict",
+                            secure=request.url.scheme == "https")
     return response

@@ -42,6 +42,14 @@ def need_db(request: Request):
     return conn
 
 
+def asked_day(request: Request, zone: str) -> dt.date:
+    """The ?date= of the OR pages; a day that is not one is the asker's error (400)."""
+    try:
+        return schedule_q.parse_day(request.query_params.get("date"), zone)
+    except ValueError:
+        raise HTTPException(400, "date") from None
+
+
 def home(request: Request) -> Response:
     return RedirectResponse("/wards", status_code=303)
 
@@ -87,7 +95,7 @@ def directory(request: Request) -> Response:
 def operating_rooms(request: Request) -> Response:
     """One day of the OR schedule; it names patients, so it is audited as a view."""
     zone = station(request).settings().timezone
-    day = schedule_q.parse_day(request.query_params.get("date"), zone)
+    day = asked_day(request, zone)
     rooms = schedule_q.day_schedule(need_db(request), day, zone)
     audit(request, "view", "or", detail=day.isoformat())
     return render(request, "or.html", day=day, rooms=rooms,

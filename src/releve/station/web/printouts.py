@@ -26,9 +26,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..printing import documents
-from ..views import schedule as schedule_q
 from .base import current_user, language, station
-from .pages import need_db
+from .pages import asked_day, need_db
 
 
 def _desk(request: Request) -> documents.Desk:
@@ -43,7 +42,7 @@ def _pdf(request: Request, printout: documents.Printout | None, missing: str | N
     documents.record(station(request).audit, current_user(request).name, printout)
     return Response(printout.pdf.data, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{printout.filename}"',
-        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+        "Cache-Control": "no-store"})  # the security headers: guard.SecurityHeadersMiddleware
 
 
 def _patient(make: Callable[[documents.Desk, str], documents.Printout | None]):
@@ -60,7 +59,7 @@ def _ward(make: Callable[[documents.Desk, str], documents.Printout | None]):
 
 def operating_rooms(request: Request) -> Response:
     desk = _desk(request)
-    day = schedule_q.parse_day(request.query_params.get("date"), desk.zone)
+    day = asked_day(request, desk.zone)
     return _pdf(request, documents.or_sheet(desk, day), None)
 
 

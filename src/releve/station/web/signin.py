@@ -1,10 +1,17 @@
 """Signing in and out, and the middleware that keeps every page behind a session.
 
-A ward PC is shared: sessions are short (the station's idle_minutes), the cookie is
-HttpOnly and SameSite=Strict (no other site can make the browser post a form here, so
-the forms need no separate CSRF token), and it lives only as long as the browser.
+A ward PC is shared: sessions are short (the station's idle_minutes, and 12 hours at
+most whatever the activity), the cookie is HttpOnly, SameSite=Strict, Secure when the
+station serves HTTPS, and it lives only as long as the browser. Every POST must come
+from the station's own pages besides (guard.py). Signing in always opens a new session
+and ends the one the browser had, so a session id planted in a browser beforehand is
+worth nothing.
+
 Failed logins are audited with the name typed, never the password; a "name" that does
 not look like a user name (a password typed in the wrong field) is not written either.
+Repeated failures lock the name and the client address for a while (local/throttle.py);
+the audit gets the first failure, the lock and the count of tries refused during it,
+not one entry per try, so nobody can flood the append-only log from the login form.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..local.accounts import NAME_PATTERN
+from ..local.throttle import LoginThrottle, Outcome
 from .base import current_user, render, station
 
 COOKIE = "releve_session"
@@ -62,7 +70,7 @@ class SignInMiddleware:
         if user is None and not is_public(request.url.path):
             response = RedirectResponse(login_url(request, expired=bool(token)), status_code=303)
             if token:
-                response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+                forget_cookie(request, response)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -75,15 +83,27 @@ def session_user(request: Request, token: str):
     return here.accounts.session_user(token)
 
 
+def secure(request: Request) -> bool:
+    """Whether the browser reached the station over HTTPS: its cookies then say Secure."""
+    return request.url.scheme == "https"
+
+
+def forget_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=secure(request))
+
+
 # --- pages -------------------------------------------------------------------------------------
 
 
 def login_page(request: Request, status_code: int = 200, failed: bool = False,
-               username: str = "", target: str | None = None) -> Response:
+               username: str = "", target: str | None = None,
+               locked_minutes: int | None = None) -> Response:
     return render(request, "login.html", status_code=status_code, failed=failed,
                   username=username, next=safe_next(target or request.query_params.get("next")),
                   expired=request.query_params.get("expired") == "1",
-                  has_users=station(request).accounts.has_users())
+                  has_users=station(request).accounts.has_users(),
+                  locked_minutes=locked_minutes)
 
 
 async def login(request: Request) -> Response:
@@ -96,20 +116,65 @@ async def login(request: Request) -> Response:
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
+    return await run_in_threadpool(sign_in, request, username, password, target)
+
+
+def sign_in(request: Request, username: str, password: str, target: str) -> Response:
+    """Refuse while locked; else check the password, count a failure or open a session."""
     here = station(request)
-    user = await run_in_threadpool(here.accounts.authenticate, username, password) \
-        if username and password else None
+    valid_name = NAME_PATTERN.fullmatch(username) is not None
+    shown = username if valid_name else "(nom invalide)"
+    keys = LoginThrottle.keys(username if valid_name else "-", client_address(request))
+    wait = here.throttle.locked_for(keys)
+    if wait:
+        return login_page(request, 429, username=username if valid_name else "", target=target,
+                          locked_minutes=minutes(wait))
+    user = here.accounts.authenticate(username, password) if username and password else None
     if user is None:
-        shown = username if NAME_PATTERN.fullmatch(username) else "(nom invalide)"
-        await run_in_threadpool(here.audit.record, shown, "login-failed", "login")
-        return await run_in_threadpool(login_page, request, 401, True,
-                                       username if NAME_PATTERN.fullmatch(username) else "",
-                                       target)
-    token = await run_in_threadpool(here.accounts.open_session, user)
-    await run_in_threadpool(here.audit.record, user.name, "login", "login")
+        outcome = here.throttle.failed(keys)
+        audit_failure(request, shown, outcome)
+        if outcome.locked:
+            return login_page(request, 429, username=username if valid_name else "",
+                              target=target, locked_minutes=minutes(here.throttle.lock))
+        return login_page(request, 401, True, username if valid_name else "", target)
+    audit_refused(request, user.name, here.throttle.succeeded(keys[0]))
+    old = request.cookies.get(COOKIE)
+    if old:  # whoever had this browser's session before, it ends here
+        here.accounts.close_session(old)
+    token = here.accounts.open_session(user)
+    here.audit.record(user.name, "login", "login")
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, token, path="/", httponly=True, samesite="strict")
+    response.set_cookie(COOKIE, token, path="/", httponly=True, samesite="strict",
+                        secure=secure(request))
     return response
+
+
+def client_address(request: Request) -> str:
+    """The peer's address (the station is reached directly: proxy headers are ignored)."""
+    return request.client.host if request.client else "-"
+
+
+def minutes(seconds: float) -> int:
+    return max(1, -(-int(seconds) // 60))
+
+
+def audit_failure(request: Request, shown: str, outcome: Outcome) -> None:
+    """The first failure of a burst, then each lock: the tries between are only counted."""
+    here = station(request)
+    audit_refused(request, shown, outcome.refused_before)
+    if outcome.first:
+        here.audit.record(shown, "login-failed", "login")
+    for key in outcome.locked:
+        limit = here.throttle.account_limit if key.startswith("account:") else here.throttle.address_limit
+        here.audit.record(shown, "login-locked", "login",
+                          detail=f"{key}: {limit} échecs, verrouillé {minutes(here.throttle.lock)} min")
+
+
+def audit_refused(request: Request, shown: str, refused: dict[str, int] | None) -> None:
+    """How many tries a lock turned away, once the lock is over."""
+    for key, count in (refused or {}).items():
+        station(request).audit.record(shown, "login-refused", "login",
+                                      detail=f"{key}: {count} tentatives refusées pendant le verrouillage")
 
 
 async def logout(request: Request) -> Response:
@@ -119,5 +184,5 @@ async def logout(request: Request) -> Response:
         await run_in_threadpool(here.accounts.close_session, token)
     await run_in_threadpool(here.audit.record, current_user(request).name, "logout", "logout")
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    forget_cookie(request, response)
     return response
