@@ -31,12 +31,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ... import clock
 from . import pages, patient, printouts
 from .base import STATIC, Station, render
-from .guard import SameOriginPostMiddleware, SecurityHeadersMiddleware, allowed_hosts
+from .guard import HttpMiddleware, SameOriginPostMiddleware, SecurityHeadersMiddleware, allowed_hosts
 from .signin import SignInMiddleware, login, logout
 
 log = logging.getLogger("releve.station.web")
@@ -144,16 +144,10 @@ def error_page(request: Request, status: int, detail: str | None = None) -> Resp
                             f"<h1>{title}</h1><p>{message}</p>", status_code=status)
 
 
-class RequestLogMiddleware:
+class RequestLogMiddleware(HttpMiddleware):
     """One log line per request, with no query string and no id; errors become a page."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = {"code": 500, "sent": False}
 

@@ -20,7 +20,7 @@ import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -61,14 +61,27 @@ def _machine_names() -> list[str]:
     return names
 
 
-class SameOriginPostMiddleware:
-    """Refuses (403) a POST whose Origin, or else Referer, is not the station itself."""
+class HttpMiddleware:
+    """An ASGI middleware that sees HTTP requests only (the lifespan events pass by)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS or same_origin(scope):
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class SameOriginPostMiddleware(HttpMiddleware):
+    """Refuses (403) a POST whose Origin, or else Referer, is not the station itself."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in SAFE_METHODS or same_origin(scope):
             await self.app(scope, receive, send)
             return
         await PlainTextResponse("Cross-origin request refused", status_code=403)(scope, receive, send)
@@ -97,23 +110,15 @@ def _origin(url: str) -> tuple[str, str, int] | None:
     return parts.scheme.lower(), parts.hostname.lower(), port
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Adds HEADERS to every response that does not set them itself."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(name.lower().encode(), value.encode()) for name, value in HEADERS.items()
-                         if name.lower().encode() not in present]
-                message["headers"] = [*message.get("headers", []), *extra]
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, sending)

@@ -21,11 +21,12 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ..local.accounts import NAME_PATTERN
 from ..local.throttle import LoginThrottle, Outcome
 from .base import current_user, render, station
+from .guard import HttpMiddleware
 
 COOKIE = "releve_session"
 PUBLIC_PATHS = ("/login", "/health")
@@ -53,16 +54,10 @@ def login_url(request: Request, expired: bool = False) -> str:
     return url
 
 
-class SignInMiddleware:
+class SignInMiddleware(HttpMiddleware):
     """Puts the session's user in request.state.user; sends anyone else to /login."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         token = request.cookies.get(COOKIE)
         user = await run_in_threadpool(session_user, request, token) if token else None
