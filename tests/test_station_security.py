@@ -138,6 +138,8 @@ def test_failed_logins_lock_the_name_and_the_audit_gets_one_entry_per_burst(site
     newest = audit_of(empty_station, user="nurse")[:2]
     assert [e.action for e in newest] == ["login", "login-refused"]
     assert "11 tentatives refusées" in newest[1].detail
+    shown = site.login("admin").get("/audit").text
+    assert "connexion bloquée" in shown and "tentatives pendant le blocage" in shown
 
 
 def test_the_lock_message_does_not_tell_whether_the_name_exists(site) -> None:

@@ -216,6 +216,8 @@ EN = {
     "recherche": "search",
     "connexion": "sign-in",
     "échec de connexion": "failed sign-in",
+    "connexion bloquée": "sign-in blocked",
+    "tentatives pendant le blocage": "tries while blocked",
     "déconnexion": "sign-out",
     "impression": "print",
     # print buttons of the census, OR and directory pages (the printouts: en_print.py)
