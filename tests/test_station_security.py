@@ -67,6 +67,7 @@ def served(empty_station: Path) -> Iterator[tuple[Site, LoginThrottle]]:
 
 
 def change_failures(station_dir: Path, statement: str, *params: object) -> None:
+    LoginThrottle(station_dir)  # the table exists once a station app has started
     db = sqlite3.connect(station_dir / "local.sqlite")
     with db:
         db.execute(statement, params)
@@ -253,6 +254,21 @@ def test_every_response_carries_the_security_headers(demo_site) -> None:
     assert answers[-2].headers["content-type"] == "application/pdf"
     for answer in answers:
         assert_security_headers(answer)
+
+
+def test_a_page_that_fails_unexpectedly_carries_them_too(empty_station) -> None:
+    from starlette.routing import Route
+
+    def failing(request):
+        raise RuntimeError("an unexpected bug")
+
+    forget_failures(empty_station)
+    config = server_config(empty_station, "127.0.0.1", 0)
+    config.app.router.routes.append(Route("/failing", failing))
+    with serving(config, log_handler=CAPTURE) as url:
+        answer = Site(url).login("nurse").get("/failing")
+    assert answer.status_code == 500 and "Erreur de la station" in answer.text
+    assert_security_headers(answer)
 
 
 def test_the_pages_need_no_inline_script_or_style() -> None:

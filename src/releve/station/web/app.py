@@ -75,8 +75,8 @@ def create_app(station_dir: Path, hosts: Iterable[str] | None = None) -> Starlet
     here = Station(Path(station_dir))
     here.env.globals.update(lang_url=lang_url, now_text=now_text, role_label=role_label)
     app = Starlette(routes=routes(), middleware=[
+        Middleware(SecurityHeadersMiddleware),  # outermost: on the error pages of the next one too
         Middleware(RequestLogMiddleware),
-        Middleware(SecurityHeadersMiddleware),
         Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts or allowed_hosts("127.0.0.1")),
                    www_redirect=False),
         Middleware(SameOriginPostMiddleware),
