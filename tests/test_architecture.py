@@ -42,6 +42,7 @@ LEAVES = (
     "releve.children",   # child processes that die with their parent (PR_SET_PDEATHSIG)
     "releve.memory",     # the process's memory use, for bounded batches
     "releve.collector",  # a garbage-collector pause around bulk work
+    "releve.deletions",  # the mass-deletion rule capture and stations share
     "releve",          # the package itself: its docstring and __version__
 )
 VAULT = ("releve.vault", "releve.vault.")

@@ -1,4 +1,4 @@
-"""The poisoned-data guard's rule on deletions, shared by capture and `releve import --full`.
+"""The poisoned-data guard on deletions, for capture cycles and `releve import --full`.
 
 A segment that removes a large share of what the vault holds is more likely an attack, a
 broken extract or a cut-short file than a real change: it is written marked suspect, and
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import deletions
 from .state import WriterState
 
 
@@ -18,17 +19,14 @@ from .state import WriterState
 class Guard:
     """Thresholds of the poisoned-data guard."""
 
-    max_delete_share: float = 0.2  # of the resources held, in one cycle
-    min_state_for_share: int = 50  # below this, deletions are not judged by share
+    max_delete_share: float = deletions.MAX_SHARE  # of the resources held, in one cycle
+    min_state_for_share: int = deletions.MIN_HELD  # below this, deletions are not judged by share
 
 
 def mass_deletion(deletes: int, held: int, guard: Guard) -> str | None:
-    """Why `deletes` of `held` resources is suspect, or None. Counts only: the reason
-    is signed into the public descriptor."""
-    if held >= guard.min_state_for_share and deletes > guard.max_delete_share * held:
-        return (f"mass deletion: {deletes} of {held} resources "
-                f"({100 * deletes / held:.0f}% > {100 * guard.max_delete_share:.0f}%)")
-    return None
+    """The shared rule (releve/deletions.py) with this guard's thresholds."""
+    return deletions.mass_deletion(deletes, held, "resources", guard.max_delete_share,
+                                   guard.min_state_for_share)
 
 
 def full_segment_suspicion(state: WriterState, guard: Guard) -> str | None:

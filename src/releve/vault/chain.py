@@ -43,12 +43,13 @@ class Listed:
     sha256: str
     kind: str
     suspect: bool
+    size: int | None = None  # bytes, as announced: a reader refuses too big a one unfetched
 
 
 class Fetches(Protocol):
     """What the chain needs of a vault: a copy of a segment and its signature."""
 
-    def fetch(self, seq: int, target: Path) -> bytes: ...
+    def fetch(self, seq: int, target: Path, limit: int | None = None) -> bytes: ...
 
 
 # --- one segment ----------------------------------------------------------------------------------
@@ -99,11 +100,12 @@ def check_file(config: Config, seq: int, path: Path, signature: bytes) -> Segmen
 
 
 def fetch_checked(source: Fetches, config: Config, seq: int, target: Path,
-                  prev: str | None) -> SegmentInfo:
+                  prev: str | None, limit: int | None = None) -> SegmentInfo:
     """Copy segment `seq` into `target` (what is checked is what will be read) and check
-    it; `prev` is the hash it must chain onto, None when a reader starts at a checkpoint.
-    Raises BrokenSegment on a broken link."""
-    info = check_file(config, seq, target, source.fetch(seq, target))
+    it; `prev` is the hash it must chain onto, None when a reader starts at a checkpoint;
+    a copy longer than `limit` bytes stops (VaultError). Raises BrokenSegment on a broken
+    link."""
+    info = check_file(config, seq, target, source.fetch(seq, target, limit))
     if prev is not None and info.descriptor.prev != prev:
         raise BrokenSegment(seq, f"does not chain onto segment {seq - 1} as verified "
                                  "here (altered, removed or reordered)")

@@ -39,7 +39,7 @@ class Source(Protocol):
     def config_bytes(self) -> bytes: ...
     def head(self) -> tuple[int, str]: ...
     def listing(self, after: int) -> list[Listed]: ...
-    def fetch(self, seq: int, target: Path) -> bytes: ...
+    def fetch(self, seq: int, target: Path, limit: int | None = None) -> bytes: ...
 
 
 class Target(Protocol):
@@ -104,15 +104,19 @@ class FolderSource:
         try:
             signature = Signature.parse((self.segments / fmt.signature_name(seq)).read_bytes())
             descriptor = fmt.Descriptor.from_comment(signature.trusted_comment)
-            return Listed(seq, "", descriptor.kind, descriptor.suspect is not None)
+            size = (self.segments / fmt.segment_name(seq)).stat().st_size
+            return Listed(seq, "", descriptor.kind, descriptor.suspect is not None, size)
         except (OSError, MinisignError, fmt.FormatError):
             return Listed(seq, "", "delta", False)  # the real check happens on fetch
 
-    def fetch(self, seq: int, target: Path) -> bytes:
+    def fetch(self, seq: int, target: Path, limit: int | None = None) -> bytes:
+        path = self.segments / fmt.segment_name(seq)
         try:
             signature = (self.segments / fmt.signature_name(seq)).read_bytes()
+            if limit is not None and path.stat().st_size > limit:
+                raise VaultError(too_long(seq, limit))
             create_private(target)
-            shutil.copyfile(self.segments / fmt.segment_name(seq), target)
+            shutil.copyfile(path, target)
         except FileNotFoundError as exc:
             raise VaultError(f"segment {seq} is listed but missing from {self.root}") from exc
         return signature
@@ -135,7 +139,9 @@ class HttpVault:
     # --- reading
 
     def config_bytes(self) -> bytes:
-        return self._get(f"{API}/config").content
+        response = self._get(f"{API}/config")
+        _json_of(response, self.url)  # a proxy's page is not mistaken for another vault
+        return response.content
 
     @functools.cached_property
     def config(self) -> Config:
@@ -143,31 +149,42 @@ class HttpVault:
 
     def listing(self, after: int) -> list[Listed]:
         listed = []
-        for item in self._get(f"{API}/segments", after=after).json()["segments"]:
+        try:
+            items = list(self._json(f"{API}/segments", after=after)["segments"])
+        except (KeyError, TypeError) as exc:
+            raise VaultError(f"vault at {self.url} sent a malformed listing ({exc!r})") from exc
+        for item in items:
             try:
                 descriptor = fmt.Descriptor.from_comment(item["descriptor"])
+                size = item.get("size")
                 listed.append(Listed(int(item["seq"]), str(item["sha256"]), descriptor.kind,
-                                     descriptor.suspect is not None))
-            except (KeyError, TypeError, ValueError, fmt.FormatError) as exc:
+                                     descriptor.suspect is not None,
+                                     None if size is None else int(size)))
+            except (KeyError, TypeError, ValueError, AttributeError, fmt.FormatError) as exc:
                 raise VaultError(f"vault at {self.url} sent a malformed listing ({exc})") from exc
         return sorted(listed, key=lambda entry: entry.seq)
 
-    def fetch(self, seq: int, target: Path) -> bytes:
+    def fetch(self, seq: int, target: Path, limit: int | None = None) -> bytes:
+        """The segment's body streamed into `target`, counted: past `limit` bytes the
+        download stops and the partial copy is removed, so a vault (or whatever answers
+        in its place) cannot fill the reader's disk."""
         signature = self._get(f"{API}/segments/{seq}/signature").content
         try:
             with self.client.stream("GET", f"{API}/segments/{seq}") as response:
                 self._raise_for(response)
                 create_private(target)
-                with open(target, "wb") as out:
-                    for chunk in response.iter_bytes(READ_SIZE):
-                        out.write(chunk)
+                _stream_into(response, target, limit, seq)
         except httpx.HTTPError as exc:
+            target.unlink(missing_ok=True)
             raise VaultError(f"vault at {self.url}: download of segment {seq} cut ({exc})") from exc
         return signature
 
     def head(self) -> tuple[int, str]:
-        data = self._get(f"{API}/head").json()
-        return int(data["seq"]), str(data["sha256"])
+        data = self._json(f"{API}/head")
+        try:
+            return int(data["seq"]), str(data["sha256"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VaultError(f"vault at {self.url} sent a malformed head ({exc!r})") from exc
 
     def has(self, seq: int, sha256: str) -> bool:
         try:
@@ -221,6 +238,11 @@ class HttpVault:
         self._raise_for(response)
         return response
 
+    def _json(self, path: str, **params: int) -> dict:
+        """A JSON object from the vault; anything else (a proxy's HTML page, an answer
+        cut short) is a VaultError, not a crash."""
+        return _json_of(self._get(path, **params), self.url)
+
     def _raise_for(self, response: httpx.Response) -> None:
         if response.status_code == 401:
             raise VaultError(f"vault at {self.url} refused the token (401): use the "
@@ -229,6 +251,37 @@ class HttpVault:
             response.read()
             raise VaultError(f"vault at {self.url} answered {response.status_code}: "
                              f"{_detail(response)}")
+
+
+def _json_of(response: httpx.Response, url: str) -> dict:
+    try:
+        data = response.json()
+    except ValueError:
+        raise VaultError(f"vault at {url} answered {response.url.path} with something that is "
+                         f"not JSON ({response.headers.get('content-type', 'no type')}, "
+                         f"{len(response.content)} bytes): a proxy, or an answer cut short?") from None
+    if not isinstance(data, dict):
+        raise VaultError(f"vault at {url} answered {response.url.path} with JSON that is not an object")
+    return data
+
+
+def too_long(seq: int, limit: int) -> str:
+    return f"segment {seq} is longer than {limit} bytes: download stopped"
+
+
+def _stream_into(response: httpx.Response, target: Path, limit: int | None, seq: int) -> None:
+    """Write the body into `target`; past `limit` bytes, remove it and raise."""
+    written = 0
+    try:
+        with open(target, "wb") as out:
+            for chunk in response.iter_bytes(READ_SIZE):
+                written += len(chunk)
+                if limit is not None and written > limit:
+                    raise VaultError(too_long(seq, limit))
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
 
 
 def _chunks(source: BinaryIO) -> Iterator[bytes]:
