@@ -5,6 +5,7 @@
   releve station sync --station DIR --vault VAULT|URL [--token-file F] [--identity FILE]
                       [--interval S]
   releve station status --station DIR
+  releve station accept --station DIR --segment N
   releve station serve --station DIR [--host H] [--port P] [--allowed-host NAME]
                        [--tls-cert PEM --tls-key PEM]
   releve station downtime --station DIR (--declare [--note TEXT] | --end)
@@ -16,7 +17,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 
 import typer
@@ -26,11 +26,12 @@ from .. import clock
 from ..station.index.connection import reader
 from ..station.index.generations import current_generation
 from ..station.index.head import read_head
-from ..station.sync import Settings, Status, SyncError, init_station, open_source, sync_once
-from ..station.views.status import totals
+from ..station.sync import Settings, Status, SyncError, accept_segment, init_station, open_source, sync_once
+from ..station.sync_loop import sync_forever
+from ..station.views.status import passed_segments, totals
 from .console import clear_errors, err, fail, out
 from .station_print import print_app
-from .station_users import audit_command, user_app
+from .station_users import _record, audit_command, os_login, user_app
 from .tls import TLS_CERT, TLS_KEY, check_tls
 from .tokens import READER_TOKEN, TOKEN_FILE
 
@@ -83,20 +84,21 @@ def sync(station: Path = STATION,
     with clear_errors():
         source = open_source(vault, token)
     try:
-        while True:
-            try:
-                outcome = sync_once(station, source, identity)
-                _report(outcome)
-            except SyncError as exc:
-                err.print(f"[bold red]sync failed:[/] {escape(str(exc))} — the station keeps "
-                          "serving its last good state", highlight=False)
-                if interval is None:
-                    raise typer.Exit(1) from None
-            if interval is None:
-                break
-            time.sleep(interval)
+        if interval is not None:
+            sync_forever(station, source, interval, _report, _complain, identity)
+        try:
+            _report(sync_once(station, source, identity))
+        except SyncError as exc:
+            _complain(str(exc), None)
+            raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("sync stopped")
+
+
+def _complain(reason: str, retry: float | None) -> None:
+    again = f"; next try in {retry:.0f} s" if retry is not None else ""
+    err.print(f"[bold red]sync failed:[/] {escape(reason)} — the station keeps serving its "
+              f"last good state{again}", highlight=False)
 
 
 def _report(outcome) -> None:
@@ -107,10 +109,17 @@ def _report(outcome) -> None:
     for seq in outcome.skipped:
         err.print(f"[bold red]ALERT:[/] segment {seq} is marked suspect by the capture; its "
                   "content was not adopted", highlight=False)
+    if outcome.passed:
+        err.print(f"[bold red]ALERT:[/] checkpoint {escape(outcome.passed)}", highlight=False)
+    if outcome.held is not None:
+        err.print(f"[bold red]ALERT:[/] segment {outcome.held} is held, not applied: it would "
+                  "remove too much; see `releve station status`, and accept it with "
+                  f"`releve station accept --segment {outcome.held}` if it is right",
+                  highlight=False)
     if outcome.applied:
         out.print(f"applied segments {outcome.applied[0]}–{outcome.applied[-1]} "
                   f"({outcome.records} records)", highlight=False)
-    elif not outcome.skipped:
+    elif not outcome.skipped and outcome.held is None:
         out.print("up to date")
 
 
@@ -133,17 +142,53 @@ def status(station: Path = STATION) -> None:
         behind = (state.vault_seq or seq) - seq
         out.print(f"chain head: segment {seq}; vault at {state.vault_seq}: "
                   f"{behind} segment(s) behind", highlight=False)
+        for seq, outcome, reason in passed_segments(conn):
+            out.print(f"history: segment {seq} {outcome}: {escape(reason)}", highlight=False)
         conn.close()
     out.print(f"last sync attempt {state.last_attempt or 'never'}, last success "
               f"{state.last_success or 'never'}", highlight=False)
     for skipped in state.skipped[-5:]:
         out.print(f"[bold red]suspect segment {skipped['seq']} not adopted:[/] "
                   f"{escape(str(skipped['reason']))}", highlight=False)
+    _print_blocked(state)
+    for failure in state.failures[-5:]:
+        out.print(f"failed sync at {failure['time']}: {escape(str(failure['reason']))}",
+                  highlight=False)
     if settings.downtime:
         out.print(f"[bold]downtime declared since {settings.downtime.get('since')}[/]", highlight=False)
     if state.error:
         out.print(f"[bold red]last sync failed:[/] {escape(state.error)}", highlight=False)
+    if state.error or (state.held and not state.accepted):
         raise typer.Exit(1)
+
+
+def _print_blocked(state: Status) -> None:
+    if state.held:
+        held = state.held
+        accepted = (f"; accepted by {escape(str(state.accepted.get('by')))}, the next sync "
+                    "applies it" if state.accepted else
+                    f"; accept it with `releve station accept --segment {held['seq']}`")
+        out.print(f"[bold red]segment {held['seq']} ({held['kind']}) held since "
+                  f"{held['since']}, not applied:[/] {escape(str(held['reason']))}{accepted}",
+                  highlight=False)
+    if state.unreadable:
+        bad = state.unreadable
+        out.print(f"[bold red]segment {bad['seq']} cannot be read since {bad['since']}:[/] "
+                  f"{escape(str(bad['reason']))}; waiting for the vault's next checkpoint",
+                  highlight=False)
+
+
+@station_app.command("accept")
+def accept(station: Path = STATION,
+           segment: int = typer.Option(..., "--segment", help="The held segment's number")) -> None:
+    """Accept a segment held as implausible (it would remove too much): the next sync
+    applies it. Recorded in the station's audit log."""
+    with clear_errors():
+        held = accept_segment(station, segment, os_login(), lambda held: _record(
+            station, "accept-segment", f"segment {held['seq']} ({held['sha256'][:16]}): "
+                                       f"{held['reason']}"))
+    out.print(f"segment {segment} accepted ({escape(str(held['reason']))}): the next sync "
+              "applies it", highlight=False)
 
 
 def _age(instant: str | None) -> str:

@@ -53,13 +53,17 @@ def read_password(from_stdin: bool) -> str:
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
+def os_login() -> str:
+    """Who runs an administrative command, as the audit log names them."""
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):  # a container's uid with no passwd entry
+        return f"os:uid{os.getuid()}"
+
+
 def _record(station: Path, action: str, name: str) -> None:
     """Put an account change on record, under the operating-system login that made it."""
-    try:
-        login = getpass.getuser()
-    except (KeyError, OSError):  # a container's uid with no passwd entry
-        login = f"uid{os.getuid()}"
-    Audit(station).record(f"os:{login}", action, "cli", detail=name)
+    Audit(station).record(os_login(), action, "cli", detail=name)
 
 
 @user_app.command("add")

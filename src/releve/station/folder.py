@@ -2,7 +2,7 @@
 
     STATION/
       station.json        what an operator may tune (sync.Settings)
-      sync.json           how the last sync went, for status and every page (sync.Status)
+      sync.json           how the last sync went, for status and every page (sync_status.py)
       sync.lock           held (flock) by the sync that runs, so a second one stops at once
       identity.key        the station's age identity (0600)
       vault-config.json   the vault's config, pinned at the first contact

@@ -29,6 +29,17 @@ EN = {
     "La dernière synchronisation a échoué ; la station affiche son dernier état vérifié.":
         "The last synchronisation failed; the station shows its last verified state.",
     "Dernière synchronisation réussie : {when}.": "Last successful synchronisation: {when}.",
+    "Cause : {reason}": "Reason: {reason}",
+    "Segment {seq} retenu, non appliqué : il supprimerait trop de données.":
+        "Segment {seq} held, not applied: it would remove too much data.",
+    "La station garde son état précédent jusqu'à ce qu'un administrateur le vérifie et "
+    "l'accepte (releve station accept).":
+        "The station keeps its previous state until an administrator checks and accepts it "
+        "(releve station accept).",
+    "Segment {seq} illisible : les mises à jour sont suspendues jusqu'au prochain point de "
+    "reprise du coffre.":
+        "Segment {seq} unreadable: updates are suspended until the vault's next checkpoint.",
+    "La station garde son dernier état vérifié.": "The station keeps its last verified state.",
     "Consultation en lecture seule ; chaque consultation est tracée.":
         "Read-only access; every view is audited.",
     "Page générée le {when}.": "Page generated on {when}.",

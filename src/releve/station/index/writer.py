@@ -20,7 +20,7 @@ from . import words
 from .connection import connect
 from .errors import StationIndexError, Unusable
 from .generations import current_generation, fsync_file, next_generation, remove_stale_generations, write_pointer
-from .head import Head, account_in, read_head, set_meta
+from .head import Head, account_in, read_head, record_outcome, set_meta
 from .inserts import insert_batch
 from .record_file import RecordAppender
 from .schema import FORMAT, INDEXES, KEYS, SCHEMA
@@ -37,6 +37,9 @@ class Replaced:
 
 # what an apply reads: the segment's batches, their blocks placed in the record file given
 Batches = Callable[["RecordAppender"], Iterable[Batch]]
+# a last look at the state a segment leads to, before it is committed or switched in:
+# raising refuses the segment and leaves the index as it was (station/plausibility.py)
+Judge = Callable[[sqlite3.Connection], None]
 
 
 class Index:
@@ -74,8 +77,10 @@ class Index:
 
     # --- applying segments ---------------------------------------------------------------------
 
-    def apply_delta(self, segment: SegmentInfo, batches: Batches) -> int:
-        """Apply a delta in one transaction with the head it leads to; returns records."""
+    def apply_delta(self, segment: SegmentInfo, batches: Batches, judge: Judge | None = None,
+                    note: str | None = None) -> int:
+        """Apply a delta in one transaction with the head it leads to; returns records.
+        `note` goes in the segment's history row."""
         count = 0
         with self._transaction():
             records = RecordAppender(records_path(self.path))
@@ -85,7 +90,9 @@ class Index:
                     insert_batch(self.conn, batch, names=True, stages={})
                     words.rerank(self.conn, moved + [v[1] for v in batch.projections.get("stays", ())])
                     count += batch.puts + batch.deletes
-                self._account(segment, "applied", None, state=True)
+                if judge is not None:
+                    judge(self.conn)
+                self._account(segment, "applied", note, state=True)
                 set_meta(self.conn, {"records_end": str(records.end)})
                 records.sync()  # the lines are on disk before the rows placing them commit
             except BaseException:
@@ -101,7 +108,14 @@ class Index:
         with self._transaction():
             self._account(segment, "skipped", reason, state=False)
 
-    def rebuild(self, segment: SegmentInfo, batches: Batches) -> int:
+    def unreadable(self, segment: SegmentInfo, reason: str) -> None:
+        """Put in the history a signed segment that could not be decrypted or parsed:
+        the head stays before it, and the sync moves past it at the next checkpoint."""
+        with self._transaction():
+            record_outcome(self.conn, segment, "unreadable", reason)
+
+    def rebuild(self, segment: SegmentInfo, batches: Batches, judge: Judge | None = None,
+                note: str | None = None) -> int:
         """Load a full segment into a new generation, then switch to it atomically."""
         path = self._new_generation(empty=False)
         create_private(path)
@@ -139,8 +153,10 @@ class Index:
             words.fill(build)
             build.execute("PRAGMA threads=2")  # the index sorts may use the second core
             build.executescript(INDEXES)
+            if judge is not None:
+                judge(build)
             set_meta(build, self._identity_meta())
-            account_in(build, segment, "applied", None, state=True)
+            account_in(build, segment, "applied", note, state=True)
             set_meta(build, {"records_end": str(records.end)})
             build.execute("PRAGMA journal_mode=WAL")
             build.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -46,6 +46,8 @@ class Freshness:
     stale: bool
     last_sync: str | None  # last successful sync, shown
     error: str | None  # why the last sync failed, if it did
+    held: dict | None = None  # a segment held as implausible until accepted (sync.Status)
+    unreadable: dict | None = None  # a signed segment that cannot be read, until passed
 
 
 class Station:
@@ -96,7 +98,7 @@ class Station:
             seconds=seconds, stale=stale,
             last_sync=formats.datetime_text(status.last_success, settings.timezone)
             if status.last_success else None,
-            error=status.error)
+            error=status.error, held=status.held, unreadable=status.unreadable)
 
 
 def station(request: Request) -> Station:

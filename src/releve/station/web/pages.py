@@ -151,5 +151,7 @@ def health(request: Request) -> Response:
         "age_seconds": round(age, 1) if age is not None and math.isfinite(age) else None,
         "stale": freshness.stale,
         "sync_error": freshness.error is not None,
+        "held_segment": freshness.held["seq"] if freshness.held else None,
+        "unreadable_segment": freshness.unreadable["seq"] if freshness.unreadable else None,
         "downtime": settings.downtime is not None,
     }, headers={"Cache-Control": "no-store"})
