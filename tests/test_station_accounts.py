@@ -59,7 +59,7 @@ def file_bytes(station: Path) -> bytes:
 
 
 def test_roles_are_the_five_of_the_ward() -> None:
-    assert ROLES == ("nurse", "physician", "pharmacist", "secretary", "admin")
+    assert ROLES == ("nurse", "physician", "pharmacist", "secretary", "admin", "crisis")
 
 
 def test_a_user_logs_in_with_the_right_password_only(accounts: Accounts, alice: User) -> None:
@@ -436,18 +436,18 @@ def invoke(cli: typer.Typer, *args: str | Path, input: str | None = None):
 
 
 def test_cli_adds_with_password_from_stdin_and_lists(cli: typer.Typer, station: Path) -> None:
-    result = invoke(cli, "user", "add", "alice", "--role", "nurse", "--display-name", "Alice Martin",
+    result = invoke(cli, "user", "add", "alice", "--role", "nurse", "--ward", "loc-a", "--display-name", "Alice Martin",
                     "--password-stdin", "--station", station, input=PASSWORD + "\n")
     assert result.exit_code == 0, result.output
     assert "user alice added (nurse)" in result.stdout
     assert Accounts(station).authenticate("alice", PASSWORD).display_name == "Alice Martin"
     listed = invoke(cli, "user", "list", "--station", station)
     assert listed.exit_code == 0
-    assert re.search(r"alice\s.*nurse\s.*Alice Martin\s.*enabled", listed.stdout)
+    assert re.search(r"alice\s.*nurse\s.*loc-a\s.*Alice Martin\s.*enabled", listed.stdout)
 
 
 def test_cli_prompts_twice_when_not_reading_stdin(cli: typer.Typer, station: Path) -> None:
-    result = invoke(cli, "user", "add", "bruno", "--role", "physician", "--station", station,
+    result = invoke(cli, "user", "add", "bruno", "--role", "physician", "--ward", "loc-a", "--station", station,
                     input=f"{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code == 0, result.output
     assert "Repeat for confirmation" in result.output
@@ -460,12 +460,13 @@ def test_cli_bad_role_is_one_clear_line_and_status_1(cli: typer.Typer, station: 
                     "--station", station, input=PASSWORD + "\n")
     assert result.exit_code == 1
     assert result.stderr.strip() == ("error: unknown role 'surgeon': choose one of nurse, physician, "
-                                     "pharmacist, secretary, admin")
+                                     "pharmacist, secretary, admin, crisis")
     assert not Accounts(station).has_users()
 
 
 @pytest.mark.parametrize("args, input, message", [
-    (["user", "add", "alice", "--role", "nurse", "--password-stdin"], "short\n", "too short"),
+    (["user", "add", "alice", "--role", "nurse", "--ward", "loc-a", "--password-stdin"], "short\n",
+     "too short"),
     (["user", "add", "Alice!", "--role", "nurse", "--password-stdin"], PASSWORD + "\n", "invalid user name"),
     (["user", "disable", "ghost"], None, "no user named 'ghost'"),
     (["user", "passwd", "ghost", "--password-stdin"], PASSWORD + "\n", "no user named 'ghost'"),
@@ -486,8 +487,8 @@ def test_cli_missing_station_folder(cli: typer.Typer, tmp_path: Path) -> None:
 
 
 def test_cli_disable_enable_passwd_and_audit(cli: typer.Typer, station: Path) -> None:
-    invoke(cli, "user", "add", "alice", "--role", "nurse", "--password-stdin", "--station", station,
-           input=PASSWORD + "\n")
+    invoke(cli, "user", "add", "alice", "--role", "nurse", "--ward", "loc-a", "--password-stdin",
+           "--station", station, input=PASSWORD + "\n")
     assert invoke(cli, "user", "disable", "alice", "--station", station).exit_code == 0
     assert "disabled" in invoke(cli, "user", "list", "--station", station).stdout
     assert Accounts(station).authenticate("alice", PASSWORD) is None
@@ -498,7 +499,7 @@ def test_cli_disable_enable_passwd_and_audit(cli: typer.Typer, station: Path) ->
     assert Accounts(station).authenticate("alice", "a new password") is not None
 
     Audit(station).record("alice", "view", "/patients/p1", patient="p1")
-    shown = invoke(cli, "audit", "--station", station)
+    shown = CliRunner().invoke(cli, ["audit", "--station", str(station)], env={"COLUMNS": "160"})
     assert shown.exit_code == 0
     lines = shown.stdout.splitlines()
     assert any(re.search(r"5 .*alice .*view .*/patients/p1 .*p1", line) for line in lines)

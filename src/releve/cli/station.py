@@ -31,7 +31,7 @@ from ..station.sync_loop import sync_forever
 from ..station.views.status import passed_segments, totals
 from .console import clear_errors, err, fail, out
 from .station_print import print_app
-from .station_users import _record, audit_command, os_login, user_app
+from .station_users import audit_command, os_login, record_admin, user_app
 from .tls import TLS_CERT, TLS_KEY, check_tls
 from .tokens import READER_TOKEN, TOKEN_FILE
 
@@ -66,7 +66,7 @@ def init(directory: Path = typer.Argument(..., help="New folder for the station"
     if not vault:
         out.print("the vault's config will be pinned at the first sync: make sure that "
                   "first sync reaches the hospital's real vault", highlight=False)
-    out.print(f"next: releve station user add NAME --role nurse --station {escape(str(directory))}",
+    out.print(f"next: releve station user add NAME --role nurse --ward UNIT --station {escape(str(directory))}",
               highlight=False)
 
 
@@ -184,7 +184,7 @@ def accept(station: Path = STATION,
     """Accept a segment held as implausible (it would remove too much): the next sync
     applies it. Recorded in the station's audit log."""
     with clear_errors():
-        held = accept_segment(station, segment, os_login(), lambda held: _record(
+        held = accept_segment(station, segment, os_login(), lambda held: record_admin(
             station, "accept-segment", f"segment {held['seq']} ({held['sha256'][:16]}): "
                                        f"{held['reason']}"))
     out.print(f"segment {segment} accepted ({escape(str(held['reason']))}): the next sync "
@@ -235,4 +235,5 @@ def downtime(station: Path = STATION,
         settings.downtime = ({"since": clock.now().isoformat(), "note": note}
                              if declare else None)
         settings.save(station)
+        record_admin(station, "downtime-declare" if declare else "downtime-end", note)
     out.print("downtime declared" if declare else "downtime ended")

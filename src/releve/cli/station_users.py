@@ -5,7 +5,8 @@ is a plain function meant to be registered as `releve station audit`. Each comma
 `--station DIR`. Errors an operator can act on are one red line on stderr and status 1.
 
 Changes to accounts made here are themselves written to the audit log (user
-`os:<login>`), so who created or re-enabled an account is on record next to what it saw.
+`os:<login>`), so who created or re-enabled an account is on record next to what it saw;
+`releve station downtime` records its declarations the same way (`record_admin`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rich.table import Table
 
 from ..station.local.accounts import ROLES, AccountError, Accounts
 from ..station.local.audit import Audit
+from ..station.local.wards import HOSPITAL_ROLES, WARD_ROLES, Wards, check_wards
 from .console import clear_errors, err, fail, out
 
 user_app = typer.Typer(help="Create and manage the station's local accounts.",
@@ -61,14 +63,20 @@ def os_login() -> str:
         return f"os:uid{os.getuid()}"
 
 
-def _record(station: Path, action: str, name: str) -> None:
-    """Put an account change on record, under the operating-system login that made it."""
-    Audit(station).record(os_login(), action, "cli", detail=name)
+def record_admin(station: Path, action: str, detail: str | None) -> None:
+    """Put an administrative change on record, under the operating-system login that made it."""
+    Audit(station).record(os_login(), action, "cli", detail=detail)
+
+
+WARD = typer.Option([], "--ward", help="A ward (unit id, as in /wards/ID) whose patients the "
+                   f"user opens directly; repeat for several. Required for {', '.join(WARD_ROLES)}; "
+                   f"{', '.join(HOSPITAL_ROLES)} see every patient")
 
 
 @user_app.command("add")
 def add(name: str,
         role: str = typer.Option(..., "--role", help=f"One of: {', '.join(ROLES)}"),
+        ward: list[str] = WARD,
         display_name: str | None = typer.Option(None, "--display-name", help="Name shown in the app"),
         password_stdin: bool = PASSWORD_STDIN,
         station: Path = STATION) -> None:
@@ -76,9 +84,29 @@ def add(name: str,
     with local_errors():
         accounts = Accounts(station)
         accounts.check_new_user(name, role)  # before asking for a password, not after
+        check_wards(role, ward)
         accounts.add_user(name, role, read_password(password_stdin), display_name)
-        _record(station, "user-add", name)
+        Wards(station).attach(name, ward)
+        record_admin(station, "user-add", _with_wards(name, ward))
     out.print(f"user {escape(name)} added ({role})", highlight=False)
+
+
+@user_app.command("wards")
+def wards(name: str, ward: list[str] = WARD, station: Path = STATION) -> None:
+    """Attach a user of a ward role to these wards (replacing the ones they had)."""
+    with local_errors():
+        user = Accounts(station).get_user(name)
+        if user is None:
+            raise AccountError(f"no user named {name!r}")
+        check_wards(user.role, ward)
+        Wards(station).attach(name, ward)
+        record_admin(station, "user-wards", _with_wards(name, ward))
+    out.print(f"user {escape(name)} attached to {escape(', '.join(ward))}", highlight=False)
+
+
+def _with_wards(name: str, units: list[str]) -> str:
+    """The audit detail of an account change: who, and where they work."""
+    return name + (f" wards={','.join(sorted(set(units)))}" if units else "")
 
 
 @user_app.command("list")
@@ -89,11 +117,21 @@ def list_(station: Path = STATION) -> None:
     if not users:
         err.print("no users yet: create one with `releve station user add NAME --role ROLE`")
         return
-    table = Table("name", "role", "display name", "state", "created")
+    attached = Wards(station)
+    table = Table("name", "role", "wards", "display name", "state", "created")
     for user in users:
-        table.add_row(escape(user.name), user.role, escape(user.display_name),
+        table.add_row(escape(user.name), user.role, _wards_shown(user.role, attached.of(user.name)),
+                      escape(user.display_name),
                       "[red]disabled[/]" if user.disabled else "enabled", user.created)
     out.print(table)
+
+
+def _wards_shown(role: str, units: list[str]) -> str:
+    if role not in WARD_ROLES:
+        return "all patients"
+    if not units:  # an account from before wards: local/wards.py says why it sees everyone
+        return "[yellow]all patients (no ward attached yet)[/]"
+    return escape(", ".join(units))
 
 
 @user_app.command("disable")
@@ -101,7 +139,7 @@ def disable(name: str, station: Path = STATION) -> None:
     """Stop a user logging in and end their sessions."""
     with local_errors():
         Accounts(station).disable(name)
-        _record(station, "user-disable", name)
+        record_admin(station, "user-disable", name)
     out.print(f"user {escape(name)} disabled; their sessions are closed", highlight=False)
 
 
@@ -110,7 +148,7 @@ def enable(name: str, station: Path = STATION) -> None:
     """Let a disabled user log in again."""
     with local_errors():
         Accounts(station).enable(name)
-        _record(station, "user-enable", name)
+        record_admin(station, "user-enable", name)
     out.print(f"user {escape(name)} enabled", highlight=False)
 
 
@@ -122,7 +160,7 @@ def passwd(name: str, password_stdin: bool = PASSWORD_STDIN, station: Path = STA
         if accounts.get_user(name) is None:
             raise AccountError(f"no user named {name!r}")
         accounts.set_password(name, read_password(password_stdin))
-        _record(station, "user-passwd", name)
+        record_admin(station, "user-passwd", name)
     out.print(f"password of {escape(name)} changed", highlight=False)
 
 
@@ -141,6 +179,7 @@ def audit_command(station: Path = STATION,
         entries = audit.entries(limit=limit, patient=patient, user=user)
     table = Table("#", "time (UTC)", "user", "action", "page", "patient", "detail")
     for e in entries:
+        shown = e.patient or (f"{len(e.patients)} patients" if e.patients else "")
         table.add_row(str(e.seq), e.time, escape(e.user), escape(e.action), escape(e.page),
-                      escape(e.patient or ""), escape(e.detail or ""))
+                      escape(shown), escape(e.detail or ""))
     out.print(table)

@@ -47,6 +47,7 @@ EN = {
     "Infirmier·ère": "Nurse",
     "Médecin": "Physician",
     "Pharmacien·ne": "Pharmacist",
+    "Cellule de crise": "Crisis cell",
     "Secrétaire": "Secretary",
     "Administrateur·rice": "Administrator",
     # login.html
@@ -231,6 +232,25 @@ EN = {
     "tentatives pendant le blocage": "tries while blocked",
     "déconnexion": "sign-out",
     "impression": "print",
+    "bris de glace": "break-glass",
+    "déclaration du mode dégradé": "downtime declared",
+    "fin du mode dégradé": "downtime ended",
+    "création de compte": "account created",
+    "services du compte": "account's wards",
+    "Accès hors de leurs services (bris de glace)": "Openings outside their wards (break-glass)",
+    "{n} patients": "{n} patients",
+    # break_glass.html
+    "Patient hors de vos services": "Patient outside your wards",
+    "Ce patient n'est dans aucun des services de votre compte. Vous pouvez ouvrir son dossier "
+    "en indiquant pourquoi : votre accès et sa raison sont inscrits au journal d'audit.":
+        "This patient is in none of your account's wards. You may open their record by saying "
+        "why: your access and its reason go in the audit log.",
+    "Choisissez une raison ; pour « autre », écrivez-la en quelques mots.":
+        "Choose a reason; for \u201cother\u201d, write it in a few words.",
+    "Urgence vitale": "Life-threatening emergency",
+    "Transfert": "Transfer",
+    "Autre raison": "Other reason",
+    "Ouvrir le dossier": "Open the record",
     # print buttons of the census, OR and directory pages (the printouts: en_print.py)
     "Imprimer": "Print",
     "Imprimer les plans d'administration du service": "Print the ward's MAR",

@@ -32,7 +32,7 @@ from ...errors import ReleveError
 from ...files import create_private
 from ..folder import local_db
 
-ROLES = ("nurse", "physician", "pharmacist", "secretary", "admin")
+ROLES = ("nurse", "physician", "pharmacist", "secretary", "admin", "crisis")
 
 NAME_PATTERN = re.compile(r"[a-z0-9._-]{2,32}")
 MIN_PASSWORD = 8

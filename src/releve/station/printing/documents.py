@@ -59,7 +59,7 @@ class Desk:
 
 @dataclass
 class Printout:
-    """A PDF and what the audit log records of it (one entry per patient printed)."""
+    """A PDF and what the audit log records of it (one entry listing every patient printed)."""
 
     pdf: Pdf
     page: str  # mar, mar-ward, census, or, directory, labels, wristband, forms
@@ -68,11 +68,17 @@ class Printout:
     detail: str | None = None
 
 
+PATIENT_SHEETS = ("mar", "labels", "wristband", "forms")  # one patient's, from their summary
+
+
 def record(audit: Audit, user: str, printout: Printout) -> None:
-    """Audit a printout like a view: one entry per patient on the paper, else one."""
+    """Audit a printout like a view: one patient's sheet names them as the entry's
+    patient; a sheet of many lists them all in the one entry."""
     page = f"print-{printout.page}"
-    for patient in printout.patients or (None,):
-        audit.record(user, "print", page, patient=patient, detail=printout.detail)
+    if printout.page in PATIENT_SHEETS and len(printout.patients) == 1:
+        audit.record(user, "print", page, patient=printout.patients[0], detail=printout.detail)
+    else:
+        audit.record(user, "print", page, detail=printout.detail, patients=printout.patients)
 
 
 # --- the MAR ---------------------------------------------------------------------------------
@@ -143,16 +149,17 @@ def census_sheet(desk: Desk, unit_id: str) -> Printout | None:
     census = census_q.census(desk.conn, unit_id, desk.now, desk.zone)
     if census is None:
         return None
-    ipps = census_q.identifiers(desk.conn, [pid for pid, _ in ward_patients(census)])
+    ipps = census_q.identifiers(desk.conn, census.patient_ids)
     pdf = _render(desk, "census.html", census=census, ids=ipps,
                   patient_name=census_q.patient_name)
-    return Printout(pdf, "census", "census.pdf", detail=unit_id)
+    return Printout(pdf, "census", "census.pdf", census.patient_ids, unit_id)
 
 
 def or_sheet(desk: Desk, day: dt.date) -> Printout:
     rooms = schedule_q.day_schedule(desk.conn, day, desk.zone)
     pdf = _render(desk, "or.html", rooms=rooms, day_title=schedule_q.long_date(day, desk.lang))
-    return Printout(pdf, "or", f"bloc-{day.isoformat()}.pdf", detail=day.isoformat())
+    return Printout(pdf, "or", f"bloc-{day.isoformat()}.pdf", schedule_q.patient_ids(rooms),
+                    day.isoformat())
 
 
 def directory_sheet(desk: Desk) -> Printout:

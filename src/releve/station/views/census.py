@@ -101,6 +101,12 @@ class Census:
     def occupied(self) -> int:
         return len({r.place.id for r in self.rows if r.place and r.occupant})
 
+    @property
+    def patient_ids(self) -> list[str]:
+        """Every patient the census shows, each once: what its audit entry lists."""
+        return list(dict.fromkeys(r.occupant.patient for r in self.rows + self.unplaced
+                                  if r.occupant and r.occupant.patient))
+
 
 # --- the tree -------------------------------------------------------------------------------
 
@@ -182,6 +188,18 @@ def units(conn: sqlite3.Connection) -> list[Unit]:
                           sum(1 for b in beds if counts.get(b.id)),
                           sum(counts.get(i, 0) for i in members)))
     return sorted(found, key=lambda u: (natural_key(u.site), natural_key(u.place.name)))
+
+
+def in_units(conn: sqlite3.Connection, patient: str, unit_ids: Iterable[str]) -> bool:
+    """Whether the patient has a current stay somewhere in these units (their wards)."""
+    stays = [row[0] for row in conn.execute(
+        "SELECT location FROM stays WHERE patient = ? AND current = 1", (patient,))]
+    if not stays:
+        return False
+    places = all_places(conn)
+    children = children_of(places)
+    members = {m for unit in unit_ids if unit in places for m in places_of(unit, places, children)[1]}
+    return any(location in members for location in stays)
 
 
 # --- the census ---------------------------------------------------------------------------------

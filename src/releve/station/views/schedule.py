@@ -44,6 +44,11 @@ class Room:
     bookings: list[Booking]
 
 
+def patient_ids(rooms: list[Room]) -> list[str]:
+    """Every patient the day's schedule names, each once: what its audit entry lists."""
+    return list(dict.fromkeys(b.patient for room in rooms for b in room.bookings if b.patient))
+
+
 def today(zone: str) -> dt.date:
     return clock.today(zone)
 

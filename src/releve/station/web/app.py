@@ -42,7 +42,8 @@ from .signin import SignInMiddleware, login, logout
 log = logging.getLogger("releve.station.web")
 
 ROLE_LABELS = {"nurse": "Infirmier·ère", "physician": "Médecin", "pharmacist": "Pharmacien·ne",
-               "secretary": "Secrétaire", "admin": "Administrateur·rice"}
+               "secretary": "Secrétaire", "admin": "Administrateur·rice",
+               "crisis": "Cellule de crise"}
 
 # (title, message) of each error page; `detail` of the HTTPException picks a variant
 ERRORS = {

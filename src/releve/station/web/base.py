@@ -27,6 +27,7 @@ from ..index.head import Head, read_head
 from ..local.accounts import Accounts, User
 from ..local.audit import Audit
 from ..local.throttle import LoginThrottle
+from ..local.wards import Wards
 from ..sync import Settings, Status
 from ..views import formats
 
@@ -59,6 +60,7 @@ class Station:
         self.accounts = Accounts(self.dir)
         self.audit = Audit(self.dir)
         self.throttle = LoginThrottle(self.dir)
+        self.wards = Wards(self.dir)
         self.env = templates.environment(TEMPLATES)
         self._local = threading.local()
 
@@ -122,10 +124,14 @@ def language(request: Request) -> str:
 
 
 def audit(request: Request, action: str, page: str, patient: str | None = None,
-          detail: str | None = None) -> None:
-    """Every patient view and search: who, when, which patient, which page."""
+          detail: str | None = None, patients: list[str] | tuple[str, ...] = ()) -> None:
+    """Every patient view and search: who, when, which patient (or patients, for a page
+    that lists them), which page; a view let through by break-glass says so."""
     user = getattr(request.state, "user", None)
-    station(request).audit.record(user.name if user else "-", action, page, patient, detail)
+    glass = getattr(request.state, "break_glass", None)
+    if glass and patient is not None:
+        detail = "; ".join(d for d in (glass, detail) if d)
+    station(request).audit.record(user.name if user else "-", action, page, patient, detail, patients)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -21,6 +21,7 @@ from ..views import census as census_q
 from ..views import directory as directory_q
 from ..views import schedule as schedule_q
 from ..views.search import search
+from . import access
 from .base import audit, current_user, db, language, render, station
 
 SEARCH_LIMIT = 30
@@ -68,7 +69,7 @@ def ward(request: Request) -> Response:
     found = census_q.census(need_db(request), ward_id, clock.now(), station(request).settings().timezone)
     if found is None:
         raise HTTPException(404, "ward")
-    audit(request, "view", "census", detail=ward_id)
+    audit(request, "view", "census", detail=ward_id, patients=found.patient_ids)
     return render(request, "ward.html", census=found, patient_name=census_q.patient_name)
 
 
@@ -78,7 +79,7 @@ def patients(request: Request) -> Response:
     hits = []
     if query:
         hits = search(need_db(request), query, limit=SEARCH_LIMIT)
-        audit(request, "search", "patients", detail=query)
+        audit(request, "search", "patients", detail=query, patients=[h.id for h in hits])
     return render(request, "patients.html", q=query, hits=hits, limit=SEARCH_LIMIT,
                   patient_name=census_q.patient_name)
 
@@ -97,7 +98,7 @@ def operating_rooms(request: Request) -> Response:
     zone = station(request).settings().timezone
     day = asked_day(request, zone)
     rooms = schedule_q.day_schedule(need_db(request), day, zone)
-    audit(request, "view", "or", detail=day.isoformat())
+    audit(request, "view", "or", detail=day.isoformat(), patients=schedule_q.patient_ids(rooms))
     return render(request, "or.html", day=day, rooms=rooms,
                   day_title=schedule_q.long_date(day, language(request)),
                   previous=(day - dt.timedelta(days=1)).isoformat(),
@@ -107,7 +108,8 @@ def operating_rooms(request: Request) -> Response:
 
 
 def audit_log(request: Request) -> Response:
-    """Admins only: the entries newest first, by pages, for one user or one patient."""
+    """Admins only: the entries newest first, by pages, for one user or one patient; the
+    break-glass openings (of that user or patient) in their own table above, on page 1."""
     if current_user(request).role != "admin":
         raise HTTPException(403, "admin")
     user = request.query_params.get("user", "").strip() or None
@@ -122,8 +124,10 @@ def audit_log(request: Request) -> Response:
             verified = log.verify()
         except Exception as exc:  # AuditError names the first bad entry
             error = str(exc)
+    glass = log.entries(limit=AUDIT_PAGE, patient=patient, user=user, action=access.ACTION) \
+        if page == 1 else []
     audit(request, "view", "audit", patient=patient, detail=f"user={user}" if user else None)
-    return render(request, "audit.html", entries=entries[:AUDIT_PAGE], page=page,
+    return render(request, "audit.html", entries=entries[:AUDIT_PAGE], glass=glass, page=page,
                   has_more=len(entries) > AUDIT_PAGE, filter_user=user or "",
                   filter_patient=patient or "", verified=verified, verify_error=error)
 

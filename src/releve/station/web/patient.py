@@ -2,6 +2,8 @@
 
     /patients/{pid}                   the summary (templates/web/patient.html), audited
     /patients/{pid}/documents/{did}   one document's attachment, audited
+    /patients/{pid}/break-glass       POST: the reason to open a patient outside one's
+                                      wards (web/access.py)
 
 Documents come from the HIS and are served as inert as possible: plain text as
 text/plain, PDF inline, anything else (HTML included) as a download, never sniffed, never
@@ -27,6 +29,7 @@ from ...fhir.clinical.values import as_dict, as_list, as_text
 from ..views import resources
 from ..views.formats import number_filter
 from ..views.summary import CRITICALITY, ORDER_STATUS, summary
+from . import access
 from .base import audit, db, language, render, station
 
 DOCUMENT_CSP = ("default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; "
@@ -60,6 +63,8 @@ def patient_page(request: Request) -> Response:
     found = summary(conn, pid, clock.now(), zone)
     if found is None:
         return _error(request, 404, *NOT_FOUND)
+    if not access.may_open(request, pid):
+        return access.ask_reason(request, pid)
     audit(request, "view", "summary", patient=pid)
     return render(request, "patient.html", s=found, num=number_filter(language(request)),
                   crit=CRITICALITY, order_status=ORDER_STATUS,
@@ -124,6 +129,8 @@ def document(request: Request) -> Response:
                       next((a for a in attachments if a.get("url")), None))
     if attachment is None:
         return _error(request, 404, *NO_DOCUMENT)
+    if not access.may_open(request, pid):
+        return access.ask_reason(request, pid)
     audit(request, "view", "document", patient=pid, detail=did)
     title = as_text(attachment.get("title")) or as_text(resource.get("description")) or did
     content_type = as_text(attachment.get("contentType")).lower()
@@ -151,4 +158,5 @@ def document(request: Request) -> Response:
 
 
 routes = [Route("/patients/{pid}", patient_page),
+          Route("/patients/{pid}/break-glass", access.break_glass, methods=["POST"]),
           Route("/patients/{pid}/documents/{did}", document)]

@@ -10,8 +10,10 @@
     /directory/print.pdf                  the phone directory
     /forms/blank.pdf                      the downtime forms with empty identity boxes
 
-Behind the sign-in like every page; each print is audited as a view (one entry per
-patient on the paper, action "print"). The PDF is made in Starlette's thread pool, never
+Behind the sign-in like every page; a patient's printouts outside the user's wards ask
+for a reason first, like the summary (web/access.py). Each print is audited as a view
+(action "print": one patient's sheet names them, a sheet of many lists them all in its
+one entry). The PDF is made in Starlette's thread pool, never
 cached (no-store), and named for what it is, never for whom: file names end up in
 download folders and print queues.
 """
@@ -26,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..printing import documents
+from . import access
 from .base import current_user, language, station
 from .pages import asked_day, need_db
 
@@ -39,6 +42,9 @@ def _desk(request: Request) -> documents.Desk:
 def _pdf(request: Request, printout: documents.Printout | None, missing: str | None) -> Response:
     if printout is None:
         raise HTTPException(404, missing)
+    glass = getattr(request.state, "break_glass", None)
+    if glass:
+        printout.detail = "; ".join(d for d in (glass, printout.detail) if d)
     documents.record(station(request).audit, current_user(request).name, printout)
     return Response(printout.pdf.data, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{printout.filename}"',
@@ -47,7 +53,10 @@ def _pdf(request: Request, printout: documents.Printout | None, missing: str | N
 
 def _patient(make: Callable[[documents.Desk, str], documents.Printout | None]):
     def endpoint(request: Request) -> Response:
-        return _pdf(request, make(_desk(request), request.path_params["pid"]), None)
+        pid = request.path_params["pid"]
+        if not access.may_open(request, pid):
+            return access.ask_reason(request, pid)
+        return _pdf(request, make(_desk(request), pid), None)
     return endpoint
 
 
