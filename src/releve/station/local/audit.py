@@ -50,6 +50,14 @@ from .accounts import connect, create_local_db, utc_now, write_transaction
 
 GENESIS = "0" * 64
 
+def _frozen(table: str) -> str:
+    """Triggers that abort any UPDATE or DELETE of the table's rows."""
+    return "\n".join(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table}\n"
+        f"BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: entries cannot be {done}'); END;"
+        for verb, done in (("UPDATE", "changed"), ("DELETE", "deleted")))
+
+
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS audit (
     seq       INTEGER PRIMARY KEY,   -- 1, 2, 3... without gaps
@@ -64,10 +72,7 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_patient ON audit(patient, seq);
 CREATE INDEX IF NOT EXISTS audit_user ON audit(user, seq);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: entries cannot be changed'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: entries cannot be deleted'); END;
+{_frozen('audit')}
 CREATE TRIGGER IF NOT EXISTS audit_append_next BEFORE INSERT ON audit
 WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit)
   OR NEW.prev_hash IS NOT COALESCE((SELECT hash FROM audit WHERE seq = NEW.seq - 1), '{GENESIS}')
@@ -78,10 +83,7 @@ CREATE TABLE IF NOT EXISTS audit_patients (
     PRIMARY KEY (patient, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS audit_patients_seq ON audit_patients(seq, patient);
-CREATE TRIGGER IF NOT EXISTS audit_patients_no_update BEFORE UPDATE ON audit_patients
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: entries cannot be changed'); END;
-CREATE TRIGGER IF NOT EXISTS audit_patients_no_delete BEFORE DELETE ON audit_patients
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: entries cannot be deleted'); END;
+{_frozen('audit_patients')}
 CREATE TRIGGER IF NOT EXISTS audit_patients_newest BEFORE INSERT ON audit_patients
 WHEN NEW.seq IS NOT (SELECT MAX(seq) FROM audit)
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: only the newest entry can list patients'); END;
