@@ -3,8 +3,9 @@ directory, OR schedule, audit log, and the health check.
 
 Endpoints are plain functions (Starlette runs them in its thread pool, where each thread
 has its own read-only index connection). Every page that shows patients writes its audit
-entry before rendering: a census or an OR day is a view, a search is a search with its
-text; the audit is the one place where that text may be kept.
+entry before rendering, listing every patient it shows: a census or an OR day is a view,
+a search is a search with its text and its results; the audit is the one place where
+that text may be kept.
 """
 
 from __future__ import annotations
