@@ -43,6 +43,7 @@ LEAVES = (
     "releve.memory",     # the process's memory use, for bounded batches
     "releve.collector",  # a garbage-collector pause around bulk work
     "releve.deletions",  # the mass-deletion rule capture and stations share
+    "releve.serving",    # uvicorn with slow clients cut, for the vault's and the station's servers
     "releve",          # the package itself: its docstring and __version__
 )
 VAULT = ("releve.vault", "releve.vault.")

@@ -7,7 +7,8 @@
   releve station status --station DIR
   releve station accept --station DIR --segment N
   releve station serve --station DIR [--host H] [--port P] [--allowed-host NAME]
-                       [--tls-cert PEM --tls-key PEM]
+                       [--tls-cert PEM --tls-key PEM] [--head-timeout S]
+                       [--body-timeout S] [--max-connections N]
   releve station downtime --station DIR (--declare [--note TEXT] | --end)
   releve station user add|list|disable|enable|passwd ...   (station_users.py)
   releve station audit --station DIR [--limit N] [--verify]
@@ -30,6 +31,7 @@ from ..station.sync import Settings, Status, SyncError, accept_segment, init_sta
 from ..station.sync_loop import sync_forever
 from ..station.views.status import passed_segments, totals
 from .console import clear_errors, err, fail, out
+from .limits import BODY_TIMEOUT, HEAD_TIMEOUT, MAX_CONNECTIONS
 from .station_print import print_app
 from .station_users import audit_command, os_login, record_admin, user_app
 from .tls import TLS_CERT, TLS_KEY, check_tls
@@ -206,8 +208,12 @@ def serve(station: Path = STATION,
           allowed_host: list[str] = typer.Option(
               [], "--allowed-host", help="A name the ward's browsers use to reach the station "
               "(repeatable; loopback and the listening address are always allowed)"),
-          tls_cert: Path | None = TLS_CERT, tls_key: Path | None = TLS_KEY) -> None:
+          tls_cert: Path | None = TLS_CERT, tls_key: Path | None = TLS_KEY,
+          head_timeout: float = HEAD_TIMEOUT,
+          body_timeout: float = BODY_TIMEOUT,
+          max_connections: int = MAX_CONNECTIONS) -> None:
     """The ward's web app (census, patients, directory, OR schedule)."""
+    from ..serving import Limits
     from ..station.web.app import serve as serve_app
 
     check_tls(tls_cert, tls_key)
@@ -218,8 +224,8 @@ def serve(station: Path = STATION,
                       "until the first sync", highlight=False)
         scheme = "https" if tls_cert else "http"
         out.print(f"station web app on {scheme}://{host}:{port}/", highlight=False)
-        serve_app(station, host, port, extra_hosts=allowed_host, tls_cert=tls_cert,
-                  tls_key=tls_key)
+        serve_app(station, host, port, Limits(head_timeout, body_timeout, max_connections),
+                  extra_hosts=allowed_host, tls_cert=tls_cert, tls_key=tls_key)
 
 
 @station_app.command("downtime")

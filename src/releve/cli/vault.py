@@ -13,9 +13,10 @@ from ..vault.chain import BrokenSegment
 from ..vault.segment import open_plaintext
 from ..vault.source import open_source
 from ..vault.state import current_lines
-from ..vault.store import LocalVault
+from ..vault.store import LocalVault, UploadLimits
 from ..vault.verify import verify as verify_vault
 from .console import clear_errors, err, out, progress_bar
+from .limits import BODY_TIMEOUT, HEAD_TIMEOUT, MAX_CONNECTIONS
 from .tls import TLS_CERT, TLS_KEY, check_tls
 from .tokens import (
     READER_TOKEN,
@@ -102,19 +103,29 @@ def vault_serve(
     reader_token: str = SERVE_READER,
     tls_cert: Path | None = TLS_CERT,
     tls_key: Path | None = TLS_KEY,
+    head_timeout: float = HEAD_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+    max_uploads: int = typer.Option(UploadLimits.most, min=1,
+                                    help="Segment uploads received at once; one more gets 503"),
+    upload_idle: float = typer.Option(UploadLimits.idle, min=1.0,
+                                      help="Seconds an upload may stall before it is dropped"),
 ) -> None:
     """Serve the vault over HTTP(S): read with the reader token, append-only with the writer's."""
     import uvicorn
 
+    from ..serving import Limits, server_config
     from ..vault.server import create_app
 
     check_tls(tls_cert, tls_key)
     with clear_errors():
-        application = create_app(LocalVault(vault), writer_token, reader_token)
+        application = create_app(LocalVault(vault), writer_token, reader_token,
+                                 UploadLimits(max_uploads, upload_idle))
     err.print(f"vault served on {'https' if tls_cert else 'http'}://{host}:{port}/v1 (append-only)")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False,
-                ssl_certfile=str(tls_cert) if tls_cert else None,
-                ssl_keyfile=str(tls_key) if tls_key else None)
+    limits = Limits(head_timeout, body_timeout, max_connections)
+    uvicorn.Server(server_config(application, host, port, limits, log_level="warning",
+                                 access_log=False, ssl_certfile=str(tls_cert) if tls_cert else None,
+                                 ssl_keyfile=str(tls_key) if tls_key else None)).run()
 
 
 @vault_app.command("checkpoint")

@@ -7,6 +7,7 @@ import. Every other method is answered 405, a taken number 409, a bad signature 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -20,13 +21,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from .store import AppendRefused, LocalVault, SegmentInfo, VaultError
+from .store import AppendRefused, LocalVault, SegmentInfo, Staged, UploadLimits, VaultError
 
 log = logging.getLogger("releve.vault.server")
 MAX_SEGMENT_BYTES = 8 * 1024 ** 3
 _NUMBER = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() accepts '²' and '١'
 MIN_TOKEN_LENGTH = 32  # secrets.token_urlsafe(24) and up: no guessing it over the network
 MAKE_TOKEN = "releve keys token --out FILE"  # then --writer-token-file FILE
+UPLOADS = UploadLimits()  # the defaults of `releve vault serve`
 
 
 class _Infos:
@@ -45,7 +47,10 @@ class _Infos:
         return [self.get(seq) for seq in self.vault.sequence_numbers() if seq > after]
 
 
-def create_app(vault: LocalVault, writer_token: str, reader_token: str) -> Starlette:
+def create_app(vault: LocalVault, writer_token: str, reader_token: str,
+               limits: UploadLimits = UPLOADS) -> Starlette:
+    """The vault's routes; at most `limits.most` uploads are staged at once, each cut when
+    it stalls for `limits.idle` seconds."""
     check_tokens(writer_token, reader_token)
     infos = _Infos(vault)
 
@@ -135,6 +140,8 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str) -> Starl
             log.error("vault not sound: %s", exc)
             return _error(500, f"vault not sound: {exc}")
 
+    uploads: set[int] = set()  # ids of the requests whose segment is being staged
+
     async def append(request: Request, seq: int) -> Response:
         if role(request) != "writer":
             return _error(403, "appending needs the writer token")
@@ -144,10 +151,43 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str) -> Starl
             return _error(400, "X-Releve-Signature must be the base64 of the .minisig file")
         if not sig:
             return _error(400, "X-Releve-Signature header is required")
+        if len(uploads) >= limits.most:
+            log.warning("append of segment %s refused: %s uploads in progress", seq, len(uploads))
+            return _error(503, f"the vault is already receiving {limits.most} segments; "
+                               "try again shortly", {"Retry-After": "5"})
+        uploads.add(id(request))
+        try:
+            staged = await receive(request)
+            if isinstance(staged, Response):
+                return staged
+            result = await run_in_threadpool(vault.commit, seq, staged, sig)
+        except AppendRefused as exc:
+            log.warning("append of segment %s refused: %s", seq, exc)
+            return _error(409 if exc.conflict else 403, str(exc))
+        finally:
+            uploads.discard(id(request))
+        infos.known[seq] = result
+        log.info("segment %s appended (%s bytes)", seq, result.size)
+        return JSONResponse(result.to_json(), status_code=201)
+
+    async def receive(request: Request) -> Staged | Response:
+        """The request's body staged, or the answer that refuses it: a body too large, or
+        one whose next bytes do not come within `limits.idle` seconds. A refused or cut
+        upload leaves nothing in the staging folder."""
         stager = vault.stager()
+        chunks = request.stream()
         try:
             size = 0
-            async for chunk in request.stream():
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(anext(chunks), limits.idle)
+                except StopAsyncIteration:
+                    return stager.finish()
+                except TimeoutError:
+                    stager.abort()
+                    log.warning("upload dropped: no bytes for %g s", limits.idle)
+                    return _error(408, f"upload stalled for more than {limits.idle:g} s: dropped",
+                                  {"Connection": "close"})
                 size += len(chunk)
                 if size > MAX_SEGMENT_BYTES:
                     stager.abort()
@@ -156,15 +196,6 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str) -> Starl
         except BaseException:
             stager.abort()
             raise
-        staged = stager.finish()
-        try:
-            result = await run_in_threadpool(vault.commit, seq, staged, sig)
-        except AppendRefused as exc:
-            log.warning("append of segment %s refused: %s", seq, exc)
-            return _error(409 if exc.conflict else 403, str(exc))
-        infos.known[seq] = result
-        log.info("segment %s appended (%s bytes)", seq, result.size)
-        return JSONResponse(result.to_json(), status_code=201)
 
     routes = [
         Route("/v1/config", config, methods=["GET"]),
@@ -188,5 +219,5 @@ def check_tokens(writer_token: str, reader_token: str) -> None:
                              "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`")
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)

@@ -51,6 +51,17 @@ class Staged:
     size: int
 
 
+@dataclass(frozen=True)
+class UploadLimits:
+    """Segment uploads the HTTP server stages at once (`most`), and how many seconds one
+    may wait for its next bytes (`idle`) before it is dropped with its staged file: a
+    writer sends one segment at a time, so a few suffice, and each holds a file in the
+    staging folder and the disk space it fills."""
+
+    most: int = 4
+    idle: float = 300.0
+
+
 class Stager:
     """Receives segment bytes chunk by chunk into the staging folder (not yet part of the log)."""
 

@@ -33,7 +33,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
-from ... import clock
+from ... import clock, serving
+from ...serving import Limits
 from . import pages, patient, printouts
 from .base import STATIC, Station, render
 from .guard import HttpMiddleware, SameOriginPostMiddleware, SecurityHeadersMiddleware, allowed_hosts
@@ -186,17 +187,18 @@ def where(exc: BaseException) -> str:
 # --- serving -----------------------------------------------------------------------------------
 
 
-def server_config(station_dir: Path, host: str = "127.0.0.1", port: int = 8000, *,
-                  extra_hosts: Iterable[str] = (), tls_cert: Path | None = None,
-                  tls_key: Path | None = None) -> uvicorn.Config:
-    """uvicorn as the station runs it: no access log (URLs carry names), warnings only,
-    HTTPS when given a certificate and its key, answering to the names of
+def server_config(station_dir: Path, host: str = "127.0.0.1", port: int = 8000,
+                  limits: Limits = serving.DEFAULT, *, extra_hosts: Iterable[str] = (),
+                  tls_cert: Path | None = None, tls_key: Path | None = None) -> uvicorn.Config:
+    """uvicorn as the station runs it: no access log (URLs carry names), warnings only;
+    slow clients cut and connections capped by `limits` (releve/serving.py); HTTPS when
+    given a certificate and its key; answering to the names of
     guard.allowed_hosts(host, extra_hosts)."""
     app = create_app(Path(station_dir), allowed_hosts(host, extra_hosts))
-    return uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning",
-                          server_header=False, proxy_headers=False,
-                          ssl_certfile=str(tls_cert) if tls_cert else None,
-                          ssl_keyfile=str(tls_key) if tls_key else None)
+    return serving.server_config(app, host, port, limits, access_log=False, log_level="warning",
+                                 server_header=False, proxy_headers=False,
+                                 ssl_certfile=str(tls_cert) if tls_cert else None,
+                                 ssl_keyfile=str(tls_key) if tls_key else None)
 
 
 def setup_logging() -> None:
@@ -209,11 +211,11 @@ def setup_logging() -> None:
         log.propagate = False
 
 
-def serve(station_dir: Path, host: str = "127.0.0.1", port: int = 8000, *,
-          extra_hosts: Iterable[str] = (), tls_cert: Path | None = None,
-          tls_key: Path | None = None) -> None:
+def serve(station_dir: Path, host: str = "127.0.0.1", port: int = 8000,
+          limits: Limits = serving.DEFAULT, *, extra_hosts: Iterable[str] = (),
+          tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
     """Run the station's web app until Ctrl-C."""
-    config = server_config(station_dir, host, port, extra_hosts=extra_hosts, tls_cert=tls_cert,
-                           tls_key=tls_key)
+    config = server_config(station_dir, host, port, limits, extra_hosts=extra_hosts,
+                           tls_cert=tls_cert, tls_key=tls_key)
     setup_logging()
     uvicorn.Server(config).run()
