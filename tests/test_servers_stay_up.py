@@ -216,3 +216,6 @@ def test_a_stalled_body_is_cut_by_the_server(tmp_path: Path, vault_dir: Path) ->
             wait_until("its staged file to go", lambda: staged(vault_dir) == [], 5, step=0.05)
         assert server.poll() is None
         assert answer_time(f"{base}/v1/head", READING) < 1
+    log = (tmp_path / "vault.log").read_text()
+    assert "upload of a segment cut: the connection closed" in log
+    assert "Traceback" not in log

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
@@ -140,7 +140,7 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str,
             log.error("vault not sound: %s", exc)
             return _error(500, f"vault not sound: {exc}")
 
-    uploads: set[int] = set()  # ids of the requests whose segment is being staged
+    uploading = 0  # requests whose segment is being received or committed
 
     async def append(request: Request, seq: int) -> Response:
         if role(request) != "writer":
@@ -151,11 +151,12 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str,
             return _error(400, "X-Releve-Signature must be the base64 of the .minisig file")
         if not sig:
             return _error(400, "X-Releve-Signature header is required")
-        if len(uploads) >= limits.most:
-            log.warning("append of segment %s refused: %s uploads in progress", seq, len(uploads))
+        nonlocal uploading
+        if uploading >= limits.most:
+            log.warning("append of segment %s refused: %s uploads in progress", seq, uploading)
             return _error(503, f"the vault is already receiving {limits.most} segments; "
                                "try again shortly", {"Retry-After": "5"})
-        uploads.add(id(request))
+        uploading += 1
         try:
             staged = await receive(request)
             if isinstance(staged, Response):
@@ -165,7 +166,7 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str,
             log.warning("append of segment %s refused: %s", seq, exc)
             return _error(409 if exc.conflict else 403, str(exc))
         finally:
-            uploads.discard(id(request))
+            uploading -= 1
         infos.known[seq] = result
         log.info("segment %s appended (%s bytes)", seq, result.size)
         return JSONResponse(result.to_json(), status_code=201)
@@ -183,6 +184,10 @@ def create_app(vault: LocalVault, writer_token: str, reader_token: str,
                     chunk = await asyncio.wait_for(anext(chunks), limits.idle)
                 except StopAsyncIteration:
                     return stager.finish()
+                except ClientDisconnect:  # the writer went, or the server cut a stalled body
+                    stager.abort()
+                    log.warning("upload of a segment cut: the connection closed")
+                    return Response(status_code=400)  # to nobody: the connection is gone
                 except TimeoutError:
                     stager.abort()
                     log.warning("upload dropped: no bytes for %g s", limits.idle)
