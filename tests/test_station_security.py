@@ -143,6 +143,21 @@ def test_failed_logins_lock_the_name_and_the_audit_gets_one_entry_per_burst(site
     assert "connexion bloquée" in shown and "tentatives pendant le blocage" in shown
 
 
+def test_an_admin_unlocks_a_locked_account_from_the_shell(site, empty_station) -> None:
+    """Anyone can lock a nurse out by typing her name: an administrator ends it at once."""
+    client = site.client()
+    for attempt in range(3):
+        try_login(client, "nurse", f"wrong-{attempt}")
+    assert try_login(client, "nurse", PASSWORD).status_code == 429
+    unlocked = run_releve("station", "user", "unlock", "nurse", "--station", empty_station)
+    assert b"nurse unlocked" in unlocked.stdout
+    assert try_login(client, "nurse", PASSWORD).status_code == 303
+    newest = audit_of(empty_station)[1]  # before the login that followed
+    assert (newest.action, newest.detail) == ("user-unlock", "nurse") and newest.user.startswith("os:")
+    again = run_releve("station", "user", "unlock", "nurse", "--station", empty_station)
+    assert b"was not locked" in again.stdout
+
+
 def test_the_lock_message_does_not_tell_whether_the_name_exists(site) -> None:
     client = site.client()
     for _ in range(3):

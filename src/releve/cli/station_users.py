@@ -25,6 +25,7 @@ from rich.table import Table
 
 from ..station.local.accounts import ROLES, AccountError, Accounts
 from ..station.local.audit import Audit
+from ..station.local.throttle import LoginThrottle
 from ..station.local.wards import HOSPITAL_ROLES, WARD_ROLES, Wards, check_wards
 from .console import clear_errors, err, fail, out
 
@@ -150,6 +151,16 @@ def enable(name: str, station: Path = STATION) -> None:
         Accounts(station).enable(name)
         record_admin(station, "user-enable", name)
     out.print(f"user {escape(name)} enabled", highlight=False)
+
+
+@user_app.command("unlock")
+def unlock(name: str, station: Path = STATION) -> None:
+    """End the sign-in lock of an account (five failed logins lock it for a while)."""
+    with local_errors():
+        was_locked = LoginThrottle(station).unlock(name)
+        record_admin(station, "user-unlock", name)
+    out.print(f"user {escape(name)} " + ("unlocked" if was_locked else "was not locked; its "
+                                         "failed logins are forgotten"), highlight=False)
 
 
 @user_app.command("passwd")

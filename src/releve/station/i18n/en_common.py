@@ -237,6 +237,7 @@ EN = {
     "fin du mode dégradé": "downtime ended",
     "création de compte": "account created",
     "services du compte": "account's wards",
+    "déblocage du compte": "account unlocked",
     "Accès hors de leurs services (bris de glace)": "Openings outside their wards (break-glass)",
     "{n} patients": "{n} patients",
     # break_glass.html

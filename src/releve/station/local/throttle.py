@@ -106,5 +106,14 @@ class LoginThrottle:
             db.execute("DELETE FROM login_failures WHERE key = ?", (account_key,))
         return {account_key: row[0]} if row and row[0] else None
 
+    def unlock(self, name: str) -> bool:
+        """End the account's lock and forget its failures (an administrator's decision:
+        anyone can lock a nurse out by typing her name five times); True if it was locked."""
+        key = f"account:{name}"
+        with connect(self.path) as db, write_transaction(db):
+            row = db.execute("SELECT locked_until FROM login_failures WHERE key = ?", (key,)).fetchone()
+            db.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+        return row is not None and row[0] > time.time()
+
     def _limit(self, key: str) -> int:
         return self.account_limit if key.startswith("account:") else self.address_limit
