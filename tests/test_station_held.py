@@ -152,6 +152,8 @@ def test_an_empty_full_segment_is_held_until_an_admin_accepts_it(tmp_path, keys,
 
     status = run_releve("station", "status", "--station", station, check=False)
     assert status.returncode == 1
+    again = run_releve("station", "sync", "--station", station, "--vault", vault_dir, check=False)
+    assert again.returncode == 3 and f"segment {seq} is still held" in again.stderr.decode()
     assert f"segment {seq} (full) held" in status.stdout.decode()
     french, english, health = _pages(station)
     assert f"Segment {seq} retenu, non appliqué" in french and "empty full segment" in french

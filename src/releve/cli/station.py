@@ -37,6 +37,8 @@ from .station_users import audit_command, os_login, record_admin, user_app
 from .tls import TLS_CERT, TLS_KEY, check_tls
 from .tokens import READER_TOKEN, TOKEN_FILE
 
+HELD_EXIT = 3  # as `releve import` for a segment written but not to be adopted
+
 station_app = typer.Typer(help="The ward's downtime station: sync from the vault, serve the pages.",
                           no_args_is_help=True)
 station_app.add_typer(user_app, name="user")
@@ -89,10 +91,17 @@ def sync(station: Path = STATION,
         if interval is not None:
             sync_forever(station, source, interval, _report, _complain, identity)
         try:
-            _report(sync_once(station, source, identity))
+            outcome = sync_once(station, source, identity)
         except SyncError as exc:
             _complain(str(exc), None)
             raise typer.Exit(1) from None
+        _report(outcome)
+        state = Status.load(station)
+        if state.held and not state.accepted:  # a run from cron or a timer must not look fine
+            if outcome.held is None:  # held by an earlier sync: said again, not fetched again
+                err.print(f"[bold red]ALERT:[/] segment {state.held['seq']} is still held, not "
+                          "applied; see `releve station status`", highlight=False)
+            raise typer.Exit(HELD_EXIT)
     except KeyboardInterrupt:
         err.print("sync stopped")
 
