@@ -4,6 +4,8 @@ the network or a kill -9 does to it."""
 from __future__ import annotations
 
 import errno
+import fcntl
+import functools
 import os
 import random
 import shutil
@@ -20,7 +22,7 @@ import pytest
 
 from releve.capture.files import discover, ndjson_tasks, total_size
 from releve.capture.writer import Writer
-from releve.station.folder import records_path
+from releve.station.folder import lock_file, records_path
 from releve.station.index.connection import reader
 from releve.station.index.errors import StationIndexError
 from releve.station.index.generations import current_generation
@@ -37,7 +39,7 @@ from releve.vault.state import current_records
 from releve.vault.store import LocalVault
 
 from conftest import run_releve
-from helpers import free_port, serving
+from helpers import free_port, serving, wait_until
 
 
 def _writer(vault_dir: Path, keys, state: Path) -> Writer:
@@ -515,6 +517,21 @@ def _survivors(station: Path, wait: float = 5.0) -> list[int]:
         time.sleep(0.05)
 
 
+def _lock_free(station: Path) -> bool:
+    """Whether no process holds the station's sync lock (a flock on folder.lock_file)."""
+    try:
+        fd = os.open(lock_file(station), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True  # killed before it made one
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # the lock, if taken, goes with it
+
+
 def _sync_seconds(command: list[str], start: Path, vault_dir: Path, station: Path,
                   env: dict, mode: str) -> float:
     """Seconds an uninterrupted sync of a copy of `start` takes, Python start-up included."""
@@ -578,6 +595,9 @@ def test_kill_minus_nine_during_apply_leaves_the_index_consistent(tmp_path, keys
             seq = int(meta.get("state_seq", 0))
             assert rows == states[seq], f"trial {trial}: index differs from the state at {seq}"
             assert patients == sum(k.startswith("Patient/") for k in rows)
+        # a worker leaves /proc's cmdline before it closes its files: the lock it shares
+        # with its killed parent may outlive the check above by a moment, never for good
+        wait_until("the killed sync's lock to be released", functools.partial(_lock_free, station), 10)
         sync_once(station, FolderSource(vault_dir))  # and it resumes to the head
         assert _station_rows(station) == states[max(states)]
         conn = reader(station)
