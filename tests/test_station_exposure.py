@@ -74,6 +74,8 @@ def staff(demo_station: StationFixture, tmp_path_factory: pytest.TempPathFactory
     accounts.add_user("admin", "admin", PASSWORD)
     accounts.add_user("nina", "nurse", PASSWORD, "Nina Infirmière")
     wards.attach("nina", [home])
+    accounts.add_user("nora", "nurse", PASSWORD)  # her break-glass is for a ward, not a patient
+    wards.attach("nora", [home])
     accounts.add_user("olga", "nurse", PASSWORD)  # from before wards: none attached
     accounts.add_user("paul", "pharmacist", PASSWORD)
     with station_site(station.dir) as site:
@@ -219,6 +221,54 @@ def test_the_audit_page_lists_break_glass_first(staff: Staff) -> None:
     assert glass_table < page.index('<table class="audit">')
     first_rows = page[glass_table:page.index("</table>", glass_table)]
     assert "transfert" in first_rows and staff.outside in first_rows and "nina" in first_rows
+
+
+def test_another_wards_census_asks_for_a_reason_then_opens_at_once(staff: Staff) -> None:
+    nurse, census = staff.as_("nora"), f"/wards/{staff.other}"
+    for url in (census, f"{census}/print/census.pdf", f"{census}/print/mar.pdf"):
+        asked = nurse.get(url)
+        assert asked.status_code == 403, url
+        assert "Urgence vitale" in asked.text and "Autre raison" in asked.text
+        assert f'action="/wards/{staff.other}/break-glass"' in asked.text
+        assert staff.outside not in asked.text
+    english = nurse.get(census, params={"lang": "en"}).text
+    assert "Ward outside yours" in english and "Open the ward&#39;s census" in english
+    assert nurse.get(census, params={"lang": "fr"}).status_code == 403  # back to French
+    assert not [e for e in Audit(staff.dir).entries(user="nora") if e.action in ("view", "print")]
+
+    refused = nurse.post(f"{census}/break-glass", data={"reason": "autre", "text": " ", "next": census})
+    assert refused.status_code == 400 and f'action="/wards/{staff.other}/break-glass"' in refused.text
+    assert not Audit(staff.dir).entries(user="nora", action="break-glass")
+
+    given = nurse.post(f"{census}/break-glass", data={"reason": "urgence", "next": census})
+    assert given.status_code == 303 and given.headers["location"] == census
+    assert nurse.get(census).status_code == 200
+    printed = nurse.get(f"{census}/print/census.pdf")
+    assert printed.headers["content-type"] == "application/pdf"
+
+    glass = Audit(staff.dir).entries(user="nora", action="break-glass")
+    assert [(e.patient, e.page, e.detail) for e in glass] == \
+        [(None, "census", f"ward={staff.other}: urgence vitale")]
+    seen = [e for e in Audit(staff.dir).entries(user="nora") if e.action in ("view", "print")]
+    assert {e.page for e in seen} == {"census", "print-census"}
+    assert all(e.detail.startswith(f"break-glass #{glass[0].seq}: ward={staff.other}") for e in seen)
+    assert staff.outside in next(e for e in seen if e.page == "census").patients
+
+
+def test_ward_break_glass_opens_only_that_wards_pages(staff: Staff) -> None:
+    nurse = staff.as_("nora")
+    answer = nurse.post(f"/wards/{staff.other}/break-glass",
+                        data={"reason": "transfert", "next": f"/patients/{staff.outside}"})
+    assert answer.status_code == 303 and answer.headers["location"] == f"/wards/{staff.other}"
+    assert nurse.get(f"/patients/{staff.outside}").status_code == 403  # a census is not a record
+
+
+def test_own_ward_and_hospital_roles_open_a_census_directly(staff: Staff) -> None:
+    assert staff.as_("nora").get(f"/wards/{staff.home}").status_code == 200
+    for name in ("admin", "paul", "olga"):
+        assert staff.as_(name).get(f"/wards/{staff.other}").status_code == 200, name
+        assert not Audit(staff.dir).entries(user=name, action="break-glass")
+    assert staff.as_("nora").get("/wards").status_code == 200
 
 
 # --- 3. audited administration -------------------------------------------------------------------

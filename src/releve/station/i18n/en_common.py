@@ -252,6 +252,12 @@ EN = {
     "Transfert": "Transfer",
     "Autre raison": "Other reason",
     "Ouvrir le dossier": "Open the record",
+    "Service hors des vôtres": "Ward outside yours",
+    "Ce service n'est pas l'un de ceux de votre compte. Vous pouvez ouvrir la liste de ses "
+    "patients en indiquant pourquoi : votre accès et sa raison sont inscrits au journal d'audit.":
+        "This ward is not one of your account's wards. You may open its list of patients by "
+        "saying why: your access and its reason go in the audit log.",
+    "Ouvrir la liste du service": "Open the ward's census",
     # print buttons of the census, OR and directory pages (the printouts: en_print.py)
     "Imprimer": "Print",
     "Imprimer les plans d'administration du service": "Print the ward's MAR",

@@ -172,10 +172,22 @@ class Audit:
 
     def granted(self, user: str, patient: str, action: str, since: str) -> AuditEntry | None:
         """The user's latest `action` entry for this patient recorded at `since` or later."""
+        return self._latest(user, action, since, "patient = ?", (patient,))
+
+    def granted_ward(self, user: str, ward: str, action: str, since: str) -> AuditEntry | None:
+        """The user's latest `action` entry for this ward's census (no patient, page
+        "census", detail `ward_detail(ward, ...)`) recorded at `since` or later."""
+        prefix = ward_detail(ward, "")
+        return self._latest(user, action, since,
+                            "patient IS NULL AND page = 'census' AND substr(detail, 1, ?) = ?",
+                            (len(prefix), prefix))
+
+    def _latest(self, user: str, action: str, since: str, where: str,
+                params: tuple) -> AuditEntry | None:
         with connect(self.path) as db:
-            row = db.execute(f"SELECT {_COLUMNS} FROM audit WHERE patient = ? AND user = ? "
+            row = db.execute(f"SELECT {_COLUMNS} FROM audit WHERE {where} AND user = ? "
                              "AND action = ? AND time >= ? ORDER BY seq DESC LIMIT 1",
-                             (patient, user, action, since)).fetchone()
+                             (*params, user, action, since)).fetchone()
         return AuditEntry(*row) if row else None
 
     def verify(self) -> int:
@@ -234,6 +246,11 @@ def _check_entry(expected_seq: int, expected_prev: str, seq: int, prev_hash: str
         raise AuditError(f"audit entry {seq} does not follow entry {seq - 1} (prev_hash differs)", seq)
     if stored != computed:
         raise AuditError(f"audit entry {seq} has been altered (its hash does not match its content)", seq)
+
+
+def ward_detail(ward: str, reason: str) -> str:
+    """The detail of an entry about a whole ward rather than one patient: "ward=ID: reason"."""
+    return f"ward={_text(ward)}: {reason}"
 
 
 def _text(value: str) -> str:

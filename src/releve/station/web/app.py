@@ -1,7 +1,8 @@
 """The station's web app: `create_app(station_dir)` and `serve(station_dir, host, port)`.
 
 Stable URLs (scripts, checks and the crisis cell rely on them):
-  GET/POST /login, POST /logout, / (to /wards), /wards, /wards/{Location id},
+  GET/POST /login, POST /logout, / (to /wards), /wards, /wards/{Location id} (and POST
+  /wards/{Location id}/break-glass, web/access.py),
   /patients?q=TEXT, /patients/{Patient id} (the summary, from web/patient.py),
   /directory?q=TEXT, /or?date=YYYY-MM-DD, /audit (admins), /static/..., /health,
   and the printouts as PDF (web/printouts.py: .../print/*.pdf, /forms/blank.pdf).
@@ -35,7 +36,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ... import clock, serving
 from ...serving import Limits
-from . import pages, patient, printouts
+from . import access, pages, patient, printouts
 from .base import STATIC, Station, render
 from .guard import HttpMiddleware, SameOriginPostMiddleware, SecurityHeadersMiddleware, allowed_hosts
 from .signin import SignInMiddleware, login, logout
@@ -96,6 +97,7 @@ def routes() -> list[BaseRoute]:
         Route("/health", pages.health),
         Route("/wards", pages.wards),
         Route("/wards/{ward}", pages.ward),
+        Route("/wards/{ward}/break-glass", access.ward_break_glass, methods=["POST"]),
         Route("/patients", pages.patients),
         *patient.routes,
         Route("/directory", pages.directory),

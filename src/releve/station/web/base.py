@@ -129,7 +129,7 @@ def audit(request: Request, action: str, page: str, patient: str | None = None,
     that lists them), which page; a view let through by break-glass says so."""
     user = getattr(request.state, "user", None)
     glass = getattr(request.state, "break_glass", None)
-    if glass and patient is not None:
+    if glass:
         detail = "; ".join(d for d in (glass, detail) if d)
     station(request).audit.record(user.name if user else "-", action, page, patient, detail, patients)
 

@@ -5,7 +5,7 @@ Endpoints are plain functions (Starlette runs them in its thread pool, where eac
 has its own read-only index connection). Every page that shows patients writes its audit
 entry before rendering, listing every patient it shows: a census or an OR day is a view,
 a search is a search with its text and its results; the audit is the one place where
-that text may be kept.
+that text may be kept. Another ward's census goes through break-glass (web/access.py).
 """
 
 from __future__ import annotations
@@ -66,7 +66,10 @@ def wards(request: Request) -> Response:
 
 
 def ward(request: Request) -> Response:
+    """One ward's census: another ward's asks for a reason first (web/access.py)."""
     ward_id = request.path_params["ward"]
+    if not access.may_open_ward(request, ward_id):
+        return access.ask_ward_reason(request, ward_id)
     found = census_q.census(need_db(request), ward_id, clock.now(), station(request).settings().timezone)
     if found is None:
         raise HTTPException(404, "ward")

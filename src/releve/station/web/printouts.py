@@ -11,7 +11,8 @@
     /forms/blank.pdf                      the downtime forms with empty identity boxes
 
 Behind the sign-in like every page; a patient's printouts outside the user's wards ask
-for a reason first, like the summary (web/access.py). Each print is audited as a view
+for a reason first, like the summary, and so do another ward's printouts, like its
+census (web/access.py). Each print is audited as a view
 (action "print": one patient's sheet names them, a sheet of many lists them all in its
 one entry). The PDF is made in Starlette's thread pool, never
 cached (no-store), and named for what it is, never for whom: file names end up in
@@ -62,7 +63,10 @@ def _patient(make: Callable[[documents.Desk, str], documents.Printout | None]):
 
 def _ward(make: Callable[[documents.Desk, str], documents.Printout | None]):
     def endpoint(request: Request) -> Response:
-        return _pdf(request, make(_desk(request), request.path_params["ward"]), "ward")
+        ward = request.path_params["ward"]
+        if not access.may_open_ward(request, ward):
+            return access.ask_ward_reason(request, ward)
+        return _pdf(request, make(_desk(request), ward), "ward")
     return endpoint
 
 
