@@ -19,9 +19,11 @@ import typer
 from typer.testing import CliRunner
 
 from releve.cli.station_users import audit_command, user_app
+from releve.station.folder import local_db
 from releve.station.local import accounts as accounts_module
 from releve.station.local.accounts import ROLES, AccountError, Accounts, User
 from releve.station.local.audit import GENESIS, Audit, AuditEntry, AuditError
+from releve.station.local.wards import Wards
 
 PASSWORD = "correct horse"
 
@@ -444,6 +446,21 @@ def test_cli_adds_with_password_from_stdin_and_lists(cli: typer.Typer, station: 
     listed = invoke(cli, "user", "list", "--station", station)
     assert listed.exit_code == 0
     assert re.search(r"alice\s.*nurse\s.*loc-a\s.*Alice Martin\s.*enabled", listed.stdout)
+
+
+def test_cli_add_keeps_no_account_whose_wards_failed(cli: typer.Typer, station: Path) -> None:
+    """The account and its wards are one transaction: an account of a ward role left
+    without wards would see every patient (the rule for accounts from before wards)."""
+    Wards(station)  # the table, for the trigger that refuses the wards after the insert
+    db = sqlite3.connect(local_db(station), isolation_level=None)
+    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON user_wards "
+               "BEGIN SELECT RAISE(ABORT, 'ward refused'); END")
+    db.close()
+    result = invoke(cli, "user", "add", "alice", "--role", "nurse", "--ward", "loc-a",
+                    "--password-stdin", "--station", station, input=PASSWORD + "\n")
+    assert result.exit_code == 1 and "ward refused" in result.stderr
+    assert Accounts(station).get_user("alice") is None
+    assert Audit(station).entries() == []
 
 
 def test_cli_prompts_twice_when_not_reading_stdin(cli: typer.Typer, station: Path) -> None:

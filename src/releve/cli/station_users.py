@@ -83,11 +83,10 @@ def add(name: str,
         station: Path = STATION) -> None:
     """Create a user (password prompted twice, or read from stdin)."""
     with local_errors():
-        accounts = Accounts(station)
-        accounts.check_new_user(name, role)  # before asking for a password, not after
+        attached = Wards(station)
+        attached.accounts.check_new_user(name, role)  # before asking for a password, not after
         check_wards(role, ward)
-        accounts.add_user(name, role, read_password(password_stdin), display_name)
-        Wards(station).attach(name, ward)
+        attached.add_user(name, role, read_password(password_stdin), display_name, ward)
         record_admin(station, "user-add", _with_wards(name, ward))
     out.print(f"user {escape(name)} added ({role})", highlight=False)
 

@@ -197,6 +197,14 @@ class Accounts:
     def add_user(self, name: str, role: str, password: str, display_name: str | None = None,
                  *, allow_short: bool = False) -> None:
         """Create an enabled user. `allow_short` exists for the demo's "demo" passwords only."""
+        with self.adding_user(name, role, password, display_name, allow_short=allow_short):
+            pass
+
+    @contextmanager
+    def adding_user(self, name: str, role: str, password: str, display_name: str | None = None,
+                    *, allow_short: bool = False) -> Iterator[sqlite3.Connection]:
+        """Create an enabled user inside a transaction left open for what goes with the
+        account (its wards, wards.py): all of it is committed together, or none of it."""
         self.check_new_user(name, role)
         _check_password(password, allow_short)
         hashed = hash_password(password)
@@ -205,6 +213,7 @@ class Accounts:
             db.execute("INSERT INTO users (name, role, display_name, password, disabled, created) "
                        "VALUES (?, ?, ?, ?, 0, ?)",
                        (name, role, (display_name or "").strip() or name, hashed, utc_now()))
+            yield db
 
     def check_new_user(self, name: str, role: str) -> None:
         """Raise AccountError now if `add_user(name, role, ...)` would refuse them.

@@ -19,6 +19,7 @@ role are refused without a ward (`releve station user add --ward`).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -40,8 +41,16 @@ class Wards:
     """Read and set the wards of the station's accounts."""
 
     def __init__(self, station_dir: Path) -> None:
-        Accounts(station_dir)  # the users table the attachments refer to
+        self.accounts = Accounts(station_dir)  # the users table the attachments refer to
         self.path = create_local_db(Path(station_dir), _SCHEMA, AccountError)
+
+    def add_user(self, name: str, role: str, password: str, display_name: str | None,
+                 units: list[str]) -> None:
+        """Create an account with its wards in one transaction: an account of a ward role
+        left without its wards (a crash in between) would see every patient."""
+        check_wards(role, units)
+        with self.accounts.adding_user(name, role, password, display_name) as db:
+            _replace(db, name, units)
 
     def of(self, name: str) -> list[str]:
         """The units this account is attached to (empty: none attached yet)."""
@@ -51,19 +60,24 @@ class Wards:
 
     def attach(self, name: str, units: Iterable[str]) -> None:
         """Replace the account's wards with `units` (an empty list detaches them all)."""
-        chosen = sorted({u.strip() for u in units if u.strip()})
         with connect(self.path) as db, write_transaction(db):
             if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is None:
                 raise AccountError(f"no user named {name!r}")
-            db.execute("DELETE FROM user_wards WHERE user = ?", (name,))
-            db.executemany("INSERT INTO user_wards (user, unit) VALUES (?, ?)",
-                           [(name, unit) for unit in chosen])
+            _replace(db, name, units)
 
     def scope(self, name: str, role: str) -> list[str] | None:
         """The units whose patients this account opens directly; None for all patients."""
         if role not in WARD_ROLES:
             return None
         return self.of(name) or None
+
+
+def _replace(db: sqlite3.Connection, name: str, units: Iterable[str]) -> None:
+    """Within the caller's transaction: the account's wards become `units`."""
+    chosen = sorted({u.strip() for u in units if u.strip()})
+    db.execute("DELETE FROM user_wards WHERE user = ?", (name,))
+    db.executemany("INSERT INTO user_wards (user, unit) VALUES (?, ?)",
+                   [(name, unit) for unit in chosen])
 
 
 def check_wards(role: str, units: list[str]) -> None:
