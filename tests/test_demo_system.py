@@ -19,7 +19,9 @@ import pytest
 from releve.capture.fhir_capture import Status as CaptureStatus
 from releve.station.index.connection import reader
 from releve.station.index.head import read_head
+from releve.station.local.wards import Wards
 from releve.station.sync import Status as SyncStatus
+from releve.station.views import census as census_q
 from releve.station.views import formats
 from releve.vault.store import LocalVault
 from test_station_browser import CHROMIUM, CHROMIUM_ARGS
@@ -54,17 +56,26 @@ def stop_demo(process: subprocess.Popen, signum: int) -> set[int]:
     return below
 
 
-def inpatient_with_allergy(station: Path) -> dict:
+def current_patient(station: Path, units: list[str], inside: bool = True) -> dict:
+    """A patient with a current stay in these units (or, `inside=False`, elsewhere), one
+    with an allergy if there is one."""
     conn = reader(station)
     try:
-        row = conn.execute(
-            "SELECT p.id, p.family, p.given, p.ipp FROM patients p JOIN stays s ON s.patient = p.id "
-            "WHERE s.current = 1 AND EXISTS (SELECT 1 FROM resources r WHERE r.patient = p.id "
-            "AND r.type = 'AllergyIntolerance') ORDER BY p.id LIMIT 1").fetchone()
+        rows = conn.execute(
+            "SELECT DISTINCT p.id, p.family, p.given, p.ipp FROM patients p "
+            "JOIN stays s ON s.patient = p.id WHERE s.current = 1 "
+            "ORDER BY NOT EXISTS (SELECT 1 FROM resources r WHERE r.patient = p.id "
+            "AND r.type = 'AllergyIntolerance'), p.id").fetchall()
+        row = next((r for r in rows if census_q.in_units(conn, r[0], units) == inside), None)
     finally:
         conn.close()
-    assert row, "the demo hospital has an inpatient with an allergy"
+    assert row, f"the demo hospital has a current patient {'in' if inside else 'outside'} {units}"
     return dict(zip(("id", "family", "given", "ipp"), row, strict=True))
+
+
+def nurse_wards(station: Path) -> list[str]:
+    """The units the demo attaches `infirmiere` to once its station has synced."""
+    return Wards(station).of("infirmiere")
 
 
 def state_time(station: Path) -> str:
@@ -135,7 +146,16 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
         assert f"http://127.0.0.1:{port}/" in banner and f"http://127.0.0.1:{port + 1}/" in banner
         assert "infirmiere" in banner and "medecin" in banner and "admin" in banner
 
-        patient = inpatient_with_allergy(stations["urgences"])
+        # the nurse and the physician work in their station's wards: the ward's patients
+        # open at once, any other asks why first (break-glass)
+        units = {ward: wait_until(f"the {ward} staff attached to their wards",
+                                  lambda s=station: nurse_wards(s), 30)
+                 for ward, station in stations.items()}
+        assert units["urgences"][0] == "loc-urg" and units["cardiologie"][0].startswith("loc-card")
+        assert Wards(stations["urgences"]).of("medecin") == units["urgences"]
+        patients = {ward: current_patient(stations[ward], units[ward]) for ward in WARDS}
+        patient = patients["urgences"]
+        elsewhere = current_patient(stations["urgences"], units["urgences"], inside=False)
         pages = {}
         for ward in WARDS:
             context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 860})
@@ -149,6 +169,9 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
         assert shows(page, patient)
         assert page.locator(".banner.downtime").count() == 0
         shot(page, "demo-patient.png")
+        page.goto(f"{bases['urgences']}/patients/{elsewhere['id']}")
+        assert "Patient hors de vos services" in page.locator("main").inner_text()
+        assert not shows(page, elsewhere)
 
         # the ransomware
         segments_before = len(list((folder / "vault" / "segments").glob("*.age")))
@@ -179,10 +202,10 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
             assert "downtime declared" in lines[f"station {ward}"]
             assert lines[f"web {ward}"].startswith("ok")
 
-        # the stations still serve the same patient, with the downtime and the data's age
+        # the stations still serve the same patients, with the downtime and the data's age
         for ward, page in pages.items():
-            page.goto(f"{bases[ward]}/patients/{patient['id']}")
-            assert shows(page, patient)
+            page.goto(f"{bases[ward]}/patients/{patients[ward]['id']}")
+            assert shows(page, patients[ward])
             downtime = page.locator(".banner.downtime")
             assert downtime.is_visible() and "Cyberattaque" in downtime.inner_text()
             age = page.locator(".banner.data-age").inner_text()
@@ -198,7 +221,8 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
         assert b"OK" in verified.stdout and f"suspect: {suspect}".encode() in verified.stdout
 
         logs = "".join(p.read_text(errors="replace") for p in (folder / "logs").glob("*.log"))
-        assert patient["family"] not in logs and patient["ipp"] not in logs and patient["id"] not in logs
+        for shown in (*patients.values(), elsewhere):
+            assert shown["family"] not in logs and shown["ipp"] not in logs and shown["id"] not in logs
     finally:
         if demo.poll() is None:
             below = stop_demo(demo, signal.SIGINT)
@@ -219,8 +243,8 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
         assert "encrypted by `releve demo attack`" in resumed
         assert (folder / "keys" / "urgences.key").read_bytes() == keys_before
         page = pages["cardiologie"]
-        page.goto(f"{bases['cardiologie']}/patients/{patient['id']}")
-        assert shows(page, patient)
+        page.goto(f"{bases['cardiologie']}/patients/{patients['cardiologie']['id']}")
+        assert shows(page, patients["cardiologie"])
         wait_until("a capture cycle of the resumed demo", lambda: (
             folder / "logs" / "capture.log").read_text().count("capture failed") > failures_before, 60)
         code, lines = status_lines(folder)

@@ -29,6 +29,9 @@ from ...files import write_atomic
 # (folder name, name shown on every page): one station per ward
 WARDS = (("urgences", "Poste de secours Urgences"),
          ("cardiologie", "Poste de secours Cardiologie"))
+# the part of the hospital each station stands for: its units' Location ids, each with
+# its parts in a larger hospital (loc-card-a, loc-card-b...); see ward_staff.py
+UNITS = {"urgences": ("loc-urg", "loc-uhcd"), "cardiologie": ("loc-card",)}
 # (login, role, name shown): password "demo", created only by the demo
 ACCOUNTS = (("admin", "admin", "Administrateur démo"),
             ("infirmiere", "nurse", "Infirmière démo"),

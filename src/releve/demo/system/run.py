@@ -1,8 +1,9 @@
 """`releve demo`: the whole system on one machine, on loopback.
 
 The first start prepares the demo folder (place.py): keys, a vault with one recipient per
-station, two stations (two wards) with the demo accounts. Every start then runs, each as
-its own `releve` process logging to DIR/logs:
+station, two stations (two wards) with the demo accounts, whose nurse and physician are
+attached to their station's wards after its first sync (ward_staff.py). Every start then
+runs, each as its own `releve` process logging to DIR/logs:
 
     his                releve demo his --db DIR/his/his.db --activity    (the HIS)
     vault              releve vault serve DIR/vault                      (append-only, tokens)
@@ -39,6 +40,7 @@ from ...vault.store import LocalVault
 from .children import Children, releve
 from .health import alive
 from .place import ACCOUNTS, PASSWORD, SIGNER, WARDS, DemoError, Place, Run, Settings
+from .ward_staff import attach_ward_staff
 
 HIS_PORT, VAULT_PORT = 8800, 8700
 STARTUP_SECONDS = 300.0  # a large --beds takes minutes to generate and load
@@ -106,6 +108,7 @@ class Demo:
         self.attacked = place.attacked()
         self.web_ports = {ward: web_port + number for number, (ward, _) in enumerate(WARDS)}
         self.vault_port = 0
+        self.unattached = [ward for ward, _ in WARDS]  # ward_staff.py: until the first sync
 
     # --- starting -------------------------------------------------------------------------
 
@@ -137,6 +140,13 @@ class Demo:
         for ward, port in self.web_ports.items():
             self._wait(f"web-{ward}", functools.partial(listening, port), 60)
         self._save_run()
+        self._attach_ward_staff()
+
+    def _attach_ward_staff(self) -> None:
+        """The nurse and the physician work in their station's wards as soon as its index
+        knows them (ward_staff.py)."""
+        self.unattached = [ward for ward in self.unattached
+                           if not attach_ward_staff(self.place.station(ward), ward)]
 
     @property
     def his_url(self) -> str:
@@ -194,6 +204,8 @@ class Demo:
     def watch(self) -> None:
         """Until Ctrl-C or SIGTERM; a component that stops on its own is said once."""
         while not self.stop_requested.wait(1.0):
+            if self.unattached:
+                self._attach_ward_staff()
             for child in self.children.ended():
                 self.console.print(f"[bold red]{child.name} stopped[/] (exit "
                                    f"{child.process.returncode}); see {escape(str(child.log))}",
