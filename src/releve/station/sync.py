@@ -34,6 +34,7 @@ from pathlib import Path
 
 import orjson
 
+from .. import clock
 from ..deletions import MAX_SHARE
 from ..errors import ReleveError
 from ..files import create_private, private_folder, write_atomic
@@ -46,7 +47,6 @@ from ..vault.keys import KeyFileError, load_identities
 from ..vault.source import Source
 from . import folder, plausibility, sync_status
 from .folder import SETTINGS_NAME
-from .index.head import utc_text
 from .index.writer import Index
 from .records.lines import RecordError
 from .records.parser import Parser, segment_batches
@@ -199,7 +199,7 @@ def _only_sync(station_dir: Path, wait: bool = False) -> Iterator[None]:
 
 def _sync_recorded(station_dir: Path, source: Source, identity: Path | None) -> Outcome:
     status = Status.load(station_dir)
-    status.last_attempt = utc_text()
+    status.last_attempt = clock.utc_text("microseconds")
     try:
         outcome = _sync(station_dir, source, status, Settings.load(station_dir),
                         _identities(station_dir, identity))
@@ -210,7 +210,7 @@ def _sync_recorded(station_dir: Path, source: Source, identity: Path | None) -> 
             status.save(station_dir)
         raise SyncError(reason) from exc
     status.error = None
-    status.last_success = utc_text()
+    status.last_success = clock.utc_text("microseconds")
     status.save(station_dir)
     return outcome
 
@@ -388,7 +388,7 @@ def accept_segment(station_dir: Path, seq: int, by: str,
             what = f"segment {held['seq']} is" if held else "no segment is"
             raise SyncError(f"segment {seq} is not held ({what} held): nothing to accept")
         record(held)
-        status.accepted = {"seq": seq, "sha256": held["sha256"], "by": by, "time": utc_text()}
+        status.accepted = {"seq": seq, "sha256": held["sha256"], "by": by, "time": clock.utc_text("microseconds")}
         status.save(station_dir)
         return held
 

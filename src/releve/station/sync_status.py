@@ -12,10 +12,10 @@ from pathlib import Path
 
 import orjson
 
+from .. import clock
 from ..files import write_atomic
 from ..vault.format import SegmentInfo
 from . import folder
-from .index.head import utc_text
 
 KEEP = 20  # entries kept in sync.json's lists
 
@@ -62,13 +62,13 @@ def hold(status: Status, segment: SegmentInfo, reason: str, share: float) -> Non
     same = known.get("seq") == segment.seq and known.get("sha256") == segment.sha256
     status.held = {"seq": segment.seq, "sha256": segment.sha256,
                    "kind": segment.descriptor.kind, "reason": reason, "share": share,
-                   "since": known.get("since") if same else utc_text()}
+                   "since": known.get("since") if same else clock.utc_text("microseconds")}
     status.accepted = None
 
 
 def unreadable(status: Status, segment: SegmentInfo, reason: str) -> None:
     status.unreadable = {"seq": segment.seq, "sha256": segment.sha256, "reason": reason,
-                         "since": utc_text()}
+                         "since": clock.utc_text("microseconds")}
 
 
 def accepted_note(status: Status, segment: SegmentInfo) -> str | None:

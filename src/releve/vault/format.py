@@ -46,7 +46,8 @@ def signature_name(seq: int) -> str:
 
 
 def utc_now() -> str:
-    return clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A descriptor's or a config's time: UTC to the microsecond, with a Z."""
+    return clock.utc_text("microseconds")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def record_outcome(conn: sqlite3.Connection, segment: SegmentInfo, outcome: str,
     signed = segment.descriptor
     conn.execute("INSERT OR REPLACE INTO segments VALUES (?,?,?,?,?,?,?,?,?,?)",
                  (segment.seq, segment.sha256, signed.kind, signed.time, signed.source,
-                  signed.puts, signed.deletes, outcome, reason, utc_text()))
+                  signed.puts, signed.deletes, outcome, reason, clock.utc_text("microseconds")))
 
 
 def set_meta(conn: sqlite3.Connection, values: dict[str, str]) -> None:
@@ -60,5 +60,3 @@ def resource_count(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM records").fetchone()[0]
 
 
-def utc_text() -> str:
-    return clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")

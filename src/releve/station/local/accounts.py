@@ -128,11 +128,6 @@ def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     db.execute("COMMIT")
 
 
-def utc_now(timespec: str = "seconds") -> str:
-    """UTC time as ISO 8601 with a Z, e.g. 2026-12-02T04:37:00Z."""
-    return clock.utc_text(timespec)
-
-
 # --- passwords ----------------------------------------------------------------------------
 
 
@@ -212,7 +207,7 @@ class Accounts:
             _refuse_existing(db, name)
             db.execute("INSERT INTO users (name, role, display_name, password, disabled, created) "
                        "VALUES (?, ?, ?, ?, 0, ?)",
-                       (name, role, (display_name or "").strip() or name, hashed, utc_now()))
+                       (name, role, (display_name or "").strip() or name, hashed, clock.utc_text()))
             yield db
 
     def check_new_user(self, name: str, role: str) -> None:

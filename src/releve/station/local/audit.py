@@ -45,8 +45,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ... import clock
 from ...errors import ReleveError
-from .accounts import connect, create_local_db, utc_now, write_transaction
+from .accounts import connect, create_local_db, write_transaction
 
 GENESIS = "0" * 64
 
@@ -142,7 +143,7 @@ class Audit:
         with connect(self.path) as db, write_transaction(db):
             last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
-            time = utc_now("milliseconds")
+            time = clock.utc_text("milliseconds")
             digest = entry_hash(seq, time, user, action, page, patient, detail, prev_hash, listed)
             db.execute("INSERT INTO audit (seq, time, user, action, page, patient, detail, prev_hash, hash) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
