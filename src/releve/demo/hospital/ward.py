@@ -152,8 +152,7 @@ def flags(chart: Chart, unit: Unit, enc: str, admitted: int, profile: Profile) -
         chart.out.append(resource)
 
 
-def diet(chart: Chart, unit: Unit, enc: str, admitted: int, profile: Profile,
-         fasting_from: int | None = None) -> None:
+def diet(chart: Chart, unit: Unit, enc: str, admitted: int, profile: Profile) -> None:
     """The diet order the kitchen and the ward both need."""
     rng = chart.rng
     kind = unit.care_service().kind
@@ -169,8 +168,6 @@ def diet(chart: Chart, unit: Unit, enc: str, admitted: int, profile: Profile,
         label, instruction = "Régime hyposodé", "Sel limité à 4 g par jour"
     else:
         label, instruction = "Régime normal", ""
-    if fasting_from is not None:
-        label, instruction = "À jeun à partir de minuit", "Intervention prévue : ne rien manger ni boire"
     if kind == "geriatrics" and rng.random() < 0.4:
         texture = "Texture mixée"
     rid = chart.new_id("nut")

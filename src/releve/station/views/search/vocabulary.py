@@ -22,7 +22,6 @@ class Vocabulary:
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        self.memo: dict[str, dict[str, float]] = {}
 
     def plain(self, word: str) -> dict[str, float]:
         """The word itself, the words it starts, and (3 letters or more) the words it is
