@@ -23,6 +23,7 @@ import functools
 import os
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
+from ...errors import ReleveError
 from ...station.local.accounts import Accounts
 from ...station.local.audit import Audit
 from ...station.sync import init_station, open_source
@@ -145,8 +147,15 @@ class Demo:
     def _attach_ward_staff(self) -> None:
         """The nurse and the physician work in their station's wards as soon as its index
         knows them (ward_staff.py)."""
-        self.unattached = [ward for ward in self.unattached
-                           if not attach_ward_staff(self.place.station(ward), ward)]
+        self.unattached = [ward for ward in self.unattached if not self._attached(ward)]
+
+    def _attached(self, ward: str) -> bool:
+        """An index being replaced, or a local database busy, is tried again next second:
+        the demo's watch loop must not end on it."""
+        try:
+            return attach_ward_staff(self.place.station(ward), ward)
+        except (sqlite3.Error, ReleveError, OSError):
+            return False
 
     @property
     def his_url(self) -> str:
