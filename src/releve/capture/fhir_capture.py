@@ -28,6 +28,7 @@ from ..errors import ReleveError
 from ..fhir.client import FhirClient, FhirError, GarbageError
 from ..files import create_private, open_private, private_folder, write_atomic
 from ..vault.format import delete_line
+from . import capabilities
 from .fhir_stream import PageStream
 from .files import Source, ndjson_tasks
 from .guard import Guard, mass_deletion
@@ -57,6 +58,8 @@ class Status:
     last_cycle: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
+    mode_reason: str = ""  # why this mode (capabilities.py)
+    id_walk: dict[str, Any] = field(default_factory=dict)  # the last id walk (id_walk.py)
 
     @classmethod
     def load(cls, state_dir: Path) -> Status:
@@ -153,7 +156,8 @@ def _streamed_cycle(client: FhirClient, writer: Writer, mode: str, since: str | 
                     guard: Guard) -> Cycle:
     """A snapshot (first cycle) or a search: the pages go to the writer's workers while
     later ones are still being fetched (fhir_stream.py). The guard judges at the end of
-    the walk, before the segment is sealed; a search sees no deletions."""
+    the walk, before the segment is sealed; a search sees no deletions (the id walk
+    of id_walk.py finds them)."""
     first = since is None
     walks: list[tuple[str, dict[str, Any]]]
     if first:
@@ -314,16 +318,7 @@ def _record_garbage(writer: Writer, status: Status, exc: GarbageError, mode: str
 
 
 def searchable_types(client: FhirClient) -> list[str]:
-    statement = client.capabilities()
-    types = []
-    for rest in statement.get("rest", []):
-        for resource in rest.get("resource", []):
-            kinds = {i.get("code") for i in resource.get("interaction", [])}
-            if "search-type" in kinds and isinstance(resource.get("type"), str):
-                types.append(resource["type"])
-    if not types:
-        raise FhirError("metadata: the server declares no searchable resource type")
-    return sorted(set(types))
+    return list(capabilities.searchable_types(client.capabilities()))
 
 
 def _suspicion(summary: Summary, writer: Writer, guard: Guard, first: bool) -> str | None:

@@ -355,6 +355,19 @@ class WriterState:
         """As committed, that is before the pending segment (for a scan in this process)."""
         return {key: digest for key, (digest, _) in self.lookup(keys).items()}
 
+    def held_ids(self, rtype: str) -> list[str]:
+        """The ids of the `rtype` resources held (for the id walk of capture's search mode)."""
+        prefix = f"{rtype}/".encode()
+        ids = []
+        with self.env.begin(db=self.current, buffers=False) as txn:
+            cursor = txn.cursor()
+            if cursor.set_range(prefix):
+                for key in cursor.iternext(keys=True, values=False):
+                    if not key.startswith(prefix):
+                        break
+                    ids.append(key[len(prefix):].decode())
+        return ids
+
     def lookup(self, keys: list[str]) -> dict[str, tuple[bytes, int]]:
         with self.env.begin(db=self.current) as txn:
             found = txn.cursor().getmulti([key.encode() for key in sorted(keys)])

@@ -31,7 +31,12 @@ def capture(
                                                      "writer state; default per vault)"),
     once: bool = typer.Option(False, "--once", help="One cycle, then exit"),
     interval: float = typer.Option(30.0, min=1.0, help="Seconds between cycles"),
-    mode: str = typer.Option("history", help="history (sees deletes), search, or bulk ($export)"),
+    mode: str = typer.Option("auto", help="auto (history if the server's CapabilityStatement "
+                                          "declares system _history, else search), history, "
+                                          "search, or bulk ($export)"),
+    deletion_walk_every: float = typer.Option(300.0, min=0.0,
+                                              help="Search mode: seconds between two walks "
+                                                   "of the server's ids, which find deletions"),
     fhir_token_file: Path | None = FHIR_TOKEN_FILE,
     fhir_token: str | None = FHIR_TOKEN,
     fhir_user: str | None = typer.Option(None, help="Basic-auth user for the FHIR server"),
@@ -46,15 +51,17 @@ def capture(
     """Copy what changed on the FHIR server into the vault, one segment per cycle."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..capture.fhir_capture import CaptureError, Guard, Status, run_cycle
+    from ..capture.capabilities import MODES, ModeError
+    from ..capture.cycles import Capture
+    from ..capture.fhir_capture import CaptureError, Guard, Status
     from ..fhir.client import Auth, FhirClient, Retry
 
     if not (vault and fhir and signing_key):
         missing = [name for name, value in (("--vault", vault), ("--fhir", fhir),
                                             ("--signing-key", signing_key)) if not value]
         fail(f"missing {', '.join(missing)}", 2)
-    if mode not in ("history", "search", "bulk"):
-        fail("--mode must be history, search or bulk", 2)
+    if mode not in MODES:
+        fail(f"--mode must be {', '.join(MODES[:-1])} or {MODES[-1]}", 2)
     with clear_errors():
         client = FhirClient(fhir, Auth(fhir_token, fhir_user, fhir_password), ca_cert,
                             retry=Retry(attempts=retries))
@@ -64,12 +71,14 @@ def capture(
         if status.fhir and status.fhir != client.base:
             raise VaultError(f"{state_dir} holds the capture of {status.fhir}; give each FHIR "
                              "server its own --state")
-        status.fhir, status.mode = client.base, mode
+        status.fhir = client.base
+        cycles = Capture(client, writer, status, mode, Guard(max_delete_share), deletion_walk_every)
         try:
             while True:
                 try:
-                    written = run_cycle(client, writer, status, mode, Guard(max_delete_share))
-                    report_cycle(status, written)
+                    report_cycle(status, cycles.cycle())
+                except ModeError as exc:
+                    fail(f"capture cannot start: {escape(str(exc))}", 2)
                 except CaptureError as exc:
                     err.print(f"[bold red]capture failed:[/] {escape(str(exc))}", highlight=False)
                     if status.last_cycle.get("suspect"):
@@ -90,15 +99,19 @@ def capture(
             client.close()
 
 
-def report_cycle(status, written: Written | None) -> None:
-    cycle = status.last_cycle
-    if cycle.get("suspect"):
-        err.print(f"[bold red]ALERT:[/] segment {cycle.get('segment')} marked suspect: "
-                  f"{escape(cycle['suspect'])}", highlight=False)
-    if written is None:
+def report_cycle(status, written: list[Written]) -> None:
+    cycle, walk = status.last_cycle, status.id_walk
+    alerts = [(cycle.get("segment"), cycle.get("suspect"))]
+    if any(segment.seq == walk.get("segment") for segment in written):
+        alerts.append((walk["segment"], walk.get("suspect") and f"id walk: {walk['suspect']}"))
+    for seq, suspect in alerts:
+        if suspect:
+            err.print(f"[bold red]ALERT:[/] segment {seq} marked suspect: {escape(suspect)}",
+                      highlight=False)
+    if not written:
         out.print(f"cycle {status.cycles}: {cycle['seen']} versions seen, nothing changed")
-    else:
-        describe(written)
+    for segment in written:
+        describe(segment)
 
 
 @capture_app.command("status")
@@ -111,6 +124,10 @@ def capture_status(state: Path = typer.Option(..., help="Capture state folder"))
     status = Status.load(state)
     cycle = status.last_cycle
     out.print(f"FHIR server: {status.fhir} ({status.mode}), {status.cycles} cycles", highlight=False)
+    if status.mode_reason:
+        out.print(f"mode: {status.mode}, because {status.mode_reason}", highlight=False)
+    if status.mode == "search":
+        _print_id_walk(status.id_walk)
     out.print(f"high-water mark: {status.since}", highlight=False)
     if cycle:
         out.print(f"last cycle: {cycle.get('started')}, {'ok' if cycle.get('ok') else 'FAILED'}, "
@@ -124,6 +141,23 @@ def capture_status(state: Path = typer.Option(..., help="Capture state folder"))
         out.print(f"[bold red]alert:[/] {escape(alert)}", highlight=False)
     for error in status.errors[-5:]:
         out.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
+
+
+def _print_id_walk(walk: dict) -> None:
+    """Search mode's deletions: when the id walk last ran and what it found."""
+    if not walk:
+        out.print("deletions: no id walk yet")
+    elif not walk.get("ok"):
+        out.print(f"deletions: the id walk FAILED at {walk.get('failed')}: "
+                  f"{escape(str(walk.get('error')))}", highlight=False)
+    elif walk.get("listed") is None:
+        out.print(f"deletions: complete as of the full snapshot of {walk.get('started')}",
+                  highlight=False)
+    else:
+        refused = f", refused as suspect: {escape(walk['suspect'])}" if walk.get("suspect") else ""
+        out.print(f"deletions: id walk of {walk.get('started')}, {walk.get('listed')} ids "
+                  f"listed ({walk.get('asked')}), {walk.get('deletes')} deleted{refused}",
+                  highlight=False)
 
 
 def _lag(started: str | None) -> float | None:

@@ -1,0 +1,171 @@
+"""Capture chooses its mode from the server's CapabilityStatement: a server without
+system `_history` is captured by search, its deletions found by the id walk behind the
+mass-deletion guard; a server without `$export` asked for bulk gets the mode to use.
+
+The server here is the demo HIS behind a front that takes away what many real servers
+lack (system `_history`, Bulk Data export) from its CapabilityStatement and its routes;
+tests/test_capture_engine.py does the same against a FHIR engine we did not write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from releve.capture.capabilities import ModeError, choose
+from releve.vault.store import LocalVault
+from test_capture import capture, his_base, server_state, transaction, vault_state
+
+from conftest import run_releve
+from helpers import serving
+
+
+def plain_his(store, keep: tuple[str, ...] = ()):
+    """The demo HIS app without system `_history` nor `$export` (unless named in `keep`):
+    gone from its CapabilityStatement, and their routes answer 404 as on such servers."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Mount, Route
+
+    from releve.demo.his.server import capability, create_app
+
+    def metadata(request: Request) -> JSONResponse:
+        statement = capability(str(request.base_url).rstrip("/"))
+        rest = statement["rest"][0]
+        if "history" not in keep:
+            rest["interaction"] = [i for i in rest["interaction"] if i["code"] != "history-system"]
+        if "export" not in keep:
+            del rest["operation"], statement["instantiates"]
+        return JSONResponse(statement, media_type="application/fhir+json")
+
+    def missing(request: Request) -> JSONResponse:
+        return JSONResponse({"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "not-supported", "diagnostics": "no such route"}]},
+            status_code=404)
+
+    hidden = [Route(path, missing, methods=["GET", "POST"]) for name, path in
+              (("history", "/_history"), ("export", "/$export")) if name not in keep]
+    return Starlette(routes=[Route("/metadata", metadata), *hidden,
+                             Mount("", app=create_app(store))])
+
+
+def patients(count: int) -> list[dict]:
+    return [{"resourceType": "Patient", "id": f"p{i}", "gender": "female",
+             "name": [{"family": f"Martin{i}", "given": ["Hélène"]}]} for i in range(count)]
+
+
+@pytest.fixture
+def no_history_his(tmp_path: Path) -> Iterator[str]:
+    """60 patients, each with two observations, on a server without system `_history`."""
+    from rich.console import Console
+
+    from releve.demo.his.load import populate
+    from releve.demo.his.store import Store
+
+    data = tmp_path / "his-data.ndjson"
+    lines = patients(60) + [
+        {"resourceType": "Observation", "id": f"o{i}-{j}", "status": "final",
+         "code": {"text": "Température"}, "subject": {"reference": f"Patient/p{i}"},
+         "valueQuantity": {"value": 37.5, "unit": "°C"}} for i in range(60) for j in range(2)]
+    data.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    store = Store(tmp_path / "his.db")
+    populate(store, 1, 10, None, [data], Console(quiet=True))
+    try:
+        with serving(plain_his(store), log_level="error") as url:
+            yield his_base(url)
+    finally:
+        store.close()
+
+
+def status_text(state: Path) -> str:
+    return run_releve("capture", "status", "--state", state).stdout.decode()
+
+
+def test_a_server_without_system_history_is_captured_by_search(no_history_his, tmp_path,
+                                                               keys, vault_dir):
+    base, state = no_history_his, tmp_path / "capture-state"
+    first = capture(vault_dir, keys, state, base)
+    assert "segment 1 (full): 180 put" in first.stdout.decode()
+    transaction(base, [{"resource": {"resourceType": "Patient", "id": "p1", "gender": "male"},
+                        "request": {"method": "PUT", "url": "Patient/p1"}}])
+    # never failing cycle after cycle on a _history it does not have
+    second = capture(vault_dir, keys, state, base, "--mode", "history")
+    assert "segment 2 (delta): 1 put, 0 deleted" in second.stdout.decode()
+    third = capture(vault_dir, keys, state, base, "--mode", "history")
+    assert "nothing changed" in third.stdout.decode()
+    assert vault_state(vault_dir, keys) == server_state(base)
+    status = status_text(state)
+    assert "(search), 3 cycles" in status
+    assert "declares no system-level _history (history-system)" in status
+    assert "--mode history asked" in status
+    assert "FAILED" not in status and "error" not in status
+
+
+def test_the_id_walk_brings_deletions_to_the_vault(no_history_his, tmp_path, keys, vault_dir):
+    base, state = no_history_his, tmp_path / "capture-state"
+    capture(vault_dir, keys, state, base)
+    transaction(base, [{"request": {"method": "DELETE", "url": "Observation/o3-1"}},
+                       {"request": {"method": "DELETE", "url": "Patient/p7"}}])
+    not_yet = capture(vault_dir, keys, state, base)  # the walk runs every 300 s by default
+    assert "nothing changed" in not_yet.stdout.decode()
+    assert "Patient/p7" in vault_state(vault_dir, keys)
+    assert "deletions: complete as of the full snapshot" in status_text(state)
+    walked = capture(vault_dir, keys, state, base, "--deletion-walk-every", "0")
+    assert "segment 2 (delta): 0 put, 2 deleted" in walked.stdout.decode()
+    held = vault_state(vault_dir, keys)
+    assert "Patient/p7" not in held and "Observation/o3-1" not in held
+    assert held == server_state(base)
+    status = status_text(state)
+    assert "178 ids listed (whole resources), 2 deleted" in status
+    again = capture(vault_dir, keys, state, base, "--deletion-walk-every", "0")
+    assert "nothing changed" in again.stdout.decode()
+
+
+def test_a_mass_deletion_seen_by_the_id_walk_is_refused_once(no_history_his, tmp_path,
+                                                            keys, vault_dir):
+    base, state = no_history_his, tmp_path / "capture-state"
+    capture(vault_dir, keys, state, base)
+    before = vault_state(vault_dir, keys)
+    transaction(base, [{"request": {"method": "DELETE", "url": f"Observation/o{i}-{j}"}}
+                       for i in range(40) for j in range(2)])
+    walked = capture(vault_dir, keys, state, base, "--deletion-walk-every", "0")
+    assert "ALERT" in walked.stderr.decode()
+    assert "id walk: mass deletion: 80 of 180" in walked.stderr.decode()
+    descriptor = LocalVault(vault_dir).info(2).descriptor
+    assert descriptor.suspect and "mass deletion" in descriptor.suspect
+    assert descriptor.deletes == 80
+    assert vault_state(vault_dir, keys) == before  # the suspect segment is not adopted
+    assert "refused as suspect: mass deletion: 80 of 180" in status_text(state)
+    again = capture(vault_dir, keys, state, base, "--deletion-walk-every", "0")
+    assert "ALERT" not in again.stderr.decode()  # one alarm for one episode
+    assert LocalVault(vault_dir).sequence_numbers() == [1, 2]
+
+
+def test_bulk_without_export_names_the_mode_to_use(no_history_his, tmp_path, keys, vault_dir):
+    result = capture(vault_dir, keys, tmp_path / "s", no_history_his, "--mode", "bulk",
+                     "--interval", "1", check=False)
+    assert result.returncode == 2
+    message = result.stderr.decode()
+    assert "declares no Bulk Data export ($export): use --mode search" in message
+    assert LocalVault(vault_dir).sequence_numbers() == []
+
+
+def test_the_mode_follows_what_the_statement_declares():
+    def statement(system: list[str], operations: list[str], params: list[str]) -> dict:
+        return {"resourceType": "CapabilityStatement", "rest": [{
+            "mode": "server", "interaction": [{"code": c} for c in system],
+            "operation": [{"name": name} for name in operations],
+            "searchParam": [{"name": p} for p in params],
+            "resource": [{"type": "Patient", "interaction": [{"code": "search-type"}]},
+                         {"type": "Binary", "interaction": [{"code": "read"}]}]}]}
+
+    rich = choose(statement(["history-system"], ["export"], ["_elements"]), "auto")
+    assert (rich.mode, rich.types, rich.id_params) == ("history", ("Patient",), (("_elements", "id"),))
+    assert choose(statement(["history-system"], ["export"], []), "bulk").mode == "bulk"
+    plain = choose(statement(["transaction"], [], ["_summary"]), "auto")
+    assert plain.mode == "search" and plain.id_params == (("_summary", "true"),)
+    with pytest.raises(ModeError, match=r"use --mode history \(it declares system-level"):
+        choose(statement(["history-system"], [], []), "bulk")
