@@ -1,9 +1,9 @@
 """What a FHIR server can do, read from its CapabilityStatement, and the capture mode
 that follows.
 
-Servers differ: many (HAPI with its defaults, Medplum's router, most vendor façades)
-offer no system-level `_history`, some offer Bulk Data `$export`, few declare every
-search result parameter. Capture reads `[base]/metadata`, as the specification says a
+Servers differ: system-level `_history` is optional in FHIR and many servers lack it
+(Medplum's router does), some offer Bulk Data `$export`, few declare every search
+result parameter. Capture reads `[base]/metadata`, as the specification says a
 client should, and chooses what the server declares rather than failing cycle after
 cycle on a query the server never promised to answer.
 """
