@@ -21,6 +21,8 @@ from test_capture import capture, his_base, server_state, transaction, vault_sta
 from conftest import run_releve
 from helpers import serving
 
+SHAPES = Path(__file__).parent / "data" / "shapes"
+
 
 def plain_his(store, keep: tuple[str, ...] = ()):
     """The demo HIS app without system `_history` nor `$export` (unless named in `keep`):
@@ -153,19 +155,52 @@ def test_bulk_without_export_names_the_mode_to_use(no_history_his, tmp_path, key
     assert LocalVault(vault_dir).sequence_numbers() == []
 
 
-def test_the_mode_follows_what_the_statement_declares():
-    def statement(system: list[str], operations: list[str], params: list[str]) -> dict:
-        return {"resourceType": "CapabilityStatement", "rest": [{
-            "mode": "server", "interaction": [{"code": c} for c in system],
-            "operation": [{"name": name} for name in operations],
-            "searchParam": [{"name": p} for p in params],
-            "resource": [{"type": "Patient", "interaction": [{"code": "search-type"}]},
-                         {"type": "Binary", "interaction": [{"code": "read"}]}]}]}
+def shape(name: str) -> dict:
+    return orjson.loads((SHAPES / name).read_bytes())
 
-    rich = choose(statement(["history-system"], ["export"], ["_elements"]), "auto")
-    assert (rich.mode, rich.types, rich.id_params) == ("history", ("Patient",), (("_elements", "id"),))
-    assert choose(statement(["history-system"], ["export"], []), "bulk").mode == "bulk"
-    plain = choose(statement(["transaction"], [], ["_summary"]), "auto")
-    assert plain.mode == "search" and plain.id_params == (("_summary", "true"),)
+
+def test_the_mode_follows_what_the_server_declares():
+    rich = shape("capture-capability-history-bulk.json")
+    chosen = choose(rich, "auto")
+    assert (chosen.mode, chosen.types, chosen.id_params) == (
+        "history", ("MedicationRequest", "Patient"), (("_elements", "id"),))
+    assert choose(rich, "bulk").mode == "bulk"  # the export operation's canonical, versioned
+    assert choose(rich, "search").mode == "search"
+    plain = shape("capture-capability-search-only.json")
+    chosen = choose(plain, "history")  # the client part's history-system is not the server's
+    assert (chosen.mode, chosen.types) == ("search", ("Condition", "Observation"))
+    assert chosen.id_params == (("_summary", "true"),)  # _elements is not declared for all
+    assert "--mode history asked" in chosen.why
+    with pytest.raises(ModeError, match=r"use --mode search \(it declares no system-level"):
+        choose(plain, "bulk")
+    without_export = {**rich, "instantiates": []}
+    without_export["rest"] = [{**rich["rest"][0], "operation": []}]
     with pytest.raises(ModeError, match=r"use --mode history \(it declares system-level"):
-        choose(statement(["history-system"], [], []), "bulk")
+        choose(without_export, "bulk")
+
+
+def test_the_id_walk_lists_the_matches_only():
+    """An id-only page as servers send it: subsetted resources, an outcome entry, an
+    included resource of another type; only the matches are ids of the type walked."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from releve.capture.id_walk import list_ids
+    from releve.fhir.client import FhirClient
+
+    asked = []
+
+    def observations(request: Request) -> Response:
+        asked.append(dict(request.query_params))
+        return Response((SHAPES / "capture-searchset-ids-only.json").read_bytes(),
+                        media_type="application/fhir+json")
+
+    with serving(Starlette(routes=[Route("/Observation", observations)]), log_level="error") as url:
+        client = FhirClient(url)
+        try:
+            assert list_ids(client, "Observation", {"_elements": "id"}) == {"obs-a", "obs-b", "obs-c"}
+        finally:
+            client.close()
+    assert asked == [{"_elements": "id", "_count": "1000"}]
