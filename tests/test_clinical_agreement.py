@@ -6,7 +6,9 @@ printed census, the MAR (patient and ward), the labels, the wristband and the pr
 forms are read back as a nurse reads them. Each medium must show the same allergies
 (and the same ones as severe), the same "no known allergy" statement, the same alerts
 and the same current orders, and none of what is stopped, resolved, refuted, ended or
-entered in error.
+entered in error. A stopped order is not current treatment on any medium; the page lists
+it apart, in a closed "non en cours" list, with why. An active order whose timing ended
+is current on every medium, marked for a human to check.
 """
 
 from __future__ import annotations
@@ -140,8 +142,11 @@ def ward_resources() -> list[dict]:
 # What every medium must show, and what none may show.
 SEVERE = ["Pénicilline G", "Amoxicilline"]
 MILD = ["Pollen de graminées"]
-NEVER = ["Latex", "Codéine", "Produits iodés", "No known allergy", "Warfarine", "Ceftriaxone",
+NEVER = ["Latex", "Codéine", "Produits iodés", "No known allergy", "Warfarine",
          "Isolement gouttelettes", "Isolement contact BMR"]
+TO_CHECK = "Ceftriaxone 1 g"  # active in the HIS, its timing ended on the 12th
+ENDED = "encore actif dans le DPI, à vérifier"
+NOT_CURRENT = re.compile(r'<details class="not-current">.*?</details>', re.S)
 NO_ALLERGY = "Aucune allergie connue"
 UNKNOWN = "Allergies non renseignées"
 
@@ -224,7 +229,11 @@ def test_patient_page_reads_the_clinical_facts(nurse: httpx.Client) -> None:
     low = re.findall(r'<li class="low">\s*<strong class="substance">(.*?)</strong>', section)
     assert sorted(high) == sorted(SEVERE) and low == MILD
     assert "Risque de chute élevé" in page and "Régime sans sel" in page and "Paracétamol 1 g" in page
+    closed = NOT_CURRENT.search(page)[0]
+    assert "Warfarine 5 mg" in closed and "arrêtée" in closed
+    page = page.replace(closed, "")
     assert not [word for word in NEVER if word in page]
+    assert TO_CHECK in page and ENDED in page
     none = nurse.get("/patients/pat-b").text
     assert NO_ALLERGY in re.search(r'<section class="allergies.*?</section>', none, re.S)[0]
     assert UNKNOWN in nurse.get("/patients/pat-c").text
@@ -266,7 +275,7 @@ def test_mar_agrees_with_the_summary(nurse: httpx.Client) -> None:
         for substance in SEVERE:
             assert re.search(rf"{substance} \([^)]*\) — GRAVE", martin), (url, substance)
         assert f"{MILD[0]} (Rhinite)" in martin and f"{MILD[0]} (Rhinite) — GRAVE" not in martin
-        assert "Paracétamol 1 g" in martin
+        assert "Paracétamol 1 g" in martin and TO_CHECK in martin and ENDED in martin
         assert not [word for word in NEVER if word in text], url
     ward = _pdf(nurse, f"/wards/{UNIT}/print/mar.pdf")
     durand = ward[ward.index("DURAND Paule"):]

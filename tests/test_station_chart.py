@@ -67,13 +67,17 @@ def test_time_of_day_list_and_bounds_end() -> None:
     assert hours(due) == ["02 08:00", "02 14:00"]
 
 
-def test_once_a_day_without_a_frequency_is_given_at_the_morning_round() -> None:
-    """period 1 d and nothing else: once a day (frequency defaults to 1), at 08:00. Read
-    with an integer period, this once raised AttributeError on Python 3.11."""
+def test_once_a_day_without_set_times_has_its_time_to_set() -> None:
+    """period 1 d and nothing else: once a day, at a time nobody set, so no invented time
+    (the page says "heure à définir"). Read with an integer period, this once raised
+    AttributeError on Python 3.11."""
     for period in (1, 1.0):
         timing = {"repeat": {"period": period, "periodUnit": "d"}}
-        due = chart.due_times(timing, paris(2026, 3, 2, 6), paris(2026, 3, 3, 6))
-        assert hours(due) == ["02 08:00"]
+        assert chart.due_times(timing, paris(2026, 3, 2, 6), paris(2026, 3, 3, 6)) == []
+        assert not chart.set_times(timing)
+    first = {"repeat": {"period": 1, "periodUnit": "d", "boundsPeriod": {"start": "2026-03-01T09:00:00+01:00"}}}
+    assert chart.set_times(first)
+    assert hours(chart.due_times(first, paris(2026, 3, 2, 6), paris(2026, 3, 3, 6))) == ["02 09:00"]
 
 
 def test_when_morning_and_evening_at_ward_hours() -> None:
@@ -87,12 +91,15 @@ def test_when_morning_and_evening_at_ward_hours() -> None:
     assert hours(bedtime) == ["02 22:00"]
 
 
-def test_bid_and_tid_as_frequency_per_day() -> None:
+def test_bid_and_tid_without_times_are_not_given_invented_hours() -> None:
     window = (paris(2026, 3, 2, 6), paris(2026, 3, 3, 6))
     bid = chart.due_times({"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}, *window)
-    tid = chart.due_times({"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}}, *window)
-    assert hours(bid) == ["02 08:00", "02 20:00"]
-    assert hours(tid) == ["02 08:00", "02 14:00", "02 20:00"]
+    tid = chart.due_times({"repeat": {"frequency": 3, "period": 1, "periodUnit": "d",
+                                      "boundsPeriod": {"start": "2026-03-01"}}}, *window)
+    assert bid == [] and tid == []
+    timed = chart.due_times({"repeat": {"frequency": 2, "period": 1, "periodUnit": "d",
+                                        "timeOfDay": ["08:00", "20:00"]}}, *window)
+    assert hours(timed) == ["02 08:00", "02 20:00"]
 
 
 def test_count_days_of_week_events_and_dst() -> None:
@@ -143,7 +150,9 @@ def test_orders_prn_and_ended_in_a_summary() -> None:
     found = chart.summary(_index(resources), "p1", now)
     assert found is not None
     by_id = {m.id: m for m in found.medications}
-    assert set(by_id) == {"q6h", "prn", "held"}
+    assert set(by_id) == {"q6h", "prn", "held", "ended"}  # ended, still active: shown to check
+    assert by_id["ended"].ended == "2026-03-01T20:00:00+01:00" and by_id["ended"].due == []
+    assert [(n.id, n.reason) for n in found.not_current] == [("stopped", "stopped")]
     assert [d.local for d in by_id["q6h"].due] == ["06:00", "12:00", "18:00", "00:00"]
     assert by_id["q6h"].due[-1].day_offset == 1
     assert by_id["prn"].as_needed and by_id["prn"].due == [] and by_id["prn"] in found.as_needed

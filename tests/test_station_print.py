@@ -251,7 +251,9 @@ def test_ward_mar_has_every_patient_dose_and_allergies_on_every_page(
         assert all(b.border > 0.2 and b.width >= 15 and b.height >= 12 for b in page_boxes), number
     tz = ZoneInfo(desk.zone)
     for pid, s in summaries.items():
-        due = [f"{d.local} {d.when.astimezone(tz):%d/%m}" for m in s.scheduled for d in m.due]
+        due = [text for m in s.scheduled for text in  # a late dose first, marked so
+               [f"{d.local} en retard" for d in m.overdue]
+               + [f"{d.local} {d.when.astimezone(tz):%d/%m}" for d in m.due]]
         assert shown_boxes.get(pid, []) == due, "every dose due has its box, on its patient's pages"
     everything = " ".join(" ".join(pages).split())
     # pdftotext joins a word the layout broke at its hyphen ("sous-" / "cutanée"), with no

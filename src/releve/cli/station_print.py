@@ -2,6 +2,7 @@
 
     releve station print mar --ward UNIT --out FILE.pdf --station DIR
     releve station print mar --patient ID --out FILE.pdf --station DIR
+        [--shift matin|apres-midi|nuit|jour]   one nursing shift, or the next 24 h
     releve station print census --ward UNIT ...      print or [--date YYYY-MM-DD] ...
     releve station print directory ...                print labels|wristband --patient ID ...
     releve station print forms [--patient ID] ...
@@ -107,15 +108,18 @@ NO_WARD = "no such ward in the station's data"
 def mar(station: Path = STATION, out_file: Path = OUT,
         ward: str | None = typer.Option(None, "--ward", help="The whole ward (Location id, name or code)"),
         patient: str | None = typer.Option(None, "--patient", help="One patient (Patient id)"),
+        shift: str | None = typer.Option(None, "--shift",
+                                  help="matin (07-15), apres-midi (15-23), nuit (23-07): the shift in "
+                                       "progress or the next; jour (default): the next 24 h"),
         user: str | None = USER, lang: str | None = LANG) -> None:
-    """The MAR for the next 24 h: a ward's in one document, or one patient's."""
+    """The MAR for the next 24 h or one shift: a ward's in one document, or one patient's."""
     if (ward is None) == (patient is None):
         fail("give exactly one of --ward or --patient", 2)
     if ward is not None:
         _run(station, out_file, user, lang,
-             lambda desk: _docs().ward_mar(desk, find_ward(desk.conn, ward)), NO_WARD)
+             lambda desk: _docs().ward_mar(desk, find_ward(desk.conn, ward), shift), NO_WARD)
     else:
-        _run(station, out_file, user, lang, lambda desk: _docs().patient_mar(desk, patient),
+        _run(station, out_file, user, lang, lambda desk: _docs().patient_mar(desk, patient, shift),
              NO_PATIENT)
 
 

@@ -2,7 +2,9 @@
 
     values.py     getters that accept anything (codes, texts, names, dates, quantities)
     allergies.py  which allergies are shown, which are high risk, "no known allergy"
-    orders.py     whether a medication order is in force, and until when
+    orders.py     whether a medication order is current treatment, and if not why
+    statements.py whether a MedicationStatement (usual treatment) is current
+    hints.py      safety hints on the current orders: duplicates, anticoagulants, paracetamol
     alerts.py     active flags and their kind (fall risk, code status, isolation), diets
 
 The summary, the census, the printouts and the journal call these; none of them decides

@@ -26,6 +26,7 @@ from ..views import directory as directory_q
 from ..views import formats
 from ..views import schedule as schedule_q
 from ..views import summary as summary_v
+from ..views.summary import shifts
 from . import card as cards
 from .pdf import Pdf, local_now, render
 
@@ -96,12 +97,13 @@ def _render(desk: Desk, template: str, **context) -> Pdf:
     return render(template, desk.lang, desk.zone, sheet=desk.sheet(), **context)
 
 
-def _mar(desk: Desk, patients: list[MarPatient], title: str) -> Pdf:
+def _mar(desk: Desk, patients: list[MarPatient], title: str, shift: str | None = None) -> Pdf:
+    """The MAR for the next 24 h, or for one nursing shift (views/summary/shifts.py)."""
     tz = ZoneInfo(desk.zone)
-    start = desk.now.astimezone(tz)
-    return _render(desk, "mar.html", patients=patients, title=title,
-                   start=start.strftime("%d/%m/%Y %H:%M"),
-                   end=(start + dt.timedelta(hours=summary_v.PLAN_HOURS)).strftime("%d/%m/%Y %H:%M"),
+    window = shifts.window(shift, desk.now.astimezone(tz), desk.zone)
+    return _render(desk, "mar.html", patients=patients, title=title, window=window,
+                   start=window.start.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
+                   end=window.end.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
                    day=lambda when: when.astimezone(tz).strftime("%d/%m"),
                    num=formats.number_filter(desk.lang), crit=summary_v.CRITICALITY)
 
@@ -111,12 +113,12 @@ def _bed_of(s: summary_v.Summary) -> str:
     return " · ".join(p for p in (stay.unit, stay.room, stay.bed) if p) if stay else ""
 
 
-def patient_mar(desk: Desk, pid: str) -> Printout | None:
+def patient_mar(desk: Desk, pid: str, shift: str | None = None) -> Printout | None:
     found = summary_v.summary(desk.conn, pid, desk.now, desk.zone)
     if found is None:
         return None
-    pdf = _mar(desk, [MarPatient(found, _bed_of(found))], title=found.identity.name)
-    return Printout(pdf, "mar", "mar.pdf", [pid])
+    pdf = _mar(desk, [MarPatient(found, _bed_of(found))], title=found.identity.name, shift=shift)
+    return Printout(pdf, "mar", "mar.pdf", [pid], shift)
 
 
 def ward_patients(census: census_q.Census) -> list[tuple[str, str]]:
@@ -128,7 +130,7 @@ def ward_patients(census: census_q.Census) -> list[tuple[str, str]]:
     return list(seen.items())
 
 
-def ward_mar(desk: Desk, unit_id: str) -> Printout | None:
+def ward_mar(desk: Desk, unit_id: str, shift: str | None = None) -> Printout | None:
     """The whole ward's MAR in one document, a patient per page group, in bed order."""
     census = census_q.census(desk.conn, unit_id, desk.now, desk.zone)
     if census is None:
@@ -138,8 +140,9 @@ def ward_mar(desk: Desk, unit_id: str) -> Printout | None:
         found = summary_v.summary(desk.conn, pid, desk.now, desk.zone)
         if found is not None:
             patients.append(MarPatient(found, " · ".join(p for p in (census.unit.name, place) if p)))
-    pdf = _mar(desk, patients, title=census.unit.name)
-    return Printout(pdf, "mar-ward", "mar-ward.pdf", [p.s.patient_id for p in patients], unit_id)
+    pdf = _mar(desk, patients, title=census.unit.name, shift=shift)
+    return Printout(pdf, "mar-ward", "mar-ward.pdf", [p.s.patient_id for p in patients],
+                    "; ".join(d for d in (unit_id, shift) if d))
 
 
 # --- sheets ----------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """The printouts as PDF at stable URLs, for the print buttons of the pages.
 
     /patients/{pid}/print/mar.pdf         the patient's MAR for the next 24 h
+                                          (?shift=matin|apres-midi|nuit|jour: one shift)
     /patients/{pid}/print/labels.pdf      an A4 sheet of 24 labels
     /patients/{pid}/print/wristband.pdf   the wristband (two copies to cut out)
     /patients/{pid}/print/forms.pdf       downtime forms pre-filled with the identity
-    /wards/{ward}/print/mar.pdf           the whole ward's MAR in one document
+    /wards/{ward}/print/mar.pdf           the whole ward's MAR in one document (?shift= too)
     /wards/{ward}/print/census.pdf        the ward's census sheet
     /or/print.pdf?date=YYYY-MM-DD         one day of the OR schedule
     /directory/print.pdf                  the phone directory
@@ -29,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..printing import documents
+from ..views.summary import shifts
 from . import access
 from .base import current_user, language, station
 from .pages import asked_day, need_db
@@ -52,22 +54,33 @@ def _pdf(request: Request, printout: documents.Printout | None, missing: str | N
         "Cache-Control": "no-store"})  # the security headers: guard.SecurityHeadersMiddleware
 
 
-def _patient(make: Callable[[documents.Desk, str], documents.Printout | None]):
+def _patient(make: Callable[..., documents.Printout | None], shift: bool = False):
+    """A patient's printout; `shift`: the MAR, which takes ?shift=."""
     def endpoint(request: Request) -> Response:
         pid = request.path_params["pid"]
         if not access.may_open(request, pid):
             return access.ask_reason(request, pid)
-        return _pdf(request, make(_desk(request), pid), None)
+        extra = (_shift(request),) if shift else ()
+        return _pdf(request, make(_desk(request), pid, *extra), None)
     return endpoint
 
 
-def _ward(make: Callable[[documents.Desk, str], documents.Printout | None]):
+def _ward(make: Callable[..., documents.Printout | None], shift: bool = False):
     def endpoint(request: Request) -> Response:
         ward = request.path_params["ward"]
         if not access.may_open_ward(request, ward):
             return access.ask_ward_reason(request, ward)
-        return _pdf(request, make(_desk(request), ward), "ward")
+        extra = (_shift(request),) if shift else ()
+        return _pdf(request, make(_desk(request), ward, *extra), "ward")
     return endpoint
+
+
+def _shift(request: Request) -> str | None:
+    """?shift=matin|apres-midi|nuit|jour: the MAR's window; anything else is refused."""
+    shift = request.query_params.get("shift")
+    if shift is not None and shift not in shifts.CHOICES:
+        raise HTTPException(400, "shift: " + ", ".join(shifts.CHOICES))
+    return shift
 
 
 def operating_rooms(request: Request) -> Response:
@@ -85,11 +98,11 @@ def blank_forms(request: Request) -> Response:
 
 
 routes = [
-    Route("/patients/{pid}/print/mar.pdf", _patient(documents.patient_mar)),
+    Route("/patients/{pid}/print/mar.pdf", _patient(documents.patient_mar, shift=True)),
     Route("/patients/{pid}/print/labels.pdf", _patient(documents.labels)),
     Route("/patients/{pid}/print/wristband.pdf", _patient(documents.wristband)),
     Route("/patients/{pid}/print/forms.pdf", _patient(documents.forms)),
-    Route("/wards/{ward}/print/mar.pdf", _ward(documents.ward_mar)),
+    Route("/wards/{ward}/print/mar.pdf", _ward(documents.ward_mar, shift=True)),
     Route("/wards/{ward}/print/census.pdf", _ward(documents.census_sheet)),
     Route("/or/print.pdf", operating_rooms),
     Route("/directory/print.pdf", directory),

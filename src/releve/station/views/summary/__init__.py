@@ -72,8 +72,9 @@ from .others import others
 from .person import identity, stay
 from .problems import problems
 from .reader import Reader
-from .timing import DEFAULT_ZONE, due_times, timing_text
+from .timing import DEFAULT_ZONE, due_times, set_times, timing_text
 from .upcoming import upcoming
+from .usual import usual
 
 Section = Callable[[Reader, Summary], None]
 
@@ -83,7 +84,7 @@ SECTIONS: list[tuple[str, Section]] = [
     ("stay", stay), ("allergies", allergies), ("problems", problems), ("flags", flags),
     ("diets", diets), ("medications", medications), ("observations", observations),
     ("documents", documents), ("oncology", oncology), ("upcoming", upcoming),
-    ("care_team", care_team), ("others", others),
+    ("care_team", care_team), ("usual", usual), ("others", others),
 ]
 BILLING = frozenset({"Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage", "Account",
                      "Invoice", "ChargeItem", "Provenance", "AuditEvent"})
@@ -94,7 +95,7 @@ __all__ = [
     "SEX", "VITALS", "Administration", "Allergy", "BloodGroup", "Contact", "Diet", "Document",
     "Due", "FlagItem", "Identity", "Medication", "Member", "Oncology", "Other", "Problem",
     "Reader", "Series", "Stay", "Summary", "Upcoming", "Value", "due_times", "summary",
-    "timing_text",
+    "timing_text", "set_times",
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from ....fhir.clinical.hints import Hint
 from ....fhir.clinical.values import as_text, range_text
 
 
@@ -128,6 +129,9 @@ class Medication:
     due: list[Due] = field(default_factory=list)
     given: list[Administration] = field(default_factory=list)
     note: str = ""
+    ended: str | None = None  # its end passed while the HIS still says active: to check
+    overdue: list[Due] = field(default_factory=list)  # fell due lately, no administration
+    unscheduled: bool = False  # a frequency without set times: "heure à définir"
 
 
 @dataclass
@@ -253,6 +257,9 @@ class Summary:
     upcoming: list[Upcoming] = field(default_factory=list)
     care_team: list[Member] = field(default_factory=list)
     others: list[Other] = field(default_factory=list)
+    not_current: list[NotCurrent] = field(default_factory=list)  # orders, and why not shown
+    usual: list[UsualTreatment] = field(default_factory=list)  # MedicationStatement
+    hints: list[Hint] = field(default_factory=list)  # fhir.clinical.hints, never blocking
 
     @property
     def scheduled(self) -> list[Medication]:
@@ -275,3 +282,42 @@ class Summary:
         """Every dose due in the next 24 h, in time order: the MAR sheet."""
         doses = [(due, med) for med in self.medications for due in med.due]
         return sorted(doses, key=lambda pair: (pair[0].when, pair[1].drug))
+
+    @property
+    def late(self) -> list[tuple[Due, Medication]]:
+        """The doses that fell due lately with no administration, oldest first."""
+        doses = [(due, med) for med in self.medications for due in med.overdue]
+        return sorted(doses, key=lambda pair: (pair[0].when, pair[1].drug))
+
+
+@dataclass
+class NotCurrent:
+    """An order that is not current treatment, listed with why (never silently gone)."""
+
+    id: str
+    drug: str
+    dose: str
+    frequency: str
+    reason: str  # code: a status, or "stay-ended" (fhir.clinical.orders.REASONS)
+    reason_text: str  # French
+    start: str | None
+    end: str | None
+
+
+@dataclass
+class UsualTreatment:
+    """A MedicationStatement: the patient's usual (home) treatment, beside the orders."""
+
+    id: str
+    drug: str
+    dose: str
+    route: str
+    dosage: str  # the dosage text, or one built from its timing
+    status: str  # code
+    status_text: str  # French
+    current: bool
+    start: str | None
+    end: str | None
+    ended: str | None = None  # its period ended while it is still said active
+    source: str = ""  # informationSource
+    note: str = ""

@@ -2,7 +2,10 @@
 Timing when the prescriber wrote none.
 
 `due_times` never guesses: a timing it cannot read gives no times rather than wrong
-ones, and an expansion never loops further than MAX_OCCURRENCES.
+ones, and an expansion never loops further than MAX_OCCURRENCES. A rhythm without set
+times ("3 fois par jour" with no timeOfDay, `when` or first dose) gives none either:
+`set_times` says so, and the page writes "heure à définir" rather than invent the
+ward's rounds.
 """
 
 from __future__ import annotations
@@ -40,11 +43,6 @@ WHEN_TEXT = {"WAKE": "au réveil", "MORN": "le matin", "MORN.early": "tôt le ma
              "PCM": "après le petit déjeuner", "CD": "au déjeuner", "ACD": "avant le déjeuner",
              "PCD": "après le déjeuner", "CV": "au dîner", "ACV": "avant le dîner",
              "PCV": "après le dîner"}
-# a daily frequency with no stated times is given at the ward's usual rounds
-DAILY_HOURS: dict[int, tuple[str, ...]] = {
-    1: ("08:00",), 2: ("08:00", "20:00"), 3: ("08:00", "14:00", "20:00"),
-    4: ("08:00", "12:00", "18:00", "22:00"),
-}
 UNIT_SECONDS = {"s": 1, "min": 60, "h": 3600, "d": 86400, "wk": 7 * 86400,
                 "mo": 30 * 86400, "a": 365 * 86400}
 UNIT_TEXT = {"s": "s", "min": "min", "h": "h", "d": "jours", "wk": "semaines", "mo": "mois",
@@ -96,15 +94,29 @@ def _daily(clocks: list[dt.time], window: tuple[dt.datetime, dt.datetime], zone:
     return out
 
 
-def due_times(timing: Any, start: dt.datetime, end: dt.datetime, zone: str = DEFAULT_ZONE,
-              fallback_start: dt.datetime | None = None) -> list[dt.datetime]:
+def set_times(timing: Any) -> bool:
+    """Whether a timing says when its doses fall: events, times of day, `when` codes, or a
+    rhythm counted from a first dose given with its time (boundsPeriod.start)."""
+    timing = as_dict(timing)
+    repeat = as_dict(timing.get("repeat"))
+    if many(timing.get("event")) or many(repeat.get("timeOfDay")) or many(repeat.get("when")):
+        return True
+    return _first_dose(repeat) is not None
+
+
+def _first_dose(repeat: dict) -> str | None:
+    start = period(repeat.get("boundsPeriod"))[0]
+    return start if start and len(start) > 10 else None
+
+
+def due_times(timing: Any, start: dt.datetime, end: dt.datetime, zone: str = DEFAULT_ZONE) -> list[dt.datetime]:
     """Every moment a FHIR Timing falls due in [start, end), in order.
 
     Explicit events first; otherwise the repeat: timeOfDay, then `when` (at the ward's usual
-    hours, with its offset), then frequency per period (a daily frequency without stated
-    times at the ward's rounds; hours and other periods counted from the bounds' start, or
-    `fallback_start`, else local midnight). boundsPeriod limits it, `count` stops it, and
-    dayOfWeek filters the days. A timing it cannot read gives no times rather than wrong ones.
+    hours, with its offset), then frequency per period counted from the first dose
+    (boundsPeriod.start with its time; without one, no times: see `set_times`).
+    boundsPeriod limits it, `count` stops it, and dayOfWeek filters the days. A timing it
+    cannot read gives no times rather than wrong ones.
     """
     tz = ZoneInfo(zone)
     timing = as_dict(timing)
@@ -118,15 +130,17 @@ def due_times(timing: Any, start: dt.datetime, end: dt.datetime, zone: str = DEF
     if high is not None and bounds_end and len(bounds_end) <= 10:
         high += dt.timedelta(days=1)  # an end date includes its day
     count = number(repeat.get("count"))
-    anchor = low or fallback_start
-    if count is not None and (anchor is None or count > MAX_OCCURRENCES):
-        count = None  # a count needs a first dose to count from
-    # with a count, generate from the first dose so that earlier ones are counted
-    gen_start = max(x for x in (start, low) if x is not None) if count is None else anchor
+    anchor = instant(_first_dose(repeat), tz)
+    begun = anchor or low
+    if count is not None and (begun is None or count > MAX_OCCURRENCES):
+        count = None  # a count needs a start to count from
+    # with a count, generate from the start so that earlier doses are counted
+    gen_start = max(x for x in (start, low) if x is not None) if count is None else begun
     gen_end = min(x for x in (end, high) if x is not None)
     if gen_start is None or gen_end <= gen_start:
         return []
-    times = _repeat_times(repeat, (gen_start, gen_end), tz, anchor)
+    first_day = begun.astimezone(tz).date() if begun else None
+    times = _repeat_times(repeat, (gen_start, gen_end), tz, anchor, first_day)
     if low is not None:
         times = [t for t in times if t >= low]
     if count is not None:
@@ -135,7 +149,7 @@ def due_times(timing: Any, start: dt.datetime, end: dt.datetime, zone: str = DEF
 
 
 def _repeat_times(repeat: dict, window: tuple[dt.datetime, dt.datetime], tz: ZoneInfo,
-                  anchor: dt.datetime | None) -> list[dt.datetime]:
+                  anchor: dt.datetime | None, anchor_day: dt.date | None) -> list[dt.datetime]:
     weekdays = {WEEKDAYS.index(d) for d in many(repeat.get("dayOfWeek")) if d in WEEKDAYS}
     days = weekdays or None
     frequency = number(repeat.get("frequency")) or 1.0
@@ -145,7 +159,6 @@ def _repeat_times(repeat: dict, window: tuple[dt.datetime, dt.datetime], tz: Zon
     if unit == "d" and period_value and period_value >= 2 and period_value.is_integer() \
             and frequency == 1:
         every_days = int(period_value)
-    anchor_day = anchor.astimezone(tz).date() if anchor else None
     clocks = [c for c in (_clock(t) for t in many(repeat.get("timeOfDay"))) if c]
     if clocks:
         return _daily(sorted(set(clocks)), window, tz, days, every_days, anchor_day)
@@ -163,20 +176,15 @@ def _repeat_times(repeat: dict, window: tuple[dt.datetime, dt.datetime], tz: Zon
     if period_value is None or period_value <= 0 or unit is None or frequency <= 0:
         return []
     seconds = period_value * UNIT_SECONDS[unit] / frequency
-    if seconds < 60:
-        return []
-    if unit == "d" and period_value == 1 and frequency.is_integer() and int(frequency) in DAILY_HOURS:
-        hours = [c for c in (_clock(h) for h in DAILY_HOURS[int(frequency)]) if c]
-        return _daily(hours, window, tz, days)
+    if seconds < 60 or anchor is None:
+        return []  # no first dose to count from: the time is to be set, not guessed
     return _interval(window, seconds, anchor, tz, days)
 
 
-def _interval(window: tuple[dt.datetime, dt.datetime], seconds: float, anchor: dt.datetime | None,
+def _interval(window: tuple[dt.datetime, dt.datetime], seconds: float, anchor: dt.datetime,
               tz: ZoneInfo, days: set[int] | None) -> list[dt.datetime]:
-    """Every `seconds` from the anchor (or the window's local midnight)."""
+    """Every `seconds` from the first dose."""
     start, end = window
-    if anchor is None:
-        anchor = dt.datetime.combine(start.astimezone(tz).date(), dt.time(0), tzinfo=tz)
     step = dt.timedelta(seconds=seconds)
     skip = max(0, int((start - anchor) / step)) if start > anchor else 0
     when = anchor + skip * step
