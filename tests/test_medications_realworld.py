@@ -26,6 +26,7 @@ import pytest
 from releve.fhir.clinical import hints, orders, statements
 from releve.station.views import summary as chart
 from releve.station.views.summary import shifts
+from test_clinical_agreement import _place
 from test_station_chart import _index
 from test_station_print import flat
 from test_station_web import Site, add_users, station_site
@@ -38,6 +39,7 @@ PARIS = ZoneInfo("Europe/Paris")
 NOW = dt.datetime(2026, 1, 14, 10, 0, tzinfo=PARIS)
 ATC = "http://www.whocc.no/atc"
 PID = "pat-m"
+WARD = "loc-m"
 
 
 def _order(mid: str, drug: dict, timing: dict, status: str = "active", dose: dict | None = None,
@@ -77,9 +79,12 @@ def resources() -> list[dict]:
     return [
         {"resourceType": "Patient", "id": PID, "gender": "female", "birthDate": "1941-07-02",
          "name": [{"use": "official", "family": "Moreau", "given": ["Hélène"]}]},
+        _place(WARD, "Gériatrie Test", "wa"), _place("loc-m-r1", "Chambre 1", "ro", WARD),
+        _place("loc-m-b1", "Lit 1", "bd", "loc-m-r1"),
         {"resourceType": "Encounter", "id": "enc-now", "status": "in-progress",
          "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
-         "subject": {"reference": f"Patient/{PID}"}, "period": {"start": "2026-01-10T09:00:00+01:00"}},
+         "subject": {"reference": f"Patient/{PID}"}, "period": {"start": "2026-01-10T09:00:00+01:00"},
+         "location": [{"location": {"reference": "Location/loc-m-b1"}, "status": "active"}]},
         {"resourceType": "Encounter", "id": "enc-dec", "status": "in-progress",  # never closed
          "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
          "subject": {"reference": f"Patient/{PID}"},
@@ -340,3 +345,10 @@ def test_printed_mar_for_a_shift_on_the_web_and_the_command_line(nurse: httpx.Cl
     wrong = run_releve("station", "print", "mar", "--patient", PID, "--shift", "soir", "--out", out,
                        "--station", web[1], check=False)
     assert wrong.returncode != 0 and b"no shift named 'soir'" in wrong.stderr + wrong.stdout
+
+
+def test_ward_mar_for_a_shift(nurse: httpx.Client) -> None:
+    assert f"/wards/{WARD}/print/mar.pdf?shift=apres-midi" in nurse.get(f"/wards/{WARD}").text
+    sheet = flat(nurse.get(f"/wards/{WARD}/print/mar.pdf?shift=apres-midi").content)
+    assert "MOREAU Hélène" in sheet and "Du 14/01/2026 15:00 au 14/01/2026 23:00" in sheet
+    assert "Traitement habituel" in sheet and "en retard" in sheet
