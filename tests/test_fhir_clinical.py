@@ -71,20 +71,21 @@ def test_order_current_by_status_and_end() -> None:
             found["dispenseRequest"] = {"validityPeriod": {"end": validity}}
         return found
 
-    assert orders.order_current(order(), NOW, PARIS)
-    assert orders.order_current(order("on-hold"), NOW, PARIS)
+    assert orders.standing(order(), NOW, PARIS).current
+    assert orders.standing(order("on-hold"), NOW, PARIS).current
     for status in ("stopped", "completed", "cancelled", "draft", "entered-in-error", "unknown"):
-        assert not orders.order_current(order(status), NOW, PARIS)
+        assert not orders.standing(order(status), NOW, PARIS).current
     # an end date includes its day
-    assert orders.standing(order(end="2026-01-14"), NOW, PARIS) == orders.Standing(True)
+    assert orders.standing(order(end="2026-01-14"), NOW, PARIS) == orders.Standing(True, end="2026-01-14")
     # an end that passed while the HIS says active: still current, marked ended, to check
-    assert orders.standing(order(end="2026-01-13"), NOW, PARIS) == orders.Standing(True, ended="2026-01-13")
+    ended = orders.standing(order(end="2026-01-13"), NOW, PARIS)
+    assert ended == orders.Standing(True, ended="2026-01-13", end="2026-01-13")
     assert orders.standing(order(end="2026-01-14T09:00:00+01:00"), NOW, PARIS).ended
     # the dispense validity is not the end of treatment
     assert orders.standing(order(validity="2026-01-10"), NOW, PARIS) == orders.Standing(True)
     both = order(end="2026-01-13")
     both["dosageInstruction"].append({"timing": {"repeat": {"boundsPeriod": {"end": "2026-02-01"}}}})
-    assert orders.order_end(both, PARIS) == "2026-02-01" and orders.order_current(both, NOW, PARIS)
+    assert orders.order_end(both, PARIS) == "2026-02-01" and orders.standing(both, NOW, PARIS).current
     assert orders.standing(order("stopped"), NOW, PARIS).reason_text == "arrêtée"
     assert orders.standing(order(), NOW, PARIS, {"status": "finished"}).reason == orders.STAY_ENDED
 

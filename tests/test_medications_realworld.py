@@ -152,7 +152,7 @@ def _by_id(summary: chart.Summary) -> dict[str, chart.Medication]:
 def test_dispense_validity_never_ends_treatment(found: chart.Summary) -> None:
     order = _order("x", _named("X"), _times("08:00"),
                    dispenseRequest={"validityPeriod": {"end": "2026-01-12"}})
-    assert orders.order_end(order, PARIS) is None and orders.order_current(order, NOW, PARIS)
+    assert orders.order_end(order, PARIS) is None and orders.standing(order, NOW, PARIS).current
     apixaban = _by_id(found)["mr-apix"]
     assert apixaban.ended is None and [d.local for d in apixaban.due] == ["20:00", "08:00"]
 

@@ -81,51 +81,59 @@ def _codes(concept: Any) -> set[tuple[str, str]]:
             if isinstance(c.get("code"), str) and c["code"]}
 
 
-def _atc(concept: Any) -> list[str]:
-    return [code.upper() for system, code in _codes(concept) if "atc" in system.casefold()]
+@dataclass(frozen=True)
+class _Read:
+    """What the rules compare of an order, worked out once."""
+
+    order: Prescribed
+    codes: set[tuple[str, str]]
+    atc: list[str]
+    name: str  # folded
 
 
-def is_anticoagulant(order: Prescribed) -> bool:
-    atc = _atc(order.concept)
-    if atc:
+def _read(order: Prescribed) -> _Read:
+    found = _codes(order.concept)
+    return _Read(order, found, [code.upper() for system, code in found if "atc" in system.casefold()],
+                 folded(order.name))
+
+
+def _is_anticoagulant(read: _Read) -> bool:
+    if read.atc:
         return any(c.startswith(ANTICOAGULANT_ATC) and not c.startswith(NOT_ANTICOAGULANT_ATC)
-                   for c in atc)
-    name = folded(order.name)
-    return any(word in name for word in ANTICOAGULANT_NAMES)
+                   for c in read.atc)
+    return any(word in read.name for word in ANTICOAGULANT_NAMES)
 
 
-def is_paracetamol(order: Prescribed) -> bool:
-    atc = _atc(order.concept)
-    if atc:
-        return any(c.startswith(PARACETAMOL_ATC) for c in atc)
-    name = folded(order.name)
-    return any(word in name for word in PARACETAMOL_NAMES)
+def _is_paracetamol(read: _Read) -> bool:
+    if read.atc:
+        return any(c.startswith(PARACETAMOL_ATC) for c in read.atc)
+    return any(word in read.name for word in PARACETAMOL_NAMES)
 
 
 def hints(orders: list[Prescribed]) -> list[Hint]:
     """Every hint the current orders raise, duplicates first."""
-    found = _duplicates(orders)
-    anticoagulants = [o.name for o in orders if is_anticoagulant(o)]
+    reads = [_read(o) for o in orders]
+    found = _duplicates(reads)
+    anticoagulants = [r.order.name for r in reads if _is_anticoagulant(r)]
     if len(anticoagulants) >= 2:
         found.append(Hint(ANTICOAGULANTS, tuple(anticoagulants)))
-    paracetamol = [(o, daily_mg(o.dosages)) for o in orders if o.active and is_paracetamol(o)]
+    paracetamol = [(r.order, daily_mg(r.order.dosages)) for r in reads if r.order.active and _is_paracetamol(r)]
     total = sum(mg for _, mg in paracetamol)
     if total > PARACETAMOL_MAX_MG:
         found.append(Hint(PARACETAMOL, tuple(o.name for o, mg in paracetamol if mg), total))
     return found
 
 
-def _duplicates(orders: list[Prescribed]) -> list[Hint]:
-    groups: list[list[int]] = []
-    for number_, order in enumerate(orders):
+def _duplicates(reads: list[_Read]) -> list[Hint]:
+    groups: list[list[_Read]] = []
+    for read in reads:
         for group in groups:
-            other = orders[group[0]]
-            if _codes(order.concept) & _codes(other.concept) or folded(order.name) == folded(other.name):
-                group.append(number_)
+            if read.codes & group[0].codes or read.name == group[0].name:
+                group.append(read)
                 break
         else:
-            groups.append([number_])
-    return [Hint(DUPLICATE, tuple(orders[i].name for i in group)) for group in groups if len(group) > 1]
+            groups.append([read])
+    return [Hint(DUPLICATE, tuple(r.order.name for r in group)) for group in groups if len(group) > 1]
 
 
 # --- the 24-h amount -------------------------------------------------------------------------

@@ -42,6 +42,7 @@ class Standing:
     current: bool
     reason: str = ""  # why it is not current: a key of REASONS (or the status as sent)
     ended: str | None = None  # a current order's end that has passed, as the HIS wrote it
+    end: str | None = None  # a current order's end (order_end), passed or not
 
     @property
     def reason_text(self) -> str:
@@ -88,12 +89,7 @@ def standing(resource: dict, now: dt.datetime, zone: ZoneInfo,
         return Standing(False, STAY_ENDED)
     end = order_end(resource, zone)
     passed = end_instant(end, zone)
-    return Standing(True, ended=end if passed is not None and passed <= now else None)
-
-
-def order_current(resource: dict, now: dt.datetime, zone: ZoneInfo,
-                  encounter: dict | None = None) -> bool:
-    return standing(resource, now, zone, encounter).current
+    return Standing(True, ended=end if passed is not None and passed <= now else None, end=end)
 
 
 def _stamp(text: str | None, zone: ZoneInfo) -> float:

@@ -116,8 +116,7 @@ def _plan(reader: Reader, resource: dict, dosages: list[dict]) -> tuple[list[dt.
     """(doses due in the next PLAN_HOURS, doses due in the last OVERDUE_HOURS, whether a
     rhythm has no set times). As-needed doses are planned only when they have set times;
     nothing falls due before the order was written."""
-    ahead = (reader.now, reader.now + dt.timedelta(hours=PLAN_HOURS))
-    back = (reader.now - dt.timedelta(hours=OVERDUE_HOURS), reader.now)
+    span = (reader.now - dt.timedelta(hours=OVERDUE_HOURS), reader.now + dt.timedelta(hours=PLAN_HOURS))
     written = reader.when(resource.get("authoredOn"))
     due: list[dt.datetime] = []
     past: list[dt.datetime] = []
@@ -131,8 +130,11 @@ def _plan(reader: Reader, resource: dict, dosages: list[dict]) -> tuple[list[dt.
         if _as_needed(dosage) and not (repeat.get("timeOfDay") or repeat.get("when")
                                        or as_dict(timing).get("event")):
             continue
-        due += due_times(timing, *ahead, zone=reader.zone)
-        past += [w for w in due_times(timing, *back, zone=reader.zone) if written is None or w >= written]
+        for moment in due_times(timing, *span, zone=reader.zone):  # one expansion, split at now
+            if moment >= reader.now:
+                due.append(moment)
+            elif written is None or moment >= written:
+                past.append(moment)
     return due, past, unscheduled
 
 
@@ -178,7 +180,7 @@ def _text(value: object) -> str | None:
 def medications(reader: Reader, summary: Summary) -> None:
     administrations = reader.each("MedicationAdministration", lambda r: _administration(reader, r))
     administrations.sort(key=lambda a: a.instant or reader.now, reverse=True)
-    current: list[tuple[dict, Medication]] = []
+    current: list[tuple[object, list[dict], Medication]] = []  # (drug's concept, dosages, line)
     stopped: list[NotCurrent] = []
 
     def read(resource: dict) -> Medication | None:
@@ -201,10 +203,10 @@ def medications(reader: Reader, summary: Summary) -> None:
             id=as_text(resource.get("id")), drug=drug, dose=amount, route=route, frequency=often,
             as_needed=any(_as_needed(d) for d in dosages), as_needed_reason=", ".join(r for r in reasons if r),
             status=status, start=next((s for s in starts if s), None) or _text(resource.get("authoredOn")),
-            end=orders.order_end(resource, reader.tz), prescriber=reader.lookup.person(resource.get("requester")),
+            end=standing.end, prescriber=reader.lookup.person(resource.get("requester")),
             due=_due(reader, due), note=" ".join(n for n in notes if n), ended=standing.ended,
             overdue=_due(reader, _missed(past, given, upper)), unscheduled=unscheduled)
-        current.append((resource, medication))
+        current.append((drug_concept(reader, resource), dosages, medication))
         return medication
 
     meds = reader.each("MedicationRequest", read)
@@ -220,8 +222,8 @@ def medications(reader: Reader, summary: Summary) -> None:
     summary.medications = meds
     summary.administrations = administrations
     summary.not_current = sorted(stopped, key=lambda n: n.drug.casefold())
-    summary.hints = hints.hints([hints.Prescribed(m.drug, drug_concept(reader, r), orders.dosages(r),
-                                                  m.status == "active") for r, m in current])
+    summary.hints = hints.hints([hints.Prescribed(m.drug, concept, dosages, m.status == "active")
+                                 for concept, dosages, m in current])
 
 
 def _administration(reader: Reader, resource: dict) -> Administration | None:
