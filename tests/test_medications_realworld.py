@@ -118,6 +118,9 @@ def resources() -> list[dict]:
         _order("mr-lasi", _coded("C03CA01", "Lasilix 40 mg"), _times("18:00")),
         # three times a day, at times nobody set
         _order("mr-lact", _named("Lactulose 10 g"), {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}}),
+        # as needed at set times (a sliding scale): planned, never late
+        _order("mr-insu", _named("Insuline asparte"), _times("08:00", "12:00", "19:00"),
+               dosage={"asNeededCodeableConcept": {"text": "selon glycémie"}}),
         # the usual treatment
         _statement("ms-levo", "active", medicationCodeableConcept={"text": "Lévothyroxine 75 µg"},
                    effectivePeriod={"start": "2019-03-01"}, dosage=[{"text": "1 cp le matin à jeun"}],
@@ -200,6 +203,8 @@ def test_a_missed_dose_is_late_and_a_given_one_is_not(found: chart.Summary) -> N
     assert [d.local for d in meds["mr-furo"].overdue] == ["08:00"]
     assert [d.local for d in meds["mr-para"].overdue] == []  # 06:00 given at 06:10; 00:00 is 10 h back
     assert [(d.local, m.id) for d, m in found.late] == [("08:00", "mr-apix"), ("08:00", "mr-furo")]
+    insulin = meds["mr-insu"]
+    assert [d.local for d in insulin.due] == ["12:00", "19:00", "08:00"] and insulin.overdue == []
 
 
 def test_a_rhythm_without_set_times_is_to_be_set(found: chart.Summary) -> None:
@@ -257,7 +262,8 @@ def test_a_shift_sheet_holds_its_doses_and_every_late_one(found: chart.Summary) 
         plan = shifts.window(name, NOW, "Europe/Paris").plan(found)
         return [f"{d.when.strftime('%d %H:%M')} {m.id}{' late' if late else ''}" for d, m, late in plan]
 
-    assert sheet("matin") == ["14 08:00 mr-apix late", "14 08:00 mr-furo late", "14 12:00 mr-para"]
+    assert sheet("matin") == ["14 08:00 mr-apix late", "14 08:00 mr-furo late", "14 12:00 mr-insu",
+                              "14 12:00 mr-para"]
     assert sheet("nuit") == ["14 08:00 mr-apix late", "14 08:00 mr-furo late", "15 00:00 mr-para",
                              "15 06:00 mr-para"]
     assert len(sheet("jour")) == 2 + len(found.plan)

@@ -21,7 +21,7 @@ Orders on hold count for the first two (they may resume), not for the 24-h total
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .values import as_dict, as_list, as_text, codings, many, number, number_text
@@ -61,7 +61,6 @@ class Hint:
     kind: str  # DUPLICATE, ANTICOAGULANTS or PARACETAMOL
     drugs: tuple[str, ...]
     total_mg: float = 0.0  # PARACETAMOL: the 24-h total counted
-    max_mg: float = field(default=PARACETAMOL_MAX_MG)
 
     @property
     def total_text(self) -> str:

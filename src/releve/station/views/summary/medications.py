@@ -114,8 +114,8 @@ def _due(reader: Reader, moments: list[dt.datetime]) -> list[Due]:
 
 def _plan(reader: Reader, resource: dict, dosages: list[dict]) -> tuple[list[dt.datetime], list[dt.datetime], bool]:
     """(doses due in the next PLAN_HOURS, doses due in the last OVERDUE_HOURS, whether a
-    rhythm has no set times). As-needed doses are planned only when they have set times;
-    nothing falls due before the order was written."""
+    rhythm has no set times). As-needed doses are planned only when they have set times,
+    and are never late; nothing falls due before the order was written."""
     span = (reader.now - dt.timedelta(hours=OVERDUE_HOURS), reader.now + dt.timedelta(hours=PLAN_HOURS))
     written = reader.when(resource.get("authoredOn"))
     due: list[dt.datetime] = []
@@ -133,8 +133,8 @@ def _plan(reader: Reader, resource: dict, dosages: list[dict]) -> tuple[list[dt.
         for moment in due_times(timing, *span, zone=reader.zone):  # one expansion, split at now
             if moment >= reader.now:
                 due.append(moment)
-            elif written is None or moment >= written:
-                past.append(moment)
+            elif (written is None or moment >= written) and not _as_needed(dosage):
+                past.append(moment)  # an as-needed dose not given is not late: it was not needed
     return due, past, unscheduled
 
 
