@@ -358,3 +358,16 @@ def test_ward_mar_for_a_shift(nurse: httpx.Client) -> None:
     sheet = flat(nurse.get(f"/wards/{WARD}/print/mar.pdf?shift=apres-midi").content)
     assert "MOREAU Hélène" in sheet and "Du 14/01/2026 15:00 au 14/01/2026 23:00" in sheet
     assert "Traitement habituel" in sheet and "en retard" in sheet
+
+
+def test_every_medication_text_has_english() -> None:
+    from releve.station.i18n import english
+    from releve.station.web.base import TEMPLATES
+
+    texts: list[str] = []
+    for name in ("patient_medications.html", "mar.html", "patient.html", "ward.html"):
+        found = next(TEMPLATES.parent.rglob(name)).read_text()
+        texts += re.findall(r'_\("((?:[^"\\]|\\.)*)"[,)]', found)
+    texts += [*orders.REASONS.values(), *statements.STATUS_TEXT.values(),
+              *(label for label, _, _ in shifts.SHIFTS.values())]
+    assert [t for t in texts if t not in english()] == []
