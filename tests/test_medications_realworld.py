@@ -348,6 +348,7 @@ def test_printed_mar_for_a_shift_on_the_web_and_the_command_line(nurse: httpx.Cl
     morning = flat(out.read_bytes())
     assert "équipe du matin" in morning and "Du 14/01/2026 07:00 au 14/01/2026 15:00" in morning
     assert "en retard" in morning and "15/01" not in morning  # 07:00-15:00: nothing of tomorrow
+    assert "aucune prise pendant cette équipe" in morning  # Lasilix, due at 18:00
     wrong = run_releve("station", "print", "mar", "--patient", PID, "--shift", "soir", "--out", out,
                        "--station", web[1], check=False)
     assert wrong.returncode != 0 and b"no shift named 'soir'" in wrong.stderr + wrong.stdout

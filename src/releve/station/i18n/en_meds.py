@@ -13,6 +13,7 @@ EN = {
     "terminé le {when} — encore actif dans le DPI, à vérifier":
         "ended {when} — still active in the HIS, to check",
     "heure à définir": "time to set", "en retard": "late", "j{n}": "d{n}",
+    "aucune prise pendant cette équipe": "no dose during this shift",
     "{n} prescription(s) non en cours": "{n} order(s) not current",
     "fin prévue le {when}": "planned end {when}",
     "non imprimées ici, voir la station": "not printed here, see the station",
