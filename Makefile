@@ -4,8 +4,10 @@
 deps:
 	@bash scripts/bootstrap
 
+# `make demo DIR=folder PORT=8100`: another demo folder, another first station port;
+# without them, `releve demo`'s defaults (~/.local/state/releve/demo, port 8000).
 demo: deps
-	.venv/bin/releve demo
+	.venv/bin/releve demo $(if $(DIR),--dir '$(DIR)') $(if $(PORT),--port '$(PORT)')
 
 test: check
 	.venv/bin/python -m pytest -q
