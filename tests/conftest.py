@@ -110,7 +110,7 @@ def demo_hospital_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from releve.demo.hospital.generate import generate_to
 
     folder = tmp_path_factory.mktemp("hospital40")
-    generate_to(folder, seed=1, beds=40)
+    generate_to(folder, seed=1, beds=40, now=NOW[:10])  # a date alone: 06:00 that day
     return folder
 
 

@@ -546,7 +546,7 @@ def test_activity_changes_show_in_history(small):
 
 def test_activity_runner_pauses_and_stops(small):
     client, store = small
-    runner = ActivityRunner(Activity(store, random.Random(1)), interval=0.02).start()
+    runner = ActivityRunner(Activity(store, random.Random(1)), interval=0.02, speed=3000).start()
     wait_until("three steps of activity", lambda: runner.steps >= 3, 10, step=0.02)
     runner.pause()
     paused = client.get("/_history", params={"_summary": "count"}).json()["total"]

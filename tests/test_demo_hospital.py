@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from releve import clock
 from releve.demo.hospital.generate import DemoInputError, generate_to, iter_resources, parse_now
 from releve.errors import ReleveError
 
@@ -103,9 +104,10 @@ def test_bad_input_is_refused_clearly(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_now_defaults_to_six_in_paris():
+def test_now_defaults_to_the_clock_in_paris():
     default = parse_now(None)
-    assert (default.hour, default.minute, str(default.tzinfo)) == (6, 0, "Europe/Paris")
+    assert default == clock.now().replace(second=0, microsecond=0)
+    assert str(default.tzinfo) == "Europe/Paris"
     assert parse_now("2026-07-14").isoformat() == "2026-07-14T06:00:00+02:00"
     assert parse_now("2026-01-05T08:30").utcoffset() == timedelta(hours=1)
     assert parse_now(NOW_TEXT) == NOW

@@ -96,7 +96,7 @@ def demo_generate(
     patients: int | None = typer.Option(None, min=1, help="Patients in the MPI "
                                                           "(default: 100 per bed)"),
     now: str | None = typer.Option(None, help="The hospital's 'now', ISO 8601 "
-                                              "(default: today 06:00 Europe/Paris)"),
+                                              "(default: now, Europe/Paris)"),
 ) -> None:
     """Generate the demo hospital as FHIR R4 ndjson, one file per resource type."""
     from ..demo.hospital.generate import generate_to

@@ -1,61 +1,44 @@
 """`--activity`: the demo HIS keeps changing like a hospital does.
 
-Each step makes a few changes through the store's ordinary write path: admissions (a new
-inpatient Encounter, its bed Location marked occupied), transfers, discharges, new
-medication orders, administrations, results, corrections of a result, and now and then
-the deletion of a result entered in error. Given the same data and seed, the same
-changes (the clock aside). It works on any data: beds are the Locations whose
-physicalType is `bd`; without beds, stays simply have no bed.
+Each step makes the changes of a few minutes of the hospital's life through the store's
+ordinary write path, at the pace of RATES in each ward: admissions (a new inpatient
+Encounter, its bed Location marked occupied), transfers, discharges (which stop the
+stay's drug orders), new medication orders, administrations (by a nurse of the ward,
+ward_team.py), results, corrections of a result, and now and then the deletion of a
+result entered in error. Given the same data and seed, the same changes (the clock
+aside); the time written is the clock's (releve.clock, RELEVE_NOW when pinned). It
+works on any data: beds are the Locations whose physicalType is `bd`, wards those of
+type `wa` holding beds; without beds, stays simply have no bed and the hospital counts
+as one ward.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from rich.console import Console
 
+from ... import clock
+from .activity_catalog import ATC, BED_STATUS, DRUGS, LOINC, PHYSICAL, RESULTS, SNOMED, UCUM
 from .fhir import HisRequestError
 from .store import Store, Write
+from .ward_team import WardTeams
 
-ATC = "http://www.whocc.no/atc"
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-BED_STATUS = "http://terminology.hl7.org/CodeSystem/v2-0116"
-PHYSICAL = "http://terminology.hl7.org/CodeSystem/location-physical-type"
+log = logging.getLogger("releve.demo.his")
 
-# (text, ATC code, ATC display, route SNOMED code, route display, period in hours)
-DRUGS = [
-    ("paracétamol 1 g IV toutes les 6 h", "N02BE01", "paracetamol", "47625008", "voie IV", 6),
-    ("enoxaparine 4000 UI SC une fois par jour", "B01AB05", "enoxaparin", "34206005",
-     "voie sous-cutanée", 24),
-    ("amoxicilline 1 g per os toutes les 8 h", "J01CA04", "amoxicillin", "26643006",
-     "voie orale", 8),
-    ("furosémide 40 mg per os le matin", "C03CA01", "furosemide", "26643006", "voie orale", 24),
-    ("insuline asparte SC selon glycémie capillaire", "A10AB05", "insulin aspart", "34206005",
-     "voie sous-cutanée", 8),
-]
-# (LOINC code, display, category, UCUM unit, low, high, decimals)
-RESULTS = [
-    ("8867-4", "Fréquence cardiaque", "vital-signs", "/min", 55, 115, 0),
-    ("8310-5", "Température corporelle", "vital-signs", "Cel", 36.0, 39.5, 1),
-    ("59408-5", "Saturation en oxygène (SpO2)", "vital-signs", "%", 88, 100, 0),
-    ("9279-1", "Fréquence respiratoire", "vital-signs", "/min", 12, 26, 0),
-    ("2823-3", "Potassium sérique", "laboratory", "mmol/L", 3.1, 5.6, 1),
-    ("718-7", "Hémoglobine", "laboratory", "g/dL", 7.5, 16.5, 1),
-]
-ACTIONS = ["admission", "discharge", "transfer", "order", "administration", "result",
-           "correction", "deletion"]
-WEIGHTS = [2, 2, 1, 3, 4, 5, 1, 0.5]
+# The pace of one ward, in changes a minute: under three in all, most of them results
+# (vital signs, labs) and drugs given, a new order every few minutes, an admission and a
+# discharge every fifty minutes or so (docs/demo.md gives the table).
+RATES = {"result": 1.2, "administration": 1.0, "order": 0.3, "correction": 0.05,
+         "deletion": 0.02, "admission": 0.02, "discharge": 0.02, "transfer": 0.01}
 
 
 def now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return clock.now().isoformat(timespec="seconds")
 
 
 def ref(rtype: str, rid: str) -> dict[str, str]:
@@ -66,6 +49,24 @@ def kind(location: dict[str, Any]) -> str | None:
     """A Location's physicalType code: bd (bed), ro (room), wa (ward), si (site)..."""
     return next((c.get("code") for c in (location.get("physicalType") or {}).get("coding", [])),
                 None)
+
+
+def _stay_of(order: dict[str, Any]) -> str | None:
+    reference = str((order.get("encounter") or {}).get("reference", ""))
+    return reference.removeprefix("Encounter/") if reference.startswith("Encounter/") else None
+
+
+def stopped(order: dict[str, Any], when: str) -> dict[str, Any]:
+    """An order ended at `when`, as the generated hospital writes an ended one: status
+    completed, each dosage's timing bounded by `when`."""
+    order["status"] = "completed"
+    for dosage in order.setdefault("dosageInstruction", [{}]):
+        repeat = dosage.setdefault("timing", {}).setdefault("repeat", {})
+        bounds = repeat.setdefault("boundsPeriod", {})
+        if "start" not in bounds and order.get("authoredOn"):
+            bounds["start"] = order["authoredOn"]
+        bounds["end"] = when
+    return order
 
 
 class Activity:
@@ -80,8 +81,10 @@ class Activity:
         self.places: dict[str, dict[str, Any]] = {}  # Location id -> Location
         self.beds: set[str] = set()
         self.stays: dict[str, str | None] = {}  # in-progress Encounter id -> its bed
-        self.orders: list[str] = []
+        self.orders: dict[str, str | None] = {}  # active MedicationRequest id -> its stay
         self.results: list[str] = []
+        self.wards = 1  # wards holding beds: the pace is RATES in each
+        self.teams: WardTeams | None = None
         self._discover()
 
     def _discover(self) -> None:
@@ -97,11 +100,12 @@ class Activity:
             self.results = [rid for rid in self.results if conn.execute(
                 "SELECT 1 FROM current WHERE type = 'Observation' AND id = ? AND deleted = 0",
                 (rid,)).fetchone()]
-            self.orders = [rid for rid, order in self._matching(conn, "MedicationRequest",
-                                                                   b'"active"')
-                           if order.get("status") == "active"][:5000]
+            self.orders = dict([(rid, _stay_of(order)) for rid, order in self._matching(
+                conn, "MedicationRequest", b'"active"') if order.get("status") == "active"][:5000])
+            self.teams = WardTeams(conn)
         occupied = set(self.stays.values())
         self.free_beds = [bed for bed in beds if bed not in occupied]
+        self.wards = max(1, len({self._unit_of(bed) for bed in beds} - {None}))
 
     @staticmethod
     def _matching(conn: Any, rtype: str, needle: bytes = b"{") -> list[tuple[str, dict[str, Any]]]:
@@ -158,17 +162,28 @@ class Activity:
                                          "display": "Occupé" if code == "O" else "Libre"}
         return [Write("PUT", "Location", bed, location)]
 
-    def step(self) -> list[str]:
-        """A few changes, each one transaction; returns what was done."""
+    def step(self, minutes: float = 1.0) -> list[str]:
+        """The changes of `minutes` of the hospital's life, each one transaction; returns
+        what was done."""
         done = []
-        for _ in range(self.rng.randint(2, 5)):
-            action = self.rng.choices(ACTIONS, WEIGHTS)[0]
+        for action in self._draw(minutes):
             try:
                 done.append(getattr(self, action)() or self.result())
             except HisRequestError as exc:  # changed under us (deleted over REST...): look again
                 done.append(f"{action} skipped: {exc}")
                 self._discover()
         return done
+
+    def _draw(self, minutes: float) -> list[str]:
+        """The actions of `minutes` in every ward: each action's expected count, its
+        fraction drawn at random (so a short step often does nothing), in random order."""
+        actions = []
+        for action, rate in RATES.items():
+            expected = rate * self.wards * minutes
+            count = int(expected) + (self.rng.random() < expected - int(expected))
+            actions += [action] * count
+        self.rng.shuffle(actions)
+        return actions
 
     def admission(self) -> str | None:
         if not self.patients:
@@ -202,10 +217,16 @@ class Activity:
             "system": "http://terminology.hl7.org/CodeSystem/discharge-disposition",
             "code": "home", "display": "Home"}]}
         bed = self.stays.pop(stay)
-        self.store.write([Write("PUT", "Encounter", stay, encounter), *self._bed_write(bed, "U")])
+        orders = sorted(rid for rid, of in self.orders.items() if of == stay)
+        stops = [Write("PUT", "MedicationRequest", rid,
+                       stopped(self._get("MedicationRequest", rid), now_text())) for rid in orders]
+        self.store.write([Write("PUT", "Encounter", stay, encounter), *self._bed_write(bed, "U"),
+                          *stops])
+        for rid in orders:
+            del self.orders[rid]
         if bed:
             self.free_beds.append(bed)
-        return f"discharge Encounter/{stay}"
+        return f"discharge Encounter/{stay}" + (f", {len(orders)} orders stopped" if orders else "")
 
     def transfer(self) -> str | None:
         movable = sorted(s for s, b in self.stays.items() if b)
@@ -246,18 +267,19 @@ class Activity:
                                                       "display": display}], "text": text},
             "subject": ref("Patient", who[0]), "authoredOn": now_text(),
             "dosageInstruction": [{"text": text, "timing": {"repeat": {
+                "boundsPeriod": {"start": now_text()},
                 "frequency": 1, "period": hours, "periodUnit": "h"}},
                 "route": {"coding": [{"system": SNOMED, "code": route, "display": route_text}]}}]}
         if who[1]:
             order["encounter"] = ref("Encounter", who[1])
         self.store.write([Write("PUT", "MedicationRequest", rid, order)])
-        self.orders.append(rid)
+        self.orders[rid] = who[1]
         return f"order MedicationRequest/{rid}"
 
     def administration(self) -> str | None:
         if not self.orders:
             return None
-        order_id = self.rng.choice(self.orders)
+        order_id = self.rng.choice(sorted(self.orders))
         order = self._get("MedicationRequest", order_id)
         rid = self.new_id()
         given: dict[str, Any] = {
@@ -268,11 +290,20 @@ class Activity:
             "request": ref("MedicationRequest", order_id)}
         if "encounter" in order:
             given["context"] = order["encounter"]
+        performer = self._nurse(self.orders[order_id])
+        if performer:
+            given["performer"] = performer
         dosage = (order.get("dosageInstruction") or [{}])[0]
         if "text" in dosage:
             given["dosage"] = {"text": dosage["text"]}
         self.store.write([Write("PUT", "MedicationAdministration", rid, given)])
         return f"administration MedicationAdministration/{rid}"
+
+    def _nurse(self, stay: str | None) -> list[dict[str, Any]] | None:
+        """A nurse of the ward the stay is in (ward_team.py)."""
+        bed = self.stays.get(stay or "")
+        ward = self._unit_of(bed) if bed else None
+        return self.teams.performer(ward, self.rng) if self.teams else None
 
     def result(self) -> str:
         who = self._inpatient()
@@ -323,12 +354,14 @@ class Activity:
 
 
 class ActivityRunner:
-    """Runs `activity.step()` every `interval` seconds in a thread until stopped."""
+    """Runs `activity.step()` every `interval` seconds in a thread until stopped, each
+    step the changes of `interval` seconds of the hospital's life times `speed` (1: the
+    real pace of RATES; more for tests that cannot wait)."""
 
-    def __init__(self, activity: Activity, interval: float = 2.0, console: Console | None = None):
+    def __init__(self, activity: Activity, interval: float = 2.0, speed: float = 1.0):
         self.activity = activity
         self.interval = interval
-        self.console = console
+        self.speed = speed
         self.steps = 0
         self._stop = threading.Event()
         self._running = threading.Event()
@@ -360,9 +393,19 @@ class ActivityRunner:
                 if not self._running.is_set():
                     continue
                 try:
-                    self.activity.step()
+                    done = self.activity.step(self.interval * self.speed / 60)
                     self.steps += 1
                 except Exception as exc:  # keep the hospital going; say what went wrong
-                    if self.console is not None:
-                        self.console.print(f"[yellow]activity step failed:[/] {exc}",
-                                           highlight=False)
+                    log.warning("activity step failed: %s", exc)
+                else:
+                    if done:
+                        log.info("activity: %s", summary(done))
+
+
+def summary(done: list[str]) -> str:
+    """What a step did, counted by kind ("2 result, 1 administration"): no ids in the log."""
+    counts: dict[str, int] = {}
+    for line in done:
+        kind_of = line.split(" ", 1)[0]
+        counts[kind_of] = counts.get(kind_of, 0) + 1
+    return ", ".join(f"{n} {what}" for what, n in counts.items())

@@ -391,8 +391,7 @@ def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 
         populate(store, seed, beds, patients, list(load or []), console)
         app = create_app(store, token=token)
         if activity:
-            runner = ActivityRunner(Activity(store, random.Random(seed)), activity_interval,
-                                    console).start()
+            runner = ActivityRunner(Activity(store, random.Random(seed)), activity_interval).start()
             stack.callback(runner.stop)
         console.print(f"FHIR R4 server at http://{host}:{port}/ "
                       f"({'with' if activity else 'without'} activity; Ctrl-C to stop)",

@@ -109,11 +109,12 @@ class Hospital:
 
 
 def parse_now(text: str | None) -> datetime:
-    """The hospital's now: an ISO 8601 date or date-time (Paris time when no offset is
-    given); by default today at 06:00 in Paris, so the demo looks live."""
+    """The hospital's now: an ISO 8601 date (06:00 that day) or date-time (Paris time
+    when no offset is given); by default the clock's now (releve.clock: RELEVE_NOW when
+    pinned) to the minute, in Paris, so that the demo is live at any hour: what is done
+    is before it, what is planned after it, at 3 a.m. as at noon."""
     if text is None:
-        today = clock.today(b.PARIS)
-        return datetime.combine(today, time(6, 0), tzinfo=b.PARIS)
+        return clock.now_in(b.PARIS).replace(second=0, microsecond=0)
     try:
         if len(text.strip()) == 10:
             moment = datetime.combine(date.fromisoformat(text.strip()), time(6, 0))
@@ -158,7 +159,7 @@ def plan_hospital(seed: int, beds: int, patients: int | None,
     roles += _emergency_department(rng, site, beds, now_ts)
     roles += [Chemotherapy(p) for p in _draw(rng, PROTOCOLS, max(2, beds // 10))]
     roles += [Radiotherapy(c) for c in _draw(rng, COURSES, max(2, beds // 16))]
-    roles += [Surgery(op) for op in _operating_rooms(rng, site, today)]
+    roles += [Surgery(op) for op in _operating_rooms(rng, site, today, now_ts)]
     total = beds * PATIENTS_PER_BED if patients is None else patients
     if total < len(roles):
         raise DemoInputError(
@@ -190,8 +191,10 @@ def _emergency_department(rng: random.Random, site: Site, beds: int, now: int) -
     return roles
 
 
-def _operating_rooms(rng: random.Random, site: Site, today: date) -> list[tuple[str, tuple[str, str], int]]:
-    """Three working days of programme in every operating room, from today."""
+def _operating_rooms(rng: random.Random, site: Site, today: date,
+                     now: int) -> list[tuple[str, tuple[str, str], int]]:
+    """Three working days of programme in every operating room, from today: the
+    operations still to begin (those of today that began before now are not booked)."""
     available = [(key, weight) for key, weight in SCHEDULED_OPERATIONS
                  if PROCEDURES[key][2] in site.by_service]
     if not available:
@@ -213,7 +216,8 @@ def _operating_rooms(rng: random.Random, site: Site, today: date) -> list[tuple[
                 minutes = PROCEDURES[key][3]
                 if start + minutes * 60 > close:
                     break
-                cases.append((key, room, start))
+                if start > now:
+                    cases.append((key, room, start))
                 start += (minutes + 30) * 60
     return cases
 

@@ -59,7 +59,8 @@ def chemotherapy(chart: Chart, protocol: Protocol) -> None:
             "kind": "MedicationRequest",
             "code": {"coding": [b.coding(SNOMED, "367336001", "Chimiothérapie")],
                      "text": f"{protocol.code} - cure {k + 1}/{protocol.cycles}"},
-            "status": "completed" if k < done else "scheduled",
+            # a cycle given whose pump still runs at home (46 h for FOLFOX) is in progress
+            "status": "scheduled" if k >= done else "completed" if end <= chart.now else "in-progress",
             "scheduledPeriod": b.period(start, end),
             "location": b.ref(f"Location/{unit.id}", unit.name),
             "performer": [staff_ref(oncologist)],
@@ -125,6 +126,9 @@ def radiotherapy(chart: Chart, course: Course) -> None:
                   f"{course.title}, {b.fr_number(total)} Gy en {course.fractions} fractions")
     minute = rng.randrange(0, 36) * 15
     slot = f"{8 + minute // 60:02d}:{minute % 60:02d}"
+    if future[0] == chart.today and b.at(chart.today, slot) + 15 * 60 <= chart.now:
+        past.append(future.pop(0))  # today's session is over: delivered
+        done += 1
     activities = []
     for k, day in enumerate(past + future):
         start = b.at(day, slot)
@@ -141,14 +145,14 @@ def radiotherapy(chart: Chart, course: Course) -> None:
     last = b.at(past[-1], slot) + 15 * 60
     resource = chart.header("CarePlan", chart.new_id("cp"), min(chart.now, last + b.HOUR))
     resource.update({
-        "status": "active", "intent": "plan",
+        "status": "active" if future else "completed", "intent": "plan",
         "category": [b.text_concept("Radiothérapie")],
         "title": f"{course.title} : {b.fr_number(total)} Gy en {course.fractions} fractions "
                  f"de {b.fr_number(course.dose_gy)} Gy",
         "description": f"{done} fractions délivrées ({b.fr_number(done * course.dose_gy)} Gy), "
                        f"{course.fractions - done} prévues, sur {machine_name}.",
         "subject": chart.patient_ref,
-        "period": b.period(b.at(past[0], slot), b.at(future[-1], slot) + 15 * 60),
+        "period": b.period(b.at(past[0], slot), b.at((future or past)[-1], slot) + 15 * 60),
         "created": b.instant(board + b.DAY),
         "author": staff_ref(doctor),
         "addresses": [b.ref(f"Condition/{cancer}")],
