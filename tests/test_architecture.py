@@ -44,6 +44,7 @@ LEAVES = (
     "releve.collector",  # a garbage-collector pause around bulk work
     "releve.deletions",  # the mass-deletion rule capture and stations share
     "releve.serving",    # uvicorn with slow clients cut, for the vault's and the station's servers
+    "releve.logs",       # the one form of the long-running processes' log lines
     "releve",          # the package itself: its docstring and __version__
 )
 VAULT = ("releve.vault", "releve.vault.")

@@ -60,6 +60,7 @@ class Status:
     alerts: list[str] = field(default_factory=list)
     mode_reason: str = ""  # why this mode (capabilities.py)
     id_walk: dict[str, Any] = field(default_factory=dict)  # the last id walk (id_walk.py)
+    interval: float | None = None  # seconds between the loop's cycles (None: --once runs)
 
     @classmethod
     def load(cls, state_dir: Path) -> Status:

@@ -11,9 +11,10 @@ from rich.markup import escape
 
 from ..capture.writer import Written
 from ..vault.store import VaultError
-from .console import clear_errors, err, fail, out
+from .console import Say, clear_errors, fail, out
+from .status_exit import UNREADABLE_EXIT, conclude
 from .tokens import FHIR_PASSWORD, FHIR_PASSWORD_FILE, FHIR_TOKEN, FHIR_TOKEN_FILE, TOKEN_FILE, WRITER_TOKEN
-from .writing import describe, open_writer
+from .writing import described, open_writer
 
 capture_app = typer.Typer(help="Capture from the hospital's FHIR server into the vault.",
                           invoke_without_command=True)
@@ -51,6 +52,7 @@ def capture(
     """Copy what changed on the FHIR server into the vault, one segment per cycle."""
     if ctx.invoked_subcommand is not None:
         return
+    from ..capture.attention import Waits
     from ..capture.capabilities import MODES, ModeError
     from ..capture.cycles import Capture
     from ..capture.fhir_capture import CaptureError, Guard, Status
@@ -62,9 +64,11 @@ def capture(
         fail(f"missing {', '.join(missing)}", 2)
     if mode not in MODES:
         fail(f"--mode must be {', '.join(MODES[:-1])} or {MODES[-1]}", 2)
+    say = Say(None if once else "capture")
+    waits = Waits()
     with clear_errors():
         client = FhirClient(fhir, Auth(fhir_token, fhir_user, fhir_password), ca_cert,
-                            retry=Retry(attempts=retries))
+                            retry=Retry(attempts=retries), sleep=waits)
         writer = open_writer(vault, token, signing_key, state)
         state_dir = writer.state.dir
         status = Status.load(state_dir)
@@ -72,56 +76,63 @@ def capture(
             raise VaultError(f"{state_dir} holds the capture of {status.fhir}; give each FHIR "
                              "server its own --state")
         status.fhir = client.base
+        status.interval = None if once else interval
         cycles = Capture(client, writer, status, mode, Guard(max_delete_share), deletion_walk_every)
         try:
             while True:
                 try:
-                    report_cycle(status, cycles.cycle())
+                    report_cycle(status, cycles.cycle(), say)
                 except ModeError as exc:
                     fail(f"capture cannot start: {escape(str(exc))}", 2)
                 except CaptureError as exc:
-                    err.print(f"[bold red]capture failed:[/] {escape(str(exc))}", highlight=False)
+                    say.problem("capture failed", str(exc))
                     if status.last_cycle.get("suspect"):
-                        err.print(f"[bold red]ALERT:[/] segment {status.last_cycle.get('segment')} "
-                                  f"marked suspect: {escape(status.last_cycle['suspect'])}",
-                                  highlight=False)
+                        say.problem("ALERT", f"segment {status.last_cycle.get('segment')} "
+                                             f"marked suspect: {status.last_cycle['suspect']}")
                     if once:
                         raise typer.Exit(1) from None
                 finally:
+                    waits.note(status)
                     status.save(state_dir)
                 if once:
                     break
                 time.sleep(interval)
         except KeyboardInterrupt:
-            err.print("capture stopped")
+            say.note("capture stopped")
         finally:
             writer.close()
             client.close()
 
 
-def report_cycle(status, written: list[Written]) -> None:
+def report_cycle(status, written: list[Written], say: Say) -> None:
     cycle, walk = status.last_cycle, status.id_walk
     alerts = [(cycle.get("segment"), cycle.get("suspect"))]
     if any(segment.seq == walk.get("segment") for segment in written):
         alerts.append((walk["segment"], walk.get("suspect") and f"id walk: {walk['suspect']}"))
     for seq, suspect in alerts:
         if suspect:
-            err.print(f"[bold red]ALERT:[/] segment {seq} marked suspect: {escape(suspect)}",
-                      highlight=False)
+            say.problem("ALERT", f"segment {seq} marked suspect: {suspect}")
     if not written:
-        out.print(f"cycle {status.cycles}: {cycle['seen']} versions seen, nothing changed")
+        say.info(f"cycle {status.cycles}: {cycle['seen']} versions seen, nothing changed")
     for segment in written:
-        describe(segment)
+        say.info(described(segment))
 
 
 @capture_app.command("status")
-def capture_status(state: Path = typer.Option(..., help="Capture state folder")) -> None:
-    """The last cycle, lag, counts, errors and alerts of a capture."""
+def capture_status(state: Path = typer.Option(..., help="Capture state folder"),
+                   interval: float | None = typer.Option(
+                       None, min=1.0, help="Seconds between cycles, to judge the lag "
+                                           "(default: the running loop's, else 30)")) -> None:
+    """The last cycle, lag, counts, errors and alerts of a capture. Exit status 0 when
+    all is well, 1 when something needs attention (each reason printed), 2 when the
+    state cannot be read."""
+    from ..capture.attention import concerns, seconds_since
     from ..capture.fhir_capture import Status
 
     if not (state / "capture.json").exists():
-        fail(f"no capture has run with state {state}")
-    status = Status.load(state)
+        fail(f"no capture has run with state {state}", UNREADABLE_EXIT)
+    with clear_errors(ValueError, OSError, TypeError, code=UNREADABLE_EXIT):
+        status = Status.load(state)
     cycle = status.last_cycle
     out.print(f"FHIR server: {status.fhir} ({status.mode}), {status.cycles} cycles", highlight=False)
     if status.mode_reason:
@@ -134,13 +145,14 @@ def capture_status(state: Path = typer.Option(..., help="Capture state folder"))
                   f"{cycle.get('seen', 0)} seen, {cycle.get('puts', 0)} put, "
                   f"{cycle.get('deletes', 0)} deleted, segment {cycle.get('segment')}",
                   highlight=False)
-        lag = _lag(cycle.get("started"))
+        lag = seconds_since(cycle.get("started"))
         if lag is not None:
             out.print(f"lag: {lag:.0f} s since the last cycle started")
     for alert in status.alerts[-5:]:
         out.print(f"[bold red]alert:[/] {escape(alert)}", highlight=False)
     for error in status.errors[-5:]:
         out.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
+    conclude(concerns(status, interval))
 
 
 def _print_id_walk(walk: dict) -> None:
@@ -158,11 +170,3 @@ def _print_id_walk(walk: dict) -> None:
         out.print(f"deletions: id walk of {walk.get('started')}, {walk.get('listed')} ids "
                   f"listed ({walk.get('asked')}), {walk.get('deletes')} deleted{refused}",
                   highlight=False)
-
-
-def _lag(started: str | None) -> float | None:
-    import datetime as dt
-
-    if not started:
-        return None
-    return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(started)).total_seconds()

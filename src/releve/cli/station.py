@@ -4,7 +4,7 @@
                       --token-file F] [--name NAME]
   releve station sync --station DIR --vault VAULT|URL [--token-file F] [--identity FILE]
                       [--interval S]
-  releve station status --station DIR
+  releve station status --station DIR      (exit 0 ok, 1 needs attention, 2 unreadable)
   releve station accept --station DIR --segment N
   releve station serve --station DIR [--host H] [--port P] [--allowed-host NAME]
                        [--tls-cert PEM --tls-key PEM] [--head-timeout S]
@@ -18,22 +18,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import sqlite3
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
 from .. import clock
+from ..station.attention import concerns
 from ..station.index.connection import reader
+from ..station.index.errors import StationIndexError
 from ..station.index.generations import current_generation
-from ..station.index.head import read_head
+from ..station.index.head import Head, read_head
 from ..station.sync import Settings, Status, SyncError, accept_segment, init_station, open_source, sync_once
 from ..station.sync_loop import sync_forever
-from ..station.views.status import passed_segments, totals
-from .console import clear_errors, err, fail, out
+from ..station.views.status import Totals, passed_segments, totals
+from .console import Say, clear_errors, err, fail, out
 from .limits import BODY_TIMEOUT, HEAD_TIMEOUT, MAX_CONNECTIONS
 from .station_print import print_app
 from .station_users import audit_command, os_login, record_admin, user_app
+from .status_exit import UNREADABLE_EXIT, conclude
 from .tls import TLS_CERT, TLS_KEY, check_tls
 from .tokens import READER_TOKEN, TOKEN_FILE
 
@@ -87,75 +92,74 @@ def sync(station: Path = STATION,
     applied and the station keeps its last good state."""
     with clear_errors():
         source = open_source(vault, token)
+    say = Say(None if interval is None else "station.sync")
     try:
         if interval is not None:
-            sync_forever(station, source, interval, _report, _complain, identity)
+            sync_forever(station, source, interval, functools.partial(_report, say=say),
+                         functools.partial(_complain, say=say), identity)
         try:
             outcome = sync_once(station, source, identity)
         except SyncError as exc:
-            _complain(str(exc), None)
+            _complain(str(exc), None, say)
             raise typer.Exit(1) from None
-        _report(outcome)
+        _report(outcome, say)
         state = Status.load(station)
         if state.held and not state.accepted:  # a run from cron or a timer must not look fine
             if outcome.held is None:  # held by an earlier sync: said again, not fetched again
-                err.print(f"[bold red]ALERT:[/] segment {state.held['seq']} is still held, not "
-                          "applied; see `releve station status`", highlight=False)
+                say.problem("ALERT", f"segment {state.held['seq']} is still held, not "
+                                     "applied; see `releve station status`")
             raise typer.Exit(HELD_EXIT)
     except KeyboardInterrupt:
-        err.print("sync stopped")
+        say.note("sync stopped")
 
 
-def _complain(reason: str, retry: float | None) -> None:
+def _complain(reason: str, retry: float | None, say: Say) -> None:
     again = f"; next try in {retry:.0f} s" if retry is not None else ""
-    err.print(f"[bold red]sync failed:[/] {escape(reason)} — the station keeps serving its "
-              f"last good state{again}", highlight=False)
+    say.problem("sync failed", f"{reason} — the station keeps serving its last good state{again}")
 
 
-def _report(outcome) -> None:
+def _report(outcome, say: Say) -> None:
     if outcome.rebuilt is not None:
-        err.print(f"the index could not be used ({escape(outcome.rebuilt)}): "
-                  + ("a new one was built from the vault's latest checkpoint" if outcome.applied
-                     else "the vault holds nothing to build a new one from yet"), highlight=False)
+        say.note(f"the index could not be used ({outcome.rebuilt}): "
+                 + ("a new one was built from the vault's latest checkpoint" if outcome.applied
+                    else "the vault holds nothing to build a new one from yet"))
     for seq in outcome.skipped:
-        err.print(f"[bold red]ALERT:[/] segment {seq} is marked suspect by the capture; its "
-                  "content was not adopted", highlight=False)
+        say.problem("ALERT", f"segment {seq} is marked suspect by the capture; its content "
+                             "was not adopted")
     if outcome.passed:
-        err.print(f"[bold red]ALERT:[/] checkpoint {escape(outcome.passed)}", highlight=False)
+        say.problem("ALERT", f"checkpoint {outcome.passed}")
     if outcome.held is not None:
-        err.print(f"[bold red]ALERT:[/] segment {outcome.held} is held, not applied: it would "
-                  "remove too much; see `releve station status`, and accept it with "
-                  f"`releve station accept --segment {outcome.held}` if it is right",
-                  highlight=False)
+        say.problem("ALERT", f"segment {outcome.held} is held, not applied: it would remove "
+                             "too much; see `releve station status`, and accept it with "
+                             f"`releve station accept --segment {outcome.held}` if it is right")
     if outcome.applied:
-        out.print(f"applied segments {outcome.applied[0]}–{outcome.applied[-1]} "
-                  f"({outcome.records} records)", highlight=False)
+        say.info(f"applied segments {outcome.applied[0]}–{outcome.applied[-1]} "
+                 f"({outcome.records} records)")
     elif not outcome.skipped and outcome.held is None:
-        out.print("up to date")
+        say.info("up to date")
 
 
 @station_app.command("status")
 def status(station: Path = STATION) -> None:
-    """State time, last sync, segments behind, errors."""
-    with clear_errors():
+    """State time, last sync, segments behind, errors. Exit status 0 when all is well, 1
+    when something needs attention (each reason printed), 2 when the station cannot be
+    read."""
+    with clear_errors(ValueError, OSError, TypeError, code=UNREADABLE_EXIT):
         settings = Settings.load(station)
         state = Status.load(station)
-        conn = reader(station)
+    head, counted, passed, index_problem = _index(station)
     out.print(f"station {escape(settings.name)!r}", highlight=False)
-    if conn is None:
+    if head is None and index_problem is None:
         out.print("[yellow]no data yet[/]: run `releve station sync`")
-    else:
-        head, counted = read_head(conn), totals(conn)
-        seq = head.seq
+    if head is not None and counted is not None:
         out.print(f"data as of {head.state_time or 'never'} "
                   f"({_age(head.state_time)}), segment {head.state_seq}; "
                   f"{counted.patients} patients, {counted.resources} resources", highlight=False)
-        behind = (state.vault_seq or seq) - seq
-        out.print(f"chain head: segment {seq}; vault at {state.vault_seq}: "
+        behind = (state.vault_seq or head.seq) - head.seq
+        out.print(f"chain head: segment {head.seq}; vault at {state.vault_seq}: "
                   f"{behind} segment(s) behind", highlight=False)
-        for seq, outcome, reason in passed_segments(conn):
+        for seq, outcome, reason in passed:
             out.print(f"history: segment {seq} {outcome}: {escape(reason)}", highlight=False)
-        conn.close()
     out.print(f"last sync attempt {state.last_attempt or 'never'}, last success "
               f"{state.last_success or 'never'}", highlight=False)
     for skipped in state.skipped[-5:]:
@@ -169,8 +173,22 @@ def status(station: Path = STATION) -> None:
         out.print(f"[bold]downtime declared since {settings.downtime.get('since')}[/]", highlight=False)
     if state.error:
         out.print(f"[bold red]last sync failed:[/] {escape(state.error)}", highlight=False)
-    if state.error or (state.held and not state.accepted):
-        raise typer.Exit(1)
+    conclude(concerns(settings, state, head, index_problem))
+
+
+def _index(station: Path) -> tuple[Head | None, Totals | None, list, str | None]:
+    """The index's head, counts and latest passed segments (None before the first
+    sync), or why the index cannot be read."""
+    try:
+        conn = reader(station)
+        if conn is None:
+            return None, None, [], None
+        try:
+            return read_head(conn), totals(conn), passed_segments(conn), None
+        finally:
+            conn.close()
+    except (StationIndexError, sqlite3.Error) as exc:
+        return None, None, [], str(exc)
 
 
 def _print_blocked(state: Status) -> None:
@@ -231,8 +249,6 @@ def serve(station: Path = STATION,
         if current_generation(station) is None:
             err.print("[yellow]warning:[/] this station holds no data yet; pages will say so "
                       "until the first sync", highlight=False)
-        scheme = "https" if tls_cert else "http"
-        out.print(f"station web app on {scheme}://{host}:{port}/", highlight=False)
         serve_app(station, host, port, Limits(head_timeout, body_timeout, max_connections),
                   extra_hosts=allowed_host, tls_cert=tls_cert, tls_key=tls_key)
 

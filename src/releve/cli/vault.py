@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
+from .. import logs
 from ..vault import keys as vault_keys
 from ..vault.chain import BrokenSegment
 from ..vault.segment import open_plaintext
@@ -121,10 +123,12 @@ def vault_serve(
     with clear_errors():
         application = create_app(LocalVault(vault), writer_token, reader_token,
                                  UploadLimits(max_uploads, upload_idle))
-    err.print(f"vault served on {'https' if tls_cert else 'http'}://{host}:{port}/v1 (append-only)")
+    logs.configure()
+    logging.getLogger("releve.vault.server").info(
+        "vault served on %s://%s:%s/v1 (append-only)", "https" if tls_cert else "http", host, port)
     limits = Limits(head_timeout, body_timeout, max_connections)
-    uvicorn.Server(server_config(application, host, port, limits, log_level="warning",
-                                 access_log=False, ssl_certfile=str(tls_cert) if tls_cert else None,
+    uvicorn.Server(server_config(application, host, port, limits, **logs.uvicorn_options(),
+                                 ssl_certfile=str(tls_cert) if tls_cert else None,
                                  ssl_keyfile=str(tls_key) if tls_key else None)).run()
 
 

@@ -31,6 +31,10 @@ def default_state_dir(vault_id: str) -> Path:
     return Path(base) / "releve" / "writer" / vault_id
 
 
+def described(written: Written) -> str:
+    return (f"segment {written.seq} ({written.kind}): {written.puts} put, {written.deletes} "
+            f"deleted, {written.size} bytes, sha256 {written.sha256[:16]}")
+
+
 def describe(written: Written) -> None:
-    out.print(f"segment {written.seq} ({written.kind}): {written.puts} put, {written.deletes} "
-              f"deleted, {written.size} bytes, sha256 {written.sha256[:16]}", highlight=False)
+    out.print(described(written), highlight=False)

@@ -3,6 +3,7 @@ database; a database already filled the same way is served as it is."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from rich.console import Console
 from ...fhir.exact import loads_exact
 from .fhir import ID_RE, RESOURCE_TYPES, HisError, HisRequestError
 from .store import Store, Write
+
+log = logging.getLogger("releve.demo.his")
 
 
 def load_files(store: Store, paths: list[Path]) -> int:
@@ -61,7 +64,8 @@ def _file_items(tasks: Iterator[Any]) -> Iterator[dict[str, Any] | Write]:
 def populate(store: Store, seed: int, beds: int, patients: int | None, load: list[Path],
              console: Console) -> None:
     """Fill an empty store (the generated hospital, or `load`); a store already filled
-    the same way is served as it is."""
+    the same way is served as it is. `console` shows the loading's progress on a
+    terminal; what was done is logged."""
     if load:
         source: dict[str, Any] = {"load": [str(p.resolve()) for p in load]}
         what = "the files " + ", ".join(map(str, load))
@@ -72,7 +76,7 @@ def populate(store: Store, seed: int, beds: int, patients: int | None, load: lis
     wanted = orjson.dumps(source).decode()
     existing = store.setting("source")
     if existing == wanted:
-        console.print(f"serving {store.path} as it is ({sum(store.counts().values())} resources)")
+        log.info("serving %s as it is (%s resources)", store.path, sum(store.counts().values()))
         return
     if existing is not None:
         raise HisError(f"{store.path} already holds other data ({existing}); give another --db "
@@ -97,4 +101,4 @@ def populate(store: Store, seed: int, beds: int, patients: int | None, load: lis
         except HisRequestError as exc:
             raise HisError(f"cannot load {what}: {exc}") from None
     store.set_setting("source", wanted)
-    console.print(f"{count} resources loaded from {what} in {time.monotonic() - started:.1f} s")
+    log.info("%s resources loaded from %s in %.1f s", count, what, time.monotonic() - started)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hmac
+import logging
 import random
 import signal
 import tempfile
@@ -49,6 +50,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from ... import logs
 from .bulk import Exports, kickoff_params
 from .bundle import process_bundle
 from .fhir import (
@@ -66,6 +68,8 @@ from .fhir import (
 )
 from .load import populate
 from .store import Page, Store, Version, Write
+
+log = logging.getLogger("releve.demo.his")
 
 FHIR_JSON = "application/fhir+json"
 DEFAULT_COUNT, MAX_COUNT = 100, 5000
@@ -379,6 +383,7 @@ def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 
     from .activity import Activity, ActivityRunner
 
     console = console or Console(stderr=True)
+    logs.configure()
     with contextlib.ExitStack() as stack:
         if db is None:
             db = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="releve-his-"))) / "his.db"
@@ -393,12 +398,11 @@ def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 
         if activity:
             runner = ActivityRunner(Activity(store, random.Random(seed)), activity_interval).start()
             stack.callback(runner.stop)
-        console.print(f"FHIR R4 server at http://{host}:{port}/ "
-                      f"({'with' if activity else 'without'} activity; Ctrl-C to stop)",
-                      highlight=False)
+        log.info("FHIR R4 server at http://%s:%s/ (%s activity; Ctrl-C to stop)", host, port,
+                 "with" if activity else "without")
         with _stopped_cleanly():
-            uvicorn.run(app, host=host, port=port, log_level="warning")
-        console.print("demo HIS stopped")
+            uvicorn.run(app, host=host, port=port, **logs.uvicorn_options())
+        log.info("demo HIS stopped")
 
 
 @contextlib.contextmanager

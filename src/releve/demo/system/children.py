@@ -13,6 +13,7 @@ demo.
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -55,7 +56,8 @@ class Children:
         """Start a component; its stdout and stderr go to `log` (appended)."""
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as handle:
-            handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} start {name}\n".encode())
+            started = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+            handle.write(f"--- {started} start {name}\n".encode())
             handle.flush()
             process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,

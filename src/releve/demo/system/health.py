@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 import orjson
 
+from ...capture.attention import stale_after
 from ...capture.fhir_capture import Status as CaptureStatus
 from ...station.index.connection import reader
 from ...station.index.head import read_head
@@ -107,7 +108,7 @@ def capture_line(place: Place, run: Run | None) -> Line:
         return Line("capture", DOWN, f"not running; {summary}")
     if not cycle.get("ok"):
         return Line("capture", ALERT, f"{summary}; error: {cycle.get('error')}")
-    if lag > 3 * capturing.capture_interval + 60:
+    if lag > stale_after(capturing.capture_interval):
         return Line("capture", ALERT, f"{summary}; no cycle for {lag:.0f} s")
     return Line("capture", OK, summary)
 

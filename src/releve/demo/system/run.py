@@ -20,6 +20,7 @@ flagging it.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import signal
 import socket
@@ -33,6 +34,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
+from ... import logs
 from ...errors import ReleveError
 from ...station.local.accounts import Accounts
 from ...station.local.audit import Audit
@@ -43,6 +45,8 @@ from .children import Children, releve
 from .health import alive
 from .place import ACCOUNTS, PASSWORD, SIGNER, WARDS, DemoError, Place, Run, Settings
 from .ward_staff import attach_ward_staff
+
+log = logging.getLogger("releve.demo")
 
 HIS_PORT, VAULT_PORT = 8800, 8700
 STARTUP_SECONDS = 300.0  # a large --beds takes minutes to generate and load
@@ -216,16 +220,15 @@ class Demo:
             if self.unattached:
                 self._attach_ward_staff()
             for child in self.children.ended():
-                self.console.print(f"[bold red]{child.name} stopped[/] (exit "
-                                   f"{child.process.returncode}); see {escape(str(child.log))}",
-                                   highlight=False)
+                log.error("%s stopped (exit %s); see %s", child.name, child.process.returncode,
+                          child.log)
 
     def stop(self) -> None:
         killed = self.children.stop()
         self.place.run_file.unlink(missing_ok=True)
         if killed:
-            self.console.print(f"[yellow]killed after the grace period:[/] {', '.join(killed)}")
-        self.console.print("demo stopped: every component has ended")
+            log.warning("killed after the grace period: %s", ", ".join(killed))
+        log.info("demo stopped: every component has ended")
 
     def banner(self) -> None:
         out = self.console
@@ -254,7 +257,9 @@ class Demo:
 
 def run(directory: Path | None, web_port: int, beds: int, patients: int | None,
         capture_interval: float, sync_interval: float, console: Console) -> None:
-    """`releve demo`: prepare (first time), start everything, run until Ctrl-C/SIGTERM."""
+    """`releve demo`: prepare (first time), start everything, run until Ctrl-C/SIGTERM.
+    What happens is logged (logs.py); the banner, on `console`, is for the eyes."""
+    logs.configure()
     place = Place(directory)
     running = place.load_run() if place.is_demo() else None
     if running is not None and alive(running.pid):
@@ -269,14 +274,14 @@ def run(directory: Path | None, web_port: int, beds: int, patients: int | None,
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         first = "" if place.his_db.exists() else " (the first start generates the hospital)"
-        console.print(f"starting the demo in {escape(str(place.root))}{first}...", highlight=False)
+        log.info("starting the demo in %s%s...", place.root, first)
         demo.start()
         demo.banner()
         demo.watch()
     except KeyboardInterrupt:
         pass
     finally:
-        console.print("stopping...")
+        log.info("stopping...")
         demo.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -34,7 +34,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
-from ... import clock, serving
+from ... import clock, logs, serving
 from ...serving import Limits
 from . import access, pages, patient, printouts
 from .base import STATIC, Station, render
@@ -192,25 +192,16 @@ def where(exc: BaseException) -> str:
 def server_config(station_dir: Path, host: str = "127.0.0.1", port: int = 8000,
                   limits: Limits = serving.DEFAULT, *, extra_hosts: Iterable[str] = (),
                   tls_cert: Path | None = None, tls_key: Path | None = None) -> uvicorn.Config:
-    """uvicorn as the station runs it: no access log (URLs carry names), warnings only;
+    """uvicorn as the station runs it: no access log (URLs carry names), warnings only,
+    in the form of Relève's logs (logs.py);
     slow clients cut and connections capped by `limits` (releve/serving.py); HTTPS when
     given a certificate and its key; answering to the names of
     guard.allowed_hosts(host, extra_hosts)."""
     app = create_app(Path(station_dir), allowed_hosts(host, extra_hosts))
-    return serving.server_config(app, host, port, limits, access_log=False, log_level="warning",
+    return serving.server_config(app, host, port, limits, **logs.uvicorn_options(),
                                  server_header=False, proxy_headers=False,
                                  ssl_certfile=str(tls_cert) if tls_cert else None,
                                  ssl_keyfile=str(tls_key) if tls_key else None)
-
-
-def setup_logging() -> None:
-    """The app's request lines on stderr (uvicorn only configures its own loggers)."""
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
 
 
 def serve(station_dir: Path, host: str = "127.0.0.1", port: int = 8000,
@@ -219,5 +210,6 @@ def serve(station_dir: Path, host: str = "127.0.0.1", port: int = 8000,
     """Run the station's web app until Ctrl-C."""
     config = server_config(station_dir, host, port, limits, extra_hosts=extra_hosts,
                            tls_cert=tls_cert, tls_key=tls_key)
-    setup_logging()
+    logs.configure()
+    log.info("station web app on %s", f"{'https' if tls_cert else 'http'}://{host}:{port}/")
     uvicorn.Server(config).run()

@@ -1,0 +1,77 @@
+"""What in a capture's state needs someone to look: `releve capture status` prints these
+reasons and exits 1, `releve demo status` raises its alert on the same age rule.
+
+A capture needs attention when its last cycle failed, when that cycle wrote a segment
+marked suspect (the stations hold their last safe copy), when no cycle has started for
+STALE_CYCLES intervals and a minute (the vault's data is getting old), when a cycle
+took longer than the interval (the capture falls behind the HIS), and when the FHIR
+server made it wait longer than the interval (Retry-After, or backoff after errors).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from .. import clock
+from .fhir_capture import Status
+
+STALE_CYCLES = 3
+GRACE_SECONDS = 60.0
+DEFAULT_INTERVAL = 30.0  # `releve capture --interval`'s default
+
+
+def stale_after(interval: float) -> float:
+    """Seconds without a new cycle after which the capture is said to be stuck."""
+    return STALE_CYCLES * interval + GRACE_SECONDS
+
+
+def concerns(status: Status, interval: float | None = None) -> list[str]:
+    """Each reason this capture needs attention, in words; empty when all is well.
+    `interval`: the seconds between cycles (default: what the running loop recorded)."""
+    cycle = status.last_cycle
+    if not cycle:
+        return ["no cycle has run yet"]
+    interval = interval or status.interval or DEFAULT_INTERVAL
+    reasons = []
+    if not cycle.get("ok"):
+        reasons.append(f"the last cycle failed: {cycle.get('error')}")
+    if cycle.get("suspect"):
+        reasons.append(f"segment {cycle.get('segment')} is marked suspect: {cycle['suspect']}")
+    age = seconds_since(cycle.get("started"))
+    if age is not None and age > stale_after(interval):
+        reasons.append(f"no cycle for {age:.0f} s (one every {interval:g} s expected)")
+    if cycle.get("seconds", 0) > interval:
+        reasons.append(f"the last cycle took {cycle['seconds']:.0f} s, longer than the "
+                       f"interval ({interval:g} s): the capture falls behind")
+    if cycle.get("longest_wait", 0) > interval:
+        reasons.append(f"the FHIR server made the capture wait {cycle['longest_wait']:.0f} s, "
+                       f"longer than the interval ({interval:g} s)")
+    return reasons
+
+
+def seconds_since(instant: str | None) -> float | None:
+    if not instant:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (clock.now() - when).total_seconds()
+
+
+class Waits:
+    """The FHIR client's sleep (its pauses before a retry), noting the longest pause of
+    the current cycle for the status."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+
+    def __call__(self, seconds: float) -> None:
+        self.longest = max(self.longest, seconds)
+        time.sleep(seconds)
+
+    def note(self, status: Status) -> None:
+        """Record the cycle's longest pause in the status, and start the next cycle's count."""
+        status.last_cycle["longest_wait"] = round(self.longest, 1)
+        self.longest = 0.0
