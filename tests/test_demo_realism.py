@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -18,9 +19,11 @@ from releve.demo.his.activity import RATES, Activity
 from releve.demo.his.load import load_files
 from releve.demo.his.store import Store
 from releve.demo.hospital.generate import iter_resources, parse_now
+from releve.fhir.clinical.orders import standing
 
 DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 PLANNED_ACTIVITY = ("scheduled", "not-started")
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def instants(value: object, path: str = "") -> Iterator[tuple[str, datetime]]:
@@ -167,12 +170,14 @@ def test_administrations_name_a_nurse_of_the_stays_ward(two_wards):
 def test_a_discharge_stops_the_stays_orders(two_wards):
     activity = Activity(two_wards, random.Random(3))
     activity.stays = {"s1": activity.stays["s1"]}  # the stay this discharge ends
+    assert standing(_read(two_wards, "MedicationRequest", "m1"), clock.now(), PARIS).current
     assert activity.discharge() == "discharge Encounter/s1, 1 orders stopped"
     ended = _read(two_wards, "Encounter", "s1")["period"]["end"]
     order = _read(two_wards, "MedicationRequest", "m1")
     assert order["status"] == "completed"
     assert order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] == {
         "start": "2026-01-13T09:00:00+01:00", "end": ended}
+    assert not standing(order, clock.now(), PARIS).current  # the station's rule: not current
     assert _read(two_wards, "MedicationRequest", "m2")["status"] == "active"  # another stay's
     assert "m1" not in activity.orders
     for _ in range(20):  # and nobody gives that drug any more

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -24,6 +25,7 @@ from releve.station.sync import Status as SyncStatus
 from releve.station.views import census as census_q
 from releve.station.views import formats
 from releve.vault.store import LocalVault
+from test_logs import STAMPED
 from test_station_browser import CHROMIUM, CHROMIUM_ARGS
 
 from conftest import RELEVE, run_releve
@@ -222,13 +224,17 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
         assert b"OK" in verified.stdout and f"suspect: {suspect}".encode() in verified.stdout
 
         logs = "".join(p.read_text(errors="replace") for p in (folder / "logs").glob("*.log"))
+        unstamped = [line for line in logs.splitlines()  # each component's log lines are timed
+                     if line.strip() and not line.startswith("--- ") and not STAMPED.match(line)]
+        assert unstamped == [], unstamped[:5]
         for shown in (*patients.values(), elsewhere):
             assert shown["family"] not in logs and shown["ipp"] not in logs and shown["id"] not in logs
     finally:
         if demo.poll() is None:
             below = stop_demo(demo, signal.SIGINT)
             assert not [pid for pid in below if alive(pid)], "a component outlived the demo"
-    assert "demo stopped" in (tmp_path / "demo.out").read_text()
+    assert re.search(r"^\S+ INFO releve\.demo: demo stopped", (tmp_path / "demo.out").read_text(),
+                     re.MULTILINE)
     assert not (folder / "run.json").exists()
 
     # resumed after the attack: the same folder, the HIS still encrypted (and idle), the
