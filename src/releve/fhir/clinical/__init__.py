@@ -6,6 +6,8 @@
     statements.py whether a MedicationStatement (usual treatment) is current
     hints.py      safety hints on the current orders: duplicates, anticoagulants, paracetamol
     alerts.py     active flags and their kind (fall risk, code status, isolation), diets
+    code_status.py  do-not-resuscitate, limitation of care and advance directives, from
+                  Consent, Flag and DocumentReference
 
 The summary, the census, the printouts and the journal call these; none of them decides
 a clinical rule on its own. No SQL and no station code here: this package imports

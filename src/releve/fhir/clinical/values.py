@@ -9,11 +9,14 @@ rather than raising, so that one odd resource never costs a nurse a page.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+
+from ..exact import LOSSY_NUMBER
 
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
@@ -41,6 +44,17 @@ def as_text(value: Any) -> str:
     return ""
 
 
+class Written(float):
+    """A FHIR decimal that remembers how it was written: 7.10 is not 7.1 to a lab."""
+
+    text: str
+
+    def __new__(cls, text: str) -> Written:
+        made = super().__new__(cls, text)
+        made.text = text
+        return made
+
+
 def number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
@@ -55,12 +69,28 @@ def number(value: Any) -> float | None:
 
 
 def number_text(value: float | int, decimal: str = ",") -> str:
-    """2,5 - 4000 - 0,25: no trailing zeros, French decimal comma by default."""
+    """2,5 - 4000 - 0,25 - 7,10: a decimal as the HIS wrote it (`Written`), else without
+    trailing zeros, French decimal comma by default; never rounded to fewer digits than
+    a float holds."""
     if isinstance(value, bool):
         return ""
+    written = getattr(value, "text", None)
+    if isinstance(written, str) and "e" not in written.lower():
+        return written.lstrip("+").replace(".", decimal)
     if isinstance(value, int) or float(value).is_integer():
         return str(int(value))
-    return f"{value:.6g}".replace(".", decimal)
+    shown = f"{value:.15g}"
+    if "e" in shown:
+        shown = f"{value:.15f}".rstrip("0")
+    return shown.replace(".", decimal)
+
+
+def given_number(value: Any) -> str:
+    """A number member as sent (a JSON number, or the text of one some servers send),
+    written the French way; "" if it is not a number."""
+    if number(value) is None:
+        return ""
+    return value.strip().replace(".", ",") if isinstance(value, str) else number_text(value)
 
 
 def load(raw: bytes | str) -> dict | None:
@@ -68,6 +98,19 @@ def load(raw: bytes | str) -> dict | None:
     try:
         value = orjson.loads(raw)
     except (orjson.JSONDecodeError, TypeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def load_written(raw: bytes | str) -> dict | None:
+    """Like `load`, decimals kept as written (`Written`) when a float would alter one: the
+    slower parser runs only on the resources that need it."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    if not isinstance(data, bytes) or not LOSSY_NUMBER.search(data):
+        return load(raw)
+    try:
+        value = json.loads(data, parse_float=Written)
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -104,18 +147,43 @@ def concept_text(concept: Any) -> str:
         return concept.strip()
     if isinstance(concept, list):
         return ", ".join(t for t in (concept_text(c) for c in concept) if t)
+    words = concept_words(concept)
+    if words:
+        return words
+    return next((as_text(c["code"]) for c in codings(concept) if as_text(c.get("code"))), "")
+
+
+def concept_words(concept: Any) -> str:
+    """A CodeableConcept's words (its text, else a display), never a bare code: for what
+    a nurse must read as words or not at all."""
+    if isinstance(concept, list):
+        return ", ".join(t for t in (concept_words(c) for c in concept) if t)
     concept = as_dict(concept)
     text = as_text(concept.get("text"))
     if text:
         return text
-    found = codings(concept)
-    for coding in found:
-        if as_text(coding.get("display")):
-            return as_text(coding["display"])
-    for coding in found:
-        if as_text(coding.get("code")):
-            return as_text(coding["code"])
-    return as_text(concept.get("display"))
+    return next((as_text(c["display"]) for c in codings(concept) if as_text(c.get("display"))),
+                as_text(concept.get("display")))
+
+
+# http://terminology.hl7.org/CodeSystem/data-absent-reason, in French words
+ABSENT = {
+    "unknown": "inconnu", "asked-unknown": "inconnu (demandé)",
+    "temp-unknown": "inconnu pour l'instant", "not-asked": "non demandé",
+    "asked-declined": "refusé par le patient", "masked": "masqué",
+    "not-applicable": "sans objet", "unsupported": "non pris en charge",
+    "as-text": "voir le texte", "error": "erreur", "not-a-number": "pas un nombre",
+    "negative-infinity": "−∞", "positive-infinity": "+∞", "not-performed": "non mesuré",
+    "not-permitted": "non autorisé",
+}
+
+
+def absent_text(reason: Any) -> str:
+    """Why a value is missing (dataAbsentReason), in words: 'non mesuré', 'masqué'..."""
+    for code in (first_code(reason), *sorted(codes(reason))):
+        if code in ABSENT:
+            return ABSENT[code]
+    return concept_words(reason) or "non renseigné"
 
 
 def reference_text(ref: Any) -> str:
@@ -176,19 +244,46 @@ def effective(resource: dict, *names: str) -> str | None:
 
 def quantity_text(value: Any) -> str:
     value = as_dict(value)
-    amount = number(value.get("value"))
+    amount = given_number(value.get("value"))
     unit = as_text(value.get("unit")) or as_text(value.get("code"))
     comparator = as_text(value.get("comparator"))
-    if amount is None:
-        return unit if unit and not value.get("code") else ""
-    return " ".join(p for p in (comparator + number_text(amount), unit_text(unit)) if p)
+    if not amount:
+        return unit_text(unit) if unit and not value.get("code") else ""
+    return " ".join(p for p in (comparator + amount, unit_text(unit)) if p)
+
+
+# UCUM codes (and the ASCII spellings HIS copy from them) as a ward writes them: the one
+# table every page and printout shows units through.
+UNITS = {
+    "Cel": "°C", "[degF]": "°F", "[degC]": "°C", "mm[Hg]": "mmHg", "cm[H2O]": "cmH₂O",
+    "[pH]": "", "1": "", "{ratio}": "", "{score}": "", "{#}": "", "/min": "/min", "d": "j",
+    "wk": "sem.", "mo": "mois", "a": "ans", "[in_i]": "pouces", "[lb_av]": "livres",
+    "meq/L": "mEq/L", "mosm/kg": "mOsm/kg", "mcg": "µg", "[drp]": "gouttes", "{tbl}": "cp",
+    "[ppb]": "ppb", "[ppm]": "ppm", "/[HPF]": "/champ", "/[LPF]": "/champ",
+}
+_EGFR = re.compile(r"/\{?1[.,]73[ _]?m2\}?$")
+_POWER = re.compile(r"10\s*(?:\*|\^)\s*(-?\d+)")
+_MICRO = re.compile(r"(?<![A-Za-z])u(?=(?:mol|g|L|l|kat|U|m|s|Eq|eq|\[iU\]|\[IU\]|IU)(?![a-z]))")
+_AREA = re.compile(r"(?<![A-Za-z])([cdmµ]?m)([23])(?![0-9])")
+_ANNOTATION = re.compile(r"\{[^{}]*\}")
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def unit_text(unit: str) -> str:
-    """UCUM spellings a ward does not read: mm[Hg], [iU], Cel, {score}."""
-    unit = {"Cel": "°C", "[degF]": "°F", "mm[Hg]": "mmHg", "/min": "/min", "{score}": ""}.get(unit, unit)
-    return unit.replace("[iU]", "UI").replace("[IU]", "UI").replace("ug", "µg") \
-        if unit not in ("ug/L",) else unit
+    """10*3/uL -> 10³/µL, umol/L -> µmol/L, mL/min/{1.73_m2} -> mL/min/1,73 m², Cel -> °C,
+    mm[Hg] -> mmHg, [iU]/L -> UI/L; a unit already written for people is left as it is."""
+    unit = unit.strip() if isinstance(unit, str) else ""
+    if unit in UNITS:
+        return UNITS[unit]
+    egfr = _EGFR.search(unit)
+    if egfr:
+        unit = unit[:egfr.start()] + "/1,73 m²"
+    unit = _POWER.sub(lambda m: "10" + m[1].translate(_SUPERSCRIPT), unit)
+    unit = _MICRO.sub("µ", unit)
+    unit = unit.replace("[iU]", "UI").replace("[IU]", "UI").replace("mm[Hg]", "mmHg")
+    unit = _AREA.sub(lambda m: m[1] + ("²" if m[2] == "2" else "³"), unit)
+    unit = _ANNOTATION.sub("", unit).replace("//", "/").replace("(24.h)", "24 h").strip()
+    return "" if unit in ("/", ".") else unit
 
 
 def range_text(value: Any) -> str:
@@ -200,7 +295,7 @@ def range_text(value: Any) -> str:
         low_unit = as_text(low.get("unit")) or as_text(low.get("code"))
         high_unit = as_text(high.get("unit")) or as_text(high.get("code"))
         if low_unit == high_unit and number(low.get("value")) is not None:
-            return f"{number_text(number(low.get('value')) or 0)} – {high_text}"
+            return f"{given_number(low.get('value'))} – {high_text}"
         return f"{low_text} – {high_text}"
     if high_text:
         return f"≤ {high_text}"

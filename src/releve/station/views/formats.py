@@ -43,11 +43,25 @@ def local(when: dt.datetime, zone: str = DEFAULT_ZONE) -> dt.datetime:
     return when.astimezone(ZoneInfo(zone))
 
 
-def date_text(text: str | None, zone: str = DEFAULT_ZONE) -> str:
-    """'21/12/2000' (a date) or the local day of an instant; partial dates as given."""
-    if not text:
-        return ""
+def shown_instant(text: str | None, zone: str = DEFAULT_ZONE) -> dt.datetime | None:
+    """The instant a page shows: a dateTime with a time, its offset missing (as some HIS
+    send them) read as the station's local time."""
     when = parse_instant(text)
+    if when is not None or not text or len(text) <= 10 or "T" not in text:
+        return when
+    try:
+        naive = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return naive.replace(tzinfo=ZoneInfo(zone)) if naive.tzinfo is None else naive
+
+
+def date_text(text: str | None, zone: str = DEFAULT_ZONE) -> str:
+    """'21/12/2000' (a date) or the local day of an instant; partial dates as given:
+    '2019', '03/2019', never a made-up first of January."""
+    if not text or not isinstance(text, str):
+        return ""
+    when = shown_instant(text, zone)
     if when is not None:
         return local(when, zone).strftime("%d/%m/%Y")
     if len(text) == 10 and (day := parse_date(text)):
@@ -58,17 +72,15 @@ def date_text(text: str | None, zone: str = DEFAULT_ZONE) -> str:
 
 
 def datetime_text(text: str | None, zone: str = DEFAULT_ZONE) -> str:
-    """'02/12 14:03' this year, '02/12/2025 14:03' otherwise; a bare date as a date."""
-    when = parse_instant(text)
+    """'02/12/2025 14:03' in the station's zone; a bare or partial date as a date."""
+    when = shown_instant(text, zone) if isinstance(text, str) else None
     if when is None:
         return date_text(text, zone)
-    shown = local(when, zone)
-    now = clock.now_in(zone)
-    return shown.strftime("%d/%m %H:%M" if shown.year == now.year else "%d/%m/%Y %H:%M")
+    return local(when, zone).strftime("%d/%m/%Y %H:%M")
 
 
 def time_text(text: str | None, zone: str = DEFAULT_ZONE) -> str:
-    when = parse_instant(text)
+    when = shown_instant(text, zone) if isinstance(text, str) else None
     return local(when, zone).strftime("%H:%M") if when else (text or "")
 
 

@@ -26,12 +26,16 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from .... import clock
-from ....fhir.clinical.values import load
+from ....fhir.clinical.values import load_written
 from .allergies import allergies
+from .care_plans import care_plans
 from .care_team import care_team
+from .code_status import code_status
+from .devices import devices
 from .diets import diets
 from .documents import documents
 from .flags import flags
+from .history import history
 from .labels import (
     ADMIN_STATUS,
     ALLERGY_CATEGORY,
@@ -84,7 +88,10 @@ SECTIONS: list[tuple[str, Section]] = [
     ("stay", stay), ("allergies", allergies), ("problems", problems), ("flags", flags),
     ("diets", diets), ("medications", medications), ("observations", observations),
     ("documents", documents), ("oncology", oncology), ("upcoming", upcoming),
-    ("care_team", care_team), ("usual", usual), ("others", others),
+    ("care_team", care_team), ("usual", usual),
+    ("code_status", code_status), ("care_plans", care_plans), ("history", history),
+    ("devices", devices),
+    ("others", others),
 ]
 BILLING = frozenset({"Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage", "Account",
                      "Invoice", "ChargeItem", "Provenance", "AuditEvent"})
@@ -113,7 +120,7 @@ def summary(conn: sqlite3.Connection, patient_id: str, now: dt.datetime | None =
         if rtype in BILLING:  # claims and audit trails: counted, never parsed
             skipped[rtype] = skipped.get(rtype, 0) + 1
             continue
-        resource = load(raw)
+        resource = load_written(raw)
         if resource is None:
             skipped[rtype] = skipped.get(rtype, 0) + 1
             continue

@@ -32,7 +32,8 @@ def documents(reader: Reader, summary: Summary) -> None:
         forms = [as_dict(f) for f in as_list(resource.get("presentedForm"))]
         conclusion = as_text(resource.get("conclusion"))
         if not forms and not conclusion:
-            return None  # a panel whose results are shown with the results
+            reader.shown.add(id(resource))  # a panel whose results are shown with the results
+            return None
         authors = [reader.lookup.person(a) for a in as_list(resource.get("performer"))]
         form = forms[0] if forms else {}
         return Document(

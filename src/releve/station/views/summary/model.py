@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from ....fhir.clinical.code_status import Directive
 from ....fhir.clinical.hints import Hint
 from ....fhir.clinical.values import as_text, range_text
 
@@ -232,6 +233,7 @@ class Other:
     type: str
     count: int
     texts: list[str]
+    label: str = ""  # the type in words (others.TYPE_LABELS)
 
 
 @dataclass
@@ -260,6 +262,7 @@ class Summary:
     not_current: list[NotCurrent] = field(default_factory=list)  # orders, and why not shown
     usual: list[UsualTreatment] = field(default_factory=list)  # MedicationStatement
     hints: list[Hint] = field(default_factory=list)  # fhir.clinical.hints, never blocking
+    chart: Chart = field(default_factory=lambda: Chart())
 
     @property
     def scheduled(self) -> list[Medication]:
@@ -321,3 +324,74 @@ class UsualTreatment:
     ended: str | None = None  # its period ended while it is still said active
     source: str = ""  # informationSource
     note: str = ""
+
+
+# --- the rest of the chart: code status, care plans, history, devices, what was not shown ---
+
+
+@dataclass
+class Goal:
+    text: str
+    status: str  # French label
+    targets: list[str]  # "HbA1c < 7 %", "d'ici le 01/06/2026" is the page's
+    due: str | None = None
+
+
+@dataclass
+class Activity:
+    text: str
+    status: str  # French label
+    when: str | None = None
+
+
+@dataclass
+class CarePlanItem:
+    title: str
+    category: str
+    status: str  # French label
+    start: str | None
+    end: str | None
+    goals: list[Goal] = field(default_factory=list)
+    activities: list[Activity] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Dated:
+    """One event of the record's history (a vaccination, a procedure), most recent first."""
+
+    when: str | None
+    text: str
+    detail: str = ""
+    status: str = ""  # French label when it is not simply done
+
+
+@dataclass
+class DeviceItem:
+    text: str
+    kind: str  # "line" for catheters, PICC, drains, probes; "" otherwise
+    since: str | None
+    site: str = ""
+    status: str = ""
+    note: str = ""
+
+
+@dataclass
+class Unshown:
+    """Resources of a type some section read but chose not to show (ended, inactive...)."""
+
+    type: str
+    label: str  # the type in words
+    count: int
+    texts: list[str]
+
+
+@dataclass
+class Chart:
+    code_status: list[Directive] = field(default_factory=list)
+    care_plans: list[CarePlanItem] = field(default_factory=list)
+    immunizations: list[Dated] = field(default_factory=list)
+    procedures: list[Dated] = field(default_factory=list)
+    devices: list[DeviceItem] = field(default_factory=list)
+    unshown: list[Unshown] = field(default_factory=list)
+    mistaken: int = 0  # resources marked entered-in-error, counted and never shown

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from ....fhir.clinical.values import (
+    absent_text,
     as_dict,
     as_list,
     as_text,
@@ -14,8 +15,8 @@ from ....fhir.clinical.values import (
     concept_text,
     effective,
     first_code,
+    given_number,
     number,
-    number_text,
     period,
     quantity_text,
     range_text,
@@ -104,7 +105,8 @@ def observations(reader: Reader, summary: Summary) -> None:
             add(f"{key}/{first_code(component.get('code')) or name}", f"{label} : {name}",
                 group, part)
         if value is None and not components:
-            note = as_text(resource.get("valueString")) or concept_text(resource.get("dataAbsentReason"))
+            note = as_text(resource.get("valueString")) or (absent_text(resource["dataAbsentReason"])
+                                                             if "dataAbsentReason" in resource else "")
             add(key, label, group, Value(when_text, when, note or "—", None, "", ""))
         return True
 
@@ -154,7 +156,8 @@ def read_value(holder: dict, when_text: str | None, when: dt.datetime | None) ->
         quantity = as_dict(holder["valueQuantity"])
         amount = number(quantity.get("value"))
         unit = unit_text(as_text(quantity.get("unit")) or as_text(quantity.get("code")))
-        text = (as_text(quantity.get("comparator")) + number_text(amount)) if amount is not None else ""
+        text = (as_text(quantity.get("comparator")) + given_number(quantity.get("value"))) \
+            if amount is not None else ""
     elif "valueCodeableConcept" in holder:
         text = concept_text(holder["valueCodeableConcept"])
     elif "valueString" in holder:
@@ -163,7 +166,7 @@ def read_value(holder: dict, when_text: str | None, when: dt.datetime | None) ->
         text = "Oui" if holder["valueBoolean"] is True else "Non"
     elif "valueInteger" in holder:
         amount = number(holder["valueInteger"])
-        text = number_text(amount) if amount is not None else ""
+        text = given_number(holder["valueInteger"])
     elif "valueRange" in holder:
         text = range_text(holder["valueRange"])
     elif "valueRatio" in holder:
@@ -175,7 +178,7 @@ def read_value(holder: dict, when_text: str | None, when: dt.datetime | None) ->
     elif "valueSampledData" in holder:
         text = "Données échantillonnées"
     elif "dataAbsentReason" in holder:
-        text = concept_text(holder["dataAbsentReason"]) or "Non mesuré"
+        text = absent_text(holder["dataAbsentReason"])
     else:
         return None
     ranges = [as_dict(r) for r in as_list(holder.get("referenceRange"))]

@@ -1,12 +1,20 @@
-"""Everything no section read, counted by type with a few of its texts: a summary never
-hides that the record holds more than it shows."""
+"""Everything no section showed: a summary never hides that the record holds more.
+
+Three lists, in words: the types no section reads (with their texts); the resources a
+section read and chose not to show (an ended order, a resolved problem, a past care
+plan), with their status; and a count of those the HIS marked entered-in-error."""
 
 from __future__ import annotations
 
-from .model import Other, Summary
+from ....fhir.clinical.values import as_text, first_code, resource_text
+from .chart_labels import status_label, type_label
+from .model import Other, Summary, Unshown
 from .reader import Reader
 
-OTHER_EXAMPLES = 5  # texts shown per resource type
+OTHER_TEXTS = 500  # texts kept per resource type: the page folds all but a few
+IN_FORCE = ("active", "in-progress", "current", "recurrence", "relapse", "intended", "on-hold",
+            "accepted", "planned", "proposed", "draft")
+NOT_IN_FORCE = "non en vigueur"
 
 
 def others(reader: Reader, summary: Summary) -> None:
@@ -21,7 +29,35 @@ def others(reader: Reader, summary: Summary) -> None:
     found = []
     for rtype, texts in sorted(reader.others.items()):
         unique = list(dict.fromkeys(t for t in texts if t))
-        found.append(Other(rtype, len(texts), unique[:OTHER_EXAMPLES]))
+        found.append(Other(rtype, len(texts), unique[:OTHER_TEXTS], type_label(rtype)))
     summary.others = found
+    summary.chart.unshown = unshown(reader)
+    summary.chart.mistaken = len(reader.mistaken)
 
 
+def why_unshown(resource: dict) -> str:
+    """Why a section left a resource out, in words: its status when that says it is not
+    current, else 'non en vigueur' (an ended period, a past date): never 'en cours'."""
+    verification = first_code(resource.get("verificationStatus"))
+    if verification in ("refuted", "unconfirmed"):
+        return status_label(verification)
+    for status in (first_code(resource.get("clinicalStatus")), as_text(resource.get("status"))):
+        if status and status not in IN_FORCE and status_label(status):
+            return status_label(status)
+    return NOT_IN_FORCE
+
+
+def unshown(reader: Reader) -> list[Unshown]:
+    """What a section read and left out, by type, each with why in words; what the HIS
+    marked entered-in-error is counted, never named."""
+    by_type: dict[str, list[str]] = {}
+    for key, (rtype, resource) in reader.unshown.items():
+        if key in reader.shown:
+            continue
+        if first_code(resource.get("verificationStatus")) == "entered-in-error":
+            reader.mistaken.add(key)
+            continue
+        text = resource_text(resource) or type_label(rtype)
+        by_type.setdefault(rtype, []).append(f"{text} ({why_unshown(resource)})")
+    return [Unshown(rtype, type_label(rtype), len(texts), list(dict.fromkeys(texts))[:OTHER_TEXTS])
+            for rtype, texts in sorted(by_type.items(), key=lambda pair: type_label(pair[0]))]

@@ -4,7 +4,9 @@ A `Reader` holds the patient's resources by type, the station's clock and zone, 
 `Lookup` for what they point to outside the patient (practitioners, locations,
 medications). Sections read a type with `each`, which sets aside a resource that
 cannot be read under "Autres éléments" instead of failing the page, and marks the type
-as read so that `others` lists only what no section showed.
+as read so that `others` lists only what no section showed. A resource a section chose
+not to show (an ended order, a resolved problem) is remembered too, unless another
+section showed it: `others` lists those in words, so nothing the record holds is hidden.
 """
 
 from __future__ import annotations
@@ -123,6 +125,9 @@ class Reader:
         self.others: dict[str, list[str]] = {}
         self.skipped = skipped
         self.used: set[str] = set()
+        self.shown: set[int] = set()  # id() of the resources a section showed
+        self.unshown: dict[int, tuple[str, dict]] = {}  # read, not shown (yet)
+        self.mistaken: set[int] = set()  # entered-in-error: counted, never shown
 
     def when(self, text: Any) -> dt.datetime | None:
         return instant(text, self.tz)
@@ -137,14 +142,21 @@ class Reader:
         out = []
         for resource in self.by_type.get(rtype, []):
             if as_text(resource.get("status")) in ERROR_STATUSES:
+                self.mistaken.add(id(resource))
                 continue
             try:
                 item = read(resource)
             except Exception:  # noqa: BLE001 - one odd resource never fails the page
                 self.other(rtype, resource)
+                self.shown.add(id(resource))
+                self.unshown.pop(id(resource), None)
                 continue
             if item is not None:
                 out.append(item)
+                self.shown.add(id(resource))
+                self.unshown.pop(id(resource), None)
+            elif id(resource) not in self.shown:
+                self.unshown[id(resource)] = (rtype, resource)
         return out
 
     def other(self, rtype: str, resource: dict) -> None:
