@@ -258,6 +258,31 @@ def test_code_status_rules() -> None:
     assert code_status.document(report) is None
     fall = {"resourceType": "Flag", "status": "active", "code": {"text": "Risque de chute"}}
     assert code_status.flag(fall, now, zone) is None
+    mobility = {"resourceType": "Flag", "status": "active", "code": {"text": "Limitation des déplacements"}}
+    assert code_status.flag(mobility, now, zone) is None  # a limitation, not of treatment
+    record = {"resourceType": "DocumentReference", "status": "current", "type": {"text": "Fiche de réanimation"}}
+    assert code_status.document(record) is None  # about resuscitation, not against it
+
+
+def test_a_consent_to_resuscitation_is_never_do_not_resuscitate() -> None:
+    now, zone = paris(2026, 1, 14, 10), paris(2026, 1, 14, 10).tzinfo
+    scope = "http://terminology.hl7.org/CodeSystem/consentscope"
+
+    def consent(scope_code: str, decision: str, act: dict) -> dict:
+        return {"resourceType": "Consent", "status": "active", "scope": concept(scope_code, scope),
+                "provision": {"type": decision, "code": [act]}}
+
+    cpr = concept("89666000")
+    full_code = code_status.consent(consent("adr", "permit", cpr), now, zone)
+    assert full_code.kind == code_status.DIRECTIVE and full_code.detail == "accord"
+    assert code_status.consent(consent("treatment", "permit", {"text": "Réanimation"}), now, zone) is None
+    assert code_status.consent(consent("treatment", "deny", cpr), now, zone).kind == code_status.DNR
+    dnr_order = concept("304253006", display="Not for resuscitation")
+    assert code_status.consent(consent("adr", "permit", dnr_order), now, zone).kind == code_status.DNR
+    assert code_status.consent(consent("adr", "deny", dnr_order), now, zone).kind == code_status.DIRECTIVE
+    lata = {"text": "Limitation des thérapeutiques actives"}
+    assert code_status.consent(consent("adr", "permit", lata), now, zone).kind == code_status.LIMITATION
+    assert code_status.consent({**consent("adr", "permit", lata), "status": "rejected"}, now, zone) is None
 
 
 # --- 2. care plans, history, devices -------------------------------------------------------------

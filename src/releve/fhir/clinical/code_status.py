@@ -19,6 +19,7 @@ not code status.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -55,12 +56,22 @@ DOCUMENT_KINDS = {
     "64298-3": PROXY,  # power of attorney
     "93037-0": POLST,  # portable medical order form
 }
-LIMITATION_WORDS = ("limitation", "lata", "thérapeutiques actives", "therapeutiques actives",
-                    "limitation of treatment", "treatment limitation", "comfort care only")
-DNR_WORDS = ("réanimer", "reanimer", "réanimation", "resuscitat", "dnr", "dnar", "npr")
+# words that name each kind, matched in lower case; the short ones as whole words only
+LIMITATION_WORDS = ("lata", "limitation des thérapeutiques", "limitation des therapeutiques",
+                    "limitation des soins", "limitation thérapeutique", "limitation de traitement",
+                    "arrêt des thérapeutiques actives", "limitation of treatment",
+                    "treatment limitation", "limitation of life-sustaining", "comfort care only")
+DNR_WORDS = ("ne pas réanimer", "ne pas reanimer", "non-réanimation", "non réanimation",
+             "do not resuscitate", "do-not-resuscitate", "not for resuscitation", "dnr", "dnar",
+             "npr")
 DIRECTIVE_WORDS = ("directives anticipées", "directives anticipees", "advance directive",
                    "living will")
-PROXY_WORDS = ("personne de confiance", "power of attorney", "mandat")
+PROXY_WORDS = ("personne de confiance", "power of attorney", "healthcare proxy")
+ADVANCE_CARE = {"adr", "acd", "dnr", "polst"}  # consent scope and category codes
+# the act a provision is about: resuscitation itself (SNOMED CT 89666000, CPR), or its words
+RESUSCITATION_CODES = {"89666000"}
+RESUSCITATION_WORDS = ("réanimation", "reanimation", "resuscitation", "cpr", "rcp",
+                       "massage cardiaque", "intubation")
 INACTIVE_DOCUMENTS = ("superseded", "entered-in-error")
 
 
@@ -76,16 +87,18 @@ class Directive:
     document: str = ""  # the DocumentReference's id, to open it
 
 
-def _words_kind(words: str) -> str | None:
+def _says(words: str, vocabulary: tuple[str, ...]) -> bool:
+    """Whether `words` holds one of `vocabulary`: a short word whole, a phrase anywhere."""
     words = words.casefold()
-    if any(w in words for w in LIMITATION_WORDS):
-        return LIMITATION
-    if any(w in words.split() or (len(w) > 4 and w in words) for w in DNR_WORDS):
-        return DNR
-    if any(w in words for w in DIRECTIVE_WORDS):
-        return DIRECTIVE
-    if any(w in words for w in PROXY_WORDS):
-        return PROXY
+    whole = set(re.findall(r"\w+", words))
+    return any(w in whole if len(w) <= 4 else w in words for w in vocabulary)
+
+
+def _words_kind(words: str) -> str | None:
+    for kind, vocabulary in ((LIMITATION, LIMITATION_WORDS), (DNR, DNR_WORDS),
+                             (DIRECTIVE, DIRECTIVE_WORDS), (PROXY, PROXY_WORDS)):
+        if _says(words, vocabulary):
+            return kind
     return None
 
 
@@ -108,22 +121,40 @@ def consent(resource: dict, now: dt.datetime, zone: ZoneInfo) -> Directive | Non
     provided += [concept_words(as_dict(p).get("code") or as_list(as_dict(p).get("action")))
                  for p in as_list(provision.get("provision"))]
     said = ", ".join(dict.fromkeys(p for p in provided if p))
-    words = " ".join([said, concept_words(as_list(resource.get("category")))])
-    found_codes = categories | set().union(*(codes(c) for c in as_list(provision.get("code"))))
-    kind: str | None = None
-    if "dnr" in categories or found_codes & alerts.DNR_CODES:
-        kind = DNR
-    elif "polst" in categories or found_codes & {"93037-0"}:
-        kind = POLST
-    else:
-        kind = _words_kind(words) or (DIRECTIVE if "adr" in scope or "acd" in categories
-                                      or categories & set(DOCUMENT_KINDS) else None)
+    kind = _consent_kind(as_text(provision.get("type")), said, categories | scope,
+                         set().union(*(codes(c) for c in as_list(provision.get("code")))),
+                         concept_words(as_list(resource.get("category"))))
     if kind is None:
         return None
     decision = PROVISION.get(as_text(provision.get("type")), "")
     detail = " : ".join(p for p in (decision, said) if p)
     return Directive(kind, LABELS[kind], detail, effective(resource, "dateTime"),
                      SOURCES["Consent"])
+
+
+def _consent_kind(decision: str, said: str, categories: set[str], acts: set[str],
+                  category_words: str) -> str | None:
+    """What a Consent records. Its provision decides first: resuscitation refused is
+    do-not-resuscitate, accepted is a directive (never DNR); a do-not-resuscitate order or
+    a limitation accepted is that, refused is a directive. Then its category and words."""
+    deny = decision == "deny"
+    advance = bool(categories & (ADVANCE_CARE | set(DOCUMENT_KINDS))) or \
+        _words_kind(category_words) is not None
+    if acts & RESUSCITATION_CODES or _says(said, RESUSCITATION_WORDS) and not _says(said, DNR_WORDS):
+        # resuscitation refused, whatever the consent's scope; accepted, only as a directive
+        return DNR if deny else DIRECTIVE if advance else None
+    if acts & alerts.DNR_CODES or _says(said, DNR_WORDS):
+        return DIRECTIVE if deny else DNR
+    if _says(said, LIMITATION_WORDS):
+        return DIRECTIVE if deny else LIMITATION
+    if "dnr" in categories:
+        return DNR
+    if "polst" in categories or "93037-0" in categories:
+        return POLST
+    found = _words_kind(category_words)
+    if found is not None:
+        return found
+    return DIRECTIVE if advance else None
 
 
 def flag(resource: dict, now: dt.datetime, zone: ZoneInfo) -> Directive | None:
