@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from ..exact import LOSSY_NUMBER
-
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+# a JSON number whose trailing zero a float drops (7.10, 1.0); the same text inside a
+# string is followed by a quote, and a time's fraction by Z or an offset
+_TRAILING_ZERO = re.compile(rb"\.[0-9]*0(?=[\s,}\]])")
 
 
 def as_list(value: Any) -> list:
@@ -106,7 +107,7 @@ def load_written(raw: bytes | str) -> dict | None:
     """Like `load`, decimals kept as written (`Written`) when a float would alter one: the
     slower parser runs only on the resources that need it."""
     data = raw.encode() if isinstance(raw, str) else raw
-    if not isinstance(data, bytes) or not LOSSY_NUMBER.search(data):
+    if not isinstance(data, bytes) or not _TRAILING_ZERO.search(data):
         return load(raw)
     try:
         value = json.loads(data, parse_float=Written)
@@ -143,27 +144,33 @@ def first_code(concept: Any) -> str:
 
 def concept_text(concept: Any) -> str:
     """What a person reads of a CodeableConcept: its text, else a display, else a code."""
-    if isinstance(concept, str):
-        return concept.strip()
-    if isinstance(concept, list):
-        return ", ".join(t for t in (concept_text(c) for c in concept) if t)
-    words = concept_words(concept)
-    if words:
-        return words
-    return next((as_text(c["code"]) for c in codings(concept) if as_text(c.get("code"))), "")
+    return _concept(concept, True)
 
 
 def concept_words(concept: Any) -> str:
     """A CodeableConcept's words (its text, else a display), never a bare code: for what
     a nurse must read as words or not at all."""
+    return _concept(concept, False)
+
+
+def _concept(concept: Any, or_code: bool) -> str:
+    if isinstance(concept, str):
+        return concept.strip() if or_code else ""
     if isinstance(concept, list):
-        return ", ".join(t for t in (concept_words(c) for c in concept) if t)
+        return ", ".join(t for t in (_concept(c, or_code) for c in concept) if t)
     concept = as_dict(concept)
     text = as_text(concept.get("text"))
     if text:
         return text
-    return next((as_text(c["display"]) for c in codings(concept) if as_text(c.get("display"))),
-                as_text(concept.get("display")))
+    found = codings(concept)
+    for coding in found:
+        if as_text(coding.get("display")):
+            return as_text(coding["display"])
+    if or_code:
+        for coding in found:
+            if as_text(coding.get("code")):
+                return as_text(coding["code"])
+    return as_text(concept.get("display"))
 
 
 # http://terminology.hl7.org/CodeSystem/data-absent-reason, in French words
