@@ -233,9 +233,11 @@ def test_code_status_at_the_top_in_words(page: str) -> None:
     shown = words(status)
     for _, text in CODE_STATUS:
         assert text in shown
-    assert "refus" in shown  # the Consent's provision: deny
+    assert "refus : réanimation cardio-pulmonaire" in shown  # the Consent's provision: deny
     for bare in ("89666000", "42348-3", "dnr", "adr"):  # never a code without words
         assert bare not in shown
+    for bare in ("89666000", "42348-3", "75320-2", "acd"):  # nor anywhere else on the page
+        assert not re.search(rf"\b{bare}\b", words(page)), bare
     for text in ("2015", "saisi sur le mauvais dossier", "2012"):  # inactive, mistaken, superseded
         assert text not in shown
     assert shown.index("Ne pas réanimer") < shown.index("Limitation") < shown.index("Directives anticipées")
@@ -274,7 +276,8 @@ def test_a_consent_to_resuscitation_is_never_do_not_resuscitate() -> None:
 
     cpr = concept("89666000")
     full_code = code_status.consent(consent("adr", "permit", cpr), now, zone)
-    assert full_code.kind == code_status.DIRECTIVE and full_code.detail == "accord"
+    assert full_code.kind == code_status.DIRECTIVE
+    assert full_code.detail == "accord : réanimation cardio-pulmonaire"
     assert code_status.consent(consent("treatment", "permit", {"text": "Réanimation"}), now, zone) is None
     assert code_status.consent(consent("treatment", "deny", cpr), now, zone).kind == code_status.DNR
     dnr_order = concept("304253006", display="Not for resuscitation")

@@ -70,6 +70,8 @@ PROXY_WORDS = ("personne de confiance", "power of attorney", "healthcare proxy")
 ADVANCE_CARE = {"adr", "acd", "dnr", "polst"}  # consent scope and category codes
 # the act a provision is about: resuscitation itself (SNOMED CT 89666000, CPR), or its words
 RESUSCITATION_CODES = {"89666000"}
+ACTS = {"89666000": "réanimation cardio-pulmonaire", "304253006": "non-réanimation",
+        "439569004": "non-réanimation"}  # the words of a provision's known codes
 RESUSCITATION_WORDS = ("réanimation", "reanimation", "resuscitation", "cpr", "rcp",
                        "massage cardiaque", "intubation")
 INACTIVE_DOCUMENTS = ("superseded", "entered-in-error")
@@ -120,9 +122,10 @@ def consent(resource: dict, now: dt.datetime, zone: ZoneInfo) -> Directive | Non
     provided = [concept_words(c) for c in as_list(provision.get("code")) + as_list(provision.get("action"))]
     provided += [concept_words(as_dict(p).get("code") or as_list(as_dict(p).get("action")))
                  for p in as_list(provision.get("provision"))]
+    acts = set().union(*(codes(c) for c in as_list(provision.get("code"))))
+    provided += [ACTS[c] for c in sorted(acts) if c in ACTS and not any(provided)]
     said = ", ".join(dict.fromkeys(p for p in provided if p))
-    kind = _consent_kind(as_text(provision.get("type")), said, categories | scope,
-                         set().union(*(codes(c) for c in as_list(provision.get("code")))),
+    kind = _consent_kind(as_text(provision.get("type")), said, categories | scope, acts,
                          concept_words(as_list(resource.get("category"))))
     if kind is None:
         return None
@@ -188,6 +191,16 @@ def document(resource: dict) -> Directive | None:
         (as_text(a.get("creation")) for a in attachments if as_text(a.get("creation"))), None)
     return Directive(kind, LABELS[kind], detail, since, SOURCES["DocumentReference"],
                      as_text(resource.get("id")))
+
+
+def document_type(resource: dict) -> str:
+    """The words of a document's type: its own, else the label of an advance-directive
+    type, else "" (never a bare LOINC code)."""
+    words = concept_words(resource.get("type"))
+    if words:
+        return words
+    kinds = [DOCUMENT_KINDS[c] for c in sorted(codes(resource.get("type"))) if c in DOCUMENT_KINDS]
+    return LABELS[kinds[0]] if kinds else ""
 
 
 def ordered(found: list[Directive]) -> list[Directive]:

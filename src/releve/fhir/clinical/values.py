@@ -351,14 +351,15 @@ def phone_of(telecom: Any) -> list[str]:
             and as_text(t.get("value"))]
 
 
-def resource_text(resource: dict) -> str:
-    """The best human text of a resource of any type."""
+def resource_text(resource: dict, codes_too: bool = True) -> str:
+    """The best human text of a resource of any type; with `codes_too` False, words only
+    (no bare code, no status code) or ""."""
     for name in ("code", "vaccineCode", "medicationCodeableConcept", "type", "category",
                  "serviceType"):
-        text = concept_text(resource.get(name))
+        text = _concept(resource.get(name), codes_too)
         if text:
             return text
-    for name in ("title", "description", "name", "status"):
+    for name in ("title", "description", "name", "status") if codes_too else ("title", "description", "name"):
         value = resource.get(name)
         text = as_text(value) if not isinstance(value, list) else \
             ", ".join(human_name(v)[0] if isinstance(v, dict) else as_text(v) for v in value)

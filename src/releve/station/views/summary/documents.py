@@ -3,7 +3,8 @@ newest first."""
 
 from __future__ import annotations
 
-from ....fhir.clinical.values import as_dict, as_list, as_text, concept_text, effective, period
+from ....fhir.clinical import code_status
+from ....fhir.clinical.values import as_dict, as_list, as_text, concept_text, concept_words, effective, period
 from .model import Document, Summary
 from .reader import Reader
 
@@ -22,7 +23,7 @@ def documents(reader: Reader, summary: Summary) -> None:
             period(as_dict(resource.get("context")).get("period"))[0]
         return Document(
             id=as_text(resource.get("id")), kind="DocumentReference",
-            type=concept_text(resource.get("type")) or concept_text(as_list(resource.get("category"))),
+            type=code_status.document_type(resource) or concept_words(as_list(resource.get("category"))),
             date=date or None, author=", ".join(a for a in authors if a),
             title=as_text(attachment.get("title")) or as_text(resource.get("description")) or "Document",
             content_type=as_text(attachment.get("contentType")),

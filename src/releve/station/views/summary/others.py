@@ -57,7 +57,7 @@ def unshown(reader: Reader) -> list[Unshown]:
         if first_code(resource.get("verificationStatus")) == "entered-in-error":
             reader.mistaken.add(key)
             continue
-        text = resource_text(resource) or type_label(rtype)
+        text = resource_text(resource, codes_too=False) or type_label(rtype)
         by_type.setdefault(rtype, []).append(f"{text} ({why_unshown(resource)})")
     return [Unshown(rtype, type_label(rtype), len(texts), list(dict.fromkeys(texts))[:OTHER_TEXTS])
             for rtype, texts in sorted(by_type.items(), key=lambda pair: type_label(pair[0]))]
