@@ -368,6 +368,16 @@ def test_absent_values_in_words() -> None:
         assert [r.latest.text for r in found.results] == [text]
 
 
+def test_the_chart_in_english(station: StationFixture, serve) -> None:  # noqa: F811
+    client = serve(station.dir)
+    page = words(client.get(f"/patients/{PID}?lang=en").text)
+    for text in ("Code status and advance directives", "Do not resuscitate", "Advance directives",
+                 "Care plans and goals", "Immunizations", "Procedures", "Devices and lines in place",
+                 "Not shown in the sections above"):
+        assert text in page, text
+    assert "Deceased on 02/11/2025, aged 85 y" in words(client.get("/patients/rw2?lang=en").text)
+
+
 def test_deceased_patients(station: StationFixture, serve) -> None:  # noqa: F811
     client = serve(station.dir)
     dead = words(client.get("/patients/rw2").text)
@@ -404,6 +414,7 @@ def test_every_resource_appears_somewhere(page: str) -> None:
     for rtype in ("RiskAssessment", "FamilyMemberHistory", "Specimen", "ClinicalImpression"):
         assert TYPE_LABELS[rtype] in others  # the type in words
     assert "Fracture du poignet (résolu)" in others and "Rééducation post-opératoire (terminé)" in others
+    assert "Opposition au partage du dossier (" not in others  # in force, not code status: no reason
     assert "1 élément(s) marqué(s) comme saisi(s) par erreur" in others
 
 

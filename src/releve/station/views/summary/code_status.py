@@ -9,7 +9,13 @@ from .reader import Reader
 
 
 def code_status(reader: Reader, summary: Summary) -> None:
-    found = reader.each("Consent", lambda r: rules.consent(r, reader.now, reader.tz))
+    def consent(resource: dict) -> rules.Directive | None:
+        found = rules.consent(resource, reader.now, reader.tz)
+        if found is None and resource.get("status") in ("active", None):
+            reader.aside("Consent", resource)  # in force, about something else
+        return found
+
+    found = reader.each("Consent", consent)
     found += reader.each("Flag", lambda r: rules.flag(r, reader.now, reader.tz))
     found += reader.each("DocumentReference", rules.document)
     found.sort(key=lambda d: -reader.sort_key(d.since))

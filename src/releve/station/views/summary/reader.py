@@ -159,6 +159,13 @@ class Reader:
                 self.unshown[id(resource)] = (rtype, resource)
         return out
 
+    def aside(self, rtype: str, resource: dict) -> None:
+        """A resource in force that the section reading its type does not show (a consent
+        to share data, for the code-status section): listed under "Autres éléments"."""
+        self.other(rtype, resource)
+        self.shown.add(id(resource))
+        self.unshown.pop(id(resource), None)
+
     def other(self, rtype: str, resource: dict) -> None:
         try:
             text = resource_text(resource)
