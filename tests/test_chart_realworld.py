@@ -160,6 +160,9 @@ ELSEWHERE = [
     ({"resourceType": "Consent", "id": "cs-privacy", "status": "active", "patient": SUBJECT,
       "scope": concept("patient-privacy", "http://terminology.hl7.org/CodeSystem/consentscope"),
       "category": [{"text": "Opposition au partage du dossier"}]}, "Opposition au partage du dossier"),
+    ({"resourceType": "Encounter", "id": "enc-old", "status": "finished", "subject": SUBJECT,
+      "class": {"code": "AMB"}, "type": [{"text": "Consultation de cardiologie"}],
+      "period": {"start": "2025-06-03T09:00:00+02:00"}}, "Consultation de cardiologie (terminé)"),
     ({"resourceType": "Device", "id": "dev-old", "status": "inactive", "patient": SUBJECT,
       "type": {"text": "Stimulateur explanté"}}, "Stimulateur explanté"),
     # malformed: members of the wrong type

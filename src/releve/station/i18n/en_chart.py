@@ -52,7 +52,8 @@ EN = {
     "en amélioration": "improving", "en aggravation": "worsening", "stable": "no change",
     "non atteint": "not achieved", "sans progrès": "no progress",
     "non atteignable": "not attainable", "disponible": "available", "absent": "not present",
-    "réfuté": "refuted", "non en vigueur": "not in force", "en vigueur": "current", "non confirmé": "unconfirmed",
+    "en permission": "on leave", "réfuté": "refuted", "non en vigueur": "not in force",
+    "en vigueur": "current", "non confirmé": "unconfirmed",
     # resource types (chart_labels.TYPE_LABELS)
     "Comptes": "Accounts", "Événements indésirables": "Adverse events",
     "Rendez-vous": "Appointments", "Traces d'accès": "Audit events",

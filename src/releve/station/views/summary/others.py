@@ -51,6 +51,12 @@ def unshown(reader: Reader) -> list[Unshown]:
     """What a section read and left out, by type, each with why in words; what the HIS
     marked entered-in-error is counted, never named."""
     by_type: dict[str, list[str]] = {}
+    listed = {id(r) for rtype in reader.others for r in reader.by_type.get(rtype, [])}
+    for rtype in reader.used:  # read without `each` (the stays): what was not shown
+        for resource in reader.by_type.get(rtype, []):
+            key = id(resource)
+            if key not in reader.shown and key not in reader.mistaken and key not in listed:
+                reader.unshown.setdefault(key, (rtype, resource))
     for key, (rtype, resource) in reader.unshown.items():
         if key in reader.shown:
             continue

@@ -80,6 +80,7 @@ def stay(reader: Reader, summary: Summary) -> None:
     encounter = reader.current_encounter()
     if encounter is None:
         return
+    reader.shown.add(id(encounter))
     klass = first_code(encounter.get("class"))
     stay = Stay(encounter=as_text(encounter.get("id")), status=as_text(encounter.get("status")),
                 kind=CLASS.get(klass, concept_text(encounter.get("class")) or klass))
