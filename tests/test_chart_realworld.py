@@ -269,6 +269,13 @@ def test_code_status_rules() -> None:
     assert code_status.document(record) is None  # about resuscitation, not against it
 
 
+def test_an_alert_coded_without_words_is_said_in_words() -> None:
+    flags = [{"resourceType": "Flag", "id": "f1", "status": "active", "code": concept("304253006")},
+             {"resourceType": "Flag", "id": "f2", "status": "active", "code": concept("999999")}]
+    found = chart.summary(_index(flags), "p1", paris(2026, 1, 14, 10))
+    assert sorted(f.text for f in found.flags) == ["Alerte (code 999999)", "Ne pas réanimer"]
+
+
 def test_a_consent_to_resuscitation_is_never_do_not_resuscitate() -> None:
     now, zone = paris(2026, 1, 14, 10), paris(2026, 1, 14, 10).tzinfo
     scope = "http://terminology.hl7.org/CodeSystem/consentscope"

@@ -13,7 +13,17 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from .values import as_dict, as_list, as_text, codes, concept_text, end_instant, period, resource_text
+from .values import (
+    as_dict,
+    as_list,
+    as_text,
+    codes,
+    concept_text,
+    concept_words,
+    end_instant,
+    period,
+    resource_text,
+)
 
 FALL_CODES = {"129839007", "414188008"}  # SNOMED CT: at risk for falls; fall risk
 DNR_CODES = {"304253006", "439569004"}  # SNOMED CT: not for resuscitation; DNR
@@ -29,8 +39,20 @@ def flag_active(resource: dict, now: dt.datetime, zone: ZoneInfo) -> bool:
     return ended is None or ended > now
 
 
+KIND_TEXT = {FALL: "Risque de chute", DNR: "Ne pas réanimer", ISOLATION: "Isolement"}
+
+
 def flag_text(resource: dict) -> str:
-    return concept_text(resource.get("code")) or "Alerte"
+    """The flag in words: its own, else its kind's, else 'Alerte (code X)', never a bare code."""
+    code = resource.get("code")
+    words = concept_words(code)
+    if words:
+        return words
+    kind = KIND_TEXT.get(flag_kind(resource))
+    if kind:
+        return kind
+    bare = concept_text(code)
+    return f"Alerte (code {bare})" if bare else "Alerte"
 
 
 def flag_kind(resource: dict) -> str:
