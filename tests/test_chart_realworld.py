@@ -332,6 +332,23 @@ def test_devices_and_lines(page: str) -> None:
     assert "Stimulateur explanté" not in shown
 
 
+def test_a_contained_device_and_an_ended_statement() -> None:
+    statements = [
+        {"resourceType": "DeviceUseStatement", "id": "s1", "status": "active", "subject": {"reference": "Patient/p1"},
+         "contained": [{"resourceType": "Device", "id": "d", "deviceName": [{"name": "Drain thoracique"}]}],
+         "device": {"reference": "#d"}, "timingPeriod": {"start": "2026-01-13T15:00:00+01:00"}},
+        {"resourceType": "DeviceUseStatement", "id": "s2", "status": "completed",
+         "subject": {"reference": "Patient/p1"}, "device": {"reference": "Device/old"}},
+        {"resourceType": "Device", "id": "old", "status": "active", "patient": {"reference": "Patient/p1"},
+         "deviceName": [{"name": "Voie veineuse périphérique"}]},
+    ]
+    found = chart.summary(_index(statements), "p1", paris(2026, 1, 14, 10))
+    assert [(d.text, d.kind, d.since) for d in found.chart.devices] == \
+        [("Drain thoracique", "line", "2026-01-13T15:00:00+01:00")]
+    unshown = {u.type: u.texts for u in found.chart.unshown}
+    assert unshown["Device"] == ["Voie veineuse périphérique (non en vigueur)"]  # its statement ended
+
+
 # --- 3. display ---------------------------------------------------------------------------------
 
 

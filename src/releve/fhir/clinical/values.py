@@ -354,6 +354,10 @@ def phone_of(telecom: Any) -> list[str]:
 def resource_text(resource: dict, codes_too: bool = True) -> str:
     """The best human text of a resource of any type; with `codes_too` False, words only
     (no bare code, no status code) or ""."""
+    device = next((as_text(as_dict(n).get("name")) for n in as_list(resource.get("deviceName"))
+                   if as_text(as_dict(n).get("name"))), "")
+    if device:
+        return device
     for name in ("code", "vaccineCode", "medicationCodeableConcept", "type", "category",
                  "serviceType"):
         text = _concept(resource.get(name), codes_too)

@@ -4,8 +4,6 @@ oncology section's. Goals no plan points to are listed as a plan of their own.""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ....fhir.clinical.values import (
     as_dict,
     as_list,
@@ -54,14 +52,6 @@ def goal(resource: dict) -> Goal:
                 [t for t in (target_text(t) for t in targets) if t], due)
 
 
-def _contained(resource: dict, ref: Any) -> dict | None:
-    wanted = as_text(as_dict(ref).get("reference"))
-    if not wanted.startswith("#"):
-        return None
-    return next((c for c in as_list(resource.get("contained"))
-                 if isinstance(c, dict) and c.get("id") == wanted[1:]), None)
-
-
 def activity(reader: Reader, plan: dict, entry: dict) -> Activity | None:
     detail = as_dict(entry.get("detail"))
     ref = entry.get("reference")
@@ -73,7 +63,7 @@ def activity(reader: Reader, plan: dict, entry: dict) -> Activity | None:
         when = activity_date(detail) or as_text(detail.get("scheduledString")) or None
         return Activity(text or "Activité", status_label(as_text(detail.get("status"))), when)
     if ref:
-        found = _contained(plan, ref) or reader.lookup.of(ref)
+        found = reader.resolve(plan, ref)
         text = (resource_text(found) if found else "") or as_text(as_dict(ref).get("display"))
         status = status_label(as_text(found.get("status"))) if found else ""
         return Activity(text or "Activité", status) if text else None
@@ -94,7 +84,7 @@ def care_plans(reader: Reader, summary: Summary) -> None:
             return None  # the oncology section's
         goals = []
         for ref in as_list(resource.get("goal")):
-            found = _contained(resource, ref) or reader.lookup.of(ref, "Goal")
+            found = reader.resolve(resource, ref, "Goal")
             if found is None:
                 if as_text(as_dict(ref).get("display")):
                     goals.append(Goal(as_text(as_dict(ref)["display"]), "", []))

@@ -42,7 +42,7 @@ def devices(reader: Reader, summary: Summary) -> None:
 
     def statement(resource: dict) -> DeviceItem | None:
         found = target(resource.get("device"))
-        device = reader.lookup.of(resource.get("device"), "Device") or {}
+        device = reader.resolve(resource, resource.get("device"), "Device") or {}
         if found:
             named.add(found[1])
         if resource.get("status") not in IN_USE:

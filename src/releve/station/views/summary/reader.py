@@ -159,6 +159,16 @@ class Reader:
                 self.unshown[id(resource)] = (rtype, resource)
         return out
 
+    def resolve(self, holder: dict, ref: Any, rtype: str | None = None) -> dict | None:
+        """What a reference of `holder` points to: one of its contained resources ("#id"),
+        else a resource of the index."""
+        wanted = as_text(ref.get("reference")) if isinstance(ref, dict) else ""
+        if wanted.startswith("#"):
+            return next((c for c in holder.get("contained") or [] if isinstance(c, dict)
+                         and c.get("id") == wanted[1:] and (rtype is None or c.get("resourceType") == rtype)),
+                        None)
+        return self.lookup.of(ref, rtype)
+
     def aside(self, rtype: str, resource: dict) -> None:
         """A resource in force that the section reading its type does not show (a consent
         to share data, for the code-status section): listed under "Autres éléments"."""
