@@ -21,7 +21,7 @@ import markupsafe
 import orjson
 import pytest
 
-from releve.fhir.clinical import code_status
+from releve.fhir.clinical import alerts, code_status
 from releve.fhir.clinical.values import load_written, quantity_text, unit_text
 from releve.station.i18n import english
 from releve.station.views import formats
@@ -263,6 +263,15 @@ def test_code_status_rules() -> None:
     assert code_status.document(report) is None
     fall = {"resourceType": "Flag", "status": "active", "code": {"text": "Risque de chute"}}
     assert code_status.flag(fall, now, zone) is None
+    both = {"resourceType": "Flag", "status": "active",
+            "code": concept("304253006", text="Ne pas réanimer (limitation des thérapeutiques actives)")}
+    found = code_status.flag(both, now, zone)  # the demo hospital's: do-not-resuscitate first
+    assert found.kind == code_status.DNR and "limitation" in found.detail
+    for full_code in ("Réanimation : oui (code complet)", "Full code: resuscitate", "Réanimation polyvalente"):
+        flag = {"resourceType": "Flag", "status": "active", "code": {"text": full_code}}
+        assert alerts.flag_kind(flag) != alerts.DNR and code_status.flag(flag, now, zone) is None, full_code
+    for dnr in ("DNR/DNI", "Pas de réanimation", "NTBR"):
+        assert alerts.flag_kind({"code": {"text": dnr}}) == alerts.DNR, dnr
     mobility = {"resourceType": "Flag", "status": "active", "code": {"text": "Limitation des déplacements"}}
     assert code_status.flag(mobility, now, zone) is None  # a limitation, not of treatment
     record = {"resourceType": "DocumentReference", "status": "current", "type": {"text": "Fiche de réanimation"}}

@@ -11,6 +11,7 @@ summary in full, read by the same rules.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 from .values import (
@@ -29,7 +30,21 @@ FALL_CODES = {"129839007", "414188008"}  # SNOMED CT: at risk for falls; fall ri
 DNR_CODES = {"304253006", "439569004"}  # SNOMED CT: not for resuscitation; DNR
 ISOLATION_CODES = {"40174006", "183919006", "170497006"}  # SNOMED CT isolation procedures
 FALL, DNR, ISOLATION, OTHER = "fall", "dnr", "isolation", "other"
+# the words of a do-not-resuscitate order (never of resuscitation itself: a "réanimation :
+# oui" or "full code" flag is not one); the short ones as whole words
+DNR_WORDS = ("ne pas réanimer", "ne pas reanimer", "non-réanimation", "non réanimation",
+             "pas de réanimation", "non réanimable", "do not resuscitate", "do-not-resuscitate",
+             "not for resuscitation", "not to be resuscitated", "dnr", "dnar", "npr", "ntbr",
+             "no cpr", "pas de rcp")
 DIET_IN_FORCE = ("active", "on-hold", None)
+
+
+def says(words: str, vocabulary: tuple[str, ...]) -> bool:
+    """Whether `words` holds one of `vocabulary`: a word of four letters or less whole, a
+    longer word or a phrase anywhere (case ignored)."""
+    words = words.casefold()
+    whole = set(re.findall(r"\w+", words))
+    return any(w in whole if len(w) <= 4 else w in words for w in vocabulary)
 
 
 def flag_active(resource: dict, now: dt.datetime, zone: ZoneInfo) -> bool:
@@ -63,7 +78,7 @@ def flag_kind(resource: dict) -> str:
     categories = concept_text(as_list(resource.get("category"))).casefold()
     if found & FALL_CODES or "chute" in words or "fall" in words:
         return FALL
-    if found & DNR_CODES or "réanimer" in words or "resuscitat" in words or "dnr" in words:
+    if found & DNR_CODES or says(words, DNR_WORDS):
         return DNR
     if found & ISOLATION_CODES or "isol" in words or "isol" in categories:
         return ISOLATION

@@ -19,11 +19,11 @@ not code status.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from . import alerts
+from .alerts import says
 from .values import (
     as_dict,
     as_list,
@@ -61,9 +61,6 @@ LIMITATION_WORDS = ("lata", "limitation des thérapeutiques", "limitation des th
                     "limitation des soins", "limitation thérapeutique", "limitation de traitement",
                     "arrêt des thérapeutiques actives", "limitation of treatment",
                     "treatment limitation", "limitation of life-sustaining", "comfort care only")
-DNR_WORDS = ("ne pas réanimer", "ne pas reanimer", "non-réanimation", "non réanimation",
-             "do not resuscitate", "do-not-resuscitate", "not for resuscitation", "dnr", "dnar",
-             "npr")
 DIRECTIVE_WORDS = ("directives anticipées", "directives anticipees", "advance directive",
                    "living will")
 PROXY_WORDS = ("personne de confiance", "power of attorney", "healthcare proxy")
@@ -89,17 +86,10 @@ class Directive:
     document: str = ""  # the DocumentReference's id, to open it
 
 
-def _says(words: str, vocabulary: tuple[str, ...]) -> bool:
-    """Whether `words` holds one of `vocabulary`: a short word whole, a phrase anywhere."""
-    words = words.casefold()
-    whole = set(re.findall(r"\w+", words))
-    return any(w in whole if len(w) <= 4 else w in words for w in vocabulary)
-
-
 def _words_kind(words: str) -> str | None:
-    for kind, vocabulary in ((LIMITATION, LIMITATION_WORDS), (DNR, DNR_WORDS),
+    for kind, vocabulary in ((LIMITATION, LIMITATION_WORDS), (DNR, alerts.DNR_WORDS),
                              (DIRECTIVE, DIRECTIVE_WORDS), (PROXY, PROXY_WORDS)):
-        if _says(words, vocabulary):
+        if says(words, vocabulary):
             return kind
     return None
 
@@ -143,12 +133,12 @@ def _consent_kind(decision: str, said: str, categories: set[str], acts: set[str]
     deny = decision == "deny"
     advance = bool(categories & (ADVANCE_CARE | set(DOCUMENT_KINDS))) or \
         _words_kind(category_words) is not None
-    if acts & RESUSCITATION_CODES or _says(said, RESUSCITATION_WORDS) and not _says(said, DNR_WORDS):
+    if acts & RESUSCITATION_CODES or says(said, RESUSCITATION_WORDS) and not says(said, alerts.DNR_WORDS):
         # resuscitation refused, whatever the consent's scope; accepted, only as a directive
         return DNR if deny else DIRECTIVE if advance else None
-    if acts & alerts.DNR_CODES or _says(said, DNR_WORDS):
+    if acts & alerts.DNR_CODES or says(said, alerts.DNR_WORDS):
         return DIRECTIVE if deny else DNR
-    if _says(said, LIMITATION_WORDS):
+    if says(said, LIMITATION_WORDS):
         return DIRECTIVE if deny else LIMITATION
     if "dnr" in categories:
         return DNR
@@ -165,8 +155,8 @@ def flag(resource: dict, now: dt.datetime, zone: ZoneInfo) -> Directive | None:
     if not alerts.flag_active(resource, now, zone):
         return None
     words = concept_words(resource.get("code"))
-    kind = LIMITATION if _words_kind(words) == LIMITATION else \
-        DNR if alerts.flag_kind(resource) == alerts.DNR else None
+    kind = DNR if alerts.flag_kind(resource) == alerts.DNR else \
+        LIMITATION if says(words, LIMITATION_WORDS) else None
     if kind is None:
         return None
     return Directive(kind, LABELS[kind], words if words.casefold() != LABELS[kind].casefold() else "",
