@@ -454,6 +454,14 @@ def test_every_resource_appears_somewhere(page: str) -> None:
     assert "1 élément(s) marqué(s) comme saisi(s) par erreur" in others
 
 
+def test_a_binary_is_shown_as_the_document_that_names_it() -> None:
+    binary = {**DOCUMENTS[2], "securityContext": {"reference": "Patient/p1"}}
+    loose = {**binary, "id": "bin2"}
+    found = chart.summary(_index([DOCUMENTS[1], binary, loose]), "p1", paris(2026, 1, 14, 10))
+    assert [d.title for d in found.documents] == ["Lettre"]
+    assert [(o.type, o.count) for o in found.others] == [("Binary", 1)]  # the one no document names
+
+
 # --- 5. documents inside the station's frame --------------------------------------------------
 
 

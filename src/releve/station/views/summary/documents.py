@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ....fhir.clinical import code_status
 from ....fhir.clinical.values import as_dict, as_list, as_text, concept_text, concept_words, effective, period
+from ....fhir.refs import target
 from .model import Document, Summary
 from .reader import Reader
 
@@ -16,6 +17,11 @@ def documents(reader: Reader, summary: Summary) -> None:
         if resource.get("status") in ("superseded",):
             return None
         contents = [as_dict(as_dict(c).get("attachment")) for c in as_list(resource.get("content"))]
+        for attachment in contents:  # a Binary the document points to is shown with it
+            named = target(as_text(attachment.get("url")))
+            binary = reader.lookup.own.get(named) if named and named[0] == "Binary" else None
+            if binary is not None:
+                reader.shown.add(id(binary))
         attachment = next((a for a in contents if a.get("data") or a.get("url")),
                           contents[0] if contents else {})
         authors = [reader.lookup.person(a) for a in as_list(resource.get("author"))]

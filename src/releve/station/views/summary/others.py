@@ -23,7 +23,8 @@ def others(reader: Reader, summary: Summary) -> None:
         if rtype in reader.used or rtype == "Patient":
             continue
         for resource in resources:
-            reader.other(rtype, resource)
+            if id(resource) not in reader.shown:  # a section may show a type it does not read
+                reader.other(rtype, resource)
     for rtype, count in reader.skipped.items():
         reader.others.setdefault(rtype, []).extend([""] * count)
     found = []
