@@ -2,10 +2,12 @@
 Which files an import reads is inputs.py's; a compressed one is read to its end
 (unpack.py) or refused.
 
-A JSON document is either one resource or a Bundle. searchset, collection, transaction,
-batch and history Bundles are unpacked into their entries; `urn:uuid:` references are
-resolved to `Type/id` across every Bundle of the same import (Synthea, for one, refers
-from one file to resources in another), and one that points nowhere is an error.
+A JSON document is either one resource or a Bundle. document, message, searchset,
+collection, transaction, batch and history Bundles are unpacked into their entries (a
+document's Composition and a message's MessageHeader are entries like the others, kept as
+resources); `urn:uuid:` references are resolved to `Type/id` across every file of the
+same import (Synthea, for one, refers from one file to resources in another), and one
+that points nowhere is an error (urns.py: the rule, the same for Bundles and ndjson).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -25,12 +27,15 @@ from ..vault.format import delete_line
 from .scan import Task
 from .unpack import UnpackError, unpacked
 
+if TYPE_CHECKING:
+    from .urns import Resolution
+
 BLOCK_SIZE = 8 * 1024 * 1024
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 JSON_SUFFIXES = (".json",)
 COMPRESSED = {".gz": "gzip", ".zst": "zstd", ".bz2": "bzip2", ".xz": "xz"}
-UNPACKED_BUNDLES = {"searchset", "collection", "transaction", "batch", "history",
-                    "transaction-response", "batch-response"}
+UNPACKED_BUNDLES = {"document", "message", "searchset", "collection", "transaction", "batch",
+                    "history", "transaction-response", "batch-response"}
 REFERENCE_RE = re.compile(rb'"reference":"(urn:(?:uuid|oid):[^"]+)"')
 NOT_BLANK = re.compile(rb"\S")
 
@@ -226,8 +231,11 @@ def _entry_target(where: str, entry: dict[str, Any], full_url: str | None) -> st
     return f"{rtype}/{rid}"
 
 
-def document_tasks(source: Source, document: dict[str, Any], targets: dict[str, str]) -> Iterator[Task]:
-    """ndjson blocks made from one JSON document, references resolved."""
+def document_tasks(source: Source, document: dict[str, Any], targets: dict[str, str],
+                   strict: bool = True) -> Iterator[Task]:
+    """ndjson blocks made from one JSON document, references to a Bundle entry of the
+    import resolved; with `strict`, any other `urn:` reference is an error here, else it
+    is left for the second pass of urns.py."""
     unpacked = entries(document)
     items = [(None, document)] if unpacked is None else unpacked
     lines: list[bytes] = []
@@ -235,7 +243,7 @@ def document_tasks(source: Source, document: dict[str, Any], targets: dict[str, 
     size = 0
     for number, entry in items:
         where = f"{source.path}: entry {number}" if number else str(source.path)
-        line = _entry_line(where, entry if number else {"resource": entry}, targets)
+        line = _entry_line(where, entry if number else {"resource": entry}, targets, strict)
         if line is None:
             continue
         lines.append(line)
@@ -250,7 +258,7 @@ def document_tasks(source: Source, document: dict[str, Any], targets: dict[str, 
                    allow_deletes=True)
 
 
-def _entry_line(where: str, entry: Any, targets: dict[str, str]) -> bytes | None:
+def _entry_line(where: str, entry: Any, targets: dict[str, str], strict: bool) -> bytes | None:
     if not isinstance(entry, dict):
         raise InputError(f"{where}: not a Bundle entry")
     request = request if isinstance(request := entry.get("request"), dict) else {}
@@ -284,15 +292,17 @@ def _entry_line(where: str, entry: Any, targets: dict[str, str]) -> bytes | None
     except RecursionError:
         raise InputError(f"{where}: resource nested too deeply") from None
     if b'"reference":"urn:' in body:
-        body = _resolve(where, body, targets)
+        body = _resolve(where, body, targets, strict)
     return body + b"\n"
 
 
-def _resolve(where: str, body: bytes, targets: dict[str, str]) -> bytes:
+def _resolve(where: str, body: bytes, targets: dict[str, str], strict: bool) -> bytes:
     def replace(match: re.Match[bytes]) -> bytes:
         urn = match.group(1).decode()
         target = targets.get(urn)
         if target is None:
+            if not strict:
+                return match.group(0)
             raise InputError(f"{where}: reference {urn} points to no resource of this import")
         return b'"reference":"' + target.encode() + b'"'
 
@@ -303,15 +313,25 @@ def total_size(sources: list[Source]) -> int:
     return sum(os.path.getsize(s.path) for s in sources)
 
 
-def import_tasks(sources: list[Source]) -> Iterator[Task]:
+def import_tasks(sources: list[Source], resolution: Resolution | None = None) -> Iterator[Task]:
     """Every block of an import, in order. JSON documents are read twice: once to learn
-    where each `urn:uuid:` will live, once to write them with references resolved."""
+    where each `urn:uuid:` fullUrl will live, once to write them with references resolved.
+    Without a `resolution`, only references to Bundle entries are resolved (any other
+    `urn:` reference of a Bundle is an error, ndjson lines are left as written); with
+    one, the blocks are made for its pass (urns.py)."""
     targets: dict[str, str] = {}
     for source in sources:
         if source.kind == "json":
             uuid_targets(source, load_document(source, exact=False), targets)
+    if resolution is not None:
+        resolution.full_urls = targets
     for source in sources:
         if source.kind == "ndjson":
-            yield from ndjson_tasks(source, blank_is_empty=True)
+            tasks = ndjson_tasks(source, blank_is_empty=True)
         else:
-            yield from document_tasks(source, load_document(source), targets)
+            tasks = document_tasks(source, load_document(source), targets,
+                                   strict=resolution is None)
+        for task in tasks:
+            if resolution is not None:
+                task.find_urns, task.urns = True, resolution.targets
+            yield task

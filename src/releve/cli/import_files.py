@@ -8,9 +8,10 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..capture.files import import_tasks, total_size
+from ..capture.files import total_size
 from ..capture.guard import Guard, full_segment_suspicion
 from ..capture.inputs import find_inputs
+from ..capture.urns import write_import
 from .console import clear_errors, err, out, progress_bar
 from .tokens import TOKEN_FILE, WRITER_TOKEN
 from .writing import describe, open_writer
@@ -60,10 +61,10 @@ def import_files(
         try:
             with progress_bar(size) as bar:
                 task = bar.add_task("importing", total=size)
-                written = writer.write(lambda: import_tasks(sources), f"import ({len(sources)} files)",
+                written = write_import(writer, sources, f"import ({len(sources)} files)",
                                        kind="full" if full else "delta", size_hint=size,
                                        progress=lambda n: bar.advance(task, n),
-                                       suspect=judge if full else None)
+                                       judge=judge if full else None)
         finally:
             writer.close()
     if written is None:
