@@ -36,8 +36,13 @@ def _station(root: Path, data: Path) -> sqlite3.Connection:
     run_releve("import", "--vault", root / "vault", "--signing-key", signing_key,
                "--state", root / "state", data)
     init_station(root / "station", identity)
-    # in a process of its own, as a station runs it (and away from pytest's threads)
-    result = subprocess.run([sys.executable, "-c", SYNC, root / "station", root / "vault"],
+    return _sync(root)
+
+
+def _sync(root: Path, before: str = "") -> sqlite3.Connection:
+    """Sync the station under `root` from its vault, in a process of its own, as a station
+    runs it (and away from pytest's threads); `before`: Python run first in it."""
+    result = subprocess.run([sys.executable, "-c", before + SYNC, root / "station", root / "vault"],
                             capture_output=True, timeout=600)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     conn = reader(root / "station")

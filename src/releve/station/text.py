@@ -20,3 +20,9 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
     bare = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
     return _SEPARATORS.sub(" ", bare).strip()
+
+
+def compact(text: str) -> str:
+    """Folded, without any separator: how identifier values are compared ("AB 12-34" and
+    "ab1234" are the same passport number, "1 85 05 78 006 048 22" the same INS)."""
+    return fold(text).replace(" ", "")

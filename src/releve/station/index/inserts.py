@@ -6,12 +6,13 @@ import sqlite3
 
 from ..records.batches import Batch
 from ..records.stages import STAGED_TABLES, Staged
-from . import words
+from . import identities, words
 
 _INTO = {  # the projection tables' columns, in the order records/projections.py makes them
     "patients": "patients(id, family, given, name_norm, birth_date, gender, ipp, ins, active, "
-                "deceased, sort_key)",
+                "deceased, sort_key, identifiers)",
     "locations": "locations", "stays": "stays", "bookings": "bookings",
+    "contained_subjects": "contained_subjects",
 }
 _INSERTS = {table: f"INSERT OR REPLACE INTO {into} VALUES ({','.join('?' * STAGED_TABLES[table])})"
             for table, into in _INTO.items()}
@@ -49,7 +50,9 @@ def insert_batch(conn: sqlite3.Connection, batch: Batch, names: bool,
     for table, values in batch.projections.items():
         conn.executemany(_INSERTS[table], values)
         if table == "patients" and names:
-            words.add_patients(conn, (v[0] for v in values))
+            ids = [v[0] for v in values]
+            words.add_patients(conn, ids)
+            identities.add_patients(conn, ids)
 
 
 def _insert_staged(conn: sqlite3.Connection, start: int, staged: Staged, stage: str) -> None:

@@ -10,6 +10,8 @@ Tables (docs/station.md is the normative description):
   patients                identity columns, the folded name words and the sort key
   words, word_grams,      the name-word index patient search stands on (words.py)
   patient_words
+  patient_ids             the patients' identifiers, for search and matching (identities.py)
+  contained_subjects      resources whose patient is a Patient they contain (identities.py)
   locations               the tree of sites, units, rooms and beds
   stays                   encounters, with their current bed or unit and attending
   bookings                appointments (the OR schedule) by local day
@@ -17,10 +19,11 @@ Tables (docs/station.md is the normative description):
 
 from __future__ import annotations
 
-from . import words
+from . import identities, words
 
-FORMAT = "3"  # 2: the name-word index replaced the trigram index of whole names; 3: the
-# record lines moved out of the database into the generation's record file
+FORMAT = "4"  # 2: the name-word index replaced the trigram index of whole names; 3: the
+# record lines moved out of the database into the generation's record file; 4: patients'
+# identifiers (patients.identifiers, patient_ids) and contained-Patient subjects
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +37,7 @@ CREATE TABLE IF NOT EXISTS records(
 CREATE TABLE IF NOT EXISTS patients(
   id TEXT NOT NULL, family TEXT, given TEXT, name_norm TEXT NOT NULL, birth_date TEXT,
   gender TEXT, ipp TEXT, ins TEXT, active INTEGER NOT NULL, deceased INTEGER NOT NULL,
-  sort_key TEXT NOT NULL);
+  sort_key TEXT NOT NULL, identifiers TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS locations(
   id TEXT NOT NULL, name TEXT, physical_type TEXT, part_of TEXT, status TEXT,
   operational TEXT, phone TEXT);
@@ -44,7 +47,7 @@ CREATE TABLE IF NOT EXISTS stays(
 CREATE TABLE IF NOT EXISTS bookings(
   appointment TEXT NOT NULL, day TEXT, start TEXT, end TEXT, patient TEXT, location TEXT,
   status TEXT);
-""" + words.SCHEMA
+""" + words.SCHEMA + identities.SCHEMA
 
 # the keys exist from the start: a later record replaces an earlier one (INSERT OR
 # REPLACE), so a generation build needs no deduplication pass over the loaded table, and
@@ -55,7 +58,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS patients_id ON patients(id);
 CREATE UNIQUE INDEX IF NOT EXISTS locations_id ON locations(id);
 CREATE UNIQUE INDEX IF NOT EXISTS stays_encounter ON stays(encounter);
 CREATE UNIQUE INDEX IF NOT EXISTS bookings_appointment ON bookings(appointment);
-"""
+""" + identities.KEYS
 
 # created after a bulk load (a generation build), or at once for an empty one
 INDEXES = """
@@ -69,4 +72,4 @@ CREATE INDEX IF NOT EXISTS stays_location ON stays(location) WHERE current = 1;
 CREATE INDEX IF NOT EXISTS stays_patient ON stays(patient);
 CREATE INDEX IF NOT EXISTS stays_current ON stays(patient) WHERE current = 1;
 CREATE INDEX IF NOT EXISTS bookings_day ON bookings(day, start);
-"""
+""" + identities.INDEXES

@@ -16,7 +16,7 @@ from .. import folder
 from ..folder import records_path
 from ..records.batches import Batch
 from ..records.projections import PROJECTIONS
-from . import words
+from . import identities, words
 from .connection import connect
 from .errors import StationIndexError, Unusable
 from .generations import current_generation, fsync_file, next_generation, remove_stale_generations, write_pointer
@@ -90,6 +90,7 @@ class Index:
                     insert_batch(self.conn, batch, names=True, stages={})
                     words.rerank(self.conn, moved + [v[1] for v in batch.projections.get("stays", ())])
                     count += batch.puts + batch.deletes
+                identities.relink(self.conn)
                 if judge is not None:
                     judge(self.conn)
                 self._account(segment, "applied", note, state=True)
@@ -151,6 +152,8 @@ class Index:
                 build.execute(f"DETACH {name}")
             records.flush_behind()  # the disk writes the lines while the indexes are made
             words.fill(build)
+            identities.fill(build)
+            identities.relink(build)
             build.execute("PRAGMA threads=2")  # the index sorts may use the second core
             build.executescript(INDEXES)
             if judge is not None:
@@ -236,6 +239,7 @@ class Index:
         conn = self.conn
         conn.executemany("DELETE FROM records WHERE type = ? AND id = ?", batch.deleted)
         keys = batch.keys
+        identities.forget_subjects(conn, keys)
         moved: list[str] = []
         for rtype, (table, column) in PROJECTIONS.items():
             ids = [(rid,) for kind, rid in keys if kind == rtype]
@@ -243,6 +247,7 @@ class Index:
                 continue
             if table == "patients":
                 words.remove_patients(conn, ids)
+                identities.remove_patients(conn, ids)
             if table == "stays":
                 for (encounter,) in ids:
                     moved += [p for (p,) in conn.execute(

@@ -9,9 +9,11 @@ from operator import add, itemgetter
 import msgspec
 import orjson
 
-from .lines import PATIENT_IDS, PROJECTED, Row, decode_lines, parse_line, patient_of
+from .lines import PATIENT_IDS, PROJECTED, Row, contained_of, decode_lines, parse_line, patient_of
 from .projections import PROJECTIONS, appointment_patient, projection_of
 from .stages import Staged
+
+CONTAINED = "contained_subjects"  # the rows of resources whose patient they contain
 
 
 @dataclass
@@ -112,6 +114,9 @@ def _parse_plain(data: bytes, lines: list[bytes]) -> tuple[Batch, list[tuple]] |
             patient = rid
         elif subject is None or (patient := PATIENT_IDS.get(subject.reference)) is None:
             patient = patient_of(head)
+            if patient is None and (contained := contained_of(head, line)) is not None:
+                patient = contained[2]
+                batch.projections.setdefault(CONTAINED, []).append(contained)
         if rtype in PROJECTED:
             patient = _project(batch, rtype, line, patient)
         rows.append((rtype, rid, patient, meta.lastUpdated if meta is not None else None,
@@ -157,4 +162,6 @@ def _parse_careful(lines: list[bytes], first_number: int) -> tuple[Batch, list[t
         rows.append((rtype, rid, row.patient, row.updated, starts[offset], len(lines[offset])))
         if row.projection is not None:
             batch.projections.setdefault(PROJECTIONS[row.type][0], []).append(row.projection)
+        if row.contained is not None:
+            batch.projections.setdefault(CONTAINED, []).append(row.contained)
     return batch, rows

@@ -15,7 +15,7 @@ import orjson
 
 from ...errors import ReleveError
 from ...fhir.refs import target_id
-from .projections import appointment_patient, projection_of
+from .projections import appointment_patient, contained_subject, projection_of
 
 
 class RecordError(ReleveError):
@@ -63,6 +63,7 @@ class Row:
     patient: str | None = None
     updated: str | None = None
     projection: tuple | None = None  # the projection row, for the projected types
+    contained: tuple | None = None  # its contained_subjects row, if its patient is contained
 
 
 def parse_line(line: bytes, number: int) -> Row:
@@ -81,6 +82,8 @@ def parse_line(line: bytes, number: int) -> Row:
     row = Row(head.resourceType, head.id, deleted=False, line=line,
               updated=head.meta.lastUpdated if head.meta else None)
     row.patient = row.id if row.type == "Patient" else patient_of(head)
+    if row.patient is None and (contained := contained_of(head, line)) is not None:
+        row.contained, row.patient = contained, contained[2]
     if row.type in PROJECTED:
         resource = orjson.loads(line)
         if row.type == "Appointment" and row.patient is None:
@@ -94,6 +97,21 @@ def patient_of(head: _Line) -> str | None:
     for ref in (head.subject, head.patient, head.beneficiary):
         if ref is not None and (pid := _patient_id(ref.reference)):
             return pid
+    return None
+
+
+def contained_of(head: _Line, line: bytes) -> tuple | None:
+    """The contained_subjects row of a resource whose subject, patient or beneficiary is
+    a Patient it contains ("#p1"), or None. The line is decoded whole only then: a
+    resource without a patient is otherwise read no further."""
+    local = [ref.reference for ref in (head.subject, head.patient, head.beneficiary)
+             if ref is not None and ref.reference and ref.reference[0] == "#"]
+    if not local:
+        return None
+    resource = orjson.loads(line)
+    for reference in local:
+        if (row := contained_subject(head.resourceType, head.id, resource, reference)) is not None:
+            return row
     return None
 
 

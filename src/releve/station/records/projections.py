@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 from typing import Any
 
+import orjson
+
 from ...fhir.refs import target_id
-from ..text import fold
+from ..text import compact, fold
 
 CURRENT_STAYS = ("planned", "arrived", "triaged", "in-progress", "onleave")
 INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.9",
@@ -52,7 +55,23 @@ def patient_row(resource: dict) -> tuple:
     pid = resource.get("id")
     return (pid, family, given, name_norm, _text(resource.get("birthDate")),
             _text(resource.get("gender")), ipp, ins, int(active), int(deceased),
-            sort_key(family, given, pid))
+            sort_key(family, given, pid), orjson.dumps(identifier_keys(resource)).decode())
+
+
+def identifier_keys(resource: dict) -> list[str]:
+    """What the patient's identifiers are found by: each value compacted (text.compact:
+    searched by what a nurse types, whatever its system), and each system and value as
+    written, joined by "|" (matched exactly: a contained Patient to the index's patient,
+    index/identities.py). A compacted value holds no "|", so the two never meet."""
+    keys: list[str] = []
+    for ident in _list(resource.get("identifier")):
+        if not isinstance(ident, dict) or not isinstance(value := ident.get("value"), str):
+            continue
+        if len(searched := compact(value)) >= MIN_IDENTIFIER:
+            keys.append(searched)
+        if isinstance(system := ident.get("system"), str) and system and value:
+            keys.append(f"{system}|{value}")
+    return list(dict.fromkeys(keys))
 
 
 def sort_key(family: str | None, given: str | None, pid: Any) -> str:
@@ -65,6 +84,7 @@ def sort_key(family: str | None, given: str | None, pid: Any) -> str:
 # fold is pure, and a hospital's patients share few distinct name words (measured: folding
 # was half of a Patient's projection)
 _folded = functools.lru_cache(maxsize=1 << 16)(fold)
+MIN_IDENTIFIER = 3  # characters of a compacted identifier value indexed for search
 
 
 def _folded_words(text: str) -> list[str]:
@@ -90,6 +110,31 @@ def _identifiers(resource: dict) -> tuple[str | None, str | None]:
         elif kind == "MR":
             fallback = fallback or value
     return ipp or fallback, ins
+
+
+CONTAINED_PREFIX = "contained-"  # the ids of the patients contained Patients stand for
+
+
+def contained_subject(rtype: str, rid: str, resource: Any, reference: str) -> tuple | None:
+    """The contained_subjects row (index/identities.py) of a resource whose patient is
+    the Patient it contains as `reference` ("#p1"), or None if it contains no such Patient.
+
+    The patient it stands for gets an id of its own, made from its identifiers (system and
+    value): resources that contain the same person, as identified, meet under one patient;
+    one without identifiers stands alone. The Patient is kept with that id, for the
+    patient's page to show when no patient of the index has its identifiers."""
+    if not isinstance(resource, dict):
+        return None
+    local = reference[1:]
+    contained = next((c for c in _list(resource.get("contained")) if isinstance(c, dict)
+                      and c.get("resourceType") == "Patient" and c.get("id") == local), None)
+    if contained is None:
+        return None
+    matched = [key for key in identifier_keys(contained) if "|" in key]
+    seed = "\n".join(sorted(matched)) if matched else f"{rtype}/{rid}{reference}"
+    pid = CONTAINED_PREFIX + hashlib.sha256(seed.encode()).hexdigest()[:24]
+    patient = orjson.dumps({**contained, "id": pid}).decode()
+    return (rtype, rid, pid, orjson.dumps(matched).decode(), patient)
 
 
 def location_row(resource: dict) -> tuple:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ...files import create_private
 
-STAGED_TABLES = {"rows": 6, "patients": 11, "locations": 7, "stays": 9, "bookings": 7}
+STAGED_TABLES = {"rows": 6, "patients": 12, "locations": 7, "stays": 9, "bookings": 7,
+                 "contained_subjects": 5}
 
 
 @dataclass(frozen=True)

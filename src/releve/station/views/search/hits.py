@@ -11,8 +11,8 @@ import heapq
 import sqlite3
 from dataclasses import dataclass
 
-# Grades: an identifier above a bed above a birth date above a name.
-IDENTIFIER, BED, BED_ROOM, BIRTH_DATE = 100.0, 90.0, 85.0, 50.0
+# Grades: an identifier above a bed above a birth date above a year of birth above a name.
+IDENTIFIER, BED, BED_ROOM, BIRTH_DATE, BIRTH_YEAR = 100.0, 90.0, 85.0, 50.0, 45.0
 EXACT, PREFIX, INFIX = 4.0, 2.0, 1.0  # per query word; a name's score is their mean
 # Whether a patient is admitted now: one list of current stays for many rows, or one
 # index probe per row when the rows are few.
@@ -48,7 +48,8 @@ class Hit(Identity):
     location: str | None  # Location of the current stay's bed or unit, if any
     location_name: str | None  # "Lit 201 fenêtre · Pneumologie"
     score: float
-    why: str  # "name", "name (approx.)", "ipp", "ins", "birth date", "bed"
+    why: str  # "name", "name (approx.)", "ipp", "ins", "identifier", "birth date",
+    # "birth year", "bed"
 
 
 @dataclass

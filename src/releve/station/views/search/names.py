@@ -25,12 +25,28 @@ def by_name(conn: sqlite3.Connection, words: list[str], limit: int) -> list[Foun
     vocabulary = Vocabulary(conn)
     matches = [vocabulary.plain(w) for w in words]
     hits = _patients_matching(conn, words, matches, limit)
+    if not any(h.score >= PREFIX for h in hits) and len(words) == 1 \
+            and (parts := _joined_words(conn, words[0])) is not None:
+        if joined := by_name(conn, parts, limit):
+            return joined
     if not any(h.score >= PREFIX for h in hits):
         for word, match in zip(words, matches, strict=True):
             for other, score in vocabulary.approx(word).items():
                 match.setdefault(other, score)
         hits = _patients_matching(conn, words, matches, limit)
     return hits
+
+
+def _joined_words(conn: sqlite3.Connection, word: str) -> list[str] | None:
+    """Two name words typed as one ("dupontmarie", "mariedupont"), when the word is no
+    name: the first split of it into two words that are both names, each at least two
+    letters (a probe of the words' key per split)."""
+    for cut in range(2, len(word) - 1):
+        parts = [word[:cut], word[cut:]]
+        known = conn.execute("SELECT count(*) FROM words WHERE word IN (?, ?)", parts).fetchone()[0]
+        if known == 2:
+            return parts
+    return None
 
 
 def _patients_matching(conn: sqlite3.Connection, words: list[str],

@@ -1,12 +1,13 @@
 """The search box's text, read as a nurse means it: birth dates in the usual spellings
-(1950-03-07, 07/03/1950, 7.3.1950, 07031950), plain numbers (beds, rooms, IPP pieces) and
-folded words (names, "lit", "kris249")."""
+(1950-03-07, 07/03/1950, 7.3.1950, 07031950), years of birth (1948), plain numbers (beds,
+rooms, IPP pieces) and folded words (names, "lit", "kris249"), titles ("Mme", "M.", "Dr")
+left out."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...text import fold
 
@@ -17,6 +18,13 @@ class Query:
     words: list[str]  # folded words that are not plain numbers (names, "lit", "kris249")
     numbers: list[str]  # plain numbers outside dates (beds, rooms, IPP pieces)
     dates: list[str]  # ISO birth dates found in the text
+    years: list[str] = field(default_factory=list)  # numbers that may be a year of birth
+
+
+# civilities and titles a name may be typed with ("Mme Dupont", "M. Martin", "Dr House"):
+# not part of anyone's name in the index, so passed over when a name follows
+TITLES = frozenset({"m", "mr", "mrs", "ms", "miss", "mme", "mmes", "mlle", "mlles", "melle",
+                    "monsieur", "madame", "mademoiselle", "dr", "docteur", "pr", "professeur"})
 
 
 _ISO = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
@@ -49,4 +57,8 @@ def parse(text: str) -> Query:
     for number in numbers:  # ddmmyyyy: kept as a number too, it may be an IPP
         if len(number) == 8 and (found := _date(number[4:], number[2:4], number[:2])):
             dates.append(found)
-    return Query(raw, words, numbers, list(dict.fromkeys(dates)))
+    named = [word for word in words if word not in TITLES]
+    if named and len(named) < len(words):
+        words = named
+    years = [n for n in numbers if len(n) == 4 and _date(n, "1", "1")]
+    return Query(raw, words, numbers, list(dict.fromkeys(dates)), years)

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from .... import clock
 from ....fhir.clinical.values import load_written
+from ...index.identities import contained_patient
 from .allergies import allergies
 from .care_plans import care_plans
 from .care_team import care_team
@@ -129,6 +130,8 @@ def summary(conn: sqlite3.Connection, patient_id: str, now: dt.datetime | None =
                 patient = resource
             continue
         resources.append((rtype, resource))
+    if patient is None and rows:  # a patient a contained Patient stands for (identities.py)
+        patient = contained_patient(conn, patient_id)
     if patient is None:
         return None
     return build(Reader(conn, patient, resources, skipped, now, zone))
