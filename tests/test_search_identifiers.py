@@ -87,6 +87,12 @@ CONTAINING = [
 ]
 
 
+STAY = {"resourceType": "Encounter", "id": "enc-known", "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "contained": [guest("DUPONT", "M", ident(OTHER_MRN, "884211"))],
+        "subject": {"reference": "#pat"}}
+
+
 def ndjson(path: Path, resources: list[dict]) -> None:
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in resources))
 
@@ -98,6 +104,7 @@ def station(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
     export.mkdir()
     ndjson(export / "Patient.ndjson", PEOPLE)
     ndjson(export / "Observation.ndjson", CONTAINING)
+    ndjson(export / "Encounter.ndjson", [STAY])
     conn = _station(root, export)
     yield conn
     conn.close()
@@ -188,6 +195,12 @@ def test_a_contained_patient_with_a_known_identifier_is_that_patient(station):
     assert page is not None
 
 
+def test_a_stay_of_a_contained_patient_is_that_patients_stay(station):
+    assert station.execute("SELECT patient, current FROM stays WHERE encounter = 'enc-known'"
+                           ).fetchone() == ("p-dupont", 1)
+    assert station.execute("SELECT patient FROM records WHERE id = 'enc-known'").fetchone() == ("p-dupont",)
+
+
 def test_a_contained_patient_no_one_carries_is_a_patient_of_its_own(station):
     where = filed(station)
     alone = where["obs-alone"]
@@ -240,6 +253,7 @@ def test_a_delta_files_contained_subjects_again(tmp_path):
     second.mkdir()
     ndjson(first / "Patient.ndjson", PEOPLE)
     ndjson(first / "Observation.ndjson", CONTAINING)
+    ndjson(first / "Encounter.ndjson", [STAY])
     _station(tmp_path, first).close()
     leroy = patient("p-leroy", "Leroy", "Paul", "1961-07-14", ident(CLINIC, "C-7"))
     ndjson(second / "Patient.ndjson", [leroy])
@@ -254,6 +268,8 @@ def test_a_delta_files_contained_subjects_again(tmp_path):
     assert ids(conn, "leroy paul") == ["p-leroy"]  # the patient it stood for is gone
     assert where["obs-known"] is not None and where["obs-known"].startswith("contained-")
     assert ids(conn, "19AB12345") == []
+    stay = conn.execute("SELECT patient FROM stays WHERE encounter = 'enc-known'").fetchone()[0]
+    assert stay == where["obs-known"]  # the same person, as identified: one patient
     assert conn.execute("SELECT count(*) FROM patients WHERE id LIKE 'contained-%'").fetchone() == (3,)
     conn.close()
 

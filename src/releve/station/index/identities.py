@@ -111,6 +111,12 @@ def relink(conn: sqlite3.Connection) -> None:
         moves += [(filed, rtype, rid, filed) for rtype, rid in members[pid]]
     conn.executemany("UPDATE records SET patient = ? WHERE type = ? AND id = ? "
                      "AND patient IS NOT ?", moves)
+    stays = [(filed, rid, filed) for filed, rtype, rid, _ in moves if rtype == "Encounter"]
+    if stays:  # a stay's patient is its Encounter's, and ranks that patient's names
+        moved = [p for _, rid, _ in stays for (p,) in
+                 conn.execute("SELECT patient FROM stays WHERE encounter = ?", (rid,))]
+        conn.executemany("UPDATE stays SET patient = ? WHERE encounter = ? AND patient IS NOT ?", stays)
+        words.rerank(conn, moved + [filed for filed, _, _ in stays])
     gone = [(pid,) for pid in shown - wanted.keys()]
     words.remove_patients(conn, gone)
     remove_patients(conn, gone)
