@@ -42,7 +42,11 @@ def import_files(
     a compressed file must end where its last stream ends; a file or folder that cannot be
     read is an error. A symbolic link named here is followed; one found inside a folder is
     refused (name its target instead). Other files inside a folder (README.txt) are passed
-    over and counted; archives (.zip, .tar...) are refused. A --full import that leaves
+    over and counted; archives (.zip, .tar...) are refused. document, message,
+    collection, searchset, transaction, batch and history Bundles are unpacked into
+    their entries. A `urn:uuid:` reference, in a Bundle or in ndjson, becomes
+    the resource of the import with that fullUrl, or else that id; one that designates
+    nothing is refused, naming its file and line. A --full import that leaves
     out more than --max-delete-share of the resources the writer holds is written marked
     suspect: stations do not adopt it, and the command exits with status 3."""
     with clear_errors():
