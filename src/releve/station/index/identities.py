@@ -1,13 +1,14 @@
 """Who a patient is by their identifiers: the identifier index patient search and the
 contained-Patient subjects stand on, and its upkeep.
 
-  patient_ids(key, patient_rowid)   one row per identifier key of each patient
-                                    (projections.identifier_keys: a value compacted, for
-                                    search; system|value, for matching)
+  patient_ids(key, patient_rowid)   one row per searched identifier key of each patient
+                                    (projections.identifier_keys: a value compacted);
+                                    the system|value keys, for matching, are read from
+                                    patients.identifiers
   contained_subjects(type, id, patient, keys, resource)
                                     the resources whose subject (patient, beneficiary)
                                     is a Patient they contain ("#p1"): the id of the
-                                    patient that Patient stands for, its system|value
+                                    patient that Patient stands for, its identifier
                                     keys, and the Patient itself under that id
 
 A resource whose patient it contains is filed under the index's patient that carries
@@ -50,12 +51,15 @@ _PATIENT_COLUMNS = ("id, family, given, name_norm, birth_date, gender, ipp, ins,
 def fill(conn: sqlite3.Connection) -> None:
     """Build patient_ids from freshly loaded patients (a new generation)."""
     conn.execute("INSERT OR IGNORE INTO patient_ids(key, patient_rowid) SELECT j.value, p.rowid "
-                 "FROM patients p, json_each(p.identifiers) j ORDER BY 1, 2")
+                 "FROM patients p, json_each(p.identifiers) j WHERE instr(j.value, '|') = 0 "
+                 "ORDER BY 1, 2")
 
 
 def _keys(conn: sqlite3.Connection, pid: str) -> list[tuple[str, int]]:
+    """The patient's searched keys (system|value ones are read from patients.identifiers
+    when needed: indexing them too doubled the table and the time a build fills it in)."""
     row = conn.execute("SELECT rowid, identifiers FROM patients WHERE id = ?", (pid,)).fetchone()
-    return [] if row is None else [(key, row[0]) for key in orjson.loads(row[1])]
+    return [] if row is None else [(key, row[0]) for key in orjson.loads(row[1]) if "|" not in key]
 
 
 def remove_patients(conn: sqlite3.Connection, ids: Iterable[tuple[str]]) -> None:
@@ -79,14 +83,19 @@ def forget_subjects(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> No
 
 def owner(conn: sqlite3.Connection, keys: list[str]) -> str | None:
     """The one patient of the index (not one a contained Patient stands for) that carries
-    any of these system|value keys; None if none does, or several do."""
-    if not keys:
+    any of the system|value keys among these identifier keys; None if none does, or
+    several do. The searched keys find the candidates, by index."""
+    searched = [key for key in keys if "|" not in key]
+    exact = {key for key in keys if "|" in key}
+    if not searched or not exact:
         return None
-    marks = ",".join("?" * len(keys))
+    marks = ",".join("?" * len(searched))
     found = conn.execute(
-        f"SELECT DISTINCT p.id FROM patient_ids k JOIN patients p ON p.rowid = k.patient_rowid "
-        f"WHERE k.key IN ({marks}) AND NOT {_IS_CONTAINED} LIMIT 2", (*keys, *_CONTAINED)).fetchall()
-    return found[0][0] if len(found) == 1 else None
+        f"SELECT DISTINCT p.id, p.identifiers FROM patient_ids k "
+        f"JOIN patients p ON p.rowid = k.patient_rowid "
+        f"WHERE k.key IN ({marks}) AND NOT {_IS_CONTAINED}", (*searched, *_CONTAINED))
+    owners = {pid for pid, identifiers in found if exact.intersection(orjson.loads(identifiers))}
+    return owners.pop() if len(owners) == 1 else None
 
 
 def relink(conn: sqlite3.Connection) -> None:

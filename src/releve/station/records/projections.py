@@ -67,7 +67,7 @@ def identifier_keys(resource: dict) -> list[str]:
     for ident in _list(resource.get("identifier")):
         if not isinstance(ident, dict) or not isinstance(value := ident.get("value"), str):
             continue
-        if len(searched := compact(value)) >= MIN_IDENTIFIER:
+        if searched := compact(value):
             keys.append(searched)
         if isinstance(system := ident.get("system"), str) and system and value:
             keys.append(f"{system}|{value}")
@@ -84,7 +84,7 @@ def sort_key(family: str | None, given: str | None, pid: Any) -> str:
 # fold is pure, and a hospital's patients share few distinct name words (measured: folding
 # was half of a Patient's projection)
 _folded = functools.lru_cache(maxsize=1 << 16)(fold)
-MIN_IDENTIFIER = 3  # characters of a compacted identifier value indexed for search
+MIN_IDENTIFIER = 3  # characters of a compacted identifier a search looks for, at least
 
 
 def _folded_words(text: str) -> list[str]:
@@ -130,11 +130,12 @@ def contained_subject(rtype: str, rid: str, resource: Any, reference: str) -> tu
                       and c.get("resourceType") == "Patient" and c.get("id") == local), None)
     if contained is None:
         return None
-    matched = [key for key in identifier_keys(contained) if "|" in key]
+    keys = identifier_keys(contained)
+    matched = [key for key in keys if "|" in key]
     seed = "\n".join(sorted(matched)) if matched else f"{rtype}/{rid}{reference}"
     pid = CONTAINED_PREFIX + hashlib.sha256(seed.encode()).hexdigest()[:24]
     patient = orjson.dumps({**contained, "id": pid}).decode()
-    return (rtype, rid, pid, orjson.dumps(matched).decode(), patient)
+    return (rtype, rid, pid, orjson.dumps(keys).decode(), patient)
 
 
 def location_row(resource: dict) -> tuple:
