@@ -290,3 +290,25 @@ def test_an_index_of_the_previous_format_is_rebuilt_with_identifiers(tmp_path):
     assert conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == ("4",)
     assert ids(conn, "19AB12345") == ["p-dupont"]
     conn.close()
+
+
+def test_the_page_of_a_patient_a_contained_patient_stands_for(tmp_path):
+    """Found by search on the station's pages, it opens with the contained Patient's
+    name and its resources."""
+    from test_station_web import add_users, station_site
+
+    export = tmp_path / "export"
+    export.mkdir()
+    ndjson(export / "Patient.ndjson", PEOPLE)
+    ndjson(export / "Observation.ndjson", CONTAINING)
+    conn = _station(tmp_path, export)
+    alone = filed(conn)["obs-alone"]
+    conn.close()
+    add_users(tmp_path / "station")
+    with station_site(tmp_path / "station") as site:
+        nurse = site.login("nurse")
+        found = nurse.get("/patients", params={"q": "leroy"})
+        assert found.status_code == 200 and f'href="/patients/{alone}"' in found.text
+        page = nurse.get(f"/patients/{alone}")
+        assert page.status_code == 200
+        assert "LEROY" in page.text.upper() and "Glycémie" in page.text
