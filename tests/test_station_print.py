@@ -32,10 +32,10 @@ from releve.station.i18n import english
 from releve.station.index.connection import reader
 from releve.station.local.audit import Audit
 from releve.station.printing import documents, ins, pdf
-from releve.station.printing.wards import UnknownWard, find_ward
 from releve.station.views import census as census_q
 from releve.station.views import formats
 from releve.station.views import summary as chart
+from releve.station.views.wards import UnknownWard, find_ward
 from test_station_web import CAPTURE, Site, add_users, station_site
 
 from conftest import StationFixture, copy_station, run_releve

@@ -1,7 +1,8 @@
 """`releve station ...`: set up a ward's downtime station, keep it current, serve it.
 
   releve station init DIR --identity FILE [--no-copy-identity] [--vault VAULT|URL
-                      --token-file F] [--name NAME]
+                      --token-file F] [--name NAME] [--ward CODE]
+  releve station set-ward --station DIR (CODE | --none)
   releve station sync --station DIR --vault VAULT|URL [--token-file F] [--identity FILE]
                       [--interval S]
   releve station status --station DIR      (exit 0 ok, 1 needs attention, 2 unreadable)
@@ -38,6 +39,7 @@ from .console import Say, clear_errors, err, fail, out
 from .limits import BODY_TIMEOUT, HEAD_TIMEOUT, MAX_CONNECTIONS
 from .station_print import print_app
 from .station_users import audit_command, os_login, record_admin, user_app
+from .station_ward import set_ward, ward_text
 from .status_exit import UNREADABLE_EXIT, conclude
 from .tls import TLS_CERT, TLS_KEY, check_tls
 from .tokens import READER_TOKEN, TOKEN_FILE
@@ -49,6 +51,7 @@ station_app = typer.Typer(help="The ward's downtime station: sync from the vault
 station_app.add_typer(user_app, name="user")
 station_app.add_typer(print_app, name="print")
 station_app.command("audit")(audit_command)
+station_app.command("set-ward")(set_ward)
 
 STATION = typer.Option(..., "--station", help="The station's folder")
 
@@ -65,12 +68,15 @@ def init(directory: Path = typer.Argument(..., help="New folder for the station"
                                                         "config now (else at the first sync)"),
          token_file: Path | None = TOKEN_FILE,
          token: str | None = READER_TOKEN,
-         name: str | None = typer.Option(None, help="Shown on every page (default: folder name)")) -> None:
+         name: str | None = typer.Option(None, help="Shown on every page (default: folder name)"),
+         ward: str | None = typer.Option(None, "--ward", help="The ward this station serves "
+                                         "(Location id, name or code): the page it opens on")) -> None:
     """Create a station folder holding its settings, its identity (unless
     --no-copy-identity) and, later, its index."""
     with clear_errors():
         settings = init_station(directory, identity, name,
-                                open_source(vault, token) if vault else None, copy_identity)
+                                open_source(vault, token) if vault else None, copy_identity,
+                                ward_text(ward))
     out.print(f"station {escape(settings.name)!r} created in {escape(str(directory))}", highlight=False)
     if not vault:
         out.print("the vault's config will be pinned at the first sync: make sure that "

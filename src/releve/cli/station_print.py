@@ -31,8 +31,8 @@ from ..errors import ReleveError
 from ..files import AS_CREATED, write_atomic
 from ..station.index.connection import reader
 from ..station.local.audit import Audit
-from ..station.printing.wards import UnknownWard, find_ward
 from ..station.sync import Settings
+from ..station.views.wards import UnknownWard, find_ward
 from .console import fail, out
 
 if TYPE_CHECKING:

@@ -75,6 +75,8 @@ class Settings:
     max_removed_share: float = MAX_SHARE  # a segment removing more of the patients or of
     # the resources held is held until accepted (plausibility.py, releve/deletions.py)
     max_segment_mb: float = 8192  # a segment announced or downloading bigger is not fetched
+    ward: str | None = None  # the ward this station serves (id, name or code): its landing page
+    banner_seconds: int = 30  # how often an open page asks /status.json for the data's age
 
     @classmethod
     def load(cls, station_dir: Path) -> Settings:
@@ -95,7 +97,8 @@ class Settings:
 
 
 def init_station(station_dir: Path, identity: Path, name: str | None = None,
-                 source: Source | None = None, copy_identity: bool = True) -> Settings:
+                 source: Source | None = None, copy_identity: bool = True,
+                 ward: str | None = None) -> Settings:
     """Create a station folder: its settings, a copy of its identity (0600) unless it is
     to stay elsewhere (then every sync is given its path), and, when a vault is given,
     the pinned vault config (otherwise it is pinned at the first sync)."""
@@ -117,7 +120,7 @@ def init_station(station_dir: Path, identity: Path, name: str | None = None,
     private_folder(station_dir)
     if copy_identity:
         write_atomic(folder.identity_file(station_dir), Path(identity).read_bytes())
-    settings = Settings(name=name or station_dir.name)
+    settings = Settings(name=name or station_dir.name, ward=ward)
     settings.save(station_dir)
     if config is not None:
         write_atomic(folder.config_pin_file(station_dir), config.raw)

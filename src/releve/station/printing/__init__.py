@@ -6,7 +6,6 @@ on the station with no network.
     ins.py        the INS DataMatrix content
     codes.py      DataMatrix and Code 128 as vector SVG
     pdf.py        templates to PDF (WeasyPrint)
-    wards.py      which ward `--ward` names
 
 documents.py's functions list the printouts, ins.py the DataMatrix content, the web
 URLs are in web/printouts.py and the commands in releve/cli/station_print.py.

@@ -13,6 +13,8 @@ web/ and printing/ hold no SQL: they call these modules (tests/test_station_laye
 checks it).
 
     census.py     the wards list and a ward's census (beds, occupants, what to know)
+    wards.py      which ward a text (id, name or code) names
+    collation.py  French alphabetical order, the one sort key of every list
     directory.py  the phone directory, parsed once per index state
     schedule.py   one day of the OR schedule, room by room
     search/       patient search (names, birth dates, identifiers, beds), one module per

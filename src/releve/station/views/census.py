@@ -25,7 +25,8 @@ from ... import clock
 from ...fhir.clinical import alerts
 from ...fhir.clinical import allergies as allergy_rules
 from ...fhir.clinical.values import load, name_parts
-from .fhirtext import display_name, natural_key
+from .collation import french_key
+from .fhirtext import display_name
 
 BED, ROOM, UNIT, SITE = "bd", "ro", "wa", "si"
 DEFAULT_ZONE = "Europe/Paris"
@@ -148,7 +149,7 @@ def places_of(unit_id: str, places: dict[str, Place],
     beds = [p for p in under if p.physical_type == BED]
     with_beds = {p.part_of for p in beds}
     rooms = [p for p in under if p.physical_type == ROOM and p.id not in with_beds]
-    chosen = sorted(beds + rooms, key=lambda p: (natural_key(p.name), natural_key(p.id)))
+    chosen = sorted(beds + rooms, key=lambda p: (french_key(p.name), french_key(p.id)))
     return chosen, [unit_id, *(p.id for p in under)]
 
 
@@ -187,7 +188,7 @@ def units(conn: sqlite3.Connection) -> list[Unit]:
         found.append(Unit(unit, site_name(unit, places), len(beds),
                           sum(1 for b in beds if counts.get(b.id)),
                           sum(counts.get(i, 0) for i in members)))
-    return sorted(found, key=lambda u: (natural_key(u.site), natural_key(u.place.name)))
+    return sorted(found, key=lambda u: (french_key(u.site), french_key(u.place.name)))
 
 
 def in_units(conn: sqlite3.Connection, patient: str, unit_ids: Iterable[str]) -> bool:

@@ -21,7 +21,8 @@ from ...fhir.clinical.values import as_dict, as_list, concept_text, load, name_p
 from ...fhir.refs import target_id
 from ..text import fold
 from .census import UNIT
-from .fhirtext import display_name, natural_key
+from .collation import french_key, person_key
+from .fhirtext import display_name
 
 MAX_SHOWN = 500
 _CACHE: dict[tuple, list[Entry]] = {}
@@ -104,8 +105,8 @@ def build(conn: sqlite3.Connection) -> list[Entry]:
 def person_name(person: dict, fallback: str = "") -> tuple[str, tuple]:
     prefix, family, given = name_parts(person)
     if not family and not given:
-        return fallback or "?", (natural_key(fallback), ())
-    return display_name(family, given, prefix), (natural_key(family), natural_key(given))
+        return fallback or "?", (french_key(fallback), ())
+    return display_name(family, given, prefix), person_key(family, given)
 
 
 def role_entry(role: dict, person: dict, units: dict[str, str]) -> Entry:
@@ -138,7 +139,7 @@ def unit_entries(conn: sqlite3.Connection) -> list[Entry]:
         phones = phones_of(load(raw) or {}) if raw else []
         if phone and phone not in {p.number for p in phones}:
             phones.insert(0, Phone(phone, "work"))
-        found.append(Entry(name=name or rid, sort=(0, natural_key(name)), kind="unit",
+        found.append(Entry(name=name or rid, sort=(0, french_key(name)), kind="unit",
                            unit=name or rid, unit_id=rid, phones=phones))
     return found
 

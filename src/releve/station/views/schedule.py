@@ -18,7 +18,7 @@ from ...fhir.clinical.values import as_dict, as_list, codes, concept_text, load
 from ...fhir.refs import target_id
 from . import formats
 from .census import patient_name, practitioner_names
-from .fhirtext import natural_key
+from .collation import french_key
 
 SURGEON_CODES = {"PPRF", "PRF", "SPRF"}
 
@@ -91,7 +91,7 @@ def day_schedule(conn: sqlite3.Connection, day: dt.date, zone: str) -> list[Room
         booking = make_booking(row, resource, people)
         room = rooms.setdefault(row[5], Room(row[5], row[8] or row[5] or "", []))
         room.bookings.append(booking)
-    return sorted(rooms.values(), key=lambda r: (r.id is None, natural_key(r.name)))
+    return sorted(rooms.values(), key=lambda r: (r.id is None, french_key(r.name)))
 
 
 def starts_on(start: str | None, day: dt.date, zone: str) -> bool:

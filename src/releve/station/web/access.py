@@ -28,14 +28,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ... import clock
+from ..local.accounts import User
 from ..local.audit import AuditEntry, ward_detail
 from ..views import census as census_q
+from ..views.wards import UnknownWard, find_ward
 from .base import current_user, db, render, station
 
 GRANT_HOURS = 12
 ACTION = "break-glass"
 REASONS = {"urgence": "urgence vitale", "transfert": "transfert", "autre": "autre"}
 MAX_TEXT = 300
+WARDS = "/wards"
 
 
 def may_open(request: Request, pid: str) -> bool:
@@ -53,12 +56,33 @@ def may_open_ward(request: Request, ward: str) -> bool:
     """True if the ward is (within) one of the user's, or its census was asked for with a
     reason this shift; the census views under a grant get their mark like a patient's."""
     user = current_user(request)
-    wards = station(request).wards.scope(user.name, user.role)
-    conn = db(request)
-    if wards is None or conn is None or ward in wards or _within(conn, ward, wards):
+    if in_ward_scope(request, user, ward):
         return True
     return _under_grant(request, station(request).audit.granted_ward(user.name, ward, ACTION,
                                                                      _shift_start()))
+
+
+def in_ward_scope(request: Request, user: User, ward: str) -> bool:
+    """True if the ward is (within) one of the account's wards, or the account sees all."""
+    wards = station(request).wards.scope(user.name, user.role)
+    conn = db(request)
+    return wards is None or conn is None or ward in wards or _within(conn, ward, wards)
+
+
+def landing(request: Request, user: User) -> str:
+    """Where a user lands after sign-in: the census of the ward this station serves
+    (station.json's `ward`, cli/station_ward.py) when the account sees it without a
+    reason, else the list of wards (a break-glass form is no page to land on)."""
+    chosen = station(request).settings().ward
+    conn = db(request)
+    if chosen and conn is not None:
+        try:
+            ward = find_ward(conn, chosen)
+        except UnknownWard:
+            return WARDS
+        if in_ward_scope(request, user, ward):
+            return f"{WARDS}/{quote(ward, safe='')}"
+    return WARDS
 
 
 def _within(conn: sqlite3.Connection, ward: str, units: list[str]) -> bool:

@@ -5,6 +5,7 @@ Stable URLs (scripts, checks and the crisis cell rely on them):
   /wards/{Location id}/break-glass, web/access.py),
   /patients?q=TEXT, /patients/{Patient id} (the summary, from web/patient.py),
   /directory?q=TEXT, /or?date=YYYY-MM-DD, /audit (admins), /static/..., /health,
+  /status.json (the banners, polled by open pages: web/live.py),
   and the printouts as PDF (web/printouts.py: .../print/*.pdf, /forms/blank.pdf).
 
 No patient data in logs (invariant 7): uvicorn's access log is off, since a URL such as
@@ -36,7 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ... import clock, logs, serving
 from ...serving import Limits
-from . import access, pages, patient, printouts
+from . import access, live, pages, patient, printouts
 from .base import STATIC, Station, render
 from .guard import HttpMiddleware, SameOriginPostMiddleware, SecurityHeadersMiddleware, allowed_hosts
 from .signin import SignInMiddleware, login, logout
@@ -95,6 +96,7 @@ def routes() -> list[BaseRoute]:
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/health", pages.health),
+        *live.routes,
         Route("/wards", pages.wards),
         Route("/wards/{ward}", pages.ward),
         Route("/wards/{ward}/break-glass", access.ward_break_glass, methods=["POST"]),

@@ -49,6 +49,9 @@ class Freshness:
     error: str | None  # why the last sync failed, if it did
     held: dict | None = None  # a segment held as implausible until accepted (sync.Status)
     unreadable: dict | None = None  # a signed segment that cannot be read, until passed
+    frozen: bool = False  # the newest segments were refused: the data is the last safe copy
+    frozen_day: str = ""  # "14/01/2026": that copy's capture time, in the station's zone
+    frozen_time: str = ""  # "09:40"
 
 
 class Station:
@@ -93,6 +96,7 @@ class Station:
         when = formats.parse_instant(head.state_time) if head else None
         seconds = (clock.now() - when).total_seconds() if when else None
         stale = seconds is None or seconds > settings.stale_minutes * 60
+        frozen = head is not None and is_frozen(head, status)
         return Freshness(
             state_time=head.state_time if head else None,
             shown=formats.datetime_text(head.state_time, settings.timezone) if head else "",
@@ -100,7 +104,17 @@ class Station:
             seconds=seconds, stale=stale,
             last_sync=formats.datetime_text(status.last_success, settings.timezone)
             if status.last_success else None,
-            error=status.error, held=status.held, unreadable=status.unreadable)
+            error=status.error, held=status.held, unreadable=status.unreadable, frozen=frozen,
+            frozen_day=formats.date_text(head.state_time, settings.timezone) if head and frozen else "",
+            frozen_time=formats.time_text(head.state_time, settings.timezone) if head and frozen else "")
+
+
+def is_frozen(head: Head, status: Status) -> bool:
+    """Whether the newest data the vault holds was refused, so that what the pages show
+    is the last safe copy, however recent its sync: a segment held as implausible and not
+    applied yet (accepted or not), one that cannot be read, or the last segments accounted for skipped as
+    suspect by the capture (the head past the state, sync.py)."""
+    return status.held is not None or status.unreadable is not None or head.seq > head.state_seq
 
 
 def station(request: Request) -> Station:
@@ -134,19 +148,25 @@ def audit(request: Request, action: str, page: str, patient: str | None = None,
     station(request).audit.record(user.name if user else "-", action, page, patient, detail, patients)
 
 
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """Render a page with what every page shows: language, user, data age, downtime."""
+def common_context(request: Request) -> dict[str, Any]:
+    """What every page shows: language, user, data age, downtime."""
     here = station(request)
     lang = language(request)
     settings = here.settings()
-    common = {
+    return {
         "request": request, "lang": lang, "_": translator(lang),
         "user": getattr(request.state, "user", None),
         "freshness": here.freshness(lang), "downtime": settings.downtime,
         "station_name": settings.name, "zone": settings.timezone,
+        "banner_seconds": max(settings.banner_seconds, 1),
         "age": lambda birth: formats.age_text(birth, lang=lang, zone=settings.timezone),
     }
-    html = here.env.get_template(template).render(**common, **context)
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page with what every page shows: language, user, data age, downtime."""
+    lang = language(request)
+    html = station(request).env.get_template(template).render(**common_context(request), **context)
     response = HTMLResponse(html, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"  # patient data never stays in a cache
     if request.query_params.get("lang") in LANGUAGES:

@@ -53,7 +53,8 @@ def asked_day(request: Request, zone: str) -> dt.date:
 
 
 def home(request: Request) -> Response:
-    return RedirectResponse("/wards", status_code=303)
+    """The station's ward when it has one the user sees (access.landing), else the wards."""
+    return RedirectResponse(access.landing(request, current_user(request)), status_code=303)
 
 
 def wards(request: Request) -> Response:

@@ -25,13 +25,15 @@ from starlette.types import Receive, Scope, Send
 
 from ..local.accounts import NAME_PATTERN
 from ..local.throttle import LoginThrottle, Outcome
+from . import live
+from .access import WARDS, landing
 from .base import current_user, render, station
 from .guard import HttpMiddleware
 
 COOKIE = "releve_session"
-PUBLIC_PATHS = ("/login", "/health")
+PUBLIC_PATHS = ("/login", "/health", live.PATH)
 PUBLIC_PREFIXES = ("/static/",)
-HOME = "/wards"
+HOME = WARDS  # where a sign-in goes by default: landing() picks the page
 
 
 def is_public(path: str) -> bool:
@@ -60,6 +62,8 @@ class SignInMiddleware(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         token = request.cookies.get(COOKIE)
+        if request.url.path == live.PATH:  # polled by open pages: must not keep a session alive
+            token = None
         user = await run_in_threadpool(session_user, request, token) if token else None
         scope.setdefault("state", {})["user"] = user
         if user is None and not is_public(request.url.path):
@@ -105,7 +109,9 @@ async def login(request: Request) -> Response:
     """GET: the form (or straight on, if signed in). POST: check, open a session, go on."""
     if request.method == "GET":
         if getattr(request.state, "user", None) is not None:
-            return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+            target = safe_next(request.query_params.get("next"))
+            return RedirectResponse(landing(request, request.state.user) if target == HOME
+                                    else target, status_code=303)
         return await run_in_threadpool(login_page, request)
     form = await request.form()
     username = str(form.get("username", "")).strip()
@@ -138,7 +144,8 @@ def sign_in(request: Request, username: str, password: str, target: str) -> Resp
         here.accounts.close_session(old)
     token = here.accounts.open_session(user)
     here.audit.record(user.name, "login", "login")
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(landing(request, user) if target == HOME else target,
+                                status_code=303)
     response.set_cookie(COOKIE, token, path="/", httponly=True, samesite="strict",
                         secure=secure(request))
     return response

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from ..collation import person_key
 from .finders import by_bed, by_birth_date, by_birth_year, by_identifier
 from .hits import Found, Hit, best
 from .names import by_name
@@ -62,9 +63,15 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 30) -> list[Hit]:
     elif q.words and not q.numbers:
         for hit in by_name(conn, q.words, limit):
             _keep(found, hit)
-    chosen = best(list(found.values()), limit)
+    chosen = sorted(best(list(found.values()), limit), key=_shown_order)
     where = places(conn, [f.id for f in chosen if f.current])
     return [_hit(f, *where.get(f.id, (None, None))) for f in chosen]
+
+
+def _shown_order(f: Found) -> tuple:
+    """The page's order: the finders' ranking, then French alphabetical order (the
+    index's sort key picks the same patients; collation.py orders what is shown)."""
+    return -f.score, not f.current, person_key(f.family, f.given, f.id)
 
 
 def _keep(found: dict[int, Found], hit: Found) -> None:

@@ -1,5 +1,6 @@
-"""Which ward an operator means: `--ward` takes what IT has at hand when it schedules the
-night's prints, the Location id (loc-card), the ward's name as the census shows it
+"""Which ward a text names: `--ward` of the prints takes what IT has at hand when it
+schedules the night's prints, and the station's own ward (station.json) what was typed
+at its set-up: the Location id (loc-card), the ward's name as the census shows it
 ("Cardiologie", accents and case ignored) or its code (the Location's alias or
 identifier, "CARD").
 """
@@ -10,8 +11,8 @@ import sqlite3
 
 from ...errors import ReleveError
 from ..text import fold
-from ..views import census as census_q
-from ..views import resources
+from . import census as census_q
+from . import resources
 
 
 class UnknownWard(ReleveError):

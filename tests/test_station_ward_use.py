@@ -1,0 +1,273 @@
+"""What the ward asked for on first use: the station opens on its own ward, its banners
+stay current on an open page and say when the data is frozen at the last safe copy, the
+ward's binder prints in one go, and every list is in French alphabetical order.
+
+A small hospital written here (a site, four wards with French names, beds numbered 2 and
+10, patients and practitioners whose names test the collation) goes through the real
+path: `releve import` into a vault, a station synced from it, its app on loopback.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from releve.station import folder
+from releve.station.index.head import Head
+from releve.station.local.wards import Wards
+from releve.station.sync import Settings, Status
+from releve.station.views.collation import french_key, person_key
+from releve.station.views.search import search
+from releve.station.web.base import is_frozen
+from test_station_web import PASSWORD, add_users, rows_of, station_site
+
+from conftest import StationFixture, _station_from, copy_station, run_releve
+
+# Family names as a French ward writes them: an accent first, a particle in lower case,
+# names that only spaces and case set apart.
+FAMILIES = ["Zola", "Écuyer", "de la Tour", "Delacroix", "dubois", "Dupont", "Eymard",
+            "Émery", "LEROY", "Le Goff", "Öztürk", "Ødegaard", "Bénard", "Benoit"]
+# ... in the order a French reader expects (accents, case and spaces do not count)
+FRENCH_ORDER = ["Bénard", "Benoit", "Delacroix", "de la Tour", "dubois", "Dupont", "Écuyer",
+                "Émery", "Eymard", "Le Goff", "LEROY", "Ødegaard", "Öztürk", "Zola"]
+WARDS = {"loc-urg": "urgences", "loc-elec": "Électrophysiologie", "loc-card": "Cardiologie",
+         "loc-zoo": "Zone d'attente"}
+
+
+def _location(lid: str, name: str, kind: str, part_of: str | None = None, **extra) -> dict:
+    found = {"resourceType": "Location", "id": lid, "name": name, "status": "active",
+             "physicalType": {"coding": [{"code": kind}]}, **extra}
+    if part_of:
+        found["partOf"] = {"reference": f"Location/{part_of}"}
+    return found
+
+
+def hospital() -> list[dict]:
+    """The small hospital's resources: every patient in a bed of Cardiologie (alias CARD)."""
+    found = [_location("loc-site", "Hôpital", "si")]
+    for lid, name in WARDS.items():
+        found.append(_location(lid, name, "wa", "loc-site",
+                               alias=[lid.removeprefix("loc-").upper()]))
+    for number in range(1, len(FAMILIES) + 1):
+        found.append(_location(f"loc-card-r{number}", f"Chambre {number}", "ro", "loc-card"))
+        found.append(_location(f"loc-card-b{number}", f"Lit {number}", "bd", f"loc-card-r{number}"))
+    for i, family in enumerate(FAMILIES):
+        found.append({"resourceType": "Patient", "id": f"p{i}", "birthDate": "1950-03-0" + str(i % 9 + 1),
+                      "name": [{"family": family, "given": ["Marie"]}], "gender": "female"})
+        found.append({"resourceType": "Encounter", "id": f"e{i}", "status": "in-progress",
+                      "class": {"code": "IMP"}, "subject": {"reference": f"Patient/p{i}"},
+                      "period": {"start": "2026-01-10T08:00:00+01:00"},
+                      "location": [{"location": {"reference": f"Location/loc-card-b{i + 1}"},
+                                    "status": "active",
+                                    "physicalType": {"coding": [{"code": "bd"}]}}]})
+        found.append({"resourceType": "Practitioner", "id": f"dr{i}",
+                      "name": [{"family": family, "given": ["Paul"], "prefix": ["Dr"]}]})
+    return found
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> StationFixture:
+    folder_ = tmp_path_factory.mktemp("ward-hospital")
+    inputs = folder_ / "inputs"
+    inputs.mkdir()
+    (inputs / "hospital.ndjson").write_bytes(b"\n".join(orjson.dumps(r) for r in hospital()) + b"\n")
+    made = _station_from(folder_, inputs)
+    add_users(made.dir)
+    return made
+
+
+def _station(small: StationFixture, tmp_path: Path) -> Path:
+    return copy_station(small, tmp_path / "station").dir
+
+
+def _settings(station: Path, **changes) -> None:
+    settings = Settings.load(station)
+    for name, value in changes.items():
+        setattr(settings, name, value)
+    settings.save(station)
+
+
+# --- 1. the station opens on its ward -----------------------------------------------------------
+
+
+def test_init_keeps_the_ward_and_set_ward_changes_it(tmp_path: Path, keys) -> None:
+    station = tmp_path / "s"
+    run_releve("station", "init", station, "--identity", keys.identity, "--ward", "CARD")
+    assert orjson.loads(folder.settings_file(station).read_bytes())["ward"] == "CARD"
+    assert Settings.load(station).ward == "CARD"
+    run_releve("station", "set-ward", "loc-urg", "--station", station)
+    assert Settings.load(station).ward == "loc-urg"
+    run_releve("station", "set-ward", "--none", "--station", station)
+    assert Settings.load(station).ward is None
+    refused = run_releve("station", "set-ward", "--station", station, check=False)
+    assert refused.returncode == 2
+
+
+def test_set_ward_warns_of_a_ward_the_data_does_not_name(small, tmp_path: Path) -> None:
+    station = _station(small, tmp_path)
+    done = run_releve("station", "set-ward", "NOWHERE", "--station", station)
+    assert b"no ward named 'NOWHERE'" in done.stderr
+    done = run_releve("station", "set-ward", "card", "--station", station)
+    assert b"warning" not in done.stderr
+
+
+def test_sign_in_lands_on_the_stations_ward_when_the_user_sees_it(small, tmp_path: Path) -> None:
+    station = _station(small, tmp_path)
+    wards = Wards(station)
+    wards.add_user("carla", "nurse", PASSWORD, "Carla", ["loc-card"])
+    wards.add_user("ulysse", "nurse", PASSWORD, "Ulysse", ["loc-urg"])
+    with station_site(station) as site:
+        assert _landing(site, "carla") == "/wards"  # no ward set: today's behaviour
+        _settings(station, ward="CARD")  # by its code, resolved at sign-in
+        assert _landing(site, "carla") == "/wards/loc-card"
+        assert _landing(site, "admin") == "/wards/loc-card"  # sees every ward
+        assert _landing(site, "ulysse") == "/wards"  # not theirs: no break-glass form to land on
+        client = site.login("carla")
+        assert client.get("/").headers["location"] == "/wards/loc-card"
+        assert client.get("/login").headers["location"] == "/wards/loc-card"
+        assert client.get("/login?next=/directory").headers["location"] == "/directory"
+        census = client.get("/wards/loc-card")
+        assert census.status_code == 200 and "DUPONT Marie" in census.text
+        _settings(station, ward="Cardiologie")  # by its name
+        assert _landing(site, "carla") == "/wards/loc-card"
+        _settings(station, ward="nowhere")
+        assert _landing(site, "carla") == "/wards"
+
+
+def _landing(site, user: str) -> str:
+    client = site.client()
+    answer = client.post("/login", data={"username": user, "password": PASSWORD, "next": "/wards"})
+    assert answer.status_code == 303
+    return answer.headers["location"]
+
+
+# --- 2. live and frozen banners -----------------------------------------------------------------
+
+
+def test_status_json_gives_the_banners_and_changes_with_the_sync(small, tmp_path: Path) -> None:
+    station = _station(small, tmp_path)
+    _settings(station, banner_seconds=7)
+    with station_site(station) as site:
+        nurse = site.login("nurse")
+        page = nurse.get("/wards").text
+        assert 'data-status="/status.json" data-every="7"' in page
+        assert '<script src="/static/live.js" defer></script>' in page
+        script = site.client().get("/static/live.js")
+        assert script.status_code == 200 and "data-status" in script.text  # the URL is the page's
+        first = site.client().get("/status.json")  # names nobody: no sign-in needed
+        assert first.status_code == 200 and first.headers["cache-control"] == "no-store"
+        body = first.json()
+        assert body["frozen"] is False and "Données à jour du" in body["banners"] \
+            or "Attention, données anciennes" in body["banners"]
+        assert "figées" not in body["banners"]
+
+        status = Status.load(station)
+        status.held = {"seq": 2, "sha256": "ab" * 32, "kind": "delta", "share": 0.2,
+                       "reason": "would remove 90% of the resources", "since": "2026-01-14T08:55:00Z"}
+        status.save(station)
+        frozen = site.client().get("/status.json").json()
+        assert frozen["frozen"] is True and frozen["key"] != body["key"]
+        state = Head(1, "", 1, _state_time(station))
+        day, hour = _local(state.state_time)
+        assert f"Données figées à la dernière copie sûre du {day} à {hour}." in frozen["banners"]
+        assert "Segment 2 retenu" in frozen["banners"]
+        assert "Données figées" in nurse.get("/wards").text  # the page says it too
+        english = site.client().get("/status.json?lang=en").json()["banners"]
+        assert f"Data frozen at the last safe copy of {day} at {hour}." in english
+
+        _settings(station, downtime={"since": "2026-01-14T08:00:00+00:00", "note": "rançongiciel"})
+        declared = site.client().get("/status.json").json()
+        assert declared["downtime"] is True and "rançongiciel" in declared["banners"]
+
+
+def _state_time(station: Path) -> str:
+    from releve.station.index.connection import reader
+    from releve.station.index.head import read_head
+
+    conn = reader(station)
+    try:
+        time_ = read_head(conn).state_time
+    finally:
+        conn.close()
+    assert time_
+    return time_
+
+
+def _local(instant: str) -> tuple[str, str]:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00")).astimezone(ZoneInfo("Europe/Paris"))
+    return when.strftime("%d/%m/%Y"), when.strftime("%H:%M")
+
+
+def test_frozen_when_the_newest_segment_is_held_unreadable_or_suspect() -> None:
+    fine = Head(seq=5, sha256="x", state_seq=5, state_time="2026-01-14T08:40:00Z")
+    assert not is_frozen(fine, Status())
+    assert is_frozen(Head(6, "y", 5, fine.state_time), Status())  # segment 6 skipped as suspect
+    assert is_frozen(fine, Status(held={"seq": 6}))
+    assert is_frozen(fine, Status(unreadable={"seq": 6}))
+    assert not is_frozen(fine, Status(error="vault unreachable"))  # stale, not refused
+
+
+def test_polling_the_status_never_keeps_a_session_alive(small, tmp_path: Path) -> None:
+    station = _station(small, tmp_path)
+    with station_site(station) as site:
+        nurse = site.login("nurse")
+        with sqlite3.connect(folder.local_db(station)) as db:
+            db.execute("UPDATE sessions SET last_seen = last_seen - 600")
+            before = db.execute("SELECT last_seen FROM sessions").fetchall()
+        for _ in range(3):
+            assert nurse.get("/status.json").status_code == 200
+        with sqlite3.connect(folder.local_db(station)) as db:
+            assert db.execute("SELECT last_seen FROM sessions").fetchall() == before
+        assert nurse.get("/wards").status_code == 200  # a page does touch it
+        with sqlite3.connect(folder.local_db(station)) as db:
+            assert db.execute("SELECT last_seen FROM sessions").fetchall() != before
+
+
+# --- 4. French alphabetical order ---------------------------------------------------------------
+
+
+def test_the_french_sort_key() -> None:
+    assert sorted(FAMILIES, key=french_key) == FRENCH_ORDER
+    assert sorted(["Lit 10", "lit 2", "Lit 1"], key=french_key) == ["Lit 1", "lit 2", "Lit 10"]
+    assert sorted(["Élodie", "Eric", "Zoé", "élise", "Emma"], key=french_key) == \
+        ["élise", "Élodie", "Emma", "Eric", "Zoé"]
+    assert sorted(["côte", "Cote", "cote"], key=french_key) == ["cote", "Cote", "côte"]
+    assert sorted(["Œuvray", "Oeste", "Ofer"], key=french_key) == ["Oeste", "Œuvray", "Ofer"]
+    assert person_key("Martin", "Élodie") < person_key("Martin", "Emma") < person_key("martin", "Zoé")
+
+
+def test_every_list_is_in_french_order(small, tmp_path: Path) -> None:
+    station = _station(small, tmp_path)
+    with station_site(station) as site:
+        nurse = site.login("admin")
+        wards = nurse.get("/wards").text
+        shown = re.findall(r'class="row-link" href="/wards/[^"]+">([^<]+)</a>', wards)
+        assert shown == ["Cardiologie", "Électrophysiologie", "urgences", "Zone d&#39;attente"]
+
+        census = rows_of(nurse.get("/wards/loc-card").text)
+        beds = [re.search(r'class="bed">(.*?)</th>', r).group(1) for r in census]
+        assert beds == [f"Lit {n}" for n in range(1, len(FAMILIES) + 1)]
+
+        found = nurse.get("/patients?q=marie").text
+        names = re.findall(r'href="/patients/p\d+">([^<]+)</a>', found)
+        assert [n.removesuffix(" Marie") for n in names] == [f.upper() for f in FRENCH_ORDER]
+
+        directory = nurse.get("/directory").text
+        doctors = re.findall(r"Dr Paul ([^<]+?)<", directory)
+        assert doctors == [f.upper() for f in FRENCH_ORDER]
+
+    from releve.station.index.connection import reader
+
+    conn = reader(station)
+    try:
+        hits = search(conn, "marie")
+    finally:
+        conn.close()
+    assert [h.family for h in hits] == FRENCH_ORDER
