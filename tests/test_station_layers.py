@@ -21,7 +21,7 @@ PACKAGE = "releve.station"
 
 # where SQL may be written, relative to station/
 SQL_ALLOWED = ("views/", "index/", "records/stages.py", "records/worker.py", "local/")
-WEB_MAY_IMPORT_PRINTING = {"web/printouts.py"}
+WEB_MAY_IMPORT_PRINTING = {"web/printouts.py", "web/binder.py"}
 FOLDER_NAMES = {"station.json", "sync.json", "sync.lock", "identity.key", "vault-config.json",
                 "incoming", "index", "CURRENT", "local.sqlite", ".records"}
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
 from releve.station import folder
 from releve.station.index.head import Head
+from releve.station.local.audit import Audit
 from releve.station.local.wards import Wards
 from releve.station.sync import Settings, Status
 from releve.station.views.collation import french_key, person_key
@@ -271,3 +275,87 @@ def test_every_list_is_in_french_order(small, tmp_path: Path) -> None:
     finally:
         conn.close()
     assert [h.family for h in hits] == FRENCH_ORDER
+
+
+# --- 3. the ward binder -------------------------------------------------------------------------
+
+
+def _pdf_text(pdf: Path) -> tuple[str, int]:
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          check=True).stdout.decode()
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, check=True).stdout.decode()
+    return text, int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+
+
+def test_the_binder_command_prints_every_patient_of_the_ward(small, tmp_path: Path) -> None:
+    station = _station(small, tmp_path)
+    out = tmp_path / "binder.pdf"
+    done = run_releve("station", "print", "binder", "--ward", "CARD", "--station", station,
+                      "--out", out, "--user", "night-it")
+    text, pages = _pdf_text(out)
+    patients = len(FAMILIES)
+    assert f"({pages} page(s), {patients} patient(s)" in done.stdout.decode()
+    assert b"Marie" not in done.stdout + done.stderr  # the terminal names nobody
+    for family in FAMILIES:
+        assert text.count(f"{family.upper()} Marie") >= 4 + 24  # summary, MAR, 2 bands, labels
+    # each patient: a summary, a MAR, a wristband sheet and a label sheet, in bed order
+    assert pages == 4 * patients
+    assert text.count("Synthèse du dossier") == patients
+    assert text.count("Plan d'administration des prochaines 24 h") == patients
+    assert text.count("Découper le long des pointillés") == patients
+    order = [text.index(f"{family.upper()} Marie") for family in FAMILIES]
+    assert order == sorted(order)  # FAMILIES lie in beds 1, 2, ... in that order
+    entry = [e for e in Audit(station).entries(limit=10) if e.page == "print-binder"]
+    assert len(entry) == 1 and entry[0].user == "night-it"
+    assert sorted(entry[0].patients) == sorted(f"p{i}" for i in range(patients))
+
+
+def test_the_binder_command_refuses_an_unknown_ward(small, tmp_path: Path) -> None:
+    station = _station(small, tmp_path)
+    refused = run_releve("station", "print", "binder", "--ward", "NOWHERE", "--station", station,
+                         "--out", tmp_path / "b.pdf", check=False)
+    assert refused.returncode == 1 and b"no ward named 'NOWHERE'" in refused.stderr
+    assert not (tmp_path / "b.pdf").exists()
+
+
+def test_the_binder_from_the_ward_page_shows_progress_then_the_pdf(small, tmp_path: Path) -> None:
+    station = _station(small, tmp_path)
+    Wards(station).add_user("ulysse", "nurse", PASSWORD, "Ulysse", ["loc-urg"])
+    with station_site(station) as site:
+        nurse = site.login("nurse")
+        ward = nurse.get("/wards/loc-card").text
+        assert 'action="/wards/loc-card/print/binder" method="post"' in ward
+        assert "Imprimer le classeur du service" in ward
+        started = nurse.post("/wards/loc-card/print/binder")
+        assert started.status_code == 303
+        job = started.headers["location"]
+        assert re.fullmatch(r"/wards/loc-card/print/binder/[\w-]{20,}", job)
+        first = nurse.get(job)
+        assert first.status_code == 200
+        assert '<meta http-equiv="refresh" content="1">' in first.text or "Classeur prêt" in first.text
+        ready = _wait_ready(nurse, job)
+        assert f"Classeur prêt : {len(FAMILIES)} patients, {4 * len(FAMILIES)} pages." in ready
+        assert 'http-equiv="refresh"' not in ready
+        pdf = nurse.get(job + ".pdf")
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF") and pdf.headers["cache-control"] == "no-store"
+        assert 'filename="classeur.pdf"' in pdf.headers["content-disposition"]
+        # someone else's job is not theirs to see; another ward asks for a reason first
+        other = site.login("ulysse")
+        assert other.get(job).status_code == 404 and other.get(job + ".pdf").status_code == 404
+        assert other.post("/wards/loc-card/print/binder").status_code == 403
+        assert nurse.post("/wards/nowhere/print/binder").status_code == 404
+        elsewhere = httpx.Client(base_url=site.url, cookies=nurse.cookies,
+                                 headers={"Origin": "http://elsewhere.example"})
+        assert elsewhere.post("/wards/loc-card/print/binder").status_code == 403
+
+
+def _wait_ready(client, job: str) -> str:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        page = client.get(job).text
+        if "Classeur prêt" in page or "pas pu être préparé" in page:
+            return page
+        assert re.search(r'<progress value="\d+" max="\d+"', page)
+        time.sleep(0.3)
+    raise AssertionError("the binder was not made in 120 s")

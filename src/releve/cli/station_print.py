@@ -6,6 +6,8 @@
     releve station print census --ward UNIT ...      print or [--date YYYY-MM-DD] ...
     releve station print directory ...                print labels|wristband --patient ID ...
     releve station print forms [--patient ID] ...
+    releve station print binder --ward UNIT ...      every patient's summary, MAR, wristband
+                                                     and labels, in one PDF (a progress bar)
 
 IT schedules `print mar --ward ...` for every ward every few hours before a planned
 outage, as hospitals do. UNIT is the ward's Location id, its name or its code. Every
@@ -33,7 +35,7 @@ from ..station.index.connection import reader
 from ..station.local.audit import Audit
 from ..station.sync import Settings
 from ..station.views.wards import UnknownWard, find_ward
-from .console import fail, out
+from .console import err, fail, out
 
 if TYPE_CHECKING:
     from ..station.printing import documents
@@ -175,3 +177,24 @@ def forms(station: Path = STATION, out_file: Path = OUT,
     """Downtime forms (admission, medication order, observation chart), pre-filled with a
     patient's identity or blank for someone who arrives during the outage."""
     _run(station, out_file, user, lang, lambda desk: _docs().forms(desk, patient), NO_PATIENT)
+
+
+@print_app.command("binder")
+def binder(station: Path = STATION, out_file: Path = OUT, ward: str = WARD,
+           user: str | None = USER, lang: str | None = LANG) -> None:
+    """The ward binder: for every patient of the ward, in bed order, the summary, the MAR
+    for the next 24 h, the wristband and a sheet of labels, in one PDF."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from ..station.printing.binder import ward_binder
+
+    def make(desk: documents.Desk) -> documents.Printout | None:
+        unit = find_ward(desk.conn, ward)
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                      disable=not err.is_terminal, transient=True) as bar:
+            task = bar.add_task("patients", total=None)
+            return ward_binder(desk, unit, lambda done, total: bar.update(task, completed=done,
+                                                                           total=total))
+
+    _run(station, out_file, user, lang, make, NO_WARD)

@@ -14,9 +14,9 @@ import sqlite3
 from dataclasses import dataclass
 
 from ..views import resources
-from ..views.summary import summary
+from ..views.summary import Summary, summary
 from . import ins
-from .codes import CodeError, code128_svg, datamatrix_svg
+from .codes import CodeError, code128_img, datamatrix_img
 
 LABELS_PER_SHEET = 24  # 3 x 8 stickers of 70 x 37 mm: the usual A4 sheet of patient labels
 SEX_LETTER = {"female": "F", "male": "M"}
@@ -35,15 +35,16 @@ class Card:
     allergies: list[str]
     high_allergies: list[str]  # the severe ones, by fhir.clinical.allergies.high_risk
     allergy_state: str  # known, none, unknown
-    datamatrix: str | None  # inline SVG
-    barcode: str | None  # inline SVG of the IPP's Code 128
+    datamatrix: str | None  # an <img> of the symbol (codes.py)
+    barcode: str | None  # an <img> of the IPP's Code 128
     band_datamatrix: str | None = None
 
 
 def card(conn: sqlite3.Connection, pid: str, now: dt.datetime, zone: str,
-         band: bool = False) -> Card | None:
-    """The patient's card, or None if the index holds no such patient."""
-    found = summary(conn, pid, now, zone)
+         band: bool = False, summarised: Summary | None = None) -> Card | None:
+    """The patient's card, or None if the index holds no such patient; `summarised`:
+    their summary when the caller has it already (the ward binder)."""
+    found = summarised or summary(conn, pid, now, zone)
     if found is None:
         return None
     who = found.identity
@@ -76,7 +77,7 @@ def _datamatrix(content: str | None, size: str) -> str | None:
     if not content:
         return None
     try:
-        return datamatrix_svg(content, size)
+        return datamatrix_img(content, size)
     except CodeError:
         return None
 
@@ -86,6 +87,6 @@ def _barcode(ipp: str | None) -> str | None:
     if not ipp:
         return None
     try:
-        return code128_svg(ipp, "8mm", max_width=64.0)
+        return code128_img(ipp, "8mm", max_width=64.0)
     except CodeError:
         return None

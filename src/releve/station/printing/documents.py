@@ -98,14 +98,20 @@ def _render(desk: Desk, template: str, **context) -> Pdf:
 
 
 def _mar(desk: Desk, patients: list[MarPatient], title: str, shift: str | None = None) -> Pdf:
-    """The MAR for the next 24 h, or for one nursing shift (views/summary/shifts.py)."""
+    return _render(desk, "mar.html", **mar_context(desk, patients, title, shift))
+
+
+def mar_context(desk: Desk, patients: list[MarPatient], title: str,
+                shift: str | None = None) -> dict:
+    """What mar.html is given: the patients and the window it covers, the next 24 h or
+    one nursing shift (views/summary/shifts.py)."""
     tz = ZoneInfo(desk.zone)
     window = shifts.window(shift, desk.now.astimezone(tz), desk.zone)
-    return _render(desk, "mar.html", patients=patients, title=title, window=window,
-                   start=window.start.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
-                   end=window.end.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
-                   day=lambda when: when.astimezone(tz).strftime("%d/%m"),
-                   num=formats.number_filter(desk.lang), crit=summary_v.CRITICALITY)
+    return dict(patients=patients, title=title, window=window,
+                start=window.start.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
+                end=window.end.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
+                day=lambda when: when.astimezone(tz).strftime("%d/%m"),
+                num=formats.number_filter(desk.lang), crit=summary_v.CRITICALITY)
 
 
 def _bed_of(s: summary_v.Summary) -> str:

@@ -59,13 +59,17 @@ class Engine:
                   "age": lambda birth: formats.age_text(birth, lang=lang, zone=zone)}
         return self.env.get_template(template).render(**common, **context)
 
-    def pdf(self, html: str) -> Pdf:
+    def document(self, html: str) -> Any:
+        """The HTML laid out in pages (a WeasyPrint Document), not yet written: several
+        are bound into one PDF by `bound`."""
         from weasyprint import HTML
 
         source = HTML(string=html, base_url=str(TEMPLATES), url_fetcher=self.fetcher)
         with _LOCK:
-            document = source.render(stylesheets=[self.css], font_config=self.fonts)
-            return Pdf(document.write_pdf(), len(document.pages))
+            return source.render(stylesheets=[self.css], font_config=self.fonts)
+
+    def pdf(self, html: str) -> Pdf:
+        return bound([self.document(html)])
 
 
 class Pdf(NamedTuple):
@@ -76,6 +80,14 @@ class Pdf(NamedTuple):
 @cache
 def engine() -> Engine:
     return Engine()
+
+
+def bound(documents: list[Any]) -> Pdf:
+    """Laid-out documents as one PDF, in order, each page keeping its own size and
+    layout (a landscape MAR after a portrait summary): what a binder is."""
+    pages = [page for document in documents for page in document.pages]
+    with _LOCK:
+        return Pdf(documents[0].copy(pages).write_pdf(), len(pages))
 
 
 def render(template: str, lang: str, zone: str, **context: Any) -> Pdf:

@@ -6,7 +6,8 @@ Stable URLs (scripts, checks and the crisis cell rely on them):
   /patients?q=TEXT, /patients/{Patient id} (the summary, from web/patient.py),
   /directory?q=TEXT, /or?date=YYYY-MM-DD, /audit (admins), /static/..., /health,
   /status.json (the banners, polled by open pages: web/live.py),
-  and the printouts as PDF (web/printouts.py: .../print/*.pdf, /forms/blank.pdf).
+  and the printouts as PDF (web/printouts.py: .../print/*.pdf, /forms/blank.pdf), the
+  ward binder made in the background (web/binder.py: /wards/{ward}/print/binder...).
 
 No patient data in logs (invariant 7): uvicorn's access log is off, since a URL such as
 /patients?q=DUPONT carries a name, and the app logs one line per request with the method,
@@ -37,7 +38,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ... import clock, logs, serving
 from ...serving import Limits
-from . import access, live, pages, patient, printouts
+from . import access, binder, live, pages, patient, printouts
 from .base import STATIC, Station, render
 from .guard import HttpMiddleware, SameOriginPostMiddleware, SecurityHeadersMiddleware, allowed_hosts
 from .signin import SignInMiddleware, login, logout
@@ -106,6 +107,7 @@ def routes() -> list[BaseRoute]:
         Route("/or", pages.operating_rooms),
         Route("/audit", pages.audit_log),
         *printouts.routes,
+        *binder.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
