@@ -9,6 +9,7 @@ path: `releve import` into a vault, a station synced from it, its app on loopbac
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sqlite3
 import subprocess
@@ -29,7 +30,7 @@ from releve.station.views.search import search
 from releve.station.web.base import is_frozen
 from test_station_web import PASSWORD, add_users, rows_of, station_site
 
-from conftest import StationFixture, _station_from, copy_station, run_releve
+from conftest import NOW, StationFixture, _station_from, copy_station, run_releve
 
 # Family names as a French ward writes them: an accent first, a particle in lower case,
 # names that only spaces and case set apart.
@@ -38,6 +39,8 @@ FAMILIES = ["Zola", "Écuyer", "de la Tour", "Delacroix", "dubois", "Dupont", "E
 # ... in the order a French reader expects (accents, case and spaces do not count)
 FRENCH_ORDER = ["Bénard", "Benoit", "Delacroix", "de la Tour", "dubois", "Dupont", "Écuyer",
                 "Émery", "Eymard", "Le Goff", "LEROY", "Ødegaard", "Öztürk", "Zola"]
+DRUGS = ["Paracétamol", "Énoxaparine", "amlodipine", "Zopiclone"]
+SUBSTANCES = ["Œuf", "arachide", "Pénicilline", "Éther"]
 WARDS = {"loc-urg": "urgences", "loc-elec": "Électrophysiologie", "loc-card": "Cardiologie",
          "loc-zoo": "Zone d'attente"}
 
@@ -70,6 +73,16 @@ def hospital() -> list[dict]:
                                     "physicalType": {"coding": [{"code": "bd"}]}}]})
         found.append({"resourceType": "Practitioner", "id": f"dr{i}",
                       "name": [{"family": family, "given": ["Paul"], "prefix": ["Dr"]}]})
+    for n, drug in enumerate(DRUGS):  # the first patient's orders and allergies
+        found.append({"resourceType": "MedicationRequest", "id": f"mr{n}", "status": "active",
+                      "intent": "order", "subject": {"reference": "Patient/p0"},
+                      "medicationCodeableConcept": {"text": drug},
+                      "authoredOn": "2026-01-10T09:00:00+01:00",
+                      "dosageInstruction": [{"text": f"{drug} 1 par jour"}]})
+    for n, substance in enumerate(SUBSTANCES):
+        found.append({"resourceType": "AllergyIntolerance", "id": f"al{n}",
+                      "patient": {"reference": "Patient/p0"}, "code": {"text": substance},
+                      "clinicalStatus": {"coding": [{"code": "active"}]}})
     return found
 
 
@@ -268,13 +281,18 @@ def test_every_list_is_in_french_order(small, tmp_path: Path) -> None:
         assert doctors == [f.upper() for f in FRENCH_ORDER]
 
     from releve.station.index.connection import reader
+    from releve.station.views.summary import summary
 
     conn = reader(station)
     try:
         hits = search(conn, "marie")
+        chart = summary(conn, "p0", dt.datetime.fromisoformat(NOW), "Europe/Paris")
     finally:
         conn.close()
     assert [h.family for h in hits] == FRENCH_ORDER
+    assert chart is not None
+    assert [m.drug for m in chart.medications] == ["amlodipine", "Énoxaparine", "Paracétamol", "Zopiclone"]
+    assert [a.substance for a in chart.allergies] == ["arachide", "Éther", "Œuf", "Pénicilline"]
 
 
 # --- 3. the ward binder -------------------------------------------------------------------------

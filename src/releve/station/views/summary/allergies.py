@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ....fhir.clinical import allergies as rules
 from ....fhir.clinical.values import as_dict, as_list, as_text, effective, first_code
+from ..collation import french_key
 from .labels import ALLERGY_CATEGORY, ALLERGY_TYPE, SEVERITY
 from .model import Allergy, Summary
 from .reader import Reader
@@ -35,7 +36,7 @@ def allergies(reader: Reader, summary: Summary) -> None:
         return allergy(resource) if found == rules.ALLERGY else None
 
     found = reader.each("AllergyIntolerance", read)
-    found.sort(key=lambda a: (not a.high, a.substance.casefold()))
+    found.sort(key=lambda a: (not a.high, french_key(a.substance)))
     summary.allergies = found
     summary.no_allergy_texts = list(dict.fromkeys(t for t in statements if t))
     summary.allergy_state = rules.state(len(found), len(statements))

@@ -24,6 +24,7 @@ from ....fhir.clinical.values import (
     reference_text,
 )
 from ....fhir.refs import target
+from ..collation import french_key
 from .labels import ADMIN_STATUS
 from .model import Administration, Due, Medication, NotCurrent, Summary
 from .reader import Reader
@@ -214,7 +215,7 @@ def medications(reader: Reader, summary: Summary) -> None:
         if as_text(resource.get("status")) == "entered-in-error":
             stopped.append(_not_current(reader, resource, "entered-in-error"))
     meds.sort(key=lambda m: (m.status != "active", m.as_needed and not m.due and not m.overdue,
-                             m.drug.casefold()))
+                             french_key(m.drug)))
     by_id = {m.id: m for m in meds}
     for administration in administrations:
         if administration.request in by_id:
