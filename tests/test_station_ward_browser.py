@@ -14,18 +14,14 @@ from releve.station.index.connection import reader
 from releve.station.local.accounts import Accounts
 from releve.station.sync import Settings, Status
 from releve.station.web.app import server_config
-from test_station_browser import CHROMIUM, CHROMIUM_ARGS
+from test_demo_system import browser as chromium  # noqa: F401  (the `browser` fixture)
+from test_station_browser import PASSWORD, pytestmark  # noqa: F401  (skipped without Chromium)
 
 from conftest import copy_station
 from helpers import serving, wait_until
 
-PASSWORD = "infirmiere-2026"
 WARD = "loc-card"
 SIZES = [(1280, 800), (768, 1024)]
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium "
-                                "(scripts/bootstrap installs it)")
-
 
 @pytest.fixture(scope="module")
 def site(demo_station, tmp_path_factory):
@@ -39,13 +35,8 @@ def site(demo_station, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+def browser(chromium):  # noqa: F811  (test_demo_system's Chromium, under the name used here)
+    return chromium
 
 
 def _signed_in(browser, base: str, width: int = 1280, height: int = 900):

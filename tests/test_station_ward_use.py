@@ -88,13 +88,17 @@ def hospital() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> StationFixture:
-    folder_ = tmp_path_factory.mktemp("ward-hospital")
-    inputs = folder_ / "inputs"
-    inputs.mkdir()
-    (inputs / "hospital.ndjson").write_bytes(b"\n".join(orjson.dumps(r) for r in hospital()) + b"\n")
-    made = _station_from(folder_, inputs)
+    """The small hospital, imported and synced into a station with test_station_web's users."""
+    made = _station_from(tmp_path_factory.mktemp("ward-hospital"),
+                         _written(tmp_path_factory.mktemp("ward-inputs"), hospital()))
     add_users(made.dir)
     return made
+
+
+def _written(folder_: Path, resources: list[dict]) -> Path:
+    """The resources as one ndjson file in `folder_` (what `releve import` reads)."""
+    (folder_ / "hospital.ndjson").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in resources))
+    return folder_
 
 
 def _station(small: StationFixture, tmp_path: Path) -> Path:
