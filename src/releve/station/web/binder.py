@@ -15,6 +15,7 @@ KEEP_MINUTES, and audited once made, like any printout, listing every patient in
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -28,6 +29,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..index.connection import reader
+from ..local.audit import Audit
 from ..printing import documents
 from ..printing.binder import ward_binder
 from ..views import census as census_q
@@ -35,6 +37,7 @@ from . import access
 from .base import current_user, language, render, station
 from .pages import need_db
 
+log = logging.getLogger("releve.station.web")
 KEEP_MINUTES = 30
 REFRESH_SECONDS = 1
 
@@ -66,7 +69,7 @@ class Jobs:
         self.lock = threading.Lock()
         self.jobs: dict[str, Job] = {}
 
-    def start(self, station_dir: Path, audit, user: str, ward: str, lang: str,
+    def start(self, station_dir: Path, audit: Audit, user: str, ward: str, lang: str,
               glass: str | None) -> Job:
         """The user's running binder of this ward, else a new one started now."""
         with self.lock:
@@ -105,10 +108,12 @@ def jobs(request: Request) -> Jobs:
         return state.binders
 
 
-def make(job: Job, station_dir: Path, audit) -> None:
-    """The thread: its own index connection, the binder, the audit entry once made."""
-    conn = reader(station_dir)
+def make(job: Job, station_dir: Path, audit: Audit) -> None:
+    """The thread: its own index connection, the binder, the audit entry once made; any
+    failure ends the job with an error the page shows (never a page refreshing for ever)."""
+    conn = None
     try:
+        conn = reader(station_dir)
         if conn is None:
             raise RuntimeError("no data")
         desk = documents.Desk.open(station_dir, conn, job.user, job.lang)
@@ -123,8 +128,9 @@ def make(job: Job, station_dir: Path, audit) -> None:
             printout.detail = "; ".join(d for d in (job.glass, printout.detail) if d)
         documents.record(audit, job.user, printout)
         job.printout = printout
-    except Exception as exc:  # said on the page by its kind only: a message may hold data
+    except Exception as exc:  # said by its kind only: a message may quote the data
         job.error = type(exc).__name__
+        log.error("ward binder failed: %s", job.error)
     finally:
         if conn is not None:
             conn.close()
