@@ -14,6 +14,7 @@ import pytest
 from releve.station.index.connection import reader
 from releve.station.sync import init_station
 from releve.station.text import fold
+from releve.station.views.collation import person_key
 from releve.station.views.search import search
 from releve.station.views.search.fuzzy import bounded_distance
 from releve.station.views.search.hits import Hit
@@ -77,10 +78,10 @@ def _admitted(conn: sqlite3.Connection) -> set[str]:
 
 
 def _assert_ranked(conn: sqlite3.Connection, hits: list[Hit]) -> None:
-    """Score never rises; at equal score admitted patients come first, then A to Z."""
+    """Score never rises; at equal score admitted patients come first, then A to Z in
+    French order (views/collation.py: accents, case and spaces do not count)."""
     admitted = _admitted(conn)
-    keys = [(-h.score, h.id not in admitted, fold(h.family or ""), fold(h.given or ""))
-            for h in hits]
+    keys = [(-h.score, h.id not in admitted, *person_key(h.family, h.given)[:2]) for h in hits]
     assert keys == sorted(keys)
 
 

@@ -39,6 +39,7 @@ FAMILIES = ["Zola", "Écuyer", "de la Tour", "Delacroix", "dubois", "Dupont", "E
 # ... in the order a French reader expects (accents, case and spaces do not count)
 FRENCH_ORDER = ["Bénard", "Benoit", "Delacroix", "de la Tour", "dubois", "Dupont", "Écuyer",
                 "Émery", "Eymard", "Le Goff", "LEROY", "Ødegaard", "Öztürk", "Zola"]
+OUTPATIENTS = ["Le Pen", "Le Roux", "Lefèvre"]
 DRUGS = ["Paracétamol", "Énoxaparine", "amlodipine", "Zopiclone"]
 SUBSTANCES = ["Œuf", "arachide", "Pénicilline", "Éther"]
 WARDS = {"loc-urg": "urgences", "loc-elec": "Électrophysiologie", "loc-card": "Cardiologie",
@@ -73,6 +74,9 @@ def hospital() -> list[dict]:
                                     "physicalType": {"coding": [{"code": "bd"}]}}]})
         found.append({"resourceType": "Practitioner", "id": f"dr{i}",
                       "name": [{"family": family, "given": ["Paul"], "prefix": ["Dr"]}]})
+    for n, family in enumerate(OUTPATIENTS):  # not admitted: after the inpatients in a search
+        found.append({"resourceType": "Patient", "id": f"out{n}", "name": [{"family": family,
+                                                                             "given": ["Anne"]}]})
     for n, drug in enumerate(DRUGS):  # the first patient's orders and allergies
         found.append({"resourceType": "MedicationRequest", "id": f"mr{n}", "status": "active",
                       "intent": "order", "subject": {"reference": "Patient/p0"},
@@ -290,10 +294,17 @@ def test_every_list_is_in_french_order(small, tmp_path: Path) -> None:
     conn = reader(station)
     try:
         hits = search(conn, "marie")
+        short = {text: [h.family for h in search(conn, text)] for text in ("de", "le g", "É")}
+        first = [h.family for h in search(conn, "le", limit=3)]
         chart = summary(conn, "p0", dt.datetime.fromisoformat(NOW), "Europe/Paris")
     finally:
         conn.close()
     assert [h.family for h in hits] == FRENCH_ORDER
+    # one or two letters: family-name prefixes, spaces left out, in French order
+    assert short == {"de": ["Delacroix", "de la Tour"], "le g": ["Le Goff"],
+                     "É": ["Écuyer", "Émery", "Eymard"]}
+    # the index picks the first results in the same order: « Lefèvre » before « Le Pen »
+    assert first == ["Le Goff", "LEROY", "Lefèvre"]
     assert chart is not None
     assert [m.drug for m in chart.medications] == ["amlodipine", "Énoxaparine", "Paracétamol", "Zopiclone"]
     assert [a.substance for a in chart.allergies] == ["arachide", "Éther", "Œuf", "Pénicilline"]

@@ -23,9 +23,12 @@ def fold(text: str) -> str:
 
 
 def compact(text: str) -> str:
-    """Folded, without any separator: how identifier values are compared ("AB 12-34" and
-    "ab1234" are the same passport number, "1 85 05 78 006 048 22" the same INS). ASCII
-    text, which nearly every identifier is, folds to its lower case: a third of the time."""
+    """Folded, without any separator. Identifier values are compared this way ("AB 12-34"
+    and "ab1234" are the same passport number, "1 85 05 78 006 048 22" the same INS), and
+    French alphabetical order compares it first ("de la Tour" and "Delatour" both give
+    "delatour"): views/collation.py and the index's sort key (records/projections.py)
+    both start from it, so the order a search picks its results in is the order the page
+    shows. ASCII text folds to its lower case: a third of the time."""
     if text.isascii():
         return _SEPARATORS.sub("", text.lower())
     return fold(text).replace(" ", "")

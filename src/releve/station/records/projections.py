@@ -75,16 +75,19 @@ def identifier_keys(resource: dict) -> list[str]:
 
 
 def sort_key(family: str | None, given: str | None, pid: Any) -> str:
-    """The order search results take at equal match: family, then given names, folded,
-    then the id. The separator sorts below every folded character, so comparing these
-    strings compares the three parts in turn, and SQLite can keep the order in an index."""
-    return f"{_folded(family or '')}\x01{_folded(given or '')}\x01{pid if isinstance(pid, str) else ''}"
+    """The order search results take at equal match: family, then given names, in French
+    alphabetical order (text.compact: folded, spaces left out, as views/collation.py
+    compares them), then the id. The separator sorts below every folded character, so
+    comparing these strings compares the three parts in turn, and SQLite can keep the
+    order in an index."""
+    return f"{_compacted(family or '')}\x01{_compacted(given or '')}\x01{pid if isinstance(pid, str) else ''}"
 
 
 # fold is pure, and a hospital's patients share few distinct name words (measured: folding
 # was half of a Patient's projection)
 _folded = functools.lru_cache(maxsize=1 << 16)(fold)
 MIN_IDENTIFIER = 3  # characters of a compacted identifier a search looks for, at least
+_compacted = functools.lru_cache(maxsize=1 << 16)(compact)
 
 
 def _folded_words(text: str) -> list[str]:

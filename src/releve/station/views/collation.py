@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import re
 
-from ..text import fold
+from ..text import compact, fold
 
 _PIECES = re.compile(r"(\d+)")
 
@@ -32,9 +32,8 @@ def french_key(text: str | None) -> tuple:
     """The sort key of one text (a name, a ward, a bed) in French alphabetical order:
     its letters and numbers, then what sets apart texts with the same letters."""
     raw = text or ""
-    letters = fold(raw).replace(" ", "")
     primary = tuple((0, int(p), "") if p.isdigit() else (1, 0, p)
-                    for p in _PIECES.split(letters) if p)
+                    for p in _PIECES.split(compact(raw)) if p)
     return primary, (fold(raw) != raw.casefold(), raw.swapcase(), raw)
 
 

@@ -21,7 +21,7 @@ def by_name(conn: sqlite3.Connection, words: list[str], limit: int) -> list[Foun
     """Exact, prefix and infix matches of every word; typos only if no patient matched
     exactly or by prefix (they would rank below them anyway)."""
     if not any(len(w) >= 3 for w in words):
-        return _by_family_prefix(conn, " ".join(words), limit)
+        return _by_family_prefix(conn, "".join(words), limit)  # the key has no spaces
     vocabulary = Vocabulary(conn)
     matches = [vocabulary.plain(w) for w in words]
     hits = _patients_matching(conn, words, matches, limit)
