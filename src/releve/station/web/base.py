@@ -111,9 +111,9 @@ class Station:
 
 def is_frozen(head: Head, status: Status) -> bool:
     """Whether the newest data the vault holds was refused, so that what the pages show
-    is the last safe copy, however recent its sync: a segment held as implausible and not
-    applied yet (accepted or not), one that cannot be read, or the last segments accounted for skipped as
-    suspect by the capture (the head past the state, sync.py)."""
+    is the last safe copy, however recent its sync: a segment held as implausible and
+    not applied yet (accepted or not), one that cannot be read, or the last segments
+    accounted for skipped as suspect by the capture (the head past the state, sync.py)."""
     return status.held is not None or status.unreadable is not None or head.seq > head.state_seq
 
 

@@ -110,8 +110,9 @@ async def login(request: Request) -> Response:
     if request.method == "GET":
         if getattr(request.state, "user", None) is not None:
             target = safe_next(request.query_params.get("next"))
-            return RedirectResponse(landing(request, request.state.user) if target == HOME
-                                    else target, status_code=303)
+            if target == HOME:  # reads the index: not on the event loop
+                target = await run_in_threadpool(landing, request, request.state.user)
+            return RedirectResponse(target, status_code=303)
         return await run_in_threadpool(login_page, request)
     form = await request.form()
     username = str(form.get("username", "")).strip()
