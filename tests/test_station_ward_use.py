@@ -209,6 +209,17 @@ def test_status_json_gives_the_banners_and_changes_with_the_sync(small, tmp_path
         assert declared["downtime"] is True and "rançongiciel" in declared["banners"]
 
 
+def test_status_json_before_the_first_sync_says_there_is_no_data(tmp_path: Path, keys) -> None:
+    from releve.station.sync import init_station
+
+    station = tmp_path / "new"
+    init_station(station, keys.identity, "neuve", ward="CARD")
+    with station_site(station) as site:
+        body = site.client().get("/status.json").json()
+    assert body["state_time"] is None and body["frozen"] is False and body["stale"] is True
+    assert "Aucune donnée : cette station n&#39;a pas encore été synchronisée." in body["banners"]
+
+
 def _state_time(station: Path) -> str:
     from releve.station.index.connection import reader
     from releve.station.index.head import read_head
