@@ -8,6 +8,7 @@ capture chooses search mode by itself and finds deletions with the id walk."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -31,21 +32,28 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None,
                                        "where node is)")
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[str]:
-    """The engine on a free loopback port; yields its FHIR base URL."""
+@contextlib.contextmanager
+def running_engine(log: Path, *options: str) -> Iterator[str]:
+    """The engine on a free loopback port (`options` after the port: server.mjs's);
+    yields its FHIR base URL."""
     if not (ENGINE / "node_modules" / "@medplum" / "fhir-router").is_dir():
         pytest.fail(f"the engine is not installed in {ENGINE}: run scripts/bootstrap")
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     server: ServerProcess
-    server, _ = start_server(["node", ENGINE / "server.mjs", str(port)],
+    server, _ = start_server(["node", ENGINE / "server.mjs", str(port), *options],
                              lambda: answers(f"{base}/metadata"), what="the Medplum engine",
-                             log=tmp_path / "engine.log")
+                             log=log)
     try:
         yield base
     finally:
         server.stop()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[str]:
+    with running_engine(tmp_path / "engine.log") as base:
+        yield base
 
 
 def load_synthea(base: str, synthea_dir: Path, count: int = PATIENTS) -> Counter[str]:
@@ -101,6 +109,9 @@ def test_the_engine_is_captured_by_search_and_its_deletions_arrive(engine, synth
     assert gone not in after and len(after) == len(held) - 1
     status = run_releve("capture", "status", "--state", state).stdout.decode()
     assert f"{sum(loaded.values()) - 1} ids listed (whole resources), 1 deleted" in status
+    said = " ".join(status.split())  # the router honours neither _elements nor _summary
+    assert ("whole resources: a search of Patient has _elements=id ignored, _summary=true "
+            "ignored") in said
 
 
 def test_a_mass_deletion_on_the_engine_is_refused(engine, synthea_dir, tmp_path, keys,
@@ -117,3 +128,33 @@ def test_a_mass_deletion_on_the_engine_is_refused(engine, synthea_dir, tmp_path,
     walked = capture(vault_dir, keys, state, engine, "--deletion-walk-every", "0")
     assert f"id walk: mass deletion: {len(observations)} of {len(before)}" in walked.stderr.decode()
     assert vault_state(vault_dir, keys) == before  # the suspect segment is not adopted
+
+
+def test_an_engine_declaring_a_history_it_leaves_empty_is_captured_by_search(
+        synthea_dir, tmp_path, keys, vault_dir):
+    """Declared system `_history`, answered with an empty searchset while the type
+    searches return data: taken at its word, every later cycle would capture nothing."""
+    with running_engine(tmp_path / "engine.log", "history") as engine:
+        loaded = load_synthea(engine, synthea_dir)
+        state = tmp_path / "capture-state"
+        asked = capture(vault_dir, keys, tmp_path / "s", engine, "--mode", "history", check=False)
+        assert asked.returncode == 2
+        assert "lists nothing while a search of Patient finds resources: use --mode search" in \
+            " ".join(asked.stderr.decode().split())
+        capture(vault_dir, keys, state, engine)
+        status = " ".join(run_releve("capture", "status", "--state", state).stdout.decode().split())
+        assert "(search), 1 cycles" in status
+        assert ("because the server declares system-level _history, but its _history lists "
+                "nothing while a search of Patient finds resources") in status
+        gone = f"Observation/{ids_of(engine, 'Observation')[0]}"
+        delete(engine, gone)
+        patient = ids_of(engine, "Patient")[0]
+        changed = httpx.get(f"{engine}/Patient/{patient}", timeout=30).json()
+        changed["gender"] = "other"
+        assert httpx.put(f"{engine}/Patient/{patient}", json=changed, timeout=30).status_code == 200
+        walked = capture(vault_dir, keys, state, engine, "--deletion-walk-every", "0")
+        assert "1 put, 0 deleted" in walked.stdout.decode()  # the cycle's own segment
+        assert "0 put, 1 deleted" in walked.stdout.decode()  # the id walk's
+        held = vault_state(vault_dir, keys)
+        assert gone not in held and held[f"Patient/{patient}"]["gender"] == "other"
+        assert by_type(held) == loaded - Counter(["Observation"])

@@ -121,7 +121,8 @@ def test_the_id_walk_brings_deletions_to_the_vault(no_history_his, tmp_path, key
     assert "Patient/p7" not in held and "Observation/o3-1" not in held
     assert held == server_state(base)
     status = status_text(state)
-    assert "178 ids listed (whole resources), 2 deleted" in status
+    assert "178 ids listed (_elements=id), 2 deleted" in status
+    assert "a search of Patient with _elements=id honours it" in status  # probed
     again = capture(vault_dir, keys, state, base, "--deletion-walk-every", "0")
     assert "nothing changed" in again.stdout.decode()
 

@@ -192,6 +192,21 @@ def test_synthea_paging_returns_every_patient_once(synthea, synthea_dir):
     assert set(ids(observations)) == expected["Observation"]
 
 
+def test_elements_id_lists_ids_only_on_every_page(synthea, synthea_dir):
+    """What the CapabilityStatement declares for the id walk of a capture in search
+    mode: `_elements=id` pages carry id and meta only, marked SUBSETTED, to the end."""
+    rest = synthea.get("/metadata").json()["rest"][0]
+    assert all("_elements" in {p["name"] for p in r["searchParam"]} for r in rest["resource"])
+    pages, entries = walk(synthea, "/Patient", {"_elements": "id", "_count": 40})
+    assert len(pages) == 3 and set(ids(entries)) == synthea_resources(synthea_dir)["Patient"]
+    for entry in entries:
+        resource = entry["resource"]
+        assert set(resource) == {"resourceType", "id", "meta"}
+        assert [tag["code"] for tag in resource["meta"]["tag"]] == ["SUBSETTED"]
+    refused = synthea.get("/Patient", params={"_elements": "name"})
+    assert refused.status_code == 400 and "id only" in refused.text
+
+
 def test_last_updated_filters_and_sort(synthea):
     _, entries = walk(synthea, "/Patient", {"_count": 100})
     times = [e["resource"]["meta"]["lastUpdated"] for e in entries]

@@ -4,8 +4,9 @@ reasons and exits 1, `releve demo status` raises its alert on the same age rule.
 A capture needs attention when its last cycle failed, when that cycle wrote a segment
 marked suspect (the stations hold their last safe copy), when no cycle has started for
 STALE_CYCLES intervals and a minute (the vault's data is getting old), when a cycle
-took longer than the interval (the capture falls behind the HIS), and when the FHIR
-server made it wait longer than the interval (Retry-After, or backoff after errors).
+took longer than the interval (the capture falls behind the HIS), when the FHIR
+server made it wait longer than the interval (Retry-After, or backoff after errors), and
+in search mode when the last id walk failed (deletions stop reaching the vault).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def concerns(status: Status, interval: float | None = None) -> list[str]:
     reasons = []
     if not cycle.get("ok"):
         reasons.append(f"the last cycle failed: {cycle.get('error')}")
+    walk = status.id_walk
+    if status.mode == "search" and walk and not walk.get("ok"):
+        reasons.append(f"the id walk failed: {walk.get('error')} (deletions on the server "
+                       "do not reach the vault until a walk succeeds)")
     if cycle.get("suspect"):
         reasons.append(f"segment {cycle.get('segment')} is marked suspect: {cycle['suspect']}")
     age = seconds_since(cycle.get("started"))

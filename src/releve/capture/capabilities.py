@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import ReleveError
 from ..fhir.client import FhirClient, FhirError
+from . import probes
 
 MODES = ("auto", "history", "search", "bulk")
 BULK_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
@@ -43,8 +44,24 @@ class Plan:
 
 def plan(client: FhirClient, asked: str) -> Plan:
     """Read the server's CapabilityStatement and choose the mode for `asked` (one of
-    MODES). Raises FhirError if it cannot be read, ModeError if `asked` is impossible."""
-    return choose(client.capabilities(), asked)
+    MODES); a declared system `_history` is tried first (probes.py). Raises FhirError if
+    the server cannot be read, ModeError if `asked` is impossible."""
+    chosen = choose(client.capabilities(), asked)
+    if chosen.mode != "history":
+        return chosen
+    refusal = probes.history_refusal(client, chosen.types)
+    return chosen if refusal is None else without_history(chosen, asked, refusal)
+
+
+def without_history(chosen: Plan, asked: str, refusal: str) -> Plan:
+    """Search mode for a server whose declared system `_history` does not work, or the
+    ModeError that names it when history was asked for by name."""
+    if asked == "history":
+        raise ModeError(f"the server declares system-level _history, but {refusal}: "
+                        "use --mode search")
+    return Plan("search", f"the server declares system-level _history, but {refusal}: "
+                "type-level searches by _lastUpdated, deletions found by the id walk",
+                chosen.types, chosen.id_params)
 
 
 def choose(statement: dict[str, Any], asked: str) -> Plan:

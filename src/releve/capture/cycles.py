@@ -7,15 +7,23 @@ does not lose system `_history` between two cycles, and its CapabilityStatement 
 large. A mode the server cannot serve at all (`--mode bulk` without `$export`) stops the
 capture with a message naming the mode to use (ModeError): retrying would fail the same
 way every cycle.
+
+The instants in the status (a cycle's start, the id walk's) come from releve.clock, the
+clock `releve capture status` judges the lag with; durations and the id walk's period
+within a process are measured on `time.monotonic()`, which a pinned clock does not stop.
+An id walk that fails leaves the cycle's own segment standing: it is reported on its own
+(`id_walk.ok`), and `capture status` asks for attention.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 
+from .. import clock
 from ..fhir.client import FhirClient, FhirError
-from . import id_walk
+from . import id_walk, probes
 from .capabilities import Plan, plan
 from .fhir_capture import CaptureError, Status, run_cycle
 from .guard import Guard
@@ -31,12 +39,14 @@ class Capture:
     guard: Guard = field(default_factory=Guard)
     walk_every: float = id_walk.EVERY  # seconds between two id walks (search mode)
     plan: Plan | None = None
+    walk_form: tuple[probes.IdParams, str] | None = None  # probed once per process
+    walked_at: float | None = None  # time.monotonic() of this process's last walk or snapshot
 
     def cycle(self) -> list[Written]:
         """One cycle; the segments it wrote (the id walk's, if any, last). Raises
-        CaptureError (status updated) when a part of it failed, ModeError when the mode
-        asked for cannot work with this server."""
-        started = dt.datetime.now(dt.UTC)
+        CaptureError (status updated) when the cycle failed, ModeError when the mode
+        asked for cannot work with this server; a failed id walk raises nothing."""
+        started = clock.now()
         chosen = self._chosen(started)
         written = run_cycle(self.client, self.writer, self.status, chosen.mode, self.guard)
         segments = [written] if written else []
@@ -45,11 +55,19 @@ class Capture:
         if self.status.last_cycle.get("kind") == "full":  # a snapshot lists every id itself
             self.status.id_walk = {"started": started.isoformat(), "ok": True, "listed": None,
                                    "deletes": 0, "segment": None, "refused": None}
-        elif id_walk.due(self.status.id_walk.get("started"), self.walk_every, started):
+            self.walked_at = time.monotonic()
+        elif self._walk_due(started):
             walked = self._walk(chosen, started)
             if walked is not None:
                 segments.append(walked)
         return segments
+
+    def _walk_due(self, now: dt.datetime) -> bool:
+        """Within a process by the monotonic clock (a pinned clock does not move); at its
+        start, by the status's record of the last walk."""
+        if self.walked_at is not None:
+            return time.monotonic() - self.walked_at >= self.walk_every
+        return id_walk.due(self.status.id_walk.get("started"), self.walk_every, now)
 
     def _chosen(self, started: dt.datetime) -> Plan:
         if self.plan is None:
@@ -62,27 +80,43 @@ class Capture:
         return self.plan
 
     def _walk(self, chosen: Plan, started: dt.datetime) -> Written | None:
+        """Walk the ids; a failure is noted in the status's `id_walk`, not raised: the
+        cycle's own segment is in the vault and stays good."""
+        self.walked_at = time.monotonic()
         refused = self.status.id_walk.get("refused")
         try:
-            result, fingerprint = id_walk.walk(self.client, self.writer, chosen, self.guard,
+            params, why = self._walk_form(chosen)
+            walking = replace(chosen, id_params=params)
+            result, fingerprint = id_walk.walk(self.client, self.writer, walking, self.guard,
                                                refused)
         except (FhirError, WriteError) as exc:
             self.status.note("error", f"id walk: {exc}")
             self.status.id_walk = {**self.status.id_walk, "ok": False, "error": str(exc),
                                    "failed": started.isoformat()}
-            raise CaptureError(f"id walk: {exc}") from exc
+            return None
         written = result.written
         if result.suspect and not result.repeated:
             self.status.note("alert", f"id walk: {result.suspect}")
         self.status.id_walk = {
             "started": started.isoformat(), "ok": True, "listed": result.listed,
-            "asked": chosen.id_walk_form, "deletes": 0 if result.suspect else len(result.gone),
+            "asked": walking.id_walk_form,
+            "asked_why": why, "deletes": 0 if result.suspect else len(result.gone),
             "segment": written.seq if written else None, "suspect": result.suspect,
             "refused": fingerprint,
         }
         if written is not None and not result.suspect:
             self.status.last_cycle["deletes"] = self.status.last_cycle.get("deletes", 0) + len(result.gone)
         return written
+
+    def _walk_form(self, chosen: Plan) -> tuple[probes.IdParams, str]:
+        """How to ask for ids only: probed on a type the vault holds, once per process;
+        while the vault holds nothing there is nothing to walk for, and no probe."""
+        if self.walk_form is None:
+            held = [rtype for rtype in chosen.types if self.writer.state.holds(rtype)]
+            if not held:
+                return (), "whole resources: nothing held yet to probe with"
+            self.walk_form = probes.id_form(self.client, min(held, key=lambda t: (t != "Patient", t)))
+        return self.walk_form
 
     def _failed(self, started: dt.datetime, message: str) -> None:
         self.status.note("error", message)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from .. import clock
 from ..errors import ReleveError
 from ..fhir.client import FhirClient, FhirError, GarbageError
 from ..files import create_private, open_private, private_folder, write_atomic
@@ -75,7 +77,7 @@ class Status:
         write_atomic(state_dir / STATUS_NAME, orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2))
 
     def note(self, kind: str, message: str) -> None:
-        stamped = f"{_now_text()} {message}"
+        stamped = f"{clock.now().isoformat()} {message}"
         target = self.errors if kind == "error" else self.alerts
         target.append(stamped)
         del target[:-KEEP_MESSAGES]
@@ -104,7 +106,7 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
               guard: Guard | None = None) -> Written | None:
     """One capture cycle. Raises CaptureError (status updated) when it cannot complete."""
     guard = guard or Guard()
-    started = dt.datetime.now(dt.UTC)
+    started, clock_started = clock.now(), time.monotonic()
     first = status.since is None
     if mode == "bulk":
         return _bulk_cycle(client, writer, status, started, guard)
@@ -132,8 +134,8 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
     status.since = next_mark(summary.server_time, summary.server_date)
     status.cycles += 1
     status.last_cycle = {
-        "started": started.isoformat(), "seconds": round(_elapsed(started), 3), "ok": True,
-        "kind": "full" if first else "delta", "seen": summary.seen, "puts": summary.puts,
+        "started": started.isoformat(), "seconds": round(time.monotonic() - clock_started, 3),
+        "ok": True, "kind": "full" if first else "delta", "seen": summary.seen, "puts": summary.puts,
         "deletes": summary.deletes, "segment": written.seq if written else None,
         "suspect": suspect, "server_time": summary.server_time,
     }
@@ -234,7 +236,7 @@ def _bulk_cycle(client: FhirClient, writer: Writer, status: Status,
     """A cycle through Bulk Data `$export` (`_since` the mark): the ndjson files are
     downloaded into the state folder and imported like files, in parallel and byte for
     byte; deletions come from the `deleted` Bundles."""
-    first = status.since is None
+    first, clock_started = status.since is None, time.monotonic()
     folder = writer.state.dir / "bulk"
     shutil.rmtree(folder, ignore_errors=True)
     private_folder(folder)
@@ -282,8 +284,8 @@ def _bulk_cycle(client: FhirClient, writer: Writer, status: Status,
     status.since = _minus_overlap(server_time)
     status.cycles += 1
     status.last_cycle = {
-        "started": started.isoformat(), "seconds": round(_elapsed(started), 3), "ok": True,
-        "kind": "full" if first else "delta", "seen": written.puts if written else 0,
+        "started": started.isoformat(), "seconds": round(time.monotonic() - clock_started, 3),
+        "ok": True, "kind": "full" if first else "delta", "seen": written.puts if written else 0,
         "puts": written.puts if written else 0, "deletes": written.deletes if written else 0,
         "segment": written.seq if written else None, "suspect": suspect,
         "server_time": server_time,
@@ -379,8 +381,6 @@ def _minus_overlap(instant: str) -> str:
 
 
 def _now_text() -> str:
+    """The real clock, for a high-water mark the server gave no time for: the mark is
+    compared with the server's stamps, which a pinned releve.clock does not move."""
     return dt.datetime.now(dt.UTC).isoformat()
-
-
-def _elapsed(started: dt.datetime) -> float:
-    return (dt.datetime.now(dt.UTC) - started).total_seconds()

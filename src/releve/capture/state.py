@@ -355,6 +355,13 @@ class WriterState:
         """As committed, that is before the pending segment (for a scan in this process)."""
         return {key: digest for key, (digest, _) in self.lookup(keys).items()}
 
+    def holds(self, rtype: str) -> bool:
+        """Whether any `rtype` resource is held (the id walk probes with such a type)."""
+        prefix = f"{rtype}/".encode()
+        with self.env.begin(db=self.current, buffers=False) as txn:
+            cursor = txn.cursor()
+            return cursor.set_range(prefix) and bytes(cursor.key()).startswith(prefix)
+
     def held_ids(self, rtype: str) -> list[str]:
         """The ids of the `rtype` resources held (for the id walk of capture's search mode)."""
         prefix = f"{rtype}/".encode()

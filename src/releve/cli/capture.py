@@ -112,6 +112,8 @@ def report_cycle(status, written: list[Written], say: Say) -> None:
     for seq, suspect in alerts:
         if suspect:
             say.problem("ALERT", f"segment {seq} marked suspect: {suspect}")
+    if walk and not walk.get("ok") and walk.get("failed") == cycle.get("started"):
+        say.problem("id walk failed", f"{walk.get('error')} (the cycle itself is saved)")
     if not written:
         say.info(f"cycle {status.cycles}: {cycle['seen']} versions seen, nothing changed")
     for segment in written:
@@ -136,7 +138,7 @@ def capture_status(state: Path = typer.Option(..., help="Capture state folder"),
     cycle = status.last_cycle
     out.print(f"FHIR server: {status.fhir} ({status.mode}), {status.cycles} cycles", highlight=False)
     if status.mode_reason:
-        out.print(f"mode: {status.mode}, because {status.mode_reason}", highlight=False)
+        out.print(f"mode: {status.mode}, because {escape(status.mode_reason)}", highlight=False)
     if status.mode == "search":
         _print_id_walk(status.id_walk)
     out.print(f"high-water mark: {status.since}", highlight=False)
@@ -170,3 +172,6 @@ def _print_id_walk(walk: dict) -> None:
         out.print(f"deletions: id walk of {walk.get('started')}, {walk.get('listed')} ids "
                   f"listed ({walk.get('asked')}), {walk.get('deletes')} deleted{refused}",
                   highlight=False)
+        if walk.get("asked_why"):
+            out.print(f"id walk asks for {walk.get('asked')}: {escape(walk['asked_why'])}",
+                      highlight=False)

@@ -146,7 +146,7 @@ class FhirClient:
         response = self.get(path_or_url, params)
         if response.status_code >= 400:
             raise FhirError(f"{_path(str(response.url))}: HTTP {response.status_code}"
-                            f"{_outcome(response)}")
+                            f"{outcome_text(response)}")
         return parse_json(response.content, _path(str(response.url)))
 
     def pages(self, path: str, params: dict[str, Any] | None = None,
@@ -192,7 +192,7 @@ class FhirClient:
             response = self.get(url, query)
             where = _path(str(response.url))
             if response.status_code >= 400:
-                raise FhirError(f"{where}: HTTP {response.status_code}{_outcome(response)}")
+                raise FhirError(f"{where}: HTTP {response.status_code}{outcome_text(response)}")
             parsed = _parsed(response.content, where, parse)
             yield response, parsed
             if parsed.next is None:
@@ -210,7 +210,7 @@ class FhirClient:
         response = self.get("$export", params, headers={"Prefer": "respond-async"})
         if response.status_code != 202 or "content-location" not in response.headers:
             raise FhirError(f"$export: expected 202 with Content-Location, got HTTP "
-                            f"{response.status_code}{_outcome(response)}")
+                            f"{response.status_code}{outcome_text(response)}")
         status_url = response.headers["content-location"]
         deadline = time.monotonic() + timeout
         attempt = 0
@@ -225,7 +225,7 @@ class FhirClient:
                     raise FhirError("$export: the manifest has no output list")
                 return manifest
             if response.status_code != 202:
-                raise FhirError(f"$export status: HTTP {response.status_code}{_outcome(response)}")
+                raise FhirError(f"$export status: HTTP {response.status_code}{outcome_text(response)}")
             if time.monotonic() > deadline:
                 raise FhirError(f"$export still running after {timeout:.0f} s")
             self.sleep(self.retry.delay(attempt, _retry_after(response.headers.get("Retry-After"))))
@@ -385,7 +385,9 @@ def _path(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def _outcome(response: httpx.Response) -> str:
+def outcome_text(response: httpx.Response) -> str:
+    """The error's reason for a message (': ' and its OperationOutcome's first issue's
+    diagnostics or text), or '' when it gives none."""
     try:
         data = orjson.loads(response.content)
         issue = (data.get("issue") or [{}])[0]

@@ -1,6 +1,10 @@
 // Medplum's FHIR router (npm @medplum/fhir-router, Apache-2.0) over its in-memory
 // repository, served on loopback: a FHIR engine this project did not write, for the
-// capture tests (tests/test_capture_engine.py). Usage: node server.mjs PORT
+// capture tests (tests/test_capture_engine.py). Usage: node server.mjs PORT [history]
+//
+// With `history`, /metadata also declares system `_history` (history-system), as some
+// servers do while their router answers `GET /_history` with an empty searchset: the
+// capture must see through it.
 //
 // What is ours is the HTTP plumbing only: requests go to the router as they come, the
 // router's answers go back as they are. Two things the router leaves to a server around
@@ -32,6 +36,7 @@ function capabilities(base) {
     (route.path.length === 0 ? system : perType).add(code);
   }
   if (system.has('batch')) system.add('transaction'); // one route takes both Bundle types
+  if (process.argv[3] === 'history') system.add('history-system');
   const searchParams = (type) => Object.values(getSearchParameters(type) ?? {})
     .map((p) => ({ name: p.code, type: p.type, definition: p.url }));
   return {

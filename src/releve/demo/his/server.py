@@ -5,6 +5,7 @@ Routes (JSON only, `application/fhir+json`):
 
     GET  /metadata                          CapabilityStatement
     GET  /{type}?_lastUpdated=&_count=&_sort=_lastUpdated|-_lastUpdated   searchset
+         (`_summary=count`: the total only; `_elements=id`: ids and meta only, SUBSETTED)
     POST /{type}/_search                    the same, parameters in a form body
     GET  /{type}/{id}   /{type}/{id}/_history/{vid}     read, vread (410 once deleted)
     POST /{type}   PUT /{type}/{id}   DELETE /{type}/{id}     create, update, delete
@@ -73,7 +74,9 @@ log = logging.getLogger("releve.demo.his")
 
 FHIR_JSON = "application/fhir+json"
 DEFAULT_COUNT, MAX_COUNT = 100, 5000
-SEARCH_PARAMS = {"_lastUpdated", "_count", "_sort", "_format", "_total", "_summary"}
+SEARCH_PARAMS = {"_lastUpdated", "_count", "_sort", "_format", "_total", "_summary", "_elements"}
+SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+             "code": "SUBSETTED", "display": "subsetted"}
 HISTORY_PARAMS = {"_since", "_count", "_sort", "_format", "_summary"}
 
 
@@ -127,6 +130,22 @@ def history_entry(found: Version, base: str) -> bytes:
     head = b'{"fullUrl":' + orjson.dumps(f"{base}/{key}")
     tail = b',"request":' + orjson.dumps(request) + b',"response":' + orjson.dumps(response) + b"}"
     return head + (b',"resource":' + found.json if found.json else b"") + tail
+
+
+def elements_id(params: QueryParams) -> bool:
+    """Whether a search asks for ids only (`_elements=id`, the one form supported)."""
+    if "_elements" not in params:
+        return False
+    if params["_elements"] != "id":
+        raise HisRequestError(400, "_elements is supported with id only", "not-supported")
+    return True
+
+
+def id_only(found: Version) -> bytes:
+    """The resource cut down to its id and meta, marked SUBSETTED as FHIR asks."""
+    return orjson.dumps({"resourceType": found.type, "id": found.id, "meta": {
+        "versionId": str(found.version), "lastUpdated": found.last_updated,
+        "tag": [SUBSETTED]}})
 
 
 # --- paging ---------------------------------------------------------------------------------
@@ -189,7 +208,7 @@ def paged(request: Request, params: QueryParams, next_url: str, kind: str,
     links = [("self", str(request.url))]
     if page.next_after is not None:
         cursor = encode_cursor([page.t0, page.next_after, page.total, low, high, descending, count])
-        links.append(("next", f"{next_url}?_cursor={cursor}"))
+        links.append(("next", f"{next_url}{'&' if '?' in next_url else '?'}_cursor={cursor}"))
     return Response(bundle_bytes(kind, page, links, [entry(v) for v in page.rows]),
                     media_type=FHIR_JSON)
 
@@ -200,8 +219,10 @@ def paged(request: Request, params: QueryParams, next_url: str, kind: str,
 def capability(base: str) -> dict[str, Any]:
     interactions = [{"code": c} for c in ("read", "vread", "update", "delete", "create",
                                           "search-type", "history-instance", "history-type")]
-    last_updated = [{"name": "_lastUpdated", "type": "date",
-                     "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"}]
+    search_params = [{"name": "_lastUpdated", "type": "date",
+                      "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"},
+                     {"name": "_elements", "type": "token",
+                      "documentation": "id only: the resources cut down to id and meta"}]
     return {
         "resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
         "date": format_lu(time.time_ns() // 1000), "fhirVersion": "4.0.1",
@@ -212,7 +233,7 @@ def capability(base: str) -> dict[str, Any]:
             "mode": "server",
             "resource": [{"type": t, "versioning": "versioned", "readHistory": True,
                           "updateCreate": True, "interaction": interactions,
-                          "searchParam": last_updated} for t in sorted(RESOURCE_TYPES)],
+                          "searchParam": search_params} for t in sorted(RESOURCE_TYPES)],
             "interaction": [{"code": "transaction"}, {"code": "batch"},
                             {"code": "history-system"}],
             "operation": [{"name": "export", "definition":
@@ -252,14 +273,16 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
             params = QueryParams([*params.multi_items(),
                                   *QueryParams(body.decode(errors="replace")).multi_items()])
         prefix = b'{"fullUrl":' + orjson.dumps(f"{base}/{rtype}/")[:-1]  # ids need no escaping
+        ids_only = elements_id(params)
 
         def entry(v: Version) -> bytes:
             if v.json is None:  # Store.search finds live versions only
                 raise HisRequestError(500, f"{rtype}/{v.id}: a search found a deleted version", "exception")
-            return prefix + v.id.encode() + b'","resource":' + v.json + b',"search":{"mode":"match"}}'
+            resource = id_only(v) if ids_only else v.json
+            return prefix + v.id.encode() + b'","resource":' + resource + b',"search":{"mode":"match"}}'
 
-        return paged(request, params, f"{base}/{rtype}", "searchset",
-                     lambda **kw: store.search(rtype, **kw), entry, SEARCH_PARAMS)
+        return paged(request, params, f"{base}/{rtype}" + ("?_elements=id" if ids_only else ""),
+                     "searchset", lambda **kw: store.search(rtype, **kw), entry, SEARCH_PARAMS)
 
     def history(request: Request, base: str, body: bytes, rtype: str | None = None,
                 rid: str | None = None) -> Response:
