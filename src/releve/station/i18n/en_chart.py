@@ -42,7 +42,7 @@ EN = {
         "This kind of document ({type}) is not shown by the station.",
     "Télécharger le fichier": "Download the file",
     # statuses (chart_labels.STATUS)
-    "en cours": "in progress", "terminé": "completed", "arrêté": "stopped", "annulé": "cancelled",
+    "en cours": "ongoing", "terminé": "completed", "arrêté": "stopped", "annulé": "cancelled",
     "révoqué": "revoked", "suspendu": "on hold", "brouillon": "draft",
     "en préparation": "in preparation", "non commencé": "not started", "programmé": "scheduled",
     "saisie erronée": "entered in error", "proposé": "proposed", "prévu": "planned",
@@ -63,7 +63,7 @@ EN = {
     "Réponses aux demandes de remboursement": "Claim responses",
     "Synthèses cliniques": "Clinical impressions", "Communications": "Communications",
     "Demandes de communication": "Communication requests",
-    "Documents structurés": "Structured documents", "Problèmes et antécédents": "Conditions",
+    "Documents structurés": "Structured documents",
     "Consentements": "Consents", "Couvertures (assurance)": "Insurance coverage",
     "Problèmes détectés": "Detected issues", "Dispositifs médicaux": "Devices",
     "Demandes de dispositifs": "Device requests",

@@ -25,7 +25,7 @@ EN = {
     "Posologie": "Dosage",  # "Traitement habituel", "Statut", "depuis le": the other catalogues'
     "Aucun traitement habituel enregistré": "No usual treatment recorded",
     "Source : {who}": "Source: {who}",
-    "non en cours": "not current", "en cours": "current", "prévu": "intended",
+    "non en cours": "not current",
     "suspendu": "on hold", "statut inconnu, à vérifier": "status unknown, to check",
     "terminé": "completed", "arrêté": "stopped", "non pris": "not taken",
     # shifts
