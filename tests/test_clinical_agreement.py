@@ -4,8 +4,9 @@ A small ward written by hand from the FHIR R4 definitions goes through the real 
 (import into a vault, station sync), then the patient page, the ward census page, the
 printed census, the MAR (patient and ward), the labels, the wristband and the pre-filled
 forms are read back as a nurse reads them. Each medium must show the same allergies
-(and the same ones as severe), the same "no known allergy" statement, the same alerts
-and the same current orders, and none of what is stopped, resolved, refuted, ended or
+(and the same ones as severe), the same "no known allergy" statement, the same alerts,
+the same code status (a do-not-resuscitate given only as a Consent included) and the
+same current orders, and none of what is stopped, resolved, refuted, ended or
 entered in error. A stopped order is not current treatment on any medium; the page lists
 it apart, in a closed "non en cours" list, with why. An active order whose timing ended
 is current on every medium, marked for a human to check.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
@@ -136,6 +138,13 @@ def ward_resources() -> list[dict]:
         _order("mr-cef", a, "Ceftriaxone 1 g", "active",
                {**twice, "boundsPeriod": {"start": "2026-01-05", "end": "2026-01-12"}}),
         _order("mr-pred", b, "Prednisolone 20 mg", "active", {"timeOfDay": ["08:00"]}),
+        # do-not-resuscitate recorded only as a Consent, as an IPS or many HIS record it
+        {"resourceType": "Consent", "id": "cs-dnr-b", "status": "active",
+         "scope": _concept("http://terminology.hl7.org/CodeSystem/consentscope", "adr", "Advanced Care Directive"),
+         "category": [_concept("http://terminology.hl7.org/CodeSystem/consentcategorycodes", "dnr",
+                               "Do Not Resuscitate")],
+         "patient": {"reference": f"Patient/{b}"}, "dateTime": "2026-01-11",
+         "provision": {"type": "deny", "code": [_concept(SNOMED, "89666000", "Cardiopulmonary resuscitation")]}},
     ]
 
 
@@ -148,6 +157,7 @@ TO_CHECK = "Ceftriaxone 1 g"  # active in the HIS, its timing ended on the 12th
 ENDED = "encore actif dans le DPI, à vérifier"
 NOT_CURRENT = re.compile(r'<details class="not-current">.*?</details>', re.S)
 NO_ALLERGY = "Aucune allergie connue"
+DNR = "Ne pas réanimer"  # Mme DURAND's code status, from her Consent alone
 UNKNOWN = "Allergies non renseignées"
 
 
@@ -298,3 +308,36 @@ def test_labels_wristband_and_forms_agree(nurse: httpx.Client) -> None:
     assert not [word for word in NEVER if word in forms]
     none = _pdf(nurse, "/patients/pat-b/print/forms.pdf")
     assert NO_ALLERGY in none and "No known allergy" not in none and "⚠" not in none
+
+
+def test_a_dnr_given_only_as_a_consent_shows_on_every_medium(nurse: httpx.Client) -> None:
+    page = nurse.get("/patients/pat-b").text
+    status = re.search(r'<section class="code-status.*?</section>', page, re.S)[0]
+    assert DNR in status and "Consentement" in status
+    ward = nurse.get(f"/wards/{UNIT}").text
+    durand = _census_row(ward, "pat-b")
+    assert _cell(durand, "flags") == DNR and "flag-dnr" in durand
+    assert DNR not in _census_row(ward, "pat-a") and DNR not in _census_row(ward, "pat-c")
+    table = census_cells(nurse.get(f"/wards/{UNIT}/print/census.pdf").content)
+    assert table["Lit 2"].get("Alertes") == DNR and DNR not in table["Lit 1"].get("Alertes", "")
+    for url in ("/patients/pat-b/print/mar.pdf", f"/wards/{UNIT}/print/mar.pdf"):
+        text = _pdf(nurse, url)
+        durand_mar = text[text.index("DURAND Paule"):]
+        durand_mar = durand_mar[:durand_mar.index("PETIT Louise")] if "PETIT Louise" in durand_mar else durand_mar
+        assert DNR.upper() in durand_mar, url
+        assert DNR.upper() not in text[:text.index("DURAND Paule")], url  # not Mme MARTIN's
+    binder = _binder(nurse)
+    durand_part = binder[binder.index("DURAND Paule"):binder.index("PETIT Louise")]
+    summary = durand_part[durand_part.index("Synthèse du dossier"):durand_part.index("Plan d'administration")]
+    assert f"Statut de réanimation ⚠ {DNR}" in summary and "Consentement" in summary
+    assert "Statut de réanimation" not in binder[:binder.index("DURAND Paule")]
+
+
+def _binder(nurse: httpx.Client) -> str:
+    """The ward binder's text, made as the ward page makes it."""
+    job = nurse.post(f"/wards/{UNIT}/print/binder").headers["location"]
+    deadline = time.monotonic() + 120
+    while "Classeur prêt" not in nurse.get(job).text:
+        assert time.monotonic() < deadline, "the binder was not made in time"
+        time.sleep(0.3)
+    return _pdf(nurse, job + ".pdf")

@@ -38,6 +38,7 @@ from .values import (
 
 DNR, LIMITATION, POLST, DIRECTIVE, PROXY = alerts.DNR, "limitation", "polst", "directive", "proxy"
 KINDS = (DNR, LIMITATION, POLST, DIRECTIVE, PROXY)  # the order a page lists them in
+GLANCE = (DNR, LIMITATION)  # the kinds that change what a nurse does in an emergency
 LABELS = {
     DNR: "Ne pas réanimer",
     LIMITATION: "Limitation des thérapeutiques actives (LATA)",
@@ -191,6 +192,28 @@ def document_type(resource: dict) -> str:
         return words
     kinds = [DOCUMENT_KINDS[c] for c in sorted(codes(resource.get("type"))) if c in DOCUMENT_KINDS]
     return LABELS[kinds[0]] if kinds else ""
+
+
+def read(rtype: str, resource: dict, now: dt.datetime, zone: ZoneInfo) -> Directive | None:
+    """The code status one resource of any type records, if it records one: what the
+    census reads of a ward's Consents, Flags and DocumentReferences."""
+    if rtype == "Consent":
+        return consent(resource, now, zone)
+    if rtype == "Flag":
+        return flag(resource, now, zone)
+    if rtype == "DocumentReference":
+        return document(resource)
+    return None
+
+
+def at_a_glance(found: list[Directive]) -> list[Directive]:
+    """What a census row, a MAR header and a printed summary's alerts show: do-not-
+    resuscitate and limitation of care, each kind once, whichever record said it."""
+    firsts: dict[str, Directive] = {}
+    for directive in ordered(found):
+        if directive.kind in GLANCE:
+            firsts.setdefault(directive.kind, directive)
+    return list(firsts.values())
 
 
 def ordered(found: list[Directive]) -> list[Directive]:

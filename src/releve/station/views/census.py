@@ -1,12 +1,14 @@
 """The ward census: who is in which bed, and what a nurse must know at a glance.
 
-Built from the index's projections (locations, stays, patients) plus three kinds of raw
-resources read for the ward's patients only (AllergyIntolerance, Flag, NutritionOrder),
-one query per type over the `records_patient(patient, type)` index, parsed with orjson.
-A 40-bed ward is a handful of queries; nothing here scans the whole index.
+Built from the index's projections (locations, stays, patients) plus the raw resources
+a row needs, read for the ward's patients only (AllergyIntolerance, Flag, NutritionOrder,
+and the Consents and DocumentReferences that may record a code status), one query per
+type over the `records_patient(patient, type)` index, parsed with orjson. A 40-bed ward
+is a handful of queries; nothing here scans the whole index.
 
-Which allergy is shown or severe, which alert and diet are in force: fhir/clinical
-decides, for the census as for the summary and the printouts, so they never disagree.
+Which allergy is shown or severe, which alert, code status and diet are in force:
+fhir/clinical decides, for the census as for the summary and the printouts, so they
+never disagree. A do-not-resuscitate given only as a Consent reads as one given as a Flag.
 
 The location tree is site ('si') > unit ('wa') > room ('ro') > bed ('bd'). A room with no
 beds under it (an emergency box) is a place of its own. Data without such a tree
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from ... import clock
-from ...fhir.clinical import alerts
+from ...fhir.clinical import alerts, code_status
 from ...fhir.clinical import allergies as allergy_rules
 from ...fhir.clinical.values import load, name_parts
 from .collation import french_key
@@ -72,7 +74,7 @@ class Occupant:
     allergies: list[str] = field(default_factory=list)
     high_allergies: list[str] = field(default_factory=list)
     no_allergy: bool = False  # a "no known allergy" statement is recorded
-    flags: list[tuple[str, str]] = field(default_factory=list)  # (kind, text)
+    flags: list[tuple[str, str]] = field(default_factory=list)  # (kind, text), code status first
     diet: list[str] = field(default_factory=list)
 
     @property
@@ -276,14 +278,15 @@ def resources_of(conn: sqlite3.Connection, rtype: str, patients: list[str]) -> I
 
 def add_clinical(conn: sqlite3.Connection, by_patient: dict[str, list[Occupant]], now: dt.datetime,
                  zone: ZoneInfo) -> None:
-    """Allergies, flags and diet of the census's patients, three queries in all."""
+    """Allergies, code status, flags and diet of the census's patients, five queries."""
     patients = list(by_patient)
     if not patients:
         return
     for patient, resource in resources_of(conn, "AllergyIntolerance", patients):
         add_allergy(by_patient[patient], resource)
+    add_code_status(conn, by_patient, now, zone)
     for patient, resource in resources_of(conn, "Flag", patients):
-        if alerts.flag_active(resource, now, zone):
+        if code_status.flag(resource, now, zone) is None and alerts.flag_active(resource, now, zone):
             for occupant in by_patient[patient]:
                 occupant.flags.append((alerts.flag_kind(resource), alerts.flag_text(resource)))
     for patient, resource in resources_of(conn, "NutritionOrder", patients):
@@ -293,6 +296,23 @@ def add_clinical(conn: sqlite3.Connection, by_patient: dict[str, list[Occupant]]
                 text += " (suspendu)"
             for occupant in by_patient[patient]:
                 occupant.diet.append(text)
+
+
+def add_code_status(conn: sqlite3.Connection, by_patient: dict[str, list[Occupant]],
+                    now: dt.datetime, zone: ZoneInfo) -> None:
+    """Do-not-resuscitate and limitation of care, from the summary's rule (Consent, Flag,
+    DocumentReference), each kind once, before the other alerts."""
+    found: dict[str, list[code_status.Directive]] = {}
+    for rtype in code_status.SOURCES:
+        for patient, resource in resources_of(conn, rtype, list(by_patient)):
+            directive = code_status.read(rtype, resource, now, zone)
+            if directive is not None:
+                found.setdefault(patient, []).append(directive)
+    for patient, directives in found.items():
+        shown = [(d.kind, " — ".join(p for p in (d.text, d.detail) if p))
+                 for d in code_status.at_a_glance(directives)]
+        for occupant in by_patient[patient]:
+            occupant.flags[:0] = shown
 
 
 def add_allergy(occupants: list[Occupant], resource: dict) -> None:

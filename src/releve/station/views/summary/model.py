@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ....fhir.clinical.code_status import Directive
+from ....fhir.clinical.code_status import Directive, at_a_glance
 from ....fhir.clinical.hints import Hint
 from ....fhir.clinical.values import as_text, range_text
 
@@ -395,3 +395,9 @@ class Chart:
     devices: list[DeviceItem] = field(default_factory=list)
     unshown: list[Unshown] = field(default_factory=list)
     mistaken: int = 0  # resources marked entered-in-error, counted and never shown
+
+    @property
+    def code_alerts(self) -> list[Directive]:
+        """Do-not-resuscitate and limitation of care, each once: the MAR's header and the
+        printed summary's alerts, as the census shows them (code_status.at_a_glance)."""
+        return at_a_glance(self.code_status)
