@@ -145,12 +145,20 @@ def test_sign_in_lands_on_the_stations_ward_when_the_user_sees_it(small, tmp_pat
     wards = Wards(station)
     wards.add_user("carla", "nurse", PASSWORD, "Carla", ["loc-card"])
     wards.add_user("ulysse", "nurse", PASSWORD, "Ulysse", ["loc-urg"])
+    wards.add_user("victor", "nurse", PASSWORD, "Victor", ["loc-urg", "loc-elec"])
     with station_site(station) as site:
         assert _landing(site, "carla") == "/wards"  # no ward set: today's behaviour
+        assert _landing(site, "ulysse") == "/wards"
         _settings(station, ward="CARD")  # by its code, resolved at sign-in
         assert _landing(site, "carla") == "/wards/loc-card"
         assert _landing(site, "admin") == "/wards/loc-card"  # sees every ward
-        assert _landing(site, "ulysse") == "/wards"  # not theirs: no break-glass form to land on
+        # not theirs: no break-glass form to land on, but their own ward when they have one
+        assert _landing(site, "ulysse") == "/wards/loc-urg"
+        assert _landing(site, "victor") == "/wards"  # two wards, neither the station's: the list
+        victor = site.login("victor")  # a reason given for the station's ward opens its census...
+        granted = victor.post("/wards/loc-card/break-glass", data={"reason": "urgence", "next": "/wards/loc-card"})
+        assert granted.status_code == 303 and victor.get("/wards/loc-card").status_code == 200
+        assert _landing(site, "victor") == "/wards"  # ...but is no ward of theirs to land on
         client = site.login("carla")
         assert client.get("/").headers["location"] == "/wards/loc-card"
         assert client.get("/login").headers["location"] == "/wards/loc-card"
@@ -159,8 +167,9 @@ def test_sign_in_lands_on_the_stations_ward_when_the_user_sees_it(small, tmp_pat
         assert census.status_code == 200 and "DUPONT Marie" in census.text
         _settings(station, ward="Cardiologie")  # by its name
         assert _landing(site, "carla") == "/wards/loc-card"
-        _settings(station, ward="nowhere")
-        assert _landing(site, "carla") == "/wards"
+        _settings(station, ward="nowhere")  # a ward the data does not know: each their own
+        assert _landing(site, "carla") == "/wards/loc-card"
+        assert _landing(site, "victor") == "/wards"
 
 
 def _landing(site, user: str) -> str:

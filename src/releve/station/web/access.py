@@ -72,17 +72,27 @@ def in_ward_scope(request: Request, user: User, ward: str) -> bool:
 def landing(request: Request, user: User) -> str:
     """Where a user lands after sign-in: the census of the ward this station serves
     (station.json's `ward`, cli/station_ward.py) when the account sees it without a
-    reason, else the list of wards (a break-glass form is no page to land on)."""
+    reason; else, on a station set to a ward, the census of the account's own ward when
+    it has exactly one (a nurse of another ward signing in here); else the list of wards
+    (a break-glass form is no page to land on). A station set to no ward opens on the
+    list."""
     chosen = station(request).settings().ward
     conn = db(request)
-    if chosen and conn is not None:
-        try:
-            ward = find_ward(conn, chosen)
-        except UnknownWard:
-            return WARDS
-        if in_ward_scope(request, user, ward):
-            return f"{WARDS}/{quote(ward, safe='')}"
+    if not chosen or conn is None:
+        return WARDS
+    if (ward := _known_ward(conn, chosen)) and in_ward_scope(request, user, ward):
+        return f"{WARDS}/{quote(ward, safe='')}"
+    own = station(request).wards.scope(user.name, user.role) or []
+    if len(own) == 1 and (ward := _known_ward(conn, own[0])):
+        return f"{WARDS}/{quote(ward, safe='')}"
     return WARDS
+
+
+def _known_ward(conn: sqlite3.Connection, text: str) -> str | None:
+    try:
+        return find_ward(conn, text)
+    except UnknownWard:
+        return None
 
 
 def _within(conn: sqlite3.Connection, ward: str, units: list[str]) -> bool:
