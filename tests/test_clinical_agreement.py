@@ -27,7 +27,7 @@ import pytest
 from test_station_print import flat
 from test_station_web import Site, add_users, station_site
 
-from conftest import _station_from
+from conftest import StationFixture, _station_from
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -161,15 +161,21 @@ DNR = "Ne pas réanimer"  # Mme DURAND's code status, from her Consent alone
 UNKNOWN = "Allergies non renseignées"
 
 
-@pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    folder = tmp_path_factory.mktemp("agreement")
+def station_of(tmp_path_factory: pytest.TempPathFactory, name: str,
+               resources: list[dict]) -> StationFixture:
+    """A station synced from these resources (one ndjson import), with the test users."""
+    folder = tmp_path_factory.mktemp(name)
     inputs = folder / "fhir"
     inputs.mkdir()
-    (inputs / "ward.ndjson").write_bytes(b"\n".join(orjson.dumps(r) for r in ward_resources()) + b"\n")
+    (inputs / f"{name}.ndjson").write_bytes(b"\n".join(orjson.dumps(r) for r in resources) + b"\n")
     station = _station_from(folder, inputs)
     add_users(station.dir)
-    with station_site(station.dir) as site:
+    return station
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with station_site(station_of(tmp_path_factory, "agreement", ward_resources()).dir) as site:
         yield site
 
 

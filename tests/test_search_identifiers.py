@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from releve.station.index.schema import FORMAT
 from releve.station.views.search import search
 from releve.station.views.summary import summary
 from test_station_search import _station, _sync
@@ -287,7 +288,7 @@ def test_an_index_of_the_previous_format_is_rebuilt_with_identifiers(tmp_path):
     old.commit()
     old.close()
     conn = _sync(tmp_path)
-    assert conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == ("4",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == (FORMAT,)
     assert ids(conn, "19AB12345") == ["p-dupont"]
     conn.close()
 

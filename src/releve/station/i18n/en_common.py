@@ -15,7 +15,6 @@ EN = {
     "Bloc": "OR",
     "Journal d'audit": "Audit log",
     "Rechercher un patient": "Find a patient",
-    "Patient : nom, naissance, IPP, lit": "Patient: name, birth date, MRN, bed",
     "Rechercher": "Search",
     "Se déconnecter": "Sign out",
     "Mode dégradé déclaré depuis le {when}": "Downtime declared since {when}",
@@ -142,8 +141,6 @@ EN = {
     "Patients du service sans lit attribué": "Patients of the ward with no bed assigned",
     "Lieu": "Location",
     # patients.html
-    "Nom, prénom, date de naissance (JJ/MM/AAAA), IPP, INS ou lit":
-        "Name, given name, birth date (DD/MM/YYYY), MRN, INS or bed",
     "{n} résultat(s) pour « {q} »": "{n} result(s) for “{q}”",
     "affinez la recherche pour en voir d'autres": "refine the search to see others",
     "Naissance": "Born",

@@ -12,7 +12,7 @@ _INTO = {  # the projection tables' columns, in the order records/projections.py
     "patients": "patients(id, family, given, name_norm, birth_date, gender, ipp, ins, active, "
                 "deceased, sort_key, identifiers)",
     "locations": "locations", "stays": "stays", "bookings": "bookings",
-    "contained_subjects": "contained_subjects",
+    "contained_subjects": "contained_subjects", "security_contexts": "security_contexts",
 }
 _INSERTS = {table: f"INSERT OR REPLACE INTO {into} VALUES ({','.join('?' * STAGED_TABLES[table])})"
             for table, into in _INTO.items()}

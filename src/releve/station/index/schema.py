@@ -12,6 +12,7 @@ Tables (docs/station.md is the normative description):
   patient_words
   patient_ids             the patients' identifiers, for search and matching (identities.py)
   contained_subjects      resources whose patient is a Patient they contain (identities.py)
+  security_contexts       Binaries whose securityContext names a resource (contexts.py)
   locations               the tree of sites, units, rooms and beds
   stays                   encounters, with their current bed or unit and attending
   bookings                appointments (the OR schedule) by local day
@@ -19,11 +20,12 @@ Tables (docs/station.md is the normative description):
 
 from __future__ import annotations
 
-from . import identities, words
+from . import contexts, identities, words
 
-FORMAT = "4"  # 2: the name-word index replaced the trigram index of whole names; 3: the
+FORMAT = "5"  # 2: the name-word index replaced the trigram index of whole names; 3: the
 # record lines moved out of the database into the generation's record file; 4: patients'
-# identifiers (patients.identifiers, patient_ids) and contained-Patient subjects
+# identifiers (patients.identifiers, patient_ids) and contained-Patient subjects; 5:
+# Binaries filed under their patient by their securityContext (security_contexts)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,7 +49,7 @@ CREATE TABLE IF NOT EXISTS stays(
 CREATE TABLE IF NOT EXISTS bookings(
   appointment TEXT NOT NULL, day TEXT, start TEXT, end TEXT, patient TEXT, location TEXT,
   status TEXT);
-""" + words.SCHEMA + identities.SCHEMA
+""" + words.SCHEMA + identities.SCHEMA + contexts.SCHEMA
 
 # the keys exist from the start: a later record replaces an earlier one (INSERT OR
 # REPLACE), so a generation build needs no deduplication pass over the loaded table, and
@@ -58,7 +60,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS patients_id ON patients(id);
 CREATE UNIQUE INDEX IF NOT EXISTS locations_id ON locations(id);
 CREATE UNIQUE INDEX IF NOT EXISTS stays_encounter ON stays(encounter);
 CREATE UNIQUE INDEX IF NOT EXISTS bookings_appointment ON bookings(appointment);
-""" + identities.KEYS
+""" + identities.KEYS + contexts.KEYS
 
 # created after a bulk load (a generation build), or at once for an empty one
 INDEXES = """

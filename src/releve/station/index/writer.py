@@ -16,7 +16,7 @@ from .. import folder
 from ..folder import records_path
 from ..records.batches import Batch
 from ..records.projections import PROJECTIONS
-from . import identities, words
+from . import contexts, identities, words
 from .connection import connect
 from .errors import StationIndexError, Unusable
 from .generations import current_generation, fsync_file, next_generation, remove_stale_generations, write_pointer
@@ -91,6 +91,7 @@ class Index:
                     words.rerank(self.conn, moved + [v[1] for v in batch.projections.get("stays", ())])
                     count += batch.puts + batch.deletes
                 identities.relink(self.conn)
+                contexts.link(self.conn)
                 if judge is not None:
                     judge(self.conn)
                 self._account(segment, "applied", note, state=True)
@@ -154,6 +155,7 @@ class Index:
             words.fill(build)
             identities.fill(build)
             identities.relink(build)
+            contexts.link(build)
             build.execute("PRAGMA threads=2")  # the index sorts may use the second core
             build.executescript(INDEXES)
             if judge is not None:
@@ -240,6 +242,7 @@ class Index:
         conn.executemany("DELETE FROM records WHERE type = ? AND id = ?", batch.deleted)
         keys = batch.keys
         identities.forget_subjects(conn, keys)
+        contexts.forget(conn, keys)
         moved: list[str] = []
         for rtype, (table, column) in PROJECTIONS.items():
             ids = [(rid,) for kind, rid in keys if kind == rtype]

@@ -2,7 +2,9 @@
 
 The identity shown is the summary's (views.summary.Identity: the name the ward uses, birth date,
 sex, IPP, INS); the DataMatrix carries the INS traits read from the Patient resource
-itself (birth name, every birth given name, OID), as ins.py describes. A patient without
+itself (birth name, every birth given name, OID), as ins.py describes: the index's
+Patient, or for a patient known only as a Patient their resources contain
+(index/identities.py), that contained Patient. A patient without
 a complete INS gets labels all the same, with the IPP barcode and a line saying why
 there is no DataMatrix: the ward must never be left without labels.
 """
@@ -13,6 +15,7 @@ import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 
+from ..index.identities import contained_patient
 from ..views import resources
 from ..views.summary import Summary, summary
 from . import ins
@@ -48,7 +51,7 @@ def card(conn: sqlite3.Connection, pid: str, now: dt.datetime, zone: str,
     if found is None:
         return None
     who = found.identity
-    resource = resources.resource(conn, "Patient", pid) or {}
+    resource = resources.resource(conn, "Patient", pid) or contained_patient(conn, pid) or {}
     traits = ins.traits(resource)
     content = ins.content(traits) if traits else None
     stay = found.stay

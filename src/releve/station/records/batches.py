@@ -9,11 +9,21 @@ from operator import add, itemgetter
 import msgspec
 import orjson
 
-from .lines import PATIENT_IDS, PROJECTED, Row, contained_of, decode_lines, parse_line, patient_of
+from .lines import (
+    PATIENT_IDS,
+    PROJECTED,
+    Row,
+    contained_of,
+    context_of,
+    decode_lines,
+    parse_line,
+    patient_of,
+)
 from .projections import PROJECTIONS, appointment_patient, projection_of
 from .stages import Staged
 
 CONTAINED = "contained_subjects"  # the rows of resources whose patient they contain
+CONTEXTS = "security_contexts"  # the rows of Binaries of another resource's patient
 
 
 @dataclass
@@ -117,6 +127,8 @@ def _parse_plain(data: bytes, lines: list[bytes]) -> tuple[Batch, list[tuple]] |
             if patient is None and (contained := contained_of(head, line)) is not None:
                 patient = contained[2]
                 batch.projections.setdefault(CONTAINED, []).append(contained)
+            elif patient is None and rtype == "Binary" and (context := context_of(head)):
+                batch.projections.setdefault(CONTEXTS, []).append(context)
         if rtype in PROJECTED:
             patient = _project(batch, rtype, line, patient)
         rows.append((rtype, rid, patient, meta.lastUpdated if meta is not None else None,
@@ -164,4 +176,6 @@ def _parse_careful(lines: list[bytes], first_number: int) -> tuple[Batch, list[t
             batch.projections.setdefault(PROJECTIONS[row.type][0], []).append(row.projection)
         if row.contained is not None:
             batch.projections.setdefault(CONTAINED, []).append(row.contained)
+        if row.context is not None:
+            batch.projections.setdefault(CONTEXTS, []).append(row.context)
     return batch, rows

@@ -3,7 +3,8 @@
 Only the members each record needs are decoded (msgspec: type, id, lastUpdated and the
 patient reference), a whole block in one decoder call when every line is shaped as usual
 (else line by line); the four projected types (Patient, Location, Encounter,
-Appointment) are decoded whole with orjson.
+Appointment) are decoded whole with orjson. A Binary belongs to the patient its
+securityContext names, or to the patient of the resource it names (index/contexts.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import msgspec
 import orjson
 
 from ...errors import ReleveError
-from ...fhir.refs import target_id
+from ...fhir.refs import target, target_id
 from .projections import appointment_patient, contained_subject, projection_of
 
 
@@ -44,6 +45,7 @@ class _Line(msgspec.Struct, gc=False):
     subject: _Ref | None = None
     patient: _Ref | None = None
     beneficiary: _Ref | None = None
+    securityContext: _Ref | None = None  # a Binary's: the patient or resource it belongs to
     delete: _Key | None = None
 
 
@@ -64,6 +66,7 @@ class Row:
     updated: str | None = None
     projection: tuple | None = None  # the projection row, for the projected types
     contained: tuple | None = None  # its contained_subjects row, if its patient is contained
+    context: tuple | None = None  # its security_contexts row: a Binary of a resource's patient
 
 
 def parse_line(line: bytes, number: int) -> Row:
@@ -84,6 +87,8 @@ def parse_line(line: bytes, number: int) -> Row:
     row.patient = row.id if row.type == "Patient" else patient_of(head)
     if row.patient is None and (contained := contained_of(head, line)) is not None:
         row.contained, row.patient = contained, contained[2]
+    if row.patient is None:
+        row.context = context_of(head)
     if row.type in PROJECTED:
         resource = orjson.loads(line)
         if row.type == "Appointment" and row.patient is None:
@@ -93,8 +98,9 @@ def parse_line(line: bytes, number: int) -> Row:
 
 
 def patient_of(head: _Line) -> str | None:
-    """The first of subject, patient, beneficiary that references a Patient."""
-    for ref in (head.subject, head.patient, head.beneficiary):
+    """The first of subject, patient, beneficiary (a Binary's securityContext) that
+    references a Patient."""
+    for ref in (head.subject, head.patient, head.beneficiary, head.securityContext):
         if ref is not None and (pid := _patient_id(ref.reference)):
             return pid
     return None
@@ -113,6 +119,16 @@ def contained_of(head: _Line, line: bytes) -> tuple | None:
         if (row := contained_subject(head.resourceType, head.id, resource, reference)) is not None:
             return row
     return None
+
+
+def context_of(head: _Line) -> tuple | None:
+    """The security_contexts row (index/contexts.py) of a Binary whose securityContext
+    names a resource that is not a Patient (a DocumentReference, an Encounter): the
+    Binary is filed under that resource's patient once both are in the index."""
+    if head.resourceType != "Binary" or head.securityContext is None:
+        return None
+    found = target(head.securityContext.reference)
+    return (head.id, *found) if found is not None and found[0] != "Patient" else None
 
 
 PATIENT_IDS: dict[str | None, str | None] = {}

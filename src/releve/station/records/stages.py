@@ -17,7 +17,7 @@ from pathlib import Path
 from ...files import create_private
 
 STAGED_TABLES = {"rows": 6, "patients": 12, "locations": 7, "stays": 9, "bookings": 7,
-                 "contained_subjects": 5}
+                 "contained_subjects": 5, "security_contexts": 3}
 
 
 @dataclass(frozen=True)

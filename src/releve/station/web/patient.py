@@ -12,7 +12,8 @@ Documents come from the HIS and are served as inert as possible: plain text as
 text/plain, PDF inline, anything else (HTML included) as a download, never sniffed, never
 cached, under a Content-Security-Policy that runs no script. A station is offline, so an
 attachment that only points to a URL is shown as that URL, never fetched, unless the URL
-names a Binary the station holds (`Binary/id`, as many HIS store their documents).
+names a Binary the station holds (`Binary/id`, as many HIS store their documents). A
+Binary of the patient that no document names opens the same way, by its own id.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def death_age(birth: str | None, deceased: str | None, zone: str, lang: str) -> 
 
 
 def _attachments(resource: dict, kind: str) -> list[dict]:
+    if kind == "Binary":  # a file of the patient no document names: its own content
+        return [{"data": resource.get("data"), "contentType": resource.get("contentType")}]
     if kind == "DiagnosticReport":
         return [a for a in as_list(resource.get("presentedForm")) if isinstance(a, dict)]
     return [as_dict(as_dict(c).get("attachment")) for c in as_list(resource.get("content"))]
@@ -118,7 +121,7 @@ def _attachment(conn, resource: dict, kind: str) -> dict | None:
 
 
 def _find(conn, pid: str, did: str) -> tuple[dict, str] | None:
-    for kind in ("DocumentReference", "DiagnosticReport"):
+    for kind in ("DocumentReference", "DiagnosticReport", "Binary"):
         found = resources.resource(conn, kind, did, patient=pid)
         if found is not None:
             return found, kind

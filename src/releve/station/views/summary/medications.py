@@ -222,7 +222,7 @@ def medications(reader: Reader, summary: Summary) -> None:
             by_id[administration.request].given.append(administration)
     summary.medications = meds
     summary.administrations = administrations
-    summary.not_current = sorted(stopped, key=lambda n: n.drug.casefold())
+    summary.not_current = sorted(stopped, key=lambda n: french_key(n.drug))
     summary.hints = hints.hints([hints.Prescribed(m.drug, concept, dosages, m.status == "active")
                                  for concept, dosages, m in current])
 

@@ -185,7 +185,7 @@ class Series:
 @dataclass
 class Document:
     id: str
-    kind: str  # DocumentReference or DiagnosticReport
+    kind: str  # DocumentReference, DiagnosticReport or Binary (a file no document names)
     type: str
     date: str | None
     author: str

@@ -22,6 +22,7 @@ from ....fhir.clinical.values import (
     range_text,
     unit_text,
 )
+from ..collation import french_key
 from .labels import RESULT_GROUP
 from .model import BloodGroup, Series, Summary, Value
 from .reader import Reader
@@ -122,7 +123,7 @@ def observations(reader: Reader, summary: Summary) -> None:
     results = [s for s in series.values() if s.group != "vital"]
     results.sort(key=lambda s: (s.group != "Biologie", -(s.latest.instant.timestamp()
                                                           if s.latest.instant else float("-inf")),
-                                s.label.casefold()))
+                                french_key(s.label)))
     summary.vitals = vitals
     summary.results = results[:MAX_SERIES]
 

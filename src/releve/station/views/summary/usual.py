@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ....fhir.clinical import statements
 from ....fhir.clinical.values import as_dict, as_list, as_text
+from ..collation import french_key
 from .medications import drug_name, prescription_text
 from .model import Summary, UsualTreatment
 from .reader import Reader
@@ -29,4 +30,4 @@ def usual(reader: Reader, summary: Summary) -> None:
             note=" ".join(n for n in notes if n))
 
     found = reader.each("MedicationStatement", read)
-    summary.usual = sorted(found, key=lambda u: (not u.current, u.drug.casefold()))
+    summary.usual = sorted(found, key=lambda u: (not u.current, french_key(u.drug)))
