@@ -14,17 +14,20 @@ import base64
 import re
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from releve.station.index.connection import reader
 from releve.station.views.summary import summary
 from test_clinical_agreement import station_of
 from test_station_print import flat
+from test_station_search import _station, _sync
 from test_station_web import Site, station_site
 
-from conftest import StationFixture
+from conftest import StationFixture, run_releve
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -154,6 +157,30 @@ def test_a_binary_no_document_names_is_listed_and_opens_in_the_frame(nurse: http
     assert raw.status_code == 200 and raw.text == "Transmissions de nuit : patiente calme."
     assert raw.headers["content-type"].startswith("text/plain")
     assert nurse.get(f"/patients/{PID}/documents/bin-nobody/view").status_code == 404  # not hers
+
+
+def test_a_later_segment_files_a_binary_whose_resource_comes_after_it(tmp_path: Path) -> None:
+    """Deltas: the Binary first, the DocumentReference its context names a segment later."""
+    first, second, third = (tmp_path / name for name in ("first", "second", "third"))
+    for folder, resources_ in ((first, [resources()[0], resources()[1]]),
+                               (second, [_binary("bin-late", "DocumentReference/doc-late", "Note tardive.")]),
+                               (third, [{"resourceType": "DocumentReference", "id": "doc-late",
+                                         "status": "current", "subject": {"reference": f"Patient/{PID}"},
+                                         "content": [{"attachment": {"title": "Note"}}]}])):
+        folder.mkdir()
+        (folder / "data.ndjson").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in resources_))
+    _station(tmp_path, first).close()
+
+    def owner(data: Path) -> str | None:
+        run_releve("import", "--vault", tmp_path / "vault", "--signing-key",
+                   tmp_path / "keys" / "capture.minisign.key", "--state", tmp_path / "state", data)
+        conn = _sync(tmp_path)
+        found = conn.execute("SELECT patient FROM records WHERE type = 'Binary' AND id = 'bin-late'").fetchone()
+        conn.close()
+        return found[0]
+
+    assert owner(second) is None  # its document is not there yet
+    assert owner(third) == PID
 
 
 # --- a patient known only as a contained Patient ------------------------------------------------
