@@ -205,7 +205,8 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
             assert "downtime declared" in lines[f"station {ward}"]
             assert lines[f"web {ward}"].startswith("ok")
 
-        # the stations still serve the same patients, with the downtime and the data's age
+        # the stations still serve the same patients, with the downtime, and say that their
+        # data is frozen at the last safe copy (the attack's segment was refused) and its age
         for ward, page in pages.items():
             page.goto(f"{bases[ward]}/patients/{patients[ward]['id']}")
             assert shows(page, patients[ward])
@@ -214,7 +215,8 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
             age = page.locator(".banner.data-age").inner_text()
             last_good = formats.datetime_text(state_time(stations[ward]), "Europe/Paris")
             day, hour = last_good.split(" ")
-            assert f"à jour du {day} à {hour}" in age and "il y a" in age
+            assert f"Données figées à la dernière copie sûre du {day} à {hour}" in age
+            assert "refusées comme suspectes" in age and "il y a" in age
         shot(pages["urgences"], "demo-after-attack.png")
         if SHOTS:
             _status_shot(browser, folder)
