@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 import orjson
 
+from ... import clock as releve_clock
 from ...capture.attention import stale_after
 from ...capture.fhir_capture import Status as CaptureStatus
 from ...station.index.connection import reader
@@ -169,11 +170,13 @@ def alive(pid: int) -> bool:
 
 
 def seconds_since(instant: str) -> float:
+    """Seconds from an instant the capture or a segment stamped to now, by the one clock
+    they were stamped with (releve.clock: pinned by RELEVE_NOW, else the real one)."""
     try:
         when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
     except (ValueError, AttributeError):
         return float("nan")
-    return (dt.datetime.now(dt.UTC) - when).total_seconds()
+    return (releve_clock.now() - when).total_seconds()
 
 
 def clock(instant: str | None) -> str:
