@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .. import clock
@@ -41,6 +42,7 @@ class Capture:
     plan: Plan | None = None
     walk_form: tuple[probes.IdParams, str] | None = None  # probed once per process
     walked_at: float | None = None  # time.monotonic() of this process's last walk or snapshot
+    notify: Callable[[str], None] | None = None  # told a bulk export's progress and waits
 
     def cycle(self) -> list[Written]:
         """One cycle; the segments it wrote (the id walk's, if any, last). Raises
@@ -48,7 +50,8 @@ class Capture:
         asked for cannot work with this server; a failed id walk raises nothing."""
         started = clock.now()
         chosen = self._chosen(started)
-        written = run_cycle(self.client, self.writer, self.status, chosen.mode, self.guard)
+        written = run_cycle(self.client, self.writer, self.status, chosen.mode, self.guard,
+                            self.notify)
         segments = [written] if written else []
         if chosen.mode != "search":
             return segments

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,12 @@ import orjson
 from .. import clock
 from ..errors import ReleveError
 from ..fhir.client import FhirClient, FhirError, GarbageError
-from ..files import create_private, open_private, private_folder, write_atomic
+from ..files import open_private, private_folder, write_atomic
 from ..vault.format import delete_line
 from . import capabilities
 from .fhir_stream import PageStream
 from .files import Source, ndjson_tasks
 from .guard import Guard, mass_deletion
-from .scan import KEY_RE, Task
 from .writer import WriteError, Writer, Written
 
 STATUS_NAME = "capture.json"
@@ -63,6 +61,7 @@ class Status:
     mode_reason: str = ""  # why this mode (capabilities.py)
     id_walk: dict[str, Any] = field(default_factory=dict)  # the last id walk (id_walk.py)
     interval: float | None = None  # seconds between the loop's cycles (None: --once runs)
+    bulk_job: dict[str, Any] = field(default_factory=dict)  # the export job (bulk_cycle.py)
 
     @classmethod
     def load(cls, state_dir: Path) -> Status:
@@ -103,13 +102,16 @@ class Walk:
 
 
 def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
-              guard: Guard | None = None) -> Written | None:
-    """One capture cycle. Raises CaptureError (status updated) when it cannot complete."""
+              guard: Guard | None = None,
+              notify: Callable[[str], None] | None = None) -> Written | None:
+    """One capture cycle. Raises CaptureError (status updated) when it cannot complete.
+    `notify` is told what a long cycle is doing (a bulk export's progress and waits)."""
     guard = guard or Guard()
     started, clock_started = clock.now(), time.monotonic()
     first = status.since is None
     if mode == "bulk":
-        return _bulk_cycle(client, writer, status, started, guard)
+        from .bulk_cycle import bulk_cycle  # which imports this module
+        return bulk_cycle(client, writer, status, started, guard, notify)
     if mode not in ("history", "search"):
         raise CaptureError(f"capture mode {mode!r} is not available (history, search or bulk)")
     try:
@@ -231,84 +233,6 @@ def _walk_to_file(client: FhirClient, since: str, path: Path) -> Summary:
     return summary
 
 
-def _bulk_cycle(client: FhirClient, writer: Writer, status: Status,
-                started: dt.datetime, guard: Guard) -> Written | None:
-    """A cycle through Bulk Data `$export` (`_since` the mark): the ndjson files are
-    downloaded into the state folder and imported like files, in parallel and byte for
-    byte; deletions come from the `deleted` Bundles."""
-    first, clock_started = status.since is None, time.monotonic()
-    folder = writer.state.dir / "bulk"
-    shutil.rmtree(folder, ignore_errors=True)
-    private_folder(folder)
-    try:
-        manifest = client.export({"_since": status.since} if status.since else {})
-        server_time = str(manifest.get("transactionTime") or _now_text())
-        outputs, size = [], 0
-        for number, item in enumerate(manifest["output"]):
-            target = folder / f"{number:05d}.ndjson"
-            create_private(target)  # the download keeps the mode
-            size += client.download(str(item["url"]), target)
-            outputs.append(target)
-        deletes = []
-        for number, item in enumerate(manifest.get("deleted") or []):
-            target = folder / f"deleted-{number:05d}.ndjson"
-            client.download(str(item["url"]), target)
-            deletes += _deleted_keys(target)
-    except (FhirError, KeyError, TypeError) as exc:
-        message = str(exc) if isinstance(exc, FhirError) else f"$export: malformed manifest ({exc})"
-        status.note("error", message)
-        status.last_cycle = {"started": started.isoformat(), "ok": False, "error": message}
-        raise CaptureError(message) from exc
-    suspect = None if first else mass_deletion(len(deletes), writer.state.count(), guard)
-    if suspect:
-        status.note("alert", suspect)
-
-    def tasks() -> Iterator[Task]:
-        if deletes:  # first: a resource deleted then created again is current
-            yield Task(label="deleted", allow_deletes=True, data=b"".join(
-                delete_line(*key.split("/", 1)) for key in deletes))
-        for path in outputs:
-            if path.stat().st_size:
-                yield from ndjson_tasks(Source(path, "ndjson", None))
-
-    try:
-        written = writer.write(tasks, f"capture bulk {client.base}",
-                               kind="full" if first else "delta", suspect=suspect,
-                               size_hint=size)
-    except WriteError as exc:
-        status.note("error", str(exc))
-        status.last_cycle = {"started": started.isoformat(), "ok": False, "error": str(exc)}
-        raise CaptureError(str(exc)) from exc
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    status.since = _minus_overlap(server_time)
-    status.cycles += 1
-    status.last_cycle = {
-        "started": started.isoformat(), "seconds": round(time.monotonic() - clock_started, 3),
-        "ok": True, "kind": "full" if first else "delta", "seen": written.puts if written else 0,
-        "puts": written.puts if written else 0, "deletes": written.deletes if written else 0,
-        "segment": written.seq if written else None, "suspect": suspect,
-        "server_time": server_time,
-    }
-    return written
-
-
-def _deleted_keys(path: Path) -> list[str]:
-    """`Type/id` of every DELETE entry in a Bulk `deleted` file (one Bundle per line)."""
-    keys = []
-    with open(path, "rb") as lines:
-        for line in lines:
-            if not line.strip():
-                continue
-            bundle = orjson.loads(line)
-            for entry in bundle.get("entry", []):
-                request = entry.get("request") or {}
-                url = str(request.get("url", "")).split("/_history")[0].strip("/")
-                if request.get("method") == "DELETE" and KEY_RE.fullmatch(url):
-                    keys.append(url)
-    return keys
-
-
 def _record_garbage(writer: Writer, status: Status, exc: GarbageError, mode: str,
                     base: str) -> None:
     """The HIS answers garbage: put an empty suspect segment in the vault, once per
@@ -370,14 +294,6 @@ def _http_date(value: str | None) -> dt.datetime | None:
         return email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-
-
-def _minus_overlap(instant: str) -> str:
-    try:
-        when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
-    except ValueError:
-        return instant
-    return (when - OVERLAP).isoformat()
 
 
 def _now_text() -> str:

@@ -77,7 +77,8 @@ def capture(
                              "server its own --state")
         status.fhir = client.base
         status.interval = None if once else interval
-        cycles = Capture(client, writer, status, mode, Guard(max_delete_share), deletion_walk_every)
+        cycles = Capture(client, writer, status, mode, Guard(max_delete_share), deletion_walk_every,
+                         notify=say.info)
         try:
             while True:
                 try:
@@ -141,6 +142,7 @@ def capture_status(state: Path = typer.Option(..., help="Capture state folder"),
         out.print(f"mode: {status.mode}, because {escape(status.mode_reason)}", highlight=False)
     if status.mode == "search":
         _print_id_walk(status.id_walk)
+    _print_export(status.bulk_job, cycle.get("export"))
     out.print(f"high-water mark: {status.since}", highlight=False)
     if cycle:
         out.print(f"last cycle: {cycle.get('started')}, {'ok' if cycle.get('ok') else 'FAILED'}, "
@@ -155,6 +157,21 @@ def capture_status(state: Path = typer.Option(..., help="Capture state folder"),
     for error in status.errors[-5:]:
         out.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
     conclude(concerns(status, interval))
+
+
+def _print_export(job: dict, last: dict | None) -> None:
+    """Bulk mode: the export job being polled (a capture stopped mid-export resumes it),
+    else what polling the last cycle's export took."""
+    if job:
+        out.print(f"export in progress: job kicked off at {job.get('kicked_off')}, "
+                  f"{job.get('polls', 0)} polls, {job.get('waited', 0)} s waited, progress: "
+                  f"{escape(str(job.get('progress') or 'none given'))}", highlight=False)
+        if job.get("wait"):
+            out.print(f"export: last wait {escape(str(job['wait']))}", highlight=False)
+    elif last:
+        out.print(f"last export: {last.get('polls')} polls, {last.get('waited')} s waited, "
+                  f"last progress: {escape(str(last.get('progress') or 'none given'))}, "
+                  f"transactionTime {last.get('transaction_time')}", highlight=False)
 
 
 def _print_id_walk(walk: dict) -> None:

@@ -118,10 +118,17 @@ def demo_his(
                                                       "Bundles) instead of generating"),
     db: Path | None = typer.Option(None, help="SQLite file of the server (default: temporary)"),
     activity: bool = typer.Option(False, help="Keep changing like a real hospital"),
+    bulk_fault: list[str] | None = typer.Option(
+        None, help="A fault of $export (repeatable): error-file[:TYPE], transient[:N], "
+                   "throttle[:S], unavailable[:S], slow:N (docs/demo.md)"),
+    bulk_fault_exports: int | None = typer.Option(
+        None, min=1, help="The faults hit the first N exports only (default: every export)"),
 ) -> None:
     """A small FHIR R4 server standing in for the hospital's information system."""
+    from ..demo.his import bulk_faults
     from ..demo.his.server import serve
 
     with clear_errors():
+        faults = bulk_faults.parse(bulk_fault or [], bulk_fault_exports)
         serve(host=host, port=port, seed=seed, beds=beds, patients=patients, load=load or [],
-              db=db, activity=activity, console=err)
+              db=db, activity=activity, console=err, bulk_faults=faults)

@@ -119,8 +119,11 @@ class FhirClient:
         return urljoin(self.base, path_or_url)
 
     def get(self, path_or_url: str, params: dict[str, Any] | None = None,
-            headers: dict[str, str] | None = None) -> httpx.Response:
-        """GET with retries; any other failure is a FhirError naming the URL (not the data)."""
+            headers: dict[str, str] | None = None,
+            retry_on: frozenset[int] = RETRY_STATUS) -> httpx.Response:
+        """GET with retries (of the answers `retry_on` and of failed connections); any
+        other failure is a FhirError naming the URL (not the data). A Bulk status poll
+        answers 429 and 503 itself (fhir/bulk.py): they are not failures there."""
         url = self.url(path_or_url)
         for attempt in range(self.retry.attempts):
             self.requests += 1
@@ -132,10 +135,10 @@ class FhirClient:
                                     "(give the hospital's CA with --ca-cert)") from exc
                 failure, retry_after = f"{type(exc).__name__}", None
             else:
-                if response.status_code not in RETRY_STATUS:
+                if response.status_code not in retry_on:
                     return response
                 failure = f"HTTP {response.status_code}"
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if attempt + 1 < self.retry.attempts:
                 self.retries += 1
                 self.sleep(self.retry.delay(attempt, retry_after))
@@ -201,58 +204,6 @@ class FhirClient:
                 raise FhirError(f"{path}: the server's next links loop")
             seen_links.add(parsed.next)
             url, query = parsed.next, None
-
-    def export(self, params: dict[str, Any], timeout: float = 3600.0) -> dict[str, Any]:
-        """Run a system-level Bulk Data export to the end; return its manifest.
-
-        Kick-off with `Prefer: respond-async`, then poll the status URL, waiting as the
-        server asks (Retry-After) or with backoff, until the manifest or an error."""
-        response = self.get("$export", params, headers={"Prefer": "respond-async"})
-        if response.status_code != 202 or "content-location" not in response.headers:
-            raise FhirError(f"$export: expected 202 with Content-Location, got HTTP "
-                            f"{response.status_code}{outcome_text(response)}")
-        status_url = response.headers["content-location"]
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while True:
-            response = self.get(status_url)
-            if response.status_code == 200:
-                try:
-                    manifest = orjson.loads(response.content)
-                except orjson.JSONDecodeError as exc:
-                    raise FhirError("$export: the manifest is not JSON") from exc
-                if not isinstance(manifest, dict) or not isinstance(manifest.get("output"), list):
-                    raise FhirError("$export: the manifest has no output list")
-                return manifest
-            if response.status_code != 202:
-                raise FhirError(f"$export status: HTTP {response.status_code}{outcome_text(response)}")
-            if time.monotonic() > deadline:
-                raise FhirError(f"$export still running after {timeout:.0f} s")
-            self.sleep(self.retry.delay(attempt, _retry_after(response.headers.get("Retry-After"))))
-            attempt = min(attempt + 1, 6)
-
-    def download(self, url: str, target: Path) -> int:
-        """Stream one file of an export to `target`; bytes written."""
-        for attempt in range(self.retry.attempts):
-            try:
-                with self.http.stream("GET", self.url(url)) as response:
-                    if response.status_code in RETRY_STATUS:
-                        raise httpx.NetworkError(f"HTTP {response.status_code}")
-                    if response.status_code != 200:
-                        raise FhirError(f"{_path(url)}: HTTP {response.status_code}")
-                    size = 0
-                    with open(target, "wb") as out:
-                        for chunk in response.iter_bytes(1 << 20):
-                            out.write(chunk)
-                            size += len(chunk)
-                    return size
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                failure = type(exc).__name__
-                if attempt + 1 < self.retry.attempts:
-                    self.retries += 1
-                    self.sleep(self.retry.delay(attempt, None))
-        raise FhirError(f"{_path(url)}: still failing after {self.retry.attempts} attempts "
-                        f"({failure})")
 
     def capabilities(self) -> dict[str, Any]:
         statement = self.get_json("metadata")
@@ -366,7 +317,7 @@ def _plain(exc: Exception) -> str:
     return str(exc).replace("`", "")[:120]
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """Retry-After in seconds, whether given as seconds or as an HTTP date."""
     if not value:
         return None

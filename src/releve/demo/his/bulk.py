@@ -7,6 +7,8 @@ is exported, and `_since` keeps what changed strictly after the given instant, s
 client that passes the previous transactionTime as `_since` misses nothing. With
 `_since`, resources deleted since then are listed as transaction Bundles of DELETE
 entries in `deleted`. DELETE on the status URL cancels the job and removes its files.
+The faults of bulk_faults.py (error files, transient 500s, 429 and 503 with Retry-After,
+slow jobs) are served on demand.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from .bulk_faults import NO_FAULTS, BulkFaults, PollFaults
 from .fhir import RESOURCE_TYPES, HisRequestError, date_range, format_lu
 from .store import Store
 
@@ -40,6 +43,7 @@ class Job:
     manifest: dict[str, Any] | None = None
     error: str | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    faults: PollFaults = field(default_factory=lambda: PollFaults(BulkFaults()))
 
 
 def kickoff_params(query: dict[str, list[str]], body: Any) -> tuple[list[str] | None, int | None]:
@@ -83,8 +87,10 @@ class Exports:
     """The export jobs of one server, their files under `directory`."""
 
     def __init__(self, store: Store, directory: Path, requires_token: bool = False,
-                 file_lines: int = 100_000):
+                 file_lines: int = 100_000, faults: BulkFaults = NO_FAULTS):
         self.store = store
+        self.faults = faults
+        self.started = 0  # exports kicked off since the server started
         self.directory = Path(directory)
         self.requires_token = requires_token
         self.file_lines = file_lines
@@ -97,6 +103,9 @@ class Exports:
         job.directory.mkdir(parents=True)
         with self._lock:
             self.jobs[job_id] = job
+            self.started += 1
+            if self.faults.exports is None or self.started <= self.faults.exports:
+                job.faults = PollFaults(self.faults)
         threading.Thread(target=self._run, args=(job, base), name=f"export-{job_id[:8]}",
                          daemon=True).start()
         return job
@@ -145,12 +154,20 @@ class Exports:
         since = job.since if job.since is not None else -1
         output: list[dict[str, Any]] = []
         deleted: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         url = f"{base}/$export-file/{job.id}/"
         with self.store.snapshot() as (conn, t):
             types = job.types or [row[0] for row in conn.execute(
                 "SELECT DISTINCT type FROM current WHERE deleted = 0 ORDER BY type")]
+            failing = job.faults.faults.error_file
+            failing = (types[0] if types else None) if failing == "" else failing
             for number, rtype in enumerate(types):
                 job.progress = f"{number} of {len(types)} resource types"
+                if rtype == failing:
+                    for name, count in self._write_files(job, "errors", [_failure(rtype)]):
+                        errors.append({"type": "OperationOutcome", "url": url + name,
+                                       "count": count})
+                    continue
                 rows = conn.execute("SELECT v.json FROM current c JOIN versions v ON v.lu = c.lu "
                                     "WHERE c.type = ? AND c.deleted = 0 AND c.lu > ? ORDER BY c.lu",
                                     (rtype, since))
@@ -167,7 +184,7 @@ class Exports:
                     deleted.append({"type": "Bundle", "url": url + name, "count": count})
         return {"transactionTime": format_lu(t), "request": job.request,
                 "requiresAccessToken": self.requires_token, "output": output,
-                "deleted": deleted, "error": []}
+                "deleted": deleted, "error": errors}
 
     @staticmethod
     def _delete_bundles(rows: Any, t: int) -> Any:
@@ -205,6 +222,14 @@ class Exports:
                 handle.close()
                 files.append((name, count))
         return files
+
+
+def _failure(rtype: str) -> bytes:
+    """The OperationOutcome of an error file: a type the export could not write."""
+    return orjson.dumps({"resourceType": "OperationOutcome", "issue": [{
+        "severity": "error", "code": "processing",
+        "details": {"text": f"{rtype}: the export of this type failed (simulated fault: "
+                            "the data store timed out)"}}]})
 
 
 def _delete_bundle(entries: list[dict[str, Any]], t: int) -> bytes:

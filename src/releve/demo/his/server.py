@@ -13,6 +13,7 @@ Routes (JSON only, `application/fhir+json`):
     POST /                              transaction or batch Bundle
     GET|POST /$export                   Bulk Data kick-off (Prefer: respond-async)
     GET|DELETE /$export-status/{job}    poll (202 + X-Progress, then the manifest), cancel
+                                        (faults on demand: bulk_faults.py)
     GET  /$export-file/{job}/{name}     ndjson
 
 Every page link holds an opaque `_cursor`: the walk's pinned state T0, its total and where
@@ -53,6 +54,7 @@ from starlette.routing import Route
 
 from ... import logs
 from .bulk import Exports, kickoff_params
+from .bulk_faults import NO_FAULTS, BulkFaults
 from .bundle import process_bundle
 from .fhir import (
     EPOCH,
@@ -242,11 +244,12 @@ def capability(base: str) -> dict[str, Any]:
     }
 
 
-def create_app(store: Store, token: str | None = None, export_dir: Path | None = None) -> Starlette:
+def create_app(store: Store, token: str | None = None, export_dir: Path | None = None,
+               bulk_faults: BulkFaults = NO_FAULTS) -> Starlette:
     """The FHIR server over `store`; Bulk export files go under `export_dir` (a temporary
-    folder by default, removed at shutdown)."""
+    folder by default, removed at shutdown); `$export` shows `bulk_faults`."""
     exports = Exports(store, Path(export_dir or tempfile.mkdtemp(prefix="releve-his-export-")),
-                      requires_token=token is not None)
+                      requires_token=token is not None, faults=bulk_faults)
 
     def route(path: str, methods: list[str], handler: Callable[..., Response]) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -333,8 +336,15 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
             exports.cancel(job)
             return outcome(202, f"export {job} cancelled", "informational")
         found = exports.get(job)
-        if found.state == "running":
-            return Response(b"", 202, {"X-Progress": found.progress, "Retry-After": "1"})
+        fault = found.faults.next()
+        if fault is not None:
+            status, message, headers = fault
+            response = outcome(status, message, "transient" if status == 500 else "throttled")
+            response.headers.update(headers)
+            return response
+        slow = found.faults.still_slow()
+        if found.state == "running" or slow:
+            return Response(b"", 202, {"X-Progress": slow or found.progress, "Retry-After": "1"})
         if found.state == "failed":
             raise HisRequestError(500, found.error or "export failed", "exception")
         return Response(orjson.dumps(found.manifest), media_type="application/json")
@@ -398,7 +408,7 @@ def if_match(request: Request) -> int | None:
 def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 400,
           patients: int | None = None, load: list[Path] | None = None, db: Path | None = None,
           activity: bool = False, console: Console | None = None, token: str | None = None,
-          activity_interval: float = 2.0) -> None:
+          activity_interval: float = 2.0, bulk_faults: BulkFaults = NO_FAULTS) -> None:
     """Run the demo HIS until interrupted (Ctrl-C). Without `db`, the database is a
     temporary file removed at the end."""
     import uvicorn
@@ -417,7 +427,9 @@ def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 
         store = Store(db)
         stack.callback(store.close)
         populate(store, seed, beds, patients, list(load or []), console)
-        app = create_app(store, token=token)
+        app = create_app(store, token=token, bulk_faults=bulk_faults)
+        if bulk_faults.any():
+            log.warning("Bulk export faults on: %s", bulk_faults)
         if activity:
             runner = ActivityRunner(Activity(store, random.Random(seed)), activity_interval).start()
             stack.callback(runner.stop)
