@@ -184,6 +184,8 @@ def test_a_capture_killed_during_a_slow_export_polls_the_same_job_again(his, tmp
     job = status_file(state)["bulk_job"]
     assert "$export-status/" in job["status_url"] and job["since"] is None
     assert LocalVault(vault_dir).sequence_numbers() == []
+    shown = run_releve("capture", "status", "--state", state, check=False).stdout.decode()
+    assert "export in progress: job kicked off at" in shown and "preparing the files: poll" in shown
 
     resumed = bulk(vault_dir, keys, state, his.base)
     out = resumed.stdout.decode()
