@@ -43,6 +43,15 @@ def capture(
     fhir_user: str | None = typer.Option(None, help="Basic-auth user for the FHIR server"),
     fhir_password_file: Path | None = FHIR_PASSWORD_FILE,
     fhir_password: str | None = FHIR_PASSWORD,
+    client_id: str | None = typer.Option(None, help="SMART Backend Services: the client id "
+                                                    "the HIS registered"),
+    client_key: Path | None = typer.Option(None, dir_okay=False,
+                                           help="SMART: the client's private key (PEM, 0600; "
+                                                "`releve keys client`)"),
+    token_url: str | None = typer.Option(None, help="SMART: the token endpoint (default: the "
+                                                    "server's .well-known/smart-configuration)"),
+    scope: str = typer.Option("system/*.read", help="SMART: the scopes asked for (SMART v2 "
+                                                    "servers: system/*.rs)"),
     ca_cert: Path | None = typer.Option(None, help="CA certificate of the FHIR server"),
     retries: int = typer.Option(8, min=1, help="Attempts per request before a cycle fails"),
     max_delete_share: float = typer.Option(0.2, min=0.0, max=1.0,
@@ -67,7 +76,9 @@ def capture(
     say = Say(None if once else "capture")
     waits = Waits()
     with clear_errors():
-        client = FhirClient(fhir, Auth(fhir_token, fhir_user, fhir_password), ca_cert,
+        smart = smart_auth(fhir, client_id, client_key, token_url, scope, ca_cert,
+                           bool(fhir_token or fhir_user))
+        client = FhirClient(fhir, Auth(fhir_token, fhir_user, fhir_password, smart), ca_cert,
                             retry=Retry(attempts=retries), sleep=waits)
         writer = open_writer(vault, token, signing_key, state)
         state_dir = writer.state.dir
@@ -103,6 +114,21 @@ def capture(
         finally:
             writer.close()
             client.close()
+
+
+def smart_auth(fhir: str, client_id: str | None, key: Path | None, token_url: str | None,
+               scope: str, ca_cert: Path | None, other_auth: bool):
+    """SMART Backend Services' tokens for every request, when a client id is given."""
+    if client_id is None and key is None and token_url is None:
+        return None
+    if not (client_id and key):
+        fail("SMART Backend Services needs both --client-id and --client-key", 2)
+    if other_auth:
+        fail("give --client-id or --fhir-token / --fhir-user, not both", 2)
+    from ..fhir.client import tls_verify
+    from ..fhir.smart import BackendAuth, load_client_key
+
+    return BackendAuth(client_id, load_client_key(key), fhir, token_url, scope, tls_verify(ca_cert))
 
 
 def report_cycle(status, written: list[Written], say: Say) -> None:

@@ -123,6 +123,12 @@ def demo_his(
                    "throttle[:S], unavailable[:S], slow:N (docs/demo.md)"),
     bulk_fault_exports: int | None = typer.Option(
         None, min=1, help="The faults hit the first N exports only (default: every export)"),
+    smart_clients: Path | None = typer.Option(None, dir_okay=False,
+                                              help="SMART Backend Services mode: the clients' "
+                                                   "JWKS (NAME.jwks.json, or a map of client "
+                                                   "ids to JWKS); every FHIR request then "
+                                                   "needs a token"),
+    token_seconds: float = typer.Option(300.0, min=1.0, help="SMART mode: how long a token lasts"),
 ) -> None:
     """A small FHIR R4 server standing in for the hospital's information system."""
     from ..demo.his import bulk_faults
@@ -131,4 +137,5 @@ def demo_his(
     with clear_errors():
         faults = bulk_faults.parse(bulk_fault or [], bulk_fault_exports)
         serve(host=host, port=port, seed=seed, beds=beds, patients=patients, load=load or [],
-              db=db, activity=activity, console=err, bulk_faults=faults)
+              db=db, activity=activity, console=err, bulk_faults=faults,
+              smart_clients=smart_clients, token_seconds=token_seconds)

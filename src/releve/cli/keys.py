@@ -1,9 +1,11 @@
-"""`releve keys ...`: station identities, capture signing keys and vault tokens."""
+"""`releve keys ...`: station identities, capture signing keys, vault tokens and the
+HIS client key of SMART Backend Services."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import typer
 from rich.markup import escape
 
@@ -39,3 +41,29 @@ def keys_signer(name: str, out_dir: Path = typer.Option(..., "--out", help="Fold
     err.print(f"signing key written to {escape(str(key_path))} (mode 0600), "
               f"public key to {escape(str(pub_path))}")
     print(public.to_base64())
+
+
+@keys_app.command("client")
+def keys_client(name: str,
+                alg: str = typer.Option("ES384", help="ES384 (EC P-384) or RS384 (RSA 3072)"),
+                out_dir: Path = typer.Option(Path("."), "--out", help="Folder for the key pair")) -> None:
+    """Create a SMART Backend Services client key: NAME.pem (private, 0600; capture's
+    --client-key) and NAME.jwks.json, the public JWKS to register with the HIS (printed)."""
+    from ..fhir.smart import SmartError, new_client_key
+    from ..files import write_atomic
+
+    with clear_errors():
+        if not name or name.startswith(".") or not all(c.isalnum() or c in "-_." for c in name):
+            raise SmartError(f"key name {name!r}: use letters, digits, '-', '_' and '.'")
+        key_path, jwks_path = out_dir / f"{name}.pem", out_dir / f"{name}.jwks.json"
+        for path in (key_path, jwks_path):
+            if path.exists():
+                raise SmartError(f"{path} already exists; keys are never overwritten")
+        pem, jwks = new_client_key(alg)
+        public = orjson.dumps(jwks, option=orjson.OPT_INDENT_2) + b"\n"
+        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(key_path, pem)  # 0600 from its creation on
+        write_atomic(jwks_path, public, vault_keys.PUBLIC)
+    err.print(f"{alg} private key written to {escape(str(key_path))} (mode 0600), public JWKS "
+              f"to {escape(str(jwks_path))}: register it with the HIS, which names the client (--client-id)")
+    print(public.decode(), end="")

@@ -54,16 +54,21 @@ class GarbageError(FhirError):
 
 @dataclass(frozen=True)
 class Auth:
-    """How to authenticate: a bearer token, or HTTP basic, or nothing."""
+    """How to authenticate: a bearer token, HTTP basic, SMART Backend Services tokens
+    (`smart`, fhir/smart.py's BackendAuth, which obtains and renews them), or nothing."""
 
     bearer: str | None = None
     user: str | None = None
     password: str | None = None
+    smart: httpx.Auth | None = None
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.bearer}"} if self.bearer else {}
 
-    def basic(self) -> httpx.BasicAuth | None:
+    def flow(self) -> httpx.Auth | None:
+        """What authenticates each request itself: SMART's tokens or HTTP basic."""
+        if self.smart is not None:
+            return self.smart
         return httpx.BasicAuth(self.user, self.password or "") if self.user else None
 
 
@@ -93,14 +98,9 @@ class FhirClient:
         if not base_url.startswith(("http://", "https://")):
             raise FhirError(f"FHIR base URL must be http(s)://…, not {base_url!r}")
         self.base = base_url.rstrip("/") + "/"
-        verify: ssl.SSLContext | bool = True
-        if ca_file is not None:
-            try:
-                verify = ssl.create_default_context(cafile=str(ca_file))
-            except (OSError, ssl.SSLError) as exc:
-                raise FhirError(f"cannot use CA file {ca_file}: {exc}") from exc
+        verify = tls_verify(ca_file)
         self._connect = lambda: httpx.Client(headers={"Accept": FHIR_JSON, **auth.headers()},
-                                             auth=auth.basic(), verify=verify, timeout=timeout)
+                                             auth=auth.flow(), verify=verify, timeout=timeout)
         self.http = self._connect()
         self.retry = retry
         self.sleep = sleep
@@ -210,6 +210,16 @@ class FhirClient:
         if statement.get("resourceType") != "CapabilityStatement":
             raise FhirError("metadata: not a CapabilityStatement")
         return statement
+
+
+def tls_verify(ca_file: Path | None) -> ssl.SSLContext | bool:
+    """How to check the server's certificate: against the hospital's CA, or the system's."""
+    if ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise FhirError(f"cannot use CA file {ca_file}: {exc}") from exc
 
 
 @dataclass

@@ -20,7 +20,8 @@ Every page link holds an opaque `_cursor`: the walk's pinned state T0, its total
 to continue (see store.py). Bundle.meta.lastUpdated is that T0 on every page of a walk:
 a later walk with `_lastUpdated=gt{T0}` (or `_history?_since=`) finds what changed since.
 Errors are OperationOutcomes with 400, 401, 404, 409, 410 or 412. With a token, every
-route but /metadata needs `Authorization: Bearer`.
+route but /metadata needs `Authorization: Bearer`. In SMART Backend Services mode
+(smart.py), every FHIR route, /metadata included, needs a token its /auth/token issued.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ from .fhir import (
     parse_json,
 )
 from .load import populate
+from .smart import Authority
 from .store import Page, Store, Version, Write
 
 log = logging.getLogger("releve.demo.his")
@@ -245,11 +247,12 @@ def capability(base: str) -> dict[str, Any]:
 
 
 def create_app(store: Store, token: str | None = None, export_dir: Path | None = None,
-               bulk_faults: BulkFaults = NO_FAULTS) -> Starlette:
+               bulk_faults: BulkFaults = NO_FAULTS, smart: Authority | None = None) -> Starlette:
     """The FHIR server over `store`; Bulk export files go under `export_dir` (a temporary
-    folder by default, removed at shutdown); `$export` shows `bulk_faults`."""
+    folder by default, removed at shutdown); `$export` shows `bulk_faults`. With `smart`,
+    SMART Backend Services tokens."""
     exports = Exports(store, Path(export_dir or tempfile.mkdtemp(prefix="releve-his-export-")),
-                      requires_token=token is not None, faults=bulk_faults)
+                      requires_token=token is not None or smart is not None, faults=bulk_faults)
 
     def route(path: str, methods: list[str], handler: Callable[..., Response]) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -257,6 +260,9 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
                 given = request.headers.get("authorization", "").encode()
                 if not hmac.compare_digest(given, f"Bearer {token}".encode()):
                     return outcome(401, "a valid bearer token is required", "login")
+            if smart is not None and not smart.allows(request.headers.get("authorization")):
+                return outcome(401, "a valid SMART access token is required (none, unknown "
+                                    "or expired)", "login")
             body = await request.body() if request.method in ("POST", "PUT") else b""
             base = str(request.base_url).rstrip("/")
             try:
@@ -366,6 +372,7 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
         exports.close()
 
     routes = [
+        *(smart.routes() if smart is not None else []),
         route("/metadata", ["GET"], metadata),
         route("/_history", ["GET"], history),
         route("/$export", ["GET", "POST"], kickoff),
@@ -408,7 +415,8 @@ def if_match(request: Request) -> int | None:
 def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 400,
           patients: int | None = None, load: list[Path] | None = None, db: Path | None = None,
           activity: bool = False, console: Console | None = None, token: str | None = None,
-          activity_interval: float = 2.0, bulk_faults: BulkFaults = NO_FAULTS) -> None:
+          activity_interval: float = 2.0, bulk_faults: BulkFaults = NO_FAULTS,
+          smart_clients: Path | None = None, token_seconds: float = 300.0) -> None:
     """Run the demo HIS until interrupted (Ctrl-C). Without `db`, the database is a
     temporary file removed at the end."""
     import uvicorn
@@ -417,6 +425,7 @@ def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 
 
     console = console or Console(stderr=True)
     logs.configure()
+    smart = Authority.from_file(smart_clients, token_seconds) if smart_clients else None
     with contextlib.ExitStack() as stack:
         if db is None:
             db = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="releve-his-"))) / "his.db"
@@ -427,7 +436,7 @@ def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 
         store = Store(db)
         stack.callback(store.close)
         populate(store, seed, beds, patients, list(load or []), console)
-        app = create_app(store, token=token, bulk_faults=bulk_faults)
+        app = create_app(store, token=token, bulk_faults=bulk_faults, smart=smart)
         if bulk_faults.any():
             log.warning("Bulk export faults on: %s", bulk_faults)
         if activity:
