@@ -36,9 +36,9 @@ from ..fhir import bulk
 from ..fhir.client import FhirClient, FhirError
 from ..files import create_private, private_folder
 from ..vault.format import delete_line
-from .fhir_capture import CaptureError, Status
+from .fhir_capture import CaptureError, Status, _judged
 from .files import Source, ndjson_tasks
-from .guard import Guard, mass_deletion
+from .guard import Guard, removal_suspicion
 from .scan import KEY_RE, Task
 from .writer import WriteError, Writer, Written
 
@@ -57,12 +57,18 @@ def bulk_cycle(client: FhirClient, writer: Writer, status: Status, started: dt.d
         manifest, polling = _exported(client, status, writer.state.dir, notify, started)
         try:
             outputs, size, deletes = _fetched(client, manifest, folder)
-            suspect = None if first else mass_deletion(len(deletes), writer.state.count(), guard)
+            deletes = list(dict.fromkeys(deletes))  # an entry per deleted version: once each
+            verdict: list[str | None] = []
+
+            def judge() -> str | None:  # by the held resources removed, not the entries
+                return _judged(verdict, None if first else removal_suspicion(writer.state, guard))
+
+            written = writer.write(lambda: _tasks(outputs, deletes), f"capture bulk {client.base}",
+                                   kind="full" if first else "delta", suspect=judge,
+                                   size_hint=size)
+            suspect = verdict[-1] if verdict else None
             if suspect:
                 status.note("alert", suspect)
-            written = writer.write(lambda: _tasks(outputs, deletes), f"capture bulk {client.base}",
-                                   kind="full" if first else "delta", suspect=suspect,
-                                   size_hint=size)
         except (FhirError, WriteError, KeyError, TypeError) as exc:
             message = str(exc) if isinstance(exc, (FhirError, WriteError)) \
                 else f"$export: malformed manifest ({exc})"

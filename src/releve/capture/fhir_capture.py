@@ -32,7 +32,7 @@ from ..vault.format import delete_line
 from . import capabilities
 from .fhir_stream import PageStream
 from .files import Source, ndjson_tasks
-from .guard import Guard, mass_deletion
+from .guard import Guard, removal_suspicion
 from .writer import WriteError, Writer, Written
 
 STATUS_NAME = "capture.json"
@@ -193,19 +193,30 @@ def _streamed_cycle(client: FhirClient, writer: Writer, mode: str, since: str | 
 
 def _history_cycle(client: FhirClient, writer: Writer, since: str, guard: Guard) -> Cycle:
     """A later cycle in history mode: the newest version of each resource changed since
-    the mark, deletions included; the guard judges before the writer starts."""
+    the mark, deletions included; the guard judges once the records are applied, by the
+    held resources they remove (a deletion of what the vault never held removes nothing)."""
     records = writer.state.dir / "capture-records.ndjson"
+    verdict: list[str | None] = []
     try:
         summary = _walk_to_file(client, since, records)
-        suspect = _suspicion(summary, writer, guard, False)
         source = Source(records, "ndjson", None)
         written = writer.write(
             lambda: ndjson_tasks(source, allow_deletes=True) if source.size else iter(()),
-            f"capture history {client.base}", kind="delta", suspect=suspect,
+            f"capture history {client.base}", kind="delta",
+            suspect=lambda: _judged(verdict, _suspicion(summary, writer, guard, False)),
             size_hint=source.size)
     finally:
         records.unlink(missing_ok=True)
-    return written, summary, suspect
+    if written is not None:
+        summary.deletes = written.deletes  # resources removed, not deletion entries
+    return written, summary, verdict[-1] if verdict else None
+
+
+def _judged(verdict: list[str | None], reason: str | None) -> str | None:
+    """Keep a late verdict for the status (the writer may judge twice: a resource met
+    twice makes it scan again)."""
+    verdict.append(reason)
+    return reason
 
 
 def _walk_to_file(client: FhirClient, since: str, path: Path) -> Summary:
@@ -249,16 +260,16 @@ def searchable_types(client: FhirClient) -> list[str]:
 
 
 def _suspicion(summary: Summary, writer: Writer, guard: Guard, first: bool) -> str | None:
-    """Why this cycle's data looks poisoned, or None. The reason is public metadata (it
-    is in the signed descriptor): counts only, never data.
+    """Why this cycle's data looks poisoned, or None, judged once its records are
+    applied to the writer's pending state. The reason is public metadata (it is in the
+    signed descriptor): counts only, never data.
 
     Entropy is judged on answers that are not JSON (see GarbageError), not on resources:
     valid JSON is text, and attachments (base64 PDFs) are legitimately dense."""
     reasons = []
     if summary.invalid:
         reasons.append(f"{summary.invalid} entries are not valid FHIR resources")
-    mass = (None if first or not summary.deletes
-            else mass_deletion(summary.deletes, writer.state.count(), guard))
+    mass = None if first else removal_suspicion(writer.state, guard)
     if mass:
         reasons.append(mass)
     return "; ".join(reasons) or None

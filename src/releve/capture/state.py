@@ -180,7 +180,8 @@ class WriterState:
     # --- the pending segment ------------------------------------------------------
 
     def begin(self, seq: int, kind: str) -> None:
-        self._keep_undo = kind != "full" and not self.is_empty()
+        self._held_before = self.count()
+        self._keep_undo = kind != "full" and self._held_before > 0
         self._unsaved = 0
         self._partly_saved = False
         self.txn = self.env.begin(write=True)
@@ -230,14 +231,16 @@ class WriterState:
         return self.txn.stat(self.current)["entries"]
 
     def pending_dropped(self) -> tuple[int, int]:
-        """For a pending full segment: (resources held before it, how many of them it
-        leaves out). `begin` moved the former rows to `undo`; those missing from
-        `current` now are dropped by every station that adopts the segment."""
+        """For a pending segment, once its rows are applied: (resources held before it,
+        how many of them it removes). Every row it replaced or deleted is in `undo` (a
+        full segment's `begin` moved them all there); those missing from `current` now
+        are removed by every station that adopts the segment, each counted once however
+        many deletion entries named it."""
         assert self.txn is not None
         with self.txn.cursor(self.undo) as undo, self.txn.cursor(self.current) as current:
-            held = list(undo.iternext(values=False))
-            kept = len(current.getmulti(held))
-        return len(held), len(held) - kept
+            replaced = list(undo.iternext(values=False))
+            kept = len(current.getmulti(replaced))
+        return self._held_before, len(replaced) - kept
 
     def prepare(self, seq: int, sha256: str, kind: str) -> None:
         """Commit the pending segment's rows, marked pending, before the append."""

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..capture.files import total_size
-from ..capture.guard import Guard, full_segment_suspicion
+from ..capture.guard import Guard, removal_suspicion
 from ..capture.inputs import find_inputs
 from ..capture.urns import write_import
 from .console import clear_errors, err, out, progress_bar
@@ -59,7 +59,7 @@ def import_files(
         guard, verdict = Guard(max_delete_share), []
 
         def judge() -> str | None:  # once every record is applied to the pending state
-            verdict.append(full_segment_suspicion(writer.state, guard))
+            verdict.append(removal_suspicion(writer.state, guard))
             return verdict[-1]
 
         try:
