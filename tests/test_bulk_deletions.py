@@ -1,6 +1,8 @@
-"""The mass-deletion guard counting resources, not entries.
+"""Deletions in bulk mode, and the mass-deletion guard counting resources, not entries.
 
-The guard counts the held resources a cycle removes: deletion entries for
+A server may leave deletions out of its `_since` exports (the demo HIS does so with
+`--hide-deletions`): the periodic id walk then removes them from the vault, behind the
+same guard. The guard counts the held resources a cycle removes: deletion entries for
 resources the vault never held, or several entries for one resource, do not inflate it.
 All over real HTTP on loopback against `releve demo his`.
 """
@@ -16,11 +18,12 @@ import pytest
 from releve.capture.guard import Guard, removal_suspicion
 from releve.capture.scan import Task
 from releve.capture.writer import Writer
+from releve.fhir.client import FhirClient
 from releve.vault.format import delete_line
 from releve.vault.keys import load_signer
 from releve.vault.store import LocalVault
 from test_capture import capture, server_state, start_his, transaction, vault_state
-from test_capture_modes import patients, status_text
+from test_capture_modes import patients, status_text, walk_brings_deletions
 
 
 def observations(patient_ids: range, per_patient: int = 2, prefix: str = "o") -> list[dict]:
@@ -45,6 +48,12 @@ def start_demo_his(folder: Path, *extra: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def hiding_his(tmp_path: Path) -> Iterator[str]:
+    """A demo HIS whose `_since` exports do not report deletions."""
+    yield from start_demo_his(tmp_path / "hiding-his", "--hide-deletions")
+
+
+@pytest.fixture
 def his(tmp_path: Path) -> Iterator[str]:
     yield from start_demo_his(tmp_path / "his")
 
@@ -61,6 +70,44 @@ def created_then_deleted(base: str, count: int) -> None:
                                                    "url": f"Observation/{r['id']}"}}
                        for r in fresh])
     transaction(base, deleting([f"Observation/{r['id']}" for r in fresh]))
+
+
+def test_the_hidden_deletions_switch_empties_the_manifest(hiding_his, his):
+    for base, reported in ((hiding_his, False), (his, True)):
+        transaction(base, deleting(["Patient/p3"]))
+        client = FhirClient(base)
+        try:
+            manifest = client.export({"_since": "2000-01-01T00:00:00Z"})
+        finally:
+            client.close()
+        assert ("deleted" in manifest and len(manifest["deleted"]) == 1) == reported
+        assert sum(item["count"] for item in manifest["output"]) == 179
+
+
+def test_bulk_mode_finds_deletions_the_export_does_not_report(hiding_his, tmp_path, keys,
+                                                               vault_dir):
+    status = walk_brings_deletions(hiding_his, tmp_path / "capture-state", keys, vault_dir,
+                                   "--mode", "bulk")
+    assert "(bulk), 3 cycles" in status
+
+
+def test_a_mass_deletion_found_by_the_walk_is_refused_in_resources(hiding_his, tmp_path,
+                                                                     keys, vault_dir):
+    base, state = hiding_his, tmp_path / "capture-state"
+    capture(vault_dir, keys, state, base, "--mode", "bulk")
+    before = vault_state(vault_dir, keys)
+    created_then_deleted(base, 50)  # 50 entries that remove nothing the vault holds
+    transaction(base, deleting([f"Observation/o{i}-{j}" for i in range(40) for j in range(2)]))
+    walked = capture(vault_dir, keys, state, base, "--mode", "bulk", "--deletion-walk-every", "0")
+    assert "id walk: mass deletion: 80 of 180 resources" in walked.stderr.decode()
+    descriptor = LocalVault(vault_dir).info(2).descriptor
+    assert descriptor.suspect and "mass deletion: 80 of 180" in descriptor.suspect
+    assert descriptor.deletes == 80
+    assert vault_state(vault_dir, keys) == before  # the stations keep their last safe copy
+    assert "refused as suspect: mass deletion: 80 of 180" in status_text(state)
+    again = capture(vault_dir, keys, state, base, "--mode", "bulk", "--deletion-walk-every", "0")
+    assert "ALERT" not in again.stderr.decode()  # one alarm for one episode
+    assert LocalVault(vault_dir).sequence_numbers() == [1, 2]
 
 
 @pytest.mark.parametrize("mode", ["bulk", "history"])

@@ -41,11 +41,13 @@ def his(tmp_path: Path) -> Iterator[str]:
         server.stop()
 
 
-def start_his(load: Path, db: Path, port: int | None = None) -> tuple[ServerProcess, str]:
-    """`releve demo his` serving `load` from `db` on `port` (a free one by default); it
-    and its FHIR base."""
+def start_his(load: Path, db: Path, port: int | None = None,
+              *extra: str) -> tuple[ServerProcess, str]:
+    """`releve demo his` serving `load` from `db` on `port` (a free one by default), with
+    `extra` options; it and its FHIR base."""
     port = port or free_port()
-    return start_server([*RELEVE, "demo", "his", "--port", str(port), "--load", load, "--db", db],
+    return start_server([*RELEVE, "demo", "his", "--port", str(port), "--load", load, "--db", db,
+                         *extra],
                         lambda: fhir_base(f"http://127.0.0.1:{port}"), what="the demo HIS")
 
 

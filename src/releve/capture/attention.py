@@ -6,7 +6,7 @@ marked suspect (the stations hold their last safe copy), when no cycle has start
 STALE_CYCLES intervals and a minute (the vault's data is getting old), when a cycle
 took longer than the interval (the capture falls behind the HIS), when the FHIR
 server made it wait longer than the interval (Retry-After, or backoff after errors), and
-in search mode when the last id walk failed (deletions stop reaching the vault).
+in search and bulk modes when the last id walk failed (deletions stop reaching the vault).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import datetime as dt
 import time
 
 from .. import clock
+from . import id_walk
 from .fhir_capture import Status
 
 STALE_CYCLES = 3
@@ -38,7 +39,7 @@ def concerns(status: Status, interval: float | None = None) -> list[str]:
     if not cycle.get("ok"):
         reasons.append(f"the last cycle failed: {cycle.get('error')}")
     walk = status.id_walk
-    if status.mode == "search" and walk and not walk.get("ok"):
+    if status.mode in id_walk.MODES and walk and not walk.get("ok"):
         reasons.append(f"the id walk failed: {walk.get('error')} (deletions on the server "
                        "do not reach the vault until a walk succeeds)")
     if cycle.get("suspect"):

@@ -1,5 +1,5 @@
 """A running capture: the mode chosen from what the server declares, then its cycles, and
-in search mode the id walk that finds deletions when it is due.
+in search and bulk modes the id walk that finds deletions when it is due.
 
 The choice is made once the server's CapabilityStatement can be read (a server down at
 start is asked again at the next cycle) and kept for the life of the process: a server
@@ -13,6 +13,11 @@ clock `releve capture status` judges the lag with; durations and the id walk's p
 within a process are measured on `time.monotonic()`, which a pinned clock does not stop.
 An id walk that fails leaves the cycle's own segment standing: it is reported on its own
 (`id_walk.ok`), and `capture status` asks for attention.
+
+Bulk mode walks too: the Bulk Data IG lets a server leave deletions out of a `_since`
+export (its `deleted` array is optional, and many servers never fill it), and a
+deletion missed there would stay on every station for ever. A server that does report
+them costs one walk a period, and the walk then finds nothing more.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ class Capture:
     status: Status
     asked: str = "auto"
     guard: Guard = field(default_factory=Guard)
-    walk_every: float = id_walk.EVERY  # seconds between two id walks (search mode)
+    walk_every: float = id_walk.EVERY  # seconds between two id walks (search, bulk)
     plan: Plan | None = None
     walk_form: tuple[probes.IdParams, str] | None = None  # probed once per process
     walked_at: float | None = None  # time.monotonic() of this process's last walk or snapshot
@@ -53,7 +58,7 @@ class Capture:
         written = run_cycle(self.client, self.writer, self.status, chosen.mode, self.guard,
                             self.notify)
         segments = [written] if written else []
-        if chosen.mode != "search":
+        if chosen.mode not in id_walk.MODES:
             return segments
         if self.status.last_cycle.get("kind") == "full":  # a snapshot lists every id itself
             self.status.id_walk = {"started": started.isoformat(), "ok": True, "listed": None,

@@ -1,8 +1,9 @@
-"""Deletions in search mode: a walk over the ids the server still has.
+"""Deletions in search and bulk modes: a walk over the ids the server still has.
 
-A search by `_lastUpdated` finds what was created or changed, never what was deleted.
-On a server without system `_history`, capture therefore walks, every so often, the
-ids of each searchable type (asking for ids only where the CapabilityStatement says the
+A search by `_lastUpdated` finds what was created or changed, never what was deleted,
+and a Bulk `_since` export may leave deletions out (its `deleted` array is optional).
+Without system `_history`, capture therefore walks, every so often, the ids of each
+searchable type (asking for ids only where the CapabilityStatement says the
 server can: `_elements=id`, else `_summary=true`, else whole resources), and compares
 them with what the writer holds: a resource held but no longer listed was deleted.
 
@@ -10,8 +11,10 @@ Paging through a server that is being changed can skip an entry (offset paging s
 when something before it goes), so each candidate is confirmed by a read (404 or 410:
 gone) before it becomes a deletion; a number of candidates that the mass-deletion guard
 refuses anyway is not read one by one. The deletions go in a segment of their own,
-judged by the same guard as history mode (releve/deletions.py): a refused one is
-written suspect once, not again at every walk while the server stays the same.
+judged by the same guard as the cycles (capture/guard.py): the candidates are held
+resources, each once, so their number is the number of resources the walk would
+remove. A refused set is written suspect once, not again at every walk while the
+server stays the same.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .writer import Writer, Written
 
 PAGE_SIZE = 1000
 EVERY = 300.0  # seconds between two walks, by default (`--deletion-walk-every`)
+MODES = ("search", "bulk")  # the capture modes whose cycles may not see every deletion
 
 
 @dataclass

@@ -36,8 +36,9 @@ def capture(
                                           "declares system _history, else search), history, "
                                           "search, or bulk ($export)"),
     deletion_walk_every: float = typer.Option(300.0, min=0.0,
-                                              help="Search mode: seconds between two walks "
-                                                   "of the server's ids, which find deletions"),
+                                              help="Search and bulk modes: seconds between "
+                                                   "two walks of the server's ids, which "
+                                                   "find deletions"),
     fhir_token_file: Path | None = FHIR_TOKEN_FILE,
     fhir_token: str | None = FHIR_TOKEN,
     fhir_user: str | None = typer.Option(None, help="Basic-auth user for the FHIR server"),
@@ -155,6 +156,7 @@ def capture_status(state: Path = typer.Option(..., help="Capture state folder"),
     """The last cycle, lag, counts, errors and alerts of a capture. Exit status 0 when
     all is well, 1 when something needs attention (each reason printed), 2 when the
     state cannot be read."""
+    from ..capture import id_walk
     from ..capture.attention import concerns, seconds_since
     from ..capture.fhir_capture import Status
 
@@ -166,7 +168,7 @@ def capture_status(state: Path = typer.Option(..., help="Capture state folder"),
     out.print(f"FHIR server: {status.fhir} ({status.mode}), {status.cycles} cycles", highlight=False)
     if status.mode_reason:
         out.print(f"mode: {status.mode}, because {escape(status.mode_reason)}", highlight=False)
-    if status.mode == "search":
+    if status.mode in id_walk.MODES:
         _print_id_walk(status.id_walk)
     _print_export(status.bulk_job, cycle.get("export"))
     out.print(f"high-water mark: {status.since}", highlight=False)
@@ -201,7 +203,7 @@ def _print_export(job: dict, last: dict | None) -> None:
 
 
 def _print_id_walk(walk: dict) -> None:
-    """Search mode's deletions: when the id walk last ran and what it found."""
+    """Deletions in search and bulk modes: when the id walk last ran and what it found."""
     if not walk:
         out.print("deletions: no id walk yet")
     elif not walk.get("ok"):

@@ -129,6 +129,8 @@ def demo_his(
                                                    "ids to JWKS); every FHIR request then "
                                                    "needs a token"),
     token_seconds: float = typer.Option(300.0, min=1.0, help="SMART mode: how long a token lasts"),
+    hide_deletions: bool = typer.Option(False, help="Leave deletions out of $export "
+                                                    "manifests, as many servers do"),
 ) -> None:
     """A small FHIR R4 server standing in for the hospital's information system."""
     from ..demo.his import bulk_faults
@@ -138,4 +140,5 @@ def demo_his(
         faults = bulk_faults.parse(bulk_fault or [], bulk_fault_exports)
         serve(host=host, port=port, seed=seed, beds=beds, patients=patients, load=load or [],
               db=db, activity=activity, console=err, bulk_faults=faults,
-              smart_clients=smart_clients, token_seconds=token_seconds)
+              smart_clients=smart_clients, token_seconds=token_seconds,
+              hide_deletions=hide_deletions)

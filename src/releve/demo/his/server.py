@@ -22,6 +22,9 @@ a later walk with `_lastUpdated=gt{T0}` (or `_history?_since=`) finds what chang
 Errors are OperationOutcomes with 400, 401, 404, 409, 410 or 412. With a token, every
 route but /metadata needs `Authorization: Bearer`. In SMART Backend Services mode
 (smart.py), every FHIR route, /metadata included, needs a token its /auth/token issued.
+With `hide_deletions`, a `_since` export's manifest has no `deleted` array, as on the
+many servers that never report deletions there (the Bulk Data IG makes it optional);
+history still lists them.
 """
 
 from __future__ import annotations
@@ -247,10 +250,11 @@ def capability(base: str) -> dict[str, Any]:
 
 
 def create_app(store: Store, token: str | None = None, export_dir: Path | None = None,
-               bulk_faults: BulkFaults = NO_FAULTS, smart: Authority | None = None) -> Starlette:
+               bulk_faults: BulkFaults = NO_FAULTS, smart: Authority | None = None,
+               hide_deletions: bool = False) -> Starlette:
     """The FHIR server over `store`; Bulk export files go under `export_dir` (a temporary
     folder by default, removed at shutdown); `$export` shows `bulk_faults`. With `smart`,
-    SMART Backend Services tokens."""
+    SMART Backend Services tokens. `hide_deletions`: export manifests leave deletions out."""
     exports = Exports(store, Path(export_dir or tempfile.mkdtemp(prefix="releve-his-export-")),
                       requires_token=token is not None or smart is not None, faults=bulk_faults)
 
@@ -353,7 +357,10 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
             return Response(b"", 202, {"X-Progress": slow or found.progress, "Retry-After": "1"})
         if found.state == "failed":
             raise HisRequestError(500, found.error or "export failed", "exception")
-        return Response(orjson.dumps(found.manifest), media_type="application/json")
+        manifest = found.manifest
+        if hide_deletions and manifest is not None:
+            manifest = {key: value for key, value in manifest.items() if key != "deleted"}
+        return Response(orjson.dumps(manifest), media_type="application/json")
 
     def export_file(request: Request, base: str, body: bytes, job: str, name: str) -> Response:
         return FileResponse(exports.file(job, name), media_type="application/fhir+ndjson")
@@ -416,7 +423,8 @@ def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 
           patients: int | None = None, load: list[Path] | None = None, db: Path | None = None,
           activity: bool = False, console: Console | None = None, token: str | None = None,
           activity_interval: float = 2.0, bulk_faults: BulkFaults = NO_FAULTS,
-          smart_clients: Path | None = None, token_seconds: float = 300.0) -> None:
+          smart_clients: Path | None = None, token_seconds: float = 300.0,
+          hide_deletions: bool = False) -> None:
     """Run the demo HIS until interrupted (Ctrl-C). Without `db`, the database is a
     temporary file removed at the end."""
     import uvicorn
@@ -436,7 +444,8 @@ def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 
         store = Store(db)
         stack.callback(store.close)
         populate(store, seed, beds, patients, list(load or []), console)
-        app = create_app(store, token=token, bulk_faults=bulk_faults, smart=smart)
+        app = create_app(store, token=token, bulk_faults=bulk_faults, smart=smart,
+                         hide_deletions=hide_deletions)
         if bulk_faults.any():
             log.warning("Bulk export faults on: %s", bulk_faults)
         if activity:
