@@ -18,6 +18,7 @@ import pytest
 from releve.capture.guard import Guard, removal_suspicion
 from releve.capture.scan import Task
 from releve.capture.writer import Writer
+from releve.fhir import bulk
 from releve.fhir.client import FhirClient
 from releve.vault.format import delete_line
 from releve.vault.keys import load_signer
@@ -77,7 +78,7 @@ def test_the_hidden_deletions_switch_empties_the_manifest(hiding_his, his):
         transaction(base, deleting(["Patient/p3"]))
         client = FhirClient(base)
         try:
-            manifest = client.export({"_since": "2000-01-01T00:00:00Z"})
+            manifest, _ = bulk.poll(client, bulk.kick_off(client, {"_since": "2000-01-01T00:00:00Z"}))
         finally:
             client.close()
         assert ("deleted" in manifest and len(manifest["deleted"]) == 1) == reported

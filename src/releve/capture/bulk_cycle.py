@@ -36,7 +36,7 @@ from ..fhir import bulk
 from ..fhir.client import FhirClient, FhirError
 from ..files import create_private, private_folder
 from ..vault.format import delete_line
-from .fhir_capture import CaptureError, Status, _judged
+from .fhir_capture import CaptureError, Status, kept_verdict
 from .files import Source, ndjson_tasks
 from .guard import Guard, removal_suspicion
 from .scan import KEY_RE, Task
@@ -61,7 +61,7 @@ def bulk_cycle(client: FhirClient, writer: Writer, status: Status, started: dt.d
             verdict: list[str | None] = []
 
             def judge() -> str | None:  # by the held resources removed, not the entries
-                return _judged(verdict, None if first else removal_suspicion(writer.state, guard))
+                return kept_verdict(verdict, None if first else removal_suspicion(writer.state, guard))
 
             written = writer.write(lambda: _tasks(outputs, deletes), f"capture bulk {client.base}",
                                    kind="full" if first else "delta", suspect=judge,

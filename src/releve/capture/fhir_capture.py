@@ -203,7 +203,7 @@ def _history_cycle(client: FhirClient, writer: Writer, since: str, guard: Guard)
         written = writer.write(
             lambda: ndjson_tasks(source, allow_deletes=True) if source.size else iter(()),
             f"capture history {client.base}", kind="delta",
-            suspect=lambda: _judged(verdict, _suspicion(summary, writer, guard, False)),
+            suspect=lambda: kept_verdict(verdict, _suspicion(summary, writer, guard, False)),
             size_hint=source.size)
     finally:
         records.unlink(missing_ok=True)
@@ -212,7 +212,7 @@ def _history_cycle(client: FhirClient, writer: Writer, since: str, guard: Guard)
     return written, summary, verdict[-1] if verdict else None
 
 
-def _judged(verdict: list[str | None], reason: str | None) -> str | None:
+def kept_verdict(verdict: list[str | None], reason: str | None) -> str | None:
     """Keep a late verdict for the status (the writer may judge twice: a resource met
     twice makes it scan again)."""
     verdict.append(reason)
