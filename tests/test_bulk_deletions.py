@@ -26,6 +26,8 @@ from releve.vault.store import LocalVault
 from test_capture import capture, server_state, start_his, transaction, vault_state
 from test_capture_modes import patients, status_text, walk_brings_deletions
 
+from conftest import run_releve
+
 
 def observations(patient_ids: range, per_patient: int = 2, prefix: str = "o") -> list[dict]:
     return [{"resourceType": "Observation", "id": f"{prefix}{i}-{j}", "status": "final",
@@ -105,7 +107,10 @@ def test_a_mass_deletion_found_by_the_walk_is_refused_in_resources(hiding_his, t
     assert descriptor.suspect and "mass deletion: 80 of 180" in descriptor.suspect
     assert descriptor.deletes == 80
     assert vault_state(vault_dir, keys) == before  # the stations keep their last safe copy
-    assert "refused as suspect: mass deletion: 80 of 180" in status_text(state)
+    shown = run_releve("capture", "status", "--state", state, check=False)
+    assert shown.returncode == 1  # a refused walk needs attention until a walk succeeds
+    assert "refused as suspect: mass deletion: 80 of 180" in shown.stdout.decode()
+    assert "attention: segment 2 of the id walk is marked suspect" in shown.stdout.decode()
     again = capture(vault_dir, keys, state, base, "--mode", "bulk", "--deletion-walk-every", "0")
     assert "ALERT" not in again.stderr.decode()  # one alarm for one episode
     assert LocalVault(vault_dir).sequence_numbers() == [1, 2]

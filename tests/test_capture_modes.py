@@ -148,10 +148,27 @@ def test_a_mass_deletion_seen_by_the_id_walk_is_refused_once(no_history_his, tmp
     assert descriptor.suspect and "mass deletion" in descriptor.suspect
     assert descriptor.deletes == 80
     assert vault_state(vault_dir, keys) == before  # the suspect segment is not adopted
-    assert "refused as suspect: mass deletion: 80 of 180" in status_text(state)
+    code, shown = status_code_text(state)
+    assert "refused as suspect: mass deletion: 80 of 180" in shown
+    attention = "attention: segment 2 of the id walk is marked suspect: mass deletion: 80 of 180"
+    assert code == 1 and attention in shown, shown
     again = capture(vault_dir, keys, state, base, "--deletion-walk-every", "0")
     assert "ALERT" not in again.stderr.decode()  # one alarm for one episode
     assert LocalVault(vault_dir).sequence_numbers() == [1, 2]
+    assert status_code_text(state)[0] == 1 and attention in status_code_text(state)[1]
+
+    transaction(base, [{"resource": {"resourceType": "Observation", "id": f"o{i}-{j}",
+                                     "status": "final", "code": {"text": "back"}},
+                        "request": {"method": "PUT", "url": f"Observation/o{i}-{j}"}}
+                       for i in range(40) for j in range(2)])
+    capture(vault_dir, keys, state, base, "--deletion-walk-every", "0")  # the server whole again
+    code, shown = status_code_text(state)
+    assert code == 0 and "nothing needs attention" in shown, shown
+
+
+def status_code_text(state: Path) -> tuple[int, str]:
+    shown = run_releve("capture", "status", "--state", state, check=False)
+    return shown.returncode, shown.stdout.decode()
 
 
 def test_bulk_without_export_names_the_mode_to_use(no_history_his, tmp_path, keys, vault_dir):

@@ -67,6 +67,21 @@ def test_capture_needing_attention_is_1_with_the_reason(tmp_path, cycle, reason)
     assert code == 1 and f"attention: {reason}" in shown, shown
 
 
+def test_a_suspect_id_walk_segment_needs_attention_until_a_walk_succeeds(tmp_path):
+    state = _capture(tmp_path)
+    status = CaptureStatus.load(state)
+    status.mode = "bulk"
+    status.id_walk = {"started": _ago(10), "ok": True, "listed": 100, "deletes": 0,
+                      "segment": 9, "suspect": "mass deletion: 80 of 180", "refused": "ab"}
+    status.save(state)
+    code, shown = capture_status(state)
+    assert code == 1, shown
+    assert "attention: segment 9 of the id walk is marked suspect: mass deletion: 80 of 180" in shown
+    status.id_walk = {**status.id_walk, "segment": None, "suspect": None, "refused": None}
+    status.save(state)
+    assert capture_status(state)[0] == 0
+
+
 def test_capture_lag_is_judged_on_the_interval(tmp_path):
     """A capture run by cron every 5 min (--once: no interval recorded) says its own."""
     state = _capture(tmp_path, interval=None, started=_ago(200))

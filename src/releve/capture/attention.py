@@ -6,7 +6,9 @@ marked suspect (the stations hold their last safe copy), when no cycle has start
 STALE_CYCLES intervals and a minute (the vault's data is getting old), when a cycle
 took longer than the interval (the capture falls behind the HIS), when the FHIR
 server made it wait longer than the interval (Retry-After, or backoff after errors), and
-in search and bulk modes when the last id walk failed (deletions stop reaching the vault).
+in search and bulk modes when the last id walk failed (deletions stop reaching the vault)
+or wrote a suspect segment (a mass deletion refused: the stations keep their copy until
+a later walk finds the server whole again).
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def concerns(status: Status, interval: float | None = None) -> list[str]:
     if status.mode in id_walk.MODES and walk and not walk.get("ok"):
         reasons.append(f"the id walk failed: {walk.get('error')} (deletions on the server "
                        "do not reach the vault until a walk succeeds)")
+    if status.mode in id_walk.MODES and walk.get("suspect"):
+        reasons.append(f"segment {walk.get('segment')} of the id walk is marked suspect: "
+                       f"{walk['suspect']} (cleared when a later walk succeeds)")
     if cycle.get("suspect"):
         reasons.append(f"segment {cycle.get('segment')} is marked suspect: {cycle['suspect']}")
     age = seconds_since(cycle.get("started"))

@@ -109,12 +109,18 @@ class Capture:
             "started": started.isoformat(), "ok": True, "listed": result.listed,
             "asked": walking.id_walk_form,
             "asked_why": why, "deletes": 0 if result.suspect else len(result.gone),
-            "segment": written.seq if written else None, "suspect": result.suspect,
+            "segment": written.seq if written else self._refused_segment(result),
+            "suspect": result.suspect,
             "refused": fingerprint,
         }
         if written is not None and not result.suspect:
             self.status.last_cycle["deletes"] = self.status.last_cycle.get("deletes", 0) + len(result.gone)
         return written
+
+    def _refused_segment(self, result: id_walk.WalkResult) -> int | None:
+        """The suspect segment an earlier walk wrote for the set this walk found again
+        (and did not write twice): the status keeps naming it."""
+        return self.status.id_walk.get("segment") if result.repeated else None
 
     def _walk_form(self, chosen: Plan) -> tuple[probes.IdParams, str]:
         """How to ask for ids only: probed on a type the vault holds, once per process;
