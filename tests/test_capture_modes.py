@@ -82,6 +82,52 @@ def no_history_his(tmp_path: Path) -> Iterator[str]:
         store.close()
 
 
+def throttled(app, path: str, times: int):
+    """`app` behind a front that answers the first `times` requests to `path` with 429 and
+    Retry-After 2, as a busy HIS does."""
+    from starlette.responses import Response
+
+    answered = []
+
+    async def front(scope, receive, send):
+        if scope["type"] == "http" and scope["path"] == path and len(answered) < times:
+            answered.append(scope["query_string"])
+            await Response(status_code=429, headers={"Retry-After": "2"})(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return front
+
+
+def test_a_wait_on_a_search_is_said_and_noted(tmp_path, keys, vault_dir):
+    """A 429 on a page of the snapshot (fetched in a process of its own): the wait is
+    said as it begins, without the query's values, and noted in the status with its
+    reason; `capture status` asks for attention when it exceeds the interval."""
+    from rich.console import Console
+
+    from releve.demo.his.load import populate
+    from releve.demo.his.store import Store
+
+    data = tmp_path / "his-data.ndjson"
+    data.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in patients(5)))
+    store = Store(tmp_path / "his.db")
+    populate(store, 1, 10, None, [data], Console(quiet=True))
+    state = tmp_path / "capture-state"
+    try:
+        with serving(throttled(plain_his(store), "/Patient", 1), log_level="error") as url:
+            done = capture(vault_dir, keys, state, his_base(url), "--mode", "search")
+    finally:
+        store.close()
+    said = "waiting 2 s: HTTP 429 on Patient?…, Retry-After 2"
+    assert said in done.stderr.decode(), done.stderr.decode()
+    cycle = orjson.loads((state / "capture.json").read_bytes())["last_cycle"]
+    assert cycle["longest_wait"] == 2.0 and cycle["longest_wait_why"] == said[len("waiting 2 s: "):]
+    shown = run_releve("capture", "status", "--state", state, "--interval", "1", check=False)
+    assert shown.returncode == 1
+    assert ("attention: the FHIR server made the capture wait 2 s (HTTP 429 on Patient?…, "
+            "Retry-After 2), longer than the interval (1 s)") in shown.stdout.decode()
+
+
 def status_text(state: Path) -> str:
     return run_releve("capture", "status", "--state", state).stdout.decode()
 

@@ -107,6 +107,30 @@ def test_busy_server_is_retried_honouring_retry_after(server):
     assert slept == [2.0, 2.0] and fhir.retries == 2
 
 
+def test_each_pause_is_told_with_its_reason_and_no_query_value(server):
+    """Every wait before a retry, on any request, is said before it begins: the resource
+    type and the failure, never an id or a query value (they may identify a patient)."""
+    base, faults = server
+    faults.statuses = [429, 503]
+    faults.retry_after = "12"
+    told: list[tuple[float, str]] = []
+    fhir, slept = client(base, waiting=lambda seconds, why: told.append((seconds, why)))
+    fhir.get_json("Patient", {"identifier": "IPP|0012345"})
+    assert told == [(12.0, "HTTP 429 on Patient?…, Retry-After 12"),
+                    (12.0, "HTTP 503 on Patient?…, Retry-After 12")] and slept == [12.0, 12.0]
+    dead = free_port()
+    nobody, _ = client(f"http://127.0.0.1:{dead}/fhir", waiting=lambda s, why: told.append((s, why)))
+    with pytest.raises(FhirError):
+        nobody.get_json("Patient/0012345")
+    assert told[-1][1] == "ConnectError on Patient/…, attempt 3 of 4"
+    elsewhere = free_port()
+    with pytest.raises(FhirError):
+        nobody.get_json(f"http://127.0.0.1:{elsewhere}/files/0012345.ndjson?sig=x")
+    assert told[-1][1] == (f"ConnectError on 127.0.0.1:{elsewhere}/…?… outside the FHIR base, "
+                           "attempt 3 of 4")
+    assert not any("0012345" in why for _, why in told)
+
+
 def test_retry_after_as_an_http_date(server):
     base, faults = server
     faults.statuses = [503]

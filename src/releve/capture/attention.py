@@ -14,7 +14,10 @@ a later walk finds the server whole again).
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import time
+from collections.abc import Callable
+from typing import Any
 
 from .. import clock
 from . import id_walk
@@ -23,6 +26,7 @@ from .fhir_capture import Status
 STALE_CYCLES = 3
 GRACE_SECONDS = 60.0
 DEFAULT_INTERVAL = 30.0  # `releve capture --interval`'s default
+WHY_BYTES = 240  # room for the reason of the longest wait
 
 
 def stale_after(interval: float) -> float:
@@ -56,8 +60,9 @@ def concerns(status: Status, interval: float | None = None) -> list[str]:
         reasons.append(f"the last cycle took {cycle['seconds']:.0f} s, longer than the "
                        f"interval ({interval:g} s): the capture falls behind")
     if cycle.get("longest_wait", 0) > interval:
-        reasons.append(f"the FHIR server made the capture wait {cycle['longest_wait']:.0f} s, "
-                       f"longer than the interval ({interval:g} s)")
+        why = f" ({cycle['longest_wait_why']})" if cycle.get("longest_wait_why") else ""
+        reasons.append(f"the FHIR server made the capture wait {cycle['longest_wait']:.0f} s"
+                       f"{why}, longer than the interval ({interval:g} s)")
     return reasons
 
 
@@ -72,17 +77,49 @@ def seconds_since(instant: str | None) -> float | None:
 
 
 class Waits:
-    """The FHIR client's sleep (its pauses before a retry), noting the longest pause of
-    the current cycle for the status."""
+    """The FHIR client's pauses: each pause before a retry said as it begins (`waiting`),
+    and the longest pause of the current cycle noted for the status, with its reason
+    when it was a retry's (the pauses between a bulk export's polls are the client's
+    sleep too, said by fhir/bulk.py's observer).
 
-    def __init__(self) -> None:
-        self.longest = 0.0
+    The longest is kept in memory shared with the processes forked later: a search or a
+    snapshot fetches its pages in a process of its own (fhir_stream.py), whose waits
+    count as much as the parent's."""
+
+    def __init__(self, say: Callable[[str], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.say, self.sleep = say, sleep
+        self._longest = multiprocessing.Value("d", 0.0)
+        self._why: Any = multiprocessing.Array("c", WHY_BYTES)  # a SynchronizedString
+        self.told: tuple[float, str] | None = None  # the retry pause about to begin
+
+    @property
+    def longest(self) -> float:
+        return float(self._longest.value)
+
+    @property
+    def why(self) -> str:
+        return bytes(self._why.value).decode(errors="ignore")
+
+    def waiting(self, seconds: float, why: str) -> None:
+        """The client's `waiting`: said before its sleep."""
+        if self.say is not None:
+            self.say(f"waiting {seconds:.0f} s: {why}")
+        self.told = seconds, why
 
     def __call__(self, seconds: float) -> None:
-        self.longest = max(self.longest, seconds)
-        time.sleep(seconds)
+        told, self.told = self.told, None
+        with self._longest.get_lock():
+            if seconds >= self._longest.value:
+                self._longest.value = seconds
+                why = told[1] if told and told[0] == seconds else ""
+                self._why.value = why.encode()[:WHY_BYTES - 1]
+        self.sleep(seconds)
 
     def note(self, status: Status) -> None:
-        """Record the cycle's longest pause in the status, and start the next cycle's count."""
+        """Record the cycle's longest pause (and why) in the status; start the next count."""
         status.last_cycle["longest_wait"] = round(self.longest, 1)
-        self.longest = 0.0
+        if self.why:
+            status.last_cycle["longest_wait_why"] = self.why
+        with self._longest.get_lock():
+            self._longest.value, self._why.value = 0.0, b""

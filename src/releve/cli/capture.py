@@ -75,12 +75,12 @@ def capture(
     if mode not in MODES:
         fail(f"--mode must be {', '.join(MODES[:-1])} or {MODES[-1]}", 2)
     say = Say(None if once else "capture")
-    waits = Waits()
+    waits = Waits(say.note)
     with clear_errors():
         smart = smart_auth(fhir, client_id, client_key, token_url, scope, ca_cert,
-                           bool(fhir_token or fhir_user))
+                           bool(fhir_token or fhir_user), waits)
         client = FhirClient(fhir, Auth(fhir_token, fhir_user, fhir_password, smart), ca_cert,
-                            retry=Retry(attempts=retries), sleep=waits)
+                            retry=Retry(attempts=retries), sleep=waits, waiting=waits.waiting)
         writer = open_writer(vault, token, signing_key, state)
         state_dir = writer.state.dir
         status = Status.load(state_dir)
@@ -118,8 +118,9 @@ def capture(
 
 
 def smart_auth(fhir: str, client_id: str | None, key: Path | None, token_url: str | None,
-               scope: str, ca_cert: Path | None, other_auth: bool):
-    """SMART Backend Services' tokens for every request, when a client id is given."""
+               scope: str, ca_cert: Path | None, other_auth: bool, waits):
+    """SMART Backend Services' tokens for every request, when a client id is given; its
+    pauses before asking the token endpoint again are said and noted (`waits`)."""
     if client_id is None and key is None and token_url is None:
         return None
     if not (client_id and key):
@@ -129,7 +130,12 @@ def smart_auth(fhir: str, client_id: str | None, key: Path | None, token_url: st
     from ..fhir.client import tls_verify
     from ..fhir.smart import BackendAuth, load_client_key
 
-    return BackendAuth(client_id, load_client_key(key), fhir, token_url, scope, tls_verify(ca_cert))
+    def sleep(seconds: float) -> None:
+        waits.waiting(seconds, "the SMART token endpoint failed")
+        waits(seconds)
+
+    return BackendAuth(client_id, load_client_key(key), fhir, token_url, scope, tls_verify(ca_cert),
+                       sleep=sleep)
 
 
 def report_cycle(status, written: list[Written], say: Say) -> None:

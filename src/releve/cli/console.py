@@ -70,7 +70,8 @@ class Say:
             self.log.error("%s: %s", label, text)
 
     def note(self, text: str) -> None:
-        """Said on stderr, neither progress nor a problem (the command stopping)."""
+        """Said on stderr, neither progress nor a problem (the command stopping, a pause
+        before a retry): a WARNING in a log."""
         if self.log is None:
             err.print(escape(text), highlight=False)
         else:

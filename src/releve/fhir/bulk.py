@@ -126,12 +126,13 @@ def download(client: FhirClient, url: str, target: Path) -> int:
     """Stream one file of an export to `target` (which keeps its mode); bytes written."""
     failure = ""
     for attempt in range(client.retry.attempts):
-        retry_after = None
+        retry_after, code = None, None
         try:
             with client.http.stream("GET", client.url(url)) as response:
                 if response.status_code in RETRY_STATUS:
                     retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                    raise httpx.NetworkError(f"HTTP {response.status_code}")
+                    code = response.status_code
+                    raise httpx.NetworkError(f"HTTP {code}")
                 if response.status_code != 200:
                     raise FhirError(f"{_path(url)}: HTTP {response.status_code}")
                 size = 0
@@ -143,8 +144,8 @@ def download(client: FhirClient, url: str, target: Path) -> int:
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             failure = str(exc) if isinstance(exc, httpx.NetworkError) else type(exc).__name__
             if attempt + 1 < client.retry.attempts:
-                client.retries += 1
-                client.sleep(client.retry.delay(attempt, retry_after))
+                client.wait_to_retry(attempt, url, False, f"HTTP {code}" if code
+                                     else type(exc).__name__, retry_after)
     raise FhirError(f"{_path(url)}: still failing after {client.retry.attempts} attempts "
                     f"({failure})")
 

@@ -94,7 +94,8 @@ PAGES_AHEAD = 1  # pages fetched before the caller asks for them
 class FhirClient:
     def __init__(self, base_url: str, auth: Auth = Auth(), ca_file: Path | None = None,
                  timeout: float = 60.0, retry: Retry = Retry(),
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 waiting: Callable[[float, str], None] | None = None):
         if not base_url.startswith(("http://", "https://")):
             raise FhirError(f"FHIR base URL must be http(s)://…, not {base_url!r}")
         self.base = base_url.rstrip("/") + "/"
@@ -104,6 +105,7 @@ class FhirClient:
         self.http = self._connect()
         self.retry = retry
         self.sleep = sleep
+        self.waiting = waiting  # told each pause before a retry, and why, as it begins
         self.requests = 0
         self.retries = 0
 
@@ -140,10 +142,34 @@ class FhirClient:
                 failure = f"HTTP {response.status_code}"
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if attempt + 1 < self.retry.attempts:
-                self.retries += 1
-                self.sleep(self.retry.delay(attempt, retry_after))
+                self.wait_to_retry(attempt, url, bool(params), failure, retry_after)
         raise FhirError(f"{_path(url)}: still failing after {self.retry.attempts} attempts "
                         f"({failure})")
+
+    def wait_to_retry(self, attempt: int, url: str, query: bool, failure: str,
+                      retry_after: float | None) -> None:
+        """Pause before retrying `url`, having told `waiting` how long and why: a capture
+        that waits in silence looks hung (a 429 once cost 300 s unseen). The reason names
+        the resource type and the failure, never an id or a query value (`asked`)."""
+        seconds = self.retry.delay(attempt, retry_after)
+        why = f"{failure} on {self.asked(url, query)}" + (
+            f", Retry-After {retry_after:g}" if retry_after is not None
+            else f", attempt {attempt + 1} of {self.retry.attempts}")
+        self.retries += 1
+        if self.waiting is not None:
+            self.waiting(seconds, why)
+        self.sleep(seconds)
+
+    def asked(self, url: str, query: bool = False) -> str:
+        """What a request asked for, for a log line: the first segment of its path under
+        the base (a resource type, an operation), "/…" and "?…" for the rest; ids and query
+        values may identify a patient."""
+        path, mark, _ = self.url(url).partition("?")
+        inside = path.startswith(self.base)
+        rest = path[len(self.base):] if inside else path.split("://", 1)[-1]
+        first, slash, _ = rest.partition("/")
+        shown = (first or "the base") + ("/…" if slash else "") + ("?…" if mark or query else "")
+        return shown if inside else f"{shown} outside the FHIR base"
 
     def get_json(self, path_or_url: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         response = self.get(path_or_url, params)
