@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,27 +36,26 @@ from ..fhir import bulk
 from ..fhir.client import FhirClient, FhirError
 from ..files import create_private, private_folder
 from ..vault.format import delete_line
+from .export_watch import ExportWatch, Notify, watching
 from .fhir_capture import CaptureError, Status, kept_verdict
 from .files import Source, ndjson_tasks
 from .guard import Guard, removal_suspicion
 from .scan import KEY_RE, Task
 from .writer import WriteError, Writer, Written
 
-Notify = Callable[[str], None]
-
 
 def bulk_cycle(client: FhirClient, writer: Writer, status: Status, started: dt.datetime,
                guard: Guard, notify: Notify | None = None) -> Written | None:
     """One bulk cycle. Raises CaptureError (status updated) when it cannot complete."""
-    notify = notify or (lambda text: None)
+    watch = watching(notify)
     first, clock_started = status.since is None, time.monotonic()
     folder = writer.state.dir / "bulk"
     shutil.rmtree(folder, ignore_errors=True)
     private_folder(folder)
     try:
-        manifest, polling = _exported(client, status, writer.state.dir, notify, started)
+        manifest, polling = _exported(client, status, writer.state.dir, watch, started)
         try:
-            outputs, size, deletes = _fetched(client, manifest, folder)
+            outputs, size, deletes = _fetched(client, manifest, folder, watch)
             deletes = list(dict.fromkeys(deletes))  # an entry per deleted version: once each
             verdict: list[str | None] = []
 
@@ -89,7 +88,7 @@ def bulk_cycle(client: FhirClient, writer: Writer, status: Status, started: dt.d
     return written
 
 
-def _exported(client: FhirClient, status: Status, state_dir: Path, notify: Notify,
+def _exported(client: FhirClient, status: Status, state_dir: Path, watch: ExportWatch,
               started: dt.datetime) -> tuple[dict[str, Any], dict[str, Any]]:
     """The manifest of this cycle's export, and what polling it saw: the saved job's if
     the server still knows it, else a new job's. Failures fail the cycle, keeping the
@@ -99,17 +98,17 @@ def _exported(client: FhirClient, status: Status, state_dir: Path, notify: Notif
         if job and job.get("since") != status.since:  # not the export of this mark
             _forget(client, status, cancel=True)
         elif job:
-            notify(f"export: polling again the job kicked off at {job.get('kicked_off')}")
+            watch.line(f"export: polling again the job kicked off at {job.get('kicked_off')}")
             try:
-                return _polled(client, status, state_dir, notify)
+                return _polled(client, status, state_dir, watch)
             except bulk.JobGone:
-                notify("export: the server no longer knows that job; starting a new export")
+                watch.line("export: the server no longer knows that job; starting a new export")
                 _forget(client, status, cancel=False)
         status_url = bulk.kick_off(client, {"_since": status.since} if status.since else {})
         status.bulk_job = {"status_url": status_url, "since": status.since,
                            "kicked_off": clock.now().isoformat(), "polls": 0, "waited": 0.0}
         status.save(state_dir)
-        return _polled(client, status, state_dir, notify)
+        return _polled(client, status, state_dir, watch)
     except bulk.JobGone as exc:
         _forget(client, status, cancel=False)
         raise _failed(status, started, str(exc)) from exc
@@ -121,7 +120,7 @@ def _exported(client: FhirClient, status: Status, state_dir: Path, notify: Notif
 
 
 def _polled(client: FhirClient, status: Status, state_dir: Path,
-            notify: Notify) -> tuple[dict[str, Any], dict[str, Any]]:
+            watch: ExportWatch) -> tuple[dict[str, Any], dict[str, Any]]:
     """Poll the saved job to its manifest, saving and showing its progress as it goes;
     the counts are the job's, over every process that polled it."""
     job = status.bulk_job
@@ -132,9 +131,9 @@ def _polled(client: FhirClient, status: Status, state_dir: Path,
         job.update(polling.record(), polls=before[0] + polling.polls,
                    waited=round(before[1] + polling.waited, 1))
         if polling.progress and polling.progress != shown:
-            notify(f"export: {polling.progress}")
+            watch.progress(polling.progress)
         if polling.wait and not polling.wait.endswith("running"):
-            notify(f"export: waiting {polling.wait}")
+            watch.line(f"export: waiting {polling.wait}")
         status.save(state_dir)
 
     manifest, polling = bulk.poll(client, str(job["status_url"]), observe)
@@ -144,8 +143,8 @@ def _polled(client: FhirClient, status: Status, state_dir: Path,
                       "transaction_time": manifest["transactionTime"]}
 
 
-def _fetched(client: FhirClient, manifest: dict[str, Any],
-             folder: Path) -> tuple[list[Path], int, list[str]]:
+def _fetched(client: FhirClient, manifest: dict[str, Any], folder: Path,
+             watch: ExportWatch) -> tuple[list[Path], int, list[str]]:
     """The manifest's files in `folder`: (output files, their bytes, deleted keys). Error
     files fail the cycle with what they say."""
     errors = manifest.get("error") or []
@@ -159,18 +158,26 @@ def _fetched(client: FhirClient, manifest: dict[str, Any],
                         f"({bulk.error_report(paths)}); nothing of this export is written, "
                         "the next cycle asks again")
     outputs, size = [], 0
+    watch.downloading(len(manifest["output"]) + len(manifest.get("deleted") or []))
     for number, item in enumerate(manifest["output"]):
         target = folder / f"{number:05d}.ndjson"
         create_private(target)
-        size += bulk.download(client, str(item["url"]), target)
+        size += _download(client, str(item["url"]), target, watch)
         outputs.append(target)
     deletes = []
     for number, item in enumerate(manifest.get("deleted") or []):
         target = folder / f"deleted-{number:05d}.ndjson"
         create_private(target)
-        bulk.download(client, str(item["url"]), target)
+        _download(client, str(item["url"]), target, watch)
         deletes += _deleted_keys(target)
+    watch.fetched()
     return outputs, size, deletes
+
+
+def _download(client: FhirClient, url: str, target: Path, watch: ExportWatch) -> int:
+    size = bulk.download(client, url, target)
+    watch.downloaded(size)
+    return size
 
 
 def _tasks(outputs: list[Path], deletes: list[str]) -> Iterator[Task]:

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .. import clock
 from ..fhir.client import FhirClient, FhirError
 from . import id_walk, probes
 from .capabilities import Plan, plan
+from .export_watch import Notify
 from .fhir_capture import CaptureError, Status, run_cycle
 from .guard import Guard
 from .writer import WriteError, Writer, Written
@@ -47,7 +47,7 @@ class Capture:
     plan: Plan | None = None
     walk_form: tuple[probes.IdParams, str] | None = None  # probed once per process
     walked_at: float | None = None  # time.monotonic() of this process's last walk or snapshot
-    notify: Callable[[str], None] | None = None  # told a bulk export's progress and waits
+    notify: Notify | None = None  # told a bulk export's progress, waits and download
 
     def cycle(self) -> list[Written]:
         """One cycle; the segments it wrote (the id walk's, if any, last). Raises

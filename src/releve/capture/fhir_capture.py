@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from ..fhir.client import FhirClient, FhirError, GarbageError
 from ..files import open_private, private_folder, write_atomic
 from ..vault.format import delete_line
 from . import capabilities
+from .export_watch import Notify
 from .fhir_stream import PageStream
 from .files import Source, ndjson_tasks
 from .guard import Guard, removal_suspicion
@@ -103,9 +103,10 @@ class Walk:
 
 def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
               guard: Guard | None = None,
-              notify: Callable[[str], None] | None = None) -> Written | None:
+              notify: Notify | None = None) -> Written | None:
     """One capture cycle. Raises CaptureError (status updated) when it cannot complete.
-    `notify` is told what a long cycle is doing (a bulk export's progress and waits)."""
+    `notify` is told what a long cycle is doing (a bulk export's progress and waits,
+    its download: capture/export_watch.py)."""
     guard = guard or Guard()
     started, clock_started = clock.now(), time.monotonic()
     first = status.since is None

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from ..capture.writer import Written
 from ..vault.store import VaultError
-from .console import Say, clear_errors, fail, out
+from .console import Say, clear_errors, err, fail, out
 from .status_exit import UNREADABLE_EXIT, conclude
 from .tokens import FHIR_PASSWORD, FHIR_PASSWORD_FILE, FHIR_TOKEN, FHIR_TOKEN_FILE, TOKEN_FILE, WRITER_TOKEN
 from .writing import described, open_writer
@@ -89,8 +89,9 @@ def capture(
                              "server its own --state")
         status.fhir = client.base
         status.interval = None if once else interval
+        watch = export_watch(say, once)
         cycles = Capture(client, writer, status, mode, Guard(max_delete_share), deletion_walk_every,
-                         notify=say.info)
+                         notify=watch)
         try:
             while True:
                 try:
@@ -105,6 +106,7 @@ def capture(
                     if once:
                         raise typer.Exit(1) from None
                 finally:
+                    watch.close()
                     waits.note(status)
                     status.save(state_dir)
                 if once:
@@ -115,6 +117,18 @@ def capture(
         finally:
             writer.close()
             client.close()
+
+
+def export_watch(say: Say, once: bool):
+    """How a bulk export's progress is shown: in place on a terminal for a run by hand,
+    else as lines (a log, a cron mail, a test)."""
+    from ..capture.export_watch import ExportWatch
+
+    if once and err.is_terminal:
+        from .capture_display import ExportDisplay
+
+        return ExportDisplay(say.info)
+    return ExportWatch(say.info)
 
 
 def smart_auth(fhir: str, client_id: str | None, key: Path | None, token_url: str | None,
