@@ -56,6 +56,7 @@ def test_on_a_terminal_progress_is_shown_in_place(his, tmp_path, keys, vault_dir
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
     assert "export: preparing the files: poll 1 of 2" in plain
     assert not re.search(r"^export: preparing the files", plain, re.MULTILINE)  # not a line
+    assert "/?" not in plain  # no file count before the manifest gives one
     files = re.findall(r"export: downloading, [\d.]+ MB ━+ (\d+)/(\d+)", plain)
     assert files and files[-1][0] == files[-1][1], plain  # every file counted, in place
     assert re.search(rf"export: {files[-1][1]} files downloaded, \d+ bytes", plain)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from ..capture.export_watch import ExportWatch
 from .console import err
@@ -18,8 +18,8 @@ class ExportDisplay(ExportWatch):
     def __init__(self, say: Callable[[str], None]):
         super().__init__(say)
         self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                            transient=True)
+                            TextColumn("{task.fields[files]}"), TimeElapsedColumn(),
+                            console=err, transient=True)
         self.task: TaskID | None = None
 
     def progress(self, text: str) -> None:
@@ -27,12 +27,13 @@ class ExportDisplay(ExportWatch):
 
     def downloading(self, files: int) -> None:
         super().downloading(files)
-        self._show("export: downloading the files", total=files)
+        self._show("export: downloading the files", total=files, files=f"0/{files}")
 
     def downloaded(self, size: int) -> None:
         super().downloaded(size)
         if self.task is not None:
-            self.bar.update(self.task, advance=1,
+            done = self.bar.tasks[-1].completed + 1
+            self.bar.update(self.task, completed=done, files=f"{done:.0f}/{self.files}",
                             description=f"export: downloading, {self.size / 1e6:.1f} MB")
 
     def fetched(self) -> None:
@@ -45,9 +46,10 @@ class ExportDisplay(ExportWatch):
             self.bar.remove_task(self.task)
             self.task = None
 
-    def _show(self, description: str, total: int | None) -> None:
+    def _show(self, description: str, total: int | None, files: str = "") -> None:
+        """The line, started if need be: `files` is empty while the server prepares them."""
         if self.task is None:
             self.bar.start()
-            self.task = self.bar.add_task(description, total=total)
+            self.task = self.bar.add_task(description, total=total, files=files)
         else:
-            self.bar.reset(self.task, total=total, description=description)
+            self.bar.reset(self.task, total=total, description=description, files=files)
