@@ -136,12 +136,13 @@ def free_port() -> int:
 class His:
     """The demo HIS as a subprocess, on loopback."""
 
-    def __init__(self, exe: str, db: Path, beds: int, patients: int, log_path: Path):
+    def __init__(self, exe: str, db: Path, beds: int, patients: int, log_path: Path,
+                 extra: list[str] | None = None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.db = db
         command = [exe, "demo", "his", "--beds", str(beds), "--patients", str(patients),
-                   "--seed", str(SEED), "--db", str(db), "--port", str(self.port)]
+                   "--seed", str(SEED), "--db", str(db), "--port", str(self.port), *(extra or [])]
         self.log_path = log_path
         self.log_file = open(log_path, "ab")
         self.process = subprocess.Popen(command, stdout=self.log_file, stderr=subprocess.STDOUT)
@@ -155,7 +156,8 @@ class His:
                 raise SystemExit(f"the demo HIS exited ({self.process.returncode}); see "
                                  f"{self.log_path}:\n{self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.base}/metadata", timeout=5).status_code == 200:
+                # 401: up, in SMART mode (bench/bulk.py)
+                if httpx.get(f"{self.base}/metadata", timeout=5).status_code in (200, 401):
                     return time.monotonic() - start
             except httpx.HTTPError:
                 pass

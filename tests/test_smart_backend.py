@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -168,6 +169,20 @@ def test_every_fhir_request_needs_a_token_and_a_revoked_one_is_renewed_once(tmp_
         assert his.authority.issued == 2 and his.refused[3:] == ["/Patient/p2"]
         assert "key" not in repr(auth).replace("client_key", "") and auth.token.value not in repr(auth)
         client.close()
+
+
+def test_each_token_issued_is_logged_without_its_value(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="releve.demo.his")
+    with smart_his(tmp_path, token_seconds=60.0) as his:
+        auth = BackendAuth(CLIENT, load_client_key(his.key), his.base)
+        client = FhirClient(his.base, Auth(smart=auth))
+        client.get_json("Patient/p1")
+        his.authority.tokens.clear()
+        client.get_json("Patient/p2")
+        client.close()
+    issued = [r.getMessage() for r in caplog.records if "SMART token" in r.getMessage()]
+    assert issued == [f"SMART token {n} issued to client {CLIENT}, valid 60 s" for n in (1, 2)]
+    assert auth.token is not None and auth.token.value not in caplog.text
 
 
 def test_the_token_endpoint_refuses_a_replayed_or_foreign_assertion(tmp_path):
