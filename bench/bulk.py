@@ -46,20 +46,19 @@ from capture import (
     SEED,
     Capture,
     His,
+    add_options,
     code_stamp,
-    compile_once,
     copy_database,
     dataset,
-    ensure_database,
     log,
     machine,
+    prepared,
     process_hwm_kb,
-    releve_executable,
+    rendered,
+    repeated,
 )
 from measure import write_results
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RESULTS = REPO_ROOT / "bench" / "results"
 TOKEN_SECONDS = {"open": 0, "smart": 60, "smart15": 15}  # 0: no authorization
 CLIENT = "bench"
 VARIANTS = ("open", "smart", "smart15")
@@ -269,39 +268,14 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/releve-bench-capture"),
-                        help="cached database (shared with bench/capture.py) and run folders")
-    parser.add_argument("--beds", type=int, default=1000)
-    parser.add_argument("--patients", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=1, help="runs, each on a fresh copy")
-    parser.add_argument("--keep", action="store_true", help="keep the last run's folder")
-    parser.add_argument("--fallback-reason", default=None,
-                        help="say in the results why this size is not the issue's 1000 beds")
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--render", action="store_true",
-                        help="only rewrite bulk.md from an existing bulk.json")
+    add_options(parser, "bulk")
     args = parser.parse_args()
-    if args.render:
-        text = markdown(json.loads((args.results / "bulk.json").read_text()))
-        (args.results / "bulk.md").write_text(text)
-        print(text)
+    if rendered(args, "bulk", markdown):
         return
-    workdir = args.workdir.resolve()
-    if workdir == REPO_ROOT or REPO_ROOT in workdir.parents:
-        raise SystemExit("--workdir must be outside the repository")
-    exe = releve_executable()
-    code_before = code_stamp()
-    compile_once(exe)
-    database = ensure_database(exe, workdir, args.beds, args.patients)
+    workdir, exe, code_before, database = prepared(args)
     run_dir = workdir / "run-bulk"
-    runs = []
-    try:
-        for number in range(args.repeat):
-            runs.append(run_once(exe, Path(database["db"]), run_dir, args.beds, args.patients,
-                                 number))
-    finally:
-        if not args.keep:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    runs = repeated(args, run_dir, lambda number: run_once(
+        exe, Path(database["db"]), run_dir, args.beds, args.patients, number))
     fallback = args.beds != 1000 or args.fallback_reason is not None
     result = {
         "machine": machine(),

@@ -49,6 +49,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -833,46 +834,68 @@ def releve_executable() -> str:
     return found
 
 
-def main() -> None:
-    if sys.argv[1:2] == ["bare"]:
-        bare_main(sys.argv[2:])
-        return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_options(parser: argparse.ArgumentParser, name: str) -> None:
+    """The options every benchmark on the cached demo hospital takes (bench/bulk.py too)."""
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/releve-bench-capture"),
                         help="cached database and run folders (never inside the repository)")
     parser.add_argument("--beds", type=int, default=1000)
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs, each on a fresh copy")
     parser.add_argument("--keep", action="store_true", help="keep the last run's folder")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile an extra, untimed full capture with py-spy")
     parser.add_argument("--fallback-reason", default=None,
                         help="say in the results why this size is not the issue's 1000 beds")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--render", action="store_true",
-                        help="only rewrite capture.md from an existing capture.json")
-    args = parser.parse_args()
-    if args.render:
-        text = markdown(json.loads((args.results / "capture.json").read_text()))
-        (args.results / "capture.md").write_text(text)
-        print(text)
-        return
+                        help=f"only rewrite {name}.md from an existing {name}.json")
+
+
+def rendered(args: argparse.Namespace, name: str, markdown: Any) -> bool:
+    """With --render, NAME.md rewritten from NAME.json (and True): nothing is run."""
+    if not args.render:
+        return False
+    text = markdown(json.loads((args.results / f"{name}.json").read_text()))
+    (args.results / f"{name}.md").write_text(text)
+    print(text)
+    return True
+
+
+def prepared(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], dict[str, Any]]:
+    """The work folder, `releve`, the code measured, and the cached database, loaded the
+    first time."""
     workdir = args.workdir.resolve()
     if workdir == REPO_ROOT or REPO_ROOT in workdir.parents:
         raise SystemExit("--workdir must be outside the repository")
     exe = releve_executable()
     code_before = code_stamp()
     compile_once(exe)
-    database = ensure_database(exe, workdir, args.beds, args.patients)
-    run_dir = workdir / "run"
-    runs = []
+    return workdir, exe, code_before, ensure_database(exe, workdir, args.beds, args.patients)
+
+
+def repeated(args: argparse.Namespace, run_dir: Path,
+             run: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
+    """`run(number)` for each repeat; the run folder removed at the end unless --keep."""
     try:
-        for number in range(args.repeat):
-            runs.append(run_once(exe, Path(database["db"]), run_dir, args.beds, args.patients,
-                                 number, args.profile))
+        return [run(number) for number in range(args.repeat)]
     finally:
         if not args.keep:
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["bare"]:
+        bare_main(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_options(parser, "capture")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile an extra, untimed full capture with py-spy")
+    args = parser.parse_args()
+    if rendered(args, "capture", markdown):
+        return
+    workdir, exe, code_before, database = prepared(args)
+    run_dir = workdir / "run"
+    runs = repeated(args, run_dir, lambda number: run_once(
+        exe, Path(database["db"]), run_dir, args.beds, args.patients, number, args.profile))
     code_after = code_stamp()
     fallback = args.beds != 1000 or args.fallback_reason is not None
     result = {
