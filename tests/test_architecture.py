@@ -9,7 +9,9 @@ the layer of the importing module:
   listed in LEAVES) import nothing of Relève outside themselves but the error root;
 - the vault imports only itself and leaves;
 - capture imports only itself, the vault and leaves;
-- the station imports only itself, the vault and leaves, never capture;
+- the station imports only itself, the vault, the journal and leaves, never capture;
+- the journal imports only itself, the vault (its signatures) and leaves: the station
+  writes into it, it knows the station's folder only by path;
 - nothing outside releve.demo imports releve.demo, and nothing imports releve.cli.
 - the demo is hospital/, his/ and system/; across them only the HIS's loader imports
   the hospital's generator.
@@ -50,6 +52,7 @@ LEAVES = (
 VAULT = ("releve.vault", "releve.vault.")
 CAPTURE = ("releve.capture", "releve.capture.")
 STATION = ("releve.station", "releve.station.")
+JOURNAL = ("releve.journal", "releve.journal.")
 DEMO = ("releve.demo", "releve.demo.")
 CLI = ("releve.cli", "releve.cli.")
 MAIN = "releve.__main__"  # `python -m releve`, should it come: the one module that may import the CLI
@@ -140,8 +143,11 @@ def broken_rule(importer: str, imported: str) -> str | None:
     if _matches(importer, STATION):
         if _matches(imported, CAPTURE):
             return "the station never imports capture"
-        ok = _matches(imported, STATION + VAULT + LEAVES)
-        return None if ok else "the station imports only itself, the vault and leaves"
+        ok = _matches(imported, STATION + VAULT + JOURNAL + LEAVES)
+        return None if ok else "the station imports only itself, the vault, the journal and leaves"
+    if _matches(importer, JOURNAL):
+        ok = _matches(imported, JOURNAL + VAULT + LEAVES)
+        return None if ok else "the journal imports only itself, the vault and leaves"
     return None  # the demo and the command line compose the rest
 
 

@@ -9,6 +9,7 @@ Every Typer command of the package lives here, one module per group:
     station.py         releve station init|sync|status|serve|downtime
     station_users.py   releve station user ... and releve station audit
     station_print.py   releve station print ...
+    journal.py         releve journal verify|export
     demo.py            releve demo ...
 
 console.py holds what they share: the consoles and `clear_errors`, which turns any
@@ -40,7 +41,8 @@ class LazyGroup(TyperGroup):
     them): a capture does not pay for the demo hospital's or the station's modules."""
 
     LAZY = {"demo": ("releve.cli.demo", "demo_app"),
-            "station": ("releve.cli.station", "station_app")}
+            "station": ("releve.cli.station", "station_app"),
+            "journal": ("releve.cli.journal", "journal_app")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})

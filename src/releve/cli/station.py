@@ -27,6 +27,7 @@ import typer
 from rich.markup import escape
 
 from .. import clock
+from ..journal.book import Journal
 from ..station.attention import concerns
 from ..station.index.connection import reader
 from ..station.index.errors import StationIndexError
@@ -77,6 +78,8 @@ def init(directory: Path = typer.Argument(..., help="New folder for the station"
         settings = init_station(directory, identity, name,
                                 open_source(vault, token) if vault else None, copy_identity,
                                 ward_text(ward))
+        journal = Journal(directory)  # creates the station's journal key
+    out.print(f"journal key created: this station's id is {journal.station}", highlight=False)
     out.print(f"station {escape(settings.name)!r} created in {escape(str(directory))}", highlight=False)
     if not vault:
         out.print("the vault's config will be pinned at the first sync: make sure that "

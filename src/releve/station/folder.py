@@ -11,6 +11,8 @@
         CURRENT             "gen-00000002.sqlite"
         gen-NNNNNNNN.sqlite (with its -wal and -shm) and gen-NNNNNNNN.records
       local.sqlite        the station's own accounts, sessions and audit log (local/)
+      journal.key, journal/, journal.sqlite
+                          the downtime journal: its layout is releve/journal/files.py's
 
 Every other module asks here for a path rather than joining names itself, so the layout
 can be read (and changed) in one place; docs/station.md §1 describes it for operators.
@@ -98,3 +100,4 @@ def generation_number(path: Path) -> int | None:
 def records_path(generation: Path) -> Path:
     """The record file of a generation: gen-00000001.sqlite has gen-00000001.records."""
     return generation.with_suffix(RECORDS_SUFFIX)
+
