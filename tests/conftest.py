@@ -128,8 +128,10 @@ def synthea_station(tmp_path_factory: pytest.TempPathFactory, synthea_dir: Path)
 
 
 def copy_station(source: StationFixture, target: Path) -> StationFixture:
-    """A private copy of a station folder (index, accounts, audit) for tests that write."""
+    """A private copy of a station folder (index, accounts, audit) for tests that write.
+    Not its journal: the copy is another station, with its own key and entries."""
     import shutil
 
-    shutil.copytree(source.dir, target, symlinks=True)
+    shutil.copytree(source.dir, target, symlinks=True,
+                    ignore=shutil.ignore_patterns("journal", "journal.key", "journal.sqlite*"))
     return StationFixture(target, source.vault, source.keys)

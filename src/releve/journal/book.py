@@ -181,6 +181,13 @@ class Journal:
         return index.lines_after(self.db(), station, seq, limit)
 
 
+def current(entries: list[Entry]) -> list[Entry]:
+    """The entries nobody replaced: the current version of each resource recorded. Two
+    stations correcting the same entry leave two current versions, both shown."""
+    replaced = {e.supersedes for e in entries if e.supersedes}
+    return [e for e in entries if e.key not in replaced]
+
+
 def _signed_prefix(entries: list[Entry], public: PublicKey,
                    refused: str | None) -> tuple[list[Entry], str | None]:
     """The entries up to the last one whose signature holds.

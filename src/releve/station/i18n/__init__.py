@@ -11,10 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
-from . import en_chart, en_common, en_followups, en_import, en_meds, en_patient, en_print, en_ward
+from . import (
+    en_chart,
+    en_common,
+    en_followups,
+    en_import,
+    en_journal,
+    en_meds,
+    en_patient,
+    en_print,
+    en_ward,
+)
 
 LANGUAGES = ("fr", "en")
-_MODULES = (en_common, en_patient, en_print, en_meds, en_chart, en_import, en_ward, en_followups)
+_MODULES = (en_common, en_patient, en_print, en_meds, en_chart, en_import, en_ward, en_followups,
+            en_journal)
 CATALOGUES = tuple(module.__name__ for module in _MODULES)
 
 

@@ -41,6 +41,7 @@ from ...serving import Limits
 from . import access, binder, live, pages, patient, printouts
 from .base import STATIC, Station, render
 from .guard import HttpMiddleware, SameOriginPostMiddleware, SecurityHeadersMiddleware, allowed_hosts
+from .recording import csrf_token
 from .signin import SignInMiddleware, login, logout
 
 log = logging.getLogger("releve.station.web")
@@ -60,6 +61,13 @@ ERRORS = {
                     "Ce service n'existe pas dans les données de la station."),
     (403, None): ("Accès réservé",
                   "Cette page est réservée aux administrateurs de la station."),
+    (403, "role"): ("Saisie non autorisée",
+                    "Votre fonction ne permet pas cette saisie (par exemple, seuls les médecins "
+                    "prescrivent et seuls les pharmaciens valident une prescription). Rien n'a "
+                    "été enregistré."),
+    (403, "csrf"): ("Formulaire expiré",
+                    "Ce formulaire n'est plus valable (session changée ou page trop ancienne). "
+                    "Rien n'a été enregistré : rouvrez la page et saisissez à nouveau."),
     (503, "nodata"): ("Pas encore de données",
                       "Cette station n'a encore reçu aucune donnée du coffre. Elle sera utilisable "
                       "après sa première synchronisation (commande : releve station sync). "
@@ -78,7 +86,8 @@ def create_app(station_dir: Path, hosts: Iterable[str] | None = None) -> Starlet
     """The app for one station folder (which may not hold any data yet), answering to
     the Host names `hosts` (default: loopback only; see guard.allowed_hosts)."""
     here = Station(Path(station_dir))
-    here.env.globals.update(lang_url=lang_url, now_text=now_text, role_label=role_label)
+    here.env.globals.update(lang_url=lang_url, now_text=now_text, role_label=role_label,
+                            csrf_token=csrf_token)
     app = Starlette(routes=routes(), middleware=[
         Middleware(SecurityHeadersMiddleware),  # outermost: on the error pages of the next one too
         Middleware(RequestLogMiddleware),

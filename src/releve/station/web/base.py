@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ... import clock
+from ...journal.book import Journal
 from .. import templates
 from ..i18n import LANGUAGES, translator
 from ..index.connection import connect
@@ -64,6 +65,7 @@ class Station:
         self.audit = Audit(self.dir)
         self.throttle = LoginThrottle(self.dir)
         self.wards = Wards(self.dir)
+        self.journal = Journal(self.dir)  # a station made before the journal gets its key here
         self.env = templates.environment(TEMPLATES)
         self._local = threading.local()
 

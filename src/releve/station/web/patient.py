@@ -33,6 +33,7 @@ from starlette.routing import Route
 from ... import clock
 from ...fhir.clinical.values import as_dict, as_list, as_text
 from ...fhir.refs import target
+from ..recorded import recorded_for
 from ..views import resources
 from ..views.formats import age_text, number_filter, parse_date, shown_instant
 from ..views.summary import CRITICALITY, ORDER_STATUS, summary
@@ -67,7 +68,7 @@ def patient_page(request: Request) -> Response:
     if conn is None:
         return _error(request, 503, *NO_DATA)
     zone = station(request).settings().timezone
-    found = summary(conn, pid, clock.now(), zone)
+    found = summary(conn, pid, clock.now(), zone, recorded_for(station(request).journal, pid))
     if found is None:
         return _error(request, 404, *NOT_FOUND)
     if not access.may_open(request, pid):

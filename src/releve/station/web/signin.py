@@ -29,6 +29,7 @@ from . import live
 from .access import WARDS, landing
 from .base import current_user, render, station
 from .guard import HttpMiddleware
+from .recording import csrf_of
 
 COOKIE = "releve_session"
 PUBLIC_PATHS = ("/login", "/health", live.PATH)
@@ -66,6 +67,8 @@ class SignInMiddleware(HttpMiddleware):
             token = None
         user = await run_in_threadpool(session_user, request, token) if token else None
         scope.setdefault("state", {})["user"] = user
+        if user is not None and token:
+            scope["state"]["csrf"] = csrf_of(token)
         if user is None and not is_public(request.url.path):
             response = RedirectResponse(login_url(request, expired=bool(token)), status_code=303)
             if token:

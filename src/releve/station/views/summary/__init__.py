@@ -76,7 +76,7 @@ from .oncology import oncology
 from .others import others
 from .person import identity, stay
 from .problems import problems
-from .reader import Reader
+from .reader import Reader, Recorded
 from .timing import DEFAULT_ZONE, due_times, set_times, timing_text
 from .upcoming import upcoming
 from .usual import usual
@@ -108,8 +108,11 @@ __all__ = [
 
 
 def summary(conn: sqlite3.Connection, patient_id: str, now: dt.datetime | None = None,
-            zone: str = DEFAULT_ZONE) -> Summary | None:
-    """The summary of one patient, or None if the index holds no such patient."""
+            zone: str = DEFAULT_ZONE, local: Recorded | None = None) -> Summary | None:
+    """The summary of one patient, or None if neither the index nor the journal holds
+    such a patient. `local` is what the wards recorded about the patient during the
+    downtime (station/recorded.py): read with the vault's resources, each known by its
+    entry, so that plan, trends and notes show both."""
     now = now or clock.now()
     if now.tzinfo is None:
         now = now.replace(tzinfo=ZoneInfo(zone))
@@ -132,9 +135,13 @@ def summary(conn: sqlite3.Connection, patient_id: str, now: dt.datetime | None =
         resources.append((rtype, resource))
     if patient is None and rows:  # a patient a contained Patient stands for (identities.py)
         patient = contained_patient(conn, patient_id)
+    local = local or Recorded()
+    patient = patient or local.patient
     if patient is None:
         return None
-    return build(Reader(conn, patient, resources, skipped, now, zone))
+    reader = Reader(conn, patient, [*resources, *local.resources], skipped, now, zone)
+    reader.entries = local.entries
+    return build(reader)
 
 
 def build(reader: Reader) -> Summary:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,29 @@ from ....fhir.refs import target
 from ...records.projections import CURRENT_STAYS
 
 ERROR_STATUSES = ("entered-in-error",)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where a resource recorded on a station comes from, shown beside it."""
+
+    key: str  # the journal entry: "<station>/<seq>"
+    station: str
+    time: str  # when it was written (UTC ISO)
+    author: str  # the author's name
+    role: str
+    superseded: tuple[str, ...] = ()  # keys of the earlier versions it replaced
+    duplicate_of: str | None = None  # another entry recording the same thing (merge flag)
+
+
+@dataclass
+class Recorded:
+    """What the wards recorded about one patient during the downtime, for the summary:
+    the current version of each resource, and the mark of each by id() of the resource."""
+
+    patient: dict | None = None  # a patient admitted during the downtime
+    resources: list[tuple[str, dict]] = field(default_factory=list)
+    entries: dict[int, Mark] = field(default_factory=dict)
 
 
 class Lookup:
@@ -128,6 +152,11 @@ class Reader:
         self.shown: set[int] = set()  # id() of the resources a section showed
         self.unshown: dict[int, tuple[str, dict]] = {}  # read, not shown (yet)
         self.mistaken: set[int] = set()  # entered-in-error: counted, never shown
+        self.entries: dict[int, Mark] = {}  # id() of a resource recorded on a station: its mark
+
+    def recorded(self, resource: dict) -> Mark | None:
+        """The journal entry a resource comes from, when the wards recorded it here."""
+        return self.entries.get(id(resource))
 
     def when(self, text: Any) -> dt.datetime | None:
         return instant(text, self.tz)

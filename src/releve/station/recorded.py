@@ -1,0 +1,46 @@
+"""What the wards recorded, in the form the pages read: the journal's current entries of a
+patient turned into `Recorded` for the summary (views/summary/reader.py).
+
+The current version of a resource is the last entry nobody replaced; a cancellation is a
+replacement whose resource is entered-in-error, which the summary counts and never
+shows. Every page and printout that shows a patient's record goes through
+`recorded_for`, so the screen and the paper agree.
+"""
+
+from __future__ import annotations
+
+from ..journal.book import Journal, current
+from ..journal.entry import Entry
+from .views.summary.reader import Mark, Recorded
+
+
+def recorded_for(journal: Journal, patient_id: str) -> Recorded:
+    entries = journal.for_patient(f"Patient/{patient_id}")
+    out = Recorded()
+    replaced = {e.supersedes: e.key for e in entries if e.supersedes}
+    for entry in current(entries):
+        resource = entry.resource
+        rtype = resource["resourceType"]
+        if rtype == "Patient":
+            if resource.get("id") == patient_id:
+                out.patient = resource
+            continue
+        out.resources.append((rtype, resource))
+        out.entries[id(resource)] = mark_of(entry, _history(entry, replaced))
+    return out
+
+
+def mark_of(entry: Entry, superseded: tuple[str, ...] = ()) -> Mark:
+    author = entry.author
+    return Mark(entry.key, entry.station, entry.time, author.name, author.role, superseded)
+
+
+def _history(entry: Entry, replaced: dict[str, str]) -> tuple[str, ...]:
+    """The keys of the versions an entry replaced, oldest first."""
+    earlier = [key for key, by in replaced.items() if by == entry.key]
+    chain: list[str] = []
+    while earlier:
+        key = earlier[0]
+        chain.insert(0, key)
+        earlier = [k for k, by in replaced.items() if by == key]
+    return tuple(chain)
