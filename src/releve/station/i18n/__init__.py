@@ -20,12 +20,17 @@ from . import (
     en_meds,
     en_patient,
     en_print,
+    en_rec_admin,
+    en_rec_moves,
+    en_rec_obs,
+    en_rec_orders,
+    en_rec_peers,
     en_ward,
 )
 
 LANGUAGES = ("fr", "en")
 _MODULES = (en_common, en_patient, en_print, en_meds, en_chart, en_import, en_ward, en_followups,
-            en_journal)
+            en_journal, en_rec_admin, en_rec_obs, en_rec_moves, en_rec_orders, en_rec_peers)
 CATALOGUES = tuple(module.__name__ for module in _MODULES)
 
 

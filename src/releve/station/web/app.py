@@ -38,7 +38,19 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ... import clock, logs, serving
 from ...serving import Limits
-from . import access, binder, live, pages, patient, printouts
+from . import (
+    access,
+    binder,
+    live,
+    pages,
+    patient,
+    peers,
+    printouts,
+    rec_administrations,
+    rec_movements,
+    rec_observations,
+    rec_orders,
+)
 from .base import STATIC, Station, render
 from .guard import HttpMiddleware, SameOriginPostMiddleware, SecurityHeadersMiddleware, allowed_hosts
 from .recording import csrf_token
@@ -117,6 +129,11 @@ def routes() -> list[BaseRoute]:
         Route("/audit", pages.audit_log),
         *printouts.routes,
         *binder.routes,
+        *rec_administrations.routes,
+        *rec_observations.routes,
+        *rec_movements.routes,
+        *rec_orders.routes,
+        *peers.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
