@@ -169,6 +169,14 @@ def parse(line: bytes) -> Entry:
     return Entry(body, line, hashlib.sha256(raw).hexdigest())
 
 
+def indexed(line: bytes, hash_: str) -> Entry:
+    """An entry read back from the index, which checked it when it was read in: the line
+    is parsed once as a whole (its `sig` member set aside), and not hashed again."""
+    body = orjson.loads(line)
+    body.pop("sig", None)
+    return Entry(body, line, hash_)
+
+
 def check_envelope(body: Any) -> None:
     """The members every entry has, of the right type (docs/journal.md §2.2)."""
     if not isinstance(body, dict):

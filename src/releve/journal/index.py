@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..files import create_private
 from . import files
-from .entry import GENESIS, Entry, check_link, parse
+from .entry import GENESIS, Entry, check_link, indexed, parse
 from .errors import JournalError
 
 SCHEMA = """
@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS entries (
     station    TEXT NOT NULL,
     seq        INTEGER NOT NULL,
     key        TEXT NOT NULL UNIQUE,   -- station/seq
+    hash       TEXT NOT NULL,          -- SHA-256 of the body: read back without rehashing
     time       TEXT NOT NULL,
     kind       TEXT NOT NULL,
     patient    TEXT,                   -- Patient/<id>
@@ -45,7 +46,8 @@ CREATE INDEX IF NOT EXISTS entries_supersedes ON entries(supersedes);
 CREATE INDEX IF NOT EXISTS entries_identifier ON entries(identifier);
 CREATE INDEX IF NOT EXISTS entries_resource ON entries(rtype, rid);
 """
-COLUMNS = "station, seq, key, time, kind, patient, rtype, rid, identifier, supersedes, user, role, line"
+VERSION = 1  # PRAGMA user_version: an index of another version is dropped and rebuilt
+COLUMNS = "station, seq, key, hash, time, kind, patient, rtype, rid, identifier, supersedes, user, role, line"
 
 
 def connect(station_dir: Path) -> sqlite3.Connection:
@@ -56,6 +58,9 @@ def connect(station_dir: Path) -> sqlite3.Connection:
     if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")  # the files are fsynced; this is derived
+    if conn.execute("PRAGMA user_version").fetchone()[0] != VERSION:
+        conn.executescript("DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS stations;")
+        conn.execute(f"PRAGMA user_version={VERSION}")
     conn.executescript(SCHEMA)
     return conn
 
@@ -92,7 +97,7 @@ def catch_up(conn: sqlite3.Connection, station_dir: Path, station: str) -> None:
 def row_of(entry: Entry) -> tuple:
     resource = entry.resource
     rid = resource.get("id")
-    return (entry.station, entry.seq, entry.key, entry.time, entry.kind, entry.patient,
+    return (entry.station, entry.seq, entry.key, entry.hash, entry.time, entry.kind, entry.patient,
             resource["resourceType"], rid if isinstance(rid, str) else None, entry.identifier,
             entry.supersedes, entry.author.user, entry.author.role, entry.line)
 
@@ -103,7 +108,7 @@ def store(conn: sqlite3.Connection, station: str, rows: list[tuple], seq: int, h
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(f"INSERT OR IGNORE INTO entries ({COLUMNS}) VALUES "
-                         "(?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                         "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         conn.execute("INSERT INTO stations (id, seq, hash, size) VALUES (?,?,?,?) ON CONFLICT(id) "
                      "DO UPDATE SET seq = excluded.seq, hash = excluded.hash, size = excluded.size",
                      (station, seq, hash_, size))
@@ -113,18 +118,20 @@ def store(conn: sqlite3.Connection, station: str, rows: list[tuple], seq: int, h
     conn.execute("COMMIT")
 
 
-def _entries(rows: Iterable[tuple[bytes]]) -> list[Entry]:
-    return [parse(bytes(row[0])) for row in rows]
+def _entries(rows: Iterable[tuple[bytes, str]]) -> list[Entry]:
+    """Entries as indexed: checked when they were read in, so parsed once, not rehashed
+    (a patient page reads hundreds of them)."""
+    return [indexed(bytes(line), hash_) for line, hash_ in rows]
 
 
 def for_patient(conn: sqlite3.Connection, patient: str) -> list[Entry]:
     """Every entry about a patient, from every station, oldest first."""
-    return _entries(conn.execute("SELECT line FROM entries WHERE patient = ? "
+    return _entries(conn.execute("SELECT line, hash FROM entries WHERE patient = ? "
                                  "ORDER BY time, station, seq", (patient,)))
 
 
 def by_key(conn: sqlite3.Connection, key: str) -> Entry | None:
-    found = _entries(conn.execute("SELECT line FROM entries WHERE key = ?", (key,)))
+    found = _entries(conn.execute("SELECT line, hash FROM entries WHERE key = ?", (key,)))
     return found[0] if found else None
 
 
@@ -142,16 +149,16 @@ def lines_after(conn: sqlite3.Connection, station: str, seq: int, limit: int) ->
 
 def since(conn: sqlite3.Connection, time: str | None = None) -> Iterable[Entry]:
     """Every entry (of every station) written at or after `time`, in time order."""
-    query = "SELECT line FROM entries" + (" WHERE time >= ?" if time else "") + \
+    query = "SELECT line, hash FROM entries" + (" WHERE time >= ?" if time else "") + \
         " ORDER BY time, station, seq"
-    for row in conn.execute(query, (time,) if time else ()):
-        yield parse(bytes(row[0]))
+    for line, hash_ in conn.execute(query, (time,) if time else ()):
+        yield indexed(bytes(line), hash_)
 
 
 def of_kind(conn: sqlite3.Connection, kinds: Iterable[str]) -> list[Entry]:
     wanted = list(kinds)
     marks = ",".join("?" * len(wanted))
-    return _entries(conn.execute(f"SELECT line FROM entries WHERE kind IN ({marks}) "
+    return _entries(conn.execute(f"SELECT line, hash FROM entries WHERE kind IN ({marks}) "
                                  "ORDER BY time, station, seq", wanted))
 
 
