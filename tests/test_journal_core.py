@@ -195,3 +195,14 @@ def test_a_copied_station_folder_is_checked_whole(station: Path, tmp_path: Path)
     copy = tmp_path / "copy"
     shutil.copytree(station, copy)
     assert run_releve("journal", "verify", "--station", copy).returncode == 0
+
+
+def test_ingest_refuses_a_second_version_of_an_entry_already_held(station: Path, tmp_path: Path):
+    peer = _peer(tmp_path, "peer", 2)
+    lines = peer.lines_after(peer.station, 0)
+    mine = Journal(station)
+    assert mine.ingest(peer.station, peer.key.public, lines).accepted == 2
+    altered = lines[0].replace(b'"value":36.0', b'"value":39.0')
+    done = mine.ingest(peer.station, peer.key.public, [altered, *lines[1:]])
+    assert done.accepted == 0
+    assert f"entry {peer.station}/1 differs from the one held" in done.refused

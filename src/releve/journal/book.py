@@ -147,7 +147,8 @@ class Journal:
                 try:
                     entry = parse(line)
                     if entry.station == station and entry.seq <= seq and not good:
-                        continue  # already held
+                        _same_as_held(conn, entry)
+                        continue
                     check_link(entry, station, seq + 1, prev)
                 except JournalError as exc:
                     refused = str(exc)
@@ -179,6 +180,15 @@ class Journal:
     def lines_after(self, station: str, seq: int, limit: int = 1000) -> list[bytes]:
         """A station's lines past `seq`, for a peer pulling from this station."""
         return index.lines_after(self.db(), station, seq, limit)
+
+
+def _same_as_held(conn: sqlite3.Connection, entry: Entry) -> None:
+    """An entry already held must come back byte for byte: two different entries under one
+    number mean the station's chain was forked or altered on the way."""
+    held = index.by_key(conn, entry.key)
+    if held is not None and held.hash != entry.hash:
+        raise JournalError(f"entry {entry.key} differs from the one held: two versions of "
+                           "the same entry (refused)")
 
 
 def current(entries: list[Entry]) -> list[Entry]:
