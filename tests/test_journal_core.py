@@ -206,3 +206,13 @@ def test_ingest_refuses_a_second_version_of_an_entry_already_held(station: Path,
     done = mine.ingest(peer.station, peer.key.public, [altered, *lines[1:]])
     assert done.accepted == 0
     assert f"entry {peer.station}/1 differs from the one held" in done.refused
+
+
+def test_station_init_makes_the_key_and_status_counts_entries(tmp_path: Path, keys):
+    folder = tmp_path / "poste"
+    made = run_releve("station", "init", folder, "--identity", keys.identity)
+    station_id = Journal(folder).station
+    assert f"this station's id is {station_id}" in made.stdout.decode()
+    Journal(folder).append([observation(37.0), observation(37.4)], NURSE)
+    shown = run_releve("station", "status", "--station", folder, check=False).stdout.decode()
+    assert f"journal: this station {station_id}: 2 entries, last at 2026-01-14T09:00:00.000Z" in shown

@@ -26,6 +26,17 @@ journal_app = typer.Typer(help="The downtime entries the wards recorded: verify,
 STATION = typer.Option(..., "--station", help="The station's folder")
 
 
+def journal_summary(station: Path) -> list[str]:
+    """For `releve station status`: this station's entries, and what it holds of others."""
+    held = Journal(station).held()
+    lines = []
+    for number, (station_id, (count, last)) in enumerate(held.items()):
+        whose = "this station" if number == 0 else "from station"
+        lines.append(f"journal: {whose} {station_id}: {count} entries"
+                     f"{f', last at {last}' if last else ''}")
+    return lines
+
+
 @journal_app.command("verify")
 def verify(station: Path = STATION) -> None:
     """Check every entry of every journal the station holds: chain and signatures."""

@@ -37,6 +37,7 @@ from ..station.sync import Settings, Status, SyncError, accept_segment, init_sta
 from ..station.sync_loop import sync_forever
 from ..station.views.status import Totals, passed_segments, totals
 from .console import Say, clear_errors, err, fail, out
+from .journal import journal_summary
 from .limits import BODY_TIMEOUT, HEAD_TIMEOUT, MAX_CONNECTIONS
 from .station_print import print_app
 from .station_users import audit_command, os_login, record_admin, user_app
@@ -180,6 +181,8 @@ def status(station: Path = STATION) -> None:
                   highlight=False)
     if settings.downtime:
         out.print(f"[bold]downtime declared since {settings.downtime.get('since')}[/]", highlight=False)
+    for line in journal_summary(station):
+        out.print(line, highlight=False)
     if state.error:
         out.print(f"[bold red]last sync failed:[/] {escape(state.error)}", highlight=False)
     conclude(concerns(settings, state, head, index_problem))

@@ -177,6 +177,11 @@ class Journal:
         seq, hash_, _ = index.last(self.db(), station or self.station)
         return seq, hash_
 
+    def held(self) -> dict[str, tuple[int, str | None]]:
+        """Per station held (this one first): entries and the time of the last one."""
+        counted = index.counts(self.db())
+        return {self.station: counted.pop(self.station, (0, None)), **dict(sorted(counted.items()))}
+
     def lines_after(self, station: str, seq: int, limit: int = 1000) -> list[bytes]:
         """A station's lines past `seq`, for a peer pulling from this station."""
         return index.lines_after(self.db(), station, seq, limit)
