@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ....fhir.clinical.code_status import Directive, at_a_glance
 from ....fhir.clinical.hints import Hint
 from ....fhir.clinical.values import as_text, range_text
+from .reader import Mark
 
 
 @dataclass
@@ -144,6 +145,8 @@ class Value:
     unit: str
     flag: str  # "↑", "↓", "!" or ""
     reference: dict = field(default_factory=dict)  # the first referenceRange, as sent
+    mark: Mark | None = None  # recorded on a station during the downtime: by whom, where
+    warning: str = ""  # French: why a value recorded here looked implausible
 
     @property
     def range(self) -> str:

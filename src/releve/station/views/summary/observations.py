@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from ....fhir.clinical import vitals
 from ....fhir.clinical.values import (
     absent_text,
     as_dict,
@@ -33,21 +34,13 @@ BLOOD_GROUP = "882-1"
 BLOOD_ABO = "883-9"
 BLOOD_RH = "10331-7"
 BLOOD_CODES = {BLOOD_GROUP, BLOOD_ABO, BLOOD_RH, "34530-6", "34474-7"}
-BP_PANEL = {"85354-9", "55284-4", "35094-2"}
-SYSTOLIC = "8480-6"
-DIASTOLIC = "8462-4"
-# LOINC code -> (key, French label, order on the page)
+BP_PANEL = {vitals.BP_PANEL, "55284-4", "35094-2"}
+SYSTOLIC = vitals.SYSTOLIC
+DIASTOLIC = vitals.DIASTOLIC
+# LOINC code -> (key, French label, order on the page): the recorded measures, and two more
 VITALS: dict[str, tuple[str, str, int]] = {
-    "8310-5": ("temp", "Température", 1), "8331-1": ("temp", "Température", 1),
-    "8867-4": ("hr", "Pouls", 2),
-    SYSTOLIC: ("sys", "Pression artérielle systolique", 3),
-    DIASTOLIC: ("dia", "Pression artérielle diastolique", 4),
-    "59408-5": ("spo2", "SpO2", 5), "2708-6": ("spo2", "SpO2", 5),
-    "9279-1": ("rr", "Fréquence respiratoire", 6),
-    "29463-7": ("weight", "Poids", 7), "3141-9": ("weight", "Poids", 7),
-    "72514-3": ("pain", "Douleur (0-10)", 8), "38208-5": ("pain", "Douleur (0-10)", 8),
+    **{code: (m.key, m.label, m.order) for code, m in vitals.BY_CODE.items()},
     "8302-2": ("height", "Taille", 9), "39156-5": ("bmi", "IMC", 10),
-    "2339-0": ("glyc", "Glycémie capillaire", 11),
 }
 ABNORMAL = {"H": "↑", "HH": "↑↑", "HU": "↑↑", "L": "↓", "LL": "↓↓", "LU": "↓↓", "A": "!",
             "AA": "!!", ">": "↑", "<": "↓", "POS": "!", "DET": "!", "R": "!", "W": "!"}
