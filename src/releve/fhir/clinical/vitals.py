@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .values import unit_text
+
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -40,6 +42,11 @@ class Measure:
     whole: bool = False  # a score: whole numbers only
     also: tuple[str, ...] = ()  # other LOINC codes a HIS sends for it (read, never written)
     positive: bool = False  # zero is impossible too (a weight)
+
+    @property
+    def shown_unit(self) -> str:
+        """°C, mmHg: the unit as a ward writes it."""
+        return unit_text(self.unit)
 
     def is_possible(self, value: float) -> bool:
         low, high = self.possible

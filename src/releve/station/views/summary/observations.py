@@ -23,6 +23,7 @@ from ....fhir.clinical.values import (
     range_text,
     unit_text,
 )
+from ....journal.kinds.observation import warnings_of
 from ..collation import french_key
 from .labels import RESULT_GROUP
 from .model import BloodGroup, Series, Summary, Value
@@ -72,8 +73,9 @@ def observations(reader: Reader, summary: Summary) -> None:
         categories = set().union(*(codes(c) for c in as_list(resource.get("category")))) \
             if resource.get("category") else set()
         label = concept_text(code) or "Résultat"
+        add_vital = marked(resource, add)
         if found & BP_PANEL or (found & {SYSTOLIC, DIASTOLIC} and resource.get("component")):
-            blood_pressure(resource, when_text, when, add)
+            blood_pressure(resource, when_text, when, add_vital)
             return True
         vital = next((VITALS[c] for c in sorted(found) if c in VITALS), None)
         if vital is None and "vital-signs" in categories:
@@ -81,7 +83,7 @@ def observations(reader: Reader, summary: Summary) -> None:
         if vital is not None:
             value = read_value(resource, when_text, when)
             if value is not None:
-                add(vital[0], vital[1], "vital", value, vital[2])
+                add_vital(vital[0], vital[1], "vital", value, vital[2])
             return True
         components = [as_dict(c) for c in as_list(resource.get("component"))]
         value = read_value(resource, when_text, when)
@@ -103,6 +105,21 @@ def observations(reader: Reader, summary: Summary) -> None:
                                                              if "dataAbsentReason" in resource else "")
             add(key, label, group, Value(when_text, when, note or "—", None, "", ""))
         return True
+
+    def marked(resource: dict, add: Callable[..., None]) -> Callable[..., None]:
+        """`add` for a vital sign recorded on a station: its value carries the entry's
+        mark (who, where) and the warning an implausible value was recorded with."""
+        mark = reader.recorded(resource)
+        if mark is None:
+            return add
+        warning = " ".join(w.message() for w in warnings_of(resource))
+
+        def add_marked(key: str, label: str, group: str, value: Value, order: int = 99) -> None:
+            value.mark, value.warning = mark, warning
+            value.flag = value.flag or ("!" if warning else "")
+            add(key, label, group, value, order)
+
+        return add_marked
 
     reader.each("Observation", read)
     if blood:
