@@ -212,6 +212,10 @@ def test_notes_and_transmissions_are_recorded_and_listed_with_the_authors_role(s
     first, second = listed.index("Surveiller la diurèse"), listed.index("adapter la dose")
     assert first < second, "newest first"
     assert "Phil Pharmacien · Pharmacien·ne" in listed and "Nina Infirmière · Infirmier·ère" in listed
+    found = summary(reader(station), pid, dt.datetime.fromisoformat(NOW), ZONE,
+                    recorded_for(Journal(station), pid))
+    assert document["id"] not in {d.id for d in found.documents}, "not repeated under Documents"
+    assert "Communication" not in {o.type for o in found.others}, "nor under Autres éléments"
 
 
 @pytest.mark.parametrize("data, message", [

@@ -28,7 +28,6 @@ from starlette.routing import BaseRoute, Route
 from ... import clock
 from ...fhir.clinical.values import unit_text
 from ...fhir.clinical.vitals import MEASURES
-from ...journal.book import Journal
 from ...journal.entry import Draft, Entry, entry_key
 from ...journal.kinds import MAX_TEXT, Context, Fields, Invalid, Problem, observation
 from ...journal.kinds import note as notes
@@ -77,9 +76,9 @@ def shown_text(entry: Entry) -> tuple[str, str]:
     return str(resource.get("type", {}).get("text") or "Note"), text
 
 
-def items(journal: Journal, pid: str, kinds: tuple[str, ...] = LISTED) -> list[Item]:
-    """The patient's entries of these kinds, newest first: each current one with its history."""
-    entries = [e for e in journal.for_patient(f"Patient/{pid}") if e.kind in kinds]
+def items(entries: list[Entry], kinds: tuple[str, ...] = LISTED) -> list[Item]:
+    """The entries of these kinds, newest first: each current one with its history."""
+    entries = [e for e in entries if e.kind in kinds]
     by_key = {e.key: e for e in entries}
     replaced = {e.supersedes for e in entries if e.supersedes}
     out = []
@@ -115,9 +114,9 @@ def form_data(request: Request) -> dict:
 
 def page_data(request: Request, pid: str) -> dict:
     """What the summary's recording sections need: the forms' data and the two lists."""
-    journal = station(request).journal
-    return {**form_data(request), "notes": items(journal, pid),
-            "observations": items(journal, pid, (observation.KIND,))}
+    entries = station(request).journal.for_patient(f"Patient/{pid}")
+    return {**form_data(request), "notes": items(entries),
+            "observations": items(entries, (observation.KIND,))}
 
 
 # --- the posts ---------------------------------------------------------------------------------

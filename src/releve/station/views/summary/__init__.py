@@ -35,6 +35,7 @@ from .code_status import code_status
 from .devices import devices
 from .diets import diets
 from .documents import documents
+from .downtime_notes import downtime_notes
 from .flags import flags
 from .history import history
 from .labels import (
@@ -88,7 +89,7 @@ Section = Callable[[Reader, Summary], None]
 SECTIONS: list[tuple[str, Section]] = [
     ("stay", stay), ("allergies", allergies), ("problems", problems), ("flags", flags),
     ("diets", diets), ("medications", medications), ("observations", observations),
-    ("documents", documents), ("oncology", oncology), ("upcoming", upcoming),
+    ("documents", documents), ("downtime_notes", downtime_notes), ("oncology", oncology), ("upcoming", upcoming),
     ("care_team", care_team), ("usual", usual),
     ("code_status", code_status), ("care_plans", care_plans), ("history", history),
     ("devices", devices),
