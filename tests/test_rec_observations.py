@@ -18,6 +18,7 @@ import pytest
 
 from releve.fhir.clinical.vitals import MEASURES, UCUM
 from releve.journal.book import Journal
+from releve.journal.entry import Entry
 from releve.journal.kinds import Context, Invalid, observation
 from releve.journal.kinds import note as notes
 from releve.station.index.connection import reader
@@ -235,13 +236,19 @@ def test_bad_notes_are_refused_and_nothing_written(site, data, message):
     assert journal_size(station) == size
 
 
-def test_correction_and_cancellation_keep_the_history(site):
+def recorded_one(site, user: str, path: str, data: dict) -> tuple[httpx.Client, str, Entry, str]:
+    """(client, patient, entry, its correction URL) after `user` recorded one entry."""
     server, station = site
     pid = inpatient_with_vitals(station)
-    client = signed_in(server, "paul")
-    assert post(client, pid, "notes", {"kind": "note", "text": "Pas de douleur."}).status_code == 303
-    first = own_entries(station, pid)[-1]
-    url = f"/patients/{pid}/entries/{first.station}/{first.seq}/correct"
+    client = signed_in(server, user)
+    assert post(client, pid, path, data).status_code == 303
+    entry = own_entries(station, pid)[-1]
+    return client, pid, entry, f"/patients/{pid}/entries/{entry.station}/{entry.seq}/correct"
+
+
+def test_correction_and_cancellation_keep_the_history(site):
+    station = site[1]
+    client, pid, first, url = recorded_one(site, "paul", "notes", {"kind": "note", "text": "Pas de douleur."})
     form = client.get(url)
     assert form.status_code == 200 and "Pas de douleur." in html.unescape(form.text)
     size = journal_size(station)
@@ -264,12 +271,8 @@ def test_correction_and_cancellation_keep_the_history(site):
 
 
 def test_correcting_a_measure_replaces_it_in_the_trend(site):
-    server, station = site
-    pid = inpatient_with_vitals(station)
-    client = signed_in(server, "nina")
-    assert post(client, pid, "vitals", {"weight": "72", "when": "09:59"}).status_code == 303
-    entry = own_entries(station, pid)[-1]
-    url = f"/patients/{pid}/entries/{entry.station}/{entry.seq}/correct"
+    station = site[1]
+    client, pid, entry, url = recorded_one(site, "nina", "vitals", {"weight": "72", "when": "09:59"})
     assert 'value="72"' in client.get(url).text
     assert client.post(url, data={"csrf": csrf(client, pid), "weight": "74,5", "temp": "40",
                                   "when": "09:59", "reason": "pesée refaite"}).status_code == 303

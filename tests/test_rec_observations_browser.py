@@ -12,11 +12,11 @@ import pytest
 
 from releve.station.local.accounts import Accounts
 from releve.station.web.app import server_config
+from test_rec_observations import inpatient_with_vitals, journal_size
+from test_station_browser import CHROMIUM, page  # noqa: F401 - the browser fixture
 
 from conftest import copy_station
 from helpers import serving
-from test_rec_observations import inpatient_with_vitals, journal_size
-from test_station_browser import CHROMIUM, CHROMIUM_ARGS
 
 PASSWORD = "infirmiere-2026"
 
@@ -32,39 +32,34 @@ def station_url(demo_station, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(station_url):
-    from playwright.sync_api import sync_playwright
-
+def nurse(page, station_url):  # noqa: F811 - test_station_browser's browser
+    """The browser, signed in as the ward's nurse."""
     base, _ = station_url
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.goto(f"{base}/login")
-        page.fill("#username", "claire")
-        page.fill("#password", PASSWORD)
-        with page.expect_navigation():
-            page.click("button[type=submit]")
-        assert "/login" not in page.url
-        yield page
-        browser.close()
+    page.goto(f"{base}/login")
+    page.fill("#username", "claire")
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert "/login" not in page.url
+    return page
 
 
-def test_measures_typed_and_entered_show_in_the_trend(page, station_url):
+def test_measures_typed_and_entered_show_in_the_trend(nurse, station_url):
+    tab = nurse
     base, station = station_url
     pid = inpatient_with_vitals(station)
-    page.goto(f"{base}/patients/{pid}")
-    page.focus("#v-temp")
-    page.keyboard.type("38,6")
-    page.keyboard.press("Tab")
-    page.keyboard.type("112")  # pulse
-    page.keyboard.press("Tab")
-    page.keyboard.type("142")  # systolic
-    page.keyboard.press("Tab")
-    page.keyboard.type("88")  # diastolic
-    page.keyboard.press("Enter")
-    page.wait_for_url("**saved=vitals**")
-    vitals = page.locator("section.vitals")
+    tab.goto(f"{base}/patients/{pid}")
+    tab.focus("#v-temp")
+    tab.keyboard.type("38,6")
+    tab.keyboard.press("Tab")
+    tab.keyboard.type("112")  # pulse
+    tab.keyboard.press("Tab")
+    tab.keyboard.type("142")  # systolic
+    tab.keyboard.press("Tab")
+    tab.keyboard.type("88")  # diastolic
+    tab.keyboard.press("Enter")
+    tab.wait_for_url("**saved=vitals**")
+    vitals = tab.locator("section.vitals")
     assert "Saisie enregistrée." in vitals.inner_text()
     row = vitals.locator("tr", has_text="Température")
     assert "38,6" in row.inner_text() and "saisi sur le poste par Claire Infirmière" in row.inner_text()
@@ -72,44 +67,46 @@ def test_measures_typed_and_entered_show_in_the_trend(page, station_url):
     assert "Pouls" in vitals.locator("details.rec-box", has_text="Mesures saisies").text_content()
 
 
-def test_an_impossible_value_is_refused_beside_its_field(page, station_url):
+def test_an_impossible_value_is_refused_beside_its_field(nurse, station_url):
+    tab = nurse
     base, station = station_url
     pid = inpatient_with_vitals(station)
     size = journal_size(station)
-    page.goto(f"{base}/patients/{pid}")
-    page.fill("#v-spo2", "104")
-    page.focus("#v-spo2")
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
-    assert "Rien n'a été enregistré" in page.inner_text("main")
-    field = page.locator("label[for=v-spo2]")
+    tab.goto(f"{base}/patients/{pid}")
+    tab.fill("#v-spo2", "104")
+    tab.focus("#v-spo2")
+    with tab.expect_navigation():
+        tab.keyboard.press("Enter")
+    assert "Rien n'a été enregistré" in tab.inner_text("main")
+    field = tab.locator("label[for=v-spo2]")
     assert "104 % est impossible pour « SpO2 »" in field.inner_text()
-    assert page.input_value("#v-spo2") == "104"
-    assert page.evaluate("document.activeElement.id") == "v-temp"  # the form page's first field
+    assert tab.input_value("#v-spo2") == "104"
+    assert tab.evaluate("document.activeElement.id") == "v-temp"  # the form page's first field
     assert journal_size(station) == size
 
 
-def test_a_transmission_recorded_then_corrected_keeps_its_history(page, station_url):
+def test_a_transmission_recorded_then_corrected_keeps_its_history(nurse, station_url):
+    tab = nurse
     base, station = station_url
     pid = inpatient_with_vitals(station)
-    page.goto(f"{base}/patients/{pid}")
-    page.check("input[name=kind][value=transmission]")
-    page.select_option("#n-shift", "nuit")
-    page.fill("#n-text", "Perfusion à changer à 2 h.")
-    page.focus("#n-text")
-    page.keyboard.press("Control+Enter")
-    page.wait_for_url("**saved=notes**")
-    item = page.locator(".rec-note-list li", has_text="Perfusion à changer")
+    tab.goto(f"{base}/patients/{pid}")
+    tab.check("input[name=kind][value=transmission]")
+    tab.select_option("#n-shift", "nuit")
+    tab.fill("#n-text", "Perfusion à changer à 2 h.")
+    tab.focus("#n-text")
+    tab.keyboard.press("Control+Enter")
+    tab.wait_for_url("**saved=notes**")
+    item = tab.locator(".rec-note-list li", has_text="Perfusion à changer")
     assert "Équipe de nuit" in item.inner_text() and "Infirmier·ère" in item.inner_text()
-    item.get_by_role("link", name="Corriger").click()
-    page.wait_for_load_state()
-    assert page.input_value("#n-text") == "Perfusion à changer à 2 h."
-    page.fill("#n-text", "Perfusion à changer à 3 h.")
-    page.fill("#r-reason", "heure erronée")
-    page.focus("#r-reason")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**saved=notes**")
-    item = page.locator(".rec-note-list li", has_text="Perfusion à changer à 3 h.")
+    with tab.expect_navigation():
+        item.get_by_role("link", name="Corriger").click()
+    assert tab.input_value("#n-text") == "Perfusion à changer à 2 h."
+    tab.fill("#n-text", "Perfusion à changer à 3 h.")
+    tab.fill("#r-reason", "heure erronée")
+    tab.focus("#r-reason")
+    tab.keyboard.press("Enter")
+    tab.wait_for_url("**saved=notes**")
+    item = tab.locator(".rec-note-list li", has_text="Perfusion à changer à 3 h.")
     assert "corrigée" in item.inner_text()
     item.locator("summary").click()
     history = item.locator("details.rec-versions").inner_text()
