@@ -10,45 +10,29 @@ from __future__ import annotations
 
 import pytest
 
-from releve.station.local.accounts import Accounts
-from releve.station.web.app import server_config
 from test_rec_observations import inpatient_with_vitals, journal_size
-from test_station_browser import CHROMIUM, page  # noqa: F401 - the browser fixture
-
-from conftest import copy_station
-from helpers import serving
-
-PASSWORD = "infirmiere-2026"
+from test_station_browser import CHROMIUM, PASSWORD, page, station_url  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 
 
-@pytest.fixture(scope="module")
-def station_url(demo_station, tmp_path_factory):
-    station = copy_station(demo_station, tmp_path_factory.mktemp("rec-obs-browser") / "station")
-    Accounts(station.dir).add_user("claire", "nurse", PASSWORD, display_name="Claire Infirmière")
-    with serving(server_config(station.dir, "127.0.0.1", 0)) as url:
-        yield url, station.dir
-
-
-@pytest.fixture(scope="module")
-def nurse(page, station_url):  # noqa: F811 - test_station_browser's browser
-    """The browser, signed in as the ward's nurse."""
-    base, _ = station_url
-    page.goto(f"{base}/login")
-    page.fill("#username", "claire")
-    page.fill("#password", PASSWORD)
-    with page.expect_navigation():
-        page.click("button[type=submit]")
-    assert "/login" not in page.url
-    return page
-
-
-def test_measures_typed_and_entered_show_in_the_trend(nurse, station_url):
-    tab = nurse
+@pytest.fixture
+def summary_tab(page, station_url):  # noqa: F811 - test_station_browser's fixtures
+    """(the browser on a current inpatient's summary, signed in as a nurse; the station folder)."""
     base, station = station_url
-    pid = inpatient_with_vitals(station)
-    tab.goto(f"{base}/patients/{pid}")
+    if "/login" in page.url or page.url == "about:blank":
+        page.goto(f"{base}/login")
+        page.fill("#username", "claire")
+        page.fill("#password", PASSWORD)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+    page.goto(f"{base}/patients/{inpatient_with_vitals(station)}")
+    assert "/login" not in page.url
+    return page, station
+
+
+def test_measures_typed_and_entered_show_in_the_trend(summary_tab):
+    tab, station = summary_tab
     tab.focus("#v-temp")
     tab.keyboard.type("38,6")
     tab.keyboard.press("Tab")
@@ -67,12 +51,9 @@ def test_measures_typed_and_entered_show_in_the_trend(nurse, station_url):
     assert "Pouls" in vitals.locator("details.rec-box", has_text="Mesures saisies").text_content()
 
 
-def test_an_impossible_value_is_refused_beside_its_field(nurse, station_url):
-    tab = nurse
-    base, station = station_url
-    pid = inpatient_with_vitals(station)
+def test_an_impossible_value_is_refused_beside_its_field(summary_tab):
+    tab, station = summary_tab
     size = journal_size(station)
-    tab.goto(f"{base}/patients/{pid}")
     tab.fill("#v-spo2", "104")
     tab.focus("#v-spo2")
     with tab.expect_navigation():
@@ -85,11 +66,8 @@ def test_an_impossible_value_is_refused_beside_its_field(nurse, station_url):
     assert journal_size(station) == size
 
 
-def test_a_transmission_recorded_then_corrected_keeps_its_history(nurse, station_url):
-    tab = nurse
-    base, station = station_url
-    pid = inpatient_with_vitals(station)
-    tab.goto(f"{base}/patients/{pid}")
+def test_a_transmission_recorded_then_corrected_keeps_its_history(summary_tab):
+    tab, station = summary_tab
     tab.check("input[name=kind][value=transmission]")
     tab.select_option("#n-shift", "nuit")
     tab.fill("#n-text", "Perfusion à changer à 2 h.")
