@@ -28,7 +28,7 @@ from releve.station.views.summary import summary
 from releve.station.views.summary.shifts import SHIFTS
 from releve.station.web.recording import csrf_of
 from releve.station.web.signin import COOKIE
-from test_station_web import PASSWORD, Site, station_site
+from test_station_web import PASSWORD, Site, audit_of, station_site
 
 from conftest import NOW, copy_station
 
@@ -119,6 +119,7 @@ def test_trend_shows_the_local_value_beside_the_vaults(site):
     assert temp.latest.text == "39,1" and temp.latest.mark is not None
     assert temp.latest.mark.author == "Nina Infirmière" and temp.latest.mark.role == "nurse"
     assert any(p.mark is None for p in temp.previous), "the vault's temperatures are in the trend too"
+    assert temp.trend in ("↑", "↓", "→")
     page = html.unescape(client.get(f"/patients/{pid}").text)
     vitals = page[page.index('id="h-vitals"'):page.index('id="h-rec-notes"')]
     assert "39,1" in vitals and "saisi sur le poste par Nina Infirmière" in vitals
@@ -267,6 +268,9 @@ def test_correction_and_cancellation_keep_the_history(site):
     assert client.post(cancel, data={"csrf": csrf(client, pid), "reason": "doublon"}).status_code == 303
     third = own_entries(station, pid)[-1]
     assert third.resource["status"] == "entered-in-error" and third.supersedes == second.key
+    trail = [(e.action, e.page, e.detail) for e in audit_of(station, user="paul", patient=pid)]
+    assert ("view", "rec-correct", None) in trail  # the correction form shows the patient
+    assert ("correct", "correct", second.key) in trail and ("correct", "cancel", third.key) in trail
     assert "annulée" in html.unescape(client.get(f"/patients/{pid}").text)
 
 

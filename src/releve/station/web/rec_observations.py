@@ -32,11 +32,12 @@ from ...journal.entry import Draft, Entry, entry_key
 from ...journal.kinds import MAX_TEXT, Context, Fields, Invalid, Problem, observation
 from ...journal.kinds import note as notes
 from ...journal.roles import may_record
+from ..recorded import recorded_for
 from ..views.formats import shown_instant
 from ..views.summary import summary
 from ..views.summary.model import Summary
 from . import access
-from .base import current_user, render, station
+from .base import audit, current_user, render, station
 from .recording import checked_form, record, require
 
 KINDS = (observation.KIND, notes.NOTE, notes.TRANSMISSION)
@@ -54,10 +55,6 @@ class Item:
     cancelled: bool
     when: str  # when it was measured or written (the resource's time), FHIR dateTime
     versions: list[tuple[Entry, str]] = field(default_factory=list)  # (entry, text)
-
-    @property
-    def key(self) -> str:
-        return self.entry.key
 
 
 def shown_text(entry: Entry) -> tuple[str, str]:
@@ -123,9 +120,12 @@ def page_data(request: Request, pid: str) -> dict:
 
 
 def _patient(request: Request, pid: str) -> Summary:
-    """The patient's summary (404 if unknown), once the user may open the patient (403)."""
-    conn = station(request).db()
-    found = summary(conn, pid, clock.now(), station(request).settings().timezone) if conn else None
+    """The patient's summary (404 if unknown), once the user may open the patient (403).
+    A patient admitted during the downtime is known from the journal alone."""
+    here = station(request)
+    conn = here.db()
+    found = summary(conn, pid, clock.now(), here.settings().timezone,
+                    recorded_for(here.journal, pid)) if conn else None
     if found is None:
         raise HTTPException(404, "patient")
     if not access.may_open(request, pid):
@@ -155,6 +155,7 @@ def _back(pid: str, part: str) -> Response:
 
 def _form_page(request: Request, found: Summary, form: str, raw: Mapping[str, object],
                problems: list[Problem], status: int = 400, **extra: object) -> Response:
+    audit(request, "view", f"rec-{form}", patient=found.patient_id)
     errors: dict[str, list[Problem]] = {}
     for problem in problems:
         errors.setdefault(problem.field, []).append(problem)
