@@ -106,17 +106,18 @@ def observations(reader: Reader, summary: Summary) -> None:
             add(key, label, group, Value(when_text, when, note or "—", None, "", ""))
         return True
 
+    local: dict[int, dict] = {}  # id() of a value recorded on a station: its Observation
+
     def marked(resource: dict, add: Callable[..., None]) -> Callable[..., None]:
         """`add` for a vital sign recorded on a station: its value carries the entry's
-        mark (who, where) and the warning an implausible value was recorded with."""
+        mark (who, where); its warning is worked out once the trend is cut (below)."""
         mark = reader.recorded(resource)
         if mark is None:
             return add
-        warning = " ".join(w.message() for w in warnings_of(resource))
 
         def add_marked(key: str, label: str, group: str, value: Value, order: int = 99) -> None:
-            value.mark, value.warning = mark, warning
-            value.flag = value.flag or ("!" if warning else "")
+            value.mark = mark
+            local[id(value)] = resource
             add(key, label, group, value, order)
 
         return add_marked
@@ -128,6 +129,10 @@ def observations(reader: Reader, summary: Summary) -> None:
         item.values.sort(key=lambda v: v.instant.timestamp() if v.instant else float("-inf"),
                          reverse=True)
         del item.values[SERIES_VALUES:]
+        for value in item.values:
+            if id(value) in local:  # an implausible value recorded here: the warning it had
+                value.warning = " ".join(w.message() for w in warnings_of(local[id(value)]))
+                value.flag = value.flag or ("!" if value.warning else "")
     vitals = [s for s in series.values() if s.group == "vital"]
     vitals.sort(key=lambda s: s.order)
     results = [s for s in series.values() if s.group != "vital"]
