@@ -123,6 +123,10 @@ def test_trend_shows_the_local_value_beside_the_vaults(site):
     page = html.unescape(client.get(f"/patients/{pid}").text)
     vitals = page[page.index('id="h-vitals"'):page.index('id="h-rec-notes"')]
     assert "39,1" in vitals and "saisi sur le poste par Nina Infirmière" in vitals
+    english = client.get(f"/patients/{pid}?lang=en").text
+    assert "Record the measurements" in english and "recorded on the station by Nina" in english
+    client.get(f"/patients/{pid}?lang=fr")
+    assert '<option value="apres-midi" selected>' in page  # at 10:00, the next shift's
 
 
 def test_implausible_value_is_recorded_with_its_warning(site):

@@ -36,6 +36,7 @@ from ..recorded import recorded_for
 from ..views.formats import shown_instant
 from ..views.summary import summary
 from ..views.summary.model import Summary
+from ..views.summary.shifts import window
 from . import access
 from .base import audit, current_user, render, station
 from .recording import checked_form, record, require
@@ -106,7 +107,16 @@ def form_data(request: Request) -> dict:
     """What the forms show: the measures, note types, shifts, and what the user may record."""
     role = current_user(request).role
     return {"measures": MEASURES, "note_types": notes.NOTE_TYPES, "shifts": notes.SHIFTS,
+            "next_shift": next_shift(station(request).settings().timezone),
             "max_text": MAX_TEXT, "may": {kind: may_record(role, kind) for kind in KINDS}}
+
+
+def next_shift(zone: str) -> str:
+    """The shift after the one in progress: whom a transmission is written for."""
+    now = clock.now()
+    names = list(notes.SHIFTS)
+    current = next((n for n in names if window(n, now, zone).start <= now), names[0])
+    return names[(names.index(current) + 1) % len(names)]
 
 
 def page_data(request: Request, pid: str) -> dict:
