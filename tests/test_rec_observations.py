@@ -265,7 +265,9 @@ def test_correction_and_cancellation_keep_the_history(site):
     second = own_entries(station, pid)[-1]
     assert second.supersedes == first.key and second.body["reason"] == "erreur de patient"
     assert second.resource["id"] == first.resource["id"]
-    assert client.get(url).status_code == 409  # the old version is no longer the one to correct
+    again = client.post(url, data={"csrf": csrf(client, pid), "text": "x", "reason": "y"})
+    assert again.status_code == 409 and "corrigez la version actuelle" in html.unescape(again.text)
+    assert own_entries(station, pid)[-1].key == second.key  # nothing written
     page = html.unescape(client.get(f"/patients/{pid}").text)
     assert "Douleur 3/10." in page and "Pas de douleur." in page and "erreur de patient" in page
     cancel = f"/patients/{pid}/entries/{second.station}/{second.seq}/cancel"

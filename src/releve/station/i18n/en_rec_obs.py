@@ -33,6 +33,10 @@ EN: dict[str, str] = {
     "annulée": "cancelled", "corrigée": "corrected", "Corriger": "Correct", "Annuler": "Cancel",
     "Historique : {n} version(s) précédente(s)": "History: {n} earlier version(s)",
     "Version actuelle": "Current version",
+    "Saisie déjà remplacée": "Entry already replaced",
+    "Cette saisie a déjà été corrigée ou annulée. Rien n'a été enregistré : revenez au dossier et "
+    "corrigez la version actuelle.": "This entry was already corrected or cancelled. Nothing was "
+    "recorded: go back to the record and correct the current version.",
     "Corriger une saisie": "Correct an entry", "Annuler une saisie": "Cancel an entry",
     "Motif (obligatoire)": "Reason (required)", "Annuler cette saisie": "Cancel this entry",
     # problems (journal/kinds)

@@ -214,8 +214,17 @@ def _entry(request: Request, pid: str) -> Entry:
         raise HTTPException(404, "entry")
     require(request, entry.kind)
     if station(request).journal.superseding(key):
-        raise HTTPException(409, "superseded")
+        raise Superseded()
     return entry
+
+
+class Superseded(Exception):
+    """The entry was corrected or cancelled already: the current version is the one to change."""
+
+
+SUPERSEDED = ("Saisie déjà remplacée",
+              "Cette saisie a déjà été corrigée ou annulée. Rien n'a été enregistré : revenez au "
+              "dossier et corrigez la version actuelle.")
 
 
 def resource_time(resource: dict) -> str | None:
@@ -262,7 +271,11 @@ async def cancel(request: Request) -> Response:
 async def _supersede(request: Request, action: str) -> Response:
     pid = request.path_params["pid"]
     found = _patient(request, pid)
-    entry = _entry(request, pid)
+    try:
+        entry = _entry(request, pid)
+    except Superseded:
+        title, message = SUPERSEDED
+        return render(request, "error.html", status_code=409, status=409, title=title, message=message)
     label, text = shown_text(entry)
     extra: dict[str, Any] = {"entry": entry, "action": action, "entry_label": label, "entry_text": text,
              "measures": [m.key for _, m, _, _ in observation.measured(entry.resource)]}
