@@ -288,6 +288,11 @@ def test_correcting_a_measure_replaces_it_in_the_trend(site):
                                   "when": "09:59", "reason": "pesée refaite"}).status_code == 303
     latest = own_entries(station, pid)[-1]
     assert latest.resource["valueQuantity"]["value"] == 74.5 and latest.supersedes == entry.key
+    pharmacist = signed_in(site[0], "phil")
+    size = journal_size(station)
+    cancel = f"/patients/{pid}/entries/{latest.station}/{latest.seq}/cancel"
+    assert pharmacist.post(cancel, data={"csrf": csrf(pharmacist, pid), "reason": "x"}).status_code == 403
+    assert journal_size(station) == size
     found = summary(reader(station), pid, dt.datetime.fromisoformat(NOW), ZONE,
                     recorded_for(Journal(station), pid))
     weights = [v.text for v in next(s for s in found.vitals if s.key == "weight").values if v.mark]
