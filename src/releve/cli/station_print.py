@@ -6,6 +6,7 @@
     releve station print census --ward UNIT ...      print or [--date YYYY-MM-DD] ...
     releve station print directory ...                print labels|wristband --patient ID ...
     releve station print forms [--patient ID] ...
+    releve station print entries --patient ID ...    every downtime entry of the patient
     releve station print binder --ward UNIT ...      every patient's summary, MAR, wristband
                                                      and labels, in one PDF (a progress bar)
 
@@ -198,3 +199,15 @@ def binder(station: Path = STATION, out_file: Path = OUT, ward: str = WARD,
                                                                            total=total))
 
     _run(station, out_file, user, lang, make, NO_WARD)
+
+
+@print_app.command("entries")
+def entries(station: Path = STATION, out_file: Path = OUT, patient: str = PATIENT,
+            user: str | None = USER, lang: str | None = LANG) -> None:
+    """Every downtime entry of a patient (« Saisies du mode dégradé »), from every station
+    held, replaced versions struck: for the paper chart."""
+    from ..journal.book import Journal
+    from ..station.printing.entries import entries_sheet
+
+    _run(station, out_file, user, lang, lambda desk: entries_sheet(desk, Journal(station), patient),
+         NO_PATIENT)

@@ -36,6 +36,7 @@ from .devices import devices
 from .diets import diets
 from .documents import documents
 from .downtime_notes import downtime_notes
+from .downtime_orders import downtime_orders
 from .flags import flags
 from .history import history
 from .labels import (
@@ -88,8 +89,10 @@ Section = Callable[[Reader, Summary], None]
 # no section before it read.
 SECTIONS: list[tuple[str, Section]] = [
     ("stay", stay), ("allergies", allergies), ("problems", problems), ("flags", flags),
-    ("diets", diets), ("medications", medications), ("observations", observations),
-    ("documents", documents), ("downtime_notes", downtime_notes), ("oncology", oncology), ("upcoming", upcoming),
+    ("diets", diets), ("medications", medications),
+    ("downtime_orders", downtime_orders), ("observations", observations),
+    ("documents", documents), ("downtime_notes", downtime_notes), ("oncology", oncology),
+    ("upcoming", upcoming),
     ("care_team", care_team), ("usual", usual),
     ("code_status", code_status), ("care_plans", care_plans), ("history", history),
     ("devices", devices),

@@ -116,6 +116,24 @@ class Administration:
 
 
 @dataclass
+class DowntimeOrder:
+    """An order written on a station during the downtime, and where its check stands
+    (views/summary/downtime_orders.py)."""
+
+    key: str  # the journal entry of its current version
+    rtype: str  # MedicationRequest or ServiceRequest
+    id: str
+    text: str  # "Paracétamol 1 g, voie orale, 3 fois par jour" or "NFS (biologie)"
+    status: str
+    author: str
+    time: str  # when it was written (UTC ISO)
+    check: str = ""  # "" (no check needed), "to-check", "validee", "a-modifier"
+    checker: str = ""
+    checked_at: str = ""
+    comment: str = ""
+
+
+@dataclass
 class Medication:
     id: str
     drug: str
@@ -134,6 +152,7 @@ class Medication:
     ended: str | None = None  # its end passed while the HIS still says active: to check
     overdue: list[Due] = field(default_factory=list)  # fell due lately, no administration
     unscheduled: bool = False  # a frequency without set times: "heure à définir"
+    downtime: DowntimeOrder | None = None  # written on a station: its pharmacist's check
 
 
 @dataclass
@@ -266,6 +285,7 @@ class Summary:
     usual: list[UsualTreatment] = field(default_factory=list)  # MedicationStatement
     hints: list[Hint] = field(default_factory=list)  # fhir.clinical.hints, never blocking
     chart: Chart = field(default_factory=lambda: Chart())
+    downtime_orders: list[DowntimeOrder] = field(default_factory=list)  # written on stations
 
     @property
     def scheduled(self) -> list[Medication]:

@@ -1,0 +1,21 @@
+"""« Imprimer les saisies du mode dégradé »: every downtime entry of a patient, from every
+station held, on paper for the chart, the replaced versions struck as on screen
+(station/entry_history.py). Audited like every print (documents.record)."""
+
+from __future__ import annotations
+
+from ...journal.book import Journal
+from ..entry_history import history
+from ..recorded import recorded_for
+from ..views import summary as summary_v
+from .documents import Desk, Printout, _render
+
+
+def entries_sheet(desk: Desk, journal: Journal, pid: str) -> Printout | None:
+    """The patient's entries as PDF, or None when the station knows no such patient."""
+    found = summary_v.summary(desk.conn, pid, desk.now, desk.zone, recorded_for(journal, pid))
+    if found is None:
+        return None
+    lines = history(journal, pid)
+    pdf = _render(desk, "entries.html", s=found, lines=lines, here=journal.station)
+    return Printout(pdf, "entries", "saisies-mode-degrade.pdf", [pid], f"{len(lines)} saisies")
