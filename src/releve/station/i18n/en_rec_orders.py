@@ -1,3 +1,106 @@
-"""English for the downtime entries: orders (see i18n/__init__.py)."""
+"""English for the downtime entries: orders, the pharmacist's check and the history of
+the entries (see i18n/__init__.py). The problems common to every kind (a field
+required, too long, not a number) are the journal's own (en_journal)."""
 
-EN: dict[str, str] = {}
+EN: dict[str, str] = {
+    # the orders' section and forms
+    "Prescriptions de mode dégradé": "Downtime orders",
+    "prescription de mode dégradé": "downtime order",
+    "à valider par la pharmacie": "to be checked by the pharmacy",
+    "validée par {who} le {when}": "checked by {who} on {when}",
+    "à modifier : {comment}": "to be changed: {comment}",
+    "Prescriptions à valider (tous les patients)": "Orders to check (all patients)",
+    "Prescription de médicament": "Medication order",
+    "Demande d'examen": "Test request",
+    "Aucune prescription de mode dégradé en cours": "No downtime order in progress",
+    "Prescrit par": "Ordered by",
+    "Validation": "Check",
+    "Actions": "Actions",
+    "Corriger": "Correct",
+    "Raison": "Reason",
+    "Arrêter": "Stop",
+    "Annuler (saisie par erreur)": "Cancel (entered in error)",
+    "Nouvelle prescription de médicament": "New medication order",
+    "Nouvelle demande d'examen (biologie, imagerie)": "New test request (laboratory, imaging)",
+    "Code ATC (facultatif)": "ATC code (optional)",
+    "exemple : N02BE01": "for instance: N02BE01",
+    "Unité": "Unit",
+    "Fréquence": "Frequency",
+    "Toutes les … heures (si « toutes les N h »)": "Every … hours (for “every N h”)",
+    "Si besoin : motif": "As needed: for what",
+    "Si besoin : nombre de prises par 24 h au plus": "As needed: at most this many doses per 24 h",
+    "Début": "Start",
+    "vide : maintenant ; HH:MM ou AAAA-MM-JJTHH:MM": "empty: now; HH:MM or YYYY-MM-DDTHH:MM",
+    "Durée (jours)": "Duration (days)",
+    "ou fin (AAAA-MM-JJTHH:MM)": "or end (YYYY-MM-DDTHH:MM)",
+    "Commentaire": "Comment",
+    "Raison de la correction": "Reason for the correction",
+    "Corriger la prescription": "Correct the order",
+    "Prescrire": "Order",
+    "Examen demandé": "Test requested",
+    "Code LOINC (facultatif)": "LOINC code (optional)",
+    "Priorité": "Priority",
+    "Prélèvement (biologie)": "Specimen (laboratory)",
+    "Pour le": "For",
+    "Corriger la demande": "Correct the request",
+    "Demander l'examen": "Request the test",
+    "Validation pharmaceutique": "Pharmacist's check",
+    "Commentaire (obligatoire pour « à modifier »)": "Comment (required for “to be changed”)",
+    "Valider": "Approve",
+    "À modifier": "To be changed",
+    "Corriger une prescription": "Correct an order",
+    "La correction est une nouvelle saisie qui remplace l'ancienne ; les deux restent dans "
+    "l'historique. Une prescription corrigée est à valider de nouveau par la pharmacie.":
+        "A correction is a new entry that replaces the old one; both stay in the history. A "
+        "corrected order must be checked again by the pharmacy.",
+    "Prescriptions à valider": "Orders to check",
+    "Prescriptions de mode dégradé de tous les postes, non encore validées par la pharmacie, "
+    "les plus anciennes d'abord.":
+        "Downtime orders from every station, not yet approved by the pharmacy, oldest first.",
+    "Aucune prescription à valider": "No order to check",
+    # the choices
+    "Voie orale": "Oral", "Voie intraveineuse": "Intravenous", "Voie sous-cutanée": "Subcutaneous",
+    "Voie intramusculaire": "Intramuscular", "Voie rectale": "Rectal", "Voie inhalée": "Inhaled",
+    "Voie cutanée": "Cutaneous",
+    "1 fois par jour (08:00)": "once a day (08:00)",
+    "2 fois par jour (08:00, 20:00)": "twice a day (08:00, 20:00)",
+    "3 fois par jour (08:00, 14:00, 20:00)": "3 times a day (08:00, 14:00, 20:00)",
+    "4 fois par jour (00:00, 06:00, 12:00, 18:00)": "4 times a day (00:00, 06:00, 12:00, 18:00)",
+    "toutes les N h": "every N h",
+    "normale": "routine", "urgente": "urgent", "immédiate": "immediate",
+    "Examen de biologie": "Laboratory test",
+    # the problems of an order and of a check
+    "La dose doit être un nombre positif.": "The dose must be a positive number.",
+    "Code ATC invalide (exemple : N02BE01).": "Invalid ATC code (for instance: N02BE01).",
+    "Code LOINC invalide (exemple : 2345-7).": "Invalid LOINC code (for instance: 2345-7).",
+    "Valeur non prévue : de {low} à {high}.": "Value not allowed: from {low} to {high}.",
+    "Date invalide : écrivez HH:MM ou AAAA-MM-JJTHH:MM.": "Invalid date: write HH:MM or YYYY-MM-DDTHH:MM.",
+    "Date invalide : écrivez AAAA-MM-JJTHH:MM.": "Invalid date: write YYYY-MM-DDTHH:MM.",
+    "Plus de 24 h en arrière : saisie refusée.": "More than 24 h back: refused.",
+    "Plus de 7 jours à l'avance : saisie refusée.": "More than 7 days ahead: refused.",
+    "Durée de 1 à {max} jours.": "Duration from 1 to {max} days.",
+    "La fin doit être après le début.": "The end must be after the start.",
+    "Plus de 90 jours : saisie refusée.": "More than 90 days: refused.",
+    # the history of the entries
+    "Saisie": "Entry",
+    "Contenu": "Content",
+    "(ce poste)": "(this station)",
+    "remplacé par la saisie du {when}": "replaced by the entry of {when}",
+    "annulé : {reason}": "cancelled: {reason}",
+    "corrige la saisie {key}": "corrects entry {key}",
+    "raison : {reason}": "reason: {reason}",
+    "infirmier·ère": "nurse", "médecin": "physician", "pharmacien·ne": "pharmacist",
+    "secrétaire": "secretary", "administrateur·rice": "administrator",
+    "Administration": "Administration", "Note": "Note", "Transmission": "Handover",
+    "Sortie": "Discharge", "Décès": "Death",
+    "{n} saisie(s), de tous les postes": "{n} entr(y/ies), from every station",
+    "Imprimer les saisies du mode dégradé": "Print the downtime entries",
+    "Voir les {n} saisies": "See the {n} entries",
+    "Aucune saisie du mode dégradé pour ce patient": "No downtime entry for this patient",
+    "{n} saisie(s), de tous les postes, les plus récentes d'abord ; les versions remplacées "
+    "sont barrées.": "{n} entr(y/ies), from every station, newest first; replaced versions are "
+                     "struck through.",
+    "À classer dans le dossier papier ; à ressaisir dans le dossier patient informatisé au "
+    "retour du système.": "To file in the paper chart; to enter in the electronic record when "
+                          "the system is back.",
+}
