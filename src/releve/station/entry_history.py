@@ -49,16 +49,18 @@ class Line:
         return bool(self.replaced_by)
 
 
-def history(journal: Journal, patient_id: str) -> list[Line]:
-    """Every entry about the patient, newest first, each with what became of it."""
-    entries = journal.for_patient(f"Patient/{patient_id}")
+def history(journal: Journal, patient_id: str, limit: int | None = None) -> tuple[list[Line], int]:
+    """The patient's entries newest first (the `limit` newest when given: a line's words
+    cost more than its reading, and the patient page shows a few), with how many there
+    are in all."""
+    entries = journal.for_patient(f"Patient/{patient_id}")  # oldest first
     by_key = {e.key: e for e in entries}
     later: dict[str, Entry] = {}
     for entry in entries:  # oldest first: the last replacement of a key is kept
         if entry.supersedes:
             later[entry.supersedes] = entry
-    lines = [_line(journal.station, entry, by_key, later.get(entry.key)) for entry in entries]
-    return sorted(lines, key=lambda line: (line.time, line.key), reverse=True)
+    newest = entries[::-1][:limit] if limit is not None else entries[::-1]
+    return [_line(journal.station, e, by_key, later.get(e.key)) for e in newest], len(entries)
 
 
 def _line(here: str, entry: Entry, by_key: dict[str, Entry], replaced: Entry | None) -> Line:

@@ -16,6 +16,6 @@ def entries_sheet(desk: Desk, journal: Journal, pid: str) -> Printout | None:
     found = summary_v.summary(desk.conn, pid, desk.now, desk.zone, recorded_for(journal, pid))
     if found is None:
         return None
-    lines = history(journal, pid)
+    lines, _ = history(journal, pid)
     pdf = _render(desk, "entries.html", s=found, lines=lines, here=journal.station)
     return Printout(pdf, "entries", "saisies-mode-degrade.pdf", [pid], f"{len(lines)} saisies")

@@ -69,8 +69,7 @@ CHOICES = {  # the forms' choices: (value, French text)
 
 def latest_entries(request: Request, pid: str) -> tuple[list, int]:
     """The patient page's history: the ON_PAGE newest entries, and how many there are."""
-    lines = history(station(request).journal, pid)
-    return lines[:ON_PAGE], len(lines)
+    return history(station(request).journal, pid, ON_PAGE)
 
 
 def _context(request: Request, pid: str) -> Context:
@@ -228,7 +227,7 @@ def _patient_name(request: Request, pid: str) -> str:
 def entries_page(request: Request) -> Response:
     pid = request.path_params["pid"]
     _known(request, pid)
-    lines = history(station(request).journal, pid)
+    lines, _ = history(station(request).journal, pid)
     audit(request, "view", "entries", patient=pid)
     return render(request, "rec_entries.html", pid=pid, lines=lines, here=station(request).journal.station,
                   patient_name=_patient_name(request, pid))
