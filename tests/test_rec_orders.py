@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from releve.journal import files
+from releve.journal.book import Journal
 from releve.journal.kinds import Context, Invalid, order_check
 from releve.journal.kinds import order as order_kind
 from releve.station.index.connection import reader
@@ -144,7 +145,7 @@ BAD = [
     ({"frequency": "prn", "prn_max": "3"}, "prn_reason", "Ce champ est obligatoire."),
     ({"start": "2026-02-01T08:00"}, "start", "Plus de 7 jours à l'avance : saisie refusée."),
     ({"start": "2025-12-01T08:00"}, "start", "Plus de 24 h en arrière : saisie refusée."),
-    ({"start": "demain"}, "start", "Date invalide : écrivez HH:MM ou AAAA-MM-JJTHH:MM."),
+    ({"start": "demain"}, "start", "Heure invalide : écrivez HH:MM ou AAAA-MM-JJTHH:MM."),
     ({"days": "0"}, "days", "Durée de 1 à 90 jours."),
     ({"days": "", "end": "2026-01-14T09:00"}, "end", "La fin doit être après le début."),
     ({"days": "", "end": "2027-01-14T09:00"}, "end", "Plus de 90 jours : saisie refusée."),
@@ -220,6 +221,10 @@ def test_correction_to_modify_and_cancel_keep_every_version(ward: Ward) -> None:
     stopped = ward.post("marc", "/orders/stop", {"entry": second, "reason": "prescrit par erreur",
                                                  "action": "cancel"})
     assert stopped.status_code == 303
+    again = ward.post("marc", "/orders/stop", {"entry": ward_key(ward, second), "reason": "x"})
+    assert again.status_code == 409
+    assert ward.post("paul", "/orders/check", {"entry": ward_key(ward, second),
+                                               "outcome": "validee"}).status_code == 409
     page = ward.page()
     assert 'class="drug">Furosémide' not in _treatments(page)
     history = page[page.index('id="rec-history"'):]
@@ -254,6 +259,11 @@ def test_the_printed_entries_list_every_entry(ward: Ward, tmp_path: Path) -> Non
     assert {e.user for e in printed} >= {"nina"} and len(printed) == 2
 
 
+def ward_key(ward: Ward, replaced: str) -> str:
+    """The entry that replaced `replaced` (its current version)."""
+    return Journal(ward.dir).superseding(replaced)[0]
+
+
 def _context() -> Context:
     return Context(dt.datetime.fromisoformat(NOW), "Europe/Paris", "Patient/p1", "physician")
 
@@ -273,6 +283,13 @@ def test_every_n_hours_plans_from_the_first_dose_and_check_refuses_a_wrong_unit(
     assert prn["asNeededCodeableConcept"]["text"] == "douleur"
     assert prn["maxDosePerPeriod"]["numerator"]["value"] == 4
     assert order_kind.form_of(order_kind.from_form(GOOD, _context()).resource)["dose"] == "1"
+    later = order_kind.from_form({**GOOD, "start": "2026-01-16T08:00"}, _context()).resource
+    assert later["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["start"].startswith("2026-01-16T08:00")
+    far = dict(later, dosageInstruction=[{**later["dosageInstruction"][0], "timing": {"repeat": {
+        "boundsPeriod": {"start": "2026-02-16T08:00:00+01:00"}}}}])
+    with pytest.raises(Invalid) as refused:
+        order_kind.check(far, _context())  # what the API posts is held to the form's window
+    assert [p.message() for p in refused.value.problems] == ["Plus de 7 jours à l'avance : saisie refusée."]
 
 
 def test_a_check_names_the_version_it_checked() -> None:

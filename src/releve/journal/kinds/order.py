@@ -19,10 +19,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from zoneinfo import ZoneInfo
 
 from ..entry import Draft
-from . import MAX_SHORT, MAX_TEXT, Checked, Context, Fields, Invalid, Problem, fhir_time, parse_local_time
+from . import (
+    BACK_HOURS,
+    MAX_SHORT,
+    MAX_TEXT,
+    Checked,
+    Context,
+    Fields,
+    Invalid,
+    Problem,
+    fhir_time,
+    parse_local_time,
+)
 
 KIND = "order"
 DOWNTIME = {"system": "urn:releve:categorie", "code": "mode-degrade",
@@ -66,6 +76,7 @@ PRIORITIES = {"routine": "normale", "urgent": "urgente", "stat": "immédiate"}
 MAX_DOSE = 100_000.0  # beyond any dose in any unit above: a typing slip
 MAX_DAYS = 90  # a downtime order is for the outage, not for a season
 AHEAD_DAYS = 7  # how far ahead an order may start
+IN_THE_FUTURE = "Cette heure est dans le futur."  # Fields.when's refusal, lifted for a start
 ATC_CODE = re.compile(r"[A-Z]\d{2}[A-Z]{2}\d{2}")
 LOINC_CODE = re.compile(r"\d{1,7}-\d")
 
@@ -184,29 +195,25 @@ def _whole(fields: Fields, name: str, allowed: range | tuple[int, ...]) -> int |
 
 
 def _moment(fields: Fields, name: str) -> dt.datetime:
-    """A start (or a request's time): empty is now; at most a day back, a week ahead."""
-    now = fields.context.now.astimezone(ZoneInfo(fields.context.zone))
-    value = str(fields.raw.get(name) or "").strip()
-    if not value:
-        return now
-    try:
-        when = parse_local_time(value, now)
-    except ValueError:
-        fields.problems.append(Problem(name, "Date invalide : écrivez HH:MM ou AAAA-MM-JJTHH:MM."))
-        return now
-    problem = window_problem(when, now)
-    if problem:
-        fields.problems.append(Problem(name, problem))
+    """A start (or a request's time): read as every kind reads a time (Fields.when, which
+    refuses what is more than a day back), but an order may start up to a week ahead."""
+    seen = len(fields.problems)
+    when = fields.when(name)
+    fields.problems[seen:] = [p for p in fields.problems[seen:] if p.text != IN_THE_FUTURE]
+    problem = window_problem(when, fields.context.now, name)
+    if problem and not fields.problems[seen:]:
+        fields.problems.append(problem)
     return when
 
 
-def window_problem(when: dt.datetime, now: dt.datetime) -> str:
-    """Why an order's start is refused ("" when it is not): one rule for form and API."""
-    if when < now - dt.timedelta(hours=24):
-        return "Plus de 24 h en arrière : saisie refusée."
+def window_problem(when: dt.datetime, now: dt.datetime, name: str = "start") -> Problem | None:
+    """Why an order's start (or a request's time) is refused, None when it is not: the
+    form's rule, applied to a posted resource too."""
+    if when < now - dt.timedelta(hours=BACK_HOURS):
+        return Problem(name, "Plus de {hours} h en arrière : saisie refusée.", {"hours": BACK_HOURS})
     if when > now + dt.timedelta(days=AHEAD_DAYS):
-        return f"Plus de {AHEAD_DAYS} jours à l'avance : saisie refusée."
-    return ""
+        return Problem(name, "Plus de {days} jours à l'avance : saisie refusée.", {"days": AHEAD_DAYS})
+    return None
 
 
 def _end(fields: Fields, start: dt.datetime) -> dt.datetime | None:
@@ -292,8 +299,8 @@ def check(resource: dict, context: Context) -> Checked:
         problems.append(Problem("status", "Statut non prévu pour une prescription."))
     if not is_downtime(resource):
         problems.append(Problem("category", "Catégorie « prescription de mode dégradé » absente."))
-    problems += _medication_problems(resource) if rtype == "MedicationRequest" \
-        else _service_problems(resource)
+    problems += _medication_problems(resource, context) if rtype == "MedicationRequest" \
+        else _service_problems(resource, context)
     if problems:
         raise Invalid(problems)
     return Checked(resource)
@@ -308,7 +315,16 @@ def _text_problem(name: str, value: object, limit: int = MAX_SHORT) -> list[Prob
     return []
 
 
-def _medication_problems(resource: dict) -> list[Problem]:
+def _instant(value: object) -> dt.datetime | None:
+    """A FHIR dateTime with its offset (what the form writes), None otherwise."""
+    try:
+        when = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return when if when is not None and when.tzinfo is not None else None
+
+
+def _medication_problems(resource: dict, context: Context) -> list[Problem]:
     problems = _text_problem("drug", (resource.get("medicationCodeableConcept") or {}).get("text"))
     dosages = resource.get("dosageInstruction") or []
     if len(dosages) != 1 or not isinstance(dosages[0], dict):
@@ -325,28 +341,31 @@ def _medication_problems(resource: dict) -> list[Problem]:
         problems.append(Problem("route", "Voie d'administration non prévue."))
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
     bounds = repeat.get("boundsPeriod") or {}
-    if not isinstance(bounds.get("start"), str):
-        problems.append(Problem("start", "Ce champ est obligatoire."))
-    elif isinstance(bounds.get("end"), str):
-        try:
-            problem = end_problem(dt.datetime.fromisoformat(bounds["start"]),
-                                  dt.datetime.fromisoformat(bounds["end"]))
-        except ValueError:
-            problem = "Date invalide : écrivez AAAA-MM-JJTHH:MM."
-        if problem:
-            problems.append(Problem("end", problem))
+    start = _instant(bounds.get("start"))
+    if start is None:
+        problems.append(Problem("start", "Date invalide : écrivez AAAA-MM-JJTHH:MM."))
+    elif (problem := window_problem(start, context.now, "start")) is not None:
+        problems.append(problem)
+    if start is not None and "end" in bounds:
+        end = _instant(bounds.get("end"))
+        text = end_problem(start, end) if end else "Date invalide : écrivez AAAA-MM-JJTHH:MM."
+        if text:
+            problems.append(Problem("end", text))
     if "asNeededCodeableConcept" in dosage:
         problems += _text_problem("prn_reason", dosage["asNeededCodeableConcept"].get("text"))
     return problems
 
 
-def _service_problems(resource: dict) -> list[Problem]:
+def _service_problems(resource: dict, context: Context) -> list[Problem]:
     problems = _text_problem("what", (resource.get("code") or {}).get("text"))
     if resource.get("priority") not in PRIORITIES:
         problems.append(Problem("priority", "Choisissez une des valeurs proposées."))
     problems += _text_problem("reason", ((resource.get("reasonCode") or [{}])[0] or {}).get("text"))
-    if not isinstance(resource.get("occurrenceDateTime"), str):
-        problems.append(Problem("when", "Ce champ est obligatoire."))
+    when = _instant(resource.get("occurrenceDateTime"))
+    if when is None:
+        problems.append(Problem("when", "Date invalide : écrivez AAAA-MM-JJTHH:MM."))
+    elif (problem := window_problem(when, context.now, "when")) is not None:
+        problems.append(problem)
     return problems
 
 

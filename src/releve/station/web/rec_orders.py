@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -143,12 +144,21 @@ async def create(request: Request) -> Response:
     return _back(pid)
 
 
-async def stop(request: Request) -> Response:
+async def _about_order(request: Request, kind: str) -> tuple[str, FormData, Entry]:
+    """A post about one order (stop, check): the role first, then the patient, the form's
+    CSRF, and the order's current version, still active (409 once stopped or cancelled)."""
     pid = request.path_params["pid"]
-    require(request, order_kind.KIND)
+    require(request, kind)
     _known(request, pid)
     form = await checked_form(request)
     entry = _order_entry(request, pid, str(form.get("entry") or ""))
+    if entry.resource.get("status") != "active":
+        raise HTTPException(409)
+    return pid, form, entry
+
+
+async def stop(request: Request) -> Response:
+    pid, form, entry = await _about_order(request, order_kind.KIND)
     reason = " ".join(str(form.get("reason") or "").split())
     if not reason or len(reason) > 200:
         text = "Ce champ est obligatoire." if not reason else "Texte trop long ({n} caractères, {limit} au plus)."
@@ -160,11 +170,7 @@ async def stop(request: Request) -> Response:
 
 
 async def check(request: Request) -> Response:
-    pid = request.path_params["pid"]
-    require(request, check_kind.KIND)
-    _known(request, pid)
-    form = await checked_form(request)
-    entry = _order_entry(request, pid, str(form.get("entry") or ""))
+    pid, form, entry = await _about_order(request, check_kind.KIND)
     if entry.resource.get("resourceType") != "MedicationRequest":
         raise HTTPException(404)
     raw = {"outcome": str(form.get("outcome") or ""), "comment": str(form.get("comment") or ""),
