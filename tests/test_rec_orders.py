@@ -299,3 +299,19 @@ def test_a_check_names_the_version_it_checked() -> None:
     assert draft.resource["agent"][0]["type"]["coding"][0]["code"] == "verifier"
     with pytest.raises(Invalid):
         order_check.check({**draft.resource, "target": [{"reference": "Observation/x"}]}, _context())
+
+
+def test_the_orders_pages_in_english(ward: Ward) -> None:
+    ward.post("marc", "/orders", {**GOOD, "drug": "Ondansétron", "dose": "4", "unit": "mg", "route": "iv"})
+    key = ward.order_key("Ondansétron")
+    doctor = html.unescape(ward.as_("marc").get(f"/patients/{ward.pid}?lang=en").text)
+    assert "Downtime orders" in doctor and "New medication order" in doctor and "Downtime entries" in doctor
+    assert "to be checked by the pharmacy" in doctor
+    correct = ward.as_("marc").get(f"/patients/{ward.pid}/orders/correct", params={"entry": key})
+    assert correct.status_code == 200 and "Correct an order" in correct.text
+    queue = html.unescape(ward.as_("paul").get("/orders/to-check?lang=en").text)
+    assert "Orders to check" in queue and "Ondansétron" in queue
+    entries = html.unescape(ward.as_("paul").get(f"/patients/{ward.pid}/entries").text)
+    assert "Downtime entries" in entries and "Ondansétron" in entries
+    for client in ("marc", "paul"):
+        ward.as_(client).get("/wards?lang=fr")

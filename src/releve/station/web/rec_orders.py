@@ -17,8 +17,10 @@ the values typed kept; nothing is written. After a write, 303 back to the page.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import jinja2
 from starlette.datastructures import FormData
@@ -193,11 +195,13 @@ def correction_form(request: Request) -> Response:
     require(request, order_kind.KIND)
     _known(request, pid)
     key = request.query_params.get("entry") or ""
-    entry = _order_entry(request, pid, key)
-    return _correction_page(request, pid, key, {"form": order_kind.form_of(entry.resource)["type"],
-                                                "values": {**order_kind.form_of(entry.resource),
-                                                           "supersedes": key},
-                                                "problems": {}})
+    values = order_kind.form_of(_order_entry(request, pid, key).resource)
+    start = values.get("start") or values.get("when") or ""
+    if start and order_kind.window_problem(dt.datetime.fromisoformat(start).replace(
+            tzinfo=ZoneInfo(station(request).settings().timezone)), clock.now()):
+        values["start" if "start" in values else "when"] = ""  # a start long past: now, unless retyped
+    return _correction_page(request, pid, key, {"form": values["type"],
+                                                "values": {**values, "supersedes": key}, "problems": {}})
 
 
 def _correction_page(request: Request, pid: str, key: str, state: dict) -> Response:
