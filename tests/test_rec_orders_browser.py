@@ -114,3 +114,52 @@ def test_prescribe_check_and_see_it_in_the_plan(browser, site) -> None:
     assert "validée par Paul Pharmacien le 14/01/2026" in row and "à valider" not in row
     history = nurse.inner_text("#rec-history")
     assert "Validation pharmaceutique" in history and "Prescription" in history
+
+
+def test_lab_request_correction_and_stop_in_the_history(browser, site) -> None:
+    base, station, pid = site
+    doctor = _signed_in(browser, base, "marc")
+    doctor.goto(f"{base}/patients/{pid}")
+    doctor.locator("summary", has_text="Nouvelle demande d'examen").click()
+    doctor.select_option("#svc-type", "imaging")
+    doctor.fill("#svc-what", "Radiographie thoracique")
+    doctor.select_option("#svc-priority", "urgent")
+    doctor.fill("#svc-reason", "dyspnée")
+    doctor.press("#svc-reason", "Enter")
+    doctor.wait_for_load_state()
+    assert "Radiographie thoracique (Imagerie)" in doctor.inner_text("#rec-orders")
+
+    doctor.locator("summary", has_text="Nouvelle prescription de médicament").click()
+    doctor.fill("#med-drug", "Enoxaparine")
+    doctor.fill("#med-dose", "4000")
+    doctor.select_option("#med-unit", "UI")
+    doctor.select_option("#med-route", "sc")
+    doctor.select_option("#med-frequency", "1")
+    doctor.press("#med-drug", "Enter")
+    doctor.wait_for_load_state()
+    doctor.locator("tr", has_text="Enoxaparine").locator("a", has_text="Corriger").click()
+    doctor.wait_for_load_state()
+    assert doctor.locator("#med-drug").input_value() == "Enoxaparine"  # filled from the order
+    assert doctor.locator("#med-drug").evaluate("e => e === document.activeElement")
+    doctor.fill("#med-dose", "6000")
+    before = _written(station)
+    doctor.press("#med-dose", "Enter")  # no reason yet: the browser asks for it first
+    doctor.wait_for_load_state()
+    assert "/orders/correct" in doctor.url and _written(station) == before
+    doctor.fill("#med-reason_change", "poids 80 kg")
+    doctor.press("#med-reason_change", "Enter")
+    doctor.wait_for_load_state()
+    assert _written(station) > before
+    assert "Enoxaparine 6000 UI" in doctor.inner_text("#rec-orders")
+
+    line = doctor.locator("#rec-orders tr", has_text="Radiographie thoracique")
+    line.locator("input[name=reason]").fill("examen fait au bloc")
+    line.locator("button", has_text="Arrêter").click()
+    doctor.wait_for_load_state()
+    assert "Radiographie thoracique" not in doctor.inner_text("#rec-orders")
+    history = doctor.inner_text("#rec-history")
+    assert "Enoxaparine 4000 UI" in history and "remplacé par la saisie du" in history
+    assert "raison : poids 80 kg" in history and "arrêtée" in history
+    struck = doctor.locator("#rec-history tr.replaced del").all_inner_texts()
+    assert any("Enoxaparine 4000 UI" in t for t in struck)
+    assert any("Radiographie thoracique" in t for t in struck)
