@@ -18,6 +18,7 @@ import pytest
 
 from releve.journal import files
 from releve.journal.book import Journal
+from releve.journal.entry import Author
 from releve.journal.kinds import Context, Invalid, order_check
 from releve.journal.kinds import order as order_kind
 from releve.station.index.connection import reader
@@ -315,3 +316,23 @@ def test_the_orders_pages_in_english(ward: Ward) -> None:
     assert "Downtime entries" in entries and "Ondansétron" in entries
     for client in ("marc", "paul"):
         ward.as_(client).get("/wards?lang=fr")
+
+
+def test_an_order_from_a_peer_station_is_checked_here(ward: Ward, tmp_path: Path) -> None:
+    (tmp_path / "peer").mkdir()
+    peer = Journal(tmp_path / "peer")
+    context = Context(dt.datetime.fromisoformat(NOW), "Europe/Paris", f"Patient/{ward.pid}", "physician")
+    draft = order_kind.from_form({**GOOD, "drug": "Vancomycine", "dose": "1", "unit": "g", "route": "iv",
+                                  "frequency": "2", "requester": "Dr Pair"}, context)
+    written = peer.append([draft], Author("pair", "Dr Pair", "physician"))
+    here = Journal(ward.dir)
+    assert here.ingest(peer.station, peer.key.public, peer.lines_after(peer.station, 0)).accepted == 1
+    queue = html.unescape(ward.as_("paul").get("/orders/to-check").text)
+    assert "Vancomycine 1 g" in queue
+    checked = ward.post("paul", "/orders/check", {"entry": written[0].key, "outcome": "validee"})
+    assert checked.status_code == 303
+    assert "validée par Paul Pharmacien" in _row(ward.page(), "Vancomycine")
+    history = ward.page()[ward.page().index('id="rec-history"'):]
+    line = history[history.index(f'id="entry-{peer.station}-1"'):]
+    line = line[:line.index("</tr>")]
+    assert "Dr Pair" in line and "(ce poste)" not in line and peer.station[:8] in line
