@@ -28,7 +28,7 @@ from rich.markup import escape
 
 from .. import clock
 from ..journal.book import Journal
-from ..station.attention import concerns
+from ..station.attention import concerns, numbers_running_out
 from ..station.index.connection import reader
 from ..station.index.errors import StationIndexError
 from ..station.index.generations import current_generation
@@ -39,6 +39,7 @@ from ..station.views.status import Totals, passed_segments, totals
 from .console import Say, clear_errors, err, fail, out
 from .journal import journal_summary
 from .limits import BODY_TIMEOUT, HEAD_TIMEOUT, MAX_CONNECTIONS
+from .station_identifiers import identifiers_command
 from .station_print import print_app
 from .station_users import audit_command, os_login, record_admin, user_app
 from .station_ward import set_ward, ward_text
@@ -54,6 +55,7 @@ station_app.add_typer(user_app, name="user")
 station_app.add_typer(print_app, name="print")
 station_app.command("audit")(audit_command)
 station_app.command("set-ward")(set_ward)
+station_app.command("identifiers")(identifiers_command)
 
 STATION = typer.Option(..., "--station", help="The station's folder")
 
@@ -185,7 +187,7 @@ def status(station: Path = STATION) -> None:
         out.print(line, highlight=False)
     if state.error:
         out.print(f"[bold red]last sync failed:[/] {escape(state.error)}", highlight=False)
-    conclude(concerns(settings, state, head, index_problem))
+    conclude(concerns(settings, state, head, index_problem) + numbers_running_out(station))
 
 
 def _index(station: Path) -> tuple[Head | None, Totals | None, list, str | None]:

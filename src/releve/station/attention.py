@@ -13,9 +13,11 @@ never about patients.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from .. import clock
 from .index.head import Head
+from .local.identifiers import IdentifierError, Identifiers
 from .sync import Settings, Status
 
 
@@ -55,3 +57,11 @@ def _frozen(state: Status, head: Head) -> list[str]:
         return []
     return [f"frozen at segment {head.state_seq}: suspect segment {newer[-1]['seq']} not "
             f"adopted ({newer[-1]['reason']})"]
+
+
+def numbers_running_out(station_dir: Path) -> list[str]:
+    """Downtime IPP or stay numbers 80 % used: said before the admission form runs dry."""
+    try:
+        return Identifiers(station_dir).running_out()
+    except IdentifierError as exc:
+        return [f"the downtime identifiers cannot be read: {exc}"]
