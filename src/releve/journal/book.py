@@ -173,6 +173,10 @@ class Journal:
     def superseding(self, key: str) -> list[str]:
         return index.superseding(self.db(), key)
 
+    def of_kind(self, kinds: tuple[str, ...]) -> list[Entry]:
+        """Every held entry of these kinds, oldest first (the movements a census merges)."""
+        return index.of_kind(self.db(), kinds)
+
     def last(self, station: str | None = None) -> tuple[int, str]:
         seq, hash_, _ = index.last(self.db(), station or self.station)
         return seq, hash_

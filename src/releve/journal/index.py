@@ -45,6 +45,7 @@ CREATE INDEX IF NOT EXISTS entries_patient ON entries(patient);
 CREATE INDEX IF NOT EXISTS entries_supersedes ON entries(supersedes);
 CREATE INDEX IF NOT EXISTS entries_identifier ON entries(identifier);
 CREATE INDEX IF NOT EXISTS entries_resource ON entries(rtype, rid);
+CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
 """
 VERSION = 1  # PRAGMA user_version: an index of another version is dropped and rebuilt
 COLUMNS = "station, seq, key, hash, time, kind, patient, rtype, rid, identifier, supersedes, user, role, line"

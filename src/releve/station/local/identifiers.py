@@ -210,6 +210,13 @@ class Identifiers:
             return _take(db, "ipp", ipp_label, "admitted", 1)[0], \
                 _take(db, "stay", stay_label, "admitted", 1)[0]
 
+    def reserve(self, count: int) -> list[tuple[Number, Number]]:
+        """(IPP, stay number) pairs for printed labels or forms: reserved for good (see the
+        module's docstring), both kinds or neither."""
+        with connect(self.path) as db, write_transaction(db):
+            return list(zip(_take(db, "ipp", None, "printed", count),
+                            _take(db, "stay", None, "printed", count), strict=True))
+
     def document(self) -> dict:
         """This station's ranges as its peers read them (the shape of one member of
         peers-ranges.json): for the peers part to serve with the station's status."""

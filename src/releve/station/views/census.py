@@ -27,6 +27,7 @@ from ... import clock
 from ...fhir.clinical import alerts, code_status
 from ...fhir.clinical import allergies as allergy_rules
 from ...fhir.clinical.values import load, name_parts
+from . import movements
 from .collation import french_key
 from .fhirtext import display_name
 
@@ -76,6 +77,10 @@ class Occupant:
     no_allergy: bool = False  # a "no known allergy" statement is recorded
     flags: list[tuple[str, str]] = field(default_factory=list)  # (kind, text), code status first
     diet: list[str] = field(default_factory=list)
+    encounter: str = ""  # the stay's Encounter id
+    downtime_ipp: str = ""  # admitted during the downtime (views/movements.py): its IPP
+    moved: bool = False  # transferred here during the downtime
+    duplicate: str = ""  # a patient this one probably is too (« doublon probable »)
 
     @property
     def allergy_state(self) -> str:
@@ -95,6 +100,7 @@ class Census:
     site: str
     rows: list[Row]
     unplaced: list[Row]  # in the unit (or a room) without a bed: listed after the beds
+    departed: list[movements.Departure] = field(default_factory=list)  # left during the downtime
 
     @property
     def beds(self) -> int:
@@ -209,14 +215,17 @@ def in_units(conn: sqlite3.Connection, patient: str, unit_ids: Iterable[str]) ->
 
 
 def census(conn: sqlite3.Connection, unit_id: str, now: dt.datetime | None = None,
-           zone: str = DEFAULT_ZONE) -> Census | None:
-    """The census of a unit (or of any location); None if the index does not know it."""
+           zone: str = DEFAULT_ZONE, moves: movements.Moves | None = None) -> Census | None:
+    """The census of a unit (or of any location); None if the index does not know it.
+    With `moves`, the census is as the movements recorded during the downtime left it."""
     places = all_places(conn)
     unit = places.get(unit_id)
     if unit is None:
         return None
     spots, members = places_of(unit_id, places, children_of(places))
     occupants = occupants_at(conn, members, now or clock.now(), ZoneInfo(zone))
+    departed = movements.merge(conn, occupants, members, moves, now or clock.now(),
+                               ZoneInfo(zone)) if moves else []
     rows: list[Row] = []
     unplaced: list[Row] = []
     for spot in spots:
@@ -228,7 +237,7 @@ def census(conn: sqlite3.Connection, unit_id: str, now: dt.datetime | None = Non
     for location in members:  # the unit itself, or a room that has beds
         for occupant in occupants.pop(location, []):
             unplaced.append(Row(places.get(location) if location != unit_id else None, occupant))
-    return Census(unit, site_name(unit, places), rows, unplaced)
+    return Census(unit, site_name(unit, places), rows, unplaced, departed)
 
 
 def occupants_at(conn: sqlite3.Connection, locations: list[str], now: dt.datetime,
@@ -237,15 +246,15 @@ def occupants_at(conn: sqlite3.Connection, locations: list[str], now: dt.datetim
     marks = ",".join("?" * len(locations))
     rows = conn.execute(
         "SELECT s.location, s.patient, p.family, p.given, p.birth_date, p.gender, s.start, "
-        "s.status, s.attending FROM stays s LEFT JOIN patients p ON p.id = s.patient "
+        "s.status, s.attending, s.encounter FROM stays s LEFT JOIN patients p ON p.id = s.patient "
         f"WHERE s.current = 1 AND s.location IN ({marks}) ORDER BY s.start",
         locations).fetchall()
     names = practitioner_names(conn, {r[8] for r in rows if r[8]})
     found: dict[str, list[Occupant]] = {}
     by_patient: dict[str, list[Occupant]] = {}
-    for location, patient, family, given, birth, gender, start, status, attending in rows:
+    for location, patient, family, given, birth, gender, start, status, attending, stay in rows:
         occupant = Occupant(patient or "", family or "", given or "", birth, gender, start,
-                            status, names.get(attending, ""))
+                            status, names.get(attending, ""), encounter=stay)
         found.setdefault(location, []).append(occupant)
         if patient:
             by_patient.setdefault(patient, []).append(occupant)

@@ -31,6 +31,7 @@ from ... import clock
 from ..local.accounts import User
 from ..local.audit import AuditEntry, ward_detail
 from ..views import census as census_q
+from ..views import movements
 from ..views.wards import UnknownWard, find_ward
 from .base import current_user, db, render, station
 
@@ -47,7 +48,8 @@ def may_open(request: Request, pid: str) -> bool:
     user = current_user(request)
     wards = station(request).wards.scope(user.name, user.role)
     conn = db(request)
-    if wards is None or conn is None or census_q.in_units(conn, pid, wards):
+    if wards is None or conn is None or census_q.in_units(conn, pid, wards) \
+            or movements.in_units(conn, movements.read(station(request).journal), pid, wards):
         return True
     return _under_grant(request, station(request).audit.granted(user.name, pid, ACTION, _shift_start()))
 

@@ -162,7 +162,15 @@ def common_context(request: Request) -> dict[str, Any]:
         "station_name": settings.name, "zone": settings.timezone,
         "banner_seconds": max(settings.banner_seconds, 1),
         "age": lambda birth: formats.age_text(birth, lang=lang, zone=settings.timezone),
+        "moves": _page_moves(request),
     }
+
+
+def _page_moves(request: Request) -> Any:
+    """Movements and downtime numbers for the templates, read only when a page asks."""
+    from .rec_movements import PageMoves  # it imports this module
+
+    return PageMoves(request)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

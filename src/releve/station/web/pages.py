@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from ... import clock
 from ..views import census as census_q
 from ..views import directory as directory_q
+from ..views import movements
 from ..views import schedule as schedule_q
 from ..views.search import search
 from . import access
@@ -71,7 +72,8 @@ def ward(request: Request) -> Response:
     ward_id = request.path_params["ward"]
     if not access.may_open_ward(request, ward_id):
         return access.ask_ward_reason(request, ward_id)
-    found = census_q.census(need_db(request), ward_id, clock.now(), station(request).settings().timezone)
+    found = census_q.census(need_db(request), ward_id, clock.now(), station(request).settings().timezone,
+                            movements.read(station(request).journal))
     if found is None:
         raise HTTPException(404, "ward")
     audit(request, "view", "census", detail=ward_id, patients=found.patient_ids)

@@ -140,9 +140,11 @@ def summary(conn: sqlite3.Connection, patient_id: str, now: dt.datetime | None =
     if patient is None and rows:  # a patient a contained Patient stands for (identities.py)
         patient = contained_patient(conn, patient_id)
     local = local or Recorded()
-    patient = patient or local.patient
+    patient = local.patient or patient  # a death recorded here: the patient as recorded
     if patient is None:
         return None
+    mine = {(rtype, r.get("id")) for rtype, r in local.resources}  # e.g. a stay moved here
+    resources = [(rtype, r) for rtype, r in resources if (rtype, r.get("id")) not in mine]
     reader = Reader(conn, patient, [*resources, *local.resources], skipped, now, zone)
     reader.entries = local.entries
     return build(reader)
