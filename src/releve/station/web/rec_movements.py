@@ -115,7 +115,7 @@ def _admission_page(request: Request, ward: str, beds: Mapping[str, tuple[str, s
     unit = census_q.all_places(need(request)).get(ward)
     return render(request, "rec_admission.html", status_code=status, ward=ward,
                   ward_name=unit.name if unit else ward, beds=beds, values=values,
-                  errors={p.field: p.message() for p in problems},
+                  errors={p.field: p for p in problems},
                   next_ipp=book.peek("ipp"), next_stay=book.peek("stay"),
                   sexes=kind.SEXES, classes=kind.CLASSES)
 
@@ -209,7 +209,7 @@ def _move_page(request: Request, pid: str, action: str, ward: str,
     units = census_q.units(need(request)) if action == "transfer" else []
     return render(request, "rec_movement.html", status_code=status, pid=pid, action=action,
                   title=ACTIONS[action], ward=ward, beds=beds, units=units, values=values,
-                  errors={p.field: p.message() for p in problems},
+                  errors={p.field: p for p in problems},
                   dispositions=kind.DISPOSITIONS)
 
 
