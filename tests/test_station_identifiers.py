@@ -129,3 +129,42 @@ def test_the_defaults_follow_the_vaults_ipp_system(demo_station, tmp_path):
         for i in orjson.loads(raw).get("identifier", [])
         if any(c.get("code") == "PI" for c in i.get("type", {}).get("coding", []))]
     assert systems and f"system {systems[0]}" in patient
+
+
+def test_station_status_says_the_numbers_run_out(demo_station, tmp_path):
+    from conftest import copy_station
+
+    station = copy_station(demo_station, tmp_path / "st").dir
+    book = Identifiers(station)
+    book.add(parse_range("ipp", "1-10", SYSTEM))
+    book.take("ipp", count=7)
+    calm = run_releve("station", "status", "--station", station, check=False)
+    assert b"downtime ipp numbers" not in calm.stdout + calm.stderr
+    book.take("ipp")
+    status = run_releve("station", "status", "--station", station, check=False)
+    assert status.returncode == 1
+    assert b"downtime ipp numbers: 8 of 10 used (80 %)" in status.stdout + status.stderr
+
+
+def test_the_print_commands_reserve_what_they_print(demo_station, tmp_path):
+    import subprocess
+
+    from conftest import copy_station
+
+    station = copy_station(demo_station, tmp_path / "st").dir
+    book = Identifiers(station)
+    book.add(parse_range("ipp", "0100-0199", SYSTEM))
+    book.add(parse_range("stay", "500-599", SYSTEM))
+    out = tmp_path / "labels.pdf"
+    run_releve("station", "print", "downtime-labels", "--station", station, "--ward", "loc-card",
+               "--count", "3", "--out", out)
+    text = subprocess.run(["pdftotext", "-layout", out, "-"], capture_output=True,
+                          check=True).stdout.decode()
+    assert all(n in text for n in ("0100", "0101", "0102", "500", "502")) and "0103" not in text
+    assert book.peek("ipp")[0].value == "0103" and book.peek("stay")[0].value == "503"
+    form = tmp_path / "form.pdf"
+    run_releve("station", "print", "admission-form", "--station", station, "--ward", "loc-card",
+               "--out", form)
+    text = subprocess.run(["pdftotext", "-layout", form, "-"], capture_output=True,
+                          check=True).stdout.decode()
+    assert "Fiche d'admission" in text and "0103" in text and "503" in text

@@ -7,6 +7,7 @@
     releve station print directory ...                print labels|wristband --patient ID ...
     releve station print forms [--patient ID] ...
     releve station print entries --patient ID ...    every downtime entry of the patient
+    releve station print downtime-labels|admission-form --ward UNIT [--count N] ...
     releve station print binder --ward UNIT ...      every patient's summary, MAR, wristband
                                                      and labels, in one PDF (a progress bar)
 
@@ -211,3 +212,25 @@ def entries(station: Path = STATION, out_file: Path = OUT, patient: str = PATIEN
 
     _run(station, out_file, user, lang, lambda desk: entries_sheet(desk, Journal(station), patient),
          NO_PATIENT)
+
+
+@print_app.command("downtime-labels")
+def downtime_labels(station: Path = STATION, out_file: Path = OUT, ward: str = WARD,
+                    count: int = typer.Option(24, "--count", help="Stickers, 1 to 96"),
+                    user: str | None = USER, lang: str | None = LANG) -> None:
+    """Numbered labels, each with the next downtime IPP and stay number, to pre-stick
+    paper admission forms. The numbers printed are reserved: never given again."""
+    from ..station.printing.numbers import numbered
+
+    _run(station, out_file, user, lang, lambda desk: numbered(
+        desk, station, find_ward(desk.conn, ward), "downtime-labels", count), NO_WARD)
+
+
+@print_app.command("admission-form")
+def admission_form(station: Path = STATION, out_file: Path = OUT, ward: str = WARD,
+                   user: str | None = USER, lang: str | None = LANG) -> None:
+    """A blank admission form printed with the next downtime IPP and stay number (reserved)."""
+    from ..station.printing.numbers import numbered
+
+    _run(station, out_file, user, lang, lambda desk: numbered(
+        desk, station, find_ward(desk.conn, ward), "admission-form", 1), NO_WARD)
