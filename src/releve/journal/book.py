@@ -177,6 +177,10 @@ class Journal:
         """Every held entry of these kinds, oldest first (the movements a census merges)."""
         return index.of_kind(self.db(), kinds)
 
+    def kind_mark(self, kinds: tuple[str, ...]) -> tuple[int, int]:
+        """A mark that changes whenever an entry of these kinds is held (index.kind_mark)."""
+        return index.kind_mark(self.db(), kinds)
+
     def last(self, station: str | None = None) -> tuple[int, str]:
         seq, hash_, _ = index.last(self.db(), station or self.station)
         return seq, hash_

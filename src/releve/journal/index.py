@@ -163,6 +163,16 @@ def of_kind(conn: sqlite3.Connection, kinds: Iterable[str]) -> list[Entry]:
                                  "ORDER BY time, station, seq", wanted))
 
 
+def kind_mark(conn: sqlite3.Connection, kinds: Iterable[str]) -> tuple[int, int]:
+    """(how many, last rowid) of the entries of these kinds: changes when one is added,
+    so a reader may keep what it derived from them until then (one indexed count)."""
+    wanted = list(kinds)
+    marks = ",".join("?" * len(wanted))
+    row = conn.execute(f"SELECT count(*), coalesce(max(rowid), 0) FROM entries "
+                       f"WHERE kind IN ({marks})", wanted).fetchone()
+    return row[0], row[1]
+
+
 def counts(conn: sqlite3.Connection) -> dict[str, tuple[int, str | None]]:
     """Per station: (entries held, time of the last one)."""
     return {row[0]: (row[1], row[2]) for row in conn.execute(

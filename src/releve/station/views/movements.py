@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -63,6 +64,22 @@ class Moves:
     patients: dict[str, dict] = field(default_factory=dict)  # current local Patient by id
     patient_keys: dict[str, str] = field(default_factory=dict)  # its entry
     admitted: set[str] = field(default_factory=set)  # patients admitted during the downtime
+    _keys: Keys | None = None  # the duplicate rule's, made at first need
+    _by_bed: dict[str, list[LocalStay]] | None = None
+
+    def by_bed(self) -> dict[str, list[LocalStay]]:
+        """The stays by the place they have (or last had) the patient, for the census."""
+        if self._by_bed is None:
+            found: dict[str, list[LocalStay]] = {}
+            for stay in self.stays.values():
+                found.setdefault(stay.bed or "", []).append(stay)
+            self._by_bed = found
+        return self._by_bed
+
+    def keys(self) -> Keys:
+        if self._keys is None:
+            self._keys = _keys(self)
+        return self._keys
 
     def stay_of(self, patient: str) -> LocalStay | None:
         """The patient's stay in progress recorded here, if any (the latest)."""
@@ -70,8 +87,25 @@ class Moves:
         return max(found, key=lambda s: s.time) if found else None
 
 
+_READ: dict[Path, tuple[tuple[int, int], Moves]] = {}  # per journal: its mark, what it gave
+
+
 def read(journal: Journal) -> Moves:
-    """Every movement the station holds (its own and its peers'), current versions only."""
+    """Every movement the station holds (its own and its peers'), current versions only.
+
+    Kept until a movement entry is added (`Journal.kind_mark`, one indexed count): a
+    census is built at every page view, and reading 2,000 movement entries takes tens of
+    milliseconds where the census takes a few. Callers must not change what they get."""
+    mark = journal.kind_mark(KINDS)
+    held = _READ.get(journal.dir)
+    if held is not None and held[0] == mark:
+        return held[1]
+    moves = _read(journal)
+    _READ[journal.dir] = (mark, moves)
+    return moves
+
+
+def _read(journal: Journal) -> Moves:
     moves = Moves()
     for entry in current(journal.of_kind(KINDS)):  # oldest first: a later version wins
         resource = entry.resource
@@ -117,12 +151,10 @@ def merge(conn: sqlite3.Connection, occupants: dict[str, list[Occupant]], member
         return []
     for here in occupants.values():
         here[:] = [o for o in here if o.encounter not in moves.stays]
-    inside = set(members)
     arriving: dict[str, list[Occupant]] = {}
     departed = []
-    for stay in moves.stays.values():
-        if stay.bed not in inside:
-            continue
+    at = moves.by_bed()
+    for stay in (stay for place in members for stay in at.get(place, ())):
         if stay.status in ENDED:
             if stay.status == "finished":
                 departed.append(Departure(stay.patient, _name(conn, stay.patient, moves),
@@ -163,8 +195,9 @@ def _name(conn: sqlite3.Connection, pid: str, moves: Moves) -> str:
     from .census import patient_name
 
     if pid in moves.patients:
-        row = patient_row(moves.patients[pid])
-        return patient_name(row[1], row[2])
+        names = [n for n in moves.patients[pid].get("name") or [] if isinstance(n, dict)]
+        chosen = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+        return patient_name(chosen.get("family"), " ".join(chosen.get("given") or []))
     found = conn.execute("SELECT family, given FROM patients WHERE id = ?", (pid,)).fetchone()
     return patient_name(*found) if found else pid
 
@@ -183,23 +216,43 @@ def duplicates(conn: sqlite3.Connection | None, moves: Moves, pid: str) -> list[
     """The other patients this one is probably: same INS, or same name and birth date,
     between patients admitted during the downtime (any station), or between such a
     patient and one of the vault. A vault patient is compared with admissions only."""
-    def local(other: str) -> tuple[str, str]:
-        row = patient_row(moves.patients[other])
-        return _who((row[1], row[2], row[4], row[7]))
-
-    if pid in moves.admitted and pid in moves.patients:
-        mine = local(pid)
+    keys = moves.keys()
+    if pid in keys.who:
+        mine = keys.who[pid]
     elif conn is not None:
         found = conn.execute("SELECT family, given, birth_date, ins FROM patients WHERE id = ?",
                              (pid,)).fetchone()
         mine = _who(found) if found else ("", "")
     else:
         return []
-    same = [other for other in sorted(moves.admitted) if other != pid and other in moves.patients
-            and _matches(mine, local(other))]
-    if pid in moves.admitted and conn is not None:
+    same = [other for key, table in zip(mine, (keys.by_name, keys.by_ins), strict=True) if key
+            for other in table.get(key, []) if other != pid]
+    if pid in keys.who and conn is not None:
         same += [row[0] for row in _vault_matches(conn, moves.patients[pid]) if row[0] != pid]
     return list(dict.fromkeys(same))
+
+
+@dataclass
+class Keys:
+    """The duplicate rule's keys of the patients admitted during the downtime, made once
+    per reading of the journal."""
+
+    who: dict[str, tuple[str, str]] = field(default_factory=dict)
+    by_name: dict[str, list[str]] = field(default_factory=dict)
+    by_ins: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _keys(moves: Moves) -> Keys:
+    keys = Keys()
+    for pid in sorted(moves.admitted):
+        if pid in moves.patients:
+            row = patient_row(moves.patients[pid])
+            keys.who[pid] = named, ins = _who((row[1], row[2], row[4], row[7]))
+            if named:
+                keys.by_name.setdefault(named, []).append(pid)
+            if ins:
+                keys.by_ins.setdefault(ins, []).append(pid)
+    return keys
 
 
 def _matches(one: tuple[str, str], other: tuple[str, str]) -> bool:
