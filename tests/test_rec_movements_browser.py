@@ -16,7 +16,8 @@ from releve.station.local.identifiers import Identifiers, parse_range
 from releve.station.local.wards import Wards
 from releve.station.views import census as census_q
 from releve.station.web.app import server_config
-from test_station_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
+from test_demo_system import browser as chromium  # noqa: F401  (its Chromium fixture)
+from test_station_browser import CHROMIUM, PASSWORD
 
 from conftest import copy_station
 from helpers import serving
@@ -38,13 +39,8 @@ def site(demo_station, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+def browser(chromium):  # noqa: F811  (test_demo_system's Chromium, under the name used here)
+    return chromium
 
 
 def signed_in(browser, base: str, user: str):
