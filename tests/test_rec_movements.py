@@ -56,11 +56,13 @@ def ward(site) -> str:
     return max(units, key=lambda u: u.beds - u.occupied).place.id
 
 
-def free_spot(station: Path) -> tuple[str, str, str]:
+def free_spot(station: Path, avoid: str = "") -> tuple[str, str, str]:
     """(ward, bed, bed's name) of a free bed, as the census with the movements has it."""
     conn = reader(station)
     moves = movements.read(Journal(station))
     for unit in census_q.units(conn):
+        if unit.place.id == avoid:
+            continue
         found = census_q.census(conn, unit.place.id, clock.now(), "Europe/Paris", moves)
         for row in found.rows:
             if row.place and row.place.physical_type == "bd" and row.occupant is None:
@@ -363,3 +365,50 @@ def test_check_accepts_what_the_form_makes_and_refuses_bad_resources():
     with pytest.raises(Invalid):
         movement.check({**drafts[0].resource, "birthDate": "2999-01-01"}, own)
     assert movement.ins_valid("184127645108946") and not movement.ins_valid("184127645108964")
+
+
+def test_a_peers_admission_of_the_same_person_is_flagged(site, nurse, tmp_path):
+    """Two stations admit the same person: the pulled entry meets the local one."""
+    station = site[1]
+    book = Identifiers(station)  # the earlier test used every number: a new range
+    book.add(parse_range("ipp", "900100-900199", IPP_SYSTEM))
+    book.add(parse_range("stay", "7700100-7700199", "urn:test:stay"))
+    ward, bed, bed_name = free_spot(station)
+    mine = admit(nurse, station, ward=ward, bed=bed, family="Peyrot", given="Anne",
+                 birth_date="07/07/1977", ins="")
+    pid = mine.headers["location"].removeprefix("/patients/")
+    peer_dir = tmp_path / "peer"
+    peer_dir.mkdir()
+    peer = Journal(peer_dir)
+    context = Context(clock.now(), "Europe/Paris", "", "nurse")
+    drafts = movement.admission_from_form(
+        {"family": "PEYROT", "given": "Anne", "birth_date": "1977-07-07", "sex": "female",
+         "class": "EMER", "bed": "elsewhere", "ipp": "1", "stay": "2", "ipp_system": "urn:p",
+         "stay_system": "urn:q"}, context, {"elsewhere": ("Box 1", "loc-urg")})
+    peer.append(drafts, movement_author())
+    done = Journal(station).ingest(peer.station, peer.key.public, peer.lines_after(peer.station, 0))
+    assert done.accepted == 2 and done.refused is None
+    theirs = drafts[0].resource["id"]
+    assert f'href="/patients/{theirs}"' in nurse.get(f"/patients/{pid}").text
+    assert f'href="/patients/{theirs}">doublon probable' in bed_cell(nurse.get(f"/wards/{ward}").text,
+                                                                   "PEYROT Anne")
+
+
+def movement_author():
+    from releve.journal.entry import Author
+
+    return Author("peer-nurse", "Infirmière du pair", "nurse")
+
+
+def test_a_transfer_to_another_ward_moves_the_patient_between_censuses(site, nurse, ward):
+    station = site[1]
+    _, _, pid = occupants(station, ward)[0]
+    other, bed, bed_name = free_spot(station, avoid=ward)
+    path = f"/patients/{pid}/movements/transfer"
+    chosen = nurse.post(path, data={"csrf": csrf(nurse, path), "ward": other, "choose": "1"})
+    assert chosen.status_code == 200 and (bed, bed_name) in free_beds(chosen.text)
+    answer = nurse.post(path, data={"csrf": csrf(nurse, path), "ward": other, "bed": bed})
+    assert answer.status_code == 303
+    assert re.search(rf'{re.escape(bed_name)}</th>\s*<td class="patient">\s*<a href="/patients/{pid}"',
+                     nurse.get(f"/wards/{other}").text)
+    assert f'<a href="/patients/{pid}"' not in nurse.get(f"/wards/{ward}").text
