@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from releve import clock
@@ -248,7 +249,9 @@ def test_death_marks_the_patient_and_ends_the_stay(site, nurse):
     assert last[1].resource["hospitalization"]["dischargeDisposition"]["coding"][0]["code"] == "exp"
     assert "MARCHETTI" not in "".join(re.findall(r'<tr class="occupied.*?</tr>',
                                                   nurse.get(f"/wards/{ward}").text, re.S))
-    assert "Décédé" in nurse.get(f"/patients/{pid}").text or "décédé" in nurse.get(f"/patients/{pid}").text
+    page = nurse.get(f"/patients/{pid}").text
+    assert re.search(r'<span class="fact deceased"><strong>Décédé\(e\) 14/01/2026', page)
+    assert 'href="/patients/' + pid + '/movements/transfer"' not in page  # no more movement
 
 
 def test_the_same_person_admitted_twice_is_flagged_both_ways(site, nurse):
@@ -412,3 +415,21 @@ def test_a_transfer_to_another_ward_moves_the_patient_between_censuses(site, nur
     assert re.search(rf'{re.escape(bed_name)}</th>\s*<td class="patient">\s*<a href="/patients/{pid}"',
                      nurse.get(f"/wards/{other}").text)
     assert f'<a href="/patients/{pid}"' not in nurse.get(f"/wards/{ward}").text
+
+
+def test_the_death_of_a_vault_patient_is_recorded_on_their_own_patient(site, nurse):
+    station = site[1]
+    ward = next(u.place.id for u in census_q.units(reader(station)) if u.occupied >= 2)
+    _, _, pid = occupants(station, ward)[-1]
+    path = f"/patients/{pid}/movements/death"
+    assert nurse.post(path, data={"csrf": csrf(nurse, path), "confirm": "1"}).status_code == 303
+    dead, stay = Journal(station).for_patient(f"Patient/{pid}")[-2:]
+    assert dead.resource["id"] == pid and dead.resource["deceasedDateTime"].startswith("2026-01-14T10:00")
+    vault = reader(station).execute("SELECT json FROM resources WHERE type = 'Patient' AND id = ?",
+                                    (pid,)).fetchone()[0]
+    assert dead.resource["name"] == orjson.loads(vault)["name"]  # the vault's Patient, whole
+    assert stay.resource["status"] == "finished"
+    census = nurse.get(f"/wards/{ward}").text
+    departed = re.search(r'<section class="rec-departed".*?</section>', census, re.S)[0]
+    assert f"/patients/{pid}" in departed and "décédé(e)" in departed
+    assert '<span class="fact deceased"><strong>Décédé(e) 14/01/2026' in nurse.get(f"/patients/{pid}").text
