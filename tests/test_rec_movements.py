@@ -169,7 +169,9 @@ def test_discharge_takes_the_patient_out_of_the_census_with_a_note(site, nurse):
 def test_admission_writes_patient_and_stay_and_shows_on_the_census_and_page(site, nurse):
     station = site[1]
     ward, bed_id, bed_name = free_spot(station)
-    page = nurse.get(f"/wards/{ward}/admit")
+    assert f'href="/wards/{ward}/admit?bed={bed_id}">Admettre ici</a>' in nurse.get(f"/wards/{ward}").text
+    page = nurse.get(f"/wards/{ward}/admit?bed={bed_id}")
+    assert f'<option value="{bed_id}" selected>' in page.text
     assert "Numéros qui seront attribués : IPP 900000, séjour 7700000" in page.text
     assert (bed_id, bed_name) in free_beds(page.text)
     answer = admit(nurse, station, ward=ward, bed=bed_id, ins="184127645108946")

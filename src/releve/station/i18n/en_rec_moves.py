@@ -11,6 +11,7 @@ EN: dict[str, str] = {
     "Mouvements": "Movements",
     "Admissions": "Admissions",
     "Admettre un patient": "Admit a patient",
+    "Admettre ici": "Admit here",
     "Sorties et décès pendant le mode dégradé": "Discharges and deaths during downtime",
     "sorti(e)": "discharged",
     "décédé(e)": "deceased",

@@ -133,6 +133,12 @@ def _bed_name(resource: dict, bed: str | None) -> str:
     return bed or ""
 
 
+def open_bed(place: object) -> bool:
+    """A bed a patient may be admitted or moved to when free: neither closed (v2 0116
+    operational status C) nor an inactive Location."""
+    return getattr(place, "status", None) != "inactive" and getattr(place, "operational", None) != "C"
+
+
 def downtime_ipp(patient: dict) -> str:
     return patient_row(patient)[6] or ""
 

@@ -68,7 +68,7 @@ def free_beds(request: Request, ward: str, moves: movements.Moves) -> dict[str, 
         raise HTTPException(404, "ward")
     return {row.place.id: (row.place.name, ward) for row in found.rows
             if row.place and row.place.physical_type == census_q.BED and row.occupant is None
-            and row.place.status != "inactive"}
+            and movements.open_bed(row.place)}
 
 
 # --- admission -----------------------------------------------------------------------------------
@@ -232,6 +232,11 @@ class PageMoves:
     def may(self, action: str) -> bool:
         user = getattr(self.request.state, "user", None)
         return user is not None and may_record(user.role, action)
+
+    def admit_at(self, place: object) -> bool:
+        """Whether the census offers « Admettre ici » on this empty place."""
+        return self.may("admission") and getattr(place, "physical_type", None) == census_q.BED \
+            and movements.open_bed(place)
 
     def patient(self, pid: str) -> dict:
         moves = self.moves()
