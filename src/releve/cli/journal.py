@@ -3,6 +3,7 @@
   releve journal verify --station DIR     every held journal, every entry (exit 0 / 1)
   releve journal export --station DIR [--since TIME] [--out FILE]
                                           the entries as FHIR ndjson, one resource a line
+  releve journal pull --station DIR       every peer's journals once (journal/pull.py)
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from ..journal.book import Journal
 from ..journal.entry import utc_text
 from ..journal.export import ndjson
 from ..journal.index import since as entries_since
+from ..journal.peers import load as load_peers
+from ..journal.pull import pull_all
 from ..journal.verify import verify_all
 from ..station.views.formats import parse_instant
-from .console import clear_errors, fail, out
+from .console import Say, clear_errors, fail, out
 
-journal_app = typer.Typer(help="The downtime entries the wards recorded: verify, export.",
+journal_app = typer.Typer(help="The downtime entries the wards recorded: verify, export, pull.",
                           no_args_is_help=True)
 STATION = typer.Option(..., "--station", help="The station's folder")
 
@@ -81,3 +84,29 @@ def export(station: Path = STATION,
                 handle.write(line)
                 count += 1
     out.print(f"{count} resources written to {escape(str(out_file))}", highlight=False)
+
+
+@journal_app.command("pull")
+def pull(station: Path = STATION) -> None:
+    """Pull every peer's journals once: exit 0 when every peer answered and nothing was
+    refused, 1 otherwise (each problem printed; the good entries are kept)."""
+    with clear_errors():
+        Journal(station)
+        if not load_peers(station):
+            fail("no peers: add one with `releve station peer add`")
+        sound = pull_peers(station, Say())
+    if not sound:
+        raise typer.Exit(1)
+
+
+def pull_peers(station: Path, say: Say) -> bool:
+    """One pull of every peer, each outcome said; whether all went well. Shared with
+    `station sync --interval`, which calls it each round."""
+    outcomes = pull_all(station)
+    for outcome in outcomes:
+        if outcome.errors:
+            for error in outcome.errors:
+                say.problem("pull", error)
+        else:
+            say.info(f"peer {outcome.peer}: {outcome.pulled} entries pulled")
+    return all(not o.errors for o in outcomes)

@@ -14,6 +14,8 @@
   releve station user add|list|disable|enable|passwd ...   (station_users.py)
   releve station audit --station DIR [--limit N] [--verify]
   releve station print mar|census|or|directory|labels|wristband|forms ...   (station_print.py)
+  releve station token add|remove|list ...   (station_tokens.py)
+  releve station peer add|list|remove ...    (station_peers.py)
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ from ..station.sync import Settings, Status, SyncError, accept_segment, init_sta
 from ..station.sync_loop import sync_forever
 from ..station.views.status import Totals, passed_segments, totals
 from .console import Say, clear_errors, err, fail, out
-from .journal import journal_summary
+from .journal import journal_summary, pull_peers
 from .limits import BODY_TIMEOUT, HEAD_TIMEOUT, MAX_CONNECTIONS
 from .station_identifiers import identifiers_command
+from .station_peers import peer_app
 from .station_print import print_app
+from .station_tokens import token_app
 from .station_users import audit_command, os_login, record_admin, user_app
 from .station_ward import set_ward, ward_text
 from .status_exit import UNREADABLE_EXIT, conclude
@@ -53,6 +57,8 @@ station_app = typer.Typer(help="The ward's downtime station: sync from the vault
                           no_args_is_help=True)
 station_app.add_typer(user_app, name="user")
 station_app.add_typer(print_app, name="print")
+station_app.add_typer(token_app, name="token")
+station_app.add_typer(peer_app, name="peer")
 station_app.command("audit")(audit_command)
 station_app.command("set-ward")(set_ward)
 station_app.command("identifiers")(identifiers_command)
@@ -108,7 +114,8 @@ def sync(station: Path = STATION,
     try:
         if interval is not None:
             sync_forever(station, source, interval, functools.partial(_report, say=say),
-                         functools.partial(_complain, say=say), identity)
+                         functools.partial(_complain, say=say), identity,
+                         each_round=functools.partial(pull_peers, station, say))
         try:
             outcome = sync_once(station, source, identity)
         except SyncError as exc:

@@ -31,9 +31,12 @@ def next_wait(interval: float, failures: int) -> float:
 def sync_forever(station_dir: Path, source: Source, interval: float,
                  report: Callable[[Outcome], None], complain: Callable[[str, float], None],
                  identity: Path | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 each_round: Callable[[], object] | None = None) -> None:
     """Round after round until interrupted (KeyboardInterrupt goes through); `identity` as
-    sync_once takes it."""
+    sync_once takes it. `each_round` runs after every round, whatever its outcome (the
+    peers' journals are pulled there): it reports its own errors, and one it lets
+    through is complained of without ending the loop either."""
     failures = 0
     while True:
         try:
@@ -43,4 +46,9 @@ def sync_forever(station_dir: Path, source: Source, interval: float,
             failures += 1
             reason = str(exc) if isinstance(exc, SyncError) else failure_reason(exc)
             complain(reason, next_wait(interval, failures))
+        if each_round is not None:
+            try:
+                each_round()
+            except Exception as exc:
+                complain(failure_reason(exc), next_wait(interval, failures))
         sleep(next_wait(interval, failures))

@@ -28,6 +28,7 @@ from ..index.head import Head, read_head
 from ..local.accounts import Accounts, User
 from ..local.audit import Audit
 from ..local.throttle import LoginThrottle
+from ..local.tokens import Tokens
 from ..local.wards import Wards
 from ..sync import Settings, Status
 from ..views import formats
@@ -65,6 +66,7 @@ class Station:
         self.audit = Audit(self.dir)
         self.throttle = LoginThrottle(self.dir)
         self.wards = Wards(self.dir)
+        self.tokens = Tokens(self.dir)
         self.journal = Journal(self.dir)  # a station made before the journal gets its key here
         self.env = templates.environment(TEMPLATES)
         self._local = threading.local()

@@ -28,6 +28,7 @@ ALWAYS_ALLOWED = ("localhost", "127.0.0.1", "::1")
 WILDCARD_ADDRESSES = ("", "0.0.0.0", "::")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+BEARER_PREFIXES = ("/peer/", "/fhir/")  # devices, scripts and peers: a token, not a cookie
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; object-src 'none'; base-uri 'none'; "
                            "form-action 'self'; frame-ancestors 'none'")
@@ -81,10 +82,25 @@ class SameOriginPostMiddleware(HttpMiddleware):
     """Refuses (403) a POST whose Origin, or else Referer, is not the station itself."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] in SAFE_METHODS or same_origin(scope):
+        if scope["method"] in SAFE_METHODS or same_origin(scope) or carries_bearer(scope):
             await self.app(scope, receive, send)
             return
         await PlainTextResponse("Cross-origin request refused", status_code=403)(scope, receive, send)
+
+
+def carries_bearer(scope: Scope) -> bool:
+    """A request of the token API with a bearer token: no browser sends one to another
+    site's address unasked (that needs CORS, which the station never grants), so the
+    Origin check has nothing to guard; SignInMiddleware lets it through only when the
+    token is valid (bearer.py), else it answers 401."""
+    return (scope["path"].startswith(BEARER_PREFIXES)
+            and bearer_token(Headers(scope=scope)) is not None)
+
+
+def bearer_token(headers: Headers) -> str | None:
+    """The token of `Authorization: Bearer T`, or None."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def same_origin(scope: Scope) -> bool:

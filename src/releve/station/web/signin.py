@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..local.accounts import NAME_PATTERN
 from ..local.throttle import LoginThrottle, Outcome
-from . import live
+from . import bearer, live
 from .access import WARDS, landing
 from .base import current_user, render, station
 from .guard import HttpMiddleware
@@ -62,6 +62,9 @@ class SignInMiddleware(HttpMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
+        if request.url.path.startswith(bearer.PREFIXES):  # a token, never the cookie
+            await bearer.authenticate(request, self.app, receive, send)
+            return
         token = request.cookies.get(COOKIE)
         if request.url.path == live.PATH:  # polled by open pages: must not keep a session alive
             token = None
