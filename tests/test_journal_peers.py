@@ -23,7 +23,6 @@ from starlette.routing import Route
 
 from releve.journal import files, peers
 from releve.journal.book import Journal
-from releve.journal.entry import Author, Draft
 from releve.journal.pull import pull_all
 from releve.station.local.accounts import Accounts
 from releve.station.local.tokens import Tokens
@@ -31,25 +30,16 @@ from releve.station.sync import init_station
 from releve.station.web.app import server_config
 from releve.vault.keys import create_station_identity
 from releve.vault.minisign import PublicKey
+from test_journal_core import NURSE, observation
 
 from conftest import run_releve
 from helpers import serving
 
-NURSE = Author("ines", "Inès Martin", "nurse")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
 ADMIN_PASSWORD = "cellule-crise-2026"
-
-
-def observation(value: float, patient: str = "Patient/p1") -> Draft:
-    return Draft("observation", patient, {
-        "resourceType": "Observation", "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        "subject": {"reference": patient}, "effectiveDateTime": "2026-01-14T09:00:00+01:00",
-        "valueQuantity": {"value": value, "unit": "/min", "system": "http://unitsofmeasure.org",
-                          "code": "/min"}})
 
 
 def make_station(root: Path, name: str, ward: str) -> Path:
@@ -335,3 +325,32 @@ def test_the_crisis_page_shows_every_station(served):
         client.post("/login", data={"username": "claire", "password": ADMIN_PASSWORD},
                     headers={"Origin": c[1]})
         assert client.get("/crisis").status_code == 403
+
+
+def test_each_sync_round_pulls_the_peers_even_when_the_vault_fails(served, tmp_path):
+    from releve.cli.console import Say
+    from releve.cli.journal import pull_peers
+    from releve.station.sync_loop import sync_forever
+    from releve.vault.source import FolderSource
+
+    a, b = served["rea-1"], served["rea-2"]
+    Journal(b[0]).append([observation(75.0)], NURSE)
+    link(a[0], b, "rea-2")
+    rounds: list[str] = []
+    complaints: list[str] = []
+
+    def next_round(seconds: float) -> None:
+        rounds.append(f"{seconds:g}")
+        if len(rounds) == 2:
+            raise KeyboardInterrupt
+
+    broken = tmp_path / "broken-vault"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")  # every sync round fails on it
+    calls = iter([lambda: pull_peers(a[0], Say()), lambda: 1 / 0])
+    with pytest.raises(KeyboardInterrupt):
+        sync_forever(a[0], FolderSource(broken), 5, lambda outcome: None,
+                     lambda reason, wait: complaints.append(reason), sleep=next_round,
+                     each_round=lambda: next(calls)())
+    assert keys_of(a[0]) == {f"{Journal(b[0]).station}/1"}  # pulled in the first round
+    assert len(complaints) == 3 and complaints[-1] == "unexpected ZeroDivisionError"
