@@ -40,9 +40,38 @@ def status_document(station_dir: Path, journal: Journal, head: Head | None) -> d
         "peers": [{"name": name, "url": record.get("url"), "reachable": record.get("reachable"),
                    "last_success": record.get("last_success"), "last_error": record.get("last_error")}
                   for name, record in sorted(state.items())],
+        "relayed": list(relayed(state, journal.station).values()),
         "identifiers": identifier_ranges(station_dir, journal.station),
         "relayed_identifiers": _relayed_ranges(station_dir),
     }
+
+
+def summary(status: dict) -> dict:
+    """A station's status in brief, as passed on to the stations that pull this one: what
+    the crisis page needs of a station it cannot reach directly."""
+    data = status.get("data") or {}
+    return {"station": status.get("station"), "name": status.get("name"),
+            "ward": status.get("ward"), "time": status.get("time"),
+            "data_time": data.get("state_time"), "downtime": bool(status.get("downtime")),
+            "entries": (status.get("journal") or {}).get("entries"),
+            "sync_error": (status.get("sync") or {}).get("error"),
+            "peers": [{"name": p.get("name"), "reachable": p.get("reachable"),
+                       "last_error": p.get("last_error")} for p in status.get("peers") or []]}
+
+
+def relayed(state: dict[str, dict], own: str) -> dict[str, dict]:
+    """Every station known through the peers (each peer, and those it relays in turn),
+    in brief, by id: the most recent word of each, never this station itself."""
+    known: dict[str, dict] = {}
+    for record in state.values():
+        status = record.get("status") or {}
+        for item in [summary(status), *(status.get("relayed") or [])]:
+            station = item.get("station") if isinstance(item, dict) else None
+            if not isinstance(station, str) or station == own:
+                continue
+            if station not in known or str(item.get("time") or "") > str(known[station].get("time") or ""):
+                known[station] = item
+    return known
 
 
 def journal_summary(station_dir: Path, journal: Journal, station: str) -> dict:

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from ... import clock
 from ...journal import files, peers
-from ..peer_status import journal_summary, status_document
+from ..peer_status import journal_summary, relayed, status_document, summary
 from ..views import formats
 from .base import audit, current_user, language, render, station
 
@@ -61,39 +61,42 @@ class Ward:
 def stations(request: Request) -> list[Known]:
     here = station(request)
     own = status_document(here.dir, here.journal, here.head())
-    found = [_from_status(own, "here", here)]
-    for name, record in sorted(peers.load_state(here.dir).items()):
+    found = [_known(summary(own), "here", here)]
+    state = peers.load_state(here.dir)
+    for name, record in sorted(state.items()):
         status = record.get("status")
-        known = _from_status(status, "peer", here) if status else Known("", name, NO_WARD, "peer")
+        known = _known(summary(status), "peer", here) if status else Known("", name, NO_WARD, "peer")
         if record.get("last_error"):
             known.errors.append(record["last_error"])
         known.unreachable = not record.get("reachable")
         known.last_success = record.get("last_success")
         found.append(known)
     listed = {k.station for k in found}
-    for held in files.held_stations(here.dir):
+    for item in relayed(state, here.journal.station).values():
+        if item["station"] not in listed:
+            found.append(_known(item, "relayed", here))
+            listed.add(item["station"])
+    for held in files.held_stations(here.dir):  # a journal whose station no status names
         if held not in listed:
             found.append(Known(held, held, NO_WARD, "relayed",
                                held=journal_summary(here.dir, here.journal, held)))
     return sorted(found, key=lambda k: (k.ward, k.how != "here", k.name))
 
 
-def _from_status(status: dict, how: str, here) -> Known:
-    data = status.get("data") or {}
-    when = formats.parse_instant(data.get("state_time"))
-    known = Known(str(status.get("station", "")), str(status.get("name", "")),
-                  str(status.get("ward") or NO_WARD), how, data.get("state_time"),
-                  (clock.now() - when).total_seconds() if when else None, status.get("time"),
-                  own_entries=(status.get("journal") or {}).get("entries"),
-                  downtime=bool(status.get("downtime")),
-                  peers=[{"name": p.get("name"), "reachable": p.get("reachable")}
-                         for p in status.get("peers") or []])
+def _known(brief: dict, how: str, here) -> Known:
+    """A station from its status in brief (peer_status.summary): its own, a peer's, or
+    one relayed by a peer."""
+    when = formats.parse_instant(brief.get("data_time"))
+    known = Known(str(brief.get("station") or ""), str(brief.get("name") or ""),
+                  str(brief.get("ward") or NO_WARD), how, brief.get("data_time"),
+                  (clock.now() - when).total_seconds() if when else None, brief.get("time"),
+                  own_entries=brief.get("entries"), downtime=bool(brief.get("downtime")),
+                  peers=brief.get("peers") or [])
     if known.station and files.pinned_key(here.dir, known.station) is not None:
         known.held = journal_summary(here.dir, here.journal, known.station)
-    sync_error = (status.get("sync") or {}).get("error")
-    if sync_error:
-        known.errors.append(f"sync: {sync_error}")
-    known.errors += [f"{p.get('name')} : {p.get('last_error')}" for p in status.get("peers") or []
+    if brief.get("sync_error"):
+        known.errors.append(f"sync: {brief['sync_error']}")
+    known.errors += [f"{p.get('name')} : {p.get('last_error')}" for p in known.peers
                      if p.get("last_error")]
     return known
 
