@@ -155,7 +155,7 @@ def run(workdir: Path, count: int, entries: int) -> dict[str, Any]:
         expected = count * entries
         os.sync()
         busy0, _ = cpu_counters()
-        ours0 = _children_cpu() + sum(process_cpu(s.pid) for s in servers)
+        pulls0, serving0 = _children_cpu(), sum(process_cpu(s.pid) for s in servers)
         rounds = []
         for number in range(1, 6):
             seconds = pull_round(folders, workdir, number)
@@ -167,7 +167,7 @@ def run(workdir: Path, count: int, entries: int) -> dict[str, Any]:
             if min(counts) == expected:
                 break
         busy1, _ = cpu_counters()
-        ours1 = _children_cpu() + sum(process_cpu(s.pid) for s in servers)
+        pulls1, serving1 = _children_cpu(), sum(process_cpu(s.pid) for s in servers)
         confirm_s = pull_round(folders, workdir, 99)  # untimed: finds nothing new
         confirm_pulled = pulled_in(folders, workdir, 99)
         log(f"confirming round: {confirm_s:.2f} s, {confirm_pulled} entries pulled")
@@ -187,7 +187,8 @@ def run(workdir: Path, count: int, entries: int) -> dict[str, Any]:
         "machine": machine(), "code": code_stamp(), "stations": count, "entries": entries,
         "expected_per_station": expected, "settled": settled, "rounds": rounds,
         "wall_s": wall, "pulled": pulled, "pulled_per_s": pulled / wall if wall else 0,
-        "machine_cpu_s": busy1 - busy0, "our_cpu_s": ours1 - ours0,
+        "machine_cpu_s": busy1 - busy0, "our_cpu_s": pulls1 - pulls0 + serving1 - serving0,
+        "pulls_cpu_s": pulls1 - pulls0, "servers_cpu_s": serving1 - serving0,
         "confirm_s": confirm_s, "confirm_pulled": confirm_pulled,
         "verify_ok": verified.returncode == 0, "verify_s": verify_s,
         "verify_per_s": expected / verify_s,
@@ -227,7 +228,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"{'yes' if r['settled'] else 'NO'}. A further round, untimed, pulled "
         f"{r['confirm_pulled']:,} entries in {r['confirm_s']:.1f} s ({r['stations']} Python start-ups and "
         "2 requests per peer).",
-        f"- The benchmark's own processes (servers and pulls) used {r['our_cpu_s']:.1f} CPU s, "
+        f"- The benchmark's own processes used {r['our_cpu_s']:.1f} CPU s (the pulls "
+        f"{r['pulls_cpu_s']:.1f}, the servers {r['servers_cpu_s']:.1f}), "
         f"{r['our_cpu_s'] * 1e6 / max(r['pulled'], 1):.0f} µs per entry pulled: with the 2 cores "
         f"to themselves, at least {r['our_cpu_s'] / 2:.1f} s.",
         f"- **{r['pulled_per_s']:,.0f} entries/s verified** on ingest across the {r['stations']} "

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from releve.journal import files, peers
 from releve.journal.book import Journal
+from releve.journal.entry import parse
 from releve.journal.pull import pull_all
 from releve.station.local.accounts import Accounts
 from releve.station.local.tokens import Tokens
@@ -149,8 +150,9 @@ class FakePeer:
             return JSONResponse({"station": "FFFFFFFFFFFFFFFF", "name": "menteur", "ward": None})
 
         def journals(request: Request) -> Response:
+            last = parse(self.lines[-1]).hash
             return JSONResponse({"journals": [{"station": self.station, "seq": len(self.lines),
-                                               "public_key": self.public.to_base64(), "hash": "x"}]})
+                                               "public_key": self.public.to_base64(), "hash": last}]})
 
         def lines(request: Request) -> Response:
             after = int(request.query_params["after"])
@@ -213,6 +215,11 @@ def test_a_forged_entry_is_refused_by_name_and_the_good_ones_kept(tmp_path, sour
     [again] = pull_from(FakePeer(station, public, lines), puller)
     assert again.pulled == 3 and not again.errors
     assert len(keys_of(puller)) == 5
+    # a peer no further than this station, holding another entry 3: a forked copy
+    [fork] = pull_from(FakePeer(station, public, forged[:3]), puller)
+    assert fork.pulled == 0
+    assert f"the peer's entry {station}/3 is not the one held here" in fork.errors[0]
+    assert Journal(puller).entry(f"{station}/3").line == lines[2]
 
 
 def test_a_reordered_entry_is_refused_by_name_and_the_good_ones_kept(tmp_path, source):

@@ -27,6 +27,7 @@ from ..files import PRIVATE
 from ..vault.minisign import MinisignError, PublicKey
 from . import files, peers
 from .book import Journal
+from .entry import entry_key
 from .errors import JournalError
 
 BATCH = 2000  # lines asked per request: ~1 MB for typical entries
@@ -106,7 +107,11 @@ def _pull_journal(journal: Journal, peer: peers.Peer, listed: dict, client: http
     if held is not None and held != public:  # said before any line is fetched
         raise JournalError(f"station {station} now shows another key than the one pinned "
                            "at first contact: refused")
-    seq, _ = journal.last(station)
+    seq, hash_ = journal.last(station)
+    if 0 < their_seq <= seq:
+        _same_copy(journal, station, their_seq, hash_ if their_seq == seq else None,
+                   str(listed.get("hash")))
+        return
     while seq < their_seq:
         response = _get(client, f"{peer.url}/peer/journals/{station}", headers,
                         {"after": seq, "limit": BATCH})
@@ -121,6 +126,17 @@ def _pull_journal(journal: Journal, peer: peers.Peer, listed: dict, client: http
         if ingested.accepted == 0:
             break
         seq = journal.last(station)[0]
+
+
+def _same_copy(journal: Journal, station: str, seq: int, held: str | None, theirs: str) -> None:
+    """A peer no further than this station must hold the same entry `seq`: another one
+    there is a forked or altered copy, said by name (nothing held changes)."""
+    if held is None:
+        entry = journal.entry(entry_key(station, seq))
+        held = entry.hash if entry else None
+    if held != theirs:
+        raise JournalError(f"station {station}: the peer's entry {entry_key(station, seq)} is "
+                           "not the one held here (a forked or altered copy): refused")
 
 
 def _get(client: httpx.Client, url: str, headers: dict[str, str],
