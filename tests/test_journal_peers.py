@@ -268,7 +268,7 @@ def test_peer_endpoints_take_a_peer_token_only(served):
     assert lines.content == files.entries_file(folder, station).read_bytes()
     status = httpx.get(f"{url}/peer/status", headers={"Authorization": f"Bearer {peer}"}).json()
     assert status["name"] == "rea-1" and status["journal"]["entries"] == 1
-    assert status["identifiers"] is None  # the hook: no identifier ranges on this station yet
+    assert status["identifiers"] == {"station": station, "ranges": []}
     actions = [(e.user, e.action) for e in served_audit(folder)]
     assert ("token:rea-2", "token") in actions and ("token:moniteur-12", "token") in actions
     run_releve("station", "token", "remove", "rea-2", "--station", folder)
@@ -362,3 +362,25 @@ def test_each_sync_round_pulls_the_peers_even_when_the_vault_fails(served, tmp_p
                      each_round=lambda: next(calls)())
     assert keys_of(a[0]) == {f"{Journal(b[0]).station}/1"}  # pulled in the first round
     assert len(complaints) == 3 and complaints[-1] == "unexpected ZeroDivisionError"
+
+
+def test_a_range_a_peer_holds_is_refused_here(served):
+    """Ranges travel with the peers' status: rea-2 learns rea-1's, and through rea-2 the
+    crisis cell's station learns them too (relayed), and both refuse an overlap."""
+    one, two = served["rea-1"][0], served["rea-2"][0]
+    crisis = served["crise"][0]
+    run_releve("station", "identifiers", "--station", one, "--ipp", "900000-900999",
+               "--stay", "7700000-7700499")
+    link(two, served["rea-1"], "rea-1")
+    link(crisis, served["rea-2"], "rea-2")
+    settle([two])
+    settle([crisis])
+    rea1 = Journal(one).station
+    for folder in (two, crisis):
+        held = orjson.loads((folder / "peers-ranges.json").read_bytes())
+        assert [r["first"] for r in held[rea1]["ranges"]] == ["900000", "7700000"]
+        refused = run_releve("station", "identifiers", "--station", folder, "--ipp",
+                             "900500-901500", "--stay", "8800000-8800099", check=False)
+        assert refused.returncode != 0
+        assert rea1 in (refused.stdout + refused.stderr).decode()
+    assert Journal(two).station not in orjson.loads((two / "peers-ranges.json").read_bytes())

@@ -39,8 +39,18 @@ def create_private(path: Path) -> None:
 
     Called before SQLite opens a database (it gives its -wal and -shm files the mode of
     the database), before a lock file is opened, and before a copy or download lands
-    in the file, which then keeps the mode."""
-    os.close(_private_fd(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC))
+    in the file, which then keeps the mode.
+
+    An existing file is chmod-ed by name, never opened: closing any descriptor of a file
+    drops every POSIX lock the process holds on it, so opening a database that another
+    thread of this process has open with SQLite would release SQLite's locks under it."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        os.close(_private_fd(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC))
+        return
+    if mode != PRIVATE:
+        os.chmod(path, PRIVATE)
 
 
 def open_private(path: Path, buffering: int = -1) -> BinaryIO:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..files import PRIVATE, private_folder, write_atomic
-from ..vault.minisign import MinisignError, PublicKey
+from ..vault.minisign import MinisignError, PublicKey, SecretKey
 from .errors import JournalError
 
 JOURNAL_DIR = "journal"
@@ -74,6 +74,14 @@ def held_stations(station_dir: Path) -> list[str]:
     return sorted(p.stem for p in where.glob("*.pub") if STATION_ID.fullmatch(p.stem))
 
 
+def own_id(station_dir: Path) -> str | None:
+    """This station's id, from its key file (None before the key exists)."""
+    try:
+        return SecretKey.from_file_text(journal_key(station_dir).read_text()).public.key_id_hex
+    except (FileNotFoundError, MinisignError, UnicodeDecodeError):
+        return None
+
+
 def pinned_key(station_dir: Path, station: str) -> PublicKey | None:
     try:
         return PublicKey.from_file_text(key_file(station_dir, station).read_text())
@@ -94,7 +102,7 @@ def pin_key(station_dir: Path, station: str, public: PublicKey) -> None:
                                "at first contact: refused")
         return
     folder(station_dir)
-    write_atomic(key_file(station_dir, station), public.to_file_text().encode(), mode=0o644)
+    write_atomic(key_file(station_dir, station), public.to_file_text().encode())
 
 
 @contextmanager

@@ -6,9 +6,10 @@ In the station's folder, beside the journal (files.py):
                         gave this station (`token add NAME --role peer` over there); 0600
     peers-state.json    {name: {"last_attempt", "last_success", "last_error", "reachable",
                         "pulled", "status", "journals"}}: what the crisis page shows
-    peers-ranges.json   [{"station", "ipp": [[from, to]...], "stay": [[from, to]...]}]:
+    peers-ranges.json   {"<station id>": {"ranges": [{"kind", "first", "last", "system"}]}}:
                         the downtime identifier ranges the peers said they hold, so
                         that this station refuses a range that overlaps one of theirs
+                        (read by station/local/identifiers.py, docs/journal/movements.md)
 
 Nothing here pushes: a station only ever reads its peers.
 """
@@ -23,6 +24,7 @@ import orjson
 
 from ..files import write_atomic
 from .errors import JournalError
+from .files import own_id
 
 PEERS_NAME = "peers.json"
 STATE_NAME = "peers-state.json"
@@ -107,23 +109,22 @@ def load_state(station_dir: Path) -> dict[str, dict]:
 
 
 def save_state(station_dir: Path, state: dict[str, dict]) -> None:
-    write_atomic(state_file(station_dir), orjson.dumps(state, option=orjson.OPT_INDENT_2) + b"\n",
-                 mode=0o644)
+    write_atomic(state_file(station_dir), orjson.dumps(state, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def write_ranges(station_dir: Path, state: dict[str, dict]) -> None:
     """peers-ranges.json from the status documents the peers last served (and the ones
     they relay from their own peers), one item per station."""
+    own = own_id(station_dir)
     seen: dict[str, dict] = {}
     for record in state.values():
         status = record.get("status") or {}
         for item in [status.get("identifiers"), *(status.get("relayed_identifiers") or [])]:
-            if isinstance(item, dict) and isinstance(item.get("station"), str):
-                seen.setdefault(item["station"], {"station": item["station"],
-                                                  "ipp": item.get("ipp") or [],
-                                                  "stay": item.get("stay") or []})
+            if isinstance(item, dict) and isinstance(item.get("station"), str) \
+                    and isinstance(item.get("ranges"), list) and item["station"] != own:
+                seen.setdefault(item["station"], {"ranges": item["ranges"]})
     write_atomic(ranges_file(station_dir),
-                 orjson.dumps(list(seen.values()), option=orjson.OPT_INDENT_2) + b"\n", mode=0o644)
+                 orjson.dumps(seen, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def _read(path: Path, empty):

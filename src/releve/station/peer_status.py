@@ -17,6 +17,7 @@ from ..journal import peers
 from ..journal.book import Journal
 from ..journal.entry import entry_key
 from .index.head import Head
+from .local.identifiers import Identifiers
 from .sync import Settings, Status
 
 
@@ -82,11 +83,10 @@ def journal_summary(station_dir: Path, journal: Journal, station: str) -> dict:
             "last_hash": hash_, "last_time": last.time if last else None}
 
 
-def identifier_ranges(station_dir: Path, station: str) -> dict | None:
-    """HOOK for the downtime identifiers: this station's own IPP and stay ranges as
-    {"station", "ipp": [[from, to]...], "stay": [[from, to]...]}, read from
-    station/local/identifiers.py once that module exists; None until then."""
-    return None
+def identifier_ranges(station_dir: Path, station: str) -> dict:
+    """This station's downtime identifier ranges, as its peers file them in their
+    peers-ranges.json: {"station", "ranges": [{"kind", "first", "last", "system"}]}."""
+    return {"station": station, **Identifiers(station_dir).document()}
 
 
 def _relayed_ranges(station_dir: Path) -> list[dict]:
@@ -95,5 +95,8 @@ def _relayed_ranges(station_dir: Path) -> list[dict]:
         ranges = orjson.loads(peers.ranges_file(station_dir).read_bytes())
     except (FileNotFoundError, orjson.JSONDecodeError):
         return []
-    return ranges if isinstance(ranges, list) else []
+    if not isinstance(ranges, dict):
+        return []
+    return [{"station": station, "ranges": held.get("ranges") or []}
+            for station, held in sorted(ranges.items()) if isinstance(held, dict)]
 
