@@ -41,6 +41,7 @@ from ...serving import Limits
 from . import (
     access,
     binder,
+    fhir_api,
     live,
     pages,
     patient,
@@ -135,6 +136,7 @@ def routes() -> list[BaseRoute]:
         *rec_movements.routes,
         *rec_orders.routes,
         *peers.routes,
+        *fhir_api.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
