@@ -1,3 +1,47 @@
-"""English for the downtime entries: admin (see i18n/__init__.py)."""
+"""English for the downtime entries: administrations (see i18n/__init__.py)."""
 
-EN: dict[str, str] = {}
+EN: dict[str, str] = {
+    # the forms (templates/web/rec_administration_forms.html)
+    "Résultat": "Outcome",
+    "— choisir —": "— choose —",
+    "Refusé": "Refused",
+    "Non disponible": "Not available",
+    "maintenant": "now",
+    "Unité": "Unit",
+    "Site": "Site",
+    "Commentaire": "Comment",
+    "Enregistrer": "Record",
+    "Corriger": "Correct",
+    "Saisir": "Record",
+    "Saisie": "Record",
+    "non saisi": "not recorded",
+    "Annuler / Corriger": "Cancel / Correct",
+    "Annuler cette saisie": "Cancel this entry",
+    "Motif de l'annulation": "Reason for cancelling",
+    "Motif de la correction": "Reason for the correction",
+    "La saisie n'a pas été enregistrée :": "Nothing was recorded:",
+    "administration en double ?": "duplicate administration?",
+    "Donner un traitement si besoin": "Give an as-needed medication",
+    # the ward tour (templates/web/tour.html, ward.html)
+    "Tour des administrations": "Medication round",
+    "Tour de {hour} h": "{hour}:00 round",
+    "Heure du tour": "Round hour",
+    "Prises prévues de {start} à {end}, lit par lit.": "Doses due from {start} to {end}, bed by bed.",
+    "Votre rôle ne permet pas de saisir les administrations.":
+        "Your role may not record administrations.",
+    "Aucune prise prévue à cette heure dans ce service.": "No dose due at this hour on this ward.",
+    # the outcomes and the checks' words (journal/kinds/administration.py)
+    "Suspendu (non administré sur décision soignante)": "Held (not given, clinical decision)",
+    "Refusé par le patient": "Refused by the patient",
+    "Médicament non disponible": "Medication not available",
+    "Cette prescription n'est pas celle du patient.": "This order is not the patient's.",
+    "Le médicament n'est pas celui de la prescription.": "The medication is not the order's.",
+    "Dites pourquoi la dose n'a pas été donnée.": "Say why the dose was not given.",
+    "Heure prévue invalide.": "Invalid planned time.",
+    "La dose n'est pas un nombre.": "The dose is not a number.",
+    "Une dose non administrée n'a pas de quantité.": "A dose not given has no quantity.",
+    "La dose doit être supérieure à zéro.": "The dose must be above zero.",
+    "Saisie à corriger introuvable.": "Entry to correct not found.",
+    "Dites pourquoi vous corrigez.": "Say why you correct it.",
+    "Ce n'est pas une administration.": "This is not an administration.",
+}

@@ -35,7 +35,7 @@ def ward_binder(desk: Desk, unit_id: str, progress: Progress | None = None) -> P
     tell(0, len(patients))
     documents, printed = [], []
     for number, (pid, place) in enumerate(patients, start=1):
-        found = summary_v.summary(desk.conn, pid, desk.now, desk.zone)
+        found = desk.summary(pid)
         card = cards.card(desk.conn, pid, desk.now, desk.zone, band=True,
                           summarised=found) if found is not None else None
         if found is not None and card is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ..index.identities import contained_patient
 from ..views import resources
 from ..views.summary import Summary, summary
+from ..views.summary.reader import Recorded
 from . import ins
 from .codes import CodeError, code128_img, datamatrix_img
 
@@ -44,10 +45,12 @@ class Card:
 
 
 def card(conn: sqlite3.Connection, pid: str, now: dt.datetime, zone: str,
-         band: bool = False, summarised: Summary | None = None) -> Card | None:
+         band: bool = False, summarised: Summary | None = None,
+         local: Recorded | None = None) -> Card | None:
     """The patient's card, or None if the index holds no such patient; `summarised`:
-    their summary when the caller has it already (the ward binder)."""
-    found = summarised or summary(conn, pid, now, zone)
+    their summary when the caller has it already (the ward binder); `local`: what the
+    wards recorded (a patient admitted during the downtime has only that)."""
+    found = summarised or summary(conn, pid, now, zone, local)
     if found is None:
         return None
     who = found.identity

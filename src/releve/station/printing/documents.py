@@ -17,9 +17,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ... import clock
+from ...journal.book import Journal
 from ..i18n import LANGUAGES
 from ..index.head import read_head
 from ..local.audit import Audit
+from ..recorded import recorded_for
 from ..sync import Settings
 from ..views import census as census_q
 from ..views import directory as directory_q
@@ -27,6 +29,7 @@ from ..views import formats
 from ..views import schedule as schedule_q
 from ..views import summary as summary_v
 from ..views.summary import shifts
+from ..views.summary.reader import Recorded
 from . import card as cards
 from .pdf import Pdf, local_now, render
 
@@ -42,16 +45,25 @@ class Desk:
     user: str
     now: dt.datetime
     data_as_of: str  # "02/12 14:03", the capture time of the data, in the station's zone
+    journal: Journal | None = None  # what the wards recorded: printed beside the vault's
 
     @classmethod
     def open(cls, station_dir: Path, conn: sqlite3.Connection, user: str,
-             lang: str | None = None) -> Desk:
+             lang: str | None = None, journal: Journal | None = None) -> Desk:
         settings = Settings.load(station_dir)
         head = read_head(conn)
         chosen = lang if lang in LANGUAGES else settings.language
         return cls(conn, settings.name, settings.timezone, chosen, user,
                    clock.now(),
-                   formats.datetime_text(head.state_time, settings.timezone) if head else "")
+                   formats.datetime_text(head.state_time, settings.timezone) if head else "",
+                   journal or Journal(station_dir))
+
+    def recorded(self, pid: str) -> Recorded | None:
+        """The patient's downtime entries, so that paper and screen show the same."""
+        return recorded_for(self.journal, pid) if self.journal is not None else None
+
+    def summary(self, pid: str) -> summary_v.Summary | None:
+        return summary_v.summary(self.conn, pid, self.now, self.zone, self.recorded(pid))
 
     def sheet(self) -> dict:
         return {"station": self.station, "printed_at": local_now(self.zone),
@@ -120,7 +132,7 @@ def _bed_of(s: summary_v.Summary) -> str:
 
 
 def patient_mar(desk: Desk, pid: str, shift: str | None = None) -> Printout | None:
-    found = summary_v.summary(desk.conn, pid, desk.now, desk.zone)
+    found = desk.summary(pid)
     if found is None:
         return None
     pdf = _mar(desk, [MarPatient(found, _bed_of(found))], title=found.identity.name, shift=shift)
@@ -143,7 +155,7 @@ def ward_mar(desk: Desk, unit_id: str, shift: str | None = None) -> Printout | N
         return None
     patients = []
     for pid, place in ward_patients(census):
-        found = summary_v.summary(desk.conn, pid, desk.now, desk.zone)
+        found = desk.summary(pid)
         if found is not None:
             patients.append(MarPatient(found, " · ".join(p for p in (census.unit.name, place) if p)))
     pdf = _mar(desk, patients, title=census.unit.name, shift=shift)
@@ -182,7 +194,7 @@ def directory_sheet(desk: Desk) -> Printout:
 
 
 def labels(desk: Desk, pid: str, count: int = cards.LABELS_PER_SHEET) -> Printout | None:
-    card = cards.card(desk.conn, pid, desk.now, desk.zone)
+    card = cards.card(desk.conn, pid, desk.now, desk.zone, local=desk.recorded(pid))
     if card is None:
         return None
     pdf = _render(desk, "labels.html", card=card, count=count)
@@ -190,7 +202,7 @@ def labels(desk: Desk, pid: str, count: int = cards.LABELS_PER_SHEET) -> Printou
 
 
 def wristband(desk: Desk, pid: str) -> Printout | None:
-    card = cards.card(desk.conn, pid, desk.now, desk.zone, band=True)
+    card = cards.card(desk.conn, pid, desk.now, desk.zone, local=desk.recorded(pid), band=True)
     if card is None:
         return None
     pdf = _render(desk, "wristband.html", card=card)
@@ -202,7 +214,7 @@ def forms(desk: Desk, pid: str | None = None) -> Printout | None:
     identity, or with empty identity boxes for someone who arrives during the outage."""
     card = None
     if pid is not None:
-        card = cards.card(desk.conn, pid, desk.now, desk.zone)
+        card = cards.card(desk.conn, pid, desk.now, desk.zone, local=desk.recorded(pid))
         if card is None:
             return None
     pdf = _render(desk, "forms.html", card=card)

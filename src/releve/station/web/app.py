@@ -37,6 +37,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
 from ... import clock, logs, serving
+from ...journal.roles import may_record
 from ...serving import Limits
 from . import (
     access,
@@ -100,7 +101,8 @@ def create_app(station_dir: Path, hosts: Iterable[str] | None = None) -> Starlet
     the Host names `hosts` (default: loopback only; see guard.allowed_hosts)."""
     here = Station(Path(station_dir))
     here.env.globals.update(lang_url=lang_url, now_text=now_text, role_label=role_label,
-                            csrf_token=csrf_token, rec_obs=rec_observations.page_data)
+                            csrf_token=csrf_token, rec_obs=rec_observations.page_data,
+                            may_record=may_record)
     rec_orders.install(here.env)
     app = Starlette(routes=routes(), middleware=[
         Middleware(SecurityHeadersMiddleware),  # outermost: on the error pages of the next one too

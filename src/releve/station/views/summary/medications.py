@@ -24,6 +24,7 @@ from ....fhir.clinical.values import (
     reference_text,
 )
 from ....fhir.refs import target
+from ....journal.kinds.administration import planned_time, prescribed_dose, unit_of
 from ..collation import french_key
 from .labels import ADMIN_STATUS
 from .model import Administration, Due, Medication, NotCurrent, Summary
@@ -139,20 +140,40 @@ def _plan(reader: Reader, resource: dict, dosages: list[dict]) -> tuple[list[dt.
     return due, past, unscheduled
 
 
-def _missed(past: list[dt.datetime], given: list[Administration], upper: dt.datetime) -> list[dt.datetime]:
-    """The past doses no administration accounts for: each record covers one dose, given
-    from EARLY_MINUTES before it until the next dose fell due."""
-    left = sorted(g.instant for g in given if g.instant is not None)
-    missed = []
+def _match(past: list[dt.datetime], due: list[dt.datetime], given: list[Administration],
+           upper: dt.datetime) -> dict[dt.datetime, Administration]:
+    """The record that accounts for each planned dose. A record that names its planned
+    dose (recorded on a station) answers that one and no other; any other covers one
+    past dose, given from EARLY_MINUTES before it until the next dose fell due."""
+    records: dict[dt.datetime, Administration] = {}
+    for record in sorted(given, key=lambda g: g.entry or ""):
+        if record.planned is not None and record.planned not in records:
+            records[record.planned] = record
+    left = sorted(g.instant for g in given if g.instant is not None and g.planned is None)
+    unnamed = {g.instant: g for g in given if g.instant is not None and g.planned is None}
     past = sorted(set(past))
     for number_, moment in enumerate(past):
+        if moment in records:
+            continue
         until = past[number_ + 1] if number_ + 1 < len(past) else upper
         match = next((w for w in left if moment - dt.timedelta(minutes=EARLY_MINUTES) <= w < until), None)
-        if match is None:
-            missed.append(moment)
-        else:
+        if match is not None:
+            records[moment] = unnamed[match]
             left.remove(match)
-    return missed
+    return {m: r for m, r in records.items() if m in set(past) | set(due)}
+
+
+def _flag_duplicates(administrations: list[Administration]) -> None:
+    """Two records giving the same planned dose of the same order (two stations, two
+    nurses): each names the other, for a nurse to cancel one."""
+    seen: dict[tuple[str | None, dt.datetime], Administration] = {}
+    for record in administrations:
+        if record.planned is None or record.status != "completed":
+            continue
+        other = seen.setdefault((record.request, record.planned), record)
+        if other is not record:
+            record.duplicate_of = other.entry or "?"
+            other.duplicate_of = other.duplicate_of or record.entry or "?"
 
 
 def _given_for(order_id: str, drug: str, administrations: list[Administration]) -> list[Administration]:
@@ -174,6 +195,20 @@ def _not_current(reader: Reader, resource: dict, reason: str) -> NotCurrent:
         end=orders.order_end(resource, reader.tz))
 
 
+def _prescribed(resource: dict) -> tuple[str, str]:
+    """The prescribed dose's number and unit apart, for the forms' defaults."""
+    quantity = prescribed_dose(resource)
+    if quantity is None or not isinstance(quantity.get("value"), int | float):
+        return "", ""
+    return f"{quantity['value']:g}", unit_of(quantity)
+
+
+def _recorded(doses: list[Due], records: dict[dt.datetime, Administration]) -> list[Due]:
+    for dose_ in doses:
+        dose_.record = records.get(dose_.when)
+    return doses
+
+
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -181,6 +216,7 @@ def _text(value: object) -> str | None:
 def medications(reader: Reader, summary: Summary) -> None:
     administrations = reader.each("MedicationAdministration", lambda r: _administration(reader, r))
     administrations.sort(key=lambda a: a.instant or reader.now, reverse=True)
+    _flag_duplicates(administrations)
     current: list[tuple[object, list[dict], Medication]] = []  # (drug's concept, dosages, line)
     stopped: list[NotCurrent] = []
 
@@ -200,13 +236,17 @@ def medications(reader: Reader, summary: Summary) -> None:
         drug = drug_name(reader, resource)
         given = _given_for(as_text(resource.get("id")), drug, administrations)
         upper = min(due) if due else reader.now + dt.timedelta(minutes=5)
+        records = _match(past, due, given, upper)
+        value, unit = _prescribed(resource)
         medication = Medication(
             id=as_text(resource.get("id")), drug=drug, dose=amount, route=route, frequency=often,
             as_needed=any(_as_needed(d) for d in dosages), as_needed_reason=", ".join(r for r in reasons if r),
             status=status, start=next((s for s in starts if s), None) or _text(resource.get("authoredOn")),
             end=standing.end, prescriber=reader.lookup.person(resource.get("requester")),
-            due=_due(reader, due), note=" ".join(n for n in notes if n), ended=standing.ended,
-            overdue=_due(reader, _missed(past, given, upper)), unscheduled=unscheduled)
+            due=_recorded(_due(reader, due), records), note=" ".join(n for n in notes if n),
+            ended=standing.ended, overdue=_due(reader, [p for p in past if p not in records]),
+            done=_recorded(_due(reader, [p for p in past if p in records]), records),
+            unscheduled=unscheduled, dose_value=value, dose_unit=unit)
         current.append((drug_concept(reader, resource), dosages, medication))
         return medication
 
@@ -241,10 +281,14 @@ def _administration(reader: Reader, resource: dict) -> Administration | None:
     reasons = [concept_text(r) for r in as_list(resource.get("statusReason"))]
     reasons += [as_text(as_dict(n).get("text")) for n in as_list(resource.get("note"))]
     request = target(resource.get("request"))
+    mark = reader.recorded(resource)
     return Administration(
         when=when_text, instant=when, drug=drug_name(reader, resource),
         dose=" ".join(p for p in (amount, rate and f"{rate}", as_text(dosage.get("text"))) if p),
         route=concept_text(dosage.get("route")), who=", ".join(p for p in performers if p),
         status=status, status_label=ADMIN_STATUS.get(status, status),
         reason=" ; ".join(r for r in reasons if r),
-        request=request[1] if request and request[0] == "MedicationRequest" else None)
+        request=request[1] if request and request[0] == "MedicationRequest" else None,
+        planned=reader.when(planned_time(resource)), entry=mark.key if mark else None,
+        outcome=concept_text(next(iter(as_list(resource.get("statusReason"))), None))
+        if status == "not-done" else "")

@@ -99,6 +99,7 @@ class Due:
     when: dt.datetime
     local: str  # "08:00"
     day_offset: int  # 0 today, 1 tomorrow (in the station's zone)
+    record: Administration | None = None  # what was recorded for this dose, if anything
 
 
 @dataclass
@@ -113,6 +114,10 @@ class Administration:
     status_label: str
     reason: str
     request: str | None
+    planned: dt.datetime | None = None  # the planned dose it answers (journal's extension)
+    entry: str | None = None  # "<station>/<seq>" when recorded on a station
+    outcome: str = ""  # why not done, in words ("Refusé par le patient")
+    duplicate_of: str | None = None  # another entry giving the same planned dose
 
 
 @dataclass
@@ -151,6 +156,9 @@ class Medication:
     note: str = ""
     ended: str | None = None  # its end passed while the HIS still says active: to check
     overdue: list[Due] = field(default_factory=list)  # fell due lately, no administration
+    done: list[Due] = field(default_factory=list)  # fell due lately, recorded (Due.record)
+    dose_value: str = ""  # the prescribed dose's number and unit, apart: the forms' defaults
+    dose_unit: str = ""
     unscheduled: bool = False  # a frequency without set times: "heure à définir"
     downtime: DowntimeOrder | None = None  # written on a station: its pharmacist's check
 
@@ -307,6 +315,12 @@ class Summary:
     def plan(self) -> list[tuple[Due, Medication]]:
         """Every dose due in the next 24 h, in time order: the MAR sheet."""
         doses = [(due, med) for med in self.medications for due in med.due]
+        return sorted(doses, key=lambda pair: (pair[0].when, pair[1].drug))
+
+    @property
+    def done(self) -> list[tuple[Due, Medication]]:
+        """The doses that fell due lately and were recorded (given or not), oldest first."""
+        doses = [(due, med) for med in self.medications for due in med.done]
         return sorted(doses, key=lambda pair: (pair[0].when, pair[1].drug))
 
     @property
