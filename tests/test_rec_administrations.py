@@ -253,6 +253,7 @@ def test_recorded_doses_show_on_the_plan_and_on_the_mar(demo):
     pdf = client.get(f"/patients/{dose.pid}/print/mar.pdf")
     text = flat(pdf.content)
     assert "Refusé par le patient" in text and "nausées" in text and "Nina nurse" in text
+    assert f"{local} ✗ Refusé par" in text, "the dose's box says it was refused"
     ward_pdf = flat(client.get(f"/wards/{dose.ward}/print/mar.pdf").content)
     assert "Refusé par le patient" in ward_pdf
 
