@@ -328,3 +328,32 @@ def test_an_entry_of_another_kind_cannot_be_corrected_here(demo):
     answer = post(site.login("nina"), dose, supersedes=other.key, reason="x")
     assert answer.status_code == 400 and "Saisie à corriger introuvable." in answer.text
     assert journal_size(station) == before
+
+
+def find_as_needed(station: Path) -> tuple[str, str, str, str, str]:
+    """(patient, order id, drug, dose, unit) of an active as-needed order of an inpatient."""
+    conn = reader(station)
+    for (pid,) in conn.execute("SELECT DISTINCT patient FROM stays WHERE current = 1 ORDER BY patient"):
+        found = summary(conn, pid, clock.now(), ZONE)
+        for m in found.medications if found else []:
+            if m.as_needed and m.status == "active" and not m.due:
+                return pid, m.id, m.drug, m.dose_value, m.dose_unit
+    pytest.fail("no as-needed order in the demo hospital")
+
+
+def test_an_as_needed_dose_has_no_planned_time(demo):
+    site, station, _ = demo
+    pid, order, drug, value, unit = find_as_needed(station)
+    client = site.login("nina")
+    page = client.get(f"/patients/{pid}").text
+    assert "Donner un traitement si besoin" in page and f'name="request" value="{order}"' in page
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    answer = client.post(f"/patients/{pid}/administrations?from=summary",
+                         data={"csrf": token, "request": order, "outcome": "given", "time": "09:20",
+                               "dose": value, "unit": unit, "comment": "douleur 6/10"})
+    assert answer.status_code == 303, re.findall(r'role="alert">([^<]+)', answer.text)
+    entry = entries(station, pid)[-1]
+    assert kind.planned_time(entry.resource) is None and entry.resource["status"] == "completed"
+    shown = summary(reader(station), pid, clock.now(), ZONE, recorded_for(Journal(station), pid))
+    given = next(m for m in shown.medications if m.id == order).given
+    assert [(g.drug, g.when, g.entry) for g in given][:1] == [(drug, "2026-01-14T09:20:00+01:00", entry.key)]
