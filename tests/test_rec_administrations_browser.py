@@ -34,15 +34,22 @@ def site(demo_station, tmp_path_factory):
         yield url, station.dir, find_dose(station.dir)
 
 
-@pytest.fixture()
-def page(site):
+@pytest.fixture(scope="module")
+def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
-        yield context.new_page()
+        yield browser
         browser.close()
+
+
+@pytest.fixture()
+def page(chromium):
+    """A fresh browser context per test: signed out, nothing typed before."""
+    context = chromium.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
 
 
 def sign_in(page, base: str, name: str) -> None:

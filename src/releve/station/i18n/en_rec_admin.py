@@ -15,6 +15,7 @@ EN: dict[str, str] = {
     "Saisir": "Record",
     "Saisie": "Record",
     "non saisi": "not recorded",
+    "à venir": "to come",
     "Annuler / Corriger": "Cancel / Correct",
     "Annuler cette saisie": "Cancel this entry",
     "Motif de l'annulation": "Reason for cancelling",

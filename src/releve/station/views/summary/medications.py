@@ -146,7 +146,7 @@ def _match(past: list[dt.datetime], due: list[dt.datetime], given: list[Administ
     dose (recorded on a station) answers that one and no other; any other covers one
     past dose, given from EARLY_MINUTES before it until the next dose fell due."""
     records: dict[dt.datetime, Administration] = {}
-    for record in sorted(given, key=lambda g: g.entry or ""):
+    for record in sorted(given, key=lambda g: (g.instant.timestamp() if g.instant else 0.0, g.entry or "")):
         if record.planned is not None and record.planned not in records:
             records[record.planned] = record
     left = sorted(g.instant for g in given if g.instant is not None and g.planned is None)

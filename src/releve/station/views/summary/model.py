@@ -11,6 +11,10 @@ from ....fhir.clinical.hints import Hint
 from ....fhir.clinical.values import as_text, range_text
 from .reader import Mark
 
+# A dose may be recorded from the plan up to this long before it falls due (given early,
+# or the round that starts before the hour); later doses get their form when they near.
+RECORD_AHEAD = dt.timedelta(hours=2)
+
 
 @dataclass
 class Contact:
@@ -316,6 +320,11 @@ class Summary:
         """Every dose due in the next 24 h, in time order: the MAR sheet."""
         doses = [(due, med) for med in self.medications for due in med.due]
         return sorted(doses, key=lambda pair: (pair[0].when, pair[1].drug))
+
+    @property
+    def record_until(self) -> dt.datetime:
+        """The plan offers a form for the doses due up to this time."""
+        return self.now + RECORD_AHEAD
 
     @property
     def done(self) -> list[tuple[Due, Medication]]:
