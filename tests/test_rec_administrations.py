@@ -31,7 +31,7 @@ from releve.station.views.summary import summary
 from test_station_print import flat
 from test_station_web import PASSWORD, Site, station_site
 
-from conftest import copy_station
+from conftest import copy_station, run_releve
 
 ZONE = "Europe/Paris"
 
@@ -195,6 +195,10 @@ def test_roles_that_may_not_record_are_refused_and_nothing_is_written(demo):
                              data={"csrf": token.group(1) if token else "", "outcome": "given",
                                    "request": dose.order["id"]})
         assert answer.status_code == 403
+        cancel = client.post(f"/patients/{dose.pid}/administrations/cancel?from=summary",
+                             data={"csrf": token.group(1) if token else "", "supersedes": "x/1",
+                                   "reason": "x"})
+        assert cancel.status_code == 403
         assert journal_size(station) == before
 
 
@@ -256,6 +260,9 @@ def test_recorded_doses_show_on_the_plan_and_on_the_mar(demo):
     assert f"{local} ✗ Refusé par" in text, "the dose's box says it was refused"
     ward_pdf = flat(client.get(f"/wards/{dose.ward}/print/mar.pdf").content)
     assert "Refusé par le patient" in ward_pdf
+    out = station.parent / "mar-cli.pdf"
+    run_releve("station", "print", "mar", "--patient", dose.pid, "--out", out, "--station", station)
+    assert f"{local} ✗ Refusé par" in flat(out.read_bytes()), "the command prints what the page shows"
 
 
 def entries(station: Path, pid: str) -> list:
