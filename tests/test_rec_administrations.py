@@ -364,3 +364,15 @@ def test_an_as_needed_dose_has_no_planned_time(demo):
     shown = summary(reader(station), pid, clock.now(), ZONE, recorded_for(Journal(station), pid))
     given = next(m for m in shown.medications if m.id == order).given
     assert [(g.drug, g.when, g.entry) for g in given][:1] == [(drug, "2026-01-14T09:20:00+01:00", entry.key)]
+
+
+def test_a_dose_other_than_prescribed_is_recorded_with_a_warning(demo):
+    site, station, dose = demo
+    client = site.login("nora")
+    half = f"{float(dose.value) / 2:g}".replace(".", ",")
+    answer = post(client, dose, time="09:50", dose=half)
+    assert answer.status_code == 303 and "noted=" in answer.headers["location"]
+    page = html.unescape(client.get(answer.headers["location"]).text)
+    assert "Enregistré à 09:50." in page
+    prescribed = kind.prescribed_dose(dose.order)["value"]
+    assert f"Dose différente de la prescription ({prescribed} {dose.unit})" in page

@@ -208,7 +208,7 @@ def check(resource: Mapping[str, object], context: AdministrationContext) -> Che
     if problems:
         raise Invalid(problems)
     if order is not None and status == "completed":
-        warnings += _dose_warnings(dosage.get("dose"), order)
+        warnings += dose_warnings(dosage.get("dose"), order)
     out["subject"] = {"reference": context.patient}
     if context.encounter:
         out["context"] = {"reference": context.encounter}
@@ -237,7 +237,7 @@ def _dose_problems(dose: object, order: dict | None, status: object) -> list[Pro
     return []
 
 
-def _dose_warnings(dose: object, order: dict) -> list[Problem]:
+def dose_warnings(dose: object, order: dict) -> list[Problem]:
     """A dose other than the prescribed one: shown, never blocking (a half tablet...)."""
     prescribed = prescribed_dose(order)
     if not isinstance(dose, dict) or not prescribed:

@@ -21,6 +21,8 @@ EN: dict[str, str] = {
     "Motif de l'annulation": "Reason for cancelling",
     "Motif de la correction": "Reason for the correction",
     "La saisie n'a pas été enregistrée :": "Nothing was recorded:",
+    "Enregistré à {time}.": "Recorded at {time}.",
+    "Enregistré : dose non administrée.": "Recorded: dose not given.",
     "administration en double ?": "duplicate administration?",
     "Donner un traitement si besoin": "Give an as-needed medication",
     # the ward tour (templates/web/tour.html, ward.html)

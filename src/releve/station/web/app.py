@@ -102,7 +102,7 @@ def create_app(station_dir: Path, hosts: Iterable[str] | None = None) -> Starlet
     here = Station(Path(station_dir))
     here.env.globals.update(lang_url=lang_url, now_text=now_text, role_label=role_label,
                             csrf_token=csrf_token, rec_obs=rec_observations.page_data,
-                            may_record=may_record)
+                            may_record=may_record, noted_administration=rec_administrations.noted)
     rec_orders.install(here.env)
     app = Starlette(routes=routes(), middleware=[
         Middleware(SecurityHeadersMiddleware),  # outermost: on the error pages of the next one too

@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ... import clock
+from ...fhir.refs import target
 from ...journal.entry import Draft
 from ...journal.kinds import Invalid, Problem
 from ...journal.kinds import administration as kind
@@ -60,14 +61,18 @@ def form_key(request_id: str, planned: str = "", supersedes: str = "") -> str:
     return f"{request_id}|{planned}|{supersedes}"
 
 
+def order_of(request: Request, pid: str, order_id: str) -> dict | None:
+    """The patient's order: the vault's, or one a physician wrote on a station."""
+    return next((r for t, r in recorded_for(station(request).journal, pid).resources
+                 if t == "MedicationRequest" and r.get("id") == order_id), None) \
+        or resources.resource(need_db(request), "MedicationRequest", order_id, pid)
+
+
 def context_for(request: Request, pid: str, found: Summary, order_id: str) -> kind.AdministrationContext:
-    """What the checks need: now, the stay, the author, and the order the form answers
-    (the vault's, or one a physician wrote on a station)."""
+    """What the checks need: now, the stay, the author, and the order the form answers."""
     here = station(request)
     reference = f"MedicationRequest/{order_id}"
-    order = next((r for t, r in recorded_for(here.journal, pid).resources
-                  if t == "MedicationRequest" and r.get("id") == order_id), None) \
-        or resources.resource(need_db(request), "MedicationRequest", order_id, pid)
+    order = order_of(request, pid, order_id)
     return kind.AdministrationContext(
         now=clock.now(), zone=here.settings().timezone, patient=f"Patient/{pid}",
         role=current_user(request).role,
@@ -124,8 +129,33 @@ async def post_administration(request: Request) -> Response:
         return await _again(request, pid, origin, Posted(key, values, _errors(invalid.problems)))
     if supersedes:
         draft = Draft(KIND, draft.patient, draft.resource, supersedes, reason)
-    await record(request, [draft], "administration")
-    return RedirectResponse(_back(pid, origin), status_code=303)
+    written = await record(request, [draft], "administration")
+    return RedirectResponse(_noted(_back(pid, origin), written[0].key), status_code=303)
+
+
+def _noted(back: str, key: str) -> str:
+    """The page to go back to, told which entry was just recorded (to confirm it)."""
+    path, _, anchor = back.partition("#")
+    return f"{path}{'&' if '?' in path else '?'}noted={quote(key)}{'#' + anchor if anchor else ''}"
+
+
+def noted(request: Request) -> dict | None:
+    """The entry just recorded (?noted=), for the page to confirm it with its warnings
+    (a dose other than the prescribed one): shown, never blocking. None when the entry is
+    not an administration of this station the user may see."""
+    key = str(request.query_params.get("noted", ""))
+    entry = station(request).journal.entry(key) if key else None
+    if entry is None or entry.kind != KIND or not entry.patient:
+        return None
+    pid = entry.patient.removeprefix("Patient/")
+    if request.path_params.get("pid", pid) != pid:
+        return None
+    found = target(entry.resource.get("request"))
+    order = order_of(request, pid, found[1]) if found else None
+    dose = (entry.resource.get("dosage") or {}).get("dose")
+    warnings = kind.dose_warnings(dose, order) if order and dose else []
+    return {"key": key, "when": entry.resource.get("effectiveDateTime"),
+            "status": entry.resource.get("status"), "warnings": [w.message() for w in warnings]}
 
 
 def _correction(request: Request, pid: str, values: dict[str, str]) -> tuple[str | None, str | None]:
