@@ -35,7 +35,7 @@ from ..recorded import recorded_for
 from ..views import census as census_q
 from ..views import resources
 from ..views.formats import number_filter
-from ..views.summary import Summary, summary
+from ..views.summary import Due, Medication, Summary, summary
 from . import access, patient
 from .base import audit, current_user, language, render, station
 from .pages import need_db
@@ -219,8 +219,8 @@ async def _again(request: Request, pid: str, origin: re.Match, posted: Posted) -
 
 @dataclass
 class TourDose:
-    due: object  # views.summary.Due
-    medication: object  # views.summary.Medication
+    due: Due
+    medication: Medication
     late: bool
 
 
@@ -261,21 +261,19 @@ def tour_page(request: Request, ward: str, hour: int) -> Response:
     here = station(request)
     zone = here.settings().timezone
     conn = need_db(request)
-    census = census_q.census(conn, ward, clock.now(), zone)
+    now = clock.now()
+    census = census_q.census(conn, ward, now, zone)
     if census is None:
         raise HTTPException(404, "ward")
-    start, end = hour_window(clock.now(), hour, zone)
+    start, end = hour_window(now, hour, zone)
     beds = []
     for pid, place in ward_patients(census):
-        found = summary(conn, pid, clock.now(), zone, recorded_for(here.journal, pid))
+        found = summary(conn, pid, now, zone, recorded_for(here.journal, pid))
         if found is None:
             continue
-        doses = [TourDose(d, m, late) for m in found.medications
-                 for d, late in ((d, True) for d in m.overdue)
-                 if start <= d.when < end]
-        doses += [TourDose(d, m, False) for m in found.medications for d in [*m.done, *m.due]
-                  if start <= d.when < end]
-        doses.sort(key=lambda t: (t.due.when, t.medication.drug))  # type: ignore[attr-defined]
+        doses = [TourDose(d, m, d in m.overdue) for m in found.medications
+                 for d in [*m.overdue, *m.done, *m.due] if start <= d.when < end]
+        doses.sort(key=lambda t: (t.due.when, t.medication.drug))
         beds.append(TourBed(place, found, doses))
     audit(request, "view", "tour", detail=f"{ward} {hour:02d}",
           patients=[b.s.patient_id for b in beds if b.doses])
