@@ -75,26 +75,30 @@ def same_unit(given: str, prescribed: str) -> bool:
 
 
 def prescribed_dose(order: dict) -> dict | None:
-    """The order's first dose as a Quantity ({value, unit, code}), if it prescribes one."""
-    for dosage in order.get("dosageInstruction") or []:
-        for rate in (dosage or {}).get("doseAndRate") or []:
-            quantity = (rate or {}).get("doseQuantity")
-            if isinstance(quantity, dict) and quantity.get("value") is not None:
+    """The order's first dose as a Quantity ({value, unit, code}), if it prescribes one.
+    Orders come from any HIS: a member of the wrong shape is no dose, never an error."""
+    for dosage in _dicts(order.get("dosageInstruction")):
+        for rate in _dicts(dosage.get("doseAndRate")):
+            quantity = rate.get("doseQuantity")
+            if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
                 return quantity
     return None
+
+
+def _dicts(value: object) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def unit_of(quantity: dict | None) -> str:
     if not quantity:
         return ""
-    return str(quantity.get("unit") or quantity.get("code") or "")
+    unit = quantity.get("unit") or quantity.get("code")
+    return unit if isinstance(unit, str) else ""
 
 
 def order_route(order: dict) -> dict | None:
-    for dosage in order.get("dosageInstruction") or []:
-        if isinstance((dosage or {}).get("route"), dict):
-            return dosage["route"]
-    return None
+    return next((d["route"] for d in _dicts(order.get("dosageInstruction"))
+                 if isinstance(d.get("route"), dict)), None)
 
 
 def _quantity(value: float, unit: str) -> dict:
@@ -110,7 +114,8 @@ def _medication(order: dict) -> dict:
     """The order's medication member(s), copied (a contained Medication with it)."""
     if "medicationCodeableConcept" in order:
         return {"medicationCodeableConcept": order["medicationCodeableConcept"]}
-    ref = order.get("medicationReference") or {}
+    ref = order.get("medicationReference")
+    ref = ref if isinstance(ref, dict) else {}
     out: dict = {"medicationReference": ref}
     if str(ref.get("reference", "")).startswith("#"):
         out["contained"] = [c for c in order.get("contained") or []
@@ -252,8 +257,9 @@ def dose_warnings(dose: object, order: dict) -> list[Problem]:
 
 def planned_time(resource: dict) -> str | None:
     """The planned dose an administration answers, as recorded (None: as needed)."""
-    return next((e.get("valueDateTime") for e in resource.get("extension") or []
-                 if isinstance(e, dict) and e.get("url") == PLANNED_URL), None)
+    found = next((e.get("valueDateTime") for e in _dicts(resource.get("extension"))
+                  if e.get("url") == PLANNED_URL), None)
+    return found if isinstance(found, str) else None
 
 
 def at(when: dt.datetime) -> str:
