@@ -376,3 +376,13 @@ def test_a_dose_other_than_prescribed_is_recorded_with_a_warning(demo):
     assert "Enregistré à 09:50." in page
     prescribed = kind.prescribed_dose(dose.order)["value"]
     assert f"Dose différente de la prescription ({prescribed} {dose.unit})" in page
+
+
+def test_a_planned_time_not_in_the_plan_is_refused(demo):
+    site, station, dose = demo
+    before = journal_size(station)
+    odd = (dose.late + dt.timedelta(minutes=17)).isoformat(timespec="seconds")
+    answer = post(site.login("nina"), dose, planned=odd)
+    assert answer.status_code == 400
+    assert "Cette prise n'est pas au plan de la prescription." in html.unescape(answer.text)
+    assert journal_size(station) == before

@@ -54,10 +54,11 @@ def page(chromium):
 
 def sign_in(page, base: str, name: str) -> None:
     page.goto(f"{base}/login")
-    page.keyboard.type(name)  # the user name field has the focus
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
+    page.fill("#username", name)
+    page.fill("#password", PASSWORD)
+    page.focus("#password")
     submit(page)
+    assert "/login" not in page.url, "signed in"
 
 
 def submit(page) -> None:

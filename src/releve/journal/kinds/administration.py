@@ -262,6 +262,10 @@ def planned_time(resource: dict) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def at(when: dt.datetime) -> str:
-    """A planned time as the forms carry it (the plan's instant, local offset)."""
-    return fhir_time(when)
+def parse_planned(text: str) -> dt.datetime | None:
+    """The planned-time extension's value as an instant (None when it is not one)."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None

@@ -45,6 +45,7 @@ EN: dict[str, str] = {
     "Une dose non administrée n'a pas de quantité.": "A dose not given has no quantity.",
     "La dose doit être supérieure à zéro.": "The dose must be above zero.",
     "Saisie à corriger introuvable.": "Entry to correct not found.",
+    "Cette prise n'est pas au plan de la prescription.": "This dose is not in the order's plan.",
     "Dites pourquoi vous corrigez.": "Say why you correct it.",
     "Ce n'est pas une administration.": "This is not an administration.",
 }

@@ -96,7 +96,7 @@ def _origin(value: str) -> re.Match | None:
 def _back(pid: str, origin: re.Match) -> str:
     if origin.group(0) == "summary":
         return f"/patients/{quote(pid)}#h-plan"
-    return f"/wards/{quote(origin.group(1))}/tour?hour={int(origin.group(2)):02d}"
+    return f"/wards/{quote(origin.group(1), safe='')}/tour?hour={int(origin.group(2)):02d}"
 
 
 def _allowed(request: Request, pid: str) -> re.Match:
@@ -125,6 +125,8 @@ async def post_administration(request: Request) -> Response:
     try:
         draft = kind.from_form(values, context)
         supersedes, reason = _correction(request, pid, values)
+        if not supersedes:
+            _in_plan(found, values["request"].strip(), kind.planned_time(draft.resource))
     except Invalid as invalid:
         return await _again(request, pid, origin, Posted(key, values, _errors(invalid.problems)))
     if supersedes:
@@ -156,6 +158,17 @@ def noted(request: Request) -> dict | None:
     warnings = kind.dose_warnings(dose, order) if order and dose else []
     return {"key": key, "when": entry.resource.get("effectiveDateTime"),
             "status": entry.resource.get("status"), "warnings": [w.message() for w in warnings]}
+
+
+def _in_plan(found: Summary, order_id: str, planned: str | None) -> None:
+    """A planned time posted must be one of the order's doses the plan shows (late,
+    recorded or to come): the form's hidden field is the browser's to change."""
+    if planned is None:
+        return
+    medication = next((m for m in found.medications if m.id == order_id), None)
+    doses = [d.when for d in [*medication.overdue, *medication.done, *medication.due]] if medication else []
+    if kind.parse_planned(planned) not in doses:
+        raise Invalid([Problem("planned", "Cette prise n'est pas au plan de la prescription.")])
 
 
 def _correction(request: Request, pid: str, values: dict[str, str]) -> tuple[str | None, str | None]:
