@@ -93,7 +93,8 @@ def test_a_round_recorded_with_the_keyboard_alone(page, site):
     hour = dose.late.astimezone(PARIS).hour
     sign_in(page, base, "claire")
     page.goto(f"{base}/wards/{dose.ward}/tour?hour={hour:02d}")
-    assert page.evaluate("document.activeElement.name") == "outcome", "the first dose has the focus"
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'outcome'",
+                           timeout=5000)  # the first dose has the focus (autofocus, after load)
     first = page.locator(f"#{page.evaluate('document.activeElement.form.id')}")
     pid = re.search(r"/patients/([^/]+)/administrations", first.get_attribute("action")).group(1)
     planned = first.locator("input[name=planned]").get_attribute("value")
@@ -115,7 +116,8 @@ def test_a_round_recorded_with_the_keyboard_alone(page, site):
     assert "Administré" in row.inner_text() and "09:30" in row.inner_text()
 
     # the next dose of the round has the focus now: refused, then the time field, Enter
-    assert page.evaluate("document.activeElement.name") == "outcome"
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'outcome'",
+                           timeout=5000)
     second = page.evaluate("document.activeElement.form.querySelector('[name=planned]').value")
     second_pid = re.search(r"/patients/([^/]+)/", page.evaluate(
         "document.activeElement.form.getAttribute('action')")).group(1)
@@ -140,7 +142,9 @@ def test_a_bad_time_is_shown_and_nothing_is_written(page, site):
     page.keyboard.type("10:45")  # the clock says 10:00
     submit(page)
     assert "Cette heure est dans le futur." in page.content()
-    assert page.evaluate("document.activeElement.name") == "time", "the field at fault has the focus"
+    # autofocus is applied once the page has loaded: wait for it rather than race it
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'time'",
+                           timeout=5000)
     assert page.evaluate("document.activeElement.value") == "10:45"
     assert journal_size(station) == before
 

@@ -53,13 +53,7 @@ COLUMNS = "station, seq, key, hash, time, kind, patient, rtype, rid, identifier,
 
 def connect(station_dir: Path) -> sqlite3.Connection:
     path = files.journal_db(station_dir)
-    # Never open and close the file SQLite may hold in this process (another thread's
-    # connection): closing any descriptor of it drops every POSIX lock the process has on
-    # it (sqlite.org/howtocorrupt.html §2.2), which shows as "disk I/O error" or worse.
-    if not path.exists():
-        create_private(path)
-    elif path.stat().st_mode & 0o077:
-        path.chmod(0o600)
+    create_private(path)  # by name only: another thread's connection may hold the file
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
     conn.execute("PRAGMA busy_timeout=10000")
     if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":

@@ -13,7 +13,6 @@ EN: dict[str, str] = {
     "Enregistrer": "Record",
     "Corriger": "Correct",
     "Saisir": "Record",
-    "Saisie": "Record",
     "non saisi": "not recorded",
     "à venir": "to come",
     "Annuler / Corriger": "Cancel / Correct",

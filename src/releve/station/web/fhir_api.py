@@ -43,6 +43,7 @@ FHIR_JSON = "application/fhir+json"
 MAX_BODY = 256 * 1024
 # resourceType -> (kind, module of journal/kinds, its check function): the forms' rules
 RECORDABLE: dict[str, tuple[str, str, str]] = {
+    "MedicationAdministration": ("administration", "administration", "check"),
     "Observation": ("observation", "observation", "check"),
     "DocumentReference": ("note", "note", "check"),
     "Communication": ("transmission", "note", "check"),
