@@ -7,6 +7,7 @@ every refusal is checked to have written nothing (the journal file did not grow)
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 
 from releve.journal import files
@@ -153,3 +154,43 @@ def test_every_api_read_and_write_is_audited(api):
     seen = {(e.user, e.action, e.page) for e in entries}
     assert ("token:scope-7", "record", "fhir-api") in seen
     assert ("token:scope-7", "view", "fhir-api") in seen
+
+
+def test_a_pump_records_an_administration_under_the_forms_rules(api):
+    """An as-given dose of one of the patient's active orders, without a planned time
+    (an as-needed or unplanned dose): recorded; the same for another patient's order, or
+    with a planned time the plan does not have, is refused and nothing is written."""
+    import datetime as dt
+
+    from releve.journal.kinds import administration as kind
+    from releve.station.index.connection import reader as open_index
+
+    conn = open_index(api["dir"])
+    patient, order_id, raw = conn.execute(
+        "SELECT patient, id, json FROM resources WHERE type = 'MedicationRequest' AND patient IN "
+        "(SELECT patient FROM stays WHERE current = 1) AND CAST(json AS TEXT) LIKE '%\"status\":\"active\"%' "
+        "ORDER BY patient, id LIMIT 1").fetchone()
+    conn.close()
+    order = orjson.loads(raw)
+    now = dt.datetime.fromisoformat("2026-01-14T10:00:00+01:00")
+    context = kind.AdministrationContext(now=now, zone="Europe/Paris", patient=f"Patient/{patient}",
+                                         role="nurse", orders={f"MedicationRequest/{order_id}": order})
+    dose = kind.prescribed_dose(order) or {}
+    values = {"outcome": "given", "time": "09:55", "request": order_id,
+              "dose": str(dose.get("value", "")), "unit": str(dose.get("unit", ""))}
+    resource = kind.from_form(values, context).resource
+    with client(api) as http:
+        answer = http.post("/fhir/MedicationAdministration", json=resource)
+        assert answer.status_code == 201, answer.text
+        recorded = answer.json()
+        assert recorded["request"]["reference"] == f"MedicationRequest/{order_id}"
+        size = journal_size(api)
+        planned = {**resource, "extension": [{"url": kind.PLANNED_URL,
+                                              "valueDateTime": "2026-01-14T03:17:00+01:00"}]}
+        refused = http.post("/fhir/MedicationAdministration", json=planned)
+        assert refused.status_code == 422
+        assert "pas au plan" in refused.json()["issue"][0]["diagnostics"]
+        stranger = {**resource, "request": {"reference": "MedicationRequest/not-this-patients"}}
+        refused = http.post("/fhir/MedicationAdministration", json=stranger)
+        assert refused.status_code == 422
+        assert journal_size(api) == size

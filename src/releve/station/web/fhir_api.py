@@ -35,7 +35,7 @@ from ...journal.kinds import Checked, Context, Invalid, Problem
 from ...journal.roles import may_record
 from ..recorded import recorded_for
 from ..views import resources as resources_q
-from . import access
+from . import access, rec_administrations
 from .base import audit, current_user, db, station
 from .recording import record
 
@@ -49,6 +49,9 @@ RECORDABLE: dict[str, tuple[str, str, str]] = {
     "Communication": ("transmission", "note", "check"),
     "MedicationRequest": ("order", "order", "check"),
     "ServiceRequest": ("order", "order", "check"),
+}
+CONTEXTS: dict[str, Callable[[Request, str, dict], Context]] = {
+    "MedicationAdministration": rec_administrations.api_context,
 }
 READABLE = ("Patient", "Observation", "MedicationAdministration", "MedicationRequest", "ServiceRequest",
             "Communication", "DocumentReference", "Encounter", "AllergyIntolerance",
@@ -102,10 +105,8 @@ async def create(request: Request) -> Response:
         return outcome(422, [Problem("subject", "Patient inconnu de la station.")], "not-found")
     if not await run_in_threadpool(access.may_open, request, patient):
         return outcome(403, [Problem("subject", "Patient hors de votre périmètre.")], "forbidden")
-    context = Context(clock.now(), station(request).settings().timezone, f"Patient/{patient}",
-                      current_user(request).role)
     try:
-        checked = check(resource, context)
+        checked = await run_in_threadpool(_checked, request, rtype, patient, resource, check)
     except Invalid as exc:
         return outcome(422, exc.problems, "business-rule")
     for extra in ("id", "meta"):
@@ -134,6 +135,17 @@ async def search(request: Request) -> Response:
     await run_in_threadpool(audit, request, "view", "fhir-api", patient, rtype)
     return fhir_response({"resourceType": "Bundle", "type": "searchset", "total": len(found),
                           "entry": [{"resource": r, "search": {"mode": "match"}} for r in found]})
+
+
+def _checked(request: Request, rtype: str, patient: str, resource: dict,
+             check: Callable[[dict, Context], Checked]) -> Checked:
+    """The kind's check, in the context the form would give it (an administration's order
+    and plan: rec_administrations.api_context)."""
+    special = CONTEXTS.get(rtype)
+    context = special(request, patient, resource) if special else Context(
+        clock.now(), station(request).settings().timezone, f"Patient/{patient}",
+        current_user(request).role)
+    return check(resource, context)
 
 
 def _shown(request: Request, rtype: str, patient: str) -> list[dict]:

@@ -80,6 +80,16 @@ def context_for(request: Request, pid: str, found: Summary, order_id: str) -> ki
         author=author(request), orders={reference: order} if order else {})
 
 
+def api_context(request: Request, pid: str, resource: dict) -> kind.AdministrationContext:
+    """The local FHIR API's context for a posted administration, the form's: the order it
+    answers, and its planned time, if it names one, checked against the plan."""
+    found = _summary(request, pid)
+    ref = target(resource.get("request"))
+    order_id = ref[1] if ref and ref[0] == "MedicationRequest" else ""
+    _in_plan(found, order_id, kind.planned_time(resource))
+    return context_for(request, pid, found, order_id)
+
+
 def _summary(request: Request, pid: str) -> Summary:
     here = station(request)
     found = summary(need_db(request), pid, clock.now(), here.settings().timezone,
