@@ -49,11 +49,13 @@ class Line:
         return bool(self.replaced_by)
 
 
-def history(journal: Journal, patient_id: str, limit: int | None = None) -> tuple[list[Line], int]:
+def history(journal: Journal, patient_id: str, limit: int | None = None,
+            entries: list[Entry] | None = None) -> tuple[list[Line], int]:
     """The patient's entries newest first (the `limit` newest when given: a line's words
     cost more than its reading, and the patient page shows a few), with how many there
     are in all."""
-    entries = journal.for_patient(f"Patient/{patient_id}")  # oldest first
+    if entries is None:  # oldest first
+        entries = journal.for_patient(f"Patient/{patient_id}")
     by_key = {e.key: e for e in entries}
     later: dict[str, Entry] = {}
     for entry in entries:  # oldest first: the last replacement of a key is kept

@@ -14,8 +14,11 @@ from ..journal.entry import Entry
 from .views.summary.reader import Mark, Recorded
 
 
-def recorded_for(journal: Journal, patient_id: str) -> Recorded:
-    entries = journal.for_patient(f"Patient/{patient_id}")
+def recorded_for(journal: Journal, patient_id: str, entries: list[Entry] | None = None) -> Recorded:
+    """`entries`: the patient's entries when the caller has read them already (a page
+    reads them once for all its sections: web/base.journal_entries)."""
+    if entries is None:
+        entries = journal.for_patient(f"Patient/{patient_id}")
     out = Recorded()
     replaced = {e.supersedes: e.key for e in entries if e.supersedes}
     for entry in current(entries):

@@ -38,7 +38,7 @@ from ..views import resources
 from ..views.formats import age_text, number_filter, parse_date, shown_instant
 from ..views.summary import CRITICALITY, ORDER_STATUS, summary
 from . import access
-from .base import audit, db, language, render, station
+from .base import audit, db, journal_entries, language, render, station
 
 DOCUMENT_CSP = ("default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; "
                 "form-action 'none'; frame-ancestors 'self'")
@@ -68,7 +68,8 @@ def patient_page(request: Request) -> Response:
     if conn is None:
         return _error(request, 503, *NO_DATA)
     zone = station(request).settings().timezone
-    found = summary(conn, pid, clock.now(), zone, recorded_for(station(request).journal, pid))
+    found = summary(conn, pid, clock.now(), zone,
+                    recorded_for(station(request).journal, pid, journal_entries(request, pid)))
     if found is None:
         return _error(request, 404, *NOT_FOUND)
     if not access.may_open(request, pid):

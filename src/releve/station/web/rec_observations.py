@@ -38,7 +38,7 @@ from ..views.summary import summary
 from ..views.summary.model import Summary
 from ..views.summary.shifts import window
 from . import access
-from .base import audit, current_user, render, station
+from .base import audit, current_user, journal_entries, render, station
 from .recording import checked_form, record, require
 
 KINDS = (observation.KIND, notes.NOTE, notes.TRANSMISSION)
@@ -121,7 +121,7 @@ def next_shift(zone: str) -> str:
 
 def page_data(request: Request, pid: str) -> dict:
     """What the summary's recording sections need: the forms' data and the two lists."""
-    entries = station(request).journal.for_patient(f"Patient/{pid}")
+    entries = journal_entries(request, pid)
     return {**form_data(request), "notes": items(entries),
             "observations": items(entries, (observation.KIND,))}
 

@@ -42,7 +42,7 @@ from ..printing.entries import entries_sheet
 from ..recorded import recorded_for
 from ..views import resources
 from . import access, patient
-from .base import audit, current_user, db, render, station
+from .base import audit, current_user, db, journal_entries, render, station
 from .printouts import _desk, _pdf
 from .recording import checked_form, record, require
 
@@ -72,7 +72,7 @@ CHOICES = {  # the forms' choices: (value, French text)
 
 def latest_entries(request: Request, pid: str) -> tuple[list, int]:
     """The patient page's history: the ON_PAGE newest entries, and how many there are."""
-    return history(station(request).journal, pid, ON_PAGE)
+    return history(station(request).journal, pid, ON_PAGE, journal_entries(request, pid))
 
 
 def _context(request: Request, pid: str) -> Context:
