@@ -216,3 +216,33 @@ def test_station_init_makes_the_key_and_status_counts_entries(tmp_path: Path, ke
     Journal(folder).append([observation(37.0), observation(37.4)], NURSE)
     shown = run_releve("station", "status", "--station", folder, check=False).stdout.decode()
     assert f"journal: this station {station_id}: 2 entries, last at 2026-01-14T09:00:00.000Z" in shown
+
+
+def test_a_summary_is_handed_only_what_it_can_show(station: Path, monkeypatch):
+    """Hundreds of measures: the summary gets the newest SERIES_VALUES of each code and
+    the administrations of the last days; the other lists read every entry."""
+    from releve.station.recorded import recorded_for
+    from releve.station.views.summary.observations import SERIES_VALUES
+
+    journal = Journal(station)
+    drafts = []
+    for minute in range(15):
+        draft = observation(36.0 + minute / 10)
+        draft.resource["effectiveDateTime"] = f"2026-01-14T08:{minute:02d}:00+01:00"
+        drafts.append(draft)
+    weight = observation(70.0)
+    weight.resource["code"] = {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]}
+    given = Draft("administration", "Patient/p1", {"resourceType": "MedicationAdministration",
+                                                    "status": "completed"})
+    monkeypatch.setenv("RELEVE_NOW", "2026-01-10T10:00:00+01:00")  # four days ago
+    journal.append([given], NURSE)
+    monkeypatch.setenv("RELEVE_NOW", "2026-01-14T10:00:00+01:00")
+    journal.append([*drafts, weight, given], NURSE)
+    kept = recorded_for(journal, "p1")
+    temperatures = [r["valueQuantity"]["value"] for t, r in kept.resources
+                    if t == "Observation" and r["code"]["coding"][0]["code"] == "8310-5"]
+    assert len(temperatures) == SERIES_VALUES == 10
+    assert sorted(temperatures)[0] == 36.5  # the five oldest left out
+    assert any(r["code"]["coding"][0]["code"] == "29463-7" for t, r in kept.resources if t == "Observation")
+    assert [t for t, _ in kept.resources].count("MedicationAdministration") == 1  # not the old one
+    assert len(journal.for_patient("Patient/p1")) == 18

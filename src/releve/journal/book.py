@@ -58,6 +58,9 @@ def ensure_key(station_dir: Path) -> SecretKey:
     return key
 
 
+CACHED_PATIENTS = 64  # patients whose entries are kept parsed between two page views
+
+
 class Journal:
     """A station's journal: append (own entries), ingest (a peer's), read (all held)."""
 
@@ -66,16 +69,20 @@ class Journal:
         self.key = ensure_key(self.dir)
         self.station = self.key.public.key_id_hex
         self._local = threading.local()
+        self._cache: dict[tuple, list[Entry]] = {}  # (patient, version) -> entries
+        self._cache_lock = threading.Lock()
 
     # --- the index, caught up with the files at each read ------------------------------------
 
     def db(self) -> sqlite3.Connection:
-        """This thread's connection to the index, caught up with every held file."""
+        """This thread's connection to the index, caught up with every held file; the
+        state it was caught up to (every station's last number) is this thread's
+        `version` until the next call."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = index.connect(self.dir)
-        for station in files.held_stations(self.dir):
-            index.catch_up(conn, self.dir, station)
+        self._local.version = tuple((station, index.catch_up(conn, self.dir, station))
+                                    for station in files.held_stations(self.dir))
         return conn
 
     # --- writing ------------------------------------------------------------------------------
@@ -165,7 +172,21 @@ class Journal:
     # --- reading ------------------------------------------------------------------------------
 
     def for_patient(self, patient: str) -> list[Entry]:
-        return index.for_patient(self.db(), patient)
+        """Every entry about a patient, oldest first. Kept for the journal's next state:
+        a ward reopens the same patients far more often than it writes, and parsing
+        hundreds of entries at each view showed on the page. Entries are shared: their
+        bodies are read, never changed."""
+        conn = self.db()
+        key = (patient, self._local.version)
+        with self._cache_lock:
+            found = self._cache.get(key)
+        if found is None:
+            found = index.for_patient(conn, patient)
+            with self._cache_lock:
+                self._cache[key] = found
+                while len(self._cache) > CACHED_PATIENTS:
+                    self._cache.pop(next(iter(self._cache)))
+        return list(found)
 
     def entry(self, key: str) -> Entry | None:
         return index.by_key(self.db(), key)

@@ -72,8 +72,9 @@ def last(conn: sqlite3.Connection, station: str) -> tuple[int, str, int]:
     return (row[0], row[1], row[2]) if row else (0, GENESIS, 0)
 
 
-def catch_up(conn: sqlite3.Connection, station_dir: Path, station: str) -> None:
-    """Read into the index what the station's file holds past what was read before.
+def catch_up(conn: sqlite3.Connection, station_dir: Path, station: str) -> int:
+    """Read into the index what the station's file holds past what was read before, and
+    return the station's last entry number now indexed.
 
     The lines were checked (chain and signature) before they were appended; here the
     chain is checked again, cheaply, so that a file edited behind the station's back
@@ -81,7 +82,7 @@ def catch_up(conn: sqlite3.Connection, station_dir: Path, station: str) -> None:
     seq, prev, size = last(conn, station)
     actual = files.file_size(station_dir, station)
     if actual == size:
-        return
+        return seq
     if actual < size:
         raise JournalError(f"the journal file of station {station} is shorter than what was "
                            "read from it: it was cut or replaced (run `releve journal verify`)")
@@ -93,6 +94,7 @@ def catch_up(conn: sqlite3.Connection, station_dir: Path, station: str) -> None:
         seq, prev, size = entry.seq, entry.hash, end
     if rows:
         store(conn, station, rows, seq, prev, size)
+    return seq
 
 
 def row_of(entry: Entry) -> tuple:

@@ -5,13 +5,28 @@ The current version of a resource is the last entry nobody replaced; a cancellat
 replacement whose resource is entered-in-error, which the summary counts and never
 shows. Every page and printout that shows a patient's record goes through
 `recorded_for`, so the screen and the paper agree.
+
+Only what a summary can show is handed to it: the newest SERIES_VALUES measures of each
+code (its trend keeps no more) and the administrations of the last RECENT hours (its
+plan and its 24 h look no further back). A patient with hundreds of entries would
+otherwise make every view of the page pay for all of them; the lists of measures and
+the history, which read the entries themselves, still show every one.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
+
+from .. import clock
+from ..fhir.clinical.values import first_code
 from ..journal.book import Journal, current
-from ..journal.entry import Entry
+from ..journal.entry import Entry, utc_text
+from .views.formats import parse_instant
+from .views.summary.observations import SERIES_VALUES
 from .views.summary.reader import Mark, Recorded
+
+RECENT = dt.timedelta(hours=72)  # an administration entered late may be 24 h older
 
 
 def recorded_for(journal: Journal, patient_id: str, entries: list[Entry] | None = None) -> Recorded:
@@ -21,7 +36,7 @@ def recorded_for(journal: Journal, patient_id: str, entries: list[Entry] | None 
         entries = journal.for_patient(f"Patient/{patient_id}")
     out = Recorded()
     replaced = {e.supersedes: e.key for e in entries if e.supersedes}
-    for entry in current(entries):
+    for entry in shown(current(entries)):
         resource = entry.resource
         rtype = resource["resourceType"]
         if rtype == "Patient":
@@ -30,6 +45,25 @@ def recorded_for(journal: Journal, patient_id: str, entries: list[Entry] | None 
             continue
         out.resources.append((rtype, resource))
         out.entries[id(resource)] = mark_of(entry, _history(entry, replaced))
+    return out
+
+
+def shown(entries: list[Entry]) -> list[Entry]:
+    """The entries a summary can show: all but older measures and administrations."""
+    since = utc_text(clock.now() - RECENT)
+    by_code: dict[str, list[tuple[float, Entry]]] = defaultdict(list)
+    out = []
+    for entry in entries:
+        rtype = entry.resource.get("resourceType")
+        if rtype == "Observation":
+            when = parse_instant(str(entry.resource.get("effectiveDateTime") or ""))
+            code = first_code(entry.resource.get("code")) or ""
+            by_code[code].append((when.timestamp() if when else 0.0, entry))
+        elif rtype != "MedicationAdministration" or entry.time >= since:
+            out.append(entry)
+    for measures in by_code.values():
+        measures.sort(key=lambda pair: pair[0], reverse=True)
+        out += [entry for _, entry in measures[:SERIES_VALUES]]
     return out
 
 

@@ -50,4 +50,6 @@ EN: dict[str, str] = {
     "{value} {unit} : valeur inhabituelle pour « {label} » (habituellement {low} à {high}). "
     "Enregistrée : vérifiez-la.": "{value} {unit}: unusual value for “{label}” (usually {low} to "
     "{high}). Recorded: check it.",
+    "… et {n} plus anciennes : toutes dans l'historique des saisies.":
+        "… and {n} older ones: all of them in the entries' history.",
 }

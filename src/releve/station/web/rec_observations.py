@@ -74,28 +74,33 @@ def shown_text(entry: Entry) -> tuple[str, str]:
     return str(resource.get("type", {}).get("text") or "Note"), text
 
 
-def items(entries: list[Entry], kinds: tuple[str, ...] = LISTED) -> list[Item]:
-    """The entries of these kinds, newest first: each current one with its history."""
-    entries = [e for e in entries if e.kind in kinds]
-    by_key = {e.key: e for e in entries}
-    replaced = {e.supersedes for e in entries if e.supersedes}
-    out = []
-    for entry in entries:
-        if entry.key in replaced:
-            continue
-        versions: list[tuple[Entry, str]] = []
-        earlier = by_key.get(entry.supersedes or "")
-        while earlier is not None:
-            versions.insert(0, (earlier, shown_text(earlier)[1]))
-            earlier = by_key.get(earlier.supersedes or "")
-        label, text = shown_text(entry)
-        cancelled = entry.resource.get("status") == "entered-in-error"
-        if cancelled and versions:
-            text = versions[-1][1]
-        when = str(resource_time(entry.resource) or entry.time)
-        out.append(Item(entry, text, label, cancelled, when, versions))
-    out.sort(key=lambda i: (instant_of(i.when), i.entry.time, i.entry.seq), reverse=True)
-    return out
+LISTED_AT_MOST = 30  # the newest notes and measures a patient page lists
+
+
+def items(entries: list[Entry], kinds: tuple[str, ...] = LISTED,
+          limit: int | None = None) -> tuple[list[Item], int]:
+    """The current entries of these kinds, newest first, each with its history (the
+    `limit` newest only: a patient with hundreds of measures shows the last ones, and
+    wording each costs more than sorting them), and how many there are in all."""
+    chosen = [e for e in entries if e.kind in kinds]
+    by_key = {e.key: e for e in chosen}
+    replaced = {e.supersedes for e in chosen if e.supersedes}
+    current = [(str(resource_time(e.resource) or e.time), e) for e in chosen if e.key not in replaced]
+    current.sort(key=lambda pair: (instant_of(pair[0]), pair[1].time, pair[1].seq), reverse=True)
+    return [_item(entry, when, by_key) for when, entry in current[:limit]], len(current)
+
+
+def _item(entry: Entry, when: str, by_key: dict[str, Entry]) -> Item:
+    versions: list[tuple[Entry, str]] = []
+    earlier = by_key.get(entry.supersedes or "")
+    while earlier is not None:
+        versions.insert(0, (earlier, shown_text(earlier)[1]))
+        earlier = by_key.get(earlier.supersedes or "")
+    label, text = shown_text(entry)
+    cancelled = entry.resource.get("status") == "entered-in-error"
+    if cancelled and versions:
+        text = versions[-1][1]
+    return Item(entry, text, label, cancelled, when, versions)
 
 
 def instant_of(text: str) -> float:
@@ -122,8 +127,10 @@ def next_shift(zone: str) -> str:
 def page_data(request: Request, pid: str) -> dict:
     """What the summary's recording sections need: the forms' data and the two lists."""
     entries = journal_entries(request, pid)
-    return {**form_data(request), "notes": items(entries),
-            "observations": items(entries, (observation.KIND,))}
+    notes, notes_total = items(entries, limit=LISTED_AT_MOST)
+    measures, measures_total = items(entries, (observation.KIND,), limit=LISTED_AT_MOST)
+    return {**form_data(request), "notes": notes, "notes_total": notes_total,
+            "observations": measures, "observations_total": measures_total}
 
 
 # --- the posts ---------------------------------------------------------------------------------
