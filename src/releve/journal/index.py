@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS stations (
 CREATE TABLE IF NOT EXISTS entries (
     station    TEXT NOT NULL,
     seq        INTEGER NOT NULL,
-    key        TEXT NOT NULL UNIQUE,   -- station/seq
+    key        TEXT NOT NULL,          -- station/seq (found through the primary key)
     hash       TEXT NOT NULL,          -- SHA-256 of the body: read back without rehashing
     time       TEXT NOT NULL,
     kind       TEXT NOT NULL,
@@ -43,11 +43,9 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_patient ON entries(patient);
 CREATE INDEX IF NOT EXISTS entries_supersedes ON entries(supersedes);
-CREATE INDEX IF NOT EXISTS entries_identifier ON entries(identifier);
-CREATE INDEX IF NOT EXISTS entries_resource ON entries(rtype, rid);
 CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
 """
-VERSION = 1  # PRAGMA user_version: an index of another version is dropped and rebuilt
+VERSION = 2  # PRAGMA user_version: an index of another version is dropped and rebuilt
 COLUMNS = "station, seq, key, hash, time, kind, patient, rtype, rid, identifier, supersedes, user, role, line"
 
 
@@ -134,7 +132,11 @@ def for_patient(conn: sqlite3.Connection, patient: str) -> list[Entry]:
 
 
 def by_key(conn: sqlite3.Connection, key: str) -> Entry | None:
-    found = _entries(conn.execute("SELECT line, hash FROM entries WHERE key = ?", (key,)))
+    station, _, seq = key.partition("/")
+    if not seq.isdigit():
+        return None
+    found = _entries(conn.execute("SELECT line, hash FROM entries WHERE station = ? AND seq = ?",
+                                  (station, int(seq))))
     return found[0] if found else None
 
 
