@@ -435,3 +435,17 @@ def test_the_death_of_a_vault_patient_is_recorded_on_their_own_patient(site, nur
     departed = re.search(r'<section class="rec-departed".*?</section>', census, re.S)[0]
     assert f"/patients/{pid}" in departed and "décédé(e)" in departed
     assert '<span class="fact deceased"><strong>Décédé(e) 14/01/2026' in nurse.get(f"/patients/{pid}").text
+
+
+def test_the_printed_census_and_round_show_a_patient_admitted_here(site, nurse):
+    """Paper and screen agree: the census sheet and the ward MAR list a patient admitted
+    during the downtime at their bed."""
+    station = site[1]
+    ward, bed_id, bed_name = free_spot(station)
+    answer = admit(nurse, station, ward=ward, bed=bed_id, family="Papier", given="Léonie",
+                   birth_date="02/02/1942")
+    assert answer.status_code == 303, answer.text[:2000]
+    census = pdf_text(nurse.get(f"/wards/{ward}/print/census.pdf").content)
+    line = next((line for line in census.splitlines() if "PAPIER" in line.upper()), "")
+    assert line and bed_name in census, census[:3000]
+    assert "PAPIER" in pdf_text(nurse.get(f"/wards/{ward}/print/mar.pdf").content).upper()

@@ -27,7 +27,7 @@ MAX_RESULTS = 20  # results on a printed summary: the latest first; the station 
 
 def ward_binder(desk: Desk, unit_id: str, progress: Progress | None = None) -> Printout | None:
     """The binder of the ward `unit_id`; None if the index does not know the ward."""
-    census = census_q.census(desk.conn, unit_id, desk.now, desk.zone)
+    census = census_q.census(desk.conn, unit_id, desk.now, desk.zone, desk.moves())
     if census is None:
         return None
     patients = ward_patients(census)

@@ -25,7 +25,7 @@ from ..recorded import recorded_for
 from ..sync import Settings
 from ..views import census as census_q
 from ..views import directory as directory_q
-from ..views import formats
+from ..views import formats, movements
 from ..views import schedule as schedule_q
 from ..views import summary as summary_v
 from ..views.summary import shifts
@@ -61,6 +61,10 @@ class Desk:
     def recorded(self, pid: str) -> Recorded | None:
         """The patient's downtime entries, so that paper and screen show the same."""
         return recorded_for(self.journal, pid) if self.journal is not None else None
+
+    def moves(self) -> movements.Moves | None:
+        """The movements recorded during the downtime: the printed census is the screen's."""
+        return movements.read(self.journal) if self.journal is not None else None
 
     def summary(self, pid: str) -> summary_v.Summary | None:
         return summary_v.summary(self.conn, pid, self.now, self.zone, self.recorded(pid))
@@ -150,7 +154,7 @@ def ward_patients(census: census_q.Census) -> list[tuple[str, str]]:
 
 def ward_mar(desk: Desk, unit_id: str, shift: str | None = None) -> Printout | None:
     """The whole ward's MAR in one document, a patient per page group, in bed order."""
-    census = census_q.census(desk.conn, unit_id, desk.now, desk.zone)
+    census = census_q.census(desk.conn, unit_id, desk.now, desk.zone, desk.moves())
     if census is None:
         return None
     patients = []
@@ -167,7 +171,7 @@ def ward_mar(desk: Desk, unit_id: str, shift: str | None = None) -> Printout | N
 
 
 def census_sheet(desk: Desk, unit_id: str) -> Printout | None:
-    census = census_q.census(desk.conn, unit_id, desk.now, desk.zone)
+    census = census_q.census(desk.conn, unit_id, desk.now, desk.zone, desk.moves())
     if census is None:
         return None
     ipps = census_q.identifiers(desk.conn, census.patient_ids)

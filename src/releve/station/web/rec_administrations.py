@@ -33,7 +33,7 @@ from ...journal.roles import may_record
 from ..printing.documents import ward_patients
 from ..recorded import recorded_for
 from ..views import census as census_q
-from ..views import resources
+from ..views import movements, resources
 from ..views.formats import number_filter
 from ..views.summary import Due, Medication, Summary, summary
 from . import access, patient
@@ -285,7 +285,7 @@ def tour_page(request: Request, ward: str, hour: int) -> Response:
     zone = here.settings().timezone
     conn = need_db(request)
     now = clock.now()
-    census = census_q.census(conn, ward, now, zone)
+    census = census_q.census(conn, ward, now, zone, movements.read(here.journal))
     if census is None:
         raise HTTPException(404, "ward")
     start, end = hour_window(now, hour, zone)
