@@ -1,4 +1,4 @@
-"""Stations pulling each other's journals over real HTTP (docs/journal/peers.md).
+"""Stations pulling each other's journals over real HTTP (docs/journal.md §6).
 
 Two and three stations, each its own folder, key and web server on loopback, write
 entries while they pull each other; once they settle each holds the same entries and

@@ -1,4 +1,4 @@
-"""The stations this one pulls from, and what the last pulls found (docs/journal/peers.md).
+"""The stations this one pulls from, and what the last pulls found (docs/journal.md §6).
 
 In the station's folder, beside the journal (files.py):
 
@@ -9,7 +9,7 @@ In the station's folder, beside the journal (files.py):
     peers-ranges.json   {"<station id>": {"ranges": [{"kind", "first", "last", "system"}]}}:
                         the downtime identifier ranges the peers said they hold, so
                         that this station refuses a range that overlaps one of theirs
-                        (read by station/local/identifiers.py, docs/journal/movements.md)
+                        (read by station/local/identifiers.py, docs/journal.md §5.7)
 
 Nothing here pushes: a station only ever reads its peers.
 """

@@ -1,4 +1,4 @@
-"""`releve journal pull`: read every peer's journals, keep what is sound (docs/journal/peers.md).
+"""`releve journal pull`: read every peer's journals, keep what is sound (docs/journal.md §6.4).
 
 For each peer (peers.py) the station asks `/peer/status`, then `/peer/journals`: every
 journal the peer holds, its own and those it pulled from others, so that a crisis cell

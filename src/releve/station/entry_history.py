@@ -2,7 +2,7 @@
 from every station the station holds, newest first, the versions that were replaced kept
 and marked, for the patient page, its full list and the paper chart.
 
-The rules (docs/journal/orders.md, "History"): nothing is ever left out; an entry another
+The rules (docs/journal.md §5.8): nothing is ever left out; an entry another
 one superseded is shown struck, « remplacé par » the newer one, or « annulé : raison »
 when the newer one is a cancellation (its resource entered-in-error); a correction says
 which entry it corrects and why. Two stations correcting the same entry leave two

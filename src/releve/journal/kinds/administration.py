@@ -1,5 +1,5 @@
 """A dose given, held, refused or not available: a FHIR MedicationAdministration that
-answers one order and, for a scheduled order, one planned dose (docs/journal/administrations.md).
+answers one order and, for a scheduled order, one planned dose (docs/journal.md §5.1).
 
 The order is what the nurse had in front of her: the medication is copied from it (the
 HIS files the administration against the drug it prescribed), the dose typed must be in

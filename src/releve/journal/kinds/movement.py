@@ -1,5 +1,5 @@
 """Movements: admission, transfer, discharge and death, as the HIS files them
-(docs/journal/movements.md).
+(docs/journal.md §5.4).
 
 - An admission is a Patient (the downtime IPP, identifier type PI; the INS when known)
   and an Encounter (the downtime stay number, type VN; in progress, at a bed), two drafts

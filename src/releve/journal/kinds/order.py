@@ -1,7 +1,7 @@
 """Orders written during the downtime (« prescription de mode dégradé », kind "order").
 
 A physician's medication order is a MedicationRequest, a lab or imaging request a
-ServiceRequest (docs/journal/orders.md). Both carry the category DOWNTIME, which tells
+ServiceRequest (docs/journal.md §5.5). Both carry the category DOWNTIME, which tells
 the HIS, the pages and the pharmacist that the order was written on a station and has
 not been through the usual prescribing software.
 

@@ -1,7 +1,7 @@
 """The pharmacist's check of a downtime medication order (kind "order-check").
 
 Shape: a Provenance whose `target` is the MedicationRequest and whose agent is of type
-"verifier" (docs/journal/orders.md says why a Provenance rather than a changed order:
+"verifier" (docs/journal.md §5.6 says why a Provenance rather than a changed order:
 the order stays the physician's own words, signed by them, and the check is a separate
 act by another person, which is what Provenance records and what a HIS files as the
 pharmaceutical validation). The outcome is the `activity` (OUTCOMES), a comment its

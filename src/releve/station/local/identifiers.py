@@ -116,7 +116,7 @@ def parse_range(kind: str, text: str, system: str) -> Range:
 
 
 def known_peer_ranges(station_dir: Path) -> list[Range]:
-    """The ranges the peers announced, from `peers-ranges.json` (docs/journal/movements.md):
+    """The ranges the peers announced, from `peers-ranges.json` (docs/journal.md §5.7):
 
         {"<peer station id>": {"ranges": [{"kind": "ipp", "first": "900000",
                                            "last": "900999", "system": "urn:…"}, …]}, …}

@@ -1,5 +1,5 @@
 """Recording administrations during the downtime: the forms of the patient summary and of
-the ward tour, and their posts (docs/journal/administrations.md).
+the ward tour, and their posts (docs/journal.md §5.1).
 
     POST /patients/{pid}/administrations         record a dose (or correct a recorded one)
     POST /patients/{pid}/administrations/cancel  cancel a recorded dose (entered-in-error)

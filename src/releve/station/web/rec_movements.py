@@ -1,5 +1,5 @@
 """Recording movements during the downtime: admission, transfer, discharge, death
-(journal/kinds/movement.py; docs/journal/movements.md).
+(journal/kinds/movement.py; docs/journal.md §5.4).
 
     /wards/{ward}/admit                        admission form (GET) and its post
     /patients/{pid}/movements/{action}         transfer, discharge or death: form and post

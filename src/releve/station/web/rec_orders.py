@@ -1,4 +1,4 @@
-"""Recording orders during the downtime: the pages and their posts (docs/journal/orders.md).
+"""Recording orders during the downtime: the pages and their posts (docs/journal.md §5.5–5.6).
 
     POST /patients/{pid}/orders            a physician's new order (medication, lab,
                                            imaging), or a correction (`supersedes`, `reason`)
