@@ -142,6 +142,9 @@ def test_roles_and_tokens_are_enforced(api):
         assert http.post("/fhir/Patient", json={"resourceType": "Patient"}).status_code == 405
         assert http.get("/fhir/Observation").status_code == 400
     assert journal_size(api) == size
+    with client(api, "peer") as http:  # a peer pulls journals; it reads no patient
+        refused = http.get("/fhir/Observation", params={"patient": api["patient"]})
+    assert refused.status_code == 403 and refused.json()["issue"][0]["code"] == "forbidden"
 
 
 def test_every_api_read_and_write_is_audited(api):

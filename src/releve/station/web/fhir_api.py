@@ -53,6 +53,7 @@ RECORDABLE: dict[str, tuple[str, str, str]] = {
 CONTEXTS: dict[str, Callable[[Request, str, dict], Context]] = {
     "MedicationAdministration": rec_administrations.api_context,
 }
+READERS = ("nurse", "physician", "pharmacist")  # a peer's token reads journals and status only
 READABLE = ("Patient", "Observation", "MedicationAdministration", "MedicationRequest", "ServiceRequest",
             "Communication", "DocumentReference", "Encounter", "AllergyIntolerance",
             "Condition", "DiagnosticReport", "Procedure", "Immunization", "CarePlan")
@@ -125,6 +126,8 @@ async def search(request: Request) -> Response:
     if rtype not in READABLE and rtype not in RECORDABLE:
         return outcome(404, [Problem("", "Type de ressource inconnu de l'API de la station.")],
                        "not-supported")
+    if current_user(request).role not in READERS:
+        return outcome(403, [Problem("", "Ce rôle ne lit pas les dossiers des patients.")], "forbidden")
     if not patient:
         return outcome(400, [Problem("patient", "Le paramètre patient est obligatoire.")], "required")
     if not await run_in_threadpool(_known_patient, request, patient):
