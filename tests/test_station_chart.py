@@ -28,6 +28,7 @@ from releve.station.index.schema import SCHEMA
 from releve.station.local.accounts import User
 from releve.station.views import summary as chart
 from releve.station.web import base as web_base
+from releve.station.web.app import install_globals
 from releve.station.web.base import Station
 from releve.station.web.patient import routes
 
@@ -450,9 +451,7 @@ def serve():
         here = Station(station_dir)
         if not (web_base.TEMPLATES / "base.html").exists():
             here.env.loader = ChoiceLoader([here.env.loader, DictLoader({"base.html": BASE_STUB})])
-        for name, helper in (("lang_url", lambda request, lang: f"?lang={lang}"),
-                             ("now_text", lambda zone: ""), ("role_label", lambda role: role)):
-            here.env.globals.setdefault(name, helper)
+        install_globals(here)
         app = Starlette(routes=routes, middleware=[Middleware(_SignedIn)])
         app.state.station = here
         url = servers.enter_context(serving(app, seconds=10, access_log=False))

@@ -100,10 +100,7 @@ def create_app(station_dir: Path, hosts: Iterable[str] | None = None) -> Starlet
     """The app for one station folder (which may not hold any data yet), answering to
     the Host names `hosts` (default: loopback only; see guard.allowed_hosts)."""
     here = Station(Path(station_dir))
-    here.env.globals.update(lang_url=lang_url, now_text=now_text, role_label=role_label,
-                            csrf_token=csrf_token, rec_obs=rec_observations.page_data,
-                            may_record=may_record, noted_administration=rec_administrations.noted)
-    rec_orders.install(here.env)
+    install_globals(here)
     app = Starlette(routes=routes(), middleware=[
         Middleware(SecurityHeadersMiddleware),  # outermost: on the error pages of the next one too
         Middleware(RequestLogMiddleware),
@@ -114,6 +111,16 @@ def create_app(station_dir: Path, hosts: Iterable[str] | None = None) -> Starlet
     ], exception_handlers={HTTPException: http_error})
     app.state.station = here
     return app
+
+
+def install_globals(here: Station) -> None:
+    """What the templates call besides a page's context, in one place: the app installs
+    them, and so does anything else that renders the station's pages (the tests' small
+    apps), or a template meets an undefined name."""
+    here.env.globals.update(lang_url=lang_url, now_text=now_text, role_label=role_label,
+                            csrf_token=csrf_token, rec_obs=rec_observations.page_data,
+                            may_record=may_record, noted_administration=rec_administrations.noted)
+    rec_orders.install(here.env)
 
 
 def routes() -> list[BaseRoute]:

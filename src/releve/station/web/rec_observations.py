@@ -26,6 +26,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ... import clock
+from ...errors import ReleveError
 from ...fhir.clinical.values import unit_text
 from ...fhir.clinical.vitals import MEASURES
 from ...journal.entry import Draft, Entry, entry_key
@@ -225,7 +226,7 @@ def _entry(request: Request, pid: str) -> Entry:
     return entry
 
 
-class Superseded(Exception):
+class Superseded(ReleveError):
     """The entry was corrected or cancelled already: the current version is the one to change."""
 
 
