@@ -449,3 +449,17 @@ def test_the_printed_census_and_round_show_a_patient_admitted_here(site, nurse):
     line = next((line for line in census.splitlines() if "PAPIER" in line.upper()), "")
     assert line and bed_name in census, census[:3000]
     assert "PAPIER" in pdf_text(nurse.get(f"/wards/{ward}/print/mar.pdf").content).upper()
+
+
+def test_the_search_box_finds_a_patient_admitted_here(site, nurse):
+    station = site[1]
+    ward, bed_id, bed_name = free_spot(station)
+    answer = admit(nurse, station, ward=ward, bed=bed_id, family="Recherché", given="Théo",
+                   birth_date="05/06/1977")
+    pid = answer.headers["location"].removeprefix("/patients/")
+    ipp = Journal(station).for_patient(f"Patient/{pid}")[0].resource["identifier"][1]["value"]
+    for query in ("recherche theo", "Recherché", ipp, "05/06/1977"):
+        page = nurse.get("/patients", params={"q": query}).text
+        assert f'href="/patients/{pid}"' in page, query
+        assert "admission en mode dégradé" in page and bed_name in page
+    assert f'href="/patients/{pid}"' not in nurse.get("/patients", params={"q": "recherche anne"}).text

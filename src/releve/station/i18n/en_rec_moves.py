@@ -103,4 +103,6 @@ EN: dict[str, str] = {
     "de l'étiquette » et « N° de séjour de l'étiquette »).":
         "These numbers are reserved for this form: type them as they are on the station (fields "
         "“Patient number on the label” and “Stay number on the label”).",
+    # views/search/admitted.py: why a patient admitted during the downtime was found
+    "admission en mode dégradé": "downtime admission",
 }

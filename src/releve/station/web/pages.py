@@ -23,6 +23,7 @@ from ..views import directory as directory_q
 from ..views import movements
 from ..views import schedule as schedule_q
 from ..views.search import search
+from ..views.search.admitted import admitted
 from . import access
 from .base import audit, current_user, db, language, render, station
 
@@ -85,7 +86,8 @@ def patients(request: Request) -> Response:
     query = request.query_params.get("q", "").strip()[:MAX_QUERY]
     hits = []
     if query:
-        hits = search(need_db(request), query, limit=SEARCH_LIMIT)
+        hits = admitted(movements.read(station(request).journal), query)
+        hits += search(need_db(request), query, limit=SEARCH_LIMIT - len(hits))
         audit(request, "search", "patients", detail=query, patients=[h.id for h in hits])
     return render(request, "patients.html", q=query, hits=hits, limit=SEARCH_LIMIT,
                   patient_name=census_q.patient_name)
