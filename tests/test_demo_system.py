@@ -18,8 +18,12 @@ from pathlib import Path
 import pytest
 
 from releve.capture.fhir_capture import Status as CaptureStatus
+from releve.journal import peers
+from releve.journal.book import Journal
 from releve.station.index.connection import reader
 from releve.station.index.head import read_head
+from releve.station.local.identifiers import Identifiers
+from releve.station.local.tokens import Tokens
 from releve.station.local.wards import Wards
 from releve.station.sync import Status as SyncStatus
 from releve.station.views import census as census_q
@@ -147,6 +151,7 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
         banner = (tmp_path / "demo.out").read_text()
         assert f"http://127.0.0.1:{port}/" in banner and f"http://127.0.0.1:{port + 1}/" in banner
         assert "infirmiere" in banner and "medecin" in banner and "admin" in banner
+        assert "pharmacien" in banner and "crise" in banner
 
         # the nurse and the physician work in their station's wards: the ward's patients
         # open at once, any other asks why first (break-glass)
@@ -174,6 +179,25 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
         page.goto(f"{bases['urgences']}/patients/{elsewhere['id']}")
         assert "Patient hors de vos services" in page.locator("main").inner_text()
         assert not shows(page, elsewhere)
+
+        # each station hands out its own downtime numbers and pulls the other's journal:
+        # what a device records on urgences reaches cardiologie
+        ranges = {ward: wait_until(f"{ward}'s downtime ranges",
+                                   lambda s=station: Identifiers(s).ranges(), 30)
+                  for ward, station in stations.items()}
+        assert {r.kind for r in ranges["urgences"]} == {"ipp", "stay"} == {
+            r.kind for r in ranges["cardiologie"]}
+        assert not [(a, b) for a in ranges["urgences"] for b in ranges["cardiologie"]
+                    if a.overlaps(b)]
+        key = record_pulse(stations["urgences"], bases["urgences"], patient["id"])
+        held = wait_until("the entry pulled by cardiologie",
+                          lambda: Journal(stations["cardiologie"]).entry(key), 60)
+        assert held.kind == "observation" and held.resource["valueQuantity"]["value"] == 93
+        ids = {ward: Journal(station).station for ward, station in stations.items()}
+        assert held.station == ids["urgences"] != ids["cardiologie"]
+        for station in stations.values():
+            verified = run_releve("journal", "verify", "--station", station).stdout.decode()
+            assert f"ok   station {ids['urgences']}: " in verified, verified
 
         # the ransomware
         segments_before = len(list((folder / "vault" / "segments").glob("*.age")))
@@ -239,14 +263,26 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
                      re.MULTILINE)
     assert not (folder / "run.json").exists()
 
-    # resumed after the attack: the same folder, the HIS still encrypted (and idle), the
-    # capture still failing on it, the stations serving the last good state
+    # resumed after the attack, on other ports: the same folder, the HIS still encrypted
+    # (and idle), the capture still failing on it, the stations serving the last good
+    # state and pulling each other at their new addresses, with the same tokens
     keys_before = (folder / "keys" / "urgences.key").read_bytes()
     failures_before = (folder / "logs" / "capture.log").read_text().count("capture failed")
+    tokens_before = {ward: [p.token for p in peers.load(s)] for ward, s in stations.items()}
+    port = free_port_pair()
+    bases = {ward: f"http://127.0.0.1:{port + n}" for n, ward in enumerate(WARDS)}
     demo = start_demo(folder, port, tmp_path / "resumed.out")
     try:
         wait_until("the resumed demo's banner",
                  lambda: "Ctrl-C stops" in (tmp_path / "resumed.out").read_text(), 60)
+        for ward, other in (WARDS, WARDS[::-1]):
+            assert [(p.name, p.url) for p in peers.load(stations[ward])] == [(other, bases[other])]
+            assert [p.token for p in peers.load(stations[ward])] == tokens_before[ward]
+            assert [t.name for t in Tokens(stations[other]).list() if t.role == "peer"] == [
+                f"peer-{ward}"]
+        key = record_pulse(stations["cardiologie"], bases["cardiologie"], patients["cardiologie"]["id"])
+        wait_until("the entry pulled by urgences at its new address",
+                   lambda: Journal(stations["urgences"]).entry(key), 60)
         assert _answers(f"{bases['cardiologie']}/health")
         resumed = (tmp_path / "resumed.out").read_text()
         assert "encrypted by `releve demo attack`" in resumed
@@ -270,6 +306,28 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
     assert {"his", "capture", "web-urgences", "sync-cardiologie"} <= set(restarted)
     assert "activity step failed" not in (folder / "logs" / "his.log").read_text().split(
         "start his")[-1], "the resumed HIS has no activity"
+
+
+def record_pulse(station: Path, base: str, patient: str) -> str:
+    """A pulse recorded through the station's local FHIR API by a device's nurse token,
+    at the pinned clock's time; its journal entry's key."""
+    import httpx
+
+    token = run_releve("station", "token", "add", "scope-1", "--role", "nurse", "--station",
+                       station).stdout.decode().strip()
+    pulse = {"resourceType": "Observation", "status": "final",
+             "category": [{"coding": [{"code": "vital-signs", "system":
+                                       "http://terminology.hl7.org/CodeSystem/observation-category"}]}],
+             "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+             "subject": {"reference": f"Patient/{patient}"},
+             "effectiveDateTime": "2026-01-14T09:40:00+01:00",
+             "valueQuantity": {"value": 93, "unit": "/min", "system": "http://unitsofmeasure.org",
+                               "code": "/min"}}
+    answer = httpx.post(f"{base}/fhir/Observation", json=pulse, timeout=30,
+                        headers={"Authorization": f"Bearer {token}",
+                                 "Content-Type": "application/fhir+json"})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["meta"]["source"].removeprefix("releve-journal:")
 
 
 def _answers(url: str) -> bool:

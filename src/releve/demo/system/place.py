@@ -35,7 +35,9 @@ UNITS = {"urgences": ("loc-urg", "loc-uhcd"), "cardiologie": ("loc-card",)}
 # (login, role, name shown): password "demo", created only by the demo
 ACCOUNTS = (("admin", "admin", "Administrateur démo"),
             ("infirmiere", "nurse", "Infirmière démo"),
-            ("medecin", "physician", "Médecin démo"))
+            ("medecin", "physician", "Médecin démo"),
+            ("pharmacien", "pharmacist", "Pharmacien démo"),
+            ("crise", "crisis", "Cellule de crise démo"))
 PASSWORD = "demo"
 SIGNER = "capture"
 

@@ -2,13 +2,17 @@
 
 The first start prepares the demo folder (place.py): keys, a vault with one recipient per
 station, two stations (two wards) with the demo accounts, whose nurse and physician are
-attached to their station's wards after its first sync (ward_staff.py). Every start then
-runs, each as its own `releve` process logging to DIR/logs:
+attached to their station's wards after its first sync (ward_staff.py), when the station
+also gets its ranges of downtime numbers (peering.py). Every start makes each station a
+peer of the other at its current address, so that each pulls the other's journal after
+each sync round (peering.py), then runs, each as its own `releve` process logging to
+DIR/logs:
 
     his                releve demo his --db DIR/his/his.db --activity    (the HIS)
     vault              releve vault serve DIR/vault                      (append-only, tokens)
     capture            releve capture --vault URL --interval 30          (HIS -> vault)
-    sync-WARD          releve station sync --vault URL --interval S      (vault -> station)
+    sync-WARD          releve station sync --vault URL --interval S      (vault -> station,
+                                                                         peer -> station)
     web-WARD           releve station serve --port P, P+1                (the ward's pages)
 
 A second start with the same folder resumes: the same hospital (the HIS serves its
@@ -43,6 +47,7 @@ from ...vault import keys as vault_keys
 from ...vault.store import LocalVault
 from .children import Children, releve
 from .health import alive
+from .peering import give_ranges, pair_stations
 from .place import ACCOUNTS, PASSWORD, SIGNER, WARDS, DemoError, Place, Run, Settings
 from .ward_staff import attach_ward_staff
 
@@ -75,7 +80,7 @@ def prepare(place: Place, beds: int, patients: int | None) -> Settings:
 
 
 def add_demo_accounts(station: Path) -> None:
-    """admin, infirmiere, medecin with the password "demo": short passwords are refused
+    """ACCOUNTS with the password "demo": short passwords are refused
     everywhere but here (accounts.py), and the audit log says who created them."""
     accounts, audit = Accounts(station), Audit(station)
     for name, role, shown in ACCOUNTS:
@@ -114,7 +119,7 @@ class Demo:
         self.attacked = place.attacked()
         self.web_ports = {ward: web_port + number for number, (ward, _) in enumerate(WARDS)}
         self.vault_port = 0
-        self.unattached = [ward for ward, _ in WARDS]  # ward_staff.py: until the first sync
+        self.unsettled = [ward for ward, _ in WARDS]  # until the first sync: _settle
 
     # --- starting -------------------------------------------------------------------------
 
@@ -136,6 +141,8 @@ class Demo:
             "--signing-key", self.place.signing_key, "--state", self.place.capture,
             "--interval", str(self.capture_interval)),
             env={"RELEVE_TOKEN": self.settings.writer_token})
+        pair_stations({ward: self.place.station(ward) for ward, _ in WARDS},
+                      {ward: f"http://127.0.0.1:{port}" for ward, port in self.web_ports.items()})
         for ward, _ in WARDS:
             station = self.place.station(ward)
             self._start(f"sync-{ward}", releve("station", "sync", "--station", station, "--vault",
@@ -146,18 +153,20 @@ class Demo:
         for ward, port in self.web_ports.items():
             self._wait(f"web-{ward}", functools.partial(listening, port), 60)
         self._save_run()
-        self._attach_ward_staff()
+        self._settle()
 
-    def _attach_ward_staff(self) -> None:
-        """The nurse and the physician work in their station's wards as soon as its index
-        knows them (ward_staff.py)."""
-        self.unattached = [ward for ward in self.unattached if not self._attached(ward)]
+    def _settle(self) -> None:
+        """As soon as a station's index knows the hospital, the nurse and the physician
+        work in its wards (ward_staff.py) and it has its downtime numbers (peering.py)."""
+        self.unsettled = [ward for ward in self.unsettled if not self._settled(ward)]
 
-    def _attached(self, ward: str) -> bool:
+    def _settled(self, ward: str) -> bool:
         """An index being replaced, or a local database busy, is tried again next second:
         the demo's watch loop must not end on it."""
+        station = self.place.station(ward)
         try:
-            return attach_ward_staff(self.place.station(ward), ward)
+            staff = attach_ward_staff(station, ward)
+            return give_ranges(station, ward) and staff
         except (sqlite3.Error, ReleveError, OSError):
             return False
 
@@ -217,8 +226,8 @@ class Demo:
     def watch(self) -> None:
         """Until Ctrl-C or SIGTERM; a component that stops on its own is said once."""
         while not self.stop_requested.wait(1.0):
-            if self.unattached:
-                self._attach_ward_staff()
+            if self.unsettled:
+                self._settle()
             for child in self.children.ended():
                 log.error("%s stopped (exit %s); see %s", child.name, child.process.returncode,
                           child.log)
