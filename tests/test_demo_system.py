@@ -189,6 +189,9 @@ def test_demo_runs_survives_the_attack_and_stops_cleanly(tmp_path, browser):
             r.kind for r in ranges["cardiologie"]}
         assert not [(a, b) for a in ranges["urgences"] for b in ranges["cardiologie"]
                     if a.overlaps(b)]
+        pages["cardiologie"].goto(f"{bases['cardiologie']}/wards/{units['cardiologie'][0]}/admit")
+        assert "IPP 9901000, séjour 8801000" in pages["cardiologie"].locator(
+            ".next-numbers").inner_text()
         key = record_pulse(stations["urgences"], bases["urgences"], patient["id"])
         held = wait_until("the entry pulled by cardiologie",
                           lambda: Journal(stations["cardiologie"]).entry(key), 60)
