@@ -54,17 +54,20 @@ def make_peer(station: Path, name: str, peer_station: Path, url: str, token: str
     held = any(t.name == token and t.role == "peer" for t in tokens.list())
     if known is not None and held and known.url == url:
         return
+    audit, peer_audit = Audit(station), Audit(peer_station)
     if known is not None:
         peers.remove(station, name)
+        audit.record(WHO, "peer-remove", "cli", detail=f"{known.name} {known.url}")
     if known is not None and held:
         secret = known.token
     else:
         if any(t.name == token for t in tokens.list()):
             tokens.remove(token)  # its value is lost: revoke it before making another
+            peer_audit.record(WHO, "token-remove", "cli", detail=token)
         secret = tokens.add(token, "peer")
-        Audit(peer_station).record(WHO, "token-add", "cli", detail=f"{token} role=peer")
+        peer_audit.record(WHO, "token-add", "cli", detail=f"{token} (peer)")
     peers.add(station, name, url, secret)
-    Audit(station).record(WHO, "peer-add", "cli", detail=f"{name} {url}")
+    audit.record(WHO, "peer-add", "cli", detail=f"{name} {url}")
 
 
 def give_ranges(station: Path, ward: str) -> bool:
