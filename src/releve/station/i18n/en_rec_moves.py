@@ -61,14 +61,7 @@ EN: dict[str, str] = {
     "Transfert vers un autre établissement": "Transfer to another hospital",
     "Soins de suite et de réadaptation": "Rehabilitation care",
     "Sortie contre avis médical": "Left against medical advice",
-    # the problems (journal/kinds)
-    "Ce champ est obligatoire.": "This field is required.",
-    "Texte trop long ({n} caractères, {limit} au plus).": "Text too long ({n} characters, {limit} at most).",
-    "« {value} » n'est pas un nombre.": "“{value}” is not a number.",
-    "Choisissez une des valeurs proposées.": "Choose one of the values offered.",
-    "Heure invalide : écrivez HH:MM ou AAAA-MM-JJTHH:MM.": "Invalid time: write HH:MM or YYYY-MM-DDTHH:MM.",
-    "Cette heure est dans le futur.": "This time is in the future.",
-    "Plus de {hours} h en arrière : saisie refusée.": "More than {hours} h back: refused.",
+    # the movements' own problems (journal/kinds/movement.py; the shared ones: en_journal)
     "Cette date est dans le futur.": "This date is in the future.",
     "Date invalide : écrivez JJ/MM/AAAA.": "Invalid date: write DD/MM/YYYY.",
     "Date de naissance trop ancienne.": "Birth date too far back.",
