@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import clock
-from ..vault.minisign import MinisignError, PublicKey, SecretKey, write_private
-from . import files, index
+from . import files, index, keys
 from .entry import (
     IDENTIFIER_SYSTEM,
     VERSION,
@@ -29,6 +28,7 @@ from .entry import (
     utc_text,
 )
 from .errors import JournalError
+from .keys import PublicKey, SecretKey
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,12 @@ def ensure_key(station_dir: Path) -> SecretKey:
     start of a station made before the journal existed), and its public half pinned."""
     path = files.journal_key(station_dir)
     try:
-        key = SecretKey.from_file_text(path.read_text())
+        key = keys.read(path)
     except FileNotFoundError:
-        key = SecretKey.generate()
         try:
-            write_private(path, key.to_file_text())
+            key = keys.create(path)
         except FileExistsError:  # another process made it first: use theirs
-            key = SecretKey.from_file_text(path.read_text())
-    except MinisignError as exc:
-        raise JournalError(f"{path}: {exc}") from exc
+            key = keys.read(path)
     files.pin_key(station_dir, key.public.key_id_hex, key.public)
     return key
 

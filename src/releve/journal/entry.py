@@ -24,8 +24,9 @@ from typing import Any
 
 import orjson
 
-from ..vault.minisign import MinisignError, PublicKey, SecretKey, Signature, file_digest_bytes
+from . import keys
 from .errors import JournalError
+from .keys import PublicKey, SecretKey
 
 VERSION = 1
 GENESIS = "0" * 64
@@ -137,7 +138,7 @@ def trusted_comment(station: str, seq: int) -> str:
 def seal(body: dict[str, Any], key: SecretKey) -> Entry:
     """The line of a new entry: the body as JSON, then its signature as the last member."""
     encoded = orjson.dumps(body)
-    signature = key.sign(file_digest_bytes(encoded), trusted_comment(body["station"], body["seq"]))
+    signature = keys.sign(key, encoded, trusted_comment(body["station"], body["seq"]))
     line = encoded[:-1] + SIG_MARK[:-1] + orjson.dumps(signature) + b"}"
     return Entry(body, line, hashlib.sha256(encoded).hexdigest())
 
@@ -200,13 +201,11 @@ def check_signature(entry: Entry, public: PublicKey) -> None:
     """The entry's minisign signature over its body, by the station's pinned key."""
     raw, text = split(entry.line)
     try:
-        signature = Signature.parse(text)
-        signature.verify(public, digest=file_digest_bytes(raw))
-    except MinisignError as exc:
+        comment = keys.verify(public, raw, text)
+    except JournalError as exc:
         raise JournalError(f"entry {entry.key}: bad signature ({exc})") from exc
-    if signature.trusted_comment != trusted_comment(entry.station, entry.seq):
-        raise JournalError(f"entry {entry.key}: signature made for another entry "
-                           f"({signature.trusted_comment!r})")
+    if comment != trusted_comment(entry.station, entry.seq):
+        raise JournalError(f"entry {entry.key}: signature made for another entry ({comment!r})")
 
 
 def check_link(entry: Entry, station: str, seq: int, prev: str) -> None:

@@ -25,8 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..files import PRIVATE, private_folder, write_atomic
-from ..vault.minisign import MinisignError, PublicKey, SecretKey
+from . import keys
 from .errors import JournalError
+from .keys import PublicKey
 
 JOURNAL_DIR = "journal"
 JOURNAL_KEY = "journal.key"
@@ -77,17 +78,17 @@ def held_stations(station_dir: Path) -> list[str]:
 def own_id(station_dir: Path) -> str | None:
     """This station's id, from its key file (None before the key exists)."""
     try:
-        return SecretKey.from_file_text(journal_key(station_dir).read_text()).public.key_id_hex
-    except (FileNotFoundError, MinisignError, UnicodeDecodeError):
+        return keys.read(journal_key(station_dir)).public.key_id_hex
+    except (FileNotFoundError, JournalError):
         return None
 
 
 def pinned_key(station_dir: Path, station: str) -> PublicKey | None:
     try:
-        return PublicKey.from_file_text(key_file(station_dir, station).read_text())
+        return keys.public_from_file(key_file(station_dir, station).read_text())
     except FileNotFoundError:
         return None
-    except (MinisignError, UnicodeDecodeError) as exc:
+    except (JournalError, UnicodeDecodeError) as exc:
         raise JournalError(f"pinned key of station {station} is unreadable ({exc})") from exc
 
 

@@ -24,11 +24,11 @@ import httpx
 
 from .. import clock
 from ..files import PRIVATE
-from ..vault.minisign import MinisignError, PublicKey
 from . import files, peers
 from .book import Journal
 from .entry import entry_key
 from .errors import JournalError
+from .keys import public_from_base64
 
 BATCH = 2000  # lines asked per request: ~1 MB for typical entries
 TIMEOUT = httpx.Timeout(10.0, read=60.0)
@@ -97,9 +97,9 @@ def _pull_journal(journal: Journal, peer: peers.Peer, listed: dict, client: http
     `outcome` as they are kept (a refusal further on keeps them)."""
     try:
         station = files.checked_id(str(listed["station"]))
-        public = PublicKey.from_base64(str(listed["public_key"]))
+        public = public_from_base64(str(listed["public_key"]))
         their_seq = int(listed["seq"])
-    except (KeyError, ValueError, TypeError, MinisignError) as exc:
+    except (KeyError, ValueError, TypeError, JournalError) as exc:
         raise JournalError(f"a journal listed without a valid station, key or number ({exc})") from exc
     if station == journal.station:
         return
