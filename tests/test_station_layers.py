@@ -5,8 +5,9 @@
   stage side); the station's local database (station/local/) has its own SQL. web/ and
   printing/ hold none, nor do the commands.
 - printing/ imports nothing from web/: what both front ends use is in views/, i18n/ and
-  templates/. web/ imports printing/ in one module only, web/printouts.py, which serves
-  the printouts as PDF at the pages' print buttons.
+  templates/. web/ imports printing/ only where it serves printouts: web/printouts.py (the
+  PDFs of the pages' print buttons), web/binder.py (the ward binder) and
+  web/rec_movements_print.py (the sheets of downtime numbers, which reserve them).
 - The station folder's file names are written in folder.py alone.
 """
 
@@ -21,7 +22,9 @@ PACKAGE = "releve.station"
 
 # where SQL may be written, relative to station/
 SQL_ALLOWED = ("views/", "index/", "records/stages.py", "records/worker.py", "local/")
-WEB_MAY_IMPORT_PRINTING = {"web/printouts.py", "web/binder.py"}
+# the modules that serve printouts: the print buttons' PDFs, the ward binder's job, and
+# the sheets of downtime numbers (a POST: printing them reserves the numbers)
+WEB_MAY_IMPORT_PRINTING = {"web/printouts.py", "web/binder.py", "web/rec_movements_print.py"}
 FOLDER_NAMES = {"station.json", "sync.json", "sync.lock", "identity.key", "vault-config.json",
                 "incoming", "index", "CURRENT", "local.sqlite", ".records"}
 

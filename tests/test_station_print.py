@@ -154,7 +154,7 @@ def ward(conn: sqlite3.Connection) -> census_q.Census:
     """The demo ward with the most patients, among those where one has an allergy."""
     censuses = [census_q.census(conn, u.place.id) for u in census_q.units(conn)]
     with_allergy = [c for c in censuses if any(r.occupant and r.occupant.allergies for r in c.rows)]
-    return max(with_allergy, key=lambda c: len(documents.ward_patients(c)))
+    return max(with_allergy, key=lambda c: len(census_q.ward_patients(c)))
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def allergic(conn: sqlite3.Connection, ward: census_q.Census, desk: documents.De
     not yet known; who is admitted where depends on the day the demo is generated)."""
     units = [ward] + [census_q.census(conn, u.place.id) for u in census_q.units(conn)]
     for census in units:
-        for pid, _ in documents.ward_patients(census):
+        for pid, _ in census_q.ward_patients(census):
             found = chart.summary(conn, pid, desk.now, desk.zone)
             if found.allergies and found.plan and found.identity.ins:
                 return found
@@ -232,7 +232,7 @@ def test_ward_mar_has_every_patient_dose_and_allergies_on_every_page(
     pages = page_texts(printout.pdf.data)
     assert len(pages) == printout.pdf.pages >= len(printout.patients) >= 2
     summaries = {pid: chart.summary(conn, pid, desk.now, desk.zone) for pid in printout.patients}
-    assert [pid for pid, _ in documents.ward_patients(ward)] == printout.patients
+    assert [pid for pid, _ in census_q.ward_patients(ward)] == printout.patients
     boxes = dose_boxes(made[0])
     assert len(boxes) == len(pages)
     shown_boxes: dict[str, list[str]] = {}
@@ -267,7 +267,7 @@ def test_ward_mar_has_every_patient_dose_and_allergies_on_every_page(
             assert dose.replace("-", "") in unhyphenated, dose
         for given in s.administrations:
             assert given.drug in everything and formats.datetime_text(given.when, desk.zone) in everything
-    for _, place in documents.ward_patients(ward):
+    for _, place in census_q.ward_patients(ward):
         assert place in everything
 
 
@@ -279,7 +279,7 @@ def test_a_ward_mar_repeats_each_patients_header_and_allergies_on_all_their_page
     long = copy.copy(allergic)
     long.medications = [dataclasses.replace(m, drug=f"{m.drug} n°{i}") for i in range(14)
                         for m in allergic.medications]
-    others = (chart.summary(conn, pid, desk.now, desk.zone) for pid, _ in documents.ward_patients(ward))
+    others = (chart.summary(conn, pid, desk.now, desk.zone) for pid, _ in census_q.ward_patients(ward))
     other = next(s for s in others if s.patient_id != allergic.patient_id and s.allergy_state != "known")
     pdf_ = documents._mar(desk, [documents.MarPatient(long, "Lit 12"), documents.MarPatient(other, "Lit 13")],
                           ward.unit.name)
@@ -436,7 +436,7 @@ def test_cli_prints_a_ward_mar_and_audits_every_patient(station: Path, ward: cen
                         "--station", station)
     pdf = out.read_bytes()
     assert pdf.startswith(b"%PDF")
-    patients = [pid for pid, _ in documents.ward_patients(ward)]
+    patients = [pid for pid, _ in census_q.ward_patients(ward)]
     entries = Audit(station).entries(limit=1)
     assert Audit(station).verify() == before + 1  # one entry listing every patient printed
     assert set(entries[0].patients) == set(patients) and entries[0].patient is None
@@ -540,7 +540,7 @@ def test_print_urls_need_sign_in_serve_pdf_and_are_audited(web: Site, station: P
         if url.startswith("/patients/"):
             assert [e.patient for e in entries] == [pid]
     ward_entries = [e for e in Audit(station).entries(limit=50) if e.page == "print-mar-ward"]
-    assert {p for e in ward_entries for p in e.patients} >= {p for p, _ in documents.ward_patients(ward)}
+    assert {p for e in ward_entries for p in e.patients} >= {p for p, _ in census_q.ward_patients(ward)}
     text = " ".join(page_texts(nurse.get(f"/patients/{pid}/print/mar.pdf?lang=en").content)[0].split())
     assert "ALLERGIES" in text and "Medication, dose and route" in text
     assert nurse.get("/patients/pat-none/print/labels.pdf").status_code == 404

@@ -18,7 +18,7 @@ from ..views import census as census_q
 from ..views import formats
 from ..views import summary as summary_v
 from . import card as cards
-from .documents import Desk, MarPatient, Printout, mar_context, ward_patients
+from .documents import Desk, MarPatient, Printout, mar_context
 from .pdf import bound, engine
 
 Progress = Callable[[int, int], None]  # (patients done, patients in all)
@@ -30,7 +30,7 @@ def ward_binder(desk: Desk, unit_id: str, progress: Progress | None = None) -> P
     census = census_q.census(desk.conn, unit_id, desk.now, desk.zone, desk.moves())
     if census is None:
         return None
-    patients = ward_patients(census)
+    patients = census_q.ward_patients(census)
     tell = progress or (lambda done, total: None)
     tell(0, len(patients))
     documents, printed = [], []

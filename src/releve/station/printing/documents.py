@@ -143,22 +143,13 @@ def patient_mar(desk: Desk, pid: str, shift: str | None = None) -> Printout | No
     return Printout(pdf, "mar", "mar.pdf", [pid], shift)
 
 
-def ward_patients(census: census_q.Census) -> list[tuple[str, str]]:
-    """(patient id, place name) of the ward's patients in bed order, each once."""
-    seen: dict[str, str] = {}
-    for row in census.rows + census.unplaced:
-        if row.occupant and row.occupant.patient and row.occupant.patient not in seen:
-            seen[row.occupant.patient] = row.place.name if row.place else ""
-    return list(seen.items())
-
-
 def ward_mar(desk: Desk, unit_id: str, shift: str | None = None) -> Printout | None:
     """The whole ward's MAR in one document, a patient per page group, in bed order."""
     census = census_q.census(desk.conn, unit_id, desk.now, desk.zone, desk.moves())
     if census is None:
         return None
     patients = []
-    for pid, place in ward_patients(census):
+    for pid, place in census_q.ward_patients(census):
         found = desk.summary(pid)
         if found is not None:
             patients.append(MarPatient(found, " · ".join(p for p in (census.unit.name, place) if p)))

@@ -11,6 +11,11 @@ from ..views import summary as summary_v
 from .documents import Desk, Printout, _render
 
 
+def entries_of(desk: Desk, pid: str) -> Printout | None:
+    """The same, from the journal the desk was opened with (the page's print button)."""
+    return entries_sheet(desk, desk.journal, pid) if desk.journal is not None else None
+
+
 def entries_sheet(desk: Desk, journal: Journal, pid: str) -> Printout | None:
     """The patient's entries as PDF, or None when the station knows no such patient."""
     found = summary_v.summary(desk.conn, pid, desk.now, desk.zone, recorded_for(journal, pid))

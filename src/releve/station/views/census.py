@@ -340,6 +340,15 @@ def add_allergy(occupants: list[Occupant], resource: dict) -> None:
             occupant.high_allergies.append(name)
 
 
+def ward_patients(census: Census) -> list[tuple[str, str]]:
+    """(patient id, place name) of the ward's patients in bed order, each once."""
+    seen: dict[str, str] = {}
+    for row in census.rows + census.unplaced:
+        if row.occupant and row.occupant.patient and row.occupant.patient not in seen:
+            seen[row.occupant.patient] = row.place.name if row.place else ""
+    return list(seen.items())
+
+
 def patient_name(family: str | None, given: str | None) -> str:
     """'LASSALLE Emma': family name in capitals first, as on a French wristband."""
     return " ".join(p for p in ((family or "").upper(), given or "") if p)

@@ -154,9 +154,7 @@ def _checked(request: Request, rtype: str, patient: str, resource: dict,
 def _shown(request: Request, rtype: str, patient: str) -> list[dict]:
     """The vault's resources of that type, then the current local ones (not cancelled)."""
     conn = db(request)
-    rows = conn.execute("SELECT json FROM resources WHERE patient = ? AND type = ?",
-                        (patient, rtype)).fetchall() if conn is not None else []
-    out = [orjson.loads(row[0]) for row in rows]
+    out = resources_q.of_patient(conn, patient, rtype) if conn is not None else []
     journal = station(request).journal
     out += [exported(e) for e in current(journal.for_patient(f"Patient/{patient}"))
             if e.resource["resourceType"] == rtype and e.resource.get("status") != "entered-in-error"]

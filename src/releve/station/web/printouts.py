@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..printing import documents
+from ..printing import documents, entries
 from ..views.summary import shifts
 from . import access
 from .base import current_user, language, station
@@ -102,6 +102,7 @@ routes = [
     Route("/patients/{pid}/print/labels.pdf", _patient(documents.labels)),
     Route("/patients/{pid}/print/wristband.pdf", _patient(documents.wristband)),
     Route("/patients/{pid}/print/forms.pdf", _patient(documents.forms)),
+    Route("/patients/{pid}/print/entries.pdf", _patient(entries.entries_of)),
     Route("/wards/{ward}/print/mar.pdf", _ward(documents.ward_mar, shift=True)),
     Route("/wards/{ward}/print/census.pdf", _ward(documents.census_sheet)),
     Route("/or/print.pdf", operating_rooms),

@@ -30,7 +30,6 @@ from ...journal.entry import Draft
 from ...journal.kinds import Invalid, Problem
 from ...journal.kinds import administration as kind
 from ...journal.roles import may_record
-from ..printing.documents import ward_patients
 from ..recorded import recorded_for
 from ..views import census as census_q
 from ..views import movements, resources
@@ -290,7 +289,7 @@ def tour_page(request: Request, ward: str, hour: int) -> Response:
         raise HTTPException(404, "ward")
     start, end = hour_window(now, hour, zone)
     beds = []
-    for pid, place in ward_patients(census):
+    for pid, place in census_q.ward_patients(census):
         found = summary(conn, pid, now, zone, recorded_for(here.journal, pid))
         if found is None:
             continue

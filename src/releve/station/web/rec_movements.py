@@ -24,13 +24,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ... import clock
-from ...fhir.clinical.values import load
 from ...journal.kinds import Context, Invalid, Problem
 from ...journal.kinds import movement as kind
 from ...journal.roles import may_record
 from ..local.identifiers import WARN_SHARE, IdentifierError, Identifiers
 from ..views import census as census_q
-from ..views import movements
+from ..views import movements, resources
 from . import access
 from .base import current_user, db, render, station
 from .rec_movements_print import print_routes
@@ -125,14 +124,7 @@ def _admission_page(request: Request, ward: str, beds: Mapping[str, tuple[str, s
 
 def vault_stay(conn: sqlite3.Connection, pid: str) -> dict | None:
     """The patient's stay in progress in the vault (an inpatient one first, latest first)."""
-    row = conn.execute("SELECT encounter FROM stays WHERE patient = ? AND current = 1 "
-                       "AND status <> 'planned' ORDER BY class = 'IMP' DESC, start DESC LIMIT 1",
-                       (pid,)).fetchone()
-    if row is None:
-        return None
-    found = conn.execute("SELECT json FROM resources WHERE type = 'Encounter' AND id = ?",
-                         (row[0],)).fetchone()
-    return load(found[0]) if found else None
+    return resources.current_stay(conn, pid)
 
 
 def current_stay(conn: sqlite3.Connection, moves: movements.Moves,
@@ -196,11 +188,10 @@ async def move(request: Request) -> Response:
 
 
 def _vault_patient(conn: sqlite3.Connection, pid: str) -> dict:
-    row = conn.execute("SELECT json FROM resources WHERE type = 'Patient' AND id = ?",
-                       (pid,)).fetchone()
-    if row is None:
+    found = resources.resource(conn, "Patient", pid)
+    if found is None:
         raise HTTPException(404, "patient")
-    return load(row[0]) or {}
+    return found
 
 
 def _move_page(request: Request, pid: str, action: str, ward: str,

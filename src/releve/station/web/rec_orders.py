@@ -38,12 +38,10 @@ from ...journal.kinds import order_check as check_kind
 from ...journal.roles import may_record
 from ..entry_history import history
 from ..order_queue import pending
-from ..printing.entries import entries_sheet
 from ..recorded import recorded_for
 from ..views import resources
 from . import access, patient
 from .base import audit, current_user, db, journal_entries, render, station
-from .printouts import _desk, _pdf
 from .recording import checked_form, record, require
 
 ON_PAGE = 30  # the patient page shows the latest entries; the full list is one link away
@@ -243,13 +241,6 @@ def entries_page(request: Request) -> Response:
                   patient_name=_patient_name(request, pid))
 
 
-def print_entries(request: Request) -> Response:
-    pid = request.path_params["pid"]
-    if not access.may_open(request, pid):
-        return access.ask_reason(request, pid)
-    return _pdf(request, entries_sheet(_desk(request), station(request).journal, pid), None)
-
-
 routes: list[BaseRoute] = [
     Route("/orders/to-check", to_check),
     Route("/patients/{pid}/orders", create, methods=["POST"]),
@@ -257,5 +248,4 @@ routes: list[BaseRoute] = [
     Route("/patients/{pid}/orders/stop", stop, methods=["POST"]),
     Route("/patients/{pid}/orders/check", check, methods=["POST"]),
     Route("/patients/{pid}/entries", entries_page),
-    Route("/patients/{pid}/print/entries.pdf", print_entries),
 ]
