@@ -463,3 +463,21 @@ def test_the_search_box_finds_a_patient_admitted_here(site, nurse):
         assert f'href="/patients/{pid}"' in page, query
         assert "admission en mode dégradé" in page and bed_name in page
     assert f'href="/patients/{pid}"' not in nurse.get("/patients", params={"q": "recherche anne"}).text
+
+
+def test_a_patient_admitted_here_gets_measures_in_their_stay(site, nurse):
+    """A write's context comes from the journal for a patient the vault does not know: the
+    measure is recorded against the stay the admission opened."""
+    station = site[1]
+    ward, bed_id, _ = free_spot(station)
+    answer = admit(nurse, station, ward=ward, bed=bed_id, family="Mesure", given="Iris",
+                   birth_date="09/09/1999")
+    pid = answer.headers["location"].removeprefix("/patients/")
+    stay = Journal(station).for_patient(f"Patient/{pid}")[1].resource["id"]
+    token = csrf(nurse, f"/patients/{pid}")
+    posted = nurse.post(f"/patients/{pid}/vitals", data={"csrf": token, "hr": "84"})
+    assert posted.status_code == 303, posted.text[:1000]
+    measure = Journal(station).for_patient(f"Patient/{pid}")[-1].resource
+    assert measure["resourceType"] == "Observation"
+    assert measure["encounter"] == {"reference": f"Encounter/{stay}"}
+    assert nurse.post("/patients/nobody-at-all/vitals", data={"csrf": token, "hr": "84"}).status_code == 404

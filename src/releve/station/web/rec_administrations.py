@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -128,8 +129,8 @@ async def post_administration(request: Request) -> Response:
     origin = _allowed(request, pid)
     form = await checked_form(request)
     values = {name: str(form.get(name, "")) for name in FORM}
-    found = _summary(request, pid)
-    context = context_for(request, pid, found, values["request"].strip())
+    found = await run_in_threadpool(_summary, request, pid)
+    context = await run_in_threadpool(context_for, request, pid, found, values["request"].strip())
     key = form_key(values["request"], values["planned"], values["supersedes"])
     try:
         draft = kind.from_form(values, context)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -40,7 +41,7 @@ from ..views.summary.model import Summary
 from ..views.summary.shifts import window
 from . import access
 from .base import audit, current_user, journal_entries, render, station
-from .recording import checked_form, record, require
+from .recording import checked_form, patient_context, record, require
 
 KINDS = (observation.KIND, notes.NOTE, notes.TRANSMISSION)
 LISTED = (notes.NOTE, notes.TRANSMISSION)
@@ -185,12 +186,13 @@ def _form_page(request: Request, found: Summary, form: str, raw: Mapping[str, ob
 async def post_vitals(request: Request) -> Response:
     pid = request.path_params["pid"]
     require(request, observation.KIND)
-    found = _patient(request, pid)
+    context = await run_in_threadpool(patient_context, request, pid)
     raw = dict(await checked_form(request))
     try:
-        drafts = observation.from_form(raw, _context(request, found))
+        drafts = observation.from_form(raw, context)
     except Invalid as exc:
-        return _form_page(request, found, "vitals", raw, exc.problems)
+        found = await run_in_threadpool(_patient, request, pid)
+        return await run_in_threadpool(_form_page, request, found, "vitals", raw, exc.problems)
     await record(request, drafts, "vitals")
     return _back(pid, "vitals")
 
@@ -202,11 +204,12 @@ async def post_note(request: Request) -> Response:
     if kind not in LISTED:
         raise HTTPException(400)
     require(request, kind)
-    found = _patient(request, pid)
+    context = await run_in_threadpool(patient_context, request, pid)
     try:
-        draft = notes.from_form(raw, _context(request, found), author_text(request))
+        draft = notes.from_form(raw, context, author_text(request))
     except Invalid as exc:
-        return _form_page(request, found, kind, raw, exc.problems)
+        found = await run_in_threadpool(_patient, request, pid)
+        return await run_in_threadpool(_form_page, request, found, kind, raw, exc.problems)
     await record(request, [draft], "notes")
     return _back(pid, "notes")
 
@@ -278,7 +281,7 @@ async def cancel(request: Request) -> Response:
 
 async def _supersede(request: Request, action: str) -> Response:
     pid = request.path_params["pid"]
-    found = _patient(request, pid)
+    found = await run_in_threadpool(_patient, request, pid)
     try:
         entry = _entry(request, pid)
     except Superseded:
