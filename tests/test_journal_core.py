@@ -246,3 +246,43 @@ def test_a_summary_is_handed_only_what_it_can_show(station: Path, monkeypatch):
     assert any(r["code"]["coding"][0]["code"] == "29463-7" for t, r in kept.resources if t == "Observation")
     assert [t for t, _ in kept.resources].count("MedicationAdministration") == 1  # not the old one
     assert len(journal.for_patient("Patient/p1")) == 18
+
+
+def test_writers_and_readers_in_threads_lose_nothing(station: Path):
+    """Pages read (and catch the index up) while others append: an entry acknowledged is
+    never cut, the chain never forks, the index ends where the file does."""
+    import threading
+
+    journal = Journal(station)
+    stop = threading.Event()
+    written: list[str] = []
+    problems: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(60):
+                written.extend(e.key for e in journal.append([observation(30 + (n * 60 + i) % 100 / 10)], NURSE))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            problems.append(exc)
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                journal.for_patient("Patient/p1")
+        except BaseException as exc:  # noqa: BLE001
+            problems.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in [*readers, *writers]:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    stop.set()
+    for thread in readers:
+        thread.join()
+    assert problems == []
+    assert len(written) == len(set(written)) == 240
+    assert {e.key for e in Journal(station).for_patient("Patient/p1")} == set(written)
+    report = verify_all(station)
+    assert report.sound and report.verdicts[0].entries == 240

@@ -124,7 +124,7 @@ def append_lines(station_dir: Path, station: str, lines: list[bytes], size: int)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE)
     try:
         if os.fstat(fd).st_size != size:
-            os.ftruncate(fd, size)
+            _cut_torn_tail(fd, size)
         data = b"".join(line + b"\n" for line in lines)
         os.lseek(fd, size, os.SEEK_SET)
         written = 0
@@ -140,6 +140,17 @@ def append_lines(station_dir: Path, station: str, lines: list[bytes], size: int)
         finally:
             os.close(parent)
     return size + len(data)
+
+
+def _cut_torn_tail(fd: int, size: int) -> None:
+    """Cut what follows the last whole line: only ever a line a crash interrupted. Bytes
+    holding a line end there are whole entries (the caller's idea of the end is wrong):
+    refused, never cut."""
+    end = os.fstat(fd).st_size
+    if end < size or b"\n" in os.pread(fd, end - size, size):
+        raise JournalError("the journal file does not end where its last entry was read: "
+                           "refusing to append (run `releve journal verify`)")
+    os.ftruncate(fd, size)
 
 
 def read_lines(station_dir: Path, station: str, offset: int = 0) -> Iterator[tuple[bytes, int]]:

@@ -110,9 +110,11 @@ def store(conn: sqlite3.Connection, station: str, rows: list[tuple], seq: int, h
     try:
         conn.executemany(f"INSERT OR IGNORE INTO entries ({COLUMNS}) VALUES "
                          "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        # never backwards: a reader's catch-up that read fewer lines than an append that
+        # committed meanwhile must not move the mark back (the next append starts from it)
         conn.execute("INSERT INTO stations (id, seq, hash, size) VALUES (?,?,?,?) ON CONFLICT(id) "
-                     "DO UPDATE SET seq = excluded.seq, hash = excluded.hash, size = excluded.size",
-                     (station, seq, hash_, size))
+                     "DO UPDATE SET seq = excluded.seq, hash = excluded.hash, size = excluded.size "
+                     "WHERE excluded.seq > stations.seq", (station, seq, hash_, size))
     except BaseException:
         conn.execute("ROLLBACK")
         raise
