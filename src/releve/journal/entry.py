@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -78,7 +79,7 @@ class Entry:
     def seq(self) -> int:
         return self.body["seq"]
 
-    @property
+    @cached_property
     def key(self) -> str:
         """How other entries and the pages name this one: "<station>/<seq>"."""
         return entry_key(self.station, self.seq)
@@ -99,7 +100,7 @@ class Entry:
     def time(self) -> str:
         return self.body["time"]
 
-    @property
+    @cached_property
     def author(self) -> Author:
         raw = self.body["author"]
         return Author(raw["user"], raw.get("name", raw["user"]), raw["role"])
@@ -108,10 +109,36 @@ class Entry:
     def supersedes(self) -> str | None:
         return self.body.get("supersedes")
 
+    @cached_property
+    def when(self) -> float:
+        """The clinical time of what was recorded (a measure's effective time, a note's
+        date...), as a timestamp; the entry's own time when the resource has none. Kept:
+        the journal keeps read entries, and pages sort hundreds of them by it."""
+        for name in CLINICAL_TIMES:
+            found = _timestamp(self.resource.get(name))
+            if found is not None:
+                return found
+        return _timestamp(self.time) or 0.0
+
     @property
     def identifier(self) -> str | None:
         """The value of the resource's journal identifier (urn:uuid:…), kept into the HIS."""
         return journal_identifier(self.resource)
+
+
+CLINICAL_TIMES = ("effectiveDateTime", "occurrenceDateTime", "sent", "date", "authoredOn",
+                  "recorded", "deceasedDateTime")
+
+
+def _timestamp(text: object) -> float | None:
+    """A FHIR dateTime with a time and an offset as a timestamp, else None."""
+    if not isinstance(text, str) or len(text) <= 10:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.timestamp() if when.tzinfo is not None else None
 
 
 def utc_text(when: dt.datetime) -> str:

@@ -22,7 +22,6 @@ from .. import clock
 from ..fhir.clinical.values import first_code
 from ..journal.book import Journal, current
 from ..journal.entry import Entry, utc_text
-from .views.formats import parse_instant
 from .views.summary.observations import SERIES_VALUES
 from .views.summary.reader import Mark, Recorded
 
@@ -56,9 +55,7 @@ def shown(entries: list[Entry]) -> list[Entry]:
     for entry in entries:
         rtype = entry.resource.get("resourceType")
         if rtype == "Observation":
-            when = parse_instant(str(entry.resource.get("effectiveDateTime") or ""))
-            code = first_code(entry.resource.get("code")) or ""
-            by_code[code].append((when.timestamp() if when else 0.0, entry))
+            by_code[first_code(entry.resource.get("code")) or ""].append((entry.when, entry))
         elif rtype != "MedicationAdministration" or entry.time >= since:
             out.append(entry)
     for measures in by_code.values():

@@ -27,8 +27,6 @@ EN: dict[str, str] = {
     "Mesures saisies pendant la panne ({n})": "Measurements recorded during the outage ({n})",
     "* saisi sur un poste de secours pendant la panne": "* recorded on a downtime station during the outage",
     "saisi sur le poste par {who}": "recorded on the station by {who}",
-    "… et {n} plus anciennes, non listées ici.":
-        "… and {n} older ones, not listed here.",
     "saisi le {when}": "entered on {when}", "poste": "station", "motif": "reason",
     "annulée": "cancelled", "corrigée": "corrected", "Corriger": "Correct", "Annuler": "Cancel",
     "Historique : {n} version(s) précédente(s)": "History: {n} earlier version(s)",

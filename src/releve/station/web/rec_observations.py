@@ -76,7 +76,11 @@ def shown_text(entry: Entry) -> tuple[str, str]:
     return str(resource.get("type", {}).get("text") or "Note"), text
 
 
-LISTED_AT_MOST = 30  # the newest notes and measures a patient page lists
+# the newest notes and measures a patient page lists: every one is on the entries' page
+# (/patients/{pid}/entries), and each listed item carries its correction forms, whose
+# rendering cost a page with hundreds of entries more than all the rest of its reading
+NOTES_LISTED = 20
+MEASURES_LISTED = 5
 
 
 def items(entries: list[Entry], kinds: tuple[str, ...] = LISTED,
@@ -87,9 +91,10 @@ def items(entries: list[Entry], kinds: tuple[str, ...] = LISTED,
     chosen = [e for e in entries if e.kind in kinds]
     by_key = {e.key: e for e in chosen}
     replaced = {e.supersedes for e in chosen if e.supersedes}
-    current = [(str(resource_time(e.resource) or e.time), e) for e in chosen if e.key not in replaced]
-    current.sort(key=lambda pair: (instant_of(pair[0]), pair[1].time, pair[1].seq), reverse=True)
-    return [_item(entry, when, by_key) for when, entry in current[:limit]], len(current)
+    current = [e for e in chosen if e.key not in replaced]
+    current.sort(key=lambda e: (e.when, e.time, e.seq), reverse=True)
+    return ([_item(entry, str(resource_time(entry.resource) or entry.time), by_key)
+             for entry in current[:limit]], len(current))
 
 
 def _item(entry: Entry, when: str, by_key: dict[str, Entry]) -> Item:
@@ -103,11 +108,6 @@ def _item(entry: Entry, when: str, by_key: dict[str, Entry]) -> Item:
     if cancelled and versions:
         text = versions[-1][1]
     return Item(entry, text, label, cancelled, when, versions)
-
-
-def instant_of(text: str) -> float:
-    when = shown_instant(text) if text else None
-    return when.timestamp() if when else 0.0
 
 
 def form_data(request: Request) -> dict:
@@ -129,8 +129,8 @@ def next_shift(zone: str) -> str:
 def page_data(request: Request, pid: str) -> dict:
     """What the summary's recording sections need: the forms' data and the two lists."""
     entries = journal_entries(request, pid)
-    notes, notes_total = items(entries, limit=LISTED_AT_MOST)
-    measures, measures_total = items(entries, (observation.KIND,), limit=LISTED_AT_MOST)
+    notes, notes_total = items(entries, limit=NOTES_LISTED)
+    measures, measures_total = items(entries, (observation.KIND,), limit=MEASURES_LISTED)
     return {**form_data(request), "notes": notes, "notes_total": notes_total,
             "observations": measures, "observations_total": measures_total}
 

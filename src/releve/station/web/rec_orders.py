@@ -44,7 +44,7 @@ from . import access, patient
 from .base import audit, current_user, db, journal_entries, render, station
 from .recording import checked_form, record, require
 
-ON_PAGE = 30  # the patient page shows the latest entries; the full list is one link away
+ON_PAGE = 10  # the patient page shows the latest entries; the full list is one link away
 FORM_FIELDS = ("type", "drug", "code", "dose", "unit", "route", "frequency", "every", "prn_reason",
                "prn_max", "start", "days", "end", "what", "priority", "reason", "specimen", "when",
                "note", "supersedes")
