@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from ..fhir.clinical.values import first_code
 from . import keys
 from .errors import JournalError
 from .keys import PublicKey, SecretKey
@@ -119,6 +120,11 @@ class Entry:
             if found is not None:
                 return found
         return _timestamp(self.time) or 0.0
+
+    @cached_property
+    def code(self) -> str:
+        """The first code of the resource's `code` (a measure's LOINC code), "" if none."""
+        return first_code(self.resource.get("code"))
 
     @property
     def identifier(self) -> str | None:

@@ -19,7 +19,6 @@ import datetime as dt
 from collections import defaultdict
 
 from .. import clock
-from ..fhir.clinical.values import first_code
 from ..journal.book import Journal, current
 from ..journal.entry import Entry, utc_text
 from .views.summary.observations import SERIES_VALUES
@@ -55,7 +54,7 @@ def shown(entries: list[Entry]) -> list[Entry]:
     for entry in entries:
         rtype = entry.resource.get("resourceType")
         if rtype == "Observation":
-            by_code[first_code(entry.resource.get("code")) or ""].append((entry.when, entry))
+            by_code[entry.code].append((entry.when, entry))
         elif rtype != "MedicationAdministration" or entry.time >= since:
             out.append(entry)
     for measures in by_code.values():
