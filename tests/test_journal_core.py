@@ -219,10 +219,10 @@ def test_station_init_makes_the_key_and_status_counts_entries(tmp_path: Path, ke
 
 
 def test_a_summary_is_handed_only_what_it_can_show(station: Path, monkeypatch):
-    """Hundreds of measures: the summary gets the newest SERIES_VALUES of each code and
+    """Hundreds of measures: the summary gets the newest SHOWN_VALUES of each code and
     the administrations of the last days; the other lists read every entry."""
     from releve.station.recorded import recorded_for
-    from releve.station.views.summary.observations import SERIES_VALUES
+    from releve.station.views.summary.observations import SHOWN_VALUES
 
     journal = Journal(station)
     drafts = []
@@ -241,8 +241,8 @@ def test_a_summary_is_handed_only_what_it_can_show(station: Path, monkeypatch):
     kept = recorded_for(journal, "p1")
     temperatures = [r["valueQuantity"]["value"] for t, r in kept.resources
                     if t == "Observation" and r["code"]["coding"][0]["code"] == "8310-5"]
-    assert len(temperatures) == SERIES_VALUES == 10
-    assert sorted(temperatures)[0] == 36.5  # the five oldest left out
+    assert len(temperatures) == SHOWN_VALUES == 6
+    assert sorted(temperatures)[0] == 36.9  # the nine oldest left out
     assert any(r["code"]["coding"][0]["code"] == "29463-7" for t, r in kept.resources if t == "Observation")
     assert [t for t, _ in kept.resources].count("MedicationAdministration") == 1  # not the old one
     assert len(journal.for_patient("Patient/p1")) == 18

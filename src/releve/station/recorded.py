@@ -6,11 +6,11 @@ replacement whose resource is entered-in-error, which the summary counts and nev
 shows. Every page and printout that shows a patient's record goes through
 `recorded_for`, so the screen and the paper agree.
 
-Only what a summary can show is handed to it: the newest SERIES_VALUES measures of each
-code (its trend keeps no more) and the administrations of the last RECENT hours (its
-plan and its 24 h look no further back). A patient with hundreds of entries would
-otherwise make every view of the page pay for all of them; the lists of measures and
-the history, which read the entries themselves, still show every one.
+Only what a summary can show is handed to it: the newest SHOWN_VALUES measures of each
+code (the pages show no more of one measure, on screen or on paper) and the
+administrations of the last RECENT hours (its plan and its 24 h look no further back). A
+patient with hundreds of entries would otherwise make every view of the page pay for all
+of them; the entries' page, which reads the entries themselves, still shows every one.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections import defaultdict
 from .. import clock
 from ..journal.book import Journal, current
 from ..journal.entry import Entry, utc_text
-from .views.summary.observations import SERIES_VALUES
+from .views.summary.observations import SHOWN_VALUES
 from .views.summary.reader import Mark, Recorded
 
 RECENT = dt.timedelta(hours=72)  # an administration entered late may be 24 h older
@@ -59,7 +59,7 @@ def shown(entries: list[Entry]) -> list[Entry]:
             out.append(entry)
     for measures in by_code.values():
         measures.sort(key=lambda pair: pair[0], reverse=True)
-        out += [entry for _, entry in measures[:SERIES_VALUES]]
+        out += [entry for _, entry in measures[:SHOWN_VALUES]]
     return out
 
 

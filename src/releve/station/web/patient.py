@@ -37,6 +37,7 @@ from ..recorded import recorded_for
 from ..views import resources
 from ..views.formats import age_text, number_filter, parse_date, shown_instant
 from ..views.summary import CRITICALITY, ORDER_STATUS, summary
+from ..views.summary.observations import SHOWN_VALUES
 from . import access
 from .base import audit, db, journal_entries, language, render, station
 
@@ -76,7 +77,7 @@ def patient_page(request: Request) -> Response:
         return access.ask_reason(request, pid)
     audit(request, "view", "summary", patient=pid)
     return render(request, "patient.html", s=found, num=number_filter(language(request)),
-                  crit=CRITICALITY, order_status=ORDER_STATUS,
+                  crit=CRITICALITY, order_status=ORDER_STATUS, shown_values=SHOWN_VALUES,
                   patient_name=found.identity.name,
                   death_age=death_age(found.identity.birth_date, found.identity.deceased, zone,
                                       language(request)))

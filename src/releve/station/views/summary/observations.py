@@ -30,6 +30,7 @@ from .model import BloodGroup, Series, Summary, Value
 from .reader import Reader
 
 SERIES_VALUES = 10  # values kept per result code (the latest and its trend)
+SHOWN_VALUES = 6  # values a page shows of one measure: the latest and the five before it
 MAX_SERIES = 80  # result codes shown (newest first)
 BLOOD_GROUP = "882-1"
 BLOOD_ABO = "883-9"
