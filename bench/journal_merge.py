@@ -27,7 +27,6 @@ bench/results/journal-merge.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -41,7 +40,7 @@ from typing import Any
 
 import httpx
 from capture import code_stamp, free_port, log, machine, process_cpu
-from measure import cpu_counters
+from measure import cpu_counters, write_section
 
 from releve.journal import peers
 from releve.journal.book import Journal
@@ -57,6 +56,7 @@ TARGET_S = 30.0
 BATCH = 250
 NURSE = Author("bench", "Banc d'essai", "nurse")
 SECTION = "## Merge"
+TITLE = "The downtime journal: writes, pages and merge"
 
 
 def draft(station: int, n: int) -> Draft:
@@ -247,19 +247,7 @@ def markdown(r: dict[str, Any]) -> str:
 
 def write(result: dict[str, Any]) -> None:
     """The Merge section of journal.md, replacing an older one, keeping the others."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "journal-merge.json").write_text(json.dumps(result, indent=2) + "\n")
-    path = RESULTS / "journal.md"
-    text = path.read_text() if path.exists() else "# The downtime journal: writes and merge\n\n"
-    section = markdown(result)
-    if SECTION in text:
-        start = text.index(SECTION)
-        following = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[following + 1:] if following >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-    print(section)
+    write_section(RESULTS, "journal", TITLE, "journal-merge", result, markdown(result))
 
 
 def main() -> None:

@@ -89,3 +89,23 @@ def write_results(folder: Path, name: str, result: dict, text: str) -> None:
     (folder / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     (folder / f"{name}.md").write_text(text)
     print(text)
+
+
+def write_section(folder: Path, name: str, title: str, json_name: str, result: dict,
+                  section: str) -> None:
+    """NAME.md shared by several scripts, each owning one "## ..." section: `section`
+    (which starts with its own "## " heading) replaces that script's older one, the others
+    are kept; every figure goes to JSON_NAME.json. Then print the section."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{json_name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    path = folder / f"{name}.md"
+    text = path.read_text() if path.exists() else f"# {title}\n\n"
+    heading = section.split("\n", 1)[0] + "\n"
+    if heading in text:
+        start = text.index(heading)
+        following = text.find("\n## ", start + len(heading))
+        text = text[:start] + section.rstrip("\n") + "\n" + (text[following:] if following >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    path.write_text(text)
+    print(section)
