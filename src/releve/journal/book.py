@@ -10,8 +10,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .. import clock
 from . import files, index, keys
@@ -55,6 +57,17 @@ def ensure_key(station_dir: Path) -> SecretKey:
     return key
 
 
+T = TypeVar("T")
+
+
+@dataclass
+class Held:
+    """A patient's entries as the journal last read them, and what pages made of them."""
+
+    entries: list[Entry]
+    derived: dict[str, Any] = field(default_factory=dict)
+
+
 CACHED_PATIENTS = 64  # patients whose entries are kept parsed between two page views
 
 
@@ -66,7 +79,7 @@ class Journal:
         self.key = ensure_key(self.dir)
         self.station = self.key.public.key_id_hex
         self._local = threading.local()
-        self._cache: dict[tuple, list[Entry]] = {}  # (patient, version) -> entries
+        self._cache: dict[tuple, Held] = {}  # (patient, version) -> entries, what they gave
         self._cache_lock = threading.Lock()
 
     # --- the index, caught up with the files at each read ------------------------------------
@@ -173,17 +186,29 @@ class Journal:
         a ward reopens the same patients far more often than it writes, and parsing
         hundreds of entries at each view showed on the page. Entries are shared: their
         bodies are read, never changed."""
+        return list(self._held(patient).entries)
+
+    def derived(self, patient: str, name: str, make: Callable[[list[Entry]], T]) -> T:
+        """What `make` gives from the patient's entries, made once per state of the journal
+        (a page's lists and its summary's share of the entries): kept with the entries,
+        dropped with them. What it gives is shared between pages: read, never changed."""
+        held = self._held(patient)
+        if name not in held.derived:
+            held.derived[name] = make(list(held.entries))
+        return held.derived[name]
+
+    def _held(self, patient: str) -> Held:
         conn = self.db()
         key = (patient, self._local.version)
         with self._cache_lock:
             found = self._cache.get(key)
         if found is None:
-            found = index.for_patient(conn, patient)
+            found = Held(index.for_patient(conn, patient))
             with self._cache_lock:
                 self._cache[key] = found
                 while len(self._cache) > CACHED_PATIENTS:
                     self._cache.pop(next(iter(self._cache)))
-        return list(found)
+        return found
 
     def entry(self, key: str) -> Entry | None:
         return index.by_key(self.db(), key)

@@ -28,10 +28,17 @@ RECENT = dt.timedelta(hours=72)  # an administration entered late may be 24 h ol
 
 
 def recorded_for(journal: Journal, patient_id: str, entries: list[Entry] | None = None) -> Recorded:
-    """`entries`: the patient's entries when the caller has read them already (a page
-    reads them once for all its sections: web/base.journal_entries)."""
-    if entries is None:
-        entries = journal.for_patient(f"Patient/{patient_id}")
+    """`entries`: the patient's entries when the caller has read them already; without
+    them, what the journal made of its entries for the last view is given again (made
+    once per state of the journal and hour: the recent administrations are an hour's)."""
+    if entries is not None:
+        return _recorded(patient_id, entries)
+    hour = utc_text(clock.now())[:13]
+    return journal.derived(f"Patient/{patient_id}", f"recorded:{hour}",
+                           lambda found: _recorded(patient_id, found))
+
+
+def _recorded(patient_id: str, entries: list[Entry]) -> Recorded:
     out = Recorded()
     replaced = {e.supersedes: e.key for e in entries if e.supersedes}
     for entry in shown(current(entries)):

@@ -20,7 +20,6 @@ from starlette.responses import HTMLResponse
 
 from ... import clock
 from ...journal.book import Journal
-from ...journal.entry import Entry
 from .. import templates
 from ..i18n import LANGUAGES, translator
 from ..index.connection import connect
@@ -128,17 +127,6 @@ def station(request: Request) -> Station:
 
 def db(request: Request) -> sqlite3.Connection | None:
     return station(request).db()
-
-
-def journal_entries(request: Request, pid: str) -> list[Entry]:
-    """The patient's journal entries, read once per request whatever the number of
-    sections that show them (a patient with 500 entries would pay for each reading)."""
-    held = getattr(request.state, "journal_entries", None)
-    if held is None:
-        held = request.state.journal_entries = {}
-    if pid not in held:
-        held[pid] = station(request).journal.for_patient(f"Patient/{pid}")
-    return held[pid]
 
 
 def current_user(request: Request) -> User:

@@ -39,7 +39,7 @@ from ..views.formats import age_text, number_filter, parse_date, shown_instant
 from ..views.summary import CRITICALITY, ORDER_STATUS, summary
 from ..views.summary.observations import SHOWN_VALUES
 from . import access
-from .base import audit, db, journal_entries, language, render, station
+from .base import audit, db, language, render, station
 
 DOCUMENT_CSP = ("default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; "
                 "form-action 'none'; frame-ancestors 'self'")
@@ -70,7 +70,7 @@ def patient_page(request: Request) -> Response:
         return _error(request, 503, *NO_DATA)
     zone = station(request).settings().timezone
     found = summary(conn, pid, clock.now(), zone,
-                    recorded_for(station(request).journal, pid, journal_entries(request, pid)))
+                    recorded_for(station(request).journal, pid))
     if found is None:
         return _error(request, 404, *NOT_FOUND)
     if not access.may_open(request, pid):

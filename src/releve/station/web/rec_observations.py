@@ -40,7 +40,7 @@ from ..views.summary import summary
 from ..views.summary.model import Summary
 from ..views.summary.shifts import window
 from . import access
-from .base import audit, current_user, journal_entries, render, station
+from .base import audit, current_user, render, station
 from .recording import checked_form, patient_context, record, require
 
 KINDS = (observation.KIND, notes.NOTE, notes.TRANSMISSION)
@@ -128,9 +128,10 @@ def next_shift(zone: str) -> str:
 
 def page_data(request: Request, pid: str) -> dict:
     """What the summary's recording sections need: the forms' data and the two lists."""
-    entries = journal_entries(request, pid)
-    notes, notes_total = items(entries, limit=NOTES_LISTED)
-    measures, measures_total = items(entries, (observation.KIND,), limit=MEASURES_LISTED)
+    (notes, notes_total), (measures, measures_total) = station(request).journal.derived(
+        f"Patient/{pid}", "lists", lambda entries: (
+            items(entries, limit=NOTES_LISTED),
+            items(entries, (observation.KIND,), limit=MEASURES_LISTED)))
     return {**form_data(request), "notes": notes, "notes_total": notes_total,
             "observations": measures, "observations_total": measures_total}
 

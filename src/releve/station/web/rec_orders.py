@@ -41,7 +41,7 @@ from ..order_queue import pending
 from ..recorded import recorded_for
 from ..views import resources
 from . import access, patient
-from .base import audit, current_user, db, journal_entries, render, station
+from .base import audit, current_user, db, render, station
 from .recording import checked_form, record, require
 
 ON_PAGE = 10  # the patient page shows the latest entries; the full list is one link away
@@ -70,7 +70,9 @@ CHOICES = {  # the forms' choices: (value, French text)
 
 def latest_entries(request: Request, pid: str) -> tuple[list, int]:
     """The patient page's history: the ON_PAGE newest entries, and how many there are."""
-    return history(station(request).journal, pid, ON_PAGE, journal_entries(request, pid))
+    journal = station(request).journal
+    return journal.derived(f"Patient/{pid}", f"history:{ON_PAGE}",
+                           lambda entries: history(journal, pid, ON_PAGE, entries))
 
 
 def _context(request: Request, pid: str) -> Context:
