@@ -42,7 +42,18 @@ from typing import Any
 import httpx
 from capture import code_stamp, free_port, log, machine
 from measure import write_section
-from station import PASSWORD, PYTHON, RELEVE, RESULTS, Server, ensure_vault, new_station, percentiles, run
+from station import (
+    PASSWORD,
+    PYTHON,
+    RELEVE,
+    RESULTS,
+    Server,
+    ensure_vault,
+    new_station,
+    percentiles,
+    run,
+    time_pages,
+)
 
 from releve.journal.book import Journal
 from releve.journal.entry import Author, Draft
@@ -197,19 +208,6 @@ def bench_writes(work: Path, station: Path, patients: list[str], writers: int,
     return {"form": form_writes, "api": api_writes, "bare": bare_writes, "writers": writers,
             "form_flat_out": form_flat_out, "api_flat_out": api_flat_out,
             "bare_flat_out": bare_flat_out}
-
-
-def time_pages(client: httpx.Client, paths: list[str]) -> dict[str, float]:
-    for path in paths[:10]:
-        client.get(path)
-    times = []
-    for path in paths:
-        start = time.perf_counter()
-        answer = client.get(path)
-        times.append((time.perf_counter() - start) * 1000)
-        if answer.status_code != 200:
-            raise SystemExit(f"GET {path}: {answer.status_code}")
-    return percentiles(times)
 
 
 def add_entries(station: Path, patients: list[str], count: int) -> int:
