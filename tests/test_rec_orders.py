@@ -343,7 +343,9 @@ def test_an_order_from_a_peer_station_is_checked_here(ward: Ward, tmp_path: Path
     checked = ward.post("paul", "/orders/check", {"entry": written[0].key, "outcome": "validee"})
     assert checked.status_code == 303
     assert "validée par Paul Pharmacien" in _row(ward.page(), "Vancomycine")
-    history = ward.page()[ward.page().index('id="rec-history"'):]
+    # the entries' page lists them all (the patient page, its newest few): entries written
+    # at the same pinned instant sort by station id, random from one run to the next
+    history = html.unescape(ward.as_("nina").get(f"/patients/{ward.pid}/entries").text)
     line = history[history.index(f'id="entry-{peer.station}-1"'):]
     line = line[:line.index("</tr>")]
     assert "Dr Pair" in line and "(ce poste)" not in line and peer.station[:8] in line
