@@ -135,3 +135,34 @@ def copy_station(source: StationFixture, target: Path) -> StationFixture:
     shutil.copytree(source.dir, target, symlinks=True,
                     ignore=shutil.ignore_patterns("journal", "journal.key", "journal.sqlite*"))
     return StationFixture(target, source.vault, source.keys)
+
+
+# --- Debian's Chromium, for the pages' tests in a real browser -----------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium launched once per test file (its launch costs a second or two); each test
+    opens its own context, signed out."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def signed_in(browser, base: str, name: str, password: str):
+    """A new page of a new context, signed in as `name`."""
+    page = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{base}/login")
+    page.fill("#username", name)
+    page.fill("#password", password)
+    page.press("#password", "Enter")
+    page.wait_for_load_state()
+    return page

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import socket
 import subprocess
 import tempfile
@@ -28,26 +29,47 @@ LOOPBACK = "127.0.0.1"
 # --- ports -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A loopback TCP port nobody listens on now (the kernel's choice, released at once)."""
+def _ephemeral_floor() -> int:
+    """The first port of the kernel's range for outbound connections' local ports."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int) -> int:
+    """A port P with P+1... P+count-1 free too, for a command started later that binds
+    them itself.
+
+    Chosen below the ephemeral range: a port the kernel hands out for port 0 comes from
+    the range that outbound connections take their local ports from, and the demo's own
+    connections (the HL7 feed, the stations' syncs) once took the port a test had chosen
+    for a station before the station could bind it ("address already in use")."""
+    chance, top = random.Random(), _ephemeral_floor() - count
+    for _ in range(200):
+        port = chance.randrange(20000, top)
+        if all(_bindable(port + n) for n in range(count)):
+            return port
+    raise AssertionError(f"no {count} consecutive free ports below {top}")
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now, for a process started later to bind."""
+    return free_ports(1)
 
 
 def free_port_pair() -> int:
     """A port P with P+1 free too, for a command that takes a first port and counts on."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind((LOOPBACK, 0))
-            port = first.getsockname()[1]
-            with socket.socket() as second:
-                try:
-                    second.bind((LOOPBACK, port + 1))
-                except OSError:
-                    continue
-        return port
-    raise AssertionError("no two consecutive free ports")
+    return free_ports(2)
 
 
 # --- waiting ---------------------------------------------------------------------------------

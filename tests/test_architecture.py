@@ -12,6 +12,8 @@ the layer of the importing module:
 - the station imports only itself, the vault, the journal and leaves, never capture;
 - the journal imports only itself, the vault (its signatures) and leaves: the station
   writes into it, it knows the station's folder only by path;
+- the way back imports only itself, the journal, the vault and leaves: it reads the
+  journal and the vault and talks to the HIS; nothing but the command line imports it;
 - nothing outside releve.demo imports releve.demo, and nothing imports releve.cli.
 - the demo is hospital/, his/ and system/; across them only the HIS's loader imports
   the hospital's generator.
@@ -53,6 +55,7 @@ VAULT = ("releve.vault", "releve.vault.")
 CAPTURE = ("releve.capture", "releve.capture.")
 STATION = ("releve.station", "releve.station.")
 JOURNAL = ("releve.journal", "releve.journal.")
+WAYBACK = ("releve.wayback", "releve.wayback.")
 DEMO = ("releve.demo", "releve.demo.")
 CLI = ("releve.cli", "releve.cli.")
 MAIN = "releve.__main__"  # `python -m releve`, should it come: the one module that may import the CLI
@@ -131,6 +134,11 @@ def broken_rule(importer: str, imported: str) -> str | None:
         return None if importer == MAIN else "nothing imports the command line"
     if _matches(imported, DEMO) and not _matches(importer, DEMO):
         return "nothing outside the demo imports the demo"
+    if _matches(imported, WAYBACK) and not _matches(importer, WAYBACK + DEMO):
+        return "nothing but the command line and the demo imports the way back"
+    if _matches(importer, WAYBACK):
+        ok = _matches(imported, WAYBACK + JOURNAL + VAULT + LEAVES)
+        return None if ok else "the way back imports only itself, the journal, the vault and leaves"
     if _matches(importer, LEAVES):
         same_package = importer.startswith("releve.fhir") and imported.startswith("releve.fhir")
         return None if same_package else "a leaf imports nothing of Relève but the error root"
@@ -193,6 +201,10 @@ def test_the_allowed_list_holds_only_what_is_still_there():
     ("releve.station.index", "releve.demo.hospital.generate", "nothing outside the demo imports the demo"),
     ("releve.demo.system.run", "releve.cli", "nothing imports the command line"),
     ("releve.__main__", "releve.cli", None),
+    ("releve.wayback.plan", "releve.station.views",
+     "the way back imports only itself, the journal, the vault and leaves"),
+    ("releve.station.web.app", "releve.wayback.plan", "nothing but the command line and the demo imports the way back"),
+    ("releve.wayback.plan", "releve.journal.fates", None),
     ("releve.clock", "releve.errors", None),
     ("releve.fhir.client", "releve.fhir.bundle", None),
     ("releve.capture.writer", "releve.vault.store", None),

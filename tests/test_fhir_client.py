@@ -224,3 +224,23 @@ def test_a_consumer_that_stops_early_leaves_no_thread_walking() -> None:
     walked.close()  # what a `for` loop left by an exception does
     assert threading.active_count() == before
     assert len(made) <= 4  # it walked at most a page or two ahead, and stopped
+
+
+def test_a_short_page_of_encrypted_resources_is_called_encrypted():
+    """A history page whose few resources were encrypted in place keeps its JSON framing:
+    7.2 bits/byte or less, yet ciphertext; an HTML error page is only "not JSON"."""
+    import random
+
+    from releve.capture.fhir_capture import garbage_reason
+    from releve.fhir.client import GarbageError, parse_json
+
+    noise = random.Random(7).randbytes(120)
+    page = (b'{"resourceType":"Bundle","type":"history","entry":[{"fullUrl":"Patient/1",'
+            b'"resource":' + noise + b'}]}')
+    with pytest.raises(GarbageError) as caught:
+        parse_json(page, "history")
+    assert caught.value.entropy < 7.2 and "looks encrypted" in garbage_reason(caught.value)
+    html = b"<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>" * 4
+    with pytest.raises(GarbageError) as caught:
+        parse_json(html, "history")
+    assert "is not JSON" in garbage_reason(caught.value)

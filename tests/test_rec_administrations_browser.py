@@ -13,10 +13,9 @@ from releve.journal.kinds import administration as kind
 from releve.station.local.accounts import Accounts
 from releve.station.web.app import server_config
 from test_rec_administrations import find_dose, journal_size
-from test_station_browser import CHROMIUM, CHROMIUM_ARGS
 from test_station_print import flat
 
-from conftest import copy_station
+from conftest import CHROMIUM, copy_station
 from helpers import serving
 
 PASSWORD = "infirmiere-2026"
@@ -34,20 +33,10 @@ def site(demo_station, tmp_path_factory):
         yield url, station.dir, find_dose(station.dir)
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture()
-def page(chromium):
+def page(browser):
     """A fresh browser context per test: signed out, nothing typed before."""
-    context = chromium.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
     yield context.new_page()
     context.close()
 
@@ -93,8 +82,8 @@ def test_a_round_recorded_with_the_keyboard_alone(page, site):
     hour = dose.late.astimezone(PARIS).hour
     sign_in(page, base, "claire")
     page.goto(f"{base}/wards/{dose.ward}/tour?hour={hour:02d}")
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'outcome'",
-                           timeout=5000)  # the first dose has the focus (autofocus, after load)
+    # the first dose has the focus (autofocus, after load)
+    page.locator("[name='outcome']:focus").wait_for(timeout=15000)
     first = page.locator(f"#{page.evaluate('document.activeElement.form.id')}")
     pid = re.search(r"/patients/([^/]+)/administrations", first.get_attribute("action")).group(1)
     planned = first.locator("input[name=planned]").get_attribute("value")
@@ -116,8 +105,7 @@ def test_a_round_recorded_with_the_keyboard_alone(page, site):
     assert "Administré" in row.inner_text() and "09:30" in row.inner_text()
 
     # the next dose of the round has the focus now: refused, then the time field, Enter
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'outcome'",
-                           timeout=5000)
+    page.locator("[name='outcome']:focus").wait_for(timeout=15000)
     second = page.evaluate("document.activeElement.form.querySelector('[name=planned]').value")
     second_pid = re.search(r"/patients/([^/]+)/", page.evaluate(
         "document.activeElement.form.getAttribute('action')")).group(1)
@@ -142,9 +130,9 @@ def test_a_bad_time_is_shown_and_nothing_is_written(page, site):
     page.keyboard.type("10:45")  # the clock says 10:00
     submit(page)
     assert "Cette heure est dans le futur." in page.content()
-    # autofocus is applied once the page has loaded: wait for it rather than race it
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'time'",
-                           timeout=5000)
+    # autofocus is applied once the page has rendered: wait for it rather than race it
+    # (seconds on a loaded machine)
+    page.locator("[name='time']:focus").wait_for(timeout=15000)
     assert page.evaluate("document.activeElement.value") == "10:45"
     assert journal_size(station) == before
 

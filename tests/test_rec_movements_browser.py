@@ -16,10 +16,9 @@ from releve.station.local.identifiers import Identifiers, parse_range
 from releve.station.local.wards import Wards
 from releve.station.views import census as census_q
 from releve.station.web.app import server_config
-from test_demo_system import browser as chromium  # noqa: F401  (its Chromium fixture)
-from test_station_browser import CHROMIUM, PASSWORD
+from test_station_browser import PASSWORD
 
-from conftest import copy_station
+from conftest import CHROMIUM, copy_station, signed_in
 from helpers import serving
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
@@ -38,21 +37,6 @@ def site(demo_station, tmp_path_factory):
         yield url, station, ward
 
 
-@pytest.fixture(scope="module")
-def browser(chromium):  # noqa: F811  (test_demo_system's Chromium, under the name used here)
-    return chromium
-
-
-def signed_in(browser, base: str, user: str):
-    page = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(f"{base}/login")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.press("#password", "Enter")
-    page.wait_for_load_state()
-    return page
-
-
 def journal_size(station: Path) -> int:
     path = entries_file(station, Journal(station).station)
     return path.stat().st_size if path.exists() else 0
@@ -60,7 +44,7 @@ def journal_size(station: Path) -> int:
 
 def test_admit_from_the_census_with_the_keyboard_then_transfer_and_discharge(site, browser):
     base, station, ward = site
-    page = signed_in(browser, base, "claire")
+    page = signed_in(browser, base, "claire", PASSWORD)
     page.goto(f"{base}/wards/{ward}")
     page.click("text=Admettre un patient")
     page.wait_for_load_state()
@@ -122,7 +106,7 @@ def test_admit_from_the_census_with_the_keyboard_then_transfer_and_discharge(sit
 
 def test_a_pharmacist_is_offered_no_movement(site, browser):
     base, station, ward = site
-    page = signed_in(browser, base, "phil")
+    page = signed_in(browser, base, "phil", PASSWORD)
     page.goto(f"{base}/wards/{ward}")
     assert page.locator("text=Admettre un patient").count() == 0
     answer = page.goto(f"{base}/wards/{ward}/admit")

@@ -12,9 +12,8 @@ from releve.journal import files
 from releve.station.index.connection import reader
 from releve.station.local.accounts import Accounts
 from releve.station.web.app import server_config
-from test_station_browser import CHROMIUM, CHROMIUM_ARGS
 
-from conftest import copy_station
+from conftest import CHROMIUM, copy_station, signed_in
 from helpers import serving
 
 PASSWORD = "ordonnance-2026"
@@ -36,23 +35,8 @@ def site(demo_station, tmp_path_factory):
         yield url, station.dir, pid
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 def _signed_in(browser, base: str, name: str):
-    page = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(f"{base}/login")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.press("#password", "Enter")
-    page.wait_for_load_state()
+    page = signed_in(browser, base, name, PASSWORD)
     assert "/login" not in page.url
     return page
 

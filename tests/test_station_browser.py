@@ -16,13 +16,9 @@ from releve.station.local.accounts import Accounts
 from releve.station.views.search import search
 from releve.station.web.app import server_config
 
-from conftest import copy_station
+from conftest import CHROMIUM, CHROMIUM_ARGS, copy_station  # noqa: F401 - others import them here
 from helpers import serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
 PASSWORD = "infirmiere-2026"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium "
@@ -38,14 +34,10 @@ def station_url(demo_station, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(station_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
-        yield context.new_page()
-        browser.close()
+def page(station_url, browser):
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
 
 
 def _inpatient_with_allergy_and_orders(station: Path) -> dict:

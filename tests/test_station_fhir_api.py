@@ -159,6 +159,29 @@ def test_every_api_read_and_write_is_audited(api):
     assert ("token:scope-7", "view", "fhir-api") in seen
 
 
+def test_each_api_request_is_audited_once(api):
+    """A write is audited by the recording (not a second time as a token use), a read by
+    the search; a refused request, which no handler audited, as the token's use."""
+    from releve.station.local.audit import Audit
+
+    audit = Audit(api["dir"])
+
+    def rows_of(send) -> list[tuple]:
+        before = audit.entries(limit=1)[0].seq
+        send()
+        return [(e.user, e.action, e.page, e.detail) for e in audit.entries(limit=50)
+                if e.seq > before]
+
+    with client(api) as http:
+        wrote = rows_of(lambda: http.post("/fhir/Observation", json=pulse(api["patient"], 79)))
+        read = rows_of(lambda: http.get("/fhir/Observation", params={"patient": api["patient"]}))
+    with client(api, "peer") as http:
+        refused = rows_of(lambda: http.get("/fhir/Observation", params={"patient": api["patient"]}))
+    assert [row[:3] for row in wrote] == [("token:scope-7", "record", "fhir-api")]
+    assert [row[:3] for row in read] == [("token:scope-7", "view", "fhir-api")]
+    assert refused == [("token:rea", "token", "/fhir/Observation", "GET 403")]
+
+
 def test_a_pump_records_an_administration_under_the_forms_rules(api):
     """An as-given dose of one of the patient's active orders, without a planned time
     (an as-needed or unplanned dose): recorded; the same for another patient's order, or

@@ -14,7 +14,6 @@ from releve.station.index.connection import reader
 from releve.station.local.accounts import Accounts
 from releve.station.sync import Settings, Status
 from releve.station.web.app import server_config
-from test_demo_system import browser as chromium  # noqa: F401  (the `browser` fixture)
 from test_station_browser import PASSWORD, pytestmark  # noqa: F401  (skipped without Chromium)
 
 from conftest import copy_station
@@ -32,11 +31,6 @@ def site(demo_station, tmp_path_factory):
     settings.save(station.dir)
     with serving(server_config(station.dir, "127.0.0.1", 0)) as url:
         yield url, station.dir
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):  # noqa: F811  (test_demo_system's Chromium, under the name used here)
-    return chromium
 
 
 def _signed_in(browser, base: str, width: int = 1280, height: int = 900):

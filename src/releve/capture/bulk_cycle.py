@@ -37,11 +37,11 @@ from ..fhir.client import FhirClient, FhirError
 from ..files import create_private, private_folder
 from ..vault.format import delete_line
 from .export_watch import ExportWatch, Notify, watching
-from .fhir_capture import CaptureError, Status, kept_verdict
+from .fhir_capture import CaptureError, Status, kept_verdict, written_kind
 from .files import Source, ndjson_tasks
 from .guard import Guard, removal_suspicion
 from .scan import KEY_RE, Task
-from .writer import WriteError, Writer, Written
+from .writer import SNAPSHOT, WriteError, Writer, Written
 
 
 def bulk_cycle(client: FhirClient, writer: Writer, status: Status, started: dt.datetime,
@@ -63,7 +63,7 @@ def bulk_cycle(client: FhirClient, writer: Writer, status: Status, started: dt.d
                 return kept_verdict(verdict, None if first else removal_suspicion(writer.state, guard))
 
             written = writer.write(lambda: _tasks(outputs, deletes), f"capture bulk {client.base}",
-                                   kind="full" if first else "delta", suspect=judge,
+                                   kind=SNAPSHOT if first else "delta", suspect=judge,
                                    size_hint=size)
             suspect = verdict[-1] if verdict else None
             if suspect:
@@ -80,7 +80,7 @@ def bulk_cycle(client: FhirClient, writer: Writer, status: Status, started: dt.d
     status.cycles += 1
     status.last_cycle = {
         "started": started.isoformat(), "seconds": round(time.monotonic() - clock_started, 3),
-        "ok": True, "kind": "full" if first else "delta", "seen": written.puts if written else 0,
+        "ok": True, "kind": written_kind(written), "seen": written.puts if written else 0,
         "puts": written.puts if written else 0, "deletes": written.deletes if written else 0,
         "segment": written.seq if written else None, "suspect": suspect,
         "server_time": status.since, "export": polling,

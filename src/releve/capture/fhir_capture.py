@@ -9,7 +9,9 @@ during the walk is seen again next cycle (the writer's dedup makes that free), a
 crash simply repeats the cycle.
 
 The very first cycle has nothing to start from: it reads every resource type the server
-can search and writes a full segment.
+can search and writes a full segment, or a delta when the writer's state already holds
+resources (an HL7 v2 feed sharing the state writes there too, and a full segment would
+make the stations drop what it wrote: writer.py SNAPSHOT).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .export_watch import Notify
 from .fhir_stream import PageStream
 from .files import Source, ndjson_tasks
 from .guard import Guard, removal_suspicion
-from .writer import WriteError, Writer, Written
+from .writer import SNAPSHOT, WriteError, Writer, Written
 
 STATUS_NAME = "capture.json"
 OVERLAP = dt.timedelta(seconds=2)  # longest a version may take to appear after its stamp
@@ -41,6 +43,7 @@ QUIET = dt.timedelta(seconds=60)  # T0 this much older than the server's clock: 
 PAGE_SIZE = 1000
 KEEP_MESSAGES = 20
 ENTROPY_ENCRYPTED = 7.2  # bits per byte: JSON text is near 5, ciphertext near 8
+CONTROL_ENCRYPTED = 0.02  # share of control bytes: none in text, ~0.1 in ciphertext
 
 
 class CaptureError(ReleveError):
@@ -109,7 +112,6 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
     its download: capture/export_watch.py)."""
     guard = guard or Guard()
     started, clock_started = clock.now(), time.monotonic()
-    first = status.since is None
     if mode == "bulk":
         from .bulk_cycle import bulk_cycle  # which imports this module
         return bulk_cycle(client, writer, status, started, guard, notify)
@@ -138,7 +140,7 @@ def run_cycle(client: FhirClient, writer: Writer, status: Status, mode: str,
     status.cycles += 1
     status.last_cycle = {
         "started": started.isoformat(), "seconds": round(time.monotonic() - clock_started, 3),
-        "ok": True, "kind": "full" if first else "delta", "seen": summary.seen, "puts": summary.puts,
+        "ok": True, "kind": written_kind(written), "seen": summary.seen, "puts": summary.puts,
         "deletes": summary.deletes, "segment": written.seq if written else None,
         "suspect": suspect, "server_time": summary.server_time,
     }
@@ -182,7 +184,7 @@ def _streamed_cycle(client: FhirClient, writer: Writer, mode: str, since: str | 
 
     try:
         written = writer.write(stream.tasks, f"capture {mode} {client.base}",
-                               kind="full" if first else "delta", suspect=judge,
+                               kind=SNAPSHOT if first else "delta", suspect=judge,
                                observe=stream.observe, parallel=True)
     finally:
         stream.close()
@@ -211,6 +213,11 @@ def _history_cycle(client: FhirClient, writer: Writer, since: str, guard: Guard)
     if written is not None:
         summary.deletes = written.deletes  # resources removed, not deletion entries
     return written, summary, verdict[-1] if verdict else None
+
+
+def written_kind(written: Written | None) -> str:
+    """What the status says a cycle wrote: a first cycle's kind is decided by the writer."""
+    return written.kind if written is not None else "delta"
 
 
 def kept_verdict(verdict: list[str | None], reason: str | None) -> str | None:
@@ -249,11 +256,19 @@ def _record_garbage(writer: Writer, status: Status, exc: GarbageError, mode: str
                     base: str) -> None:
     """The HIS answers garbage: put an empty suspect segment in the vault, once per
     episode, so that every station and the crisis cell learn it from the vault itself."""
-    looks = "looks encrypted" if exc.entropy > ENTROPY_ENCRYPTED else "is not JSON"
-    reason = f"the FHIR server's answer {looks} ({exc.entropy:.1f} bits/byte)"
+    reason = garbage_reason(exc)
     status.note("alert", reason)
     written = writer.write(lambda: iter(()), f"capture {mode} {base}", suspect=reason)
     status.last_cycle.update(suspect=reason, segment=written.seq if written else None)
+
+
+def garbage_reason(exc: GarbageError) -> str:
+    """What the alarm says: ciphertext (ransomware under the server) or mere non-JSON
+    (an HTML error page from a proxy), by its entropy or, for a short answer mixing
+    JSON framing and ciphertext, by its control bytes."""
+    binary = exc.entropy > ENTROPY_ENCRYPTED or exc.binary >= CONTROL_ENCRYPTED
+    looks = "looks encrypted" if binary else "is not JSON"
+    return f"the FHIR server's answer {looks} ({exc.entropy:.1f} bits/byte)"
 
 
 def searchable_types(client: FhirClient) -> list[str]:

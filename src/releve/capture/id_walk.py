@@ -15,6 +15,10 @@ judged by the same guard as the cycles (capture/guard.py): the candidates are he
 resources, each once, so their number is the number of resources the walk would
 remove. A refused set is written suspect once, not again at every walk while the
 server stays the same.
+
+The writer's state may hold another source's resources too: those an HL7 v2 feed made
+(capture/hl7), whose ids begin with `v2-`. The server never lists them, and they are
+not its to delete: the walk leaves them alone.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..fhir.client import FhirClient, FhirError
 from ..vault.format import delete_line
 from .capabilities import Plan
 from .guard import Guard, mass_deletion
+from .hl7.mapping.ids import made_here
 from .scan import Task
 from .writer import Writer, Written
 
@@ -66,7 +71,7 @@ def walk(client: FhirClient, writer: Writer, plan: Plan, guard: Guard,
         present = list_ids(client, rtype, dict(plan.id_params))
         listed += len(present)
         candidates += [f"{rtype}/{rid}" for rid in writer.state.held_ids(rtype)
-                       if rid not in present]
+                       if rid not in present and not made_here(rid)]
     held = writer.state.count()
     suspect = mass_deletion(len(candidates), held, guard)
     gone = candidates if suspect else confirmed_gone(client, candidates)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 from collections.abc import Callable, Iterator
 from operator import itemgetter
 from pathlib import Path
@@ -45,6 +46,8 @@ DIGEST_SIZE = 32
 TABLES = (b"meta", b"current", b"undo")
 KEEP_ON_RESET = (b"vault_id", b"config_sha256")
 SAVE_EVERY = 200_000  # rows of a pending segment committed at a time (`_save_part`)
+LOCK_WAIT = 120.0  # seconds a writer waits for another one on the same state folder
+LOCK_POLL = 0.02  # seconds between two tries: a segment of an HL7 feed takes ~50 ms
 
 
 class StateError(ReleveError):
@@ -67,6 +70,22 @@ def rows(keys: list[str], digests: list[bytes | None],
     puts.sort(key=itemgetter(0))
     gone = sorted(key.encode() for key, digest in zip(keys, digests, strict=True) if digest is None)
     return puts, gone
+
+
+def _flock_within(fd: int, wait: float, folder: Path) -> None:
+    """Take the exclusive lock on `fd`, trying again until `wait` seconds have passed (a
+    blocking flock cannot be given a deadline without a signal, which a thread cannot
+    use)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError as exc:
+            if time.monotonic() >= deadline:
+                raise StateError(f"another import or capture is using {folder} "
+                                 f"(waited {wait:g} s for it)") from exc
+        time.sleep(LOCK_POLL)
 
 
 def _split(value: bytes) -> tuple[bytes, int]:
@@ -106,6 +125,7 @@ class WriterState:
         self.meta, self.current, self.undo = (self.env.open_db(name) for name in TABLES)
         self.txn: lmdb.Transaction[bytes] | None = None  # opened without buffers
         self._partly_saved = False
+        self._lock_depth = 0  # `locked` taken again by its holder (a replay's write) nests
         known = self.get("vault_id")
         if known is None:
             self.txn = self.env.begin(write=True)  # both or neither
@@ -164,17 +184,26 @@ class WriterState:
     # --- locking --------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """One writer at a time per state folder (a second one fails at once, clearly)."""
-        create_private(self.dir / "lock")
-        with open(self.dir / "lock", "a+") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise StateError(f"another import or capture is using {self.dir}") from exc
+    def locked(self, wait: float = LOCK_WAIT) -> Iterator[None]:
+        """One writer at a time per state folder. Two sources share one state, and so one
+        chain (a FHIR capture and an HL7 v2 listener's segment writer): the second waits
+        its turn, at most `wait` seconds, then fails clearly rather than hang for ever
+        behind a writer that is stuck."""
+        if self._lock_depth:  # already ours: a replay holds it around its segment
+            self._lock_depth += 1
             try:
                 yield
             finally:
+                self._lock_depth -= 1
+            return
+        create_private(self.dir / "lock")
+        with open(self.dir / "lock", "a+") as handle:
+            _flock_within(handle.fileno(), wait, self.dir)
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     # --- the pending segment ------------------------------------------------------

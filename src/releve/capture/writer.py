@@ -35,6 +35,7 @@ from .state import StateError, WriterState
 
 PARALLEL_THRESHOLD = 32 * 1024 * 1024
 IN_FLIGHT_PER_WORKER = 3
+SNAPSHOT = "snapshot"  # `write`'s kind for a source's first walk: full or delta, see there
 
 Suspicion = str | None | Callable[[], str | None]
 Observer = Callable[[Task, BlockResult], None]
@@ -85,8 +86,12 @@ class Writer:
               parallel: bool | None = None) -> Written | None:
         """Write one segment from the blocks `tasks()` yields; None if nothing changed.
 
-        `tasks` is a factory because an import that holds the same resource more than
-        once is scanned a second time, keeping only each resource's last occurrence.
+        `kind` SNAPSHOT is a source's first walk of everything it has: a full segment
+        if the state holds nothing yet, else a delta, for the state may hold another
+        source's resources (an HL7 v2 feed's, capture/hl7), which a full segment would
+        make every station drop. `tasks` is a factory because an import that holds the
+        same resource more than once is scanned a second time, keeping only each
+        resource's last occurrence.
         `suspect` may be a function, called once every block is scanned and before the
         segment is sealed, for a source that learns only at the end whether its data is
         poisoned (a capture streaming pages as they arrive); it may also raise, and then
@@ -99,6 +104,9 @@ class Writer:
         if parallel:
             self._start_pool()
         with self.state.locked():
+            if kind == SNAPSHOT:  # decided under the lock: another source may write meanwhile
+                self._settle(require_same_head=False)
+                kind = "full" if self.state.is_empty() else "delta"
             # a full segment states the whole truth: the state need not know the vault's past
             head = self._settle(require_same_head=kind == "delta")
             try:
@@ -114,6 +122,13 @@ class Writer:
                     # the delta is safely appended; the checkpoint is tried again next time
                     written.checkpoint_error = str(exc)
             return written
+
+    def settle(self) -> None:
+        """Finish what a crash interrupted and check the state still describes the vault
+        (StateError if not), before a caller holding the lock changes anything of its
+        own (a replay sets its message log aside only then)."""
+        with self.state.locked():
+            self._settle()
 
     def checkpoint(self) -> Written:
         """Append a full segment holding the current state (on demand)."""

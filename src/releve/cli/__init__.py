@@ -9,7 +9,9 @@ Every Typer command of the package lives here, one module per group:
     station.py         releve station init|sync|status|serve|downtime
     station_users.py   releve station user ... and releve station audit
     station_print.py   releve station print ...
-    journal.py         releve journal verify|export
+    journal.py         releve journal verify|export|pull, with reconcile.py (reconcile)
+                       and identities.py (identities)
+    verify.py          releve verify (the restored HIS against the vault)
     demo.py            releve demo ...
 
 console.py holds what they share: the consoles and `clear_errors`, which turns any
@@ -30,17 +32,18 @@ if TYPE_CHECKING:
     # the click TyperGroup's methods take: recent Typer carries its own copy of it
     from typer import _click as click
 
-from .capture import capture_app
-from .import_files import import_files
-from .keys import keys_app
-from .vault import vault_app
-
 
 class LazyGroup(TyperGroup):
-    """Sub-apps named in LAZY are imported only when their command runs (or help lists
-    them): a capture does not pay for the demo hospital's or the station's modules."""
+    """Sub-apps and commands named in LAZY are imported only when their command runs (or
+    help lists them): a capture does not pay for the demo hospital's or the station's
+    modules, nor a reconcile for capture's and the vault's."""
 
-    LAZY = {"demo": ("releve.cli.demo", "demo_app"),
+    LAZY = {"keys": ("releve.cli.keys", "keys_app"),
+            "vault": ("releve.cli.vault", "vault_app"),
+            "import": ("releve.cli.import_files", "import_files"),
+            "capture": ("releve.cli.capture", "capture_app"),
+            "verify": ("releve.cli.verify", "verify"),
+            "demo": ("releve.cli.demo", "demo_app"),
             "station": ("releve.cli.station", "station_app"),
             "journal": ("releve.cli.journal", "journal_app")}
 
@@ -50,8 +53,14 @@ class LazyGroup(TyperGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.LAZY and cmd_name not in self.commands:
             module, attribute = self.LAZY[cmd_name]
-            sub_app = getattr(importlib.import_module(module), attribute)
-            command = typer.main.get_group(sub_app)  # a group, without completion options
+            found = getattr(importlib.import_module(module), attribute)
+            command: click.Command
+            if isinstance(found, typer.Typer):
+                command = typer.main.get_group(found)  # a group, without completion options
+            else:  # a command's function: made a command as app.command() would
+                single = typer.Typer(add_completion=False)
+                single.command(cmd_name)(found)
+                command = typer.main.get_command(single)
             command.name = cmd_name
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
@@ -59,7 +68,9 @@ class LazyGroup(TyperGroup):
 
 app = typer.Typer(help="Relève: the hospital's care goes on when its information system is down.",
                   no_args_is_help=True, add_completion=False, cls=LazyGroup)
-app.add_typer(keys_app, name="keys")
-app.add_typer(vault_app, name="vault")
-app.command("import")(import_files)
-app.add_typer(capture_app, name="capture")
+
+
+@app.callback()
+def releve() -> None:
+    # every command is in LAZY: without a callback Typer would not make `app` a group
+    pass

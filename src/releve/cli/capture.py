@@ -11,13 +11,18 @@ from rich.markup import escape
 
 from ..capture.writer import Written
 from ..vault.store import VaultError
+from .capture_hl7 import capture_hl7, has_feeds, print_feeds
+from .capture_hl7_replay import capture_hl7_replay
 from .console import Say, clear_errors, err, fail, out
 from .status_exit import UNREADABLE_EXIT, conclude
 from .tokens import FHIR_PASSWORD, FHIR_PASSWORD_FILE, FHIR_TOKEN, FHIR_TOKEN_FILE, TOKEN_FILE, WRITER_TOKEN
 from .writing import described, open_writer
 
-capture_app = typer.Typer(help="Capture from the hospital's FHIR server into the vault.",
+capture_app = typer.Typer(help="Capture from the hospital's FHIR server (`capture hl7`: its HL7 v2 "
+                                "feeds) into the vault.",
                           invoke_without_command=True)
+capture_app.command("hl7")(capture_hl7)
+capture_app.command("hl7-replay")(capture_hl7_replay)
 
 
 @capture_app.callback()
@@ -173,15 +178,26 @@ def capture_status(state: Path = typer.Option(..., help="Capture state folder"),
                    interval: float | None = typer.Option(
                        None, min=1.0, help="Seconds between cycles, to judge the lag "
                                            "(default: the running loop's, else 30)")) -> None:
-    """The last cycle, lag, counts, errors and alerts of a capture. Exit status 0 when
-    all is well, 1 when something needs attention (each reason printed), 2 when the
-    state cannot be read."""
+    """The last cycle, lag, counts, errors and alerts of a capture, and the HL7 v2 feeds
+    received with the same state. Exit status 0 when all is well, 1 when something needs
+    attention (each reason printed), 2 when the state cannot be read."""
+    import sqlite3
+
+    fhir, feeds = (state / "capture.json").exists(), has_feeds(state)
+    if not (fhir or feeds):
+        fail(f"no capture has run with state {state}", UNREADABLE_EXIT)
+    reasons = _print_fhir_capture(state, interval) if fhir else []
+    if feeds:
+        with clear_errors(sqlite3.Error, OSError, code=UNREADABLE_EXIT):
+            reasons += print_feeds(state)
+    conclude(reasons)
+
+
+def _print_fhir_capture(state: Path, interval: float | None) -> list[str]:
     from ..capture import id_walk
     from ..capture.attention import concerns, seconds_since
     from ..capture.fhir_capture import Status
 
-    if not (state / "capture.json").exists():
-        fail(f"no capture has run with state {state}", UNREADABLE_EXIT)
     with clear_errors(ValueError, OSError, TypeError, code=UNREADABLE_EXIT):
         status = Status.load(state)
     cycle = status.last_cycle
@@ -204,7 +220,7 @@ def capture_status(state: Path = typer.Option(..., help="Capture state folder"),
         out.print(f"[bold red]alert:[/] {escape(alert)}", highlight=False)
     for error in status.errors[-5:]:
         out.print(f"[yellow]error:[/] {escape(error)}", highlight=False)
-    conclude(concerns(status, interval))
+    return concerns(status, interval)
 
 
 def _print_export(job: dict, last: dict | None) -> None:

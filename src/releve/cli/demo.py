@@ -2,6 +2,7 @@
 
   releve demo [--dir DIR] [--port P]         the whole system on loopback (system/run.py)
   releve demo attack [--dir DIR]             the ransomware, against that demo (system/attack.py)
+  releve demo restore [--dir DIR]            the HIS restored from its backup (system/restore.py)
   releve demo status [--dir DIR]             every component's health (system/health.py)
   releve demo tour [--dir DIR]               a guided tour of the vault (system/walkthrough.py)
   releve demo generate --out DIR ...         the demo hospital as FHIR ndjson (hospital/)
@@ -40,7 +41,10 @@ def demo(ctx: typer.Context,
                                                 help="Seconds between capture cycles"),
          sync_interval: float = typer.Option(10.0, min=1.0, hidden=True,
                                              envvar="RELEVE_DEMO_SYNC_INTERVAL",
-                                             help="Seconds between station syncs")) -> None:
+                                             help="Seconds between station syncs"),
+         activity: bool = typer.Option(True, hidden=True,
+                                       help="The HIS changes as a hospital does (--no-activity: "
+                                            "it changes only through its API)")) -> None:
     """Without a sub-command: the whole system on this machine (HIS with activity,
     capture every 30 s, vault served append-only, two wards' stations and their web
     app), until Ctrl-C. The same --dir again resumes it."""
@@ -50,7 +54,7 @@ def demo(ctx: typer.Context,
     from ..demo.system.run import run
 
     with clear_errors():
-        run(directory, port, beds, patients, capture_interval, sync_interval, out)
+        run(directory, port, beds, patients, capture_interval, sync_interval, out, activity)
 
 
 @demo_app.command("attack")
@@ -61,6 +65,17 @@ def demo_attack(ctx: typer.Context, directory: Path | None = DIR) -> None:
 
     with clear_errors():
         attack(Place(directory or ctx.obj), out)
+
+
+@demo_app.command("restore")
+def demo_restore(ctx: typer.Context, directory: Path | None = DIR) -> None:
+    """The IT team restores the HIS from its last backup before the attack: the HIS is
+    stopped, its database replaced by the backup, and started again; then it prints the
+    way back's commands (reconcile, verify) with this demo's paths."""
+    from ..demo.system.restore import restore
+
+    with clear_errors():
+        restore(Place(directory or ctx.obj), out)
 
 
 @demo_app.command("status")
@@ -131,6 +146,10 @@ def demo_his(
     token_seconds: float = typer.Option(300.0, min=1.0, help="SMART mode: how long a token lasts"),
     hide_deletions: bool = typer.Option(False, help="Leave deletions out of $export "
                                                     "manifests, as many servers do"),
+    write_faults: Path | None = typer.Option(None, dir_okay=False,
+                                             help="Write faults on demand: a JSON file read "
+                                                  "at each write request, absent = none "
+                                                  "(docs/demo.md)"),
 ) -> None:
     """A small FHIR R4 server standing in for the hospital's information system."""
     from ..demo.his import bulk_faults
@@ -141,4 +160,4 @@ def demo_his(
         serve(host=host, port=port, seed=seed, beds=beds, patients=patients, load=load or [],
               db=db, activity=activity, console=err, bulk_faults=faults,
               smart_clients=smart_clients, token_seconds=token_seconds,
-              hide_deletions=hide_deletions)
+              hide_deletions=hide_deletions, write_faults=write_faults)

@@ -16,17 +16,15 @@ from rich.markup import escape
 
 from ..journal.book import Journal
 from ..journal.entry import utc_text
-from ..journal.export import ndjson
-from ..journal.index import since as entries_since
-from ..journal.peers import load as load_peers
-from ..journal.pull import pull_all
-from ..journal.verify import verify_all
-from ..station.views.formats import parse_instant
 from .console import Say, clear_errors, fail, out
+from .identities import identities_app
+from .reconcile import reconcile
 
 journal_app = typer.Typer(help="The downtime entries the wards recorded: verify, export, pull.",
                           no_args_is_help=True)
 STATION = typer.Option(..., "--station", help="The station's folder")
+journal_app.command("reconcile")(reconcile)
+journal_app.add_typer(identities_app, name="identities")
 
 
 def journal_summary(station: Path) -> list[str]:
@@ -45,6 +43,8 @@ def verify(station: Path = STATION) -> None:
     """Check every entry of every journal the station holds: chain and signatures."""
     with clear_errors():
         Journal(station)  # its own key exists and is pinned
+        from ..journal.verify import verify_all
+
         report = verify_all(station)
     for verdict in report.verdicts:
         if verdict.problem:
@@ -68,10 +68,15 @@ def export(station: Path = STATION,
     with clear_errors():
         start = None
         if since:
+            from ..station.views.formats import parse_instant
+
             when = parse_instant(since)
             if when is None:
                 fail(f"--since {since!r} is not an ISO 8601 time")
             start = utc_text(when)
+        from ..journal.export import ndjson
+        from ..journal.index import since as entries_since
+
         journal = Journal(station)
         lines = ndjson(iter(entries_since(journal.db(), start)))
         if out_file is None:
@@ -92,6 +97,8 @@ def pull(station: Path = STATION) -> None:
     refused, 1 otherwise (each problem printed; the good entries are kept)."""
     with clear_errors():
         Journal(station)
+        from ..journal.peers import load as load_peers
+
         if not load_peers(station):
             fail("no peers: add one with `releve station peer add`")
         sound = pull_peers(station, Say())
@@ -102,6 +109,8 @@ def pull(station: Path = STATION) -> None:
 def pull_peers(station: Path, say: Say) -> bool:
     """One pull of every peer, each outcome said; whether all went well. Shared with
     `station sync --interval`, which calls it each round."""
+    from ..journal.pull import pull_all
+
     outcomes = pull_all(station)
     for outcome in outcomes:
         if outcome.errors:

@@ -44,12 +44,20 @@ class GarbageError(FhirError):
     """The server answered with something that is not JSON at all (a database encrypted
     under it is one cause); `entropy` is in bits per byte, ciphertext is near 8."""
 
-    def __init__(self, message: str, entropy: float):
+    def __init__(self, message: str, entropy: float, binary: float = 0.0):
         super().__init__(message)
         self.entropy = entropy
+        self.binary = binary  # share of control bytes: text has none, ciphertext ~1/10
 
-    def __reduce__(self) -> tuple:
-        return type(self), (str(self), self.entropy)  # survives a trip between processes
+    def __reduce__(self) -> tuple:  # survives a trip between processes
+        return type(self), (str(self), self.entropy, self.binary)
+
+    @classmethod
+    def of(cls, body: bytes, where: str) -> GarbageError:
+        entropy = byte_entropy(body)
+        return cls(f"{where}: the server sent something that is not JSON ({len(body)} "
+                   f"bytes, {entropy:.1f} bits of entropy per byte)", entropy,
+                   control_share(body))
 
 
 @dataclass(frozen=True)
@@ -269,10 +277,7 @@ def _parsed(body: bytes, where: str, parse: Callable[[bytes], Any]) -> Any:
     try:
         return parse(body)
     except msgspec.DecodeError as exc:
-        entropy = byte_entropy(body)
-        raise GarbageError(f"{where}: the server sent something that is not JSON "
-                           f"({len(body)} bytes, {entropy:.1f} bits of "
-                           "entropy per byte)", entropy) from exc
+        raise GarbageError.of(body, where) from exc
     except msgspec.ValidationError as exc:
         raise FhirError(f"{where}: not a FHIR Bundle ({_plain(exc)})") from exc
 
@@ -324,10 +329,7 @@ def parse_json(body: bytes, where: str) -> dict[str, Any]:
     try:
         data = loads_exact(body)
     except ValueError as exc:  # orjson's and simplejson's decode errors are ValueErrors
-        entropy = byte_entropy(body)
-        raise GarbageError(f"{where}: the server sent something that is not JSON "
-                           f"({len(body)} bytes, {entropy:.1f} bits of entropy per byte)",
-                           entropy) from exc
+        raise GarbageError.of(body, where) from exc
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         raise FhirError(f"{where}: the server sent JSON that is not a FHIR resource")
     return data
@@ -340,6 +342,20 @@ def _untrusted(exc: BaseException) -> bool:
             return True
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+_CONTROL = bytes(c for c in range(32) if c not in b"\t\n\r") + b"\x7f"
+
+
+def control_share(data: bytes) -> float:
+    """The share of ASCII control bytes (tab and line ends aside).
+
+    Entropy alone misjudged a short history page whose few encrypted resources sat in
+    the Bundle's JSON framing (7.2 bits/byte, "not JSON"): text, HTML or JSON, has no
+    control bytes, while ciphertext has about 27 in 256 whatever surrounds it."""
+    if not data:
+        return 0.0
+    return (len(data) - len(data.translate(None, _CONTROL))) / len(data)
 
 
 def byte_entropy(data: bytes) -> float:

@@ -247,11 +247,58 @@ def _same_as_held(conn: sqlite3.Connection, entry: Entry) -> None:
                            "the same entry (refused)")
 
 
+@dataclass(frozen=True)
+class Chain:
+    """A resource's current version and the versions it replaced, newest first."""
+
+    entry: Entry
+    earlier: tuple[Entry, ...] = ()
+
+    def oldest_first(self) -> tuple[str, ...]:
+        """The keys of the replaced versions, oldest first (as a history reads)."""
+        return tuple(e.key for e in reversed(self.earlier))
+
+
+@dataclass(frozen=True)
+class Versions:
+    """What replaced what among some entries: the one rule every page, printout and
+    export reads, so that they all agree on which version of a resource is current."""
+
+    chains: list[Chain]  # one per current entry, in the entries' order
+    replaced_by: dict[str, Entry]  # a replaced entry's key -> the last entry replacing it
+
+    def current(self) -> list[Entry]:
+        return [chain.entry for chain in self.chains]
+
+
+def versions(entries: list[Entry]) -> Versions:
+    """The current entries (nobody replaced them), each with the versions it replaced.
+
+    Two stations correcting the same entry leave two current versions, both kept, each
+    with the shared earlier versions; `replaced_by` names the last written of the two
+    (entries come oldest first)."""
+    by_key = {e.key: e for e in entries}
+    replaced_by: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.supersedes:
+            replaced_by[entry.supersedes] = entry
+    chains = []
+    for entry in entries:
+        if entry.key in replaced_by:
+            continue
+        earlier: list[Entry] = []
+        older = by_key.get(entry.supersedes or "")
+        while older is not None and len(earlier) < len(entries):  # a forged loop ends
+            earlier.append(older)
+            older = by_key.get(older.supersedes or "")
+        chains.append(Chain(entry, tuple(earlier)))
+    return Versions(chains, replaced_by)
+
+
 def current(entries: list[Entry]) -> list[Entry]:
     """The entries nobody replaced: the current version of each resource recorded. Two
     stations correcting the same entry leave two current versions, both shown."""
-    replaced = {e.supersedes for e in entries if e.supersedes}
-    return [e for e in entries if e.key not in replaced]
+    return versions(entries).current()
 
 
 def _signed_prefix(entries: list[Entry], public: PublicKey,

@@ -164,6 +164,16 @@ def journal_identifier(resource: dict) -> str | None:
     return None
 
 
+def made_in_downtime(first: Entry) -> bool:
+    """Whether the resource whose first entry is `first` was made during the downtime, so
+    that the HIS has never held it (the way back creates it), rather than being a new
+    version of one the HIS holds (a movement or a death on a vault patient keeps the
+    HIS's id, §5.4). An admission gives its Patient and Encounter ids of its own before
+    the append; every other new resource has the uuid of its journal identifier as id."""
+    return first.kind == "admission" or \
+        first.identifier == f"urn:uuid:{first.resource.get('id')}"
+
+
 def trusted_comment(station: str, seq: int) -> str:
     return f"releve journal {station} {seq}"
 

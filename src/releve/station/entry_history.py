@@ -6,16 +6,18 @@ The rules (docs/journal.md §5.8): nothing is ever left out; an entry another
 one superseded is shown struck, « remplacé par » the newer one, or « annulé : raison »
 when the newer one is a cancellation (its resource entered-in-error); a correction says
 which entry it corrects and why. Two stations correcting the same entry leave two
-current versions, both shown.
+current versions, both shown. Once `releve journal reconcile` has run, each entry also
+says what became of it on the way back into the HIS (journal/fates.py): `with_fates`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..fhir.clinical.values import resource_text
-from ..journal.book import Journal
+from ..journal.book import Journal, versions
 from ..journal.entry import Entry
+from ..journal.fates import Fate, Fates
 from ..journal.kinds import order_check
 from .views.summary.downtime_orders import order_text
 
@@ -43,6 +45,7 @@ class Line:
     replaced_by: str = ""  # the key of the entry that replaced this one
     replaced_at: str = ""
     cancelled: str = ""  # the reason given by the cancellation that replaced it ("" if none)
+    fate: Fate | None = None  # what reconcile did with it; None when never reconciled
 
     @property
     def struck(self) -> bool:
@@ -57,12 +60,16 @@ def history(journal: Journal, patient_id: str, limit: int | None = None,
     if entries is None:  # oldest first
         entries = journal.for_patient(f"Patient/{patient_id}")
     by_key = {e.key: e for e in entries}
-    later: dict[str, Entry] = {}
-    for entry in entries:  # oldest first: the last replacement of a key is kept
-        if entry.supersedes:
-            later[entry.supersedes] = entry
+    later = versions(entries).replaced_by
     newest = entries[::-1][:limit] if limit is not None else entries[::-1]
     return [_line(journal.station, e, by_key, later.get(e.key)) for e in newest], len(entries)
+
+
+def with_fates(lines: list[Line], fates: Fates) -> list[Line]:
+    """The lines, each with its fate on the way back. The lines may be shared (a page's
+    history is kept between views), the fates change under them: copies are given."""
+    found = fates.fates(line.key for line in lines)
+    return [replace(line, fate=found[line.key]) if line.key in found else line for line in lines]
 
 
 def _line(here: str, entry: Entry, by_key: dict[str, Entry], replaced: Entry | None) -> Line:

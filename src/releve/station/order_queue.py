@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..journal import files
-from ..journal.book import Journal
+from ..journal.book import Journal, versions
 from ..journal.entry import Entry, parse
 from ..journal.kinds import order as order_kind
 from ..journal.kinds import order_check
@@ -53,7 +53,7 @@ def held(journal: Journal, kinds: tuple[str, ...]) -> list[Entry]:
 def pending(journal: Journal) -> list[Pending]:
     """The orders waiting for a pharmacist, oldest first."""
     entries = held(journal, (order_kind.KIND, order_check.KIND))
-    replaced = {e.supersedes for e in entries if e.supersedes}
+    replaced = versions(entries).replaced_by
     checks: dict[str, Entry] = {}
     for entry in entries:
         key = order_check.checked_entry(entry.resource) if entry.kind == order_check.KIND else ""

@@ -19,7 +19,7 @@ import datetime as dt
 from collections import defaultdict
 
 from .. import clock
-from ..journal.book import Journal, current
+from ..journal.book import Journal, versions
 from ..journal.entry import Entry, utc_text
 from .views.summary.observations import SHOWN_VALUES
 from .views.summary.reader import Mark, Recorded
@@ -40,8 +40,8 @@ def recorded_for(journal: Journal, patient_id: str, entries: list[Entry] | None 
 
 def _recorded(patient_id: str, entries: list[Entry]) -> Recorded:
     out = Recorded()
-    replaced = {e.supersedes: e.key for e in entries if e.supersedes}
-    for entry in shown(current(entries)):
+    chains = {chain.entry.key: chain for chain in versions(entries).chains}
+    for entry in shown([chain.entry for chain in chains.values()]):
         resource = entry.resource
         rtype = resource["resourceType"]
         if rtype == "Patient":
@@ -49,7 +49,7 @@ def _recorded(patient_id: str, entries: list[Entry]) -> Recorded:
                 out.patient = resource
             continue
         out.resources.append((rtype, resource))
-        out.entries[id(resource)] = mark_of(entry, _history(entry, replaced))
+        out.entries[id(resource)] = mark_of(entry, chains[entry.key].oldest_first())
     return out
 
 
@@ -74,13 +74,3 @@ def mark_of(entry: Entry, superseded: tuple[str, ...] = ()) -> Mark:
     author = entry.author
     return Mark(entry.key, entry.station, entry.time, author.name, author.role, superseded)
 
-
-def _history(entry: Entry, replaced: dict[str, str]) -> tuple[str, ...]:
-    """The keys of the versions an entry replaced, oldest first."""
-    earlier = [key for key, by in replaced.items() if by == entry.key]
-    chain: list[str] = []
-    while earlier:
-        key = earlier[0]
-        chain.insert(0, key)
-        earlier = [k for k, by in replaced.items() if by == key]
-    return tuple(chain)

@@ -1,34 +1,12 @@
 """Folding text for search: what a nurse types under stress must meet what the HIS wrote.
 
-"helene" must find "Hélène", "LEMAITRE" must find "Lemaître", "Cœur" must find "coeur";
-hyphens and apostrophes separate words ("Jean-Pierre", "D'Artagnan"). The same folding is
-applied to the indexed names and to the query, so they always agree.
+The folding itself lives in fhir/names.py, the one place the way back shares with the
+station: the same folding is applied to the indexed names and to the query, so they
+always agree.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from ..fhir.names import _LIGATURES, compact, fold
 
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss", "ø": "o",
-                            "Ø": "o", "đ": "d", "Đ": "d", "ł": "l", "Ł": "l"})
-_SEPARATORS = re.compile(r"[^0-9a-z]+")
-
-
-def fold(text: str) -> str:
-    """Lower case, no accents, ligatures spelled out, words separated by one space."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    return _SEPARATORS.sub(" ", bare).strip()
-
-
-def compact(text: str) -> str:
-    """Folded, without any separator. Identifier values are compared this way ("AB 12-34"
-    and "ab1234" are the same passport number, "1 85 05 78 006 048 22" the same INS), and
-    French alphabetical order compares it first ("de la Tour" and "Delatour" both give
-    "delatour"): views/collation.py and the index's sort key (records/projections.py)
-    both start from it, so the order a search picks its results in is the order the page
-    shows. ASCII text folds to its lower case: a third of the time."""
-    if text.isascii():
-        return _SEPARATORS.sub("", text.lower())
-    return fold(text).replace(" ", "")
+__all__ = ["_LIGATURES", "compact", "fold"]

@@ -56,7 +56,6 @@ class HisRequestError(ReleveError):
         super().__init__(message)
         self.status = status
         self.code = code
-        self.index: int | None = None  # in a transaction: which of its writes was refused
 
 
 # --- time ----------------------------------------------------------------------------------

@@ -102,3 +102,11 @@ def populate(store: Store, seed: int, beds: int, patients: int | None, load: lis
             raise HisError(f"cannot load {what}: {exc}") from None
     store.set_setting("source", wanted)
     log.info("%s resources loaded from %s in %.1f s", count, what, time.monotonic() - started)
+
+
+def census_of(seed: int, beds: int, now: str | None) -> Iterator[dict[str, Any]]:
+    """The generated hospital's site and today's census patients with their records: what
+    the demo's HL7 v2 feed sends (hl7_feed.py), from a hospital of its own."""
+    from ..hospital.generate import census_resources, parse_now
+
+    return census_resources(seed, beds, parse_now(now))

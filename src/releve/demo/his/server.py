@@ -6,9 +6,12 @@ Routes (JSON only, `application/fhir+json`):
     GET  /metadata                          CapabilityStatement
     GET  /{type}?_lastUpdated=&_count=&_sort=_lastUpdated|-_lastUpdated   searchset
          (`_summary=count`: the total only; `_elements=id`: ids and meta only, SUBSETTED)
+         and the search parameters of search_params.py: _id, identifier on every type,
+         family, given, birthdate, gender on Patient
     POST /{type}/_search                    the same, parameters in a form body
     GET  /{type}/{id}   /{type}/{id}/_history/{vid}     read, vread (410 once deleted)
     POST /{type}   PUT /{type}/{id}   DELETE /{type}/{id}     create, update, delete
+    POST /{type} + If-None-Exist   PUT /{type}?criteria      conditional (conditional.py)
     GET  /_history  /{type}/_history  /{type}/{id}/_history   ?_since=&_count=
     POST /                              transaction or batch Bundle
     GET|POST /$export                   Bulk Data kick-off (Prefer: respond-async)
@@ -40,11 +43,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
-from email.utils import format_datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from rich.console import Console
@@ -57,16 +59,14 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from ... import logs
+from . import pages, search_params
 from .bulk import Exports, kickoff_params
 from .bulk_faults import NO_FAULTS, BulkFaults
-from .bundle import process_bundle
 from .fhir import (
-    EPOCH,
     MAX_LU,
     RESOURCE_TYPES,
     HisError,
     HisRequestError,
-    check_id,
     check_type,
     date_range,
     format_lu,
@@ -75,7 +75,9 @@ from .fhir import (
 )
 from .load import populate
 from .smart import Authority
-from .store import Page, Store, Version, Write
+from .store import Page, Store, Version
+from .write_faults import WriteFaults
+from .writes import Writes, prefer, resource_response, routes_of
 
 log = logging.getLogger("releve.demo.his")
 
@@ -96,20 +98,6 @@ def outcome(status: int, message: str, code: str = "invalid") -> Response:
                        "diagnostics": message}]}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Response(orjson.dumps(body), status, headers, media_type=FHIR_JSON)
-
-
-def resource_response(found: Version, base: str, status: int = 200, body: bool = True) -> Response:
-    location = f"{base}/{found.type}/{found.id}/_history/{found.version}"
-    headers = {"ETag": found.etag, "Last-Modified": http_date(found.lu)}
-    if status == 201:
-        headers["Location"] = location
-    else:
-        headers["Content-Location"] = location
-    return Response(found.json if body else b"", status, headers, media_type=FHIR_JSON)
-
-
-def http_date(lu: int) -> str:
-    return format_datetime(EPOCH + timedelta(microseconds=lu), usegmt=True)
 
 
 def status_text(status: int) -> str:
@@ -226,10 +214,10 @@ def paged(request: Request, params: QueryParams, next_url: str, kind: str,
 def capability(base: str) -> dict[str, Any]:
     interactions = [{"code": c} for c in ("read", "vread", "update", "delete", "create",
                                           "search-type", "history-instance", "history-type")]
-    search_params = [{"name": "_lastUpdated", "type": "date",
-                      "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"},
-                     {"name": "_elements", "type": "token",
-                      "documentation": "id only: the resources cut down to id and meta"}]
+    common = [{"name": "_lastUpdated", "type": "date",
+               "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"},
+              {"name": "_elements", "type": "token",
+               "documentation": "id only: the resources cut down to id and meta"}]
     return {
         "resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
         "date": format_lu(time.time_ns() // 1000), "fhirVersion": "4.0.1",
@@ -239,8 +227,10 @@ def capability(base: str) -> dict[str, Any]:
         "rest": [{
             "mode": "server",
             "resource": [{"type": t, "versioning": "versioned", "readHistory": True,
-                          "updateCreate": True, "interaction": interactions,
-                          "searchParam": search_params} for t in sorted(RESOURCE_TYPES)],
+                          "updateCreate": True, "conditionalCreate": True,
+                          "conditionalUpdate": True, "interaction": interactions,
+                          "searchParam": [*common, *search_params.capability_params(t)]}
+                         for t in sorted(RESOURCE_TYPES)],
             "interaction": [{"code": "transaction"}, {"code": "batch"},
                             {"code": "history-system"}],
             "operation": [{"name": "export", "definition":
@@ -251,10 +241,12 @@ def capability(base: str) -> dict[str, Any]:
 
 def create_app(store: Store, token: str | None = None, export_dir: Path | None = None,
                bulk_faults: BulkFaults = NO_FAULTS, smart: Authority | None = None,
-               hide_deletions: bool = False) -> Starlette:
+               hide_deletions: bool = False, write_faults: Path | None = None) -> Starlette:
     """The FHIR server over `store`; Bulk export files go under `export_dir` (a temporary
     folder by default, removed at shutdown); `$export` shows `bulk_faults`. With `smart`,
-    SMART Backend Services tokens. `hide_deletions`: export manifests leave deletions out."""
+    SMART Backend Services tokens. `hide_deletions`: export manifests leave deletions out.
+    `write_faults`: the file of the write faults (write_faults.py)."""
+    writes = Writes(store, WriteFaults(write_faults) if write_faults is not None else None)
     exports = Exports(store, Path(export_dir or tempfile.mkdtemp(prefix="releve-his-export-")),
                       requires_token=token is not None or smart is not None, faults=bulk_faults)
 
@@ -287,6 +279,9 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
                                   *QueryParams(body.decode(errors="replace")).multi_items()])
         prefix = b'{"fullUrl":' + orjson.dumps(f"{base}/{rtype}/")[:-1]  # ids need no escaping
         ids_only = elements_id(params)
+        filters, params = search_params.split(rtype, params)
+        match = search_params.match(rtype, filters)
+        kept = filters + ([("_elements", "id")] if ids_only else [])
 
         def entry(v: Version) -> bytes:
             if v.json is None:  # Store.search finds live versions only
@@ -294,13 +289,14 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
             resource = id_only(v) if ids_only else v.json
             return prefix + v.id.encode() + b'","resource":' + resource + b',"search":{"mode":"match"}}'
 
-        return paged(request, params, f"{base}/{rtype}" + ("?_elements=id" if ids_only else ""),
-                     "searchset", lambda **kw: store.search(rtype, **kw), entry, SEARCH_PARAMS)
+        return paged(request, params, f"{base}/{rtype}" + (f"?{urlencode(kept)}" if kept else ""),
+                     "searchset", lambda **kw: pages.search(store, rtype, match=match, **kw), entry,
+                     SEARCH_PARAMS | set(search_params.params_of(rtype)))
 
     def history(request: Request, base: str, body: bytes, rtype: str | None = None,
                 rid: str | None = None) -> Response:
         return paged(request, request.query_params, str(request.url.replace(query="")), "history",
-                     lambda **kw: store.history(rtype, rid, **kw),
+                     lambda **kw: pages.history(store, rtype, rid, **kw),
                      lambda v: history_entry(v, base), HISTORY_PARAMS, since_param=True)
 
     def read(request: Request, base: str, body: bytes, rtype: str, rid: str,
@@ -310,28 +306,6 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
         if vid is not None and not vid.isdigit():
             raise HisRequestError(404, f"{rtype}/{rid}/_history/{vid[:40]} does not exist", "not-found")
         return resource_response(store.read(rtype, rid, int(vid) if vid else None), base)
-
-    def create(request: Request, base: str, body: bytes, rtype: str) -> Response:
-        check_type(rtype)
-        if "if-none-exist" in request.headers:
-            raise HisRequestError(400, "conditional create (If-None-Exist) is not supported",
-                            "not-supported")
-        found, = store.write([Write("POST", rtype, None, parse_json(body))])
-        return resource_response(found, base, 201, "return=minimal" not in prefer(request))
-
-    def update(request: Request, base: str, body: bytes, rtype: str, rid: str) -> Response:
-        write = Write("PUT", rtype, check_id(rid), parse_json(body), if_match(request))
-        found, = store.write([write])
-        return resource_response(found, base, found.status, "return=minimal" not in prefer(request))
-
-    def delete(request: Request, base: str, body: bytes, rtype: str, rid: str) -> Response:
-        store.write([Write("DELETE", rtype, check_id(rid), None, if_match(request))])
-        return Response(status_code=204)
-
-    def bundle(request: Request, base: str, body: bytes) -> Response:
-        status, data = process_bundle(store, parse_json(body), base,
-                                      "return=representation" in prefer(request))
-        return Response(data, status, media_type=FHIR_JSON)
 
     def kickoff(request: Request, base: str, body: bytes) -> Response:
         if "respond-async" not in prefer(request):
@@ -385,14 +359,11 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
         route("/$export", ["GET", "POST"], kickoff),
         route("/$export-status/{job}", ["GET", "DELETE"], export_status),
         route("/$export-file/{job}/{name}", ["GET"], export_file),
-        route("/", ["POST"], bundle),
+        *(route(path, methods, handler) for path, methods, handler in routes_of(writes)),
         route("/{rtype}", ["GET"], search),
-        route("/{rtype}", ["POST"], create),
         route("/{rtype}/_search", ["POST"], search),
         route("/{rtype}/_history", ["GET"], history),
         route("/{rtype}/{rid}", ["GET"], read),
-        route("/{rtype}/{rid}", ["PUT"], update),
-        route("/{rtype}/{rid}", ["DELETE"], delete),
         route("/{rtype}/{rid}/_history", ["GET"], history),
         route("/{rtype}/{rid}/_history/{vid}", ["GET"], read),
     ]
@@ -400,20 +371,6 @@ def create_app(store: Store, token: str | None = None, export_dir: Path | None =
                     exception_handlers={404: not_found, 405: not_found})
     app.state.store, app.state.exports = store, exports
     return app
-
-
-def prefer(request: Request) -> str:
-    return request.headers.get("prefer", "").replace(" ", "")
-
-
-def if_match(request: Request) -> int | None:
-    value = request.headers.get("if-match")
-    if value is None:
-        return None
-    digits = value.removeprefix("W/").strip('"')
-    if not digits.isdigit():
-        raise HisRequestError(400, f"If-Match {value[:40]!r} is not a version (W/\"3\")")
-    return int(digits)
 
 
 # --- serving -------------------------------------------------------------------------------
@@ -424,7 +381,7 @@ def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 
           activity: bool = False, console: Console | None = None, token: str | None = None,
           activity_interval: float = 2.0, bulk_faults: BulkFaults = NO_FAULTS,
           smart_clients: Path | None = None, token_seconds: float = 300.0,
-          hide_deletions: bool = False) -> None:
+          hide_deletions: bool = False, write_faults: Path | None = None) -> None:
     """Run the demo HIS until interrupted (Ctrl-C). Without `db`, the database is a
     temporary file removed at the end."""
     import uvicorn
@@ -445,7 +402,9 @@ def serve(host: str = "127.0.0.1", port: int = 8800, seed: int = 1, beds: int = 
         stack.callback(store.close)
         populate(store, seed, beds, patients, list(load or []), console)
         app = create_app(store, token=token, bulk_faults=bulk_faults, smart=smart,
-                         hide_deletions=hide_deletions)
+                         hide_deletions=hide_deletions, write_faults=write_faults)
+        if write_faults is not None:
+            log.warning("write faults read at each write from %s", write_faults)
         if bulk_faults.any():
             log.warning("Bulk export faults on: %s", bulk_faults)
         if activity:

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ...fhir.exact import dumps_exact
+from . import search_index
 from .fhir import HisError, HisRequestError, check_id, check_type, format_lu
+from .search_params import Match
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -107,6 +109,31 @@ class Page:
     next_after: int | None  # the lastUpdated to continue after, None on the last page
 
 
+class Writer:
+    """The open transaction of `Store.writing`: writes, and reads that see them."""
+
+    def __init__(self, store: Store, db: sqlite3.Connection):
+        self.store, self.db = store, db
+
+    def apply(self, write: Write) -> Version:
+        return self.store._apply(self.db, write)
+
+    def matches(self, rtype: str, match: Match, limit: int = 2) -> list[str]:
+        """Up to `limit` ids of current resources of `rtype` that `match` finds."""
+        sql, args = match
+        return [row[0] for row in self.db.execute(
+            f"SELECT m.id FROM ({sql}) m CROSS JOIN current c ON c.type = ? AND c.id = m.id "
+            "WHERE c.deleted = 0 LIMIT ?", (*args, rtype, limit))]
+
+    def current(self, rtype: str, rid: str) -> Version:
+        row = self.db.execute("SELECT c.version, c.lu, c.deleted, v.json FROM current c JOIN "
+                              "versions v ON v.lu = c.lu WHERE c.type = ? AND c.id = ?",
+                              (rtype, rid)).fetchone()
+        if row is None or row[2]:
+            raise HisRequestError(404, f"{rtype}/{rid} does not exist", "not-found")
+        return Version(rtype, rid, row[0], row[1], False, row[3])
+
+
 # --- the store ----------------------------------------------------------------------------
 
 
@@ -122,7 +149,9 @@ class Store:
         self._closed = False
         try:
             self._db = self._connect()
-            self._db.executescript(SCHEMA)
+            self._db.executescript(SCHEMA + search_index.SCHEMA)
+            with self.writing():
+                search_index.ensure(self._db)
         except sqlite3.DatabaseError as exc:
             raise HisError(f"{path}: not a database the demo HIS can use ({exc})") from None
         self._last = self._db.execute("SELECT coalesce(max(lu), 0) FROM versions").fetchone()[0]
@@ -197,27 +226,27 @@ class Store:
         self._last = max(time.time_ns() // 1000, self._last + 1)
         return self._last
 
-    def write(self, writes: list[Write]) -> list[Version]:
-        """All writes in one SQLite transaction: all are applied or none (HisRequestError,
-        its `index` the failing write's)."""
+    @contextmanager
+    def writing(self) -> Iterator[Writer]:
+        """One SQLite write transaction: what the block writes is committed together at
+        its end, or rolled back if it raises."""
         with self._lock:
             if self._closed:
                 raise HisRequestError(503, "the server is shutting down", "transient")
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                results = []
-                for index, write in enumerate(writes):
-                    try:
-                        results.append(self._apply(db, write))
-                    except HisRequestError as exc:
-                        exc.index = index
-                        raise
+                yield Writer(self, db)
                 db.execute("COMMIT")
-                return results
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def write(self, writes: list[Write]) -> list[Version]:
+        """All writes in one SQLite transaction: all are applied or none (the first
+        HisRequestError rolls the transaction back)."""
+        with self.writing() as writer:
+            return [writer.apply(write) for write in writes]
 
     def _apply(self, db: sqlite3.Connection, write: Write) -> Version:
         rtype = check_type(write.type)
@@ -240,6 +269,7 @@ class Store:
                        (new_lu, rtype, rid, version + 1))
             db.execute("UPDATE current SET version = ?, lu = ?, deleted = 1 WHERE type = ? AND id = ?",
                        (version + 1, new_lu, rtype, rid))
+            search_index.reindex(db, rtype, rid, None)
             return Version(rtype, rid, version + 1, new_lu, True, None, 204)
         if write.method == "POST" and row is not None:
             raise HisRequestError(409, f"{rtype}/{rid} already exists", "duplicate")
@@ -260,6 +290,7 @@ class Store:
                    (new_lu, rtype, rid, version + 1, body))
         db.execute("INSERT OR REPLACE INTO current VALUES (?, ?, ?, ?, 0)",
                    (rtype, rid, version + 1, new_lu))
+        search_index.reindex(db, rtype, rid, resource)
         return Version(rtype, rid, version + 1, new_lu, False, body, 201 if deleted else 200)
 
     def load(self, resources: Iterable[dict[str, Any] | Write], batch: int = 5000) -> int:
@@ -279,40 +310,36 @@ class Store:
     def _load_batch(self, items: list[dict[str, Any] | Write]) -> int:
         """One transaction: new resources inserted in bulk, the rest (deletes, resources
         met again) through the ordinary write path, in order."""
-        with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                versions, current, later = [], [], []
-                seen = self._existing(db, items)
-                later_keys: set[tuple[str, str]] = set()
-                for item in items:
-                    if isinstance(item, Write):
-                        later.append(item)
-                        later_keys.add((item.type, str(item.id)))
-                        continue
-                    key = (str(item["resourceType"]), str(item["id"]))
-                    if key in seen or key in later_keys:
-                        later.append(Write("PUT", key[0], key[1], item))
-                        later_keys.add(key)
-                        continue
-                    seen.add(key)
-                    lu = self._clock()
-                    versions.append((lu, *key, stamp(item, *key, 1, lu)))
-                    current.append((*key, lu))
-                db.executemany("INSERT INTO versions VALUES (?, ?, ?, 1, 0, ?)", versions)
-                db.executemany("INSERT INTO current VALUES (?, ?, 1, ?, 0)", current)
-                for write in later:
-                    try:
-                        self._apply(db, write)
-                    except HisRequestError as exc:
-                        if not (write.method == "DELETE" and exc.status == 404):
-                            raise  # deleting what was never loaded is nothing to do
-                db.execute("COMMIT")
-                return len(items)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self.writing() as writer:
+            db = writer.db
+            versions, current, later, indexed = [], [], [], []
+            seen = self._existing(db, items)
+            later_keys: set[tuple[str, str]] = set()
+            for item in items:
+                if isinstance(item, Write):
+                    later.append(item)
+                    later_keys.add((item.type, str(item.id)))
+                    continue
+                key = (str(item["resourceType"]), str(item["id"]))
+                if key in seen or key in later_keys:
+                    later.append(Write("PUT", key[0], key[1], item))
+                    later_keys.add(key)
+                    continue
+                seen.add(key)
+                lu = self._clock()
+                versions.append((lu, *key, stamp(item, *key, 1, lu)))
+                current.append((*key, lu))
+                indexed.append(search_index.index_rows(*key, item))
+            db.executemany("INSERT INTO versions VALUES (?, ?, ?, 1, 0, ?)", versions)
+            db.executemany("INSERT INTO current VALUES (?, ?, 1, ?, 0)", current)
+            search_index.insert(db, indexed)
+            for write in later:
+                try:
+                    self._apply(db, write)
+                except HisRequestError as exc:
+                    if not (write.method == "DELETE" and exc.status == 404):
+                        raise  # deleting what was never loaded is nothing to do
+            return len(items)
 
     @staticmethod
     def _existing(db: sqlite3.Connection, items: list[dict[str, Any] | Write]) -> set[tuple[str, str]]:
@@ -351,68 +378,3 @@ class Store:
         if found.deleted:
             raise HisRequestError(410, f"{where} was deleted at {found.last_updated}", "deleted")
         return found
-
-    def search(self, rtype: str, low: int, high: int, count: int, descending: bool,
-               t0: int | None, after: int | None, total: int | None) -> Page:
-        """One page of the resources of a type whose lastUpdated is within [low, high], as
-        they were at T0 (the first page pins T0 and counts the total)."""
-        check_type(rtype)
-        with self.reading() as conn:
-            newest = conn.execute("SELECT coalesce(max(lu), 0) FROM versions").fetchone()[0]
-            if t0 is None:
-                t0 = newest
-            high = min(high, t0)
-            if after is not None:
-                low, high = (low, min(high, after - 1)) if descending else (max(low, after + 1), high)
-            if total is None:
-                total = conn.execute("SELECT count(*) FROM current WHERE type = ? AND deleted = 0 "
-                                     "AND lu BETWEEN ? AND ?", (rtype, low, high)).fetchone()[0]
-            order = "DESC" if descending else "ASC"
-            rows = conn.execute(
-                "SELECT v.id, v.version, v.lu, v.json FROM current c JOIN versions v ON v.lu = c.lu "
-                f"WHERE c.type = ? AND c.deleted = 0 AND c.lu BETWEEN ? AND ? ORDER BY c.lu {order} "
-                "LIMIT ?", (rtype, low, high, count + 1)).fetchall()
-            if newest > t0:  # changed since T0: their version as of T0
-                rows += conn.execute(
-                    "SELECT v.id, v.version, v.lu, v.json FROM current c JOIN versions v "
-                    "ON v.type = c.type AND v.id = c.id "
-                    "WHERE c.type = ? AND c.deleted IN (0, 1) AND c.lu > ? AND v.lu = "
-                    "(SELECT max(w.lu) FROM versions w WHERE w.type = c.type AND w.id = c.id "
-                    "AND w.lu <= ?) AND v.deleted = 0 AND v.lu BETWEEN ? AND ? "
-                    f"ORDER BY v.lu {order} LIMIT ?",
-                    (rtype, t0, t0, low, high, count + 1)).fetchall()
-                rows.sort(key=lambda r: r[2], reverse=descending)
-        found = [Version(rtype, r[0], r[1], r[2], False, r[3]) for r in rows[:count]]
-        more = len(rows) > count and count > 0
-        return Page(found, t0, total, found[-1].lu if more else None)
-
-    def history(self, rtype: str | None, rid: str | None, low: int, high: int, count: int,
-                descending: bool, t0: int | None, after: int | None, total: int | None) -> Page:
-        """One page of versions (deletes included), system, type or instance level."""
-        where, args = "", []
-        if rtype is not None:
-            check_type(rtype)
-            where, args = "type = ? AND ", [rtype]
-            if rid is not None:
-                where, args = "type = ? AND id = ? AND ", [rtype, rid]
-        with self.reading() as conn:
-            if t0 is None:
-                t0 = conn.execute("SELECT coalesce(max(lu), 0) FROM versions").fetchone()[0]
-            high = min(high, t0)
-            if after is not None:
-                low, high = (low, min(high, after - 1)) if descending else (max(low, after + 1), high)
-            if total is None:
-                total = conn.execute(f"SELECT count(*) FROM versions WHERE {where}lu BETWEEN ? AND ?",
-                                     (*args, low, high)).fetchone()[0]
-                if rid is not None and total == 0 and after is None:
-                    if conn.execute("SELECT 1 FROM current WHERE type = ? AND id = ?",
-                                    (rtype, rid)).fetchone() is None:
-                        raise HisRequestError(404, f"{rtype}/{rid} does not exist", "not-found")
-            order = "DESC" if descending else "ASC"
-            rows = conn.execute(f"SELECT type, id, version, lu, deleted, json FROM versions "
-                                f"WHERE {where}lu BETWEEN ? AND ? ORDER BY lu {order} LIMIT ?",
-                                (*args, low, high, count + 1)).fetchall()
-        found = [Version(r[0], r[1], r[2], r[3], bool(r[4]), r[5],
-                         204 if r[4] else 201 if r[2] == 1 else 200) for r in rows[:count]]
-        more = len(rows) > count and count > 0
-        return Page(found, t0, total, found[-1].lu if more else None)

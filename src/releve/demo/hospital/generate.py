@@ -10,6 +10,7 @@ occupied, 100 MPI patients a bed by default. 1000 beds and 100,000 patients make
 1.9 million resources (2.2 GB of ndjson), written in under a minute on two cores.
 
     iter_resources(seed, beds, patients, now)   every resource, in a fixed order
+    census_resources(seed, beds, now)           the site and today's census patients only
     generate_to(out_dir, seed, beds, ...)       one Type.ndjson per resource type
     parse_now(text)                             the hospital's "now"
 """
@@ -42,7 +43,7 @@ from .site import Bed, Site, build_site, site_resources
 from .stays import emergency_now, history
 from .ward import inpatient
 
-__all__ = ["DemoInputError", "generate_to", "iter_resources", "parse_now"]
+__all__ = ["DemoInputError", "census_resources", "generate_to", "iter_resources", "parse_now"]
 
 PATIENTS_PER_BED = 100
 MIN_BEDS = 10
@@ -302,6 +303,17 @@ def iter_resources(seed: int, beds: int, patients: int | None,
     yield from site_resources(hospital.site, hospital.occupied, hospital.now)
     for idx in range(hospital.patients):
         yield from patient_resources(hospital, idx)
+
+
+def census_resources(seed: int, beds: int, now: datetime | str | None) -> Iterator[dict]:
+    """The site, staff and today's patients on a ward or in the emergency department,
+    each with their whole record: the part of the hospital a census shows, without the
+    MPI's other patients (the demo's HL7 v2 feed sends it)."""
+    hospital = plan_hospital(seed, beds, None, now)
+    yield from site_resources(hospital.site, hospital.occupied, hospital.now)
+    for idx, role in sorted(hospital.roles.items()):
+        if isinstance(role, Inpatient | Emergency):
+            yield from patient_resources(hospital, idx)
 
 
 # --- writing ndjson ---------------------------------------------------------------------

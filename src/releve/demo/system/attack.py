@@ -2,6 +2,8 @@
 
 What it does, exactly (docs/demo.md says the same for the reader of the demo):
 
+0. Backs the HIS's database up (DIR/backup/his.db, restore.py): the hospital's last
+   backup before the attack, which `releve demo restore` puts back.
 1. Encrypts, in place, every stored resource of the demo HIS's SQLite database (each
    version's JSON in the `versions` table) with AES-256-GCM under a random key that is
    never written anywhere: the data cannot be recovered from the HIS. The tables, ids,
@@ -32,6 +34,7 @@ from rich.markup import escape
 from ... import clock
 from .children import releve
 from .place import WARDS, DemoError, Place, write_json
+from .restore import back_up
 
 NOTE = "Cyberattaque : le DPI est chiffré. Mode dégradé, données du poste de secours."
 
@@ -81,10 +84,14 @@ def attack(place: Place, console: Console) -> None:
                         f"{place.root} for a new demo")
     if not place.his_db.exists():
         raise DemoError(f"{place.his_db} does not exist yet: start the demo first")
+    backed_up = clock.now().isoformat()
+    back_up(place.his_db, place.his_backup)
+    console.print(f"the HIS's last backup before the attack: {escape(str(place.his_backup))} "
+                  f"({place.his_backup.stat().st_size / 1e6:.0f} MB)", highlight=False)
     count = encrypt_database(place.his_db)
     when = clock.now().isoformat(timespec="seconds")
     write_json(place.attack_file, {"time": when, "encrypted_versions": count,
-                               "database": str(place.his_db)})
+                                   "database": str(place.his_db), "backup_time": backed_up})
     console.print(f"[bold red]ransomware:[/] {count} stored resource versions of the HIS "
                   f"encrypted in place in {escape(str(place.his_db))} (AES-256-GCM, key "
                   "thrown away)", highlight=False)
@@ -96,5 +103,6 @@ def attack(place: Place, console: Console) -> None:
     console.print(f"downtime declared on {len(WARDS)} stations", highlight=False)
     run = place.load_run()
     wait = f"within {run.capture_interval:g} s" if run else "at the next cycle"
-    console.print(f"the capture flags it {wait}; then: releve demo status --dir "
-                  f"{escape(str(place.root))}", highlight=False)
+    where = escape(str(place.root))
+    console.print(f"the capture flags it {wait}; then: releve demo status --dir {where}; "
+                  f"the way back starts with: releve demo restore --dir {where}", highlight=False)

@@ -83,16 +83,31 @@ class Children:
         for child in reversed(self.running):
             _signal(child.process, signal.SIGINT)
         deadline = time.monotonic() + grace
-        killed = []
-        for child in reversed(self.running):
-            try:
-                child.process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                killed.append(child.name)
-                _signal(child.process, signal.SIGKILL)
-                child.process.wait()
+        killed = [child.name for child in reversed(self.running) if not _ended(child, deadline)]
         self.running.clear()
         return killed
+
+    def stop_one(self, name: str, grace: float = GRACE_SECONDS) -> bool:
+        """Stop one component as `stop` stops them all, the others left running (the HIS,
+        while its database is restored). False when it had to be killed."""
+        child = next((c for c in self.running if c.name == name), None)
+        if child is None:
+            return True
+        _signal(child.process, signal.SIGINT)
+        clean = _ended(child, time.monotonic() + grace)
+        self.running.remove(child)
+        return clean
+
+
+def _ended(child: Child, deadline: float) -> bool:
+    """Wait for the interrupted child until `deadline`, then kill it; False if killed."""
+    try:
+        child.process.wait(max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        _signal(child.process, signal.SIGKILL)
+        child.process.wait()
+        return False
+    return True
 
 
 def _signal(process: subprocess.Popen, signum: int) -> None:

@@ -2,7 +2,8 @@
 that says whether all of them are well.
 
 Each line reads what the component itself reports: the HIS and the servers over HTTP,
-the capture's status file (what `releve capture status` prints), each station's sync
+the capture's status file (what `releve capture status` prints), the HL7 listener's
+message log (its feeds: messages, last one, rate, rejected), each station's sync
 status and index head (what `releve station status` prints). A component is `ok`, or
 `ALERT` (running, but raising an alarm: a suspect segment, a sync that failed), or
 `DOWN`. Any line that is not `ok` makes the exit status 1.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 from dataclasses import dataclass
 
 import httpx
@@ -20,6 +22,8 @@ import orjson
 from ... import clock as releve_clock
 from ...capture.attention import stale_after
 from ...capture.fhir_capture import Status as CaptureStatus
+from ...capture.hl7.log import LogReader
+from ...errors import ReleveError
 from ...station.index.connection import reader
 from ...station.index.head import read_head
 from ...station.sync import Settings as StationSettings
@@ -45,6 +49,7 @@ def check(place: Place) -> list[Line]:
     lines.append(his_line(run, settings.his_port, attacked))
     lines.append(vault_line(run, settings.reader_token))
     lines.append(capture_line(place, run))
+    lines.append(hl7_line(place, run))
     for ward, _ in WARDS:
         lines.append(station_line(place, ward, run))
         lines.append(web_line(ward, run))
@@ -112,6 +117,26 @@ def capture_line(place: Place, run: Run | None) -> Line:
     if lag > stale_after(capturing.capture_interval):
         return Line("capture", ALERT, f"{summary}; no cycle for {lag:.0f} s")
     return Line("capture", OK, summary)
+
+
+def hl7_line(place: Place, run: Run | None) -> Line:
+    """The HL7 v2 listener and what its feeds sent: `HL7 feed`, not `capture ...`, whose
+    lines are the FHIR capture's."""
+    name = "HL7 feed"
+    if run is None or "capture-hl7" not in run.processes:
+        return Line(name, DOWN, "listener not running")
+    where = f"127.0.0.1:{run.hl7_port}"
+    try:
+        feeds = LogReader(place.capture).feeds()
+    except (ReleveError, sqlite3.Error) as exc:
+        return Line(name, ALERT, f"{where}: the message log cannot be read ({type(exc).__name__})")
+    if not feeds:
+        return Line(name, OK, f"{where}: listening, no message yet")
+    parts = [f"{feed.sender}: {feed.count} messages, last {feed.last_kind} at "
+             f"{clock(feed.last_received)}, {feed.per_minute} in the last minute"
+             f"{f', {feed.rejected} rejected' if feed.rejected else ''}" for feed in feeds]
+    rejected = any(feed.rejected for feed in feeds)
+    return Line(name, ALERT if rejected else OK, f"{where}: " + "; ".join(parts))
 
 
 def station_line(place: Place, ward: str, run: Run | None) -> Line:

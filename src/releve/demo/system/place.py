@@ -2,16 +2,22 @@
 
     DIR/demo.json          settings chosen at the first start (sizes, HIS port, tokens), 0600
     DIR/run.json           the running demo's ports and process ids (removed at the end)
-    DIR/attack.json        once `releve demo attack` has run: when, and what it encrypted
+    DIR/attack.json        once `releve demo attack` has run: when, what it encrypted, its
+                           backup's time, and once `releve demo restore` has run, when
+    DIR/restore.json       a `releve demo restore` asking the running demo to restore the HIS,
+                           then the demo's answer
+    DIR/backup/his.db      the HIS's last backup, taken just before the attack encrypts it
     DIR/keys/              station identities (0600) and the capture's signing key (0600)
     DIR/his/his.db         the demo HIS's SQLite database
     DIR/vault/             the vault
-    DIR/capture/           the capture's state (high-water mark, writer state, status)
+    DIR/capture/           the capture's state (high-water mark, writer state, status),
+                           shared by the FHIR capture and the HL7 v2 listener (one chain)
     DIR/stations/WARD/     one downtime station per ward
     DIR/logs/NAME.log      one log per component (no patient data: see docs/demo.md)
 
-`releve demo`, `releve demo attack` and `releve demo status` all read this layout, so a
-second run with the same DIR resumes the same hospital, vault and stations.
+`releve demo`, `releve demo attack`, `releve demo restore` and `releve demo status` all
+read this layout, so a second run with the same DIR resumes the same hospital, vault and
+stations.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class Settings:
     patients: int | None = None
     seed: int = 1
     his_port: int = 0  # the capture's state is bound to the HIS's URL: it never changes
+    hl7_now: str | None = None  # the HL7 feed's establishment as it was at the first start
     writer_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     reader_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
@@ -73,6 +80,7 @@ class Run:
     web_ports: dict[str, int]
     capture_interval: float
     processes: dict[str, int] = field(default_factory=dict)  # component -> pid
+    hl7_port: int = 0  # the HL7 v2 listener's (MLLP)
 
 
 class Place:
@@ -89,6 +97,8 @@ class Place:
     settings_file = property(lambda self: self.root / "demo.json")
     run_file = property(lambda self: self.root / "run.json")
     attack_file = property(lambda self: self.root / "attack.json")
+    restore_file = property(lambda self: self.root / "restore.json")
+    his_backup = property(lambda self: self.root / "backup" / "his.db")
 
     def station(self, ward: str) -> Path:
         return self.root / "stations" / ward
@@ -113,7 +123,7 @@ class Place:
         return self.settings_file.exists()
 
     def load_settings(self) -> Settings:
-        return Settings(**_read(self.settings_file))
+        return Settings(**read_json(self.settings_file))
 
     def save_settings(self, settings: Settings) -> None:
         write_json(self.settings_file, asdict(settings))
@@ -121,13 +131,13 @@ class Place:
     def load_run(self) -> Run | None:
         if not self.run_file.exists():
             return None
-        return Run(**_read(self.run_file))
+        return Run(**read_json(self.run_file))
 
     def save_run(self, run: Run) -> None:
         write_json(self.run_file, asdict(run))
 
     def attacked(self) -> dict | None:
-        return _read(self.attack_file) if self.attack_file.exists() else None
+        return read_json(self.attack_file) if self.attack_file.exists() else None
 
     def require_demo(self) -> None:
         if not self.is_demo():
@@ -135,7 +145,7 @@ class Place:
                             f"with `releve demo --dir {self.root}`")
 
 
-def _read(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         return orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:

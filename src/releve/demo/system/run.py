@@ -11,14 +11,23 @@ DIR/logs:
     his                releve demo his --db DIR/his/his.db --activity    (the HIS)
     vault              releve vault serve DIR/vault                      (append-only, tokens)
     capture            releve capture --vault URL --interval 30          (HIS -> vault)
+    capture-hl7        releve capture hl7 --listen 127.0.0.1:P ...       (HL7 v2 -> vault)
+    hl7-feed           python -m releve.demo.his.hl7_feed --port P       (MLLP -> listener)
     sync-WARD          releve station sync --vault URL --interval S      (vault -> station,
                                                                          peer -> station)
     web-WARD           releve station serve --port P, P+1                (the ward's pages)
 
+The HL7 v2 feed stands for another establishment of the hospital group, whose HIS has
+no FHIR API (demo/his/hl7_feed.py): its patients are not the FHIR HIS's, so nobody shows
+twice on the stations. Its listener shares the FHIR capture's state folder: one writer,
+one chain in the vault.
+
 A second start with the same folder resumes: the same hospital (the HIS serves its
 database as it is), vault, capture state and stations. After `releve demo attack`, the
 HIS's database stays encrypted: the HIS serves it without activity, and the capture keeps
-flagging it.
+flagging it. `releve demo restore` asks the running demo to restore the HIS from the
+backup the attack kept (restore.py): the demo stops the HIS, puts the backup in place and
+starts it again, without activity, every other component left running.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import os
 import signal
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +48,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from ... import logs
+from ... import clock, logs
 from ...errors import ReleveError
 from ...station.local.accounts import Accounts
 from ...station.local.audit import Audit
@@ -49,18 +59,23 @@ from .children import Children, releve
 from .health import alive
 from .peering import give_ranges, pair_stations
 from .place import ACCOUNTS, PASSWORD, SIGNER, WARDS, DemoError, Place, Run, Settings
+from .restore import asked, carry_out, in_use
 from .ward_staff import attach_ward_staff
 
 log = logging.getLogger("releve.demo")
 
-HIS_PORT, VAULT_PORT = 8800, 8700
+HIS_PORT, VAULT_PORT, HL7_PORT = 8800, 8700, 2575  # 2575: MLLP's registered port
 STARTUP_SECONDS = 300.0  # a large --beds takes minutes to generate and load
 
 
 def prepare(place: Place, beds: int, patients: int | None) -> Settings:
     """The demo folder, created at the first start: keys, vault, stations, accounts."""
     if place.is_demo():
-        return place.load_settings()
+        settings = place.load_settings()
+        if settings.hl7_now is None:  # a demo made before the HL7 feed: it gets one now
+            settings.hl7_now = establishment_now()
+            place.save_settings(settings)
+        return settings
     if place.root.exists() and any(place.root.iterdir()):
         raise DemoError(f"{place.root} is not empty and holds no demo.json (another folder, or "
                         "a first start that was interrupted): remove it or give another --dir")
@@ -74,9 +89,15 @@ def prepare(place: Place, beds: int, patients: int | None) -> Settings:
         add_demo_accounts(station)
     place.his_db.parent.mkdir(exist_ok=True)
     settings = Settings(beds=beds, patients=patients,
-                        his_port=free_port(HIS_PORT))
+                        his_port=free_port(HIS_PORT), hl7_now=establishment_now())
     place.save_settings(settings)  # last: its presence says the folder is complete
     return settings
+
+
+def establishment_now() -> str:
+    """The HL7 feed's establishment is generated for the moment of the first start and
+    stays so: each start sends the same messages, which the listener knows already."""
+    return clock.now().replace(second=0, microsecond=0).isoformat()
 
 
 def add_demo_accounts(station: Path) -> None:
@@ -111,14 +132,17 @@ class Demo:
     """One run of the demo: its children and what they listen on."""
 
     def __init__(self, place: Place, settings: Settings, web_port: int, capture_interval: float,
-                 sync_interval: float, console: Console):
+                 sync_interval: float, console: Console, activity: bool = True):
         self.place, self.settings, self.console = place, settings, console
+        self.activity = activity  # the HIS's, while the hospital works in it (restore.in_use)
+        self.his_activity = False  # whether the HIS runs with it
         self.capture_interval, self.sync_interval = capture_interval, sync_interval
         self.children = Children()
         self.stop_requested = threading.Event()
         self.attacked = place.attacked()
         self.web_ports = {ward: web_port + number for number, (ward, _) in enumerate(WARDS)}
         self.vault_port = 0
+        self.hl7_port = 0
         self.unsettled = [ward for ward, _ in WARDS]  # until the first sync: _settle
 
     # --- starting -------------------------------------------------------------------------
@@ -141,6 +165,7 @@ class Demo:
             "--signing-key", self.place.signing_key, "--state", self.place.capture,
             "--interval", str(self.capture_interval)),
             env={"RELEVE_TOKEN": self.settings.writer_token})
+        self._start_hl7(vault_url)
         pair_stations({ward: self.place.station(ward) for ward, _ in WARDS},
                       {ward: f"http://127.0.0.1:{port}" for ward, port in self.web_ports.items()})
         for ward, _ in WARDS:
@@ -154,6 +179,18 @@ class Demo:
             self._wait(f"web-{ward}", functools.partial(listening, port), 60)
         self._save_run()
         self._settle()
+
+    def _start_hl7(self, vault_url: str) -> None:
+        """The HL7 v2 listener, on the FHIR capture's state (one chain), and the feed that
+        sends it the other establishment; the feed waits for the listener by itself."""
+        self.hl7_port = free_port(HL7_PORT)
+        self._start("capture-hl7", releve(
+            "capture", "hl7", "--listen", f"127.0.0.1:{self.hl7_port}", "--vault", vault_url,
+            "--signing-key", self.place.signing_key, "--state", self.place.capture,
+            "--interval", str(self.capture_interval)),
+            env={"RELEVE_TOKEN": self.settings.writer_token})
+        self._start("hl7-feed", [sys.executable, "-m", "releve.demo.his.hl7_feed",
+                                 "--port", str(self.hl7_port), "--now", str(self.settings.hl7_now)])
 
     def _settle(self) -> None:
         """As soon as a station's index knows the hospital, the nurse and the physician
@@ -176,11 +213,13 @@ class Demo:
 
     def _start_his(self) -> None:
         """Once attacked, the HIS serves its encrypted database without activity: nobody
-        can work in it any more."""
+        can work in it any more; once restored, nobody works in it until the downtime
+        is lifted."""
         size = ["--beds", str(self.settings.beds), "--seed", str(self.settings.seed)]
         if self.settings.patients:
             size += ["--patients", str(self.settings.patients)]
-        activity = [] if self.attacked else ["--activity"]
+        self.his_activity = self.activity and in_use(self.place)
+        activity = ["--activity"] if self.his_activity else []
         self._start("his", releve("demo", "his", "--port", str(self.settings.his_port), "--db",
                                   self.place.his_db, *activity, *size))
 
@@ -219,7 +258,7 @@ class Demo:
         self.place.save_run(Run(pid=os.getpid(), his_port=self.settings.his_port,
                                 vault_port=self.vault_port, web_ports=self.web_ports,
                                 capture_interval=self.capture_interval,
-                                processes=self.children.pids()))
+                                processes=self.children.pids(), hl7_port=self.hl7_port))
 
     # --- running and stopping -------------------------------------------------------------
 
@@ -228,9 +267,32 @@ class Demo:
         while not self.stop_requested.wait(1.0):
             if self.unsettled:
                 self._settle()
+            if asked(self.place):
+                self._restore_his()
             for child in self.children.ended():
                 log.error("%s stopped (exit %s); see %s", child.name, child.process.returncode,
                           child.log)
+
+    def _restore_his(self) -> None:
+        """What `releve demo restore` asks: the HIS stopped, its backup put back, the HIS
+        started again on it and answering; the other components keep running."""
+        log.info("restoring the HIS from its backup (releve demo restore)...")
+
+        def stop_his() -> None:
+            if not self.children.stop_one("his"):
+                log.warning("the HIS was killed after the grace period")
+
+        def start_his() -> None:
+            self._start_his()
+            self._wait("his", self._his_answers, STARTUP_SECONDS)
+            self._save_run()
+
+        failure = carry_out(self.place, stop_his, start_his)
+        self.attacked = self.place.attacked()
+        if failure:
+            log.error("the HIS could not be restored: %s", failure)
+        else:
+            log.info("the HIS runs again on its restored database")
 
     def stop(self) -> None:
         killed = self.children.stop()
@@ -243,15 +305,27 @@ class Demo:
         out = self.console
         out.print(f"\n[bold]Relève demo[/] in {escape(str(self.place.root))} "
                   f"(logs in {escape(str(self.place.logs))})", highlight=False)
-        if self.attacked:
+        attacked = self.attacked or {}
+        restored = attacked.get("restored")
+        if restored:
+            reopened = ("the downtime is lifted: the hospital works in it again" if
+                        in_use(self.place) else "its activity resumes at a start once the "
+                        "downtime is lifted on every station")
+            out.print(f"[bold]the HIS was restored from its last backup ({restored}) after "
+                      f"the attack ({attacked.get('time')}):[/] the way back (docs/demo.md); "
+                      f"{reopened}. Remove the folder for a new demo.", highlight=False)
+        elif self.attacked:
             out.print(f"[bold red]the HIS's database was encrypted by `releve demo attack` "
                       f"({self.attacked.get('time')}):[/] the HIS serves ciphertext, without "
                       "activity; the capture keeps flagging it; the stations serve the last good "
                       "state. Remove the folder for a new demo.", highlight=False)
-        activity = "encrypted" if self.attacked else "with activity"
+        activity = ("with activity" if self.his_activity else "restored" if restored
+                    else "encrypted" if self.attacked else "idle")
         out.print(f"  HIS (FHIR R4, {activity:<13})   {self.his_url}/", highlight=False)
         out.print(f"  capture                        every {self.capture_interval:g} s into the vault",
                   highlight=False)
+        out.print(f"  HL7 v2 feed (MLLP)             127.0.0.1:{self.hl7_port}, another "
+                  "establishment, into the same vault", highlight=False)
         out.print(f"  vault (append-only)            http://127.0.0.1:{self.vault_port}/v1",
                   highlight=False)
         for ward, title in WARDS:
@@ -259,13 +333,15 @@ class Demo:
         accounts = ", ".join(f"[bold]{name}[/] ({role})" for name, role, _ in ACCOUNTS)
         out.print(f"  demo accounts, password [bold]{PASSWORD}[/]: {accounts}", highlight=False)
         where = f" --dir {escape(str(self.place.root))}"
-        attack = "" if self.attacked else f", `releve demo attack{where}`"
+        attack = ("" if restored else f", `releve demo restore{where}`" if self.attacked
+                  else f", `releve demo attack{where}`")
         out.print(f"next: `releve demo status{where}`{attack}; Ctrl-C stops everything\n",
                   highlight=False)
 
 
 def run(directory: Path | None, web_port: int, beds: int, patients: int | None,
-        capture_interval: float, sync_interval: float, console: Console) -> None:
+        capture_interval: float, sync_interval: float, console: Console,
+        activity: bool = True) -> None:
     """`releve demo`: prepare (first time), start everything, run until Ctrl-C/SIGTERM.
     What happens is logged (logs.py); the banner, on `console`, is for the eyes."""
     logs.configure()
@@ -275,7 +351,7 @@ def run(directory: Path | None, web_port: int, beds: int, patients: int | None,
         raise DemoError(f"a demo is already running in {place.root} (pid {running.pid}); "
                         "stop it first (Ctrl-C in its terminal)")
     settings = prepare(place, beds, patients)
-    demo = Demo(place, settings, web_port, capture_interval, sync_interval, console)
+    demo = Demo(place, settings, web_port, capture_interval, sync_interval, console, activity)
 
     def request_stop(signum: int, frame: object) -> None:
         demo.stop_requested.set()

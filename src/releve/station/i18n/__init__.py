@@ -26,11 +26,13 @@ from . import (
     en_rec_orders,
     en_rec_peers,
     en_ward,
+    en_way_back,
 )
 
 LANGUAGES = ("fr", "en")
 _MODULES = (en_common, en_patient, en_print, en_meds, en_chart, en_import, en_ward, en_followups,
-            en_journal, en_rec_admin, en_rec_obs, en_rec_moves, en_rec_orders, en_rec_peers)
+            en_journal, en_rec_admin, en_rec_obs, en_rec_moves, en_rec_orders, en_rec_peers,
+            en_way_back)
 CATALOGUES = tuple(module.__name__ for module in _MODULES)
 
 

@@ -90,10 +90,24 @@ def create_local_db(station_dir: Path, schema: str, error: type[Exception]) -> P
     path = local_db(station_dir)
     create_private(path)
     with connect(path) as db:
-        if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            db.execute("PRAGMA journal_mode=WAL")
+        _use_wal(db)
         db.executescript(schema)
     return path
+
+
+def _use_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch the database to WAL. SQLite answers "locked" at once, without waiting out
+    its busy timeout, when another connection switches it at the same moment (the first
+    requests of a fresh station, threads opening it together): wait, and look again."""
+    for attempt in range(attempts):
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ... import clock
 from ...journal.book import Journal
+from ...journal.fates import Fates
 from ..i18n import LANGUAGES
 from ..index.head import read_head
 from ..local.audit import Audit
@@ -46,17 +47,19 @@ class Desk:
     now: dt.datetime
     data_as_of: str  # "02/12 14:03", the capture time of the data, in the station's zone
     journal: Journal | None = None  # what the wards recorded: printed beside the vault's
+    fates: Fates | None = None  # what reconcile did with the entries (the app's, when open)
 
     @classmethod
     def open(cls, station_dir: Path, conn: sqlite3.Connection, user: str,
-             lang: str | None = None, journal: Journal | None = None) -> Desk:
+             lang: str | None = None, journal: Journal | None = None,
+             fates: Fates | None = None) -> Desk:
         settings = Settings.load(station_dir)
         head = read_head(conn)
         chosen = lang if lang in LANGUAGES else settings.language
         return cls(conn, settings.name, settings.timezone, chosen, user,
                    clock.now(),
                    formats.datetime_text(head.state_time, settings.timezone) if head else "",
-                   journal or Journal(station_dir))
+                   journal or Journal(station_dir), fates)
 
     def recorded(self, pid: str) -> Recorded | None:
         """The patient's downtime entries, so that paper and screen show the same."""

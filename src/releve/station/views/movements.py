@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from ...fhir.names import person_key
 from ...journal.book import Journal, current
 from ...journal.kinds.movement import current_bed, last_bed
 from ..records.projections import patient_row
-from ..text import compact
 
 if TYPE_CHECKING:
     from .census import Occupant
@@ -214,8 +214,7 @@ def _name(conn: sqlite3.Connection, pid: str, moves: Moves) -> str:
 def _who(row: tuple) -> tuple[str, str]:
     """(name and birth date, INS) as the duplicate rule compares them."""
     family, given, birth, ins = row
-    named = f"{compact(family or '')}|{compact(given or '')}|{birth or ''}" if family and birth else ""
-    return named, ins or ""
+    return person_key(family, given, birth), ins or ""
 
 
 def duplicates(conn: sqlite3.Connection | None, moves: Moves, pid: str) -> list[str]:

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse
 
 from ... import clock
 from ...journal.book import Journal
+from ...journal.fates import Fates
 from .. import templates
 from ..i18n import LANGUAGES, translator
 from ..index.connection import connect
@@ -68,6 +69,7 @@ class Station:
         self.wards = Wards(self.dir)
         self.tokens = Tokens(self.dir)
         self.journal = Journal(self.dir)  # a station made before the journal gets its key here
+        self.fates = Fates(self.dir)  # read only: `releve journal reconcile` writes it
         self.env = templates.environment(TEMPLATES)
         self._local = threading.local()
 

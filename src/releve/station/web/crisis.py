@@ -4,8 +4,10 @@ The crisis cell's station pulls the wards' stations (journal/pull.py), which rel
 stations they pull, so the cell sees here: this station, each of its peers as that peer
 last described itself (/peer/status), and the stations known only through a relayed
 journal. For each: how old its data is, how much of its journal this station holds and
-its last entry, whether its peers answer, and the errors. Admins and the crisis cell
-only; nothing here names a patient.
+its last entry, whether its peers answer, and the errors. Once `releve journal
+reconcile` has run from this station's folder, how many entries reached the HIS and how
+many wait (per state, journal/fates.py). Admins and the crisis cell only; nothing here
+names a patient.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from ... import clock
 from ...journal import files, peers
+from ...journal.fates import STATES
 from ..peer_status import journal_summary, relayed, status_document, summary
 from ..views import formats
 from .base import audit, current_user, language, render, station
@@ -114,13 +117,21 @@ def wards(known: list[Known]) -> list[Ward]:
     return out
 
 
+def way_back(request: Request) -> list[tuple[str, int]]:
+    """The entries per state on the way back into the HIS, in STATES' order; none when
+    no reconcile ran (the file is not made for that)."""
+    counts = station(request).fates.counts()
+    return [(state, counts[state]) for state in (*STATES, *sorted(set(counts) - set(STATES)))
+            if counts.get(state)]
+
+
 def page(request: Request) -> Response:
     if current_user(request).role not in ROLES:
         raise HTTPException(403, "admin")
     known = stations(request)
     audit(request, "view", "crisis")
     lang = language(request)
-    return render(request, "crisis.html", known=known, wards=wards(known),
+    return render(request, "crisis.html", known=known, wards=wards(known), way_back=way_back(request),
                   ago=lambda seconds: formats.ago_text(seconds, lang))
 
 

@@ -39,7 +39,7 @@ from .pages import asked_day, need_db
 def _desk(request: Request) -> documents.Desk:
     here = station(request)
     return documents.Desk.open(here.dir, need_db(request), current_user(request).name,
-                               language(request), here.journal)
+                               language(request), here.journal, here.fates)
 
 
 def _pdf(request: Request, printout: documents.Printout | None, missing: str | None) -> Response:

@@ -30,6 +30,7 @@ from ... import clock
 from ...errors import ReleveError
 from ...fhir.clinical.values import unit_text
 from ...fhir.clinical.vitals import MEASURES
+from ...journal.book import Chain, versions
 from ...journal.entry import Draft, Entry, entry_key
 from ...journal.kinds import MAX_TEXT, Context, Fields, Invalid, Problem, observation
 from ...journal.kinds import note as notes
@@ -88,26 +89,20 @@ def items(entries: list[Entry], kinds: tuple[str, ...] = LISTED,
     """The current entries of these kinds, newest first, each with its history (the
     `limit` newest only: a patient with hundreds of measures shows the last ones, and
     wording each costs more than sorting them), and how many there are in all."""
-    chosen = [e for e in entries if e.kind in kinds]
-    by_key = {e.key: e for e in chosen}
-    replaced = {e.supersedes for e in chosen if e.supersedes}
-    current = [e for e in chosen if e.key not in replaced]
-    current.sort(key=lambda e: (e.when, e.time, e.seq), reverse=True)
-    return ([_item(entry, str(resource_time(entry.resource) or entry.time), by_key)
-             for entry in current[:limit]], len(current))
+    chains = versions([e for e in entries if e.kind in kinds]).chains
+    chains.sort(key=lambda c: (c.entry.when, c.entry.time, c.entry.seq), reverse=True)
+    return ([_item(chain, str(resource_time(chain.entry.resource) or chain.entry.time))
+             for chain in chains[:limit]], len(chains))
 
 
-def _item(entry: Entry, when: str, by_key: dict[str, Entry]) -> Item:
-    versions: list[tuple[Entry, str]] = []
-    earlier = by_key.get(entry.supersedes or "")
-    while earlier is not None:
-        versions.insert(0, (earlier, shown_text(earlier)[1]))
-        earlier = by_key.get(earlier.supersedes or "")
+def _item(chain: Chain, when: str) -> Item:
+    entry = chain.entry
+    earlier = [(e, shown_text(e)[1]) for e in reversed(chain.earlier)]
     label, text = shown_text(entry)
     cancelled = entry.resource.get("status") == "entered-in-error"
-    if cancelled and versions:
-        text = versions[-1][1]
-    return Item(entry, text, label, cancelled, when, versions)
+    if cancelled and earlier:
+        text = earlier[-1][1]
+    return Item(entry, text, label, cancelled, when, earlier)
 
 
 def form_data(request: Request) -> dict:

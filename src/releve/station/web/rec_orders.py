@@ -36,7 +36,7 @@ from ...journal.kinds import Context, Invalid, Problem
 from ...journal.kinds import order as order_kind
 from ...journal.kinds import order_check as check_kind
 from ...journal.roles import may_record
-from ..entry_history import history
+from ..entry_history import history, with_fates
 from ..order_queue import pending
 from ..recorded import recorded_for
 from ..views import resources
@@ -70,9 +70,11 @@ CHOICES = {  # the forms' choices: (value, French text)
 
 def latest_entries(request: Request, pid: str) -> tuple[list, int]:
     """The patient page's history: the ON_PAGE newest entries, and how many there are."""
-    journal = station(request).journal
-    return journal.derived(f"Patient/{pid}", f"history:{ON_PAGE}",
-                           lambda entries: history(journal, pid, ON_PAGE, entries))
+    here = station(request)
+    journal = here.journal
+    lines, total = journal.derived(f"Patient/{pid}", f"history:{ON_PAGE}",
+                                   lambda entries: history(journal, pid, ON_PAGE, entries))
+    return with_fates(lines, here.fates), total
 
 
 def _context(request: Request, pid: str) -> Context:
@@ -238,6 +240,7 @@ def entries_page(request: Request) -> Response:
     pid = request.path_params["pid"]
     _known(request, pid)
     lines, _ = history(station(request).journal, pid)
+    lines = with_fates(lines, station(request).fates)
     audit(request, "view", "entries", patient=pid)
     return render(request, "rec_entries.html", pid=pid, lines=lines, here=station(request).journal.station,
                   patient_name=_patient_name(request, pid))
