@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from s3_store import object_store  # noqa: F401  (the session's S3 store, a fixture)
+
 ROOT = Path(__file__).resolve().parent.parent
 SYNTHEA = ROOT / "tests" / "data" / "synthea-r4.tar.zst"
 RELEVE = [sys.executable, "-m", "releve.cli"]
