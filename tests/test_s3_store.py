@@ -258,3 +258,25 @@ def test_a_second_store_starts_and_stops_leaving_no_process(tmp_path: Path) -> N
     assert [name for name, pid in daemons.items() if _running(pid)] == []
     ps = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True, text=True).stdout
     assert [line for line in ps.splitlines() if str(store.dir) in line and not line.startswith("Z")] == []
+
+
+def test_a_governance_lock_cannot_be_bypassed_under_the_policy(
+        locked: Locked, object_store: ObjectStore) -> None:
+    """radosgw 16.2 does not evaluate s3:object-lock-mode in policies, so stolen capture
+    keys could put a GOVERNANCE object; denying BypassGovernanceRetention to everyone keeps
+    it anyway. Without the policy, the owner's bypass deletes it."""
+    s, key = locked.store, f"{PREFIX}/segments/0000000009.age"
+    version = s.client("capture").put_object(
+        Bucket=locked.bucket, Key=key, Body=b"governance", ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=UNTIL)["VersionId"]
+    for role in ROLES:
+        refused(s.client(role).delete_object, "AccessDenied", Bucket=locked.bucket, Key=key,
+                VersionId=version, BypassGovernanceRetention=True)
+    assert read(s, "station", locked.bucket, key, version) == b"governance"
+
+    bare = new_bucket(object_store)
+    owner = object_store.client("owner")
+    version = owner.put_object(Bucket=bare, Key="k", Body=b"g", ObjectLockMode="GOVERNANCE",
+                               ObjectLockRetainUntilDate=UNTIL)["VersionId"]
+    owner.delete_object(Bucket=bare, Key="k", VersionId=version, BypassGovernanceRetention=True)
+    assert "Versions" not in owner.list_object_versions(Bucket=bare)
