@@ -55,11 +55,13 @@ class ObjectStore:
 
     def env(self, user: str) -> dict[str, str]:
         """The environment a subprocess (the `releve` command line) needs to sign as
-        `user`: the S3 ecosystem's usual variables, so no secret is on a command line."""
+        `user`: the S3 ecosystem's usual variables, so no secret is on a command line.
+        AWS_DEFAULT_REGION too: boto3 reads that one, not AWS_REGION."""
         keys = self.users[user]
         return {"AWS_ACCESS_KEY_ID": keys["access_key"],
                 "AWS_SECRET_ACCESS_KEY": keys["secret_key"],
-                "AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": self.region}
+                "AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region}
 
 
 def start_store(folder: Path) -> ObjectStore:
