@@ -94,17 +94,18 @@ def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectSto
         stop_store(store.dir)
 
 
-def new_bucket(store: ObjectStore, lock_days: int | None = 1) -> str:
-    """A fresh bucket, made by the owner, with Object Lock enabled (and so versioning)
-    and a default COMPLIANCE retention of `lock_days` days; without Object Lock when
-    `lock_days` is None."""
+def new_bucket(store: ObjectStore, lock_days: int | None = 1, lock: bool = True) -> str:
+    """A fresh bucket made by the owner: with Object Lock enabled (and so versioning) and,
+    with `lock_days`, a default COMPLIANCE retention of that many days (None: no default
+    rule, as for `vault init` to set); without Object Lock at all when `lock` is False."""
     name = f"releve-{secrets.token_hex(6)}"
     owner = store.client("owner")
-    if lock_days is None:
+    if not lock:
         owner.create_bucket(Bucket=name)
         return name
     owner.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    owner.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
-        "ObjectLockEnabled": "Enabled",
-        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": lock_days}}})
+    if lock_days is not None:
+        owner.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": lock_days}}})
     return name

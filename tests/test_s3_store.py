@@ -218,9 +218,12 @@ def test_the_default_retention_locks_a_put_without_headers(object_store: ObjectS
 
 def test_a_bucket_without_object_lock_says_so(object_store: ObjectStore) -> None:
     """What `vault init` must refuse by name."""
-    bucket = new_bucket(object_store, lock_days=None)
+    bucket = new_bucket(object_store, lock=False)
     refused(object_store.client("owner").get_object_lock_configuration,
             "ObjectLockConfigurationNotFoundError", Bucket=bucket)
+    locked_only = new_bucket(object_store, lock_days=None)
+    rule = object_store.client("owner").get_object_lock_configuration(Bucket=locked_only)
+    assert rule["ObjectLockConfiguration"] == {"ObjectLockEnabled": "Enabled"}
 
 
 def test_policy_without_prefix_covers_the_whole_bucket() -> None:
