@@ -109,3 +109,16 @@ def new_bucket(store: ObjectStore, lock_days: int | None = 1, lock: bool = True)
             "ObjectLockEnabled": "Enabled",
             "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": lock_days}}})
     return name
+
+
+def apply_policy(store: ObjectStore, bucket: str, prefix: str) -> dict[str, Any]:
+    """The vault's bucket policy (releve.vault.s3_policy) for the capture (writer) and the
+    stations (readers), applied by the owner; the policy applied. Apply it after `vault
+    init`: it forbids everyone, the owner included, to change the bucket's default
+    retention, which init sets."""
+    from releve.vault.s3_policy import bucket_policy
+
+    policy = bucket_policy(bucket, prefix, writers=[store.users["capture"]["user"]],
+                           readers=[store.users["station"]["user"]])
+    store.client("owner").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    return policy

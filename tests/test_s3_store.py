@@ -6,7 +6,6 @@ still be read afterwards."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from releve.vault.s3_policy import bucket_policy
-from s3_store import ObjectStore, new_bucket, start_store, stop_store
+from s3_store import ObjectStore, apply_policy, new_bucket, start_store, stop_store
 
 PREFIX = "vault"
 ROLES = ["capture", "station", "owner"]
@@ -62,8 +61,7 @@ def read(store: ObjectStore, user: str, bucket: str, key: str, version: str | No
 @pytest.fixture(scope="module")
 def locked(object_store: ObjectStore) -> Locked:
     bucket = new_bucket(object_store, lock_days=1)
-    policy = bucket_policy(bucket, PREFIX, writers=["releve-capture"], readers=["releve-station"])
-    object_store.client("owner").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    apply_policy(object_store, bucket, PREFIX)
     key, body = f"{PREFIX}/segments/0000000001.age", b"age-encryption.org/v1 first segment"
     return Locked(object_store, bucket, key, put_locked(object_store, bucket, key, body), body)
 
