@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -281,3 +282,18 @@ def test_a_governance_lock_cannot_be_bypassed_under_the_policy(
                                ObjectLockRetainUntilDate=UNTIL)["VersionId"]
     owner.delete_object(Bucket=bare, Key="k", VersionId=version, BypassGovernanceRetention=True)
     assert "Versions" not in owner.list_object_versions(Bucket=bare)
+
+
+def test_a_subprocess_signs_with_the_environment_alone(locked: Locked) -> None:
+    """`env(role)` is all a `releve` subprocess gets: boto3 finds keys, endpoint and
+    region in it, with no argument."""
+    script = ("import boto3, sys; s3 = boto3.client('s3'); "
+              "print(s3.meta.region_name, s3.meta.endpoint_url); "
+              "print(s3.get_object(Bucket=sys.argv[1], Key=sys.argv[2])['Body'].read().decode())")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run([sys.executable, "-c", script, locked.bucket, locked.key],
+                            env={**clean, **locked.store.env("station")},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{locked.store.region} {locked.store.endpoint}", locked.body.decode()]
