@@ -11,7 +11,9 @@ from rich.markup import escape
 
 from .. import logs
 from ..vault import keys as vault_keys
-from ..vault.chain import BrokenSegment
+from ..vault.chain import BrokenSegment, Walked
+from ..vault.errors import VaultError
+from ..vault.s3_client import is_s3
 from ..vault.segment import open_plaintext
 from ..vault.source import open_source
 from ..vault.state import current_lines
@@ -34,28 +36,70 @@ from .writing import default_state_dir, open_writer
 vault_app = typer.Typer(help="Create, check, read and serve a vault.", no_args_is_help=True)
 
 
+ENDPOINT = typer.Option(None, "--endpoint", help="S3 endpoint URL, over AWS_ENDPOINT_URL "
+                        "(s3:// vaults)")
+REGION = typer.Option(None, "--region", help="S3 region, over AWS_REGION (s3:// vaults)")
+
+
 @vault_app.command("init")
 def vault_init(
-    vault: Path,
+    vault: str = typer.Argument(..., help="New vault folder, or s3://BUCKET/PREFIX"),
     recipient: list[str] = typer.Option(..., "--recipient", help="Station age recipient (age1...)"),
     signer: list[str] = typer.Option(..., "--signer", help="Signer public key file (minisign .pub)"),
     checkpoint_interval: int = typer.Option(50, help="Write a full segment every N segments"),
+    retention_days: int | None = typer.Option(
+        None, help="s3:// only: days every object is locked (COMPLIANCE), the bucket's default"),
+    endpoint: str | None = ENDPOINT,
+    region: str | None = REGION,
 ) -> None:
-    """Create an empty vault."""
+    """Create an empty vault: in a new folder, or under a prefix of a bucket with Object Lock."""
     with clear_errors():
-        created = LocalVault.init(vault, recipient, signer, checkpoint_interval)
-    out.print(f"vault {created.config.vault_id} created in {escape(str(vault))}: "
-              f"{len(recipient)} recipient(s), {len(signer)} signer(s)", highlight=False)
+        if is_s3(vault):
+            if retention_days is None:
+                raise VaultError("a vault on S3 needs --retention-days (how long the store "
+                                 "refuses any deletion of what Relève puts)")
+            from ..vault.s3 import S3Vault
+
+            config = S3Vault.init(vault, recipient, signer, checkpoint_interval, retention_days,
+                                  endpoint, region).config
+        else:
+            if retention_days is not None:
+                raise VaultError("--retention-days is for a vault on S3 (s3://BUCKET/PREFIX)")
+            config = LocalVault.init(Path(vault), recipient, signer, checkpoint_interval).config
+    lock = f", objects locked {retention_days} days (COMPLIANCE)" if retention_days else ""
+    out.print(f"vault {config.vault_id} created in {escape(vault)}: "
+              f"{len(recipient)} recipient(s), {len(signer)} signer(s){lock}", highlight=False)
+
+
+def open_walked(vault: str, endpoint: str | None = None, region: str | None = None) -> Walked:
+    """A vault to read whole: a folder, or a bucket's prefix."""
+    if is_s3(vault):
+        from ..vault.s3 import S3Vault
+
+        return S3Vault(vault, endpoint, region)
+    return LocalVault(Path(vault))
+
+
+def stored_bytes(vault: Walked) -> int:
+    """The segments' size, for a progress bar."""
+    if isinstance(vault, LocalVault):
+        return sum(p.stat().st_size for p in vault.segments_dir.glob("*.age"))
+    return int(getattr(vault, "stored_bytes", lambda: 0)())
 
 
 @vault_app.command("verify")
-def vault_verify(vault: Path, identity: Path | None = typer.Option(
-        None, help="Also decrypt every segment and check its plaintext")) -> None:
-    """Check signatures, numbering and hash chain (and, with --identity, the plaintext)."""
+def vault_verify(
+    vault: str = typer.Argument(..., help="Vault folder, or s3://BUCKET/PREFIX"),
+    identity: Path | None = typer.Option(None, help="Also decrypt every segment and check its plaintext"),
+    endpoint: str | None = ENDPOINT,
+    region: str | None = REGION,
+) -> None:
+    """Check signatures, numbering and hash chain (and, with --identity, the plaintext); on
+    S3, also report every extra version and delete marker as an incident (exit 1)."""
     with clear_errors():
-        opened = LocalVault(vault)
+        opened = open_walked(vault, endpoint, region)
         identities = vault_keys.load_identities(identity) if identity else None
-        total = sum(p.stat().st_size for p in opened.segments_dir.glob("*.age"))
+        total = stored_bytes(opened)
         with progress_bar(total) as bar:
             task = bar.add_task("verifying", total=total)
             try:
@@ -64,34 +108,47 @@ def vault_verify(vault: Path, identity: Path | None = typer.Option(
                 err.print(f"[bold red]BROKEN[/] segment {exc.seq}: {escape(exc.reason)}",
                           highlight=False)
                 raise typer.Exit(1) from None
+            finally:
+                getattr(opened, "close", lambda: None)()
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    for incident in report.incidents:
+        err.print(f"[bold red]INCIDENT[/] {escape(incident)}", highlight=False)
     checked = f", {report.records} records decrypted and checked" if identities else ""
     suspect = f", suspect: {', '.join(map(str, report.suspect))}" if report.suspect else ""
     out.print(f"[green]OK[/] vault {opened.config.vault_id}: {report.segments} segments "
               f"({report.full} full), {report.bytes} bytes, chain sound{checked}{suspect}; "
               f"head {report.head[:16]}", highlight=False)
+    if report.incidents:
+        err.print(f"[bold red]{len(report.incidents)} incident(s)[/]: the chain read is sound, "
+                  "but someone tried to rewrite or delete it (docs/s3.md)", highlight=False)
+        raise typer.Exit(1)
 
 
 @vault_app.command("cat")
 def vault_cat(
-    vault: Path,
+    vault: str = typer.Argument(..., help="Vault folder, or s3://BUCKET/PREFIX"),
     identity: Path = typer.Option(..., help="Station identity (age)"),
     segment: int | None = typer.Option(None, help="Print this segment's whole plaintext"),
+    endpoint: str | None = ENDPOINT,
+    region: str | None = REGION,
 ) -> None:
     """Plaintext to stdout: one segment as stored, or else the current state as FHIR ndjson
     (every segment checked, the chain followed; memory stays small whatever the vault's
     size)."""
     with clear_errors():
-        opened = LocalVault(vault)
+        opened = open_walked(vault, endpoint, region)
         identities = vault_keys.load_identities(identity)
         stdout = sys.stdout.buffer
-        if segment is not None:
-            opened.info(segment)  # exists, and signed by one of the vault's signers
-            with open_plaintext(opened.segment_path(segment), identities) as plaintext:
-                stdout.writelines(plaintext)
-            return
-        stdout.writelines(current_lines(opened, identities))
+        try:
+            if segment is not None:
+                opened.info(segment)  # exists, and signed by one of the vault's signers
+                with open_plaintext(opened.segment_path(segment), identities) as plaintext:
+                    stdout.writelines(plaintext)
+                return
+            stdout.writelines(current_lines(opened, identities))
+        finally:
+            getattr(opened, "close", lambda: None)()
 
 
 @vault_app.command("serve")
@@ -130,6 +187,57 @@ def vault_serve(
     uvicorn.Server(server_config(application, host, port, limits, **logs.uvicorn_options(),
                                  ssl_certfile=str(tls_cert) if tls_cert else None,
                                  ssl_keyfile=str(tls_key) if tls_key else None)).run()
+
+
+@vault_app.command("policy")
+def vault_policy(
+    vault: str = typer.Argument(..., help="s3://BUCKET/PREFIX"),
+    writer: list[str] = typer.Option([], "--writer", help="The capture's S3 user (or ARN)"),
+    reader: list[str] = typer.Option([], "--reader", help="The stations' S3 user (or ARN)"),
+    apply: bool = typer.Option(False, "--apply", help="Put it as the bucket's policy (the "
+                               "owner's credentials; replaces the bucket's policy)"),
+    endpoint: str | None = ENDPOINT,
+    region: str | None = REGION,
+) -> None:
+    """The least-privilege bucket policy of a vault on S3 (docs/s3.md), printed as JSON or
+    applied. Apply it after `vault init`: it forbids everyone, the owner included, to
+    change the bucket's default retention."""
+    import json
+
+    from ..vault.s3_client import answers, parse_url, s3_client
+    from ..vault.s3_policy import bucket_policy
+
+    with clear_errors():
+        bucket, prefix = parse_url(vault)
+        if not writer and not reader:
+            raise VaultError("name the capture's user (--writer) and the stations' (--reader)")
+        text = json.dumps(bucket_policy(bucket, prefix, writer, reader), indent=2)
+        if not apply:
+            sys.stdout.write(text + "\n")
+            return
+        with answers(vault, "applying the bucket policy"):
+            s3_client(endpoint, region).put_bucket_policy(Bucket=bucket, Policy=text)
+    out.print(f"bucket policy of {escape(bucket)} applied: {len(writer)} writer(s), "
+              f"{len(reader)} reader(s); deletion refused to all", highlight=False)
+
+
+@vault_app.command("retain")
+def vault_retain(
+    vault: str = typer.Argument(..., help="s3://BUCKET/PREFIX"),
+    days: int = typer.Option(..., help="Days from now the objects stay locked (COMPLIANCE)"),
+    endpoint: str | None = ENDPOINT,
+    region: str | None = REGION,
+) -> None:
+    """Keep what a new station needs locked longer: the config and the chain from the
+    latest checkpoint on (run it after each checkpoint, or daily)."""
+    with clear_errors():
+        if not is_s3(vault):
+            raise VaultError("retention is kept by an S3 store: give s3://BUCKET/PREFIX")
+        from ..vault.s3 import S3Vault
+
+        extended, first, until = S3Vault(vault, endpoint, region).retain(days)
+    out.print(f"{extended} object(s) now locked until {until:%Y-%m-%d %H:%M} UTC: config.json and "
+              f"segments {first} on (the chain from the latest checkpoint)", highlight=False)
 
 
 @vault_app.command("checkpoint")

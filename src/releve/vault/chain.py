@@ -14,14 +14,11 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from . import format as fmt
 from .format import Config, SegmentInfo, VaultError
 from .minisign import MinisignError, Signature
-
-if TYPE_CHECKING:
-    from .store import LocalVault
 
 CHUNK = 1 << 20
 
@@ -44,6 +41,18 @@ class Listed:
     kind: str
     suspect: bool
     size: int | None = None  # bytes, as announced: a reader refuses too big a one unfetched
+
+
+class Walked(Protocol):
+    """A vault read whole, segment after segment (verify, cat): a folder (store.py) or a
+    bucket (s3.py)."""
+
+    @property
+    def config(self) -> Config: ...
+    def sequence_numbers(self) -> list[int]: ...
+    def info(self, seq: int) -> SegmentInfo: ...
+    def segment_path(self, seq: int) -> Path: ...
+    def anomalies(self) -> tuple[list[str], list[str]]: ...
 
 
 class Fetches(Protocol):
@@ -115,9 +124,9 @@ def fetch_checked(source: Fetches, config: Config, seq: int, target: Path,
 # --- a whole vault --------------------------------------------------------------------------------
 
 
-def follow(vault: LocalVault,
+def follow(vault: Walked,
            progress: Callable[[SegmentInfo], None] | None = None) -> Iterator[SegmentInfo]:
-    """Every segment of a vault folder from 1 to its head, each checked (signature,
+    """Every segment of a vault from 1 to its head, each checked (signature,
     descriptor, number, link to the one before); raise BrokenSegment at the first that
     is not sound."""
     expected_prev = vault.config.genesis

@@ -24,6 +24,8 @@ from . import format as fmt
 from .chain import Listed, hash_file
 from .format import Config, SegmentInfo, VaultError
 from .minisign import MinisignError, Signature
+from .s3 import S3Vault
+from .s3_client import is_s3
 from .store import AppendRefused, LocalVault, Staged, Stager, segment_numbers
 
 API = "/v1"
@@ -55,17 +57,23 @@ class Target(Protocol):
 
 
 def open_source(vault: str, token: str | None = None) -> Source:
-    """A vault to read, by folder or URL (with the reader token)."""
+    """A vault to read, by folder, URL (with the reader token) or s3:// URL (with the
+    S3 ecosystem's credentials)."""
     if vault.startswith(("http://", "https://")):
         return HttpVault(vault, token)
+    if is_s3(vault):
+        return S3Vault(vault)
     return FolderSource(Path(vault))
 
 
 def open_target(vault: str, token: str | None = None) -> Target:
-    """A vault to append to, by folder or URL (with the writer token)."""
+    """A vault to append to, by folder, URL (with the writer token) or s3:// URL."""
     if vault.startswith(("http://", "https://")):
         return HttpVault(vault, token, role="writer")
+    if is_s3(vault):
+        return S3Vault(vault)
     return LocalVault(Path(vault))
+
 
 
 # --- a folder -------------------------------------------------------------------------------------

@@ -31,9 +31,9 @@ import msgspec
 import orjson
 
 from . import chain
+from .chain import Walked
 from .format import FormatError, Header, SegmentInfo, VaultError
 from .segment import DecryptError, open_plaintext
-from .store import LocalVault
 
 BATCH = 20_000  # keys written to SQLite at a time
 T = TypeVar("T")
@@ -62,7 +62,7 @@ class Replay:
         return self.segments[-1].descriptor.time if self.segments else None
 
 
-def replay(vault: LocalVault, as_of: dt.datetime | None = None) -> Replay:
+def replay(vault: Walked, as_of: dt.datetime | None = None) -> Replay:
     """The segments to apply for the last good state, or for the state as of `as_of` (an
     aware datetime): the chain is followed, every segment checked, and cut before the
     first one written after `as_of`."""
@@ -92,14 +92,14 @@ def segment_time(info: SegmentInfo) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
-def current_records(vault: LocalVault, identities: list) -> Iterator[tuple[str, bytes]]:
+def current_records(vault: Walked, identities: list) -> Iterator[tuple[str, bytes]]:
     """(`Type/id`, line) of every resource in the vault's current state, each line ending
     in a newline. Every segment is checked on the way (signature, number, chain)."""
     for key, _, line in placed_records(vault, identities, replay(vault)):
         yield key, line
 
 
-def placed_records(vault: LocalVault, identities: list,
+def placed_records(vault: Walked, identities: list,
                    segments: Replay) -> Iterator[tuple[str, Place, bytes]]:
     """(`Type/id`, place, line) of every resource of the state `segments` make, in
     (segment, line) order."""
@@ -115,7 +115,7 @@ def placed_records(vault: LocalVault, identities: list,
             db.close()
 
 
-def log_records(vault: LocalVault, identities: list,
+def log_records(vault: Walked, identities: list,
                 segments: Replay) -> Iterator[tuple[str, int, int, bytes | None]]:
     """(`Type/id`, segment, line number, line) of every record of the segments `segments`
     make, in log order, the line None for a delete: the state is each key's last record
@@ -137,13 +137,13 @@ def log_records(vault: LocalVault, identities: list,
                 yield key, seq, number, None if deleted else line
 
 
-def current_lines(vault: LocalVault, identities: list) -> Iterator[bytes]:
+def current_lines(vault: Walked, identities: list) -> Iterator[bytes]:
     """The current state as FHIR ndjson (`vault cat`)."""
     for _, line in current_records(vault, identities):
         yield line
 
 
-def lines_at(vault: LocalVault, identities: list, segments: Replay,
+def lines_at(vault: Walked, identities: list, segments: Replay,
              wanted: Iterable[tuple[Place, T]]) -> Iterator[tuple[T, bytes]]:
     """(tag, line) for each (place, tag) of `wanted`, given in (segment, line) order as
     `placed_records` found them over the same `segments`: only the segments that hold
@@ -176,7 +176,7 @@ def _winners(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _record_winners(db: sqlite3.Connection, vault: LocalVault, info: SegmentInfo,
+def _record_winners(db: sqlite3.Connection, vault: Walked, info: SegmentInfo,
                     identities: list) -> None:
     """Apply one segment's records to the table of winners: a put moves its key's winner
     here, a delete drops it; a full segment starts from nothing."""
@@ -248,7 +248,7 @@ def _flush(db: sqlite3.Connection, pending: dict[str, int | None], seq: int) -> 
     pending.clear()
 
 
-def _winning_lines(db: sqlite3.Connection, vault: LocalVault, info: SegmentInfo,
+def _winning_lines(db: sqlite3.Connection, vault: Walked, info: SegmentInfo,
                    identities: list) -> Iterator[tuple[str, Place, bytes]]:
     """The lines of one segment that are still current, with their keys."""
     wanted = db.execute("SELECT line, key FROM winner WHERE seq = ? ORDER BY line", (info.seq,))

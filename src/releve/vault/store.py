@@ -8,6 +8,7 @@ current head's hash, be signed by a configured signer, and belong to this vault.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -114,29 +115,10 @@ class LocalVault:
         root = Path(root)
         if root.exists() and any(root.iterdir()):
             raise VaultError(f"{root} exists and is not empty; a vault is created in a new folder")
-        if not recipients:
-            raise VaultError("a vault needs at least one station recipient (--recipient)")
-        if not signer_keys:
-            raise VaultError("a vault needs at least one signer public key (--signer)")
-        if checkpoint_interval < 1:
-            raise VaultError("checkpoint interval must be at least 1")
-        try:
-            checked = [str(parse_recipient(r)) for r in recipients]
-            signers = [load_public_key(s) for s in signer_keys]
-        except KeyFileError as exc:
-            raise VaultError(str(exc)) from exc
-        config = {
-            "format": fmt.FORMAT_NAME,
-            "version": fmt.FORMAT_VERSION,
-            "vault_id": secrets.token_hex(16),
-            "created": fmt.utc_now(),
-            "recipients": checked,
-            "signers": [{"key_id": s.key_id_hex, "public_key": s.to_base64()} for s in signers],
-            "checkpoint_interval": checkpoint_interval,
-        }
+        config = new_config(recipients, signer_keys, checkpoint_interval)
         for folder in (root, root / fmt.SEGMENTS_DIR, root / fmt.STAGING_DIR):
             private_folder(folder)
-        _write_atomic(root / fmt.CONFIG_NAME, orjson.dumps(config, option=orjson.OPT_INDENT_2) + b"\n")
+        _write_atomic(root / fmt.CONFIG_NAME, config)
         fsync_folder(root)
         return cls(root)
 
@@ -237,6 +219,22 @@ class LocalVault:
             if seq > after:
                 yield self.info(seq)
 
+    def anomalies(self) -> tuple[builtins.list[str], builtins.list[str]]:
+        """(incidents, warnings): files in the segments folder that are not part of the
+        log are worth a look, never fatal (a folder has no versions to tell a rewrite)."""
+        numbers, warnings = set(self.sequence_numbers()), []
+        for entry in sorted(self.segments_dir.iterdir()):
+            name = entry.name
+            if fmt.SEGMENT_RE.match(name):
+                continue
+            orphan = fmt.SIGNATURE_RE.match(name)
+            if orphan:
+                if int(orphan.group(1)) not in numbers:
+                    warnings.append(f"{name}: signature of an append that was cut short (harmless)")
+                continue
+            warnings.append(f"{name}: unexpected file in the segments folder")
+        return [], warnings
+
     def _check_signature(self, seq: int, digest: bytes) -> fmt.Descriptor:
         path = self.stored_file(self.signature_path(seq))
         if path is None:
@@ -271,17 +269,7 @@ class LocalVault:
             staged.path.unlink(missing_ok=True)
 
     def _commit_locked(self, seq: int, staged: Staged, signature: str | bytes) -> SegmentInfo:
-        head_seq, head_hash = self.head()
-        if seq != head_seq + 1:
-            raise AppendRefused(f"segment {seq} refused: the next number is {head_seq + 1}", conflict=True)
-        sig_text = signature if isinstance(signature, bytes) else signature.encode()
-        try:
-            descriptor = check_signature(self.config, seq, sig_text, staged.blake2b)
-        except VaultError as exc:
-            raise AppendRefused(str(exc)) from exc
-        if descriptor.prev != head_hash:
-            raise AppendRefused(f"segment {seq} refused: it does not chain onto segment {head_seq}",
-                                conflict=True)
+        sig_text, descriptor = check_append(self.config, self.head(), seq, staged, signature)
         sig_path = self.signature_path(seq)
         # A signature without its segment is the trace of an append cut short; the
         # segment never existed, so its place is free.
@@ -312,6 +300,51 @@ class LocalVault:
             with contextlib.suppress(FileNotFoundError):
                 if entry.stat().st_mtime < limit:
                     os.unlink(entry.path)
+
+
+def check_append(config: Config, head: tuple[int, str], seq: int, staged: Staged,
+                 signature: str | bytes) -> tuple[bytes, fmt.Descriptor]:
+    """The checks every append passes, wherever the vault lives: the next number, a
+    signature by a configured signer over these bytes, a link to the current head.
+    Returns the signature's bytes and its descriptor."""
+    head_seq, head_hash = head
+    if seq != head_seq + 1:
+        raise AppendRefused(f"segment {seq} refused: the next number is {head_seq + 1}", conflict=True)
+    sig_text = signature if isinstance(signature, bytes) else signature.encode()
+    try:
+        descriptor = check_signature(config, seq, sig_text, staged.blake2b)
+    except VaultError as exc:
+        raise AppendRefused(str(exc)) from exc
+    if descriptor.prev != head_hash:
+        raise AppendRefused(f"segment {seq} refused: it does not chain onto segment {head_seq}",
+                            conflict=True)
+    return sig_text, descriptor
+
+
+def new_config(recipients: list[str], signer_keys: list[str], checkpoint_interval: int) -> bytes:
+    """A new vault's config.json bytes, wherever the vault will live (a folder, a bucket):
+    the recipients and signers checked, a fresh vault id."""
+    if not recipients:
+        raise VaultError("a vault needs at least one station recipient (--recipient)")
+    if not signer_keys:
+        raise VaultError("a vault needs at least one signer public key (--signer)")
+    if checkpoint_interval < 1:
+        raise VaultError("checkpoint interval must be at least 1")
+    try:
+        checked = [str(parse_recipient(r)) for r in recipients]
+        signers = [load_public_key(s) for s in signer_keys]
+    except KeyFileError as exc:
+        raise VaultError(str(exc)) from exc
+    config = {
+        "format": fmt.FORMAT_NAME,
+        "version": fmt.FORMAT_VERSION,
+        "vault_id": secrets.token_hex(16),
+        "created": fmt.utc_now(),
+        "recipients": checked,
+        "signers": [{"key_id": s.key_id_hex, "public_key": s.to_base64()} for s in signers],
+        "checkpoint_interval": checkpoint_interval,
+    }
+    return orjson.dumps(config, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def segment_numbers(segments_dir: Path) -> list[int]:

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import format as fmt
-from .chain import BrokenSegment, follow
+from .chain import BrokenSegment, Walked, follow
 from .segment import DecryptError, Mismatch, check_counts, check_header, read_segment
-from .store import LocalVault
 
 
 @dataclass
@@ -28,14 +27,15 @@ class Report:
     records: int = 0
     head: str = ""
     warnings: list[str] = field(default_factory=list)
+    # what no writer of Relève leaves: attempted rewrites and deletions (a bucket's versions)
+    incidents: list[str] = field(default_factory=list)
 
 
-def verify(vault: LocalVault, identities: list | None = None,
+def verify(vault: Walked, identities: list | None = None,
            progress: Callable[[int], None] | None = None) -> Report:
     """Return a report, or raise BrokenSegment naming the first segment that is not sound."""
     report = Report()
     report.head = vault.config.genesis
-    numbers = vault.sequence_numbers()
     for info in follow(vault):
         if identities is not None:
             report.records += _check_plaintext(vault.segment_path(info.seq), info.descriptor,
@@ -48,7 +48,7 @@ def verify(vault: LocalVault, identities: list | None = None,
             report.suspect.append(info.seq)
         if progress:
             progress(info.size)
-    report.warnings.extend(_strays(vault, set(numbers)))
+    report.incidents, report.warnings = vault.anomalies()
     return report
 
 
@@ -62,19 +62,3 @@ def _check_plaintext(path: Path, descriptor: fmt.Descriptor, identities: list) -
     except (DecryptError, fmt.FormatError, Mismatch) as exc:
         raise BrokenSegment(descriptor.seq, str(exc)) from exc
     return counts[False] + counts[True]
-
-
-def _strays(vault: LocalVault, numbers: set[int]) -> list[str]:
-    """Files in the segments folder that are not part of the log (worth a look, not fatal)."""
-    warnings = []
-    for entry in sorted(vault.segments_dir.iterdir()):
-        name = entry.name
-        if fmt.SEGMENT_RE.match(name):
-            continue
-        orphan = fmt.SIGNATURE_RE.match(name)
-        if orphan:
-            if int(orphan.group(1)) not in numbers:
-                warnings.append(f"{name}: signature of an append that was cut short (harmless)")
-            continue
-        warnings.append(f"{name}: unexpected file in the segments folder")
-    return warnings
