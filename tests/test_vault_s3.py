@@ -226,3 +226,23 @@ def test_retain_keeps_the_chain_from_the_latest_checkpoint_locked_longer(filled:
     shorter = filled.releve("capture", "vault", "retain", filled.url, "--days", "2").stdout.decode()
     assert "0 object(s)" in shorter
     assert left("segments/0000000004.age") > dt.timedelta(days=2, hours=23)
+
+
+def test_the_endpoint_and_region_may_be_given_on_the_command_line(filled: S3Case) -> None:
+    """Only the keys in the environment: `releve --s3-endpoint` (any command) and
+    `vault verify --endpoint` reach the store; without them, boto3 would go elsewhere."""
+    keys = {name: value for name, value in filled.store.env("station").items()
+            if name.startswith("AWS_") and "KEY" in name}
+    bare = {**{name: "" for name in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")},
+            **keys}
+    station = filled.folder / "flagged"
+    for args in (("--s3-endpoint", filled.store.endpoint, "station", "init", station,
+                  "--identity", filled.keys.identity, "--vault", filled.url),
+                 ("--s3-endpoint", filled.store.endpoint, "--s3-region", filled.store.region,
+                  "station", "sync", "--station", station, "--vault", filled.url),
+                 ("vault", "verify", filled.url, "--endpoint", filled.store.endpoint)):
+        result = run_releve(*args, env=bare, check=False)
+        assert result.returncode == 0, result.stderr.decode()
+    assert "chain sound" in result.stdout.decode()
+    for secret in keys.values():
+        assert secret not in result.stdout.decode() + result.stderr.decode()

@@ -71,6 +71,18 @@ app = typer.Typer(help="Relève: the hospital's care goes on when its informatio
 
 
 @app.callback()
-def releve() -> None:
-    # every command is in LAZY: without a callback Typer would not make `app` a group
-    pass
+def releve(
+    s3_endpoint: str | None = typer.Option(
+        None, "--s3-endpoint", help="S3 endpoint of s3:// vaults, over AWS_ENDPOINT_URL"),
+    s3_region: str | None = typer.Option(
+        None, "--s3-region", help="S3 region of s3:// vaults, over AWS_REGION"),
+) -> None:
+    """Every command is in LAZY: without a callback Typer would not make `app` a group.
+    The S3 overrides go through the environment, so that every command that reaches a
+    vault (and the workers it forks) sees them, as boto3 reads them there."""
+    import os
+
+    if s3_endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = s3_endpoint
+    if s3_region:
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = s3_region
