@@ -363,3 +363,25 @@ def test_an_hl7_feeds_resources_are_left_out(world, his, tmp_path):
     report = read_report(tmp_path / "r.json")
     assert result.returncode == 0 and report["verdict"] == "ok", result.stdout.decode()
     assert "Binary" not in report["types"] and report["resources"] == []
+
+
+def test_a_vault_on_s3_is_captured_into_and_verified_against(world, his, tmp_path, object_store):
+    """The FHIR capture writes into a vault on S3 (a real radosgw) with the capture's keys,
+    and `releve verify` reads it with the stations' keys."""
+    from s3_store import apply_policy, new_bucket
+
+    base, _ = his
+    bucket = new_bucket(object_store, lock_days=None)
+    url = f"s3://{bucket}/chu"
+    run_releve("vault", "init", url, "--recipient", world.keys.recipient, "--signer",
+               world.keys.public_key, "--retention-days", "1", env=object_store.env("owner"))
+    apply_policy(object_store, bucket, "chu")
+    run_releve("capture", "--vault", url, "--fhir", base, "--signing-key", world.keys.signing_key,
+               "--state", tmp_path / "state", "--once", "--mode", "search",
+               env={"RELEVE_NOW": BEFORE, **object_store.env("capture")})
+    result = run_releve("verify", "--vault", url, "--identity", world.keys.identity, "--fhir", base,
+                        "--out", tmp_path / "r.json", env=object_store.env("station"), check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    report = read_report(tmp_path / "r.json")
+    assert report["verdict"] == "ok" and report["reference"]["segments"] == [1]
+    assert report["types"]["Observation"]["identical"] == PATIENTS * OBSERVATIONS

@@ -15,7 +15,7 @@ from ..vault.chain import BrokenSegment, Walked
 from ..vault.errors import VaultError
 from ..vault.s3_client import is_s3
 from ..vault.segment import open_plaintext
-from ..vault.source import open_source
+from ..vault.source import open_source, open_walked
 from ..vault.state import current_lines
 from ..vault.store import LocalVault, UploadLimits
 from ..vault.verify import verify as verify_vault
@@ -69,15 +69,6 @@ def vault_init(
     lock = f", objects locked {retention_days} days (COMPLIANCE)" if retention_days else ""
     out.print(f"vault {config.vault_id} created in {escape(vault)}: "
               f"{len(recipient)} recipient(s), {len(signer)} signer(s){lock}", highlight=False)
-
-
-def open_walked(vault: str, endpoint: str | None = None, region: str | None = None) -> Walked:
-    """A vault to read whole: a folder, or a bucket's prefix."""
-    if is_s3(vault):
-        from ..vault.s3 import S3Vault
-
-        return S3Vault(vault, endpoint, region)
-    return LocalVault(Path(vault))
 
 
 def stored_bytes(vault: Walked) -> int:

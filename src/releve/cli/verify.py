@@ -19,7 +19,7 @@ from .his import CA_CERT, CLIENT_ID, CLIENT_KEY, HIS_TOKEN, HIS_TOKEN_FILE, READ
 
 
 def verify(
-    vault: Path = typer.Option(..., "--vault", help="The vault (a folder)"),
+    vault: str = typer.Option(..., "--vault", help="The vault: a folder, or s3://BUCKET/PREFIX"),
     identity: Path = typer.Option(..., "--identity", help="A station identity (age) that can read it"),
     fhir: str = typer.Option(..., "--fhir", help="Base URL of the restored HIS's FHIR R4 API"),
     as_of: str | None = typer.Option(None, "--as-of", help="Compare with the vault's state as of "

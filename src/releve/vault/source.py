@@ -21,7 +21,7 @@ import httpx
 
 from ..files import create_private
 from . import format as fmt
-from .chain import Listed, hash_file
+from .chain import Listed, Walked, hash_file
 from .format import Config, SegmentInfo, VaultError
 from .minisign import MinisignError, Signature
 from .s3 import S3Vault
@@ -74,6 +74,14 @@ def open_target(vault: str, token: str | None = None) -> Target:
         return S3Vault(vault)
     return LocalVault(Path(vault))
 
+
+
+def open_walked(vault: str, endpoint: str | None = None, region: str | None = None) -> Walked:
+    """A vault to read whole (verify, cat, the way back's comparison): a folder, or a
+    bucket's prefix."""
+    if is_s3(vault):
+        return S3Vault(vault, endpoint, region)
+    return LocalVault(Path(vault))
 
 
 # --- a folder -------------------------------------------------------------------------------------

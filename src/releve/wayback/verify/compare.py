@@ -30,8 +30,9 @@ import orjson
 from ... import clock
 from ...fhir.client import FhirClient, FhirError
 from ...vault import state
+from ...vault.chain import Walked
 from ...vault.keys import load_identities
-from ...vault.store import LocalVault
+from ...vault.source import open_walked
 from . import his_side, scratch
 from .explain import Explainer
 from .resources import carried_identifier, compare, field_diff, parsed
@@ -46,7 +47,7 @@ STATUSES = ("identical", "changed", "missing", "extra")
 class Request:
     """What `releve verify` was asked."""
 
-    vault: Path
+    vault: str  # a folder, or s3://BUCKET/PREFIX
     identity: Path
     as_of: dt.datetime | None = None
     types: tuple[str, ...] = ()
@@ -134,7 +135,7 @@ class Verification:
 
     def run(self) -> Outcome:
         request = self.request
-        vault = LocalVault(request.vault)
+        vault = open_walked(request.vault)
         identities = load_identities(request.identity)
         explainer = Explainer.of_station(request.station)
         started = clock.utc_text()
@@ -203,7 +204,7 @@ class Verification:
 
     # --- 3. the candidates --------------------------------------------------------------
 
-    def _resolve(self, vault: LocalVault, identities: list, replay: state.Replay,
+    def _resolve(self, vault: Walked, identities: list, replay: state.Replay,
                  explainer: Explainer, outcome: Outcome) -> None:
         db = self.db
         wanted = ((state.Place(seq, line), key) for key, seq, line in scratch.candidate_places(db))

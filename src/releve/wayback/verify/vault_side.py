@@ -18,9 +18,10 @@ from typing import Any
 
 from ...fhir.feeds import made_by_a_feed
 from ...vault import state
+from ...vault.chain import Walked
 from ...vault.errors import VaultError
 from ...vault.keys import load_identities
-from ...vault.store import LocalVault
+from ...vault.source import open_walked
 from . import scratch
 from .resources import raw_digest
 
@@ -45,7 +46,7 @@ class Reference:
                    replay.skipped)
 
 
-def fill(vault: LocalVault, identities: list, as_of: dt.datetime | None,
+def fill(vault: Walked, identities: list, as_of: dt.datetime | None,
          types: frozenset[str], folder: Path, counter: Any = None) -> tuple[state.Replay, dict[str, int]]:
     """Every resource of the state (of `types`, all when empty) into the scratch
     folder's vault.sqlite, indexed; the segments it is made of and the resources of each
@@ -92,7 +93,7 @@ def _child(vault: str, identity: str, as_of: dt.datetime | None, types: frozense
     try:
         if raw_digest(PROBE) != probe:  # another hash key: every resource would differ
             raise VaultError("the vault's reader does not digest as the HIS's pager does")
-        answer.send(("ok", fill(LocalVault(Path(vault)), load_identities(Path(identity)), as_of,
+        answer.send(("ok", fill(open_walked(vault), load_identities(Path(identity)), as_of,
                                 types, Path(folder), counter)))
     except Exception as exc:  # handed to the parent, which raises it
         answer.send(("error", f"{type(exc).__name__}: {exc}"
@@ -105,7 +106,7 @@ class VaultReader:
     """The vault read into the scratch folder by a spawned process; `read` counts the
     resources it has stored so far (for a progress bar)."""
 
-    def __init__(self, vault: Path, identity: Path, as_of: dt.datetime | None,
+    def __init__(self, vault: str, identity: Path, as_of: dt.datetime | None,
                  types: frozenset[str], folder: Path):
         context = multiprocessing.get_context("fork")  # started before any thread of ours
         self._counter = context.Value("q", 0, lock=False)
