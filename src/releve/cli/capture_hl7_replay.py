@@ -24,8 +24,8 @@ SHOWN = 20  # deleted keys listed by a dry run (ids only: no patient data)
 
 
 def capture_hl7_replay(
-    vault: Path = typer.Option(..., exists=True, file_okay=False,
-                               help="Vault folder (read with --identity, as `releve vault cat`)"),
+    vault: str = typer.Option(..., help="Vault folder or s3://BUCKET/PREFIX (read with "
+                                        "--identity, as `releve vault cat`)"),
     identity: Path = typer.Option(..., help="Station identity (age), to read the vault"),
     signing_key: Path = typer.Option(..., help="Signer's minisign secret key"),
     state: Path = typer.Option(..., help="The HL7 capture's state folder (its writer state "
@@ -41,11 +41,11 @@ def capture_hl7_replay(
     from ..capture.hl7 import replay
     from ..capture.hl7.log import in_use
     from ..vault import keys as vault_keys
-    from ..vault.store import LocalVault
+    from ..vault.source import open_walked
 
     zone = time_zone(timezone)
     with clear_errors():
-        opened = LocalVault(vault)
+        opened = open_walked(vault)
         identities = vault_keys.load_identities(identity)
         if dry_run:
             show(replay.dry_run(opened, identities, zone), dry=True)
@@ -53,7 +53,7 @@ def capture_hl7_replay(
                 out.print("a `releve capture hl7` runs with this --state: the replay itself "
                           "will refuse until it is stopped", highlight=False)
             return
-        writer = open_writer(str(vault), None, signing_key, state)
+        writer = open_writer(vault, None, signing_key, state)
         try:
             show(replay.replay(opened, identities, writer, state, zone), dry=False)
         finally:

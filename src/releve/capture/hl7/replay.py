@@ -43,8 +43,8 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from ... import clock
+from ...vault.chain import Walked
 from ...vault.state import current_records
-from ...vault.store import LocalVault
 from ..writer import Writer, Written
 from .datatypes import PARIS
 from .listener_workers import judge
@@ -89,7 +89,7 @@ class Summary:
     set_aside: Path | None = None  # where the old STATE/hl7/ went
 
 
-def held(vault: LocalVault, identities: list) -> Held:
+def held(vault: Walked, identities: list) -> Held:
     """The raw messages and this source's resources in the vault's current state."""
     messages: list[Raw] = []
     made_here: dict[str, dict] = {}
@@ -170,7 +170,7 @@ def summary(found: Held, quarantined: int, planned: Plan | None) -> Summary:
                    retired(found, planned))
 
 
-def dry_run(vault: LocalVault, identities: list, zone: ZoneInfo = PARIS) -> Summary:
+def dry_run(vault: Walked, identities: list, zone: ZoneInfo = PARIS) -> Summary:
     """What a replay would do, worked out in a scratch folder: nothing else is written."""
     found = held(vault, identities)
     with tempfile.TemporaryDirectory(prefix="releve-hl7-replay-") as scratch:
@@ -185,7 +185,7 @@ def dry_run(vault: LocalVault, identities: list, zone: ZoneInfo = PARIS) -> Summ
     return summary(found, quarantined, planned)
 
 
-def replay(vault: LocalVault, identities: list, writer: Writer, state: Path,
+def replay(vault: Walked, identities: list, writer: Writer, state: Path,
            zone: ZoneInfo = PARIS) -> Summary:
     """Replay the feeds from the vault into one segment (see the module's docstring).
     Raises LogBusy, having changed nothing, while a listener runs on `state`."""
