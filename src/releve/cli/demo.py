@@ -1,6 +1,8 @@
 """`releve demo ...`: the demo hospital, its HIS, and the whole system around them.
 
   releve demo [--dir DIR] [--port P]         the whole system on loopback (system/run.py)
+  releve demo --s3 [--dir DIR] [--port P]    the same, the vault in a bucket with Object
+                                             Lock on a Ceph radosgw (system/object_store.py)
   releve demo attack [--dir DIR]             the ransomware, against that demo (system/attack.py)
   releve demo restore [--dir DIR]            the HIS restored from its backup (system/restore.py)
   releve demo status [--dir DIR]             every component's health (system/health.py)
@@ -44,17 +46,25 @@ def demo(ctx: typer.Context,
                                              help="Seconds between station syncs"),
          activity: bool = typer.Option(True, hidden=True,
                                        help="The HIS changes as a hospital does (--no-activity: "
-                                            "it changes only through its API)")) -> None:
+                                            "it changes only through its API)"),
+         s3: bool = typer.Option(False, "--s3", help="The vault in a bucket with Object Lock "
+                                 "on a Ceph radosgw that the demo runs in DIR/object-store "
+                                 "(needs scripts/bootstrap's Ceph packages), at the first start"),
+         s3_port: int | None = typer.Option(None, hidden=True, help="--s3, first start: "
+                                            "radosgw's port, the Ceph monitor's the next one")
+         ) -> None:
     """Without a sub-command: the whole system on this machine (HIS with activity,
     capture every 30 s, vault served append-only, two wards' stations and their web
-    app), until Ctrl-C. The same --dir again resumes it."""
+    app), until Ctrl-C. The same --dir again resumes it. With --s3, the vault is a bucket
+    with Object Lock on a real Ceph radosgw instead (docs/demo.md)."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = directory  # `releve demo --dir D attack` is `releve demo attack --dir D`
         return
     from ..demo.system.run import run
 
     with clear_errors():
-        run(directory, port, beds, patients, capture_interval, sync_interval, out, activity)
+        run(directory, port, beds, patients, capture_interval, sync_interval, out, activity,
+            s3, s3_port)
 
 
 @demo_app.command("attack")

@@ -28,7 +28,7 @@ from ...station.index.connection import reader
 from ...station.index.head import read_head
 from ...station.sync import Settings as StationSettings
 from ...station.sync import Status as SyncStatus
-from .place import WARDS, Place, Run
+from .place import WARDS, DemoError, Place, Run, Settings
 
 OK, ALERT, DOWN = "ok", "ALERT", "DOWN"
 
@@ -47,7 +47,8 @@ def check(place: Place) -> list[Line]:
     lines = [demo_line(run)]
     attacked = place.attacked()
     lines.append(his_line(run, settings.his_port, attacked))
-    lines.append(vault_line(run, settings.reader_token))
+    lines.append(s3_vault_line(place, settings) if settings.s3_bucket
+                 else vault_line(run, settings.reader_token))
     lines.append(capture_line(place, run))
     lines.append(hl7_line(place, run))
     for ward, _ in WARDS:
@@ -93,6 +94,31 @@ def vault_line(run: Run | None, token: str) -> Line:
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         return Line("vault server", DOWN, f"{url} does not answer as a vault ({type(exc).__name__})")
     return Line("vault server", OK, f"{url} append-only, {seq} segments")
+
+
+def s3_vault_line(place: Place, settings: Settings) -> Line:
+    """The vault in the demo's bucket, read as a station reads it: with its keys."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .object_store import Keys
+
+    name = "vault (S3)"
+    try:
+        keys = Keys.load(place.object_store)
+    except DemoError as exc:
+        return Line(name, DOWN, str(exc))
+    where = f"{settings.s3_url} at {keys.endpoint}"
+    try:
+        pages = keys.client("station").get_paginator("list_objects_v2").paginate(
+            Bucket=settings.s3_bucket, Prefix=f"{settings.s3_prefix}/segments/")
+        segments = sum(obj["Key"].endswith(".age") for page in pages
+                       for obj in page.get("Contents", []))
+    except ClientError as exc:
+        return Line(name, DOWN, f"{where} refuses the stations' keys "
+                                f"({exc.response.get('Error', {}).get('Code', '?')})")
+    except BotoCoreError as exc:
+        return Line(name, DOWN, f"{where} does not answer ({type(exc).__name__})")
+    return Line(name, OK, f"{where}, Object Lock, {segments} segments")
 
 
 def capture_line(place: Place, run: Run | None) -> Line:

@@ -9,7 +9,9 @@
     DIR/backup/his.db      the HIS's last backup, taken just before the attack encrypts it
     DIR/keys/              station identities (0600) and the capture's signing key (0600)
     DIR/his/his.db         the demo HIS's SQLite database
-    DIR/vault/             the vault
+    DIR/vault/             the vault (a folder; with --s3, a bucket of DIR/object-store)
+    DIR/object-store/      with --s3: the Ceph cluster whose radosgw holds the vault
+                           (scripts/object-store), its users' keys in credentials.json, 0600
     DIR/capture/           the capture's state (high-water mark, writer state, status),
                            shared by the FHIR capture and the HL7 v2 listener (one chain)
     DIR/stations/WARD/     one downtime station per ward
@@ -68,6 +70,16 @@ class Settings:
     hl7_now: str | None = None  # the HL7 feed's establishment as it was at the first start
     writer_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     reader_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # with --s3 (fixed at the first start): the vault's bucket and the store's ports, which
+    # its monitor's map and radosgw's configuration name, so a restart needs the same ones
+    s3_bucket: str | None = None
+    s3_prefix: str = "hopital/vault"
+    s3_port: int = 0  # radosgw's
+    s3_mon_port: int = 0
+
+    @property
+    def s3_url(self) -> str | None:
+        return f"s3://{self.s3_bucket}/{self.s3_prefix}" if self.s3_bucket else None
 
 
 @dataclass
@@ -92,6 +104,7 @@ class Place:
     keys = property(lambda self: self.root / "keys")
     his_db = property(lambda self: self.root / "his" / "his.db")
     vault = property(lambda self: self.root / "vault")
+    object_store = property(lambda self: self.root / "object-store")
     capture = property(lambda self: self.root / "capture")
     logs = property(lambda self: self.root / "logs")
     settings_file = property(lambda self: self.root / "demo.json")

@@ -57,6 +57,7 @@ from ...vault import keys as vault_keys
 from ...vault.store import LocalVault
 from .children import Children, releve
 from .health import alive
+from .object_store import MON_PORT, RGW_PORT, Keys, Store, check_installed, create_vault, new_bucket_name
 from .peering import give_ranges, pair_stations
 from .place import ACCOUNTS, PASSWORD, SIGNER, WARDS, DemoError, Place, Run, Settings
 from .restore import asked, carry_out, in_use
@@ -68,30 +69,55 @@ HIS_PORT, VAULT_PORT, HL7_PORT = 8800, 8700, 2575  # 2575: MLLP's registered por
 STARTUP_SECONDS = 300.0  # a large --beds takes minutes to generate and load
 
 
-def prepare(place: Place, beds: int, patients: int | None) -> Settings:
-    """The demo folder, created at the first start: keys, vault, stations, accounts."""
+def prepare(place: Place, beds: int, patients: int | None, store: Store | None = None) -> Settings:
+    """The demo folder, created at the first start: keys, vault, stations, accounts. With
+    `store` (--s3), the object store started (first start) or resumed, the vault in it."""
     if place.is_demo():
         settings = place.load_settings()
         if settings.hl7_now is None:  # a demo made before the HL7 feed: it gets one now
             settings.hl7_now = establishment_now()
             place.save_settings(settings)
+        check_mode(place, settings, store)
+        if store is not None:
+            store.resume(settings)
         return settings
     if place.root.exists() and any(place.root.iterdir()):
         raise DemoError(f"{place.root} is not empty and holds no demo.json (another folder, or "
                         "a first start that was interrupted): remove it or give another --dir")
     place.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    recipients = [vault_keys.create_station_identity(place.keys, ward)[1] for ward, _ in WARDS]
-    vault_keys.create_signer(place.keys, SIGNER)
-    LocalVault.init(place.vault, recipients, [str(place.public_key)])
-    for ward, title in WARDS:
-        station = place.station(ward)
-        init_station(station, place.identity(ward), title, open_source(str(place.vault)))
-        add_demo_accounts(station)
-    place.his_db.parent.mkdir(exist_ok=True)
     settings = Settings(beds=beds, patients=patients,
                         his_port=free_port(HIS_PORT), hl7_now=establishment_now())
+    recipients = [vault_keys.create_station_identity(place.keys, ward)[1] for ward, _ in WARDS]
+    vault_keys.create_signer(place.keys, SIGNER)
+    if store is None:
+        LocalVault.init(place.vault, recipients, [str(place.public_key)])
+    else:
+        settings.s3_bucket = new_bucket_name()
+        settings.s3_port = store.rgw_port or free_port(RGW_PORT)
+        settings.s3_mon_port = free_port(MON_PORT) if store.rgw_port is None else store.rgw_port + 1
+        create_vault(place, store.start(settings.s3_port, settings.s3_mon_port), settings,
+                     recipients)
+    for ward, title in WARDS:
+        station = place.station(ward)
+        # on S3 the station pins the vault's config at its first sync, with its own keys
+        source = open_source(str(place.vault)) if store is None else None
+        init_station(station, place.identity(ward), title, source)
+        add_demo_accounts(station)
+    place.his_db.parent.mkdir(exist_ok=True)
     place.save_settings(settings)  # last: its presence says the folder is complete
     return settings
+
+
+def check_mode(place: Place, settings: Settings, store: Store | None) -> None:
+    """A demo keeps the vault it was made with: a folder, or a bucket (--s3)."""
+    where = f"--dir {place.root}"
+    if settings.s3_bucket and store is None:
+        raise DemoError(f"this demo's vault is in the bucket of its object store "
+                        f"({settings.s3_url}): start it with `releve demo --s3 {where}`")
+    if store is not None and not settings.s3_bucket:
+        raise DemoError(f"this demo's vault is a folder ({place.vault}): start it without "
+                        "--s3, or give another --dir for a demo on S3 (--s3 is chosen at a "
+                        "demo's first start)")
 
 
 def establishment_now() -> str:
@@ -132,13 +158,15 @@ class Demo:
     """One run of the demo: its children and what they listen on."""
 
     def __init__(self, place: Place, settings: Settings, web_port: int, capture_interval: float,
-                 sync_interval: float, console: Console, activity: bool = True):
+                 sync_interval: float, console: Console, activity: bool = True,
+                 keys: Keys | None = None, stop_requested: threading.Event | None = None):
         self.place, self.settings, self.console = place, settings, console
+        self.keys = keys  # with --s3: the object store's users, whose keys go to the children
         self.activity = activity  # the HIS's, while the hospital works in it (restore.in_use)
         self.his_activity = False  # whether the HIS runs with it
         self.capture_interval, self.sync_interval = capture_interval, sync_interval
         self.children = Children()
-        self.stop_requested = threading.Event()
+        self.stop_requested = stop_requested or threading.Event()
         self.attacked = place.attacked()
         self.web_ports = {ward: web_port + number for number, (ward, _) in enumerate(WARDS)}
         self.vault_port = 0
@@ -150,29 +178,24 @@ class Demo:
     def start(self) -> None:
         """Every component, each once the one it needs answers."""
         self._check_ports()
-        self.vault_port = free_port(VAULT_PORT)
-        vault_url = f"http://127.0.0.1:{self.vault_port}"
-        tokens = {"RELEVE_WRITER_TOKEN": self.settings.writer_token,
-                  "RELEVE_READER_TOKEN": self.settings.reader_token}
-        self._start("vault", releve("vault", "serve", self.place.vault, "--port", str(self.vault_port)),
-                    env=tokens)
+        vault_url, writer, reader = self._start_vault()
         self._start_his()
-        self._wait("vault", lambda: listening(self.vault_port), 30)
+        if self.keys is None:
+            self._wait("vault", lambda: listening(self.vault_port), 30)
         self._save_run()
         self._wait("his", self._his_answers, STARTUP_SECONDS)
         self._start("capture", releve(
             "capture", "--vault", vault_url, "--fhir", self.his_url,
             "--signing-key", self.place.signing_key, "--state", self.place.capture,
-            "--interval", str(self.capture_interval)),
-            env={"RELEVE_TOKEN": self.settings.writer_token})
-        self._start_hl7(vault_url)
+            "--interval", str(self.capture_interval)), env=writer)
+        self._start_hl7(vault_url, writer)
         pair_stations({ward: self.place.station(ward) for ward, _ in WARDS},
                       {ward: f"http://127.0.0.1:{port}" for ward, port in self.web_ports.items()})
         for ward, _ in WARDS:
             station = self.place.station(ward)
             self._start(f"sync-{ward}", releve("station", "sync", "--station", station, "--vault",
                                                vault_url, "--interval", str(self.sync_interval)),
-                        env={"RELEVE_TOKEN": self.settings.reader_token})
+                        env=reader)
             self._start(f"web-{ward}", releve("station", "serve", "--station", station,
                                               "--port", str(self.web_ports[ward])))
         for ward, port in self.web_ports.items():
@@ -180,15 +203,29 @@ class Demo:
         self._save_run()
         self._settle()
 
-    def _start_hl7(self, vault_url: str) -> None:
+    def _start_vault(self) -> tuple[str, dict[str, str], dict[str, str]]:
+        """(the vault's URL, the writer's environment, the readers'): `releve vault serve`
+        and its tokens, or (--s3) the bucket and the S3 users' keys, which reach the
+        children by their environment only."""
+        if self.keys is not None:
+            assert self.settings.s3_url
+            return self.settings.s3_url, self.keys.env("capture"), self.keys.env("station")
+        self.vault_port = free_port(VAULT_PORT)
+        tokens = {"RELEVE_WRITER_TOKEN": self.settings.writer_token,
+                  "RELEVE_READER_TOKEN": self.settings.reader_token}
+        self._start("vault", releve("vault", "serve", self.place.vault, "--port", str(self.vault_port)),
+                    env=tokens)
+        return (f"http://127.0.0.1:{self.vault_port}", {"RELEVE_TOKEN": self.settings.writer_token},
+                {"RELEVE_TOKEN": self.settings.reader_token})
+
+    def _start_hl7(self, vault_url: str, writer: dict[str, str]) -> None:
         """The HL7 v2 listener, on the FHIR capture's state (one chain), and the feed that
         sends it the other establishment; the feed waits for the listener by itself."""
         self.hl7_port = free_port(HL7_PORT)
         self._start("capture-hl7", releve(
             "capture", "hl7", "--listen", f"127.0.0.1:{self.hl7_port}", "--vault", vault_url,
             "--signing-key", self.place.signing_key, "--state", self.place.capture,
-            "--interval", str(self.capture_interval)),
-            env={"RELEVE_TOKEN": self.settings.writer_token})
+            "--interval", str(self.capture_interval)), env=writer)
         self._start("hl7-feed", [sys.executable, "-m", "releve.demo.his.hl7_feed",
                                  "--port", str(self.hl7_port), "--now", str(self.settings.hl7_now)])
 
@@ -326,8 +363,14 @@ class Demo:
                   highlight=False)
         out.print(f"  HL7 v2 feed (MLLP)             127.0.0.1:{self.hl7_port}, another "
                   "establishment, into the same vault", highlight=False)
-        out.print(f"  vault (append-only)            http://127.0.0.1:{self.vault_port}/v1",
-                  highlight=False)
+        if self.keys is None:
+            out.print(f"  vault (append-only)            http://127.0.0.1:{self.vault_port}/v1",
+                      highlight=False)
+        else:
+            out.print(f"  vault (S3, Object Lock)        {self.settings.s3_url} at "
+                      f"{self.keys.endpoint} (Ceph radosgw; keys in "
+                      f"{escape(str(self.place.object_store / 'credentials.json'))})",
+                      highlight=False)
         for ward, title in WARDS:
             out.print(f"  {title:<30} http://127.0.0.1:{self.web_ports[ward]}/", highlight=False)
         accounts = ", ".join(f"[bold]{name}[/] ({role})" for name, role, _ in ACCOUNTS)
@@ -341,23 +384,33 @@ class Demo:
 
 def run(directory: Path | None, web_port: int, beds: int, patients: int | None,
         capture_interval: float, sync_interval: float, console: Console,
-        activity: bool = True) -> None:
+        activity: bool = True, s3: bool = False, s3_port: int | None = None) -> None:
     """`releve demo`: prepare (first time), start everything, run until Ctrl-C/SIGTERM.
-    What happens is logged (logs.py); the banner, on `console`, is for the eyes."""
+    What happens is logged (logs.py); the banner, on `console`, is for the eyes. With
+    `s3`, the vault is in a bucket of an object store the demo runs (object_store.py),
+    stopped at the end whatever happens."""
     logs.configure()
     place = Place(directory)
     running = place.load_run() if place.is_demo() else None
     if running is not None and alive(running.pid):
         raise DemoError(f"a demo is already running in {place.root} (pid {running.pid}); "
                         "stop it first (Ctrl-C in its terminal)")
-    settings = prepare(place, beds, patients)
-    demo = Demo(place, settings, web_port, capture_interval, sync_interval, console, activity)
+    if s3:
+        check_installed()
+    stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
-        demo.stop_requested.set()
+        stop_requested.set()
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    store = Store(place, stop_requested, s3_port) if s3 else None
+    demo = None
     try:
+        if store is not None:
+            log.info("starting the object store in %s...", place.object_store)
+        settings = prepare(place, beds, patients, store)
+        demo = Demo(place, settings, web_port, capture_interval, sync_interval, console, activity,
+                    store.keys if store else None, stop_requested)
         first = "" if place.his_db.exists() else " (the first start generates the hospital)"
         log.info("starting the demo in %s%s...", place.root, first)
         demo.start()
@@ -367,6 +420,9 @@ def run(directory: Path | None, web_port: int, beds: int, patients: int | None,
         pass
     finally:
         log.info("stopping...")
-        demo.stop()
+        if demo is not None:
+            demo.stop()
+        if store is not None:
+            store.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
