@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shlex
 import signal
 import subprocess
 from pathlib import Path
@@ -147,6 +148,18 @@ def test_demo_on_s3_keeps_the_vault_in_a_locked_bucket(tmp_path: Path) -> None:
             wait_until(f"{ward} refusing the suspect segment", lambda s=station: SyncStatus.load(
                 s).skipped, 60)
             assert len(patient_ids(station)) >= before[ward] > 0
+
+        # the operator checks the bucket's chain with the stations' keys, which
+        # `releve demo s3-env` exports; the way back after the restore says so
+        exported = run_releve("demo", "s3-env", "station", "--dir", folder).stdout.decode()
+        keys = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1)
+                    for line in exported.splitlines())
+        assert keys == store.env("station")
+        verified = run_releve("vault", "verify", f"s3://{bucket}/{prefix}", env=keys)
+        assert b"OK" in verified.stdout and b"suspect" in verified.stdout, verified.stdout
+        restored = run_releve("demo", "restore", "--dir", folder).stdout.decode()
+        assert "releve demo s3-env station" in restored, restored
+        assert f"releve vault verify s3://{bucket}/{prefix}" in restored
 
         logs = "".join(p.read_text(errors="replace") for p in (folder / "logs").glob("*.log"))
         logs += (tmp_path / "demo.out").read_text() + (folder / "demo.json").read_text()

@@ -6,6 +6,7 @@
   releve demo attack [--dir DIR]             the ransomware, against that demo (system/attack.py)
   releve demo restore [--dir DIR]            the HIS restored from its backup (system/restore.py)
   releve demo status [--dir DIR]             every component's health (system/health.py)
+  releve demo s3-env ROLE [--dir DIR]        --s3: export lines of an S3 user's keys
   releve demo tour [--dir DIR]               a guided tour of the vault (system/walkthrough.py)
   releve demo generate --out DIR ...         the demo hospital as FHIR ndjson (hospital/)
   releve demo his --port P ...               its information system, a FHIR R4 server (his/)
@@ -101,6 +102,22 @@ def demo_status(ctx: typer.Context, directory: Path | None = DIR) -> None:
                   f"{escape(line.detail)}", highlight=False)
     if any(line.state != OK for line in lines):
         raise typer.Exit(1)
+
+
+@demo_app.command("s3-env")
+def demo_s3_env(ctx: typer.Context,
+                role: str = typer.Argument("station", help="owner, capture or station"),
+                directory: Path | None = DIR) -> None:
+    """A demo on S3 (--s3): shell lines exporting an S3 user's keys and the store's
+    endpoint, for `eval "$(releve demo s3-env station)"` before your own `releve vault
+    verify s3://...`; the demo's components get theirs the same way, by environment."""
+    import sys
+
+    from ..demo.system.object_store import exports
+
+    with clear_errors():
+        text = exports(Place(directory or ctx.obj), role)
+    sys.stdout.write(text)
 
 
 @demo_app.command("tour")

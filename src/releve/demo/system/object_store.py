@@ -100,7 +100,8 @@ class Keys:
                                           s3={"addressing_style": "path"},
                                           request_checksum_calculation="when_required",
                                           response_checksum_validation="when_required",
-                                          connect_timeout=5, read_timeout=30))
+                                          connect_timeout=5, read_timeout=30,
+                                          retries={"max_attempts": 1}))
 
 
 class Store:
@@ -230,6 +231,21 @@ def create_vault(place: Place, keys: Keys, settings: Settings, recipients: list[
             "--signer", place.public_key, "--retention-days", str(RETENTION_DAYS))
     _releve(owner, "vault", "policy", url, "--writer", keys.users["capture"]["user"],
             "--reader", keys.users["station"]["user"], "--apply")
+
+
+def exports(place: Place, role: str) -> str:
+    """`releve demo s3-env ROLE`: the shell lines that give a terminal `role`'s keys, as
+    the demo gives them to its components, for the operator's own `releve vault ...`
+    or `aws s3api ...` against the demo's bucket."""
+    import shlex
+
+    place.require_demo()
+    if not place.load_settings().s3_bucket:
+        raise DemoError(f"the demo in {place.root} keeps its vault in a folder, not on S3")
+    keys = Keys.load(place.object_store)
+    if role not in keys.users:
+        raise DemoError(f"no S3 user {role!r}: {', '.join(keys.users)}")
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in keys.env(role).items())
 
 
 def new_bucket_name() -> str:

@@ -202,7 +202,8 @@ def way_back_commands(place: Place, as_of: str) -> list[tuple[str, list[str]]]:
     """(what it does, its command lines) of the way back after the restore, with this
     demo's paths. The demo HIS asks for no token; a real one takes --token-file or
     --client-id/--client-key on reconcile and verify alike."""
-    his = f"http://127.0.0.1:{place.load_settings().his_port}"
+    settings = place.load_settings()
+    his = f"http://127.0.0.1:{settings.his_port}"
     station = shlex.quote(str(place.station(WARDS[0][0])))
     q = shlex.quote
     return [
@@ -215,14 +216,28 @@ def way_back_commands(place: Place, as_of: str) -> list[tuple[str, list[str]]]:
          [f"releve journal identities --station {station} list",
           f"releve journal identities --station {station} confirm PATIENT "
           "(--his Patient/ID | --create)"]),
-        ("check the HIS against the vault as it stood when the backup was taken",
-         [f"releve verify --vault {q(str(place.vault))} --identity "
-          f"{q(str(place.identity(WARDS[0][0])))} --fhir {his} --as-of {q(as_of)} "
-          f"--station {station} --out {q(str(place.root / 'verify.json'))}"]),
+        check_against_vault(place, settings.s3_url, his, station, as_of),
         ("then the crisis cell lifts the downtime on each station",
          [f"releve station downtime --station {q(str(place.station(ward)))} --end"
           for ward, _ in WARDS]),
     ]
+
+
+def check_against_vault(place: Place, s3_url: str | None, his: str, station: str,
+                        as_of: str) -> tuple[str, list[str]]:
+    """The way back's check of the HIS against the vault. `releve verify` reads a vault
+    folder; a demo on S3 (--s3) checks its bucket's chain instead, with the stations' keys
+    put in the shell's environment by `releve demo s3-env`, never typed."""
+    q = shlex.quote
+    if s3_url is None:
+        return ("check the HIS against the vault as it stood when the backup was taken",
+                [f"releve verify --vault {q(str(place.vault))} --identity "
+                 f"{q(str(place.identity(WARDS[0][0])))} --fhir {his} --as-of {q(as_of)} "
+                 f"--station {station} --out {q(str(place.root / 'verify.json'))}"])
+    return ("check the vault in its bucket with the stations' keys (`releve verify`, the HIS "
+            "against the vault, reads a vault folder)",
+            [f"eval \"$(releve demo s3-env station --dir {q(str(place.root))})\"",
+             f"releve vault verify {q(s3_url)}"])
 
 
 def print_next_steps(place: Place, as_of: str, console: Console) -> None:
