@@ -1,10 +1,11 @@
 """`releve demo status`: one line per component of the running demo, and an exit status
 that says whether all of them are well.
 
-Each line reads what the component itself reports: the HIS and the servers over HTTP,
-the capture's status file (what `releve capture status` prints), the HL7 listener's
-message log (its feeds: messages, last one, rate, rejected), each station's sync
-status and index head (what `releve station status` prints). A component is `ok`, or
+Each line reads what the component itself reports: the HIS and the servers over HTTP
+(with --s3, the bucket as the stations' keys list it), the capture's status file (what
+`releve capture status` prints), the HL7 listener's message log (its feeds: messages,
+last one, rate, rejected), each station's sync status and index head (what `releve
+station status` prints). A component is `ok`, or
 `ALERT` (running, but raising an alarm: a suspect segment, a sync that failed), or
 `DOWN`. Any line that is not `ok` makes the exit status 1.
 """
