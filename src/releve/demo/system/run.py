@@ -77,7 +77,7 @@ def prepare(place: Place, beds: int, patients: int | None, store: Store | None =
         if settings.hl7_now is None:  # a demo made before the HL7 feed: it gets one now
             settings.hl7_now = establishment_now()
             place.save_settings(settings)
-        check_mode(place, settings, store)
+        check_mode(place, settings, store is not None)
         if store is not None:
             store.resume(settings)
         return settings
@@ -108,13 +108,13 @@ def prepare(place: Place, beds: int, patients: int | None, store: Store | None =
     return settings
 
 
-def check_mode(place: Place, settings: Settings, store: Store | None) -> None:
+def check_mode(place: Place, settings: Settings, s3: bool) -> None:
     """A demo keeps the vault it was made with: a folder, or a bucket (--s3)."""
     where = f"--dir {place.root}"
-    if settings.s3_bucket and store is None:
+    if settings.s3_bucket and not s3:
         raise DemoError(f"this demo's vault is in the bucket of its object store "
                         f"({settings.s3_url}): start it with `releve demo --s3 {where}`")
-    if store is not None and not settings.s3_bucket:
+    if s3 and not settings.s3_bucket:
         raise DemoError(f"this demo's vault is a folder ({place.vault}): start it without "
                         "--s3, or give another --dir for a demo on S3 (--s3 is chosen at a "
                         "demo's first start)")
@@ -395,6 +395,8 @@ def run(directory: Path | None, web_port: int, beds: int, patients: int | None,
     if running is not None and alive(running.pid):
         raise DemoError(f"a demo is already running in {place.root} (pid {running.pid}); "
                         "stop it first (Ctrl-C in its terminal)")
+    if place.is_demo():  # before anything starts: a demo keeps the vault it was made with
+        check_mode(place, place.load_settings(), s3)
     if s3:
         check_installed()
     stop_requested = threading.Event()
