@@ -35,8 +35,10 @@ AWS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_RE
 
 def start_demo(folder: Path, ports: int, out: Path) -> subprocess.Popen:
     """The demo on ports P, P+1 (the stations' pages), P+2 (radosgw), P+3 (Ceph's monitor),
-    in an environment without any S3 credential of its own."""
+    from a terminal whose own S3 settings (a profile that does not exist here, a session
+    token) would break any client that mixed them with the store's keys."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(AWS_PROFILE="hopital-ailleurs", AWS_SESSION_TOKEN="not-this-store")
     with open(out, "ab") as handle:
         return subprocess.Popen([*RELEVE, "demo", "--s3", "--dir", str(folder), "--port", str(ports),
                                  "--s3-port", str(ports + 2), *SMALL], env=env,
@@ -118,13 +120,14 @@ def test_demo_on_s3_keeps_the_vault_in_a_locked_bucket(tmp_path: Path) -> None:
         held = max(SyncStatus.load(s).vault_seq for s in stations.values())
         assert held >= 2 and f"{prefix}/segments/{held:010d}.age" in {v["Key"] for v in segments}
 
-        # each component has its role's keys, in its environment only; no command line
-        # holds a secret
+        # each component has its role's keys, in its environment only, none of the
+        # terminal's; no command line holds a secret
         secrets = {role: keys["secret_key"] for role, keys in store.users.items()}
         for name, pid in run["processes"].items():
             env = environ(pid)
             role = ("capture" if name.startswith("capture") else
                     "station" if name.startswith("sync-") else None)
+            assert not {"AWS_PROFILE", "AWS_SESSION_TOKEN"} & set(env), name
             if role is None:
                 assert not set(AWS) & set(env), name
                 continue
@@ -135,7 +138,8 @@ def test_demo_on_s3_keeps_the_vault_in_a_locked_bucket(tmp_path: Path) -> None:
             line = Path(f"/proc/{pid}/cmdline").read_bytes() if alive(pid) else b""
             assert not [s for s in secrets.values() if s.encode() in line], pid
 
-        status = run_releve("demo", "status", "--dir", folder, env={"COLUMNS": "250"}).stdout.decode()
+        status = run_releve("demo", "status", "--dir", folder, env={
+            "COLUMNS": "250", "AWS_PROFILE": "hopital-ailleurs"}).stdout.decode()
         vault_line = next(line for line in status.splitlines() if line.startswith("vault (S3)"))
         assert " ok " in vault_line and bucket in vault_line and "segments" in vault_line
 

@@ -51,6 +51,9 @@ class Children:
     """The running components, in start order."""
 
     running: list[Child] = field(default_factory=list)
+    # prefixes of variables not passed on from the demo's own environment (with --s3,
+    # AWS_: the operator's own profile or session token must not mix with a role's keys)
+    withheld: tuple[str, ...] = ()
 
     def start(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> Child:
         """Start a component; its stdout and stderr go to `log` (appended)."""
@@ -61,11 +64,15 @@ class Children:
             handle.flush()
             process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})},
+                env={**self._inherited(), "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})},
                 start_new_session=True, preexec_fn=_die_with_parent)
         child = Child(name, process, log)
         self.running.append(child)
         return child
+
+    def _inherited(self) -> dict[str, str]:
+        return {name: value for name, value in os.environ.items()
+                if not name.startswith(self.withheld)}
 
     def pids(self) -> dict[str, int]:
         return {child.name: child.process.pid for child in self.running}

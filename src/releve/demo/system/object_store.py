@@ -88,15 +88,18 @@ class Keys:
 
     def client(self, role: str) -> Any:
         """A boto3 client signing as `role`, its keys given directly (not this process's
-        environment, which the other components' would then share)."""
+        environment, which the other components' would then share), and blind to the
+        terminal's AWS_PROFILE, which names no profile of this store."""
         import boto3
+        import botocore.session
         from botocore.config import Config
 
         keys = self.users[role]
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name=self.region,
-                            aws_access_key_id=keys["access_key"],
-                            aws_secret_access_key=keys["secret_key"],
-                            config=Config(signature_version="s3v4",
+        session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        return boto3.session.Session(botocore_session=session).client(
+            "s3", endpoint_url=self.endpoint, region_name=self.region,
+            aws_access_key_id=keys["access_key"], aws_secret_access_key=keys["secret_key"],
+            config=Config(signature_version="s3v4",
                                           s3={"addressing_style": "path"},
                                           request_checksum_calculation="when_required",
                                           response_checksum_validation="when_required",
@@ -254,7 +257,8 @@ def new_bucket_name() -> str:
 
 def _releve(env: dict[str, str], *args: str | Path) -> None:
     """A `releve` command with these credentials; what it says goes to the demo's log."""
-    done = subprocess.run(releve(*args), env={**os.environ, **env}, capture_output=True,
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    done = subprocess.run(releve(*args), env={**inherited, **env}, capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL)
     said = (done.stdout + done.stderr).strip()
     if done.returncode != 0:

@@ -165,7 +165,7 @@ class Demo:
         self.activity = activity  # the HIS's, while the hospital works in it (restore.in_use)
         self.his_activity = False  # whether the HIS runs with it
         self.capture_interval, self.sync_interval = capture_interval, sync_interval
-        self.children = Children()
+        self.children = Children(withheld=("AWS_",) if keys is not None else ())
         self.stop_requested = stop_requested or threading.Event()
         self.attacked = place.attacked()
         self.web_ports = {ward: web_port + number for number, (ward, _) in enumerate(WARDS)}
