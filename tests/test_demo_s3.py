@@ -164,6 +164,7 @@ def test_demo_on_s3_keeps_the_vault_in_a_locked_bucket(tmp_path: Path) -> None:
         restored = run_releve("demo", "restore", "--dir", folder).stdout.decode()
         assert "releve demo s3-env station" in restored, restored
         assert f"releve vault verify s3://{bucket}/{prefix}" in restored
+        assert f"releve verify --vault s3://{bucket}/{prefix} --identity" in restored
 
         logs = "".join(p.read_text(errors="replace") for p in (folder / "logs").glob("*.log"))
         logs += (tmp_path / "demo.out").read_text() + (folder / "demo.json").read_text()

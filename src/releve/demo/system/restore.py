@@ -225,18 +225,18 @@ def way_back_commands(place: Place, as_of: str) -> list[tuple[str, list[str]]]:
 
 def check_against_vault(place: Place, s3_url: str | None, his: str, station: str,
                         as_of: str) -> tuple[str, list[str]]:
-    """The way back's check of the HIS against the vault. `releve verify` reads a vault
-    folder; a demo on S3 (--s3) checks its bucket's chain instead, with the stations' keys
-    put in the shell's environment by `releve demo s3-env`, never typed."""
+    """The way back's check of the HIS against the vault: a folder, or on S3 (--s3) the
+    bucket, read with the stations' keys that `releve demo s3-env` puts in the shell's
+    environment, never typed."""
     q = shlex.quote
+    verify = (f"releve verify --vault {q(s3_url or str(place.vault))} --identity "
+              f"{q(str(place.identity(WARDS[0][0])))} --fhir {his} --as-of {q(as_of)} "
+              f"--station {station} --out {q(str(place.root / 'verify.json'))}")
     if s3_url is None:
-        return ("check the HIS against the vault as it stood when the backup was taken",
-                [f"releve verify --vault {q(str(place.vault))} --identity "
-                 f"{q(str(place.identity(WARDS[0][0])))} --fhir {his} --as-of {q(as_of)} "
-                 f"--station {station} --out {q(str(place.root / 'verify.json'))}"])
-    return ("check the vault in its bucket with the stations' keys (`releve verify`, the HIS "
-            "against the vault, reads a vault folder)",
-            [f"eval \"$(releve demo s3-env station --dir {q(str(place.root))})\"",
+        return ("check the HIS against the vault as it stood when the backup was taken", [verify])
+    return ("check the HIS against the vault in its bucket as it stood when the backup was "
+            "taken, with the stations' keys (and the bucket's own chain and versions)",
+            [f"eval \"$(releve demo s3-env station --dir {q(str(place.root))})\"", verify,
              f"releve vault verify {q(s3_url)}"])
 
 
