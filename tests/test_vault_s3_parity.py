@@ -1,0 +1,362 @@
+"""What the folder vault's tests check, checked again on a vault in a bucket with Object
+Lock on a real Ceph radosgw (tests/s3_store.py): its objects read with the standard tools
+alone, dedup, checkpoints and a rebuilt writer state, and tampering.
+
+Tampering is what an attacker can do on S3, which is less than on a folder: with the
+capture's credentials, put new objects or new versions over a vault's names (a segment
+signed by an unknown key, a segment of another vault, a fork's segment put by a writer
+holding the signing key but another state, another config.json); never change or remove
+a locked version. `vault verify` and the stations' sync name what is wrong (BROKEN for a
+chain that does not hold, INCIDENT for a rewrite beside a sound chain), stations keep
+their state, and every reader keeps the versions the chain names.
+
+One vault is built per module through the command line; each test that attacks or
+extends it works on a clone (the same objects put again, in order, under a fresh
+bucket), so the module stays quick on the session's shared store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from releve.capture.files import discover, import_tasks, total_size
+from releve.capture.writer import Writer
+from releve.station.index.connection import reader
+from releve.vault import format as fmt
+from releve.vault.keys import create_signer, create_station_identity, load_signer
+from releve.vault.minisign import SecretKey, Signature, file_digest_bytes
+from releve.vault.s3 import S3Vault
+from releve.vault.store import LocalVault
+from s3_store import ObjectStore, apply_policy, new_bucket
+
+from test_open_formats import age_plaintext, minisign_descriptor, sha256sum, tool
+
+from conftest import Keys, run_releve
+
+PREFIX = "ght/vault"
+PATIENTS = 40
+CHANGED = 30  # the second import changes the first 30 patients
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+
+def _patients(version: int, count: int = PATIENTS, first: int = 0) -> list[dict]:
+    return [{"resourceType": "Patient", "id": f"p{i}", "meta": {"versionId": str(version)},
+             "name": [{"family": f"Lefèvre{i}", "given": [f"v{version}"]}]}
+            for i in range(first, first + count)]
+
+
+def _ndjson(path: Path, resources: list[dict]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in resources))
+    return path
+
+
+def _given(resources: dict[str, dict]) -> dict[str, str]:
+    return {key: r["name"][0]["given"][0] for key, r in resources.items()}
+
+
+EXPECTED = {f"Patient/p{i}": "v2" if i < CHANGED else "v1" for i in range(PATIENTS)}
+
+
+# --- the store -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class S3:
+    """A vault's bucket on the store, read and written with each role's own keys."""
+
+    store: ObjectStore
+    bucket: str
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{PREFIX}"
+
+    def key(self, name: str) -> str:
+        return f"{PREFIX}/{name}"
+
+    def releve(self, role: str, *args: str | Path, check: bool = True
+               ) -> subprocess.CompletedProcess:
+        return run_releve(*args, env=self.store.env(role), check=check)
+
+    def versions(self) -> list[tuple[str, str]]:
+        """(name under the prefix, version id) of every version, delete markers aside."""
+        listed = self.store.client("station").list_object_versions(Bucket=self.bucket)
+        return sorted((v["Key"][len(PREFIX) + 1:], v["VersionId"])
+                      for v in listed.get("Versions", []))
+
+    def first_versions(self) -> list[tuple[str, str]]:
+        """(name, version id) of each name's oldest version, in the order they were put."""
+        listed = self.store.client("station").list_object_versions(Bucket=self.bucket)
+        oldest: dict[str, dict] = {}
+        for version in listed.get("Versions", []):  # newest first within a key
+            oldest[version["Key"]] = version
+        ordered = sorted(oldest.values(), key=lambda v: (v["LastModified"], v["Key"]))
+        return [(v["Key"][len(PREFIX) + 1:], v["VersionId"]) for v in ordered]
+
+    def get(self, name: str, version_id: str) -> dict[str, Any]:
+        return self.store.client("station").get_object(Bucket=self.bucket, Key=self.key(name),
+                                                       VersionId=version_id)
+
+    def download(self, folder: Path) -> Path:
+        """Every name's first version into `folder`, by version id: the vault as a folder."""
+        (folder / fmt.SEGMENTS_DIR).mkdir(parents=True)
+        for name, version_id in self.first_versions():
+            (folder / name).write_bytes(self.get(name, version_id)["Body"].read())
+        return folder
+
+    def put(self, name: str, body: bytes, metadata: dict[str, str] | None = None) -> None:
+        """One object put with the capture's keys, locked like any: what an attacker holding
+        them, or a second writer, can do."""
+        capture = S3Vault(self.url, client=self.store.client("capture"))
+        capture._put(name, body, 1, metadata)
+
+    def verify(self, *extra: str | Path) -> tuple[int, str]:
+        result = self.releve("station", "vault", "verify", self.url, *extra, check=False)
+        return result.returncode, result.stdout.decode() + result.stderr.decode()
+
+    def cat(self, identity: Path) -> dict[str, dict]:
+        out = self.releve("station", "vault", "cat", self.url, "--identity", identity).stdout
+        state: dict[str, dict] = {}
+        for line in out.splitlines():
+            resource = orjson.loads(line)
+            key = f"{resource['resourceType']}/{resource['id']}"
+            assert key not in state, f"{key} twice in the current state"
+            state[key] = resource
+        return state
+
+
+def _put_segment(s3: S3, seq: int, segment: bytes, signature: bytes) -> None:
+    """Signature then segment, as the writer puts them, with the hashes it records."""
+    s3.put("segments/" + fmt.signature_name(seq), signature)
+    s3.put("segments/" + fmt.segment_name(seq), segment, {
+        "sha256": hashlib.sha256(segment).hexdigest(),
+        "blake2b": hashlib.blake2b(segment, digest_size=64).hexdigest()})
+
+
+# --- one vault for the module, and what attackers bring ----------------------------------------------
+
+
+@dataclasses.dataclass
+class Built:
+    root: Path
+    keys: Keys
+    rogue: SecretKey  # a well-formed signer the vault does not list
+    store: ObjectStore
+    base: S3  # 2 segments: 40 patients, then 30 of them changed
+    state: Path  # the writer's state at segment 2
+    inputs: list[Path]  # v1 (40 patients), v2 (30 changed)
+    fork: Path  # a folder copy of the vault taken at segment 1, given another segment 2
+    fork_state: Path  # the state of that second writer (same key, other history)
+    ahead: Path  # a folder copy at segment 2, given a genuine segment 3 (3 changed)
+    other: Path  # another vault, same signer and recipient, 3 segments
+
+
+def _write_folder(vault: Path, keys: Keys, state: Path, data: Path) -> int:
+    """A segment written by the real writer into a folder vault: attack material."""
+    writer = Writer(LocalVault(vault), load_signer(keys.signing_key), state)
+    try:
+        sources = discover([data])
+        written = writer.write(lambda: import_tasks(sources), "test",
+                               size_hint=total_size(sources))
+    finally:
+        writer.close()
+    assert written is not None
+    return written.seq
+
+
+def _clone(built: Built) -> S3:
+    """The module's vault put again, object by object in the order of the first puts,
+    under a fresh bucket with the vault's policy: the same vault for every reader and for
+    the writer's state, and free to attack."""
+    s3 = S3(built.store, new_bucket(built.store, lock_days=1))
+    apply_policy(built.store, s3.bucket, PREFIX)
+    for name, version_id in built.base.first_versions():
+        got = built.base.get(name, version_id)
+        s3.put(name, got["Body"].read(), got.get("Metadata") or None)
+    return s3
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, object_store: ObjectStore) -> Built:
+    root = tmp_path_factory.mktemp("s3parity")
+    folder = root / "keys"
+    identity, recipient = create_station_identity(folder, "station")
+    signing_key, public_key, _ = create_signer(folder, "capture")
+    rogue_key, _, _ = create_signer(folder, "rogue")
+    keys = Keys(folder, identity, recipient, signing_key, public_key)
+    inputs = [_ndjson(root / "v1.ndjson", _patients(1)),
+              _ndjson(root / "v2.ndjson", _patients(2, CHANGED))]
+
+    base = S3(object_store, new_bucket(object_store, lock_days=None))
+    made = base.releve("owner", "vault", "init", base.url, "--recipient", recipient, "--signer",
+                       public_key, "--retention-days", "1")
+    assert "objects locked 1 days (COMPLIANCE)" in made.stdout.decode()
+    applied = base.releve("owner", "vault", "policy", base.url,
+                          "--writer", object_store.users["capture"]["user"],
+                          "--reader", object_store.users["station"]["user"], "--apply")
+    assert "deletion refused to all" in applied.stdout.decode()
+    state = root / "state"
+
+    def imported(data: Path) -> str:
+        return base.releve("capture", "import", "--vault", base.url, "--signing-key",
+                           signing_key, "--state", state, data).stdout.decode()
+
+    assert "segment 1 (delta): 40 put, 0 deleted" in imported(inputs[0])
+    fork, fork_state = base.download(root / "fork"), root / "fork-state"
+    shutil.copytree(state, fork_state)
+    assert "segment 2 (delta): 30 put, 0 deleted" in imported(inputs[1])
+    assert _write_folder(fork, keys, fork_state,
+                         _ndjson(root / "fork.ndjson", _patients(9, 3))) == 2
+    ahead = base.download(root / "ahead")
+    assert _write_folder(ahead, keys, _copy(state, root),
+                         _ndjson(root / "v3.ndjson", _patients(3, 3))) == 3
+
+    other = root / "other"
+    LocalVault.init(other, [recipient], [str(public_key)])
+    for data in (*inputs, root / "v3.ndjson"):
+        _write_folder(other, keys, root / "other-state", data)
+    assert LocalVault(other).sequence_numbers() == [1, 2, 3]
+    return Built(root, keys, load_signer(rogue_key), object_store, base, state, inputs, fork,
+                 fork_state, ahead, other)
+
+
+def _copy(state: Path, root: Path) -> Path:
+    target = root / f"state-{len(list(root.glob('state-*')))}"
+    shutil.copytree(state, target)
+    return target
+
+
+def _segment(folder: Path, seq: int) -> tuple[bytes, bytes]:
+    path = folder / fmt.SEGMENTS_DIR / fmt.segment_name(seq)
+    return path.read_bytes(), path.with_name(fmt.signature_name(seq)).read_bytes()
+
+
+def _station(s3: S3, keys: Keys, folder: Path) -> Path:
+    """A station initialised and synced from the vault with the stations' keys."""
+    s3.releve("station", "station", "init", folder, "--identity", keys.identity, "--vault", s3.url)
+    s3.releve("station", "station", "sync", "--station", folder, "--vault", s3.url)
+    return folder
+
+
+def _rows(station: Path) -> dict[str, str]:
+    conn = reader(station)
+    assert conn is not None
+    try:
+        return {f"{t}/{i}": orjson.loads(j)["name"][0]["given"][0] for t, i, j in
+                conn.execute("SELECT type, id, json FROM resources")}
+    finally:
+        conn.close()
+
+
+def _applied(station: Path) -> list[int]:
+    conn = reader(station)
+    assert conn is not None
+    try:
+        return [seq for (seq,) in conn.execute("SELECT seq FROM segments ORDER BY seq")]
+    finally:
+        conn.close()
+
+
+def _sync(s3: S3, station: Path) -> tuple[int, str]:
+    result = s3.releve("station", "station", "sync", "--station", station, "--vault", s3.url,
+                       check=False)
+    return result.returncode, result.stdout.decode() + result.stderr.decode()
+
+
+# --- open formats: the objects, downloaded by version id, read with the standard tools ------------
+
+
+def test_the_objects_read_with_age_zstd_minisign_and_sha256sum_alone(built: Built,
+                                                                    tmp_path: Path) -> None:
+    base, keys = built.base, built.keys
+    listed = base.versions()
+    assert [name for name, _ in listed] == [
+        "config.json", "segments/0000000001.age", "segments/0000000001.age.minisig",
+        "segments/0000000002.age", "segments/0000000002.age.minisig"]  # one version each
+    (tmp_path / "segments").mkdir()
+    hashes: dict[str, dict[str, str]] = {}
+    for name, version_id in listed:
+        got = base.get(name, version_id)
+        (tmp_path / name).write_bytes(got["Body"].read())
+        hashes[name] = got["Metadata"]
+    config = json.loads((tmp_path / "config.json").read_bytes())
+    prev = sha256sum(tmp_path / "config.json")
+    state: dict[str, dict] = {}
+    for seq, puts in ((1, PATIENTS), (2, CHANGED)):
+        path = tmp_path / "segments" / fmt.segment_name(seq)
+        descriptor = minisign_descriptor(keys.public_key, path)  # minisign -V -p -m
+        assert (descriptor["vault"], descriptor["seq"], descriptor["kind"]) == (
+            config["vault_id"], seq, "delta")
+        assert (descriptor["puts"], descriptor["deletes"]) == (puts, 0)
+        assert descriptor["prev"] == prev, f"segment {seq} does not chain"
+        prev = sha256sum(path)
+        # the hash the writer put beside the object is the file's own
+        assert hashes[f"segments/{fmt.segment_name(seq)}"]["sha256"] == prev
+        lines = age_plaintext(keys.identity, path)  # age -d -i IDENTITY | zstd -d
+        header = json.loads(lines[0])["segment"]
+        for field in ("vault", "seq", "prev", "kind", "puts", "deletes"):
+            assert header[field] == descriptor[field]
+        records = [json.loads(line) for line in lines[1:]]
+        assert len(records) == puts
+        state.update({f"Patient/{r['id']}": r for r in records})
+    assert _given(state) == EXPECTED
+    assert state["Patient/p7"]["name"][0]["family"] == "Lefèvre7"  # UTF-8, byte for byte
+    # a byte changed in a downloaded copy: minisign says no
+    segment = tmp_path / "segments" / fmt.segment_name(2)
+    data = bytearray(segment.read_bytes())
+    data[len(data) // 2] ^= 1
+    segment.write_bytes(bytes(data))
+    assert tool("minisign", "-V", "-p", keys.public_key, "-m", segment, check=False).returncode != 0
+
+
+# --- dedup ----------------------------------------------------------------------------------------
+
+
+def _importer(s3: S3, built: Built, state: Path):
+    def imported(data: Path, check: bool = True) -> subprocess.CompletedProcess:
+        return s3.releve("capture", "import", "--vault", s3.url, "--signing-key",
+                         built.keys.signing_key, "--state", state, data, check=check)
+    return imported
+
+
+def test_the_same_data_twice_writes_nothing_and_a_change_only_the_change(
+        built: Built, tmp_path: Path) -> None:
+    s3 = _clone(built)
+    imported = _importer(s3, built, _copy(built.state, tmp_path))
+    before = s3.versions()
+    assert "nothing changed" in imported(built.inputs[1]).stdout.decode()
+    assert s3.versions() == before  # not one object, not one version
+
+    changed = _patients(2, CHANGED)
+    changed[7] = {**changed[7], "name": [{"family": "Lefèvre7", "given": ["v7"]}]}
+    out = imported(_ndjson(tmp_path / "one.ndjson", changed)).stdout.decode()
+    assert "segment 3 (delta): 1 put, 0 deleted" in out
+    added = sorted(set(s3.versions()) - set(before))
+    assert [name for name, _ in added] == ["segments/0000000003.age",
+                                           "segments/0000000003.age.minisig"]
+    lines = s3.releve("station", "vault", "cat", s3.url, "--identity", built.keys.identity,
+                      "--segment", "3").stdout.splitlines()
+    assert json.loads(lines[0])["segment"]["puts"] == 1
+    assert [json.loads(line) for line in lines[1:]] == [changed[7]]
+
+    delete = tmp_path / "delete.json"
+    for url, said in (("Patient/p39", "segment 4 (delta): 0 put, 1 deleted"),
+                      ("Patient/p39", "nothing changed"), ("Patient/never", "nothing changed")):
+        delete.write_bytes(orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"request": {"method": "DELETE", "url": url}}]}))
+        assert said in imported(delete).stdout.decode()
+    assert len(s3.versions()) == len(before) + 4
+    current = _given(s3.cat(built.keys.identity))
+    assert current == {**{k: v for k, v in EXPECTED.items() if k != "Patient/p39"},
+                       "Patient/p7": "v7"}
