@@ -360,3 +360,182 @@ def test_the_same_data_twice_writes_nothing_and_a_change_only_the_change(
     current = _given(s3.cat(built.keys.identity))
     assert current == {**{k: v for k, v in EXPECTED.items() if k != "Patient/p39"},
                        "Patient/p7": "v7"}
+
+
+# --- checkpoints, and a writer's state rebuilt from the bucket ---------------------------------------
+
+
+def test_a_new_station_starts_from_the_checkpoint_and_a_rebuilt_state_continues(
+        built: Built, tmp_path: Path) -> None:
+    s3, keys = _clone(built), built.keys
+    state = _copy(built.state, tmp_path)
+    out = s3.releve("capture", "vault", "checkpoint", "--vault", s3.url, "--signing-key",
+                    keys.signing_key, "--state", state).stdout.decode()
+    assert f"checkpoint: segment 3, {PATIENTS} resources" in out
+    imported = _importer(s3, built, state)
+    assert "segment 4 (delta): 3 put" in imported(_ndjson(tmp_path / "v3.ndjson",
+                                                         _patients(3, 3))).stdout.decode()
+    expected = {**EXPECTED, **{f"Patient/p{i}": "v3" for i in range(3)}}
+    station = _station(s3, keys, tmp_path / "late")
+    assert _applied(station) == [3, 4]  # the checkpoint and what follows, nothing older
+    assert _rows(station) == expected
+
+    # a lost state: a fresh one is refused, and nothing is put
+    fresh = tmp_path / "fresh"
+    before = s3.versions()
+    refused = _importer(s3, built, fresh)(tmp_path / "v3.ndjson", check=False)
+    assert refused.returncode == 1 and "--full" in refused.stderr.decode()
+    assert s3.versions() == before
+    shutil.rmtree(fresh)
+    rebuilt = s3.releve("station", "vault", "rebuild-state", "--vault", s3.url, "--identity",
+                        keys.identity, "--state", fresh).stdout.decode()
+    assert f"rebuilt: {PATIENTS} resources" in rebuilt
+    again = _importer(s3, built, fresh)
+    assert "nothing changed" in again(tmp_path / "v3.ndjson").stdout.decode()
+    assert s3.versions() == before
+    out = again(_ndjson(tmp_path / "v4.ndjson", _patients(4, 1, first=39))).stdout.decode()
+    assert "segment 5 (delta): 1 put" in out
+    code, report = s3.verify("--identity", keys.identity)
+    assert code == 0, report
+    assert "5 segments (1 full)" in report and "chain sound" in report
+    assert f"{PATIENTS + CHANGED + PATIENTS + 3 + 1} records decrypted" in report
+    assert "INCIDENT" not in report and "warning" not in report
+    assert _sync(s3, station)[0] == 0
+    assert _applied(station) == [3, 4, 5]
+    assert _rows(station) == {**expected, "Patient/p39": "v4"}
+
+
+# --- tampering: what the capture's keys can put -------------------------------------------------------
+
+
+def _rogue_signed(built: Built, segment: bytes, signature: bytes) -> bytes:
+    """The same bytes and signed descriptor, signed again by a key the vault does not list."""
+    comment = Signature.parse(signature).trusted_comment
+    return built.rogue.sign(file_digest_bytes(segment), comment).encode()
+
+
+def _broken(s3: S3, built: Built, seq: int, reason: str) -> None:
+    """verify fails on `seq`, by name and reason, with and without decrypting."""
+    for extra in ((), ("--identity", built.keys.identity)):
+        code, text = s3.verify(*extra)
+        assert code == 1, text
+        assert f"BROKEN segment {seq}: " in text and reason in text, text
+        assert "OK vault" not in text and "Traceback" not in text, text
+
+
+def test_a_segment_from_elsewhere_by_the_real_writer_verifies(built: Built,
+                                                             tmp_path: Path) -> None:
+    """The control for the tests below: segment 3, written by the real writer on a copy
+    and put by the capture's keys, is sound; what fails them is the one thing they change."""
+    s3 = _clone(built)
+    _put_segment(s3, 3, *_segment(built.ahead, 3))
+    code, report = s3.verify("--identity", built.keys.identity)
+    assert code == 0 and "3 segments" in report and "INCIDENT" not in report, report
+    assert _given(s3.cat(built.keys.identity))["Patient/p2"] == "v3"
+
+
+def test_a_segment_signed_by_an_unknown_key_at_the_head_is_broken_and_stations_keep_theirs(
+        built: Built, tmp_path: Path) -> None:
+    s3, keys = _clone(built), built.keys
+    station = _station(s3, keys, tmp_path / "ward")
+    assert _rows(station) == EXPECTED
+    segment, signature = _segment(built.ahead, 3)
+    _put_segment(s3, 3, segment, _rogue_signed(built, segment, signature))
+    _broken(s3, built, 3, "signed by an unknown key")
+    assert built.rogue.public.key_id_hex in s3.verify()[1]
+    code, said = _sync(s3, station)
+    assert code == 1 and "segment 3" in said and "unknown key" in said, said
+    assert _rows(station) == EXPECTED and _applied(station) == [1, 2]
+    status = s3.releve("station", "station", "status", "--station", station,
+                       check=False).stdout.decode()
+    assert "segment 3" in status, status
+    # the writer does not append after a head it did not sign
+    before = s3.versions()
+    refused = _importer(s3, built, _copy(built.state, tmp_path))(built.inputs[0], check=False)
+    assert refused.returncode == 1
+    assert "segment 3, the last, is not signed by a configured signer" in refused.stderr.decode()
+    assert s3.versions() == before
+
+
+def test_a_segment_copied_from_another_vault(built: Built, tmp_path: Path) -> None:
+    """Another vault's segment 2 (same signer, same recipients): as a second version of
+    segment 2 it is an incident readers step over; at the head it breaks the chain."""
+    s3, keys = _clone(built), built.keys
+    station = _station(s3, keys, tmp_path / "ward")
+    _put_segment(s3, 2, *_segment(built.other, 2))
+    code, report = s3.verify("--identity", keys.identity)
+    assert code == 1, report
+    assert "2 segments" in report and "chain sound" in report
+    assert f"{PATIENTS + CHANGED} records decrypted" in report
+    assert "INCIDENT segments/0000000002.age: another version put" in report
+    assert "INCIDENT segments/0000000002.age.minisig: another signature put" in report
+    assert "2 incident(s)" in report
+    assert _given(s3.cat(keys.identity)) == EXPECTED
+    assert _sync(s3, station)[0] == 0 and _rows(station) == EXPECTED
+
+    _put_segment(s3, 3, *_segment(built.other, 3))
+    _broken(s3, built, 3, "belongs to another vault")
+    code, said = _sync(s3, station)
+    assert code == 1 and "segment 3" in said and "another vault" in said, said
+    assert _rows(station) == EXPECTED and _applied(station) == [1, 2]
+
+
+def test_a_fork_by_a_second_writer_is_an_incident_and_the_first_writer_goes_on(
+        built: Built, tmp_path: Path) -> None:
+    """A second writer with the same key and a state taken at segment 1 wrote another
+    segment 2 (genuine: same vault, same signer, chained on segment 1) and put it: a
+    second version of segment 2 and of its signature."""
+    s3, keys = _clone(built), built.keys
+    station = _station(s3, keys, tmp_path / "ward")
+    _put_segment(s3, 2, *_segment(built.fork, 2))
+    code, report = s3.verify("--identity", keys.identity)
+    assert code == 1, report
+    assert "2 segments" in report and "chain sound" in report
+    assert f"{PATIENTS + CHANGED} records decrypted" in report
+    assert "INCIDENT segments/0000000002.age: another version put" in report
+    assert "INCIDENT segments/0000000002.age.minisig: another signature put" in report
+    assert "2 incident(s)" in report
+    assert _given(s3.cat(keys.identity)) == EXPECTED  # not the fork's v9
+    assert _sync(s3, station)[0] == 0 and _rows(station) == EXPECTED
+    assert _rows(_station(s3, keys, tmp_path / "new")) == EXPECTED
+
+    # the second writer cannot go on from its fork; the first goes on from its chain
+    forked = _importer(s3, built, _copy(built.fork_state, tmp_path))(built.inputs[0], check=False)
+    assert forked.returncode == 1 and "another history" in forked.stderr.decode()
+    out = _importer(s3, built, _copy(built.state, tmp_path))(
+        _ndjson(tmp_path / "v3.ndjson", _patients(3, 3))).stdout.decode()
+    assert "segment 3 (delta): 3 put" in out
+    code, report = s3.verify("--identity", keys.identity)
+    assert "3 segments" in report and "chain sound" in report and "2 incident(s)" in report
+    assert _sync(s3, station)[0] == 0 and _applied(station) == [1, 2, 3]
+    assert _rows(station) == {**EXPECTED, **{f"Patient/p{i}": "v3" for i in range(3)}}
+
+
+def test_an_overwritten_config_is_an_incident_and_grants_nothing(built: Built,
+                                                                  tmp_path: Path) -> None:
+    """config.json put again by the capture's keys, with the rogue signer added: readers
+    keep the first version, and the rogue's segments stay unknown."""
+    s3, keys = _clone(built), built.keys
+    station = _station(s3, keys, tmp_path / "ward")
+    first_id = dict(s3.first_versions())["config.json"]
+    config = json.loads(s3.get("config.json", first_id)["Body"].read())
+    config["signers"].append({"key_id": built.rogue.public.key_id_hex,
+                              "public_key": built.rogue.public.to_base64()})
+    s3.put("config.json", orjson.dumps(config, option=orjson.OPT_INDENT_2) + b"\n")
+    assert [name for name, _ in s3.versions()].count("config.json") == 2
+    code, report = s3.verify("--identity", keys.identity)
+    assert code == 1, report
+    assert "2 segments" in report and "chain sound" in report
+    assert "INCIDENT config.json: another version put" in report and "1 incident(s)" in report
+    assert _sync(s3, station)[0] == 0 and _rows(station) == EXPECTED
+    assert _rows(_station(s3, keys, tmp_path / "new")) == EXPECTED
+    out = _importer(s3, built, _copy(built.state, tmp_path))(
+        _ndjson(tmp_path / "v3.ndjson", _patients(3, 3))).stdout.decode()
+    assert "segment 3 (delta): 3 put" in out
+
+    segment, signature = _segment(built.ahead, 3)
+    _put_segment(s3, 4, segment, _rogue_signed(built, segment, signature))
+    _broken(s3, built, 4, "signed by an unknown key")
+    code, said = _sync(s3, station)
+    assert code == 1 and "segment 4" in said and "unknown key" in said, said
+    assert _applied(station) == [1, 2, 3]
