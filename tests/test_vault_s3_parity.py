@@ -20,8 +20,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +40,8 @@ from releve.vault.minisign import SecretKey, Signature, file_digest_bytes
 from releve.vault.s3 import S3Vault
 from releve.vault.store import LocalVault
 from s3_store import ObjectStore, apply_policy, new_bucket
-
 from test_open_formats import age_plaintext, minisign_descriptor, sha256sum, tool
+from test_vault_s3_crash import CRASH_SCRIPT
 
 from conftest import Keys, run_releve
 
@@ -539,3 +542,27 @@ def test_an_overwritten_config_is_an_incident_and_grants_nothing(built: Built,
     code, said = _sync(s3, station)
     assert code == 1 and "segment 4" in said and "unknown key" in said, said
     assert _applied(station) == [1, 2, 3]
+
+
+def test_a_checkpoint_cut_short_does_not_mislead_new_stations(built: Built,
+                                                             tmp_path: Path) -> None:
+    """kill -9 of `vault checkpoint` between its signature's put and its segment's: the
+    signature of a full segment 3 stays, locked, under the name of the delta the next
+    import puts as segment 3. A new station must not take that delta for a checkpoint."""
+    s3, keys = _clone(built), built.keys
+    state = _copy(built.state, tmp_path)
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_SCRIPT, "before-segment-put", "vault", "checkpoint",
+         "--vault", s3.url, "--signing-key", str(keys.signing_key), "--state", str(state)],
+        capture_output=True, env={**os.environ, **s3.store.env("capture")})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr.decode()
+    assert [name for name, _ in s3.versions()][-1] == "segments/0000000003.age.minisig"
+    out = _importer(s3, built, state)(_ndjson(tmp_path / "v3.ndjson",
+                                             _patients(3, 3))).stdout.decode()
+    assert "segment 3 (delta): 3 put" in out
+    code, report = s3.verify("--identity", keys.identity)
+    assert code == 0 and "3 segments (0 full)" in report, report
+    assert "signature of an append cut short" in report
+    station = _station(s3, keys, tmp_path / "new")
+    assert _applied(station) == [1, 2, 3]
+    assert _rows(station) == {**EXPECTED, **{f"Patient/p{i}": "v3" for i in range(3)}}

@@ -120,21 +120,39 @@ class S3Vault:
         for seq in versions.numbers():
             if seq <= after:
                 continue
-            size = versions.objects(segment_key(seq))[0].size
-            listed.append(self._hint(seq, versions.objects(signature_key(seq)), size))
+            segment = versions.objects(segment_key(seq))[0]
+            listed.append(self._hint(seq, segment, versions.objects(signature_key(seq))))
         return listed
 
-    def _hint(self, seq: int, signatures: list[Version], size: int) -> Listed:
+    def _hint(self, seq: int, segment: Version, signatures: list[Version]) -> Listed:
+        """The kind a segment's signature announces. A name may hold several signatures: an
+        append cut short leaves its own, locked, under the number the next append takes,
+        and that one may be of another kind (a checkpoint killed, then a delta), as may a
+        signature copied there by someone holding the writer's S3 keys. Stations plan from
+        these hints (a new one starts at the latest checkpoint), so with more than one, the
+        hint is read from the signature that accepts the hash the writer put beside the
+        segment: the one fetch adopts."""
+        digest = None
+        if len(signatures) > 1:
+            try:
+                digest = bytes.fromhex(self._metadata(segment)["blake2b"])
+            except (KeyError, ValueError):
+                signatures = []  # not put by Relève: fetch says what is wrong
         for version in signatures:
             try:
-                signature = Signature.parse(self._get(version))
-                if self.config.signer(signature.key_id) is None:
-                    continue
-                descriptor = fmt.Descriptor.from_comment(signature.trusted_comment)
-                return Listed(seq, "", descriptor.kind, descriptor.suspect is not None, size)
-            except (MinisignError, fmt.FormatError):
+                text = self._get(version)
+                if digest is not None:
+                    descriptor = check_signature(self.config, seq, text, digest)
+                else:
+                    signature = Signature.parse(text)
+                    if self.config.signer(signature.key_id) is None:
+                        continue
+                    descriptor = fmt.Descriptor.from_comment(signature.trusted_comment)
+                return Listed(seq, "", descriptor.kind, descriptor.suspect is not None,
+                              segment.size)
+            except (MinisignError, VaultError):
                 continue
-        return Listed(seq, "", "delta", False, size)  # the real check happens on fetch
+        return Listed(seq, "", "delta", False, segment.size)  # the real check is on fetch
 
     def fetch(self, seq: int, target: Path, limit: int | None = None) -> bytes:
         """Segment `seq` into `target`, with its signature: of all the versions under the
