@@ -32,10 +32,12 @@ import orjson
 import pytest
 
 from releve.capture.files import discover, import_tasks, total_size
+from releve.capture.state import StateError
 from releve.capture.writer import Writer
 from releve.station.index.connection import reader
 from releve.station.sync import SyncError, init_station, sync_once
 from releve.vault import format as fmt
+from releve.vault.errors import VaultError
 from releve.vault.keys import create_signer, create_station_identity, load_signer
 from releve.vault.minisign import SecretKey, Signature, file_digest_bytes
 from releve.vault.s3 import S3Vault
@@ -584,3 +586,47 @@ def test_a_checkpoint_cut_short_does_not_mislead_new_stations(built: Built,
     station = _station(s3, keys, tmp_path / "new", cli=True)
     assert _applied(station) == [1, 2, 3]
     assert _rows(station) == {**EXPECTED, **{f"Patient/p{i}": "v3" for i in range(3)}}
+
+
+def test_a_writer_that_loses_a_race_for_its_number_says_so_and_puts_nothing_on_top(
+        built: Built, tmp_path: Path) -> None:
+    """Two writers with the same key and two states (a fork) append segment 3 at the same
+    moment; puts are not conditional, so both land, and readers adopt the first. The one
+    put second must not be confirmed: its writer would chain its next segment (here the
+    checkpoint that follows in the same process) on bytes no reader follows, a break
+    locked in place for every station."""
+    s3, keys = _clone(built), built.keys
+    vault = S3Vault(s3.url, client=s3.store.client("capture"))
+    own_put = vault._put
+
+    def raced(name: str, body: Any, days: int, metadata: dict[str, str] | None = None) -> Any:
+        if name == "segments/" + fmt.segment_name(3):  # the other writer's put lands first
+            _put_segment(s3, 3, *_segment(built.ahead, 3))
+        return own_put(name, body, days, metadata)
+
+    vault._put = raced  # type: ignore[method-assign]
+    state = _copy(built.state, tmp_path)
+    writer = Writer(vault, load_signer(keys.signing_key), state)
+    data = _ndjson(tmp_path / "mine.ndjson", _patients(5, 2, first=20))
+    sources = discover([data])
+    try:
+        with pytest.raises(VaultError, match="another writer put its own segment 3 first"):
+            writer.write(lambda: import_tasks(sources), "test", size_hint=total_size(sources))
+        vault._put = own_put  # type: ignore[method-assign]
+        with pytest.raises(StateError, match="up to segment 2, but the vault is at segment 3"):
+            writer.checkpoint()
+    finally:
+        writer.close()
+    code, report = s3.verify("--identity", keys.identity)
+    assert "3 segments" in report and "chain sound" in report and "BROKEN" not in report, report
+    assert "INCIDENT segments/0000000003.age: another version put" in report
+    assert code == 1 and "1 incident(s)" in report
+    current = _given(s3.cat(keys.identity))
+    assert current == {**EXPECTED, **{f"Patient/p{i}": "v3" for i in range(3)}}
+    # the state is rebuilt from the vault, and the writer goes on from the chain read
+    shutil.rmtree(state)
+    s3.releve("station", "vault", "rebuild-state", "--vault", s3.url, "--identity",
+              keys.identity, "--state", state)
+    assert "segment 4 (delta): 2 put" in _importer(s3, built, state)(data).stdout.decode()
+    code, report = s3.verify()
+    assert "4 segments" in report and "chain sound" in report and "1 incident(s)" in report

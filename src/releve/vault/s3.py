@@ -240,12 +240,28 @@ class S3Vault:
             days = self.retention_days()
             self._put(signature_key(seq), sig_text, days)
             with open(staged.path, "rb") as body:
-                self._put(segment_key(seq), body, days, metadata={
+                etag = self._put(segment_key(seq), body, days, metadata={
                     "sha256": staged.sha256, "blake2b": staged.blake2b.hex()})
+            self._check_first(seq, etag)
             self._head = (seq, staged.sha256)
             return SegmentInfo(seq, staged.sha256, staged.size, descriptor)
         finally:
             staged.path.unlink(missing_ok=True)
+
+    def _check_first(self, seq: int, etag: str) -> None:
+        """Readers adopt a number's oldest segment. Puts are not conditional, so two writers
+        (two states with one key: a fork, a restored backup) may both put segment `seq`, and
+        the one put second is never read: say so instead of confirming it, as its writer's
+        next segment would chain on bytes no reader follows, a break locked in place. The
+        writer's state then drops the append (`has` is False) and the next run is refused
+        until the state is rebuilt from the vault."""
+        first = self._list(segment_key(seq)).objects(segment_key(seq))
+        if etag and first and first[0].etag.strip('"') != etag.strip('"'):
+            self._head = None
+            raise VaultError(f"{self.url}: another writer put its own segment {seq} first (two "
+                             "writers, or two copies of a writer's state, on one vault): this "
+                             "one will never be read. Run `releve vault verify`, then rebuild "
+                             "this writer's state with `releve vault rebuild-state`")
 
     def retention_days(self) -> int:
         """The bucket's default retention, in days, that every put repeats explicitly."""
@@ -262,9 +278,10 @@ class S3Vault:
         self._retention = days
         return days
 
-    def _put(self, name: str, body: Any, days: int, metadata: dict[str, str] | None = None) -> None:
-        """One object, locked. The retain-until date is counted on the real clock, not the
-        product's (which tests and drills may pin): the store compares it with its own."""
+    def _put(self, name: str, body: Any, days: int, metadata: dict[str, str] | None = None) -> str:
+        """One object, locked; its ETag. The retain-until date is counted on the real clock,
+        not the product's (which tests and drills may pin): the store compares it with its
+        own."""
         until = dt.datetime.fromtimestamp(time.time() + days * 86400, dt.UTC)
         data = body if isinstance(body, bytes) else None
         md5 = hashlib.md5(usedforsecurity=False)  # S3 asks for Content-MD5 with Object Lock
@@ -275,10 +292,10 @@ class S3Vault:
                 md5.update(chunk)
             body.seek(0)
         with answers(self.url, f"put of {name}"):
-            self.client.put_object(
+            return str(self.client.put_object(
                 Bucket=self.bucket, Key=self.prefix + name, Body=body,
                 ContentMD5=base64.b64encode(md5.digest()).decode(), Metadata=metadata or {},
-                ObjectLockMode=LOCK_MODE, ObjectLockRetainUntilDate=until)
+                ObjectLockMode=LOCK_MODE, ObjectLockRetainUntilDate=until).get("ETag", ""))
 
     # --- retention ------------------------------------------------------------------------------
 
