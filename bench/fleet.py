@@ -213,8 +213,11 @@ def client_main() -> None:
     for thread in threads:
         thread.join()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"stations": results, "operations": _operations, "cpu_s": usage.ru_utime + usage.ru_stime,
-                      "maxrss_mb": usage.ru_maxrss / 1024}), flush=True)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, from the parent's peak
+    hwm = re.search(r"^VmHWM:\s*(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    print(json.dumps({"stations": results, "operations": _operations,
+                      "cpu_s": usage.ru_utime + usage.ru_stime,
+                      "maxrss_mb": int(hwm.group(1)) / 1024 if hwm else 0.0}), flush=True)
 
 
 # --- the fleet, from the parent -------------------------------------------------------------------
@@ -584,6 +587,7 @@ def main() -> None:
         download_s3(store, url, work / "s3-files")
         puts = put_bench(store, s3_info["bucket"], local, work / "s3-files", work, args.put_repeat)
         delta_bytes = puts["median"]["delta_bytes"]
+        folder_delta_bytes = (local / "segments" / "0000000002.age").stat().st_size
     finally:
         if server is not None:
             server.terminate()
@@ -593,6 +597,7 @@ def main() -> None:
         "machine": machine(), "code": code_stamp(),
         "dataset": {"beds": args.beds, "patients": args.patients,
                     "full_segment_bytes": data["vault_bytes"], "delta_segment_bytes": delta_bytes,
+                    "delta_segment_bytes_folder": folder_delta_bytes,
                     "change": {"puts": change["puts"], "deletes": change["deletes"]}},
         "setup": {"stations": args.stations, "processes": args.processes,
                   "threads_per_process": -(-args.stations // args.processes),
@@ -627,7 +632,8 @@ def report(result: dict[str, Any]) -> str:
         f"- Data: demo hospital seed 1, {data['beds']} beds, {data['patients']:,} patients; full "
         f"segment {data['full_segment_bytes'] / 1e6:.1f} MB; the 1% change ({data['change']['puts']:,} "
         f"PUT, {data['change']['deletes']:,} DELETE, bench/station.py's) as one delta segment of "
-        f"{data['delta_segment_bytes'] / 1e6:.2f} MB.",
+        f"{data['delta_segment_bytes']:,} bytes on S3 ({data['delta_segment_bytes_folder']:,} in "
+        "the folder: the same records, another encryption).",
         f"- S3: Ceph radosgw (scripts/object-store, single node, loopback, started in "
         f"{setup['store_start_s']} s), vault made by `releve vault init s3://... --retention-days 1`, "
         "`vault policy --apply`; imports with the capture's keys, stations with the stations' keys.",
@@ -649,8 +655,9 @@ def report(result: dict[str, Any]) -> str:
         "## Delta in the vault until every station holds it",
         "",
         "| vault | round | stations holding | all hold s | p50 s | p95 s | max s | all fetched+checked s "
-        "| requests | req/station | req/s | bytes/station | MB/s | server CPU s | clients CPU s | other CPU s |",
-        "| --- " + "| ---: " * 15 + "|",
+        "| requests | req/station | req/s | bytes/station | MB/s | server CPU s | clients CPU s | other CPU s "
+        "| client process peak RSS |",
+        "| --- " + "| ---: " * 16 + "|",
     ]
     for kind, label in (("s3", "S3 (radosgw)"), ("http", "vault serve"),
                         ("s3-nodecrypt", "S3, fetch + check only"),
@@ -662,7 +669,7 @@ def report(result: dict[str, Any]) -> str:
                 f"| {r['all_hold_s']} | {r['p50_s']} | {r['p95_s']} | {r['max_s']} | {r['all_checked_s']} "
                 f"| {r['requests']:,} | {r['requests_per_station']} | {r['requests_per_s']} "
                 f"| {r['bytes_per_station_median']:,} | {r['mb_per_s']} | {r['server_cpu_s']} "
-                f"| {r['clients_cpu_s']} | {r['other_cpu_s']} |")
+                f"| {r['clients_cpu_s']} | {r['other_cpu_s']} | {r['client_process_peak_rss_mb']} MB |")
     s3_all, http_all = med(s3, "all_hold_s"), med(http, "all_hold_s")
     verdict = "met" if s3_all is not None and s3_all <= TARGET_S else "NOT met"
     errors = sorted({e for r in s3 + http for e in r["error_kinds"]})
