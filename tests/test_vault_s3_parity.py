@@ -637,3 +637,27 @@ def test_a_writer_that_loses_a_race_for_its_number_says_so_and_puts_nothing_on_t
     assert "segment 4 (delta): 2 put" in _importer(s3, built, state)(data).stdout.decode()
     code, report = s3.verify()
     assert "4 segments" in report and "chain sound" in report and "1 incident(s)" in report
+
+
+def test_a_segment_not_locked_in_compliance_mode_is_an_incident(built: Built, tmp_path: Path) -> None:
+    """A sound segment 3 put with the capture's keys under a GOVERNANCE lock (which a
+    holder of the bypass right could lift): readers take it, verify says it is not kept
+    as the vault's objects must be."""
+    import base64
+    import datetime as dt
+
+    s3 = _clone(built)
+    segment, signature = _segment(built.ahead, 3)
+    s3.put("segments/" + fmt.signature_name(3), signature)  # then the segment, unlike the writer
+    capture = built.store.client("capture")
+    capture.put_object(
+        Bucket=s3.bucket, Key=s3.key("segments/" + fmt.segment_name(3)), Body=segment,
+        ContentMD5=base64.b64encode(hashlib.md5(segment).digest()).decode(),
+        Metadata={"sha256": hashlib.sha256(segment).hexdigest(),
+                  "blake2b": hashlib.blake2b(segment, digest_size=64).hexdigest()},
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    code, report = s3.verify()
+    assert code == 1 and "3 segments" in report, report
+    assert "INCIDENT segments/0000000003.age: not locked in COMPLIANCE mode (GOVERNANCE)" in report
+    assert report.count("not locked in COMPLIANCE") == 1, report

@@ -225,8 +225,9 @@ def vault_retain(
         if not is_s3(vault):
             raise VaultError("retention is kept by an S3 store: give s3://BUCKET/PREFIX")
         from ..vault.s3 import S3Vault
+        from ..vault.s3_locks import retain
 
-        extended, first, until = S3Vault(vault, endpoint, region).retain(days)
+        extended, first, until = retain(S3Vault(vault, endpoint, region), days)
     out.print(f"{extended} object(s) now locked until {until:%Y-%m-%d %H:%M} UTC: config.json and "
               f"segments {first} on (the chain from the latest checkpoint)", highlight=False)
 

@@ -54,6 +54,7 @@ class S3Vault:
         self._cache_dir: Path | None = None
         self._cached: dict[int, Path] = {}
         self._retention: int | None = None
+        self._config_raw: bytes | None = None
         self._signatures: dict[int, bytes] = {}  # seq: the signature its cached copy came with
 
     # --- creation -------------------------------------------------------------------------------
@@ -101,12 +102,15 @@ class S3Vault:
     # --- reading: Source ------------------------------------------------------------------------
 
     def config_bytes(self) -> bytes:
-        """The first config ever put: a later version would be another vault's."""
-        versions = self._list(fmt.CONFIG_NAME).objects(fmt.CONFIG_NAME)
-        if not versions:
-            raise VaultError(f"{self.url} is not a vault (no {fmt.CONFIG_NAME})")
-        self._adopted[fmt.CONFIG_NAME] = versions[0]
-        return self._get(versions[0])
+        """The first config ever put: a later version would be another vault's. Read once
+        per vault object (a station's sync asks for the bytes, then the parsed config)."""
+        if self._config_raw is None:
+            versions = self._list(fmt.CONFIG_NAME).objects(fmt.CONFIG_NAME)
+            if not versions:
+                raise VaultError(f"{self.url} is not a vault (no {fmt.CONFIG_NAME})")
+            self._adopted[fmt.CONFIG_NAME] = versions[0]
+            self._config_raw = self._get(versions[0])
+        return self._config_raw
 
     @functools.cached_property
     def config(self) -> Config:
@@ -297,37 +301,6 @@ class S3Vault:
                 ContentMD5=base64.b64encode(md5.digest()).decode(), Metadata=metadata or {},
                 ObjectLockMode=LOCK_MODE, ObjectLockRetainUntilDate=until).get("ETag", ""))
 
-    # --- retention ------------------------------------------------------------------------------
-
-    def retain(self, days: int) -> tuple[int, int, dt.datetime]:
-        """Extend the lock of what a new station needs, the config and the chain from the
-        latest checkpoint (a full segment that is not suspect) on, to `days` from now:
-        what is older may expire, never what readers start from. Returns (objects
-        extended, first segment kept, the new retain-until). S3 only lets a COMPLIANCE
-        retention grow, so a shorter `days` changes nothing."""
-        if days < 1:
-            raise VaultError("--days must be at least 1")
-        until = dt.datetime.fromtimestamp(time.time() + days * 86400, dt.UTC)
-        listed = self.listing(0)
-        first = next((item.seq for item in reversed(listed)
-                      if item.kind == "full" and not item.suspect), 1)
-        versions = self._list("")
-        names = [fmt.CONFIG_NAME] + [key(item.seq) for item in listed if item.seq >= first
-                                     for key in (segment_key, signature_key)]
-        extended = 0
-        for name in names:
-            for version in versions.objects(name):
-                with answers(self.url, f"retention of {name}"):
-                    held = self.client.get_object_retention(
-                        Bucket=self.bucket, Key=version.key, VersionId=version.version_id)
-                    if held["Retention"]["RetainUntilDate"] >= until:
-                        continue
-                    self.client.put_object_retention(
-                        Bucket=self.bucket, Key=version.key, VersionId=version.version_id,
-                        Retention={"Mode": LOCK_MODE, "RetainUntilDate": until})
-                extended += 1
-        return extended, first, until
-
     # --- walking: verify and cat ----------------------------------------------------------------
 
     def sequence_numbers(self) -> list[int]:
@@ -357,9 +330,18 @@ class S3Vault:
         return sum(versions.objects(segment_key(seq))[0].size for seq in versions.numbers())
 
     def anomalies(self) -> tuple[list[str], list[str]]:
-        """(incidents, warnings) under the prefix, once every segment has been read."""
+        """(incidents, warnings) under the prefix, once every segment has been read: the
+        versions that are not the vault's, and the locks of those that are."""
+        from .s3_locks import lock_findings
+
         self.config_bytes()
-        return anomalies(self._list(""), self._adopted)
+        incidents, warnings = anomalies(self.versions(), self._adopted)
+        unlocked, expired = lock_findings(self, self._adopted)
+        return incidents + unlocked, warnings + expired
+
+    def versions(self, name: str = "") -> Versions:
+        """Every version under the prefix (or under `name` within it)."""
+        return self._list(name)
 
     def close(self) -> None:
         if self._cache_dir is not None:
