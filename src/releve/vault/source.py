@@ -13,9 +13,10 @@ from __future__ import annotations
 import base64
 import functools
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, TypeVar
 
 import httpx
 
@@ -31,6 +32,8 @@ from .store import AppendRefused, LocalVault, Staged, Stager, segment_numbers
 API = "/v1"
 READ_SIZE = 1 << 20
 TIMEOUT = 60.0
+RESET_RETRIES = 2  # a broken connection's read is tried twice more, on a new connection
+T = TypeVar("T")
 
 
 class Source(Protocol):
@@ -185,11 +188,15 @@ class HttpVault:
         download stops and the partial copy is removed, so a vault (or whatever answers
         in its place) cannot fill the reader's disk."""
         signature = self._get(f"{API}/segments/{seq}/signature").content
-        try:
+
+        def download() -> None:
             with self.client.stream("GET", f"{API}/segments/{seq}") as response:
                 self._raise_for(response)
                 create_private(target)
                 _stream_into(response, target, limit, seq)
+
+        try:
+            _again_on_reset(download)
         except httpx.HTTPError as exc:
             target.unlink(missing_ok=True)
             raise VaultError(f"vault at {self.url}: download of segment {seq} cut ({exc})") from exc
@@ -204,7 +211,7 @@ class HttpVault:
 
     def has(self, seq: int, sha256: str) -> bool:
         try:
-            response = self.client.get(f"{API}/segments/{seq}/info")
+            response = _again_on_reset(lambda: self.client.get(f"{API}/segments/{seq}/info"))
         except httpx.HTTPError as exc:
             raise VaultError(f"vault at {self.url} unreachable: {exc}") from exc
         if response.status_code == 404:
@@ -248,7 +255,7 @@ class HttpVault:
 
     def _get(self, path: str, **params: int) -> httpx.Response:
         try:
-            response = self.client.get(path, params=params or None)
+            response = _again_on_reset(lambda: self.client.get(path, params=params or None))
         except httpx.HTTPError as exc:
             raise VaultError(f"vault at {self.url} unreachable: {exc}") from exc
         self._raise_for(response)
@@ -279,6 +286,21 @@ def _json_of(response: httpx.Response, url: str) -> dict:
     if not isinstance(data, dict):
         raise VaultError(f"vault at {url} answered {response.url.path} with JSON that is not an object")
     return data
+
+
+def _again_on_reset(read: Callable[[], T]) -> T:
+    """A read tried again when the connection broke under it (reset, closed before the
+    answer): a server's keep-alive timer may close a pooled connection just as a request
+    goes out on it, and 600 stations polling one `vault serve` met it (bench/fleet.py).
+    Reads are idempotent; time-outs are not retried (the server is there, and slow)."""
+    for attempt in range(RESET_RETRIES + 1):
+        try:
+            return read()
+        except (httpx.NetworkError, httpx.RemoteProtocolError):
+            if attempt == RESET_RETRIES:
+                raise
+            time.sleep(0.2 * 2 ** attempt)
+    raise AssertionError("unreachable")
 
 
 def too_long(seq: int, limit: int) -> str:
