@@ -31,11 +31,10 @@ from .chain import Listed, check_file, check_signature, hash_file
 from .errors import VaultError
 from .format import Config, SegmentInfo
 from .minisign import MinisignError, Signature
-from .s3_client import answers, error_code, parse_url, s3_client
+from .s3_client import LOCK_MODE, answers, error_code, parse_url, s3_client
 from .s3_versions import Version, Versions, anomalies, segment_key, signature_key
 from .store import Staged, Stager, check_append, new_config
 
-LOCK_MODE = "COMPLIANCE"
 CACHED_SEGMENTS = 3  # downloaded segments kept for a verify or a cat that reads one twice
 READ_SIZE = 1 << 20
 

@@ -17,6 +17,7 @@ from typing import Any
 from .errors import VaultError
 
 SCHEME = "s3://"
+LOCK_MODE = "COMPLIANCE"  # the Object Lock mode of every object Relève puts
 
 
 def is_s3(vault: str) -> bool:

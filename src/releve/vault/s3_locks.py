@@ -13,13 +13,11 @@ import time
 from typing import TYPE_CHECKING
 
 from .errors import VaultError
-from .s3_client import answers, error_code
+from .s3_client import LOCK_MODE, answers, error_code
 from .s3_versions import Version, segment_key, signature_key
 
 if TYPE_CHECKING:
     from .s3 import S3Vault
-
-LOCK_MODE = "COMPLIANCE"
 
 
 def lock_findings(vault: S3Vault, adopted: dict[str, Version]) -> tuple[list[str], list[str]]:
