@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -114,7 +115,7 @@ def _handmade(vault_dir: Path, keys, kind: str, records: list[bytes], *,
     puts = len(records) if claimed_puts is None else claimed_puts
     descriptor = fmt.Descriptor(vault=vault.config.vault_id, seq=seq, prev=prev, kind=kind,
                                 time=fmt.utc_now(), source="by hand", puts=puts, deletes=0)
-    header = fmt.Header(descriptor, {"Patient": {"put": puts, "delete": 0}} if puts else {}).to_line()
+    header = fmt.Header(descriptor, _types(records, puts)).to_line()
     compress = zstandard.ZstdCompressor().compress
     plain = compress(header) + compress(b"".join(records))
     cipher = pyrage.encrypt(plain, [x25519.Recipient.from_str(recipient or keys.recipient)])
@@ -122,6 +123,16 @@ def _handmade(vault_dir: Path, keys, kind: str, records: list[bytes], *,
     (vault_dir / fmt.SEGMENTS_DIR / fmt.segment_name(seq)).write_bytes(cipher)
     (vault_dir / fmt.SEGMENTS_DIR / fmt.signature_name(seq)).write_text(signature)
     return seq
+
+
+def _types(records: list[bytes], puts: int) -> dict[str, dict[str, int]]:
+    """The header's counts by type, as the writer writes them; a claim of more puts than
+    there are records is put on the first type (the plaintext then contradicts itself
+    only in its count)."""
+    counts = Counter(orjson.loads(record)["resourceType"] for record in records)
+    if counts and puts != len(records):
+        counts[min(counts)] += puts - len(records)
+    return {name: {"put": counts[name], "delete": 0} for name in sorted(counts)}
 
 
 def _pages(station: Path) -> tuple[str, str, dict]:

@@ -481,14 +481,15 @@ sync_once(Path(sys.argv[1]), FolderSource(Path(sys.argv[2])))
 
 def _expected_states(vault_dir: Path, keys) -> dict[int, dict[str, bytes]]:
     """The state after each segment (every segment here is adoptable)."""
-    from releve.vault.segment import read_segment
+    from releve.vault.plaintext import segment_records
 
     vault = LocalVault(vault_dir)
     identities = load_identities(keys.identity)
     states, state = {0: {}}, {}
     for seq in vault.sequence_numbers():
-        header, records = read_segment(vault.segment_path(seq), identities)
-        if header.descriptor.kind == "full":
+        descriptor = vault.info(seq).descriptor
+        records = segment_records(vault.segment_path(seq), descriptor, identities)
+        if descriptor.kind == "full":
             state = {}
         for record in records:
             key = f"{record.resource_type}/{record.resource_id}"

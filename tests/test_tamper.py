@@ -181,7 +181,7 @@ def test_flipped_byte_in_segment(built, vault, seq, where, identity):
 def test_every_byte_of_a_segment_is_covered(built, vault):
     """Library-level sweep (no subprocess per byte): whichever byte of segment 2 is
     flipped, verify names segment 2."""
-    from releve.vault.verify import BrokenSegment
+    from releve.vault.chain import BrokenSegment
 
     path = seg(vault, 2)
     original = path.read_bytes()
@@ -271,7 +271,7 @@ def test_tampered_signature_file_with_identity(built, vault, part):
 def test_every_byte_of_a_signature_file_is_covered(built, vault):
     """Flipping any byte of lines 2-4 of a .minisig breaks verification of that segment
     (line 1 is minisign's *untrusted* comment: free text, by design not signed)."""
-    from releve.vault.verify import BrokenSegment
+    from releve.vault.chain import BrokenSegment
 
     path = sig(vault, 2)
     original = path.read_bytes()

@@ -13,7 +13,7 @@ from releve.capture.rebuild import rebuild_state
 from releve.capture.state import StateError
 from releve.capture.writer import Writer
 from releve.vault.keys import load_identities, load_signer
-from releve.vault.segment import read_segment
+from releve.vault.plaintext import segment_records
 from releve.vault.source import FolderSource
 from releve.vault.state import current_records
 from releve.vault.store import LocalVault
@@ -190,8 +190,7 @@ def test_checkpoint_holds_the_current_state(tmp_path, keys, vault_dir):
     before = _state(vault_dir, keys)
     full = writer.checkpoint()
     assert full.kind == "full" and full.puts == 5
-    header, records = read_segment(LocalVault(vault_dir).segment_path(full.seq),
-                                   load_identities(keys.identity))
+    records = _records(vault_dir, keys, full.seq)
     assert {f"{r.resource_type}/{r.resource_id}": orjson.loads(r.line) for r in records} == before
 
 
@@ -249,6 +248,27 @@ def test_a_suspect_segment_is_written_but_not_adopted(tmp_path, keys, vault_dir)
     # the good data again: nothing to write, the writer never adopted the garbage
     assert _import(writer, tmp_path / "a.ndjson") is None
     full = writer.checkpoint()
-    header, records = read_segment(LocalVault(vault_dir).segment_path(full.seq),
-                                   load_identities(keys.identity))
+    records = _records(vault_dir, keys, full.seq)
     assert {orjson.loads(r.line)["gender"] for r in records} == {"female"}
+
+
+def _records(vault_dir: Path, keys, seq: int) -> list:
+    """The records of segment `seq`, every rule of the format checked."""
+    vault = LocalVault(vault_dir)
+    return list(segment_records(vault.segment_path(seq), vault.info(seq).descriptor,
+                                load_identities(keys.identity)))
+
+
+def test_a_carriage_return_between_tokens_is_never_stored(tmp_path, keys, vault_dir):
+    """JSON allows a CR between tokens; a record line may hold none (format 7.2): such an
+    ndjson line is stored compact, and every reader accepts the segment."""
+    from releve.vault.verify import verify
+
+    path = tmp_path / "cr.ndjson"
+    path.write_bytes(b'{"resourceType":"Patient",\r"id":"p1",\r  "gender":"male"}\n'
+                     b'{"resourceType":"Patient","id":"p2"}\r\n')
+    written = _import(_writer(vault_dir, keys, tmp_path / "state"), path)
+    lines = [record.line for record in _records(vault_dir, keys, written.seq)]
+    assert lines == [b'{"resourceType":"Patient","id":"p1","gender":"male"}',
+                     b'{"resourceType":"Patient","id":"p2"}']
+    assert verify(LocalVault(vault_dir), load_identities(keys.identity)).records == 2

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from ..files import open_private
 from ..vault import format as fmt
-from ..vault import segment
+from ..vault import plaintext, segment
 from ..vault.chain import BrokenSegment, fetch_checked
+from ..vault.frames import FrameError
 from ..vault.source import Source
 from ..vault.store import SegmentInfo, VaultError
-from .plaincache import cached_records
 from .state import StateError, WriterState
 
 
@@ -50,7 +50,7 @@ def rebuild_state(source: Source, identities: list, state_dir: Path) -> int:
                 if descriptors[seq].kind == "full":
                     state.clear_current()
                     last_full = seq
-                _replay_plain(state, seq)
+                _replay_plain(state, seq, descriptors[seq])
             state.finish_reset(head_seq, head_hash, last_full)
             count = state.count()
     finally:
@@ -97,13 +97,18 @@ def _fetch_checked(source: Source, seq: int, path: Path, prev: str) -> SegmentIn
                          "verify the vault") from exc
 
 
-def _replay_plain(state: WriterState, seq: int) -> None:
-    """Apply a cached plaintext segment to `current`; the last record of a key wins."""
+def _replay_plain(state: WriterState, seq: int, descriptor: fmt.Descriptor) -> None:
+    """Apply a cached plaintext segment to `current`, every rule of the format checked
+    as a station checks it; the last record of a key wins."""
     pending: dict[str, bytes | None] = {}
-    for key, line in cached_records(state.plain_path(seq)):
-        pending[key] = None if line is None else hashlib.sha256(line).digest()
-        if len(pending) >= 10000:
-            _flush(state, pending, seq)
+    try:
+        with segment.open_compressed(state.plain_path(seq)) as lines:
+            for found in plaintext.checked_records(lines, descriptor):
+                pending[found.key] = None if found.deleted else hashlib.sha256(found.line).digest()
+                if len(pending) >= 10000:
+                    _flush(state, pending, seq)
+    except (segment.DecryptError, FrameError, fmt.FormatError, plaintext.Mismatch) as exc:
+        raise StateError(f"cannot rebuild: segment {seq}: {exc}; verify the vault") from exc
     _flush(state, pending, seq)
 
 

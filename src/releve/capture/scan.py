@@ -288,6 +288,8 @@ def _parse_line(line: bytes, index: int, max_size: int,
                 raise LineError(index, f"cannot delete {key[:80]!r}: not a FHIR type and id")
             return key, delete_line(target.resourceType, target.id).rstrip(b"\n"), None
         line = _resource_type_first(line)
+    elif b"\r" in line:  # a CR as JSON whitespace: no record line may hold one (7.2)
+        line = _resource_type_first(line)
     try:
         resource = _decode_resource(line)
     except msgspec.ValidationError as exc:
@@ -344,7 +346,8 @@ def record_key(line: bytes) -> str:
 
 def _resource_type_first(line: bytes) -> bytes:
     """A resource whose first member is "delete" is rewritten with resourceType first, so
-    that in a segment only delete records start with {"delete": (see docs/format.md)."""
+    that in a segment only delete records start with {"delete": (see docs/format.md); a
+    line holding a CR between its tokens is rewritten the same way, compact."""
     try:
         data = loads_exact(line)
     except ValueError:  # orjson's and simplejson's decode errors both are

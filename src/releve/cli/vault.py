@@ -11,10 +11,10 @@ from rich.markup import escape
 
 from .. import logs
 from ..vault import keys as vault_keys
-from ..vault.chain import BrokenSegment, Walked
+from ..vault.chain import BrokenSegment, Walked, follow
 from ..vault.errors import VaultError
+from ..vault.plaintext import segment_records
 from ..vault.s3_client import is_s3
-from ..vault.segment import open_plaintext
 from ..vault.source import open_source, open_walked
 from ..vault.state import current_lines
 from ..vault.store import LocalVault, UploadLimits
@@ -124,18 +124,23 @@ def vault_cat(
     endpoint: str | None = ENDPOINT,
     region: str | None = REGION,
 ) -> None:
-    """Plaintext to stdout: one segment as stored, or else the current state as FHIR ndjson
-    (every segment checked, the chain followed; memory stays small whatever the vault's
-    size)."""
+    """Plaintext to stdout: one segment as stored, or else the current state as FHIR ndjson.
+    Every segment is checked without a key up to the one printed, the chain followed, and
+    every segment decrypted is checked as `verify --identity` checks it (one printed whole
+    is checked as it is printed: a fault ends it with an error and exit status 1, as
+    `zstd -d` ends). Memory stays small whatever the vault's size."""
     with clear_errors():
         opened = open_walked(vault, endpoint, region)
         identities = vault_keys.load_identities(identity)
         stdout = sys.stdout.buffer
         try:
             if segment is not None:
-                opened.info(segment)  # exists, and signed by one of the vault's signers
-                with open_plaintext(opened.segment_path(segment), identities) as plaintext:
-                    stdout.writelines(plaintext)
+                info = next((i for i in follow(opened) if i.seq == segment), None)
+                if info is None:
+                    raise VaultError(f"the vault has no segment {segment}")
+                for _ in segment_records(opened.segment_path(segment), info.descriptor,
+                                         identities, tee=stdout):
+                    pass
                 return
             stdout.writelines(current_lines(opened, identities))
         finally:

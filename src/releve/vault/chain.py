@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from . import envelope
 from . import format as fmt
 from .format import Config, SegmentInfo, VaultError
 from .minisign import MinisignError, Signature
@@ -108,6 +109,15 @@ def check_file(config: Config, seq: int, path: Path, signature: bytes) -> Segmen
     return SegmentInfo(seq, sha, size, check_signature(config, seq, signature, b2))
 
 
+def check_envelope(config: Config, seq: int, path: Path) -> None:
+    """The keyless checks of a segment's age header (format 6): binary age, one X25519
+    stanza per configured recipient, nothing else but grease."""
+    try:
+        envelope.check_recipients(envelope.stanza_types(path), len(config.recipients))
+    except envelope.EnvelopeError as exc:
+        raise BrokenSegment(seq, str(exc)) from exc
+
+
 def fetch_checked(source: Fetches, config: Config, seq: int, target: Path,
                   prev: str | None, limit: int | None = None) -> SegmentInfo:
     """Copy segment `seq` into `target` (what is checked is what will be read) and check
@@ -118,6 +128,7 @@ def fetch_checked(source: Fetches, config: Config, seq: int, target: Path,
     if prev is not None and info.descriptor.prev != prev:
         raise BrokenSegment(seq, f"does not chain onto segment {seq - 1} as verified "
                                  "here (altered, removed or reordered)")
+    check_envelope(config, seq, target)
     return info
 
 
@@ -144,6 +155,7 @@ def follow(vault: Walked,
                                          "(config altered or replaced)")
             raise BrokenSegment(seq, "does not chain onto the previous segment "
                                      "(previous segment altered, removed or reordered)")
+        check_envelope(vault.config, seq, vault.segment_path(seq))
         expected_prev = info.sha256
         if progress is not None:
             progress(info)

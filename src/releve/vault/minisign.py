@@ -63,14 +63,16 @@ class PublicKey:
 
     @classmethod
     def from_base64(cls, text: str) -> PublicKey:
-        blob = _b64(text.strip(), "public key")
+        """The key from its base64 line exactly (a vault config's `public_key`: nothing
+        around it is trimmed, format 5)."""
+        blob = _b64(text, "public key")
         if len(blob) != 42 or blob[:2] != SIG_ALG:
             raise MinisignError("not a minisign Ed25519 public key")
         return cls(key_id=blob[2:10], raw=blob[10:])
 
     @classmethod
     def from_file_text(cls, text: str) -> PublicKey:
-        return cls.from_base64(_payload_line(text, "public key"))
+        return cls.from_base64(_payload_line(text, "public key").strip())
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class SecretKey:
 
     @classmethod
     def from_file_text(cls, text: str) -> SecretKey:
-        blob = _b64(_payload_line(text, "secret key"), "secret key")
+        blob = _b64(_payload_line(text, "secret key").strip(), "secret key")
         if len(blob) != 158 or blob[:2] != SIG_ALG or blob[4:6] != CHK_ALG:
             raise MinisignError("not a minisign Ed25519 secret key")
         if blob[2:4] == KDF_SCRYPT:
@@ -217,10 +219,9 @@ def _payload_line(text: str, what: str) -> str:
 
 
 def _b64(text: str, what: str) -> bytes:
-    """Decode strictly and canonically: the padding bits of the last character must be
-    zero, so a signature file has exactly one spelling and no byte of it can change
-    without verification failing (the decoder alone ignores those bits)."""
-    text = text.strip()
+    """Decode strictly and canonically, nothing trimmed: the padding bits of the last
+    character must be zero, so a signature file has exactly one spelling and no byte of
+    it can change without verification failing (the decoder alone ignores those bits)."""
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:

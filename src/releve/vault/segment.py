@@ -10,7 +10,8 @@ trusted comment (`sign`).
 Reading: `open_plaintext` decrypts in a thread that writes into a pipe and decompresses
 the other end as a stream, so a segment is never held in memory whole (a full segment is
 about 100 MB compressed at 1,000 beds) and the reader parses while the thread decrypts.
-It is the Python equivalent of `age -d -i KEY SEGMENT | zstd -d`.
+It is the Python equivalent of `age -d -i KEY SEGMENT | zstd -d`; what the lines must be
+is plaintext.py's.
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ import io
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
-import orjson
 import pyrage
 import zstandard
 
 from . import format as fmt
 from .errors import VaultError
+from .frames import FrameError, FrameReader
 from .minisign import SecretKey
 
 READ_SIZE = 1 << 20
@@ -97,10 +97,14 @@ def sign(signer: SecretKey, blake2b: bytes, descriptor: fmt.Descriptor) -> str:
 
 def compressed_lines(path: Path) -> Iterator[bytes]:
     """The plaintext lines, header first, of a segment's compressed plaintext kept in a
-    file (a writer's cache of what it wrote)."""
-    with open(path, "rb") as handle:
-        reader = zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
-        yield from io.BufferedReader(reader, buffer_size=READ_SIZE)
+    file (a writer's cache of what it wrote); FrameError if it was cut short."""
+    with open_compressed(path) as lines:
+        yield from lines
+
+
+def open_compressed(path: Path) -> io.BufferedReader:
+    """A compressed plaintext kept in a file, read as lines (FrameError if damaged)."""
+    return io.BufferedReader(FrameReader(open(path, "rb")), buffer_size=READ_SIZE)
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -130,9 +134,8 @@ class Plaintext:
     def __init__(self, path: Path, identities: list):
         self.name = path.name
         # zstandard's stubs ask for IO[bytes]; it reads any object with read(), as a RawIOBase
-        self._stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(
-            _decrypted(path, identities),  # type: ignore[arg-type]
-            read_across_frames=True), buffer_size=READ_SIZE)
+        self._stream = io.BufferedReader(FrameReader(_decrypted(path, identities)),
+                                         buffer_size=READ_SIZE)
 
     def read(self, size: int = -1) -> bytes:
         try:
@@ -140,9 +143,9 @@ class Plaintext:
         except Exception as exc:
             raise self._why(exc) from exc
 
-    def readline(self) -> bytes:
+    def readline(self, size: int = -1) -> bytes:
         try:
-            return self._stream.readline()
+            return self._stream.readline(size)
         except Exception as exc:
             raise self._why(exc) from exc
 
@@ -153,8 +156,8 @@ class Plaintext:
             raise self._why(exc) from exc
 
     def _why(self, exc: Exception) -> Exception:
-        if isinstance(exc, zstandard.ZstdError):
-            return DecryptError(self.name, f"compressed plaintext is damaged ({exc})")
+        if isinstance(exc, FrameError):
+            return DecryptError(self.name, exc.reason)
         if isinstance(exc, (pyrage.DecryptError, OSError)):  # a truncated file is an OSError
             return DecryptError(self.name, f"cannot decrypt with this identity, or damaged ({exc})")
         return exc
@@ -209,70 +212,3 @@ class _CheckedPipe(io.RawIOBase):
     def close(self) -> None:
         self.raw.close()
         super().close()
-
-
-class Mismatch(VaultError):
-    """A plaintext that is not what its signed descriptor says."""
-
-
-def check_header(header: fmt.Header, descriptor: fmt.Descriptor) -> None:
-    """The plaintext's header must repeat the signed descriptor."""
-    if header.descriptor.signed_form() != descriptor:
-        raise Mismatch("plaintext header differs from its signed descriptor")
-
-
-def check_counts(descriptor: fmt.Descriptor, puts: int, deletes: int) -> None:
-    """The records counted in a plaintext must number what the descriptor signed."""
-    if (puts, deletes) != (descriptor.puts, descriptor.deletes):
-        raise Mismatch(f"holds {puts} puts and {deletes} deletes, its signature says "
-                       f"{descriptor.puts} and {descriptor.deletes}")
-
-
-# --- records --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Record:
-    """One plaintext line after the header: a put (the resource) or a delete."""
-
-    line: bytes
-    resource_type: str
-    resource_id: str
-    deleted: bool
-
-    @property
-    def key(self) -> str:
-        return f"{self.resource_type}/{self.resource_id}"
-
-
-def read_segment(path: Path, identities: list) -> tuple[fmt.Header, Iterator[Record]]:
-    """The header and an iterator over the records of one segment, streamed."""
-    plaintext = open_plaintext(path, identities)
-    try:
-        first = plaintext.readline()
-        if not first:
-            raise DecryptError(path.name, "empty plaintext")
-        return fmt.Header.from_line(first), _records(plaintext)
-    except BaseException:
-        plaintext.close()  # the decrypting thread stops at its next write
-        raise
-
-
-def _records(plaintext: Plaintext) -> Iterator[Record]:
-    with plaintext:
-        for number, line in enumerate(plaintext, start=2):
-            yield parse_record(line, number)
-
-
-def parse_record(line: bytes, number: int) -> Record:
-    try:
-        data = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise fmt.FormatError(f"plaintext line {number} is not JSON") from exc
-    target = data.get("delete") if isinstance(data, dict) and "resourceType" not in data else data
-    if not isinstance(target, dict):
-        raise fmt.FormatError(f"plaintext line {number} is neither a resource nor a delete")
-    rtype, rid = target.get("resourceType"), target.get("id")
-    if not isinstance(rtype, str) or not isinstance(rid, str):
-        raise fmt.FormatError(f"plaintext line {number} lacks resourceType or id")
-    return Record(line, rtype, rid, deleted=target is not data)

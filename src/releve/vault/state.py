@@ -25,15 +25,13 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import msgspec
-import orjson
+from typing import TypeVar
 
 from . import chain
 from .chain import Walked
-from .format import FormatError, Header, SegmentInfo, VaultError
-from .segment import DecryptError, open_plaintext
+from .format import SegmentInfo, VaultError
+from .plaintext import segment_records
+from .segment import open_plaintext
 
 BATCH = 20_000  # keys written to SQLite at a time
 T = TypeVar("T")
@@ -126,15 +124,10 @@ def log_records(vault: Walked, identities: list,
     out the winning lines alone, in order, which `vault cat` needs and verify does not.
     Plain tuples, not `Place`s: building two million frozen dataclasses costs seconds."""
     for info in segments.segments:
-        with open_plaintext(vault.segment_path(info.seq), identities) as plaintext:
-            first = plaintext.readline()
-            if not first:
-                raise DecryptError(vault.segment_path(info.seq).name, "empty plaintext")
-            Header.from_line(first)  # a plaintext that is not a segment's stops here
-            seq = info.seq
-            for number, line in enumerate(plaintext, start=2):
-                key, deleted = _key(line, number)
-                yield key, seq, number, None if deleted else line
+        seq = info.seq
+        for found in segment_records(vault.segment_path(seq), info.descriptor, identities):
+            yield (f"{found.resource_type}/{found.resource_id}", seq, found.number,
+                   None if found.deleted else found.line + b"\n")
 
 
 def current_lines(vault: Walked, identities: list) -> Iterator[bytes]:
@@ -184,60 +177,14 @@ def _record_winners(db: sqlite3.Connection, vault: Walked, info: SegmentInfo,
     if info.descriptor.kind == "full":
         db.execute("DELETE FROM winner")
     pending: dict[str, int | None] = {}  # key: line number of its put, None once deleted
-    with open_plaintext(vault.segment_path(info.seq), identities) as plaintext:
-        first = plaintext.readline()
-        if not first:
-            raise DecryptError(vault.segment_path(info.seq).name, "empty plaintext")
-        Header.from_line(first)  # a plaintext that is not a segment's stops here
-        for number, line in enumerate(plaintext, start=2):
-            key, deleted = _key(line, number)
-            pending[key] = None if deleted else number  # the last record wins
-            if len(pending) >= BATCH:
-                _flush(db, pending, info.seq)
+    for found in segment_records(vault.segment_path(info.seq), info.descriptor, identities):
+        # the last record wins
+        pending[f"{found.resource_type}/{found.resource_id}"] = \
+            None if found.deleted else found.number
+        if len(pending) >= BATCH:
+            _flush(db, pending, info.seq)
     _flush(db, pending, info.seq)
     db.execute("COMMIT")
-
-
-class _Deleted(msgspec.Struct):
-    resourceType: Any = None
-    id: Any = None
-
-
-class _Head(msgspec.Struct):
-    resourceType: Any = None
-    id: Any = None
-    delete: Any = None
-
-
-_decode_head = msgspec.json.Decoder(_Head).decode
-
-
-def _key(line: bytes, number: int) -> tuple[str, bool]:
-    """(`Type/id`, whether it is a delete) of a record line, as segment.parse_record reads
-    it, without decoding the resource's other members (4 times faster on the demo
-    hospital's Observations: this pass reads every line of every segment)."""
-    try:
-        head = _decode_head(line)
-    except msgspec.ValidationError:
-        raise FormatError(f"plaintext line {number} is neither a resource nor a delete") from None
-    except msgspec.DecodeError:
-        raise FormatError(f"plaintext line {number} is not JSON") from None
-    deleted = head.resourceType is None and "resourceType" not in _members(line, head)
-    target: Any = head
-    if deleted:
-        target = head.delete
-        if not isinstance(target, dict):
-            raise FormatError(f"plaintext line {number} is neither a resource nor a delete")
-        target = _Deleted(target.get("resourceType"), target.get("id"))
-    if not isinstance(target.resourceType, str) or not isinstance(target.id, str):
-        raise FormatError(f"plaintext line {number} lacks resourceType or id")
-    return f"{target.resourceType}/{target.id}", deleted
-
-
-def _members(line: bytes, head: _Head) -> set[str]:
-    """The rare line whose resourceType is JSON null: a resource all the same (as
-    parse_record has it), not a delete."""
-    return set(orjson.loads(line)) if b'"resourceType"' in line else set()
 
 
 def _flush(db: sqlite3.Connection, pending: dict[str, int | None], seq: int) -> None:

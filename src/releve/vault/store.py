@@ -27,7 +27,7 @@ import orjson
 
 from ..files import create_private, fsync_folder, private_folder
 from . import format as fmt
-from .chain import check_signature, hash_file
+from .chain import BrokenSegment, check_envelope, check_signature, hash_file
 from .format import Config, SegmentInfo, VaultError
 from .keys import KeyFileError, load_public_key, parse_recipient
 
@@ -145,8 +145,8 @@ class LocalVault:
             except FileNotFoundError:
                 return None
             if not plain(mode):
-                raise VaultError(f"{entry.name} in the vault is not a plain {kind} "
-                                 "(a symbolic link?): refused")
+                raise VaultError(f"{entry.name} is not a regular {kind} (a symbolic link, "
+                                 "or another kind of file): refused")
         return path
 
     def info(self, seq: int) -> SegmentInfo:
@@ -305,8 +305,9 @@ class LocalVault:
 def check_append(config: Config, head: tuple[int, str], seq: int, staged: Staged,
                  signature: str | bytes) -> tuple[bytes, fmt.Descriptor]:
     """The checks every append passes, wherever the vault lives: the next number, a
-    signature by a configured signer over these bytes, a link to the current head.
-    Returns the signature's bytes and its descriptor."""
+    signature by a configured signer over these bytes, a link to the current head, an
+    age header a keyless verifier accepts. Returns the signature's bytes and its
+    descriptor."""
     head_seq, head_hash = head
     if seq != head_seq + 1:
         raise AppendRefused(f"segment {seq} refused: the next number is {head_seq + 1}", conflict=True)
@@ -318,6 +319,10 @@ def check_append(config: Config, head: tuple[int, str], seq: int, staged: Staged
     if descriptor.prev != head_hash:
         raise AppendRefused(f"segment {seq} refused: it does not chain onto segment {head_seq}",
                             conflict=True)
+    try:
+        check_envelope(config, seq, staged.path)  # what a keyless verifier would refuse
+    except BrokenSegment as exc:
+        raise AppendRefused(f"segment {seq} refused: it {exc.reason}") from exc
     return sig_text, descriptor
 
 
@@ -350,7 +355,12 @@ def new_config(recipients: list[str], signer_keys: list[str], checkpoint_interva
 def segment_numbers(segments_dir: Path) -> list[int]:
     """The numbers of the segment files in a vault's segments folder, in order."""
     found = []
-    for entry in os.scandir(segments_dir):
+    try:
+        entries = list(os.scandir(segments_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        raise VaultError("the vault has no segments folder (format 4): damaged, or "
+                         "not a vault") from None
+    for entry in entries:
         match = fmt.SEGMENT_RE.match(entry.name)
         if match:
             found.append(int(match.group(1)))

@@ -18,8 +18,9 @@ from rich.console import Console
 from ...capture.files import discover, import_tasks, total_size
 from ...capture.writer import Writer
 from ...vault import keys
+from ...vault.chain import BrokenSegment
 from ...vault.store import LocalVault
-from ...vault.verify import BrokenSegment, verify
+from ...vault.verify import verify
 from .place import DemoError
 
 PATIENTS = [

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import accumulate, count, repeat
+from itertools import accumulate, chain, count, repeat
 from operator import add, itemgetter
 
 import msgspec
 import orjson
 
+from ...vault import plaintext
+from ...vault.format import FormatError
 from .lines import (
     PATIENT_IDS,
     PROJECTED,
+    RecordError,
     Row,
     contained_of,
     context_of,
@@ -44,7 +49,8 @@ class Batch:
     projections: dict[str, list[tuple]] = field(default_factory=dict)
     puts: int = 0
     deletes: int = 0
-    lines: int = 0  # lines in the block, blank ones included
+    types: dict[str, list[int]] = field(default_factory=dict)  # type: [puts, deletes], every record
+    lines: int = 0  # lines in the block
     start: int = 0  # where the block starts in the record file
     stage: Staged | None = None  # rows and projections left in a worker's stage instead
 
@@ -74,9 +80,12 @@ def parse_offsets(data: bytes, first_number: int) -> Batch:
 def parse_rows(data: bytes, first_number: int) -> tuple[Batch, list[tuple]]:
     """A block's Batch, and its rows ([type, id, patient, updated, start, length] each)
     for the caller to hand on as JSON or through a stage."""
+    try:
+        plaintext.check_block(data, first_number)
+    except FormatError as exc:
+        raise RecordError(str(exc)) from None
     lines = data.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()  # the block's last newline
+    lines.pop()  # after the block's last newline
     parsed = _parse_plain(data, lines)
     if parsed is None:
         parsed = _parse_careful(lines, first_number)
@@ -112,13 +121,13 @@ def _parse_plain(data: bytes, lines: list[bytes]) -> tuple[Batch, list[tuple]] |
     patient: str | None
     for number, head in enumerate(heads):
         rtype, rid = head.resourceType, head.id
+        line = lines[number]
         if not rtype or not rid:
-            if rtype or head.delete is None:
+            if rtype or head.delete is None or plaintext.names_resource_type(line):
                 return None
             batch.deleted.append((head.delete.resourceType, head.delete.id))
             continue
         meta = head.meta
-        line = lines[number]
         subject = head.subject  # most resources: a subject, a patient seen before
         if rtype == "Patient":
             patient = rid
@@ -135,8 +144,32 @@ def _parse_plain(data: bytes, lines: list[bytes]) -> tuple[Batch, list[tuple]] |
                      starts[number], len(line)))
     if len(set(map(_KEY, rows)).union(batch.deleted)) != len(heads):
         return None  # a resource twice in the block: the last record must win
+    if not plaintext.keys_sound(chain(map(_KEY, rows), batch.deleted)) \
+            or _put_begins_like_delete(data, lines, rows):
+        return None  # the careful parse names the line
     batch.puts, batch.deletes = len(rows), len(batch.deleted)
+    batch.types = _tally(map(itemgetter(0), rows), (rtype for rtype, _ in batch.deleted))
     return batch, rows
+
+
+def _put_begins_like_delete(data: bytes, lines: list[bytes], rows: list[tuple]) -> bool:
+    """Whether a resource's line begins with `{"delete":` (format 7.4): one search of the
+    block first, since only a delete's line may, and deletes are rare."""
+    if not data.startswith(plaintext.DELETE_PREFIX) and b'\n{"delete":' not in data:
+        return False
+    starts = {row[4] for row in rows}  # a put's line start, counted from 1
+    return any(line.startswith(plaintext.DELETE_PREFIX) and start in starts
+               for line, start in zip(lines, _starts(lines), strict=False))
+
+
+def _tally(puts: Iterable[str], deletes: Iterable[str]) -> dict[str, list[int]]:
+    """Records by type, [puts, deletes] each."""
+    counts: dict[str, list[int]] = {}
+    for rtype, number in Counter(puts).items():
+        counts[rtype] = [number, 0]
+    for rtype, number in Counter(deletes).items():
+        counts.setdefault(rtype, [0, 0])[1] = number
+    return counts
 
 
 def _project(batch: Batch, rtype: str, line: bytes, patient: str | None) -> str | None:
@@ -152,16 +185,16 @@ def _project(batch: Batch, rtype: str, line: bytes, patient: str | None) -> str 
 
 
 def _parse_careful(lines: list[bytes], first_number: int) -> tuple[Batch, list[tuple]]:
-    """Line by line: blank lines, loosely shaped resources, a resource repeated (the
-    order of last occurrence is kept), and the line at fault named in the error."""
+    """Line by line: loosely shaped resources, a resource repeated (the order of last
+    occurrence is kept), and the line at fault named in the error."""
     last: dict[tuple[str, str], tuple[Row, int]] = {}
     batch = Batch()
+    tally = plaintext.Tally()
     for offset, line in enumerate(lines):
-        if not line:
-            continue
         row = parse_line(line, first_number + offset)
         batch.deletes += row.deleted
         batch.puts += not row.deleted
+        tally.add(row.type, row.deleted)
         key = (row.type, row.id)
         last.pop(key, None)  # re-inserted at the end: order of last occurrence
         last[key] = (row, offset)
@@ -178,4 +211,5 @@ def _parse_careful(lines: list[bytes], first_number: int) -> tuple[Batch, list[t
             batch.projections.setdefault(CONTAINED, []).append(row.contained)
         if row.context is not None:
             batch.projections.setdefault(CONTEXTS, []).append(row.context)
+    batch.types = tally.types
     return batch, rows

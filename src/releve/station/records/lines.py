@@ -16,6 +16,8 @@ import orjson
 
 from ...errors import ReleveError
 from ...fhir.refs import target, target_id
+from ...vault import plaintext
+from ...vault.format import FormatError
 from .projections import appointment_patient, contained_subject, projection_of
 
 
@@ -70,7 +72,9 @@ class Row:
 
 
 def parse_line(line: bytes, number: int) -> Row:
-    """A plaintext record line as a Row; `number` names it in errors (1 is the header)."""
+    """A plaintext record line as a Row, checked by the format's record rules (the block's
+    text is checked before, vault/plaintext.py check_block); `number` names it in errors
+    (1 is the header)."""
     line = line.rstrip(b"\n")
     try:
         head = _decode_line(line)
@@ -78,10 +82,18 @@ def parse_line(line: bytes, number: int) -> Row:
         head = _loose_head(line, number)
     except msgspec.DecodeError as exc:
         raise RecordError(f"plaintext line {number} is not JSON") from exc
-    if head.delete is not None and not head.resourceType:
-        return Row(head.delete.resourceType, head.delete.id, deleted=True)
-    if not head.resourceType or not head.id:
-        raise RecordError(f"plaintext line {number} lacks resourceType or id")
+    try:
+        if head.delete is not None and not head.resourceType \
+                and not plaintext.names_resource_type(line):
+            plaintext.check_key(head.delete.resourceType, head.delete.id, number)
+            return Row(head.delete.resourceType, head.delete.id, deleted=True)
+        if not head.resourceType or not head.id:
+            raise RecordError(f"plaintext line {number} lacks resourceType or id")
+        if line.startswith(plaintext.DELETE_PREFIX):
+            raise RecordError(f"plaintext line {number} is a resource that begins like a delete")
+        plaintext.check_key(head.resourceType, head.id, number)
+    except FormatError as exc:
+        raise RecordError(str(exc)) from None
     row = Row(head.resourceType, head.id, deleted=False, line=line,
               updated=head.meta.lastUpdated if head.meta else None)
     row.patient = row.id if row.type == "Patient" else patient_of(head)

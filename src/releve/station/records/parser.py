@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from ...memory import keep_freed_memory
 from ...vault import format as fmt
-from ...vault import segment
+from ...vault import plaintext, segment
 from .batches import Batch, parse_block
 from .lines import RecordError
 from .stages import create_stage
@@ -123,15 +123,15 @@ def segment_batches(path: Path, identities: list, descriptor: fmt.Descriptor,
     the last batch, before the index commits the segment, so a short one never lands."""
     parallel = parser.start(path.stat().st_size)  # forks, if it does, before the pipe exists
     stream = segment.open_plaintext(path, identities)
-    puts = deletes = 0
+    tally = plaintext.Tally()
     try:
-        segment.check_header(fmt.Header.from_line(stream.readline()), descriptor)
+        header = plaintext.read_header(stream)
+        plaintext.check_header(header, descriptor)
         for batch in parser.batches(plaintext_blocks(stream), records, parallel, staged):
-            puts += batch.puts
-            deletes += batch.deletes
+            tally.merge(batch.types)
             yield batch
-        segment.check_counts(descriptor, puts, deletes)
-    except (segment.DecryptError, segment.Mismatch) as exc:
+        tally.check(header, descriptor)
+    except (segment.DecryptError, fmt.FormatError, plaintext.Mismatch, RecordError) as exc:
         reason = exc.reason if isinstance(exc, segment.DecryptError) else str(exc)
         raise RecordError(f"segment {descriptor.seq}: {reason}") from exc
     finally:
