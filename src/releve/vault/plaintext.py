@@ -214,7 +214,7 @@ class Tally:
         if found != header.types:
             wrong = sorted(set(found) ^ set(header.types)
                            | {name for name in found if found[name] != header.types.get(name)})
-            raise Mismatch(f"plaintext header types do not match its records ({wrong[0]})")
+            raise Mismatch(f"plaintext header types do not match its records ({wrong[0]!r})")
 
 
 def check_counts(descriptor: fmt.Descriptor, puts: int, deletes: int) -> None:
