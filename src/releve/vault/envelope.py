@@ -21,7 +21,8 @@ from .errors import VaultError
 
 VERSION_LINE = b"age-encryption.org/v1\n"
 ARMOR_LINE = b"-----BEGIN AGE ENCRYPTED FILE-----"
-HEADER_MAX = 1 << 20  # bytes read to find the MAC line; a stanza is about 100 bytes
+HEADER_MAX = 1 << 20  # bytes read at most to find the MAC line
+FIRST_READ = 16 << 10  # what is read first: a stanza is about 100 bytes
 _ARG = re.compile(rb"[\x21-\x7e]+")
 _BODY_LINE = 64  # base64 characters of a full stanza body line
 
@@ -30,11 +31,21 @@ class EnvelopeError(VaultError):
     """An age header a reader must refuse, and why."""
 
 
+class CutShort(EnvelopeError):
+    """No MAC line in the bytes given: the header is longer, or the file ends first."""
+
+
 def stanza_types(path: Path) -> list[str]:
-    """The type of every stanza of the segment file's age header, in order."""
+    """The type of every stanza of the segment file's age header, in order (a few
+    kilobytes read, up to 1 MiB for a header of many stanzas)."""
     with open(path, "rb") as handle:
-        head = handle.read(HEADER_MAX)
-    return parse(head)
+        head = handle.read(FIRST_READ)
+        try:
+            return parse(head)
+        except CutShort:
+            if len(head) < FIRST_READ:
+                raise
+            return parse(head + handle.read(HEADER_MAX - FIRST_READ))
 
 
 def parse(head: bytes) -> list[str]:
@@ -48,7 +59,7 @@ def parse(head: bytes) -> list[str]:
     position = 0
     while True:
         if position >= len(lines) - 1:  # the last piece is not a whole line
-            raise EnvelopeError("has an age header cut short or too long")
+            raise CutShort("has an age header cut short or too long")
         line = lines[position]
         if line.startswith(b"--- "):
             _check_base64(line[4:], 32, "MAC")
@@ -67,13 +78,13 @@ def _skip_body(lines: list[bytes], position: int) -> int:
     """The line after a stanza's body: full lines of 64 characters, then a shorter one."""
     while position < len(lines) - 1:
         line = lines[position]
+        if len(line) > _BODY_LINE:
+            raise EnvelopeError("has a malformed age header (a stanza body line is too long)")
         _check_base64(line, None, "stanza body")
         position += 1
         if len(line) < _BODY_LINE:
             return position
-        if len(line) > _BODY_LINE:
-            raise EnvelopeError("has a malformed age header (a stanza body line is too long)")
-    raise EnvelopeError("has an age header cut short or too long")
+    raise CutShort("has an age header cut short or too long")
 
 
 def _check_base64(text: bytes, size: int | None, what: str) -> None:
