@@ -269,6 +269,6 @@ def test_a_carriage_return_between_tokens_is_never_stored(tmp_path, keys, vault_
                      b'{"resourceType":"Patient","id":"p2"}\r\n')
     written = _import(_writer(vault_dir, keys, tmp_path / "state"), path)
     lines = [record.line for record in _records(vault_dir, keys, written.seq)]
-    assert lines == [b'{"resourceType":"Patient","id":"p1","gender":"male"}',
-                     b'{"resourceType":"Patient","id":"p2"}']
+    assert lines == [b'{"resourceType":"Patient","id":"p1","gender":"male"}\n',
+                     b'{"resourceType":"Patient","id":"p2"}\n']
     assert verify(LocalVault(vault_dir), load_identities(keys.identity)).records == 2

@@ -104,7 +104,8 @@ def _replay_plain(state: WriterState, seq: int, descriptor: fmt.Descriptor) -> N
     try:
         with segment.open_compressed(state.plain_path(seq)) as lines:
             for found in plaintext.checked_records(lines, descriptor):
-                pending[found.key] = None if found.deleted else hashlib.sha256(found.line).digest()
+                pending[found.key] = None if found.deleted else \
+                    hashlib.sha256(found.line[:-1]).digest()  # the put line, without its LF
                 if len(pending) >= 10000:
                     _flush(state, pending, seq)
     except (segment.DecryptError, FrameError, fmt.FormatError, plaintext.Mismatch) as exc:

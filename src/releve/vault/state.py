@@ -127,7 +127,7 @@ def log_records(vault: Walked, identities: list,
         seq = info.seq
         for found in segment_records(vault.segment_path(seq), info.descriptor, identities):
             yield (f"{found.resource_type}/{found.resource_id}", seq, found.number,
-                   None if found.deleted else found.line + b"\n")
+                   None if found.deleted else found.line)
 
 
 def current_lines(vault: Walked, identities: list) -> Iterator[bytes]:
