@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,34 @@ def test_verdicts_file_lists_every_case(corpus: Corpus) -> None:
     assert list(written["cases"]) == list(CASES)
     assert all(os.path.isdir(corpus.folder / name) for name in CASES)
     assert written["cases"]["sound"]["identity"]["text"].startswith("OK vault ")
+
+
+def _zstd_d(corpus: Corpus, name: str) -> subprocess.CompletedProcess:
+    """`age -d -i KEY segment 2 | zstd -d`, Debian's tools on a corpus vault."""
+    segment = corpus.vaults[name] / "segments" / "0000000002.age"
+    return subprocess.run(["sh", "-c", 'age -d -i "$1" "$2" | zstd -dcq', "-", corpus.crafter.identity,
+                           segment], capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize("name", ["truncated_frame", "dictionary", "big_window", "garbage_after_frames"])
+def test_zstd_refuses_the_frames_a_reader_refuses(corpus: Corpus, name: str) -> None:
+    """docs/format.md 12: `zstd -d` refuses these as 7.1 does (zstd is last in the pipe:
+    its exit status is the pipe's)."""
+    assert _zstd_d(corpus, name).returncode != 0
+
+
+@pytest.mark.parametrize("name", ["many_frames", "window_2_27"])
+def test_zstd_reads_what_a_reader_reads(corpus: Corpus, name: str) -> None:
+    """The frames a reader must accept, `zstd -d` reads to the same plaintext that `vault
+    cat --segment 2` prints."""
+    printed = invoke("vault", "cat", corpus.vaults[name], "--identity", corpus.crafter.identity,
+                     "--segment", "2")
+    assert printed.exit_code == 0
+    read = _zstd_d(corpus, name)
+    assert read.returncode == 0 and read.stdout == printed.stdout_bytes
+    assert read.stdout.count(b"\n") == 3  # the header and the two records
+
+
+def test_zstd_skips_a_skippable_frame_that_a_reader_refuses(corpus: Corpus) -> None:
+    """The one place the standard tools are laxer (docs/format.md 12)."""
+    assert _zstd_d(corpus, "skippable_frame").returncode == 0

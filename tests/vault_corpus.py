@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import zstandard
@@ -72,17 +73,11 @@ def skippable_frame(c: Crafter, path: Path) -> None:
     sound_vault(c, path, second(frames=lambda h, b: frame(h, 3) + skippable + frame(b)))
 
 
-def _big_window(data: bytes) -> bytes:
-    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=28)
-    stream = zstandard.ZstdCompressor(compression_params=params).compressobj()  # size unknown
-    return stream.compress(data) + stream.flush()
-
-
 @case("7.1 rule 4", identity=broken("0000000002.age: a zstd frame needs a window of 268435456 "
                                     "bytes, more than 134217728 (128 MiB)"))
 def big_window(c: Crafter, path: Path) -> None:
     """7.1: a records frame declaring a window of 2^28 bytes (no content size)."""
-    sound_vault(c, path, second(frames=lambda h, b: frame(h, 3) + _big_window(b)))
+    sound_vault(c, path, second(frames=_window(28)))
 
 
 def _dictionary() -> zstandard.ZstdCompressionDict:
@@ -125,7 +120,38 @@ def many_frames(c: Crafter, path: Path) -> None:
     sound_vault(c, path, second(frames=_many_frames))
 
 
+def _window(log: int) -> Callable[[bytes, bytes], bytes]:
+    """The header frame, then the records in a frame declaring a window of 2^log bytes."""
+    def frames(header: bytes, body: bytes) -> bytes:
+        params = zstandard.ZstdCompressionParameters.from_level(3, window_log=log)
+        stream = zstandard.ZstdCompressor(compression_params=params).compressobj()
+        return frame(header, 3) + stream.compress(body) + stream.flush()
+    return frames
+
+
+@case("7.1 rule 4", identity=ok(records=6))
+def window_2_27(c: Crafter, path: Path) -> None:
+    """7.1 rule 4 (positive): a frame declaring a window of 2^27 bytes, the most a reader
+    must accept."""
+    sound_vault(c, path, second(frames=_window(27)))
+
+
 # --- the header line (7.2, 7.3) --------------------------------------------------------------------
+
+
+@case("8.3 shortening, 7.3 rule 6", identity=ok(records=6))
+def long_text_shortened(c: Crafter, path: Path) -> None:
+    """8.3 (positive): a source of 300 "é", 1,800 bytes once escaped: signed cut to 100
+    characters (L = 200 does not fit in 1000 bytes), whole in the header."""
+    sound_vault(c, path, second(source="é" * 300))
+
+
+@case("7.3 rules 1, 4, 6", identity=ok(records=6))
+def header_unknown_members(c: Crafter, path: Path) -> None:
+    """7.3 (positive): members no rule names, in the header's "segment" object and beside
+    it, are ignored, and not part of the descriptor compared (8.3 shortening)."""
+    sound_vault(c, path, second(header=lambda member: {**member, "origin": "x" * 2000},
+                                header_line=lambda line: line[:-2] + b',"note":"n"}\n'))
 
 
 @case("7.2", identity=broken("plaintext does not end with a line feed"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyrage
 
 from releve.vault import format as fmt
+from releve.vault.minisign import SecretKey
 from vault_craft import Crafter, broken, case, encrypt, ok, refused, second, sound_vault
 
 # --- the age envelope (6) --------------------------------------------------------------------------
@@ -82,15 +83,15 @@ def _unused_bit_set(line: str) -> str:
     return body[:-1] + last + line[len(body):]
 
 
-@case("8.2 step 3", keyless=broken("global signature is not valid base64"))
+@case("8.2 step 6", keyless=broken("global signature is not valid base64"))
 def sig_line4_space(c: Crafter, path: Path) -> None:
-    """8.2 step 3, notation (base64): a space at the end of line 4."""
+    """8.2 step 6, notation (base64): a space at the end of line 4, not trimmed."""
     sound_vault(c, path, second(signature=lambda text: _edit_line(text, 3, lambda line: line + " ")))
 
 
-@case("8.2 step 3", keyless=broken("signature is not canonical base64"))
+@case("8.2 step 4", keyless=broken("signature is not canonical base64"))
 def sig_line2_noncanonical(c: Crafter, path: Path) -> None:
-    """8.2 step 3, notation (base64): line 2's last character before '=' has an unused bit
+    """8.2 step 4, notation (base64): line 2's last character before '=' has an unused bit
     set; it decodes to the same bytes."""
     sound_vault(c, path, second(signature=lambda text: _edit_line(text, 1, _unused_bit_set)))
 
@@ -105,6 +106,23 @@ def sig_no_final_lf(c: Crafter, path: Path) -> None:
 def sig_crlf(c: Crafter, path: Path) -> None:
     """8.2 step 1 (positive): every line of the signature file ends with CR LF."""
     sound_vault(c, path, second(signature=lambda text: text.replace("\n", "\r\n")))
+
+
+@case("8.2 steps 7, 11", keyless=broken("signed by an unknown key (", prefix=True))
+def sig_unknown_key_first(c: Crafter, path: Path) -> None:
+    """8.2 order: signed by a key the config does not list, over a trusted comment that is
+    not JSON: the unknown key is named (step 7), the comment never parsed (step 11)."""
+    stranger = SecretKey.generate()
+    sound_vault(c, path, second(signature=lambda text: stranger.sign(bytes(64), "not JSON")))
+
+
+@case("8.2 steps 3, 4", keyless=broken("signature file has no trusted comment"))
+def sig_no_trusted_comment_first(c: Crafter, path: Path) -> None:
+    """8.2 order: line 3 lacks "trusted comment: " and line 2 is not base64: line 3 is
+    judged first (step 3 before step 4)."""
+    sound_vault(c, path, second(signature=lambda text: _edit_line(_edit_line(
+        text, 2, lambda line: line.replace("trusted comment: ", "comment: ", 1)),
+        1, lambda line: "!" + line[1:])))
 
 
 @case("8.3, notation", keyless=broken("signed descriptor has a member twice ('seq')"))
