@@ -116,7 +116,8 @@ def _zstd_d(corpus: Corpus, name: str) -> subprocess.CompletedProcess:
                            segment], capture_output=True, timeout=60)
 
 
-@pytest.mark.parametrize("name", ["truncated_frame", "dictionary", "big_window", "garbage_after_frames"])
+@pytest.mark.parametrize("name", ["truncated_frame", "dictionary", "big_window", "garbage_after_frames",
+                                  "frame_checksum_wrong"])
 def test_zstd_refuses_the_frames_a_reader_refuses(corpus: Corpus, name: str) -> None:
     """docs/format.md 12: `zstd -d` refuses these as 7.1 does (zstd is last in the pipe:
     its exit status is the pipe's)."""

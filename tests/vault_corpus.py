@@ -100,6 +100,19 @@ def garbage_after_frames(c: Crafter, path: Path) -> None:
     sound_vault(c, path, second(frames=lambda h, b: reference_frames(h, b) + b"garbage!"))
 
 
+def _checksum_flipped(header: bytes, body: bytes) -> bytes:
+    records = bytearray(frame(body, write_checksum=True))
+    records[-1] ^= 0x01  # the last byte is the frame's checksum
+    return frame(header, 3) + bytes(records)
+
+
+@case("7.1 rule 5", identity=broken("0000000002.age: compressed plaintext is damaged (",
+                                    prefix=True))
+def frame_checksum_wrong(c: Crafter, path: Path) -> None:
+    """7.1 rule 5: the records frame's checksum does not match its content."""
+    sound_vault(c, path, second(frames=_checksum_flipped))
+
+
 @case("7.1, 7.2", identity=broken("empty plaintext"))
 def empty_compressed(c: Crafter, path: Path) -> None:
     """7.1, 7.2: zero bytes of compressed plaintext (zero frames: an empty plaintext)."""
