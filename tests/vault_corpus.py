@@ -180,6 +180,13 @@ def header_too_long(c: Crafter, path: Path) -> None:
     sound_vault(c, path, second(source="x" * ((11 << 20) // 10), header=lambda h: h))
 
 
+@case("7.2", identity=broken("plaintext line 1 holds a carriage return"))
+def header_cr(c: Crafter, path: Path) -> None:
+    """7.2: a CR between two tokens of the header line (JSON whitespace, a line's fault)."""
+    sound_vault(c, path, second(header_line=lambda line: line.replace(b'{"segment":',
+                                                                      b'{"segment":\r', 1)))
+
+
 @case("7.3 rule 1", identity=broken("plaintext header has a member twice ('seq')"))
 def header_member_twice(c: Crafter, path: Path) -> None:
     """7.3 rule 1 (notation): "seq" twice in the header's segment object."""

@@ -47,8 +47,8 @@ class Lines(Protocol):
 
 
 def read_header(plaintext: Lines) -> fmt.Header:
-    """The header line, at most 1 MiB and ended by LF; FormatError if not.
-    An empty plaintext is an EmptyPlaintext."""
+    """The header line, at most 1 MiB, ended by LF, and a line as 7.2 says (not empty, no
+    CR, UTF-8); FormatError if not. An empty plaintext is an EmptyPlaintext."""
     first = plaintext.readline(fmt.HEADER_LINE_MAX + 1)
     if not first:
         raise EmptyPlaintext("empty plaintext")
@@ -56,6 +56,7 @@ def read_header(plaintext: Lines) -> fmt.Header:
         if len(first) > fmt.HEADER_LINE_MAX:
             raise FormatError("plaintext header line is longer than 1 MiB")
         raise FormatError("plaintext does not end with a line feed")
+    check_text(first, 1)
     return fmt.Header.from_line(first)
 
 
