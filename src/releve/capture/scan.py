@@ -24,14 +24,13 @@ import msgspec
 from ..errors import ReleveError
 from ..fhir.bundle import as_line, decode_key, decode_page, needs_rewrite, next_link
 from ..fhir.exact import dumps_exact, loads_exact
-from ..vault.format import delete_line
+from ..vault.format import DELETE_PREFIX, ID, TYPE, delete_line
 from ..vault.segment import compress_block
 from .state import StateReader, rows
 
-KEY = r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}"  # FHIR type "/" FHIR id
+KEY = f"{TYPE}/{ID}"  # FHIR type "/" FHIR id, as the vault format has them
 KEY_RE = re.compile(KEY)
 KEYS_RE = re.compile(f"(?:{KEY}\n)*{KEY}")  # keys joined by newlines, all valid
-DELETE_PREFIX = b'{"delete":'
 URN_HINT = re.compile(rb"urn:(?:uuid|oid):")
 URN_REFERENCE = re.compile(rb'("reference"\s*:\s*")(urn:(?:uuid|oid):[^"\\]+)(")')
 MIB = 1024 * 1024

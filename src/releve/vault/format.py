@@ -38,7 +38,10 @@ DESCRIPTOR_FIELDS = ("vault", "seq", "prev", "kind", "time", "source", "puts", "
                      "suspect")
 INT_MAX = (1 << 53) - 1  # integers beyond are not exchanged exactly by every JSON reader
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
-TYPE_RE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+TYPE = r"[A-Z][A-Za-z]{1,63}"  # a FHIR resource type, as a record and `types` name it
+ID = r"[A-Za-z0-9\-.]{1,64}"  # a FHIR id
+TYPE_RE, ID_RE = re.compile(TYPE), re.compile(ID)
+DELETE_PREFIX = b'{"delete":'  # how a delete line begins, and no put line may (7.4)
 
 
 class FormatError(VaultError):

@@ -12,6 +12,7 @@ rules themselves exist once.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +24,10 @@ import orjson
 from . import format as fmt
 from .chain import BrokenSegment
 from .errors import VaultError
-from .format import FormatError
+from .format import DELETE_PREFIX, ID_RE, TYPE_RE, FormatError
 from .segment import DecryptError, open_plaintext
 
-DELETE_PREFIX = b'{"delete":'
-TYPE_RE = fmt.TYPE_RE
-ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-KEYS_RE = re.compile(r"(?:[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}\n)*")
+KEYS_RE = re.compile(rf"(?:{fmt.TYPE}/{fmt.ID}\n)*")  # keys, each followed by LF
 
 
 class Mismatch(VaultError):
@@ -131,10 +129,23 @@ def record(line: bytes, number: int) -> Record:
     elif line.startswith(DELETE_PREFIX):
         raise FormatError(f"plaintext line {number} is a resource that begins like a delete")
     rtype, rid = target.resourceType, target.id
-    if not isinstance(rtype, str) or not isinstance(rid, str):
-        raise FormatError(f"plaintext line {number} lacks resourceType or id")
-    check_key(rtype, rid, number)
+    check_target(rtype, rid, number)
     return Record(number, line, rtype, rid, deleted)
+
+
+def check_put(line: bytes, resource_type: Any, resource_id: Any, number: int) -> None:
+    """Rules 4 to 6 of format 7.4 for a line known to be a put (a station's parser, which
+    decodes the line its own way)."""
+    if line.startswith(DELETE_PREFIX):
+        raise FormatError(f"plaintext line {number} is a resource that begins like a delete")
+    check_target(resource_type, resource_id, number)
+
+
+def check_target(resource_type: Any, resource_id: Any, number: int) -> None:
+    """Rules 5 and 6 of format 7.4: the type and id of a put or of a delete's target."""
+    if not isinstance(resource_type, str) or not isinstance(resource_id, str):
+        raise FormatError(f"plaintext line {number} lacks resourceType or id")
+    check_key(resource_type, resource_id, number)
 
 
 def names_resource_type(line: bytes) -> bool:
@@ -220,6 +231,15 @@ class Tally:
         if counts is None:
             counts = self.types[resource_type] = [0, 0]
         counts[deleted] += 1
+
+    @classmethod
+    def of(cls, puts: Iterable[str], deletes: Iterable[str]) -> Tally:
+        """The tally of records given as the types of the puts and of the deletes."""
+        tally = cls()
+        for deleted, types in ((False, puts), (True, deletes)):
+            for rtype, number in Counter(types).items():
+                tally.types.setdefault(rtype, [0, 0])[deleted] += number
+        return tally
 
     def merge(self, other: dict[str, list[int]]) -> None:
         for resource_type, (puts, deletes) in other.items():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, count, repeat
 from operator import add, itemgetter
@@ -148,7 +146,8 @@ def _parse_plain(data: bytes, lines: list[bytes]) -> tuple[Batch, list[tuple]] |
             or _put_begins_like_delete(data, lines, rows):
         return None  # the careful parse names the line
     batch.puts, batch.deletes = len(rows), len(batch.deleted)
-    batch.types = _tally(map(itemgetter(0), rows), (rtype for rtype, _ in batch.deleted))
+    batch.types = plaintext.Tally.of(map(itemgetter(0), rows),
+                                     (rtype for rtype, _ in batch.deleted)).types
     return batch, rows
 
 
@@ -160,16 +159,6 @@ def _put_begins_like_delete(data: bytes, lines: list[bytes], rows: list[tuple]) 
     starts = {row[4] for row in rows}  # a put's line start, counted from 1
     return any(line.startswith(plaintext.DELETE_PREFIX) and start in starts
                for line, start in zip(lines, _starts(lines), strict=False))
-
-
-def _tally(puts: Iterable[str], deletes: Iterable[str]) -> dict[str, list[int]]:
-    """Records by type, [puts, deletes] each."""
-    counts: dict[str, list[int]] = {}
-    for rtype, number in Counter(puts).items():
-        counts[rtype] = [number, 0]
-    for rtype, number in Counter(deletes).items():
-        counts.setdefault(rtype, [0, 0])[1] = number
-    return counts
 
 
 def _project(batch: Batch, rtype: str, line: bytes, patient: str | None) -> str | None:

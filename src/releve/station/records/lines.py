@@ -87,11 +87,7 @@ def parse_line(line: bytes, number: int) -> Row:
                 and not plaintext.names_resource_type(line):
             plaintext.check_key(head.delete.resourceType, head.delete.id, number)
             return Row(head.delete.resourceType, head.delete.id, deleted=True)
-        if not head.resourceType or not head.id:
-            raise RecordError(f"plaintext line {number} lacks resourceType or id")
-        if line.startswith(plaintext.DELETE_PREFIX):
-            raise RecordError(f"plaintext line {number} is a resource that begins like a delete")
-        plaintext.check_key(head.resourceType, head.id, number)
+        plaintext.check_put(line, head.resourceType, head.id, number)
     except FormatError as exc:
         raise RecordError(str(exc)) from None
     row = Row(head.resourceType, head.id, deleted=False, line=line,
