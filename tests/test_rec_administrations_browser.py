@@ -82,8 +82,8 @@ def test_a_round_recorded_with_the_keyboard_alone(page, site):
     hour = dose.late.astimezone(PARIS).hour
     sign_in(page, base, "claire")
     page.goto(f"{base}/wards/{dose.ward}/tour?hour={hour:02d}")
-    # the first dose has the focus (autofocus, after load)
-    page.locator("[name='outcome']:focus").wait_for(timeout=15000)
+    # the first dose has the focus once the page is loaded (static/focus.js)
+    assert page.evaluate("document.activeElement.name") == "outcome"
     first = page.locator(f"#{page.evaluate('document.activeElement.form.id')}")
     pid = re.search(r"/patients/([^/]+)/administrations", first.get_attribute("action")).group(1)
     planned = first.locator("input[name=planned]").get_attribute("value")
@@ -105,7 +105,7 @@ def test_a_round_recorded_with_the_keyboard_alone(page, site):
     assert "Administré" in row.inner_text() and "09:30" in row.inner_text()
 
     # the next dose of the round has the focus now: refused, then the time field, Enter
-    page.locator("[name='outcome']:focus").wait_for(timeout=15000)
+    assert page.evaluate("document.activeElement.name") == "outcome"
     second = page.evaluate("document.activeElement.form.querySelector('[name=planned]').value")
     second_pid = re.search(r"/patients/([^/]+)/", page.evaluate(
         "document.activeElement.form.getAttribute('action')")).group(1)
@@ -124,16 +124,16 @@ def test_a_bad_time_is_shown_and_nothing_is_written(page, site):
     sign_in(page, base, "claire")
     hour = dose.late.astimezone(PARIS).hour
     page.goto(f"{base}/wards/{dose.ward}/tour?hour={hour:02d}")
+    assert page.evaluate("document.activeElement.name") == "outcome"
     before = journal_size(station)
     page.keyboard.type("A")
     page.keyboard.press("Tab")
     page.keyboard.type("10:45")  # the clock says 10:00
     submit(page)
     assert "Cette heure est dans le futur." in page.content()
-    # autofocus is applied once the page has rendered: wait for it rather than race it
-    # (seconds on a loaded machine)
-    page.locator("[name='time']:focus").wait_for(timeout=15000)
-    assert page.evaluate("document.activeElement.value") == "10:45"
+    # the field at fault has the focus as soon as the page is loaded, whatever the load
+    assert page.evaluate("[document.activeElement.name, document.activeElement.value]") \
+        == ["time", "10:45"]
     assert journal_size(station) == before
 
 
