@@ -9,8 +9,9 @@ deps:
 demo: deps
 	.venv/bin/releve demo $(if $(DIR),--dir '$(DIR)') $(if $(PORT),--port '$(PORT)')
 
+# --durations: the slowest tests, listed at the end, keep the run under CI's 30 minutes in view
 test: check
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q --durations=30
 
 # Lint and types: ruff and mypy, both configured in pyproject.toml. `make test` runs it
 # first, so CI fails on either.
