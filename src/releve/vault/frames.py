@@ -49,6 +49,14 @@ class FrameReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        """Closes the source too, as a file's own reader would: a segment let go before
+        its end must free its pipe, so that the decrypting thread stops at its next write
+        instead of waiting on a full pipe for ever."""
+        if not self.closed:
+            self.source.close()
+        super().close()
+
     def readinto(self, buffer: Any) -> int:
         while not self._output:
             if self._ended:
@@ -70,8 +78,7 @@ class FrameReader(io.RawIOBase):
                 self._ended = True
                 return
         if self._frame is None:
-            if not self._start_frame():
-                return
+            self._start_frame()
         data, self._input = self._input, b""
         try:
             out = self._frame.decompress(data)
@@ -82,8 +89,9 @@ class FrameReader(io.RawIOBase):
             self._frame = None
         self._output = memoryview(out)
 
-    def _start_frame(self) -> bool:
-        """Check the next frame's header; False while more bytes are needed to read it."""
+    def _start_frame(self) -> None:
+        """Check the next frame's header (reading more of the source if the bytes at hand
+        do not hold it whole) and make its decompression object."""
         head = self._input
         while len(head) < HEADER_MAX:
             more = self.source.read(SLICE)
@@ -112,4 +120,3 @@ class FrameReader(io.RawIOBase):
             raise FrameError(f"a zstd frame needs a window of {window} bytes, more than "
                              f"{WINDOW_MAX} (128 MiB)")
         self._frame = self._decompressor.decompressobj()
-        return True
