@@ -16,7 +16,7 @@ from releve.vault.keys import load_identities, load_signer
 from releve.vault.plaintext import segment_records
 from releve.vault.source import FolderSource
 from releve.vault.state import current_records
-from releve.vault.store import LocalVault
+from releve.vault.store import LocalVault, segment_numbers
 
 
 def _writer(vault_dir: Path, keys, state: Path, **kwargs) -> Writer:
@@ -191,7 +191,21 @@ def test_checkpoint_holds_the_current_state(tmp_path, keys, vault_dir):
     full = writer.checkpoint()
     assert full.kind == "full" and full.puts == 5
     records = _records(vault_dir, keys, full.seq)
-    assert {f"{r.resource_type}/{r.resource_id}": orjson.loads(r.line) for r in records} == before
+    assert {r.key: orjson.loads(r.line) for r in records} == before
+
+
+def test_a_damaged_cache_stops_a_checkpoint_and_says_how_to_mend_it(tmp_path, keys, vault_dir):
+    """The cache of plaintext a checkpoint is made of, cut short: no full segment is
+    written from what is left of it, and the message names the command that mends it."""
+    writer = _writer(vault_dir, keys, tmp_path / "state")
+    _import(writer, _ndjson(tmp_path / "a.ndjson", [{"resourceType": "Patient", "id": f"p{i}"}
+                                                    for i in range(5)]))
+    cache = writer.state.plain_path(1)
+    cache.write_bytes(cache.read_bytes()[:-5])  # inside the last frame's checksum and data
+    with pytest.raises(StateError, match=r"1\.zst is damaged \(a zstd frame is cut short .*"
+                                         r"`releve vault rebuild-state`"):
+        writer.checkpoint()
+    assert segment_numbers(vault_dir / "segments") == [1]
 
 
 def test_numbers_are_kept_exactly_as_written(tmp_path, keys, vault_dir):

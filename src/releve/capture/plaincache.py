@@ -11,29 +11,28 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import orjson
-
 from ..files import open_private
-from ..vault import segment
-from .scan import record_key
-from .state import WriterState
+from ..vault import plaintext, segment
+from ..vault.format import FormatError
+from ..vault.frames import FrameError
+from .state import StateError, WriterState
 
 LOOKUP_BATCH = 5000
 
 
 def cached_records(path: Path) -> Iterator[tuple[str, bytes | None]]:
-    """(`Type/id`, line) of each record after the header; a delete comes as (key, None)."""
-    lines = segment.compressed_lines(path)
-    next(lines, None)
-    for line in lines:
-        line = line.rstrip(b"\n")
-        if not line:
-            continue
-        if line.startswith(b'{"delete":'):
-            target = orjson.loads(line)["delete"]
-            yield f"{target['resourceType']}/{target['id']}", None
-        else:
-            yield record_key(line), line
+    """(`Type/id`, put line without its LF) of each record after the header, every line
+    checked by the format's record rules (the cache is read as a vault's plaintext is); a
+    delete comes as (key, None). A damaged cache is a StateError saying how to mend it."""
+    try:
+        with segment.open_compressed(path) as lines:
+            plaintext.read_header(lines)
+            for number, line in enumerate(lines, start=2):
+                found = plaintext.record(line, number)
+                yield found.key, None if found.deleted else found.line[:-1]
+    except (FrameError, FormatError) as exc:
+        raise StateError(f"the writer's cache {path} is damaged ({exc}): rebuild the state "
+                         "with `releve vault rebuild-state`") from exc
 
 
 def gather_current(state: WriterState, out_path: Path) -> int:

@@ -337,12 +337,6 @@ def resolve_urns(line: bytes, index: int, targets: dict[str, str | None]) -> byt
     return URN_REFERENCE.sub(replace, line)
 
 
-def record_key(line: bytes) -> str:
-    """`Type/id` of a put record already in the vault (its line was checked when written)."""
-    resource = _decode_resource(line)
-    return f"{resource.resourceType}/{resource.id}"
-
-
 def _resource_type_first(line: bytes) -> bytes:
     """A resource whose first member is "delete" is rewritten with resourceType first, so
     that in a segment only delete records start with {"delete": (see docs/format.md); a

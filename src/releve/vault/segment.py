@@ -95,13 +95,6 @@ def sign(signer: SecretKey, blake2b: bytes, descriptor: fmt.Descriptor) -> str:
     return signer.sign(blake2b, descriptor.to_comment())
 
 
-def compressed_lines(path: Path) -> Iterator[bytes]:
-    """The plaintext lines, header first, of a segment's compressed plaintext kept in a
-    file (a writer's cache of what it wrote); FrameError if it was cut short."""
-    with open_compressed(path) as lines:
-        yield from lines
-
-
 def open_compressed(path: Path) -> io.BufferedReader:
     """A compressed plaintext kept in a file, read as lines (FrameError if damaged)."""
     return io.BufferedReader(FrameReader(open(path, "rb")), buffer_size=READ_SIZE)
