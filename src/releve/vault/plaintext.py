@@ -5,8 +5,8 @@ A reader refuses the whole segment at the first line that breaks a rule, and aft
 last line if the records do not number what the header and the signed descriptor say.
 Two readers applying these rules cannot disagree on whether a segment is sound, nor on
 the state it makes. The station parses its records its own faster way (in blocks, in
-worker processes) but calls `check_block`, `check_keys` and `Tally` from here, so the
-rules themselves exist once.
+worker processes) but calls `check_block`, `keys_sound`, `check_put` and `Tally` from
+here, so the rules themselves exist once.
 """
 
 from __future__ import annotations

@@ -126,8 +126,7 @@ def log_records(vault: Walked, identities: list,
     for info in segments.segments:
         seq = info.seq
         for found in segment_records(vault.segment_path(seq), info.descriptor, identities):
-            yield (f"{found.resource_type}/{found.resource_id}", seq, found.number,
-                   None if found.deleted else found.line)
+            yield found.key, seq, found.number, None if found.deleted else found.line
 
 
 def current_lines(vault: Walked, identities: list) -> Iterator[bytes]:
@@ -178,9 +177,7 @@ def _record_winners(db: sqlite3.Connection, vault: Walked, info: SegmentInfo,
         db.execute("DELETE FROM winner")
     pending: dict[str, int | None] = {}  # key: line number of its put, None once deleted
     for found in segment_records(vault.segment_path(info.seq), info.descriptor, identities):
-        # the last record wins
-        pending[f"{found.resource_type}/{found.resource_id}"] = \
-            None if found.deleted else found.number
+        pending[found.key] = None if found.deleted else found.number  # the last record wins
         if len(pending) >= BATCH:
             _flush(db, pending, info.seq)
     _flush(db, pending, info.seq)

@@ -89,7 +89,7 @@ class Index:
                     moved = self._remove(batch)
                     insert_batch(self.conn, batch, names=True, stages={})
                     words.rerank(self.conn, moved + [v[1] for v in batch.projections.get("stays", ())])
-                    count += batch.puts + batch.deletes
+                    count += batch.records
                 identities.relink(self.conn)
                 contexts.link(self.conn)
                 if judge is not None:
@@ -148,7 +148,7 @@ class Index:
                     build.execute("BEGIN")
                     insert_batch(build, batch, names=False, stages=stages)
                     build.execute("COMMIT")
-                    count += batch.puts + batch.deletes
+                    count += batch.records
             for name in stages.values():
                 build.execute(f"DETACH {name}")
             records.flush_behind()  # the disk writes the lines while the indexes are made

@@ -45,10 +45,7 @@ class Batch:
     rows: bytes = b"[]"
     deleted: list[tuple[str, str]] = field(default_factory=list)  # keys whose last record deletes
     projections: dict[str, list[tuple]] = field(default_factory=dict)
-    puts: int = 0
-    deletes: int = 0
     types: dict[str, list[int]] = field(default_factory=dict)  # type: [puts, deletes], every record
-    lines: int = 0  # lines in the block
     start: int = 0  # where the block starts in the record file
     stage: Staged | None = None  # rows and projections left in a worker's stage instead
 
@@ -58,6 +55,12 @@ class Batch:
         if self.stage is not None:  # only a new generation takes staged rows: it removes nothing
             raise ValueError("a staged batch's keys are in its stage")
         return [(row[0], row[1]) for row in orjson.loads(self.rows)] + self.deleted
+
+    @property
+    def records(self) -> int:
+        """The block's records, each counted (a resource put twice, twice): its lines,
+        since the format allows no blank one."""
+        return sum(puts + deletes for puts, deletes in self.types.values())
 
 
 def parse_block(data: bytes, first_number: int, start: int = 0) -> Batch:
@@ -84,11 +87,7 @@ def parse_rows(data: bytes, first_number: int) -> tuple[Batch, list[tuple]]:
         raise RecordError(str(exc)) from None
     lines = data.split(b"\n")
     lines.pop()  # after the block's last newline
-    parsed = _parse_plain(data, lines)
-    if parsed is None:
-        parsed = _parse_careful(lines, first_number)
-    parsed[0].lines = len(lines)
-    return parsed
+    return _parse_plain(data, lines) or _parse_careful(lines, first_number)
 
 
 _KEY = itemgetter(0, 1)  # a row's (type, id)
@@ -145,7 +144,6 @@ def _parse_plain(data: bytes, lines: list[bytes]) -> tuple[Batch, list[tuple]] |
     if not plaintext.keys_sound(chain(map(_KEY, rows), batch.deleted)) \
             or _put_begins_like_delete(data, lines, rows):
         return None  # the careful parse names the line
-    batch.puts, batch.deletes = len(rows), len(batch.deleted)
     batch.types = plaintext.Tally.of(map(itemgetter(0), rows),
                                      (rtype for rtype, _ in batch.deleted)).types
     return batch, rows
@@ -181,8 +179,6 @@ def _parse_careful(lines: list[bytes], first_number: int) -> tuple[Batch, list[t
     tally = plaintext.Tally()
     for offset, line in enumerate(lines):
         row = parse_line(line, first_number + offset)
-        batch.deletes += row.deleted
-        batch.puts += not row.deleted
         tally.add(row.type, row.deleted)
         key = (row.type, row.id)
         last.pop(key, None)  # re-inserted at the end: order of last occurrence

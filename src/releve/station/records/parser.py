@@ -89,7 +89,7 @@ class Parser:
         for data, start, future in self._submitted(placed, str(records.path), parallel, task):
             batch = parse_block(data, number, start) if future is None else \
                 self._collect(future, data, number, start)
-            number += batch.lines
+            number += batch.records
             yield batch
 
     def _submitted(self, placed: Iterator[tuple[bytes, int]], path: str, parallel: bool,
