@@ -38,7 +38,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -56,7 +55,7 @@ from typing import Any
 
 import httpx
 import orjson
-from measure import TreeRss, cpu_counters, tree_bytes, warm_page_cache, write_results
+from measure import TreeRss, cpu_counters, host, scratch, tree_bytes, warm_page_cache, write_results
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -95,18 +94,7 @@ def process_hwm_kb(pid: int) -> int:
 
 
 def machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    meminfo = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
-    return {
-        "cpu": model.group(1).strip() if model else platform.processor(),
-        "nproc": os.cpu_count(),
-        "memory_gb": round(int(meminfo.group(1)) / 1024 ** 2, 1) if meminfo else None,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "httpx": httpx.__version__,
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
+    return host(httpx=httpx.__version__)
 
 
 def code_stamp() -> dict[str, Any]:
@@ -862,9 +850,7 @@ def rendered(args: argparse.Namespace, name: str, markdown: Any) -> bool:
 def prepared(args: argparse.Namespace) -> tuple[Path, str, dict[str, Any], dict[str, Any]]:
     """The work folder, `releve`, the code measured, and the cached database, loaded the
     first time."""
-    workdir = args.workdir.resolve()
-    if workdir == REPO_ROOT or REPO_ROOT in workdir.parents:
-        raise SystemExit("--workdir must be outside the repository")
+    workdir = scratch(args.workdir, REPO_ROOT)
     exe = releve_executable()
     code_before = code_stamp()
     compile_once(exe)

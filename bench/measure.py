@@ -1,14 +1,50 @@
 """What the benchmarks measure besides wall time, shared by every script in bench/:
-the CPU the rest of the machine used, the peak RSS of a process tree, folder sizes,
-and a warm page cache so that no run pays for a cold disk."""
+the machine they ran on, the CPU the rest of the machine used, the peak RSS of a
+process tree, folder sizes, and a warm page cache so that no run pays for a cold disk."""
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import json
 import os
+import platform
+import re
+import subprocess
 import threading
 from pathlib import Path
+from typing import Any
+
+
+def host(**tools: str) -> dict[str, Any]:
+    """Where it ran (figures compare only on one machine), with the versions of the
+    `tools` measured beside Relève, by name."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    meminfo = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+    return {
+        "cpu": model.group(1).strip() if model else platform.processor(),
+        "nproc": os.cpu_count(),
+        "memory_gb": round(int(meminfo.group(1)) / 1024 ** 2, 1) if meminfo else None,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        **tools,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def scratch(folder: Path, repo: Path) -> Path:
+    """The run's scratch folder, resolved; never the repository or inside it (a run
+    writes gigabytes, and deletes what it wrote)."""
+    folder = folder.resolve()
+    if folder == repo or repo in folder.parents:
+        raise SystemExit("--workdir must be outside the repository")
+    return folder
+
+
+def version_of(*command: str) -> str:
+    """What a tool prints for its version."""
+    return subprocess.run(command, capture_output=True, text=True).stdout.strip()
 
 
 def cpu_counters() -> tuple[float, float]:

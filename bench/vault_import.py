@@ -21,11 +21,9 @@ Results: bench/results/vault_import.md and bench/results/vault_import.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -38,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
-from measure import TreeRss, cpu_counters, tree_bytes, warm_page_cache, write_results
+from measure import TreeRss, cpu_counters, host, scratch, tree_bytes, version_of, warm_page_cache, write_results
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SYNTHEA = REPO_ROOT.parent / "shared" / "data" / "synthea-r4.tar.zst"
@@ -471,19 +469,7 @@ def code_stamp(src: Path | None) -> dict:
 
 
 def machine() -> dict:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    meminfo = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
-    restic = subprocess.run(["restic", "version"], capture_output=True, text=True).stdout.strip()
-    return {
-        "cpu": model.group(1).strip() if model else platform.processor(),
-        "nproc": os.cpu_count(),
-        "memory_gb": round(int(meminfo.group(1)) / 1024 ** 2, 1) if meminfo else None,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "restic": restic,
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
+    return host(restic=version_of("restic", "version"))
 
 
 def median_of(runs: list[dict], phase: str, tool: str, key: str) -> float:
@@ -644,9 +630,7 @@ def main() -> None:
     if shutil.which("restic") is None:
         raise SystemExit("restic is not installed (scripts/bootstrap restic)")
 
-    workdir = args.workdir.resolve()
-    if workdir == REPO_ROOT or REPO_ROOT in workdir.parents:
-        raise SystemExit("--workdir must be outside the repository")
+    workdir = scratch(args.workdir, REPO_ROOT)
     pristine = build_dataset(workdir, args.size_mb)
     run_dir = workdir / "run"
     runs = []

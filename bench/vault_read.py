@@ -18,18 +18,16 @@ Results: bench/results/vault_read.md and bench/results/vault_read.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
 import subprocess
 from pathlib import Path
 
-from measure import warm_page_cache, write_results
+from measure import host, scratch, version_of, warm_page_cache, write_results
 from vault_import import MB, REPO_ROOT, Dataset, Releve, build_dataset, code_stamp, log, releve_executable, run_timed
 
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -202,18 +200,9 @@ def summarize(repeats: list[dict], verify_bytes: int, cat_bytes: int) -> dict:
 
 
 def machine() -> dict:
-    """Where it ran: the figures are only comparable on one machine."""
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    memory = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
-    version = lambda *cmd: subprocess.run(cmd, capture_output=True, text=True).stdout.strip()  # noqa: E731
-    return {"cpu": model.group(1).strip() if model else platform.processor(),
-            "nproc": os.cpu_count(),
-            "memory_gb": round(int(memory.group(1)) / 1024 ** 2, 1) if memory else None,
-            "kernel": platform.release(), "python": platform.python_version(),
-            "age": version("age", "--version"),
-            "zstd": " ".join(re.findall(r"v[\d.]+", version("zstd", "--version"))),
-            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    """Where it ran, and the standard tools' versions: they are the peer measured."""
+    zstd = version_of("zstd", "--version")
+    return host(age=version_of("age", "--version"), zstd=" ".join(re.findall(r"v[\d.]+", zstd)))
 
 
 def markdown(result: dict) -> str:
@@ -281,9 +270,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="passes over every command")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write results")
     args = parser.parse_args()
-    workdir = args.workdir.resolve()
-    if workdir == REPO_ROOT or REPO_ROOT in workdir.parents:
-        raise SystemExit("--workdir must be outside the repository")
+    workdir = scratch(args.workdir, REPO_ROOT)
     exe = releve_executable()
     dataset = build_dataset(workdir, args.size_mb)
     vault = build_vault(workdir, dataset, exe)

@@ -82,7 +82,7 @@ from capture import (
     run_timed,
     searchable_types,
 )
-from measure import tree_bytes, warm_page_cache, write_section
+from measure import scratch, tree_bytes, warm_page_cache, write_section
 
 from releve import clock
 from releve.fhir.clinical.vitals import MEASURES
@@ -766,9 +766,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the run's folder")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
-    workdir = args.workdir.resolve()
-    if workdir == REPO_ROOT or REPO_ROOT in workdir.parents:
-        raise SystemExit("--workdir must be outside the repository")
+    workdir = scratch(args.workdir, REPO_ROOT)
     # every `releve` this starts runs this tree's code, installed or not
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")]))
     exe = releve_executable()
